@@ -1,0 +1,70 @@
+// Emits a GEMM kernel, C = op(A) * op(B), as LLVM IR specialized to one static shape: a
+// register-blocked outer-product microkernel (broadcast A, vector B, fused multiply-add into an
+// MR x NR block of accumulators) with the elementwise ops that follow the matmul fused into its
+// epilogue. The kernel follows the KilnTaskFn ABI so the runtime can split it across cores.
+//
+//   kiln::cpu::GemmShape shape{.m = 64, .n = 256, .k = 784, .a_slot = 0, .b_slot = 1, .c_slot = 2};
+//   llvm::Function* fn = kiln::cpu::EmitGemmKernel(module, "fc1", shape, /*epilogue=*/nullptr);
+//   // After JIT: fc1(slots, 0, kiln::cpu::GemmNumTasks(shape)) computes all of C.
+#ifndef KILN_CODEGEN_CPU_GEMM_EMITTER_H_
+#define KILN_CODEGEN_CPU_GEMM_EMITTER_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "llvm/IR/Function.h"
+#include "llvm/IR/IRBuilder.h"
+#include "llvm/IR/Module.h"
+
+namespace kiln::cpu {
+
+// Row-major f32 matrices, reached through the kernel's `void** slots` argument.
+struct GemmShape {
+  int64_t m = 0, n = 0, k = 0;  // C[m,n] = op(A)[m,k] * op(B)[k,n].
+  bool transpose_a = false;     // A is stored [k,m] when true, else [m,k].
+  bool transpose_b = false;     // B is stored [n,k] when true, else [k,n].
+  int a_slot = 0, b_slot = 1, c_slot = 2;
+};
+
+// Called once for each vector of W consecutive output columns of one output row, after the whole
+// k reduction; returns the <W x float> to store into C. `row` and `col` are i64 values (`col` is
+// the first column of the vector); `lanes` (<= W) is how many columns are valid: lanes past it are
+// masked off at the right edge and their values are ignored. The callback may load other tensors
+// through `slots` (for example a bias vector at `col`), but must mask such loads itself when
+// lanes < W. A null epilogue stores the accumulator unchanged.
+using GemmEpilogue = std::function<llvm::Value*(llvm::IRBuilderBase& b, llvm::Value* slots,
+                                                llvm::Value* acc, llvm::Value* row,
+                                                llvm::Value* col, int lanes)>;
+
+// How the iteration space is blocked. ChooseGemmTiling picks one per shape; tests and the
+// benchmark may pass their own.
+struct GemmTiling {
+  int mr = 6;                // Rows of the register block (broadcasts of A).
+  int nr_vectors = 2;        // Vectors of W columns in the register block (loads of B).
+  int64_t kc = 0;            // Reduction block (0: the whole k). Accumulators spill to C between blocks.
+  int64_t rows_per_task = 0; // Multiple of mr (0: all of m). A task is rows_per_task x mr*W.
+  bool pack_b = false;       // Copy each B panel into a contiguous stack buffer (forced by
+                             // transpose_b, whose columns are strided in memory).
+};
+
+GemmTiling ChooseGemmTiling(const GemmShape& shape);
+
+// Emits `void name(ptr noalias slots, i64 begin, i64 end)` computing tasks [begin, end) of the
+// kernel's iteration space; tasks write disjoint parts of C, so any split over threads is valid.
+llvm::Function* EmitGemmKernel(llvm::Module& module, const std::string& name,
+                               const GemmShape& shape, const GemmEpilogue& epilogue);
+llvm::Function* EmitGemmKernel(llvm::Module& module, const std::string& name,
+                               const GemmShape& shape, const GemmEpilogue& epilogue,
+                               const GemmTiling& tiling);
+
+// Number of tasks in the kernel's iteration space (for the default or a given tiling).
+int64_t GemmNumTasks(const GemmShape& shape);
+int64_t GemmNumTasks(const GemmShape& shape, const GemmTiling& tiling);
+
+// W: f32 lanes per vector (16: AVX-512).
+int GemmVectorWidth();
+
+}  // namespace kiln::cpu
+
+#endif  // KILN_CODEGEN_CPU_GEMM_EMITTER_H_

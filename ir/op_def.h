@@ -1,0 +1,79 @@
+// OpDef: everything kiln knows about one op — its shape rule, gradient, and per-element formula —
+// in one record. Passes and backends read these records; they never switch on an op's name.
+#ifndef KILN_IR_OP_DEF_H_
+#define KILN_IR_OP_DEF_H_
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "ir/graph.h"
+#include "ir/scalar_builder.h"
+
+namespace kiln::ir {
+
+class GraphBuilder;
+
+// Capabilities that passes ask for.
+enum Trait : uint32_t {
+  kLeaf = 1u << 0,         // input / parameter / state / constant: no operands, no kernel.
+  kElementwise = 1u << 1,  // out[i] = f(operands[i]) with NumPy broadcasting; has emit_element.
+  kReduction = 1u << 2,    // Folds `dims` of operand 0 with `reduce_kind`.
+  kContraction = 1u << 3,  // matmul: lowered to a GEMM kernel.
+  kIndexMap = 1u << 4,     // Output element reads one operand element (transpose, broadcast).
+  kAlias = 1u << 5,        // Reinterprets the operand's buffer (reshape): no kernel, no copy.
+  kComposite = 1u << 6,    // Expanded into primitive ops before autodiff (linear, log_softmax).
+  kPersistent = 1u << 7,   // Leaf whose value outlives a step (parameter, optimizer state).
+  kNoGradient = 1u << 8,   // Integer-valued or random: gradients stop here.
+};
+
+enum class ReduceKind { kSum, kMax, kMin, kArgMax };
+
+// What emit_element sees for one output element.
+struct ElementInputs {
+  std::span<const kernel::Value> operands;
+  std::span<const kernel::Value> coords;  // This element's coordinates (i64), outermost first.
+  const Node& node;
+};
+
+// Gradient rule context. The rule adds nodes through `b` and returns one entry per operand
+// (nullopt where the operand gets no gradient).
+struct GradContext {
+  GraphBuilder& b;
+  const Node& node;
+  NodeId output_grad;
+  NodeId operand(int i) const { return node.operands[i]; }
+};
+
+using InferTypeFn =
+    std::function<absl::StatusOr<TensorType>(std::span<const TensorType> operands, const Attrs&)>;
+using GradientFn = std::function<std::vector<std::optional<NodeId>>(GradContext&)>;
+using EmitElementFn = std::function<kernel::Value(kernel::ScalarBuilder&, const ElementInputs&)>;
+// For kIndexMap ops: for each dim of the operand, the output dim it reads its coordinate from,
+// or -1 where the operand dim has size 1 (coordinate 0).
+using IndexMapFn = std::function<std::vector<int>(const Node& node, const TensorType& operand)>;
+// For kComposite ops: builds the primitive form; returns the node replacing `node`.
+using ExpandFn = std::function<NodeId(GraphBuilder&, const Node& node, bool training)>;
+
+struct OpDef {
+  std::string name;
+  std::string summary;
+  int num_operands = 0;  // -1: any number.
+  uint32_t traits = 0;
+  InferTypeFn infer_type;
+  GradientFn gradient;          // Null for kNoGradient, kLeaf and kComposite ops.
+  EmitElementFn emit_element;   // kElementwise ops.
+  ReduceKind reduce_kind = ReduceKind::kSum;  // kReduction ops.
+  IndexMapFn index_map;         // kIndexMap ops.
+  ExpandFn expand;              // kComposite ops.
+
+  bool Has(Trait t) const { return (traits & t) != 0; }
+};
+
+}  // namespace kiln::ir
+
+#endif  // KILN_IR_OP_DEF_H_

@@ -1,0 +1,43 @@
+// The table of all ops. Each op family registers itself by an explicit call listed once in
+// op_registry.cc (static initializers would be dropped by the linker).
+#ifndef KILN_IR_OP_REGISTRY_H_
+#define KILN_IR_OP_REGISTRY_H_
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "ir/op_def.h"
+
+namespace kiln::ir {
+
+class OpRegistry {
+ public:
+  // The registry with every op kiln knows.
+  static const OpRegistry& Global();
+
+  void Add(OpDef def);
+  const OpDef* Find(const std::string& name) const;
+  // Like Find, but an error naming the closest known op when absent.
+  absl::StatusOr<const OpDef*> Lookup(const std::string& name) const;
+  std::vector<std::string> Names() const;
+
+ private:
+  std::map<std::string, OpDef> ops_;
+};
+
+// Shorthand for OpRegistry::Global().Find(node.op); every node's op is registered.
+const OpDef& OpOf(const Node& node);
+
+// Op families (ir/ops/*.cc).
+void RegisterLeafOps(OpRegistry& r);
+void RegisterElementwiseOps(OpRegistry& r);
+void RegisterReductionOps(OpRegistry& r);
+void RegisterShapeOps(OpRegistry& r);
+void RegisterMatmulOps(OpRegistry& r);
+void RegisterNnOps(OpRegistry& r);
+
+}  // namespace kiln::ir
+
+#endif  // KILN_IR_OP_REGISTRY_H_

@@ -1,0 +1,52 @@
+#include "ir/ops/op_helpers.h"
+
+#include "absl/strings/str_format.h"
+#include "support/status.h"
+
+namespace kiln::ir {
+
+absl::StatusOr<TensorType> BroadcastOperands(std::span<const TensorType> operands,
+                                             std::optional<DType> result_dtype) {
+  TensorType out = operands[0];
+  for (size_t i = 1; i < operands.size(); ++i) {
+    if (operands[i].dtype != out.dtype) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "operand dtypes differ: %s and %s", out.ToString(), operands[i].ToString()));
+    }
+    auto shape = BroadcastShapes(out.shape, operands[i].shape);
+    if (!shape.ok()) return shape.status();
+    out.shape = *shape;
+  }
+  if (result_dtype) out.dtype = *result_dtype;
+  return out;
+}
+
+absl::Status RequireFloat(const TensorType& type, const char* what) {
+  if (type.dtype == DType::kF32) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrFormat("%s must be f32, got %s", what, type.ToString()));
+}
+
+absl::StatusOr<int64_t> NormalizeDim(int64_t dim, int64_t rank) {
+  int64_t d = dim < 0 ? dim + rank : dim;
+  if (d < 0 || d >= rank) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("dim %d is out of range for a rank-%d tensor", dim, rank));
+  }
+  return d;
+}
+
+absl::StatusOr<TensorType> TypeFromAttrs(const Attrs& attrs) {
+  TensorType type;
+  KILN_ASSIGN_OR_RETURN(type.dtype, ParseDType(attrs.GetString("dtype", "f32")));
+  type.shape = attrs.GetInts("shape");
+  for (int64_t d : type.shape) {
+    if (d <= 0) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("dimension sizes must be positive, got %s", ShapeToString(type.shape)));
+    }
+  }
+  return type;
+}
+
+}  // namespace kiln::ir

@@ -1,0 +1,29 @@
+// Shape rules and small utilities shared by the op families in ir/ops/.
+#ifndef KILN_IR_OPS_OP_HELPERS_H_
+#define KILN_IR_OPS_OP_HELPERS_H_
+
+#include <span>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "ir/op_def.h"
+
+namespace kiln::ir {
+
+// NumPy broadcast of all operands; all must share a dtype. The result has `result_dtype`, or the
+// operands' dtype when unset.
+absl::StatusOr<TensorType> BroadcastOperands(std::span<const TensorType> operands,
+                                             std::optional<DType> result_dtype = std::nullopt);
+
+// Requires operand `index` to be floating point; the error names the op's operand type.
+absl::Status RequireFloat(const TensorType& type, const char* what);
+
+// Normalizes a possibly negative dim against `rank`; error if out of range.
+absl::StatusOr<int64_t> NormalizeDim(int64_t dim, int64_t rank);
+
+// Reads the `dtype` and `shape` attrs that leaves and shape-producing ops carry.
+absl::StatusOr<TensorType> TypeFromAttrs(const Attrs& attrs);
+
+}  // namespace kiln::ir
+
+#endif  // KILN_IR_OPS_OP_HELPERS_H_

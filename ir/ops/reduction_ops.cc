@@ -1,0 +1,114 @@
+// Reductions over a set of dims (`dims`, `keepdim`). The backends own the loop and the combine
+// step (ReduceKind); the op records own the shape rule and the gradient.
+#include <algorithm>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_format.h"
+#include "ir/graph_builder.h"
+#include "ir/op_registry.h"
+#include "ir/ops/op_helpers.h"
+
+namespace kiln::ir {
+namespace {
+
+using Grads = std::vector<std::optional<NodeId>>;
+
+absl::StatusOr<TensorType> ReducedType(const TensorType& in, const Attrs& attrs, DType dtype) {
+  std::vector<int64_t> dims = attrs.GetInts("dims");
+  if (dims.empty()) {
+    return absl::InvalidArgumentError("a reduction needs at least one dim");
+  }
+  std::vector<bool> reduced(in.rank(), false);
+  for (int64_t dim : dims) {
+    auto d = NormalizeDim(dim, in.rank());
+    if (!d.ok()) return d.status();
+    if (reduced[*d]) {
+      return absl::InvalidArgumentError(absl::StrFormat("dim %d is reduced twice", dim));
+    }
+    reduced[*d] = true;
+  }
+  bool keepdim = attrs.GetInt("keepdim") != 0;
+  TensorType out{dtype, {}};
+  for (int64_t d = 0; d < in.rank(); ++d) {
+    if (!reduced[d]) out.shape.push_back(in.shape[d]);
+    else if (keepdim) out.shape.push_back(1);
+  }
+  return out;
+}
+
+// The output gradient reshaped to the operand's rank (size 1 along reduced dims), so it
+// broadcasts against the operand.
+NodeId GradWithKeptDims(GradContext& g) {
+  const Shape& in = g.b.type(g.operand(0)).shape;
+  std::vector<int64_t> dims = g.node.attrs.GetInts("dims");
+  Shape kept = in;
+  for (int64_t dim : dims) kept[dim < 0 ? dim + in.size() : dim] = 1;
+  NodeId grad = g.output_grad;
+  return g.b.type(grad).shape == kept ? grad : g.b.Reshape(grad, kept);
+}
+
+NodeId ValueWithKeptDims(GradContext& g) {
+  const Shape& in = g.b.type(g.operand(0)).shape;
+  Shape kept = in;
+  for (int64_t dim : g.node.attrs.GetInts("dims")) kept[dim < 0 ? dim + in.size() : dim] = 1;
+  NodeId value = g.node.id;
+  return g.b.type(value).shape == kept ? value : g.b.Reshape(value, kept);
+}
+
+const OpDef kReduceSum = {
+    .name = "reduce_sum",
+    .summary = "Sum over `dims`.",
+    .num_operands = 1,
+    .traits = kReduction,
+    .infer_type = [](std::span<const TensorType> operands, const Attrs& attrs) {
+      return ReducedType(operands[0], attrs, operands[0].dtype);
+    },
+    // Every summed element gets the output gradient: broadcast it back over the reduced dims.
+    .gradient = [](GradContext& g) -> Grads {
+      return {g.b.BroadcastTo(GradWithKeptDims(g), g.b.type(g.operand(0)).shape)};
+    },
+    .reduce_kind = ReduceKind::kSum,
+};
+
+const OpDef kReduceMax = {
+    .name = "reduce_max",
+    .summary = "Maximum over `dims`.",
+    .num_operands = 1,
+    .traits = kReduction,
+    .infer_type = [](std::span<const TensorType> operands, const Attrs& attrs) {
+      return ReducedType(operands[0], attrs, operands[0].dtype);
+    },
+    // The gradient flows to the elements equal to the maximum (all of them on ties, like amax's
+    // subgradient up to scaling).
+    .gradient = [](GradContext& g) -> Grads {
+      NodeId x = g.operand(0);
+      NodeId is_max = g.b.Equal(x, ValueWithKeptDims(g));
+      return {g.b.Mul(is_max, GradWithKeptDims(g))};
+    },
+    .reduce_kind = ReduceKind::kMax,
+};
+
+const OpDef kArgMax = {
+    .name = "argmax",
+    .summary = "Index of the first maximum along the single dim in `dims` (i64).",
+    .num_operands = 1,
+    .traits = kReduction | kNoGradient,
+    .infer_type = [](std::span<const TensorType> operands,
+                     const Attrs& attrs) -> absl::StatusOr<TensorType> {
+      if (attrs.GetInts("dims").size() != 1) {
+        return absl::InvalidArgumentError("argmax reduces exactly one dim");
+      }
+      return ReducedType(operands[0], attrs, DType::kI64);
+    },
+    .reduce_kind = ReduceKind::kArgMax,
+};
+
+}  // namespace
+
+void RegisterReductionOps(OpRegistry& r) {
+  r.Add(kReduceSum);
+  r.Add(kReduceMax);
+  r.Add(kArgMax);
+}
+
+}  // namespace kiln::ir

@@ -1,0 +1,62 @@
+// The backend-neutral vocabulary in which ops describe their per-element computation.
+//
+// An op's `emit_element` calls these methods once; codegen/cpu implements them with LLVM's
+// IRBuilder (scalars or SIMD vectors), codegen/cuda with CUDA C expressions. Because the op writes
+// its formula once, both backends compute the same thing, bit for bit where the math allows
+// (the dropout hash is integer-only for exactly that reason).
+#ifndef KILN_IR_SCALAR_BUILDER_H_
+#define KILN_IR_SCALAR_BUILDER_H_
+
+#include <cstdint>
+
+namespace kiln::kernel {
+
+enum class ScalarType { kF32, kI64, kBool };
+
+// A handle to a value inside the kernel being built; meaningful only to the builder that made it.
+struct Value {
+  int32_t id = -1;
+  ScalarType type = ScalarType::kF32;
+};
+
+class ScalarBuilder {
+ public:
+  virtual ~ScalarBuilder() = default;
+
+  virtual Value ConstF32(double v) = 0;
+  virtual Value ConstI64(int64_t v) = 0;
+
+  // Float arithmetic (f32).
+  virtual Value Add(Value a, Value b) = 0;
+  virtual Value Sub(Value a, Value b) = 0;
+  virtual Value Mul(Value a, Value b) = 0;
+  virtual Value Div(Value a, Value b) = 0;
+  virtual Value Neg(Value a) = 0;
+  virtual Value Max(Value a, Value b) = 0;  // IEEE maxNum: max(NaN, x) = x.
+  virtual Value Min(Value a, Value b) = 0;
+  virtual Value Exp(Value a) = 0;
+  virtual Value Log(Value a) = 0;
+  virtual Value Sqrt(Value a) = 0;
+  virtual Value Pow(Value a, Value b) = 0;
+  virtual Value Abs(Value a) = 0;
+  virtual Value Tanh(Value a) = 0;
+
+  // Integer arithmetic on i64 (wrapping).
+  virtual Value IAdd(Value a, Value b) = 0;
+  virtual Value IMul(Value a, Value b) = 0;
+  virtual Value IXor(Value a, Value b) = 0;
+  virtual Value IShrU(Value a, int bits) = 0;  // Logical shift right.
+
+  // Comparisons give kBool; they work on f32 or i64 operands of the same type.
+  virtual Value CmpGT(Value a, Value b) = 0;
+  virtual Value CmpGE(Value a, Value b) = 0;
+  virtual Value CmpEQ(Value a, Value b) = 0;
+  virtual Value Select(Value cond, Value on_true, Value on_false) = 0;
+
+  // Conversions between f32, i64 and bool (bool -> 0/1).
+  virtual Value Cast(Value a, ScalarType to) = 0;
+};
+
+}  // namespace kiln::kernel
+
+#endif  // KILN_IR_SCALAR_BUILDER_H_

@@ -1,0 +1,67 @@
+// What the runtime needs to know about a compiled model, with no compiler types in it: the
+// buffers each entry point reads and writes, and how persistent tensors start out. The compiler
+// (tools/, codegen/) fills it in; AOT binaries carry it as data.
+#ifndef KILN_RUNTIME_PROGRAM_H_
+#define KILN_RUNTIME_PROGRAM_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace kiln::runtime {
+
+enum class ElementType { kF32, kI64 };
+
+enum class BufferRole {
+  kInput,      // Fed by the trainer before each call (batch features, labels, scalars).
+  kPersistent, // Parameter or optimizer state, shared by all entry points, found by name.
+  kOutput,     // A named result ("loss", "correct"), read after the call; lives in the arena.
+  kTemp,       // Intermediate value in the arena.
+};
+
+// How a persistent tensor is initialized before the first step. Mirrors PyTorch's init
+// functions after their fan/gain arithmetic has been done by the compiler.
+struct InitSpec {
+  enum class Kind { kConstant, kUniform, kNormal } kind = Kind::kConstant;
+  double a = 0.0;  // constant value | uniform low | normal mean
+  double b = 0.0;  // uniform high | normal std
+};
+
+struct BufferSpec {
+  std::string name;  // Unique within the entry point; persistent ones match across entry points.
+  BufferRole role = BufferRole::kTemp;
+  ElementType type = ElementType::kF32;
+  std::vector<int64_t> shape;
+  int64_t arena_offset = 0;  // kOutput and kTemp only; 64-byte aligned.
+  int64_t bytes = 0;
+};
+
+// One compiled function: `void symbol(void** slots, const KilnParallel* parallel)`, where
+// slots[i] points at buffers[i].
+struct EntrySpec {
+  std::string symbol;
+  bool training = false;  // A training step (updates persistent tensors) or an evaluation.
+  int64_t batch_size = 0;
+  std::vector<BufferSpec> buffers;
+  int64_t arena_bytes = 0;
+};
+
+struct PersistentSpec {
+  std::string name;
+  ElementType type = ElementType::kF32;
+  std::vector<int64_t> shape;
+  InitSpec init;
+  bool trainable = false;  // A parameter (vs. optimizer state).
+};
+
+struct ProgramSpec {
+  std::vector<EntrySpec> entries;
+  std::vector<PersistentSpec> persistent;
+  // Names of the model inputs that receive the data set's features and labels.
+  std::string features_input;
+  std::string labels_input;
+};
+
+}  // namespace kiln::runtime
+
+#endif  // KILN_RUNTIME_PROGRAM_H_

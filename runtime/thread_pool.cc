@@ -1,0 +1,129 @@
+#include "runtime/thread_pool.h"
+
+#include <algorithm>
+#include <cassert>
+#include <chrono>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
+namespace kiln::runtime {
+namespace {
+
+constexpr uint64_t kChunkBits = 16;
+constexpr uint64_t kChunkMask = (uint64_t{1} << kChunkBits) - 1;
+constexpr int kMaxThreads = static_cast<int>(kChunkMask);
+
+// How long an idle worker keeps spinning, then yielding, before it sleeps. Spinning covers the
+// gaps between kernels of one step and between steps; yielding covers batch gathering and
+// short evaluations; after that the worker sleeps until the next dispatch.
+constexpr auto kSpinFor = std::chrono::microseconds(200);
+constexpr auto kYieldFor = std::chrono::milliseconds(5);
+
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  _mm_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+int ResolveThreadCount(int requested) {
+  if (requested > 0) return std::min(requested, kMaxThreads);
+  const unsigned hardware = std::thread::hardware_concurrency();
+  return hardware == 0 ? 1 : static_cast<int>(std::min<unsigned>(hardware, kMaxThreads));
+}
+
+}  // namespace
+
+ThreadPool::ThreadPool(int num_threads)
+    : num_threads_(ResolveThreadCount(num_threads)), parallel_{this, &ThreadPool::RunThunk} {
+  threads_.reserve(num_threads_ - 1);
+  for (int worker = 1; worker < num_threads_; ++worker) {
+    threads_.emplace_back([this, worker] { WorkerLoop(worker); });
+  }
+}
+
+ThreadPool::~ThreadPool() {
+  const uint64_t sequence = (job_word_.load(std::memory_order_relaxed) >> kChunkBits) + 1;
+  job_word_.store(sequence << kChunkBits, std::memory_order_seq_cst);  // num_chunks 0: exit.
+  job_word_.notify_all();
+  for (std::thread& thread : threads_) thread.join();
+}
+
+void ThreadPool::RunThunk(void* pool, KilnTaskFn fn, void** slots, int64_t num_tasks) {
+  static_cast<ThreadPool*>(pool)->Run(fn, slots, num_tasks);
+}
+
+void ThreadPool::Run(KilnTaskFn fn, void** slots, int64_t num_tasks) {
+  if (num_tasks <= 0) return;
+  const int num_chunks = static_cast<int>(std::min<int64_t>(num_threads_, num_tasks));
+  if (num_chunks == 1) {
+    fn(slots, 0, num_tasks);
+    return;
+  }
+  fn_ = fn;
+  slots_ = slots;
+  num_tasks_ = num_tasks;
+  pending_.store(num_chunks - 1, std::memory_order_relaxed);
+  const uint64_t sequence = (job_word_.load(std::memory_order_relaxed) >> kChunkBits) + 1;
+  // seq_cst pairs with the sleeper's seq_cst increment in AwaitJob: either we see the sleeper
+  // and wake it, or it sees the new word before blocking.
+  job_word_.store((sequence << kChunkBits) | static_cast<uint64_t>(num_chunks),
+                  std::memory_order_seq_cst);
+  if (sleepers_.load(std::memory_order_seq_cst) > 0) job_word_.notify_all();
+
+  RunChunk(0, num_chunks);
+  for (int spins = 0; pending_.load(std::memory_order_acquire) != 0; ++spins) {
+    // A worker preempted mid-chunk (machine oversubscribed) should get the core back.
+    if (spins < 4096) {
+      CpuRelax();
+    } else {
+      std::this_thread::yield();
+    }
+  }
+}
+
+void ThreadPool::RunChunk(int chunk, int num_chunks) {
+  const int64_t begin = num_tasks_ * chunk / num_chunks;
+  const int64_t end = num_tasks_ * (chunk + 1) / num_chunks;
+  fn_(slots_, begin, end);
+}
+
+uint64_t ThreadPool::AwaitJob(uint64_t seen) {
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point start = Clock::now();
+  for (int spins = 0;; ++spins) {
+    const uint64_t word = job_word_.load(std::memory_order_acquire);
+    if (word != seen) return word;
+    if (spins % 256 != 255) {
+      CpuRelax();
+      continue;
+    }
+    const Clock::duration idle = Clock::now() - start;
+    if (idle < kSpinFor) continue;
+    if (idle < kYieldFor) {
+      std::this_thread::yield();
+      continue;
+    }
+    sleepers_.fetch_add(1, std::memory_order_seq_cst);
+    job_word_.wait(seen, std::memory_order_seq_cst);
+    sleepers_.fetch_sub(1, std::memory_order_relaxed);
+    return job_word_.load(std::memory_order_acquire);
+  }
+}
+
+void ThreadPool::WorkerLoop(int worker) {
+  uint64_t seen = 0;
+  for (;;) {
+    seen = AwaitJob(seen);
+    const int num_chunks = static_cast<int>(seen & kChunkMask);
+    if (num_chunks == 0) return;
+    if (worker >= num_chunks) continue;
+    RunChunk(worker, num_chunks);
+    pending_.fetch_sub(1, std::memory_order_acq_rel);
+  }
+}
+
+}  // namespace kiln::runtime
