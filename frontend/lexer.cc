@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "absl/strings/str_cat.h"
+#include "support/status.h"
 
 namespace kiln::frontend {
 namespace {
@@ -30,11 +31,11 @@ class Lexer {
       } else if (IsIdentStart(c)) {
         LexIdent();
       } else if (IsDigit(c) || (c == '.' && pos_ + 1 < text_.size() && IsDigit(text_[pos_ + 1]))) {
-        KILN_LEX_TRY(LexNumber());
+        KILN_RETURN_IF_ERROR(LexNumber());
       } else if (c == '"') {
-        KILN_LEX_TRY(LexString());
+        KILN_RETURN_IF_ERROR(LexString());
       } else {
-        KILN_LEX_TRY(LexPunct());
+        KILN_RETURN_IF_ERROR(LexPunct());
       }
     }
     Emit(TokenKind::kNewline, "\n", Here());
@@ -43,12 +44,6 @@ class Lexer {
   }
 
  private:
-#define KILN_LEX_TRY(expr)                    \
-  do {                                        \
-    absl::Status s_ = (expr);                 \
-    if (!s_.ok()) return s_;                  \
-  } while (0)
-
   SourceLoc Here() const { return SourceLoc{file_, line_, col_}; }
 
   void Advance() {
@@ -157,7 +152,6 @@ class Lexer {
     Emit(TokenKind::kPunct, std::string(1, c), loc);
     return absl::OkStatus();
   }
-#undef KILN_LEX_TRY
 
   std::shared_ptr<const SourceFile> file_;
   const std::string& text_;

@@ -29,6 +29,7 @@ enum Trait : uint32_t {
   kComposite = 1u << 6,    // Expanded into primitive ops before autodiff (linear, log_softmax).
   kPersistent = 1u << 7,   // Leaf whose value outlives a step (parameter, optimizer state).
   kNoGradient = 1u << 8,   // Integer-valued or random: gradients stop here.
+  kCheap = 1u << 9,        // About one instruction per element: fusion may recompute it freely.
 };
 
 enum class ReduceKind { kSum, kMax, kMin, kArgMax };

@@ -1,5 +1,6 @@
 #include "runtime/dataset.h"
 
+#include <algorithm>
 #include <array>
 #include <filesystem>
 #include <span>
@@ -18,14 +19,14 @@ using PixelTable = std::array<float, 256>;
 
 absl::StatusOr<PixelTable> MakePixelTable(const DataSpec& spec, int num_channels) {
   if (spec.mean.size() != spec.stddev.size()) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "data transform: mean has %d entries but std has %d", spec.mean.size(),
-        spec.stddev.size()));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("data transform: mean has %d entries but std has %d", spec.mean.size(),
+                        spec.stddev.size()));
   }
   if (!spec.mean.empty() && spec.mean.size() != static_cast<size_t>(num_channels)) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "data transform: mean/std have %d entries but %s images have %d channel",
-        spec.mean.size(), spec.source, num_channels));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("data transform: mean/std have %d entries but %s images have %d channel",
+                        spec.mean.size(), spec.source, num_channels));
   }
   const double mean = spec.mean.empty() ? 0.0 : spec.mean[0];
   const double stddev = spec.stddev.empty() ? 1.0 : spec.stddev[0];
@@ -60,8 +61,8 @@ std::string FindSplitFile(const std::string& dir, bool train, const std::string&
 
 absl::StatusOr<std::string> DataDirectory(const DataSpec& spec) {
   if (spec.source != "fashion_mnist" && spec.source != "mnist") {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "unknown data source '%s' (expected fashion_mnist or mnist)", spec.source));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("unknown data source '%s' (expected fashion_mnist or mnist)", spec.source));
   }
   if (!spec.path.empty()) return spec.path;
   if (spec.source == "fashion_mnist") return std::string(kFashionMnistDefaultDir);
@@ -71,15 +72,14 @@ absl::StatusOr<std::string> DataDirectory(const DataSpec& spec) {
 
 }  // namespace
 
-absl::StatusOr<Dataset> LoadIdxSplit(const std::string& images_path,
-                                     const std::string& labels_path, const DataSpec& spec,
-                                     std::optional<int64_t> limit) {
+absl::StatusOr<Dataset> LoadIdxSplit(const std::string& images_path, const std::string& labels_path,
+                                     const DataSpec& spec, std::optional<int64_t> limit) {
   KILN_ASSIGN_OR_RETURN(IdxArray images, ReadIdxImages(images_path));
   KILN_ASSIGN_OR_RETURN(IdxArray labels, ReadIdxLabels(labels_path));
   if (images.dims[0] != labels.dims[0]) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "%s has %d labels but %s has %d images", labels_path, labels.dims[0], images_path,
-        images.dims[0]));
+    return absl::InvalidArgumentError(absl::StrFormat("%s has %d labels but %s has %d images",
+                                                      labels_path, labels.dims[0], images_path,
+                                                      images.dims[0]));
   }
   if (limit.has_value() && *limit < 0) {
     return absl::InvalidArgumentError(absl::StrFormat("data limit %d is negative", *limit));
@@ -100,14 +100,12 @@ absl::StatusOr<Dataset> LoadIdxSplit(const std::string& images_path,
 absl::StatusOr<DataSplits> LoadDataset(const DataSpec& spec) {
   KILN_ASSIGN_OR_RETURN(std::string dir, DataDirectory(spec));
   DataSplits splits;
-  KILN_ASSIGN_OR_RETURN(splits.train,
-                        LoadIdxSplit(FindSplitFile(dir, true, "images-idx3-ubyte"),
-                                     FindSplitFile(dir, true, "labels-idx1-ubyte"), spec,
-                                     spec.train_limit));
-  KILN_ASSIGN_OR_RETURN(splits.test,
-                        LoadIdxSplit(FindSplitFile(dir, false, "images-idx3-ubyte"),
-                                     FindSplitFile(dir, false, "labels-idx1-ubyte"), spec,
-                                     spec.test_limit));
+  KILN_ASSIGN_OR_RETURN(splits.train, LoadIdxSplit(FindSplitFile(dir, true, "images-idx3-ubyte"),
+                                                   FindSplitFile(dir, true, "labels-idx1-ubyte"),
+                                                   spec, spec.train_limit));
+  KILN_ASSIGN_OR_RETURN(splits.test, LoadIdxSplit(FindSplitFile(dir, false, "images-idx3-ubyte"),
+                                                  FindSplitFile(dir, false, "labels-idx1-ubyte"),
+                                                  spec, spec.test_limit));
   return splits;
 }
 

@@ -39,10 +39,10 @@ struct DataSpec {
 
 struct Dataset {
   int64_t num_samples = 0;
-  int64_t feature_dim = 0;             // D, the product of sample_shape.
-  std::vector<int64_t> sample_shape;   // [rows, cols] for images.
-  std::vector<float> features;         // [num_samples, feature_dim], row-major.
-  std::vector<int64_t> labels;         // [num_samples]
+  int64_t feature_dim = 0;            // D, the product of sample_shape.
+  std::vector<int64_t> sample_shape;  // [rows, cols] for images.
+  std::vector<float> features;        // [num_samples, feature_dim], row-major.
+  std::vector<int64_t> labels;        // [num_samples]
 
   const float* row(int64_t sample) const { return features.data() + sample * feature_dim; }
 };
@@ -59,9 +59,8 @@ absl::StatusOr<DataSplits> LoadDataset(const DataSpec& spec);
 
 // Loads one split from an images file and a labels file (IDX, gzip or raw). `limit` keeps the
 // first N samples. The transform is spec's scale/mean/stddev.
-absl::StatusOr<Dataset> LoadIdxSplit(const std::string& images_path,
-                                     const std::string& labels_path, const DataSpec& spec,
-                                     std::optional<int64_t> limit);
+absl::StatusOr<Dataset> LoadIdxSplit(const std::string& images_path, const std::string& labels_path,
+                                     const DataSpec& spec, std::optional<int64_t> limit);
 
 }  // namespace kiln::runtime
 

@@ -59,8 +59,8 @@ absl::StatusOr<std::vector<int64_t>> ReadHeader(gzFile file, const std::string& 
   uint8_t magic_bytes[4];
   KILN_ASSIGN_OR_RETURN(int64_t got, ReadFully(file, path, magic_bytes, 4));
   if (got < 4) {
-    return FileError(path, absl::StrFormat("truncated: expected a 4-byte magic number, got %d",
-                                           got));
+    return FileError(path,
+                     absl::StrFormat("truncated: expected a 4-byte magic number, got %d", got));
   }
   const uint32_t magic = BigEndian32(magic_bytes);
   if (magic != expected_magic) {
@@ -72,8 +72,8 @@ absl::StatusOr<std::vector<int64_t>> ReadHeader(gzFile file, const std::string& 
   std::vector<uint8_t> dim_bytes(4 * rank);
   KILN_ASSIGN_OR_RETURN(got, ReadFully(file, path, dim_bytes.data(), 4 * rank));
   if (got < 4 * rank) {
-    return FileError(path, absl::StrFormat("truncated: expected %d bytes of dimensions, got %d",
-                                           4 * rank, got));
+    return FileError(
+        path, absl::StrFormat("truncated: expected %d bytes of dimensions, got %d", 4 * rank, got));
   }
   std::vector<int64_t> dims(rank);
   for (int i = 0; i < rank; ++i) dims[i] = BigEndian32(&dim_bytes[4 * i]);
@@ -104,8 +104,8 @@ absl::StatusOr<IdxArray> ReadIdx(const std::string& path, uint32_t expected_magi
   array.data.resize(payload);
   KILN_ASSIGN_OR_RETURN(int64_t got, ReadFully(file.get(), path, array.data.data(), payload));
   if (got < payload) {
-    return FileError(path, absl::StrFormat("truncated: expected %d bytes of %s, got %d",
-                                           payload, what, got));
+    return FileError(
+        path, absl::StrFormat("truncated: expected %d bytes of %s, got %d", payload, what, got));
   }
   return array;
 }

@@ -17,8 +17,7 @@ uint64_t DeriveSeed(uint64_t seed, uint64_t stream, uint64_t index) {
 }
 
 int64_t StepKey(uint64_t seed, int64_t global_step) {
-  return static_cast<int64_t>(
-      DeriveSeed(seed, kStepKeyStream, static_cast<uint64_t>(global_step)));
+  return static_cast<int64_t>(DeriveSeed(seed, kStepKeyStream, static_cast<uint64_t>(global_step)));
 }
 
 uint64_t Rng::Next() {

@@ -1,7 +1,6 @@
 #include "runtime/thread_pool.h"
 
 #include <algorithm>
-#include <cassert>
 #include <chrono>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -11,15 +10,25 @@
 namespace kiln::runtime {
 namespace {
 
-constexpr uint64_t kChunkBits = 16;
+constexpr int kChunkBits = 16;
 constexpr uint64_t kChunkMask = (uint64_t{1} << kChunkBits) - 1;
 constexpr int kMaxThreads = static_cast<int>(kChunkMask);
+
+uint64_t Sequence(uint64_t word) { return word >> (2 * kChunkBits); }
+int NumChunks(uint64_t word) { return static_cast<int>((word >> kChunkBits) & kChunkMask); }
+int NextChunk(uint64_t word) { return static_cast<int>(word & kChunkMask); }
+uint64_t JobWord(uint64_t sequence, int num_chunks, int next_chunk) {
+  return (sequence << (2 * kChunkBits)) | (static_cast<uint64_t>(num_chunks) << kChunkBits) |
+         static_cast<uint64_t>(next_chunk);
+}
 
 // How long an idle worker keeps spinning, then yielding, before it sleeps. Spinning covers the
 // gaps between kernels of one step and between steps; yielding covers batch gathering and
 // short evaluations; after that the worker sleeps until the next dispatch.
 constexpr auto kSpinFor = std::chrono::microseconds(200);
 constexpr auto kYieldFor = std::chrono::milliseconds(5);
+// Pause iterations the caller spins on running chunks before it starts yielding its core.
+constexpr int kCallerSpins = 2048;
 
 inline void CpuRelax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -41,13 +50,13 @@ ThreadPool::ThreadPool(int num_threads)
     : num_threads_(ResolveThreadCount(num_threads)), parallel_{this, &ThreadPool::RunThunk} {
   threads_.reserve(num_threads_ - 1);
   for (int worker = 1; worker < num_threads_; ++worker) {
-    threads_.emplace_back([this, worker] { WorkerLoop(worker); });
+    threads_.emplace_back([this] { WorkerLoop(); });
   }
 }
 
 ThreadPool::~ThreadPool() {
-  const uint64_t sequence = (job_word_.load(std::memory_order_relaxed) >> kChunkBits) + 1;
-  job_word_.store(sequence << kChunkBits, std::memory_order_seq_cst);  // num_chunks 0: exit.
+  const uint64_t sequence = Sequence(job_word_.load(std::memory_order_relaxed)) + 1;
+  job_word_.store(JobWord(sequence, 0, 0), std::memory_order_seq_cst);
   job_word_.notify_all();
   for (std::thread& thread : threads_) thread.join();
 }
@@ -66,18 +75,21 @@ void ThreadPool::Run(KilnTaskFn fn, void** slots, int64_t num_tasks) {
   fn_ = fn;
   slots_ = slots;
   num_tasks_ = num_tasks;
-  pending_.store(num_chunks - 1, std::memory_order_relaxed);
-  const uint64_t sequence = (job_word_.load(std::memory_order_relaxed) >> kChunkBits) + 1;
-  // seq_cst pairs with the sleeper's seq_cst increment in AwaitJob: either we see the sleeper
-  // and wake it, or it sees the new word before blocking.
-  job_word_.store((sequence << kChunkBits) | static_cast<uint64_t>(num_chunks),
-                  std::memory_order_seq_cst);
+  done_by_workers_.store(0, std::memory_order_relaxed);
+  const uint64_t sequence = Sequence(job_word_.load(std::memory_order_relaxed)) + 1;
+  // Published with chunk 0 already claimed by the caller. seq_cst pairs with the sleeper's
+  // seq_cst increment in AwaitChange: either we see the sleeper and wake it, or it sees the new
+  // word before blocking.
+  uint64_t word = JobWord(sequence, num_chunks, 1);
+  job_word_.store(word, std::memory_order_seq_cst);
   if (sleepers_.load(std::memory_order_seq_cst) > 0) job_word_.notify_all();
 
   RunChunk(0, num_chunks);
-  for (int spins = 0; pending_.load(std::memory_order_acquire) != 0; ++spins) {
+  const int run_by_caller = 1 + ClaimAndRun(word, /*worker=*/false);
+  const int run_by_workers = num_chunks - run_by_caller;
+  for (int spins = 0; done_by_workers_.load(std::memory_order_acquire) != run_by_workers; ++spins) {
     // A worker preempted mid-chunk (machine oversubscribed) should get the core back.
-    if (spins < 4096) {
+    if (spins < kCallerSpins) {
       CpuRelax();
     } else {
       std::this_thread::yield();
@@ -91,7 +103,24 @@ void ThreadPool::RunChunk(int chunk, int num_chunks) {
   fn_(slots_, begin, end);
 }
 
-uint64_t ThreadPool::AwaitJob(uint64_t seen) {
+int ThreadPool::ClaimAndRun(uint64_t& word, bool worker) {
+  int ran = 0;
+  while (NextChunk(word) < NumChunks(word)) {
+    // On failure `word` is reloaded: another thread claimed a chunk, or (for a worker) the
+    // caller has published a newer job, whose chunks are just as good to claim.
+    if (!job_word_.compare_exchange_weak(word, word + 1, std::memory_order_acquire,
+                                         std::memory_order_acquire)) {
+      continue;
+    }
+    RunChunk(NextChunk(word), NumChunks(word));
+    ++ran;
+    if (worker) done_by_workers_.fetch_add(1, std::memory_order_release);
+    word = job_word_.load(std::memory_order_acquire);
+  }
+  return ran;
+}
+
+uint64_t ThreadPool::AwaitChange(uint64_t seen) {
   using Clock = std::chrono::steady_clock;
   const Clock::time_point start = Clock::now();
   for (int spins = 0;; ++spins) {
@@ -114,15 +143,12 @@ uint64_t ThreadPool::AwaitJob(uint64_t seen) {
   }
 }
 
-void ThreadPool::WorkerLoop(int worker) {
-  uint64_t seen = 0;
+void ThreadPool::WorkerLoop() {
+  uint64_t word = 0;
   for (;;) {
-    seen = AwaitJob(seen);
-    const int num_chunks = static_cast<int>(seen & kChunkMask);
-    if (num_chunks == 0) return;
-    if (worker >= num_chunks) continue;
-    RunChunk(worker, num_chunks);
-    pending_.fetch_sub(1, std::memory_order_acq_rel);
+    word = AwaitChange(word);
+    ClaimAndRun(word, /*worker=*/true);
+    if (NumChunks(word) == 0) return;
   }
 }
 

@@ -21,7 +21,7 @@ namespace kiln::cpu {
 
 // Row-major f32 matrices, reached through the kernel's `void** slots` argument.
 struct GemmShape {
-  int64_t m = 0, n = 0, k = 0;  // C[m,n] = op(A)[m,k] * op(B)[k,n].
+  int64_t m = 0, n = 0, k = 0;  // C[m,n] = op(A)[m,k] * op(B)[k,n]; all >= 1.
   bool transpose_a = false;     // A is stored [k,m] when true, else [m,k].
   bool transpose_b = false;     // B is stored [n,k] when true, else [k,n].
   int a_slot = 0, b_slot = 1, c_slot = 2;
@@ -42,7 +42,8 @@ using GemmEpilogue = std::function<llvm::Value*(llvm::IRBuilderBase& b, llvm::Va
 struct GemmTiling {
   int mr = 6;                // Rows of the register block (broadcasts of A).
   int nr_vectors = 2;        // Vectors of W columns in the register block (loads of B).
-  int64_t kc = 0;            // Reduction block (0: the whole k). Accumulators spill to C between blocks.
+  int64_t kc = 0;            // Reduction block (0: the whole k); partial sums go through C
+                             // between blocks.
   int64_t rows_per_task = 0; // Multiple of mr (0: all of m). A task is rows_per_task x mr*W.
   bool pack_b = false;       // Copy each B panel into a contiguous stack buffer (forced by
                              // transpose_b, whose columns are strided in memory).

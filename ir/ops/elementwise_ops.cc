@@ -31,12 +31,12 @@ absl::StatusOr<TensorType> CompareType(std::span<const TensorType> operands, con
 }
 
 OpDef Unary(std::string name, std::string summary, Value (ScalarBuilder::*fn)(Value),
-            GradientFn gradient) {
+            GradientFn gradient, bool cheap = false) {
   return OpDef{
       .name = std::move(name),
       .summary = std::move(summary),
       .num_operands = 1,
-      .traits = kElementwise,
+      .traits = kElementwise | (cheap ? kCheap : 0u),
       .infer_type = SameFloatType,
       .gradient = std::move(gradient),
       .emit_element = [fn](ScalarBuilder& b, const ElementInputs& in) {
@@ -46,12 +46,12 @@ OpDef Unary(std::string name, std::string summary, Value (ScalarBuilder::*fn)(Va
 }
 
 OpDef Binary(std::string name, std::string summary, Value (ScalarBuilder::*fn)(Value, Value),
-             GradientFn gradient) {
+             GradientFn gradient, bool cheap = true) {
   return OpDef{
       .name = std::move(name),
       .summary = std::move(summary),
       .num_operands = 2,
-      .traits = kElementwise,
+      .traits = kElementwise | (cheap ? kCheap : 0u),
       .infer_type = BroadcastFloat,
       .gradient = std::move(gradient),
       .emit_element = [fn](ScalarBuilder& b, const ElementInputs& in) {
@@ -83,7 +83,7 @@ void RegisterArithmetic(OpRegistry& r) {
     NodeId ga = g.b.Div(g.output_grad, b);
     NodeId gb = g.b.Neg(g.b.Div(g.b.Mul(ga, a), b));
     return {g.b.SumToShape(ga, ShapeOf(g, 0)), g.b.SumToShape(gb, ShapeOf(g, 1))};
-  }));
+  }, /*cheap=*/false));
   // Ties split the gradient evenly, as torch.maximum does.
   r.Add(Binary("maximum", "max(a, b)", &ScalarBuilder::Max, [](GradContext& g) -> Grads {
     NodeId a = g.operand(0), b = g.operand(1);
@@ -100,12 +100,12 @@ void RegisterArithmetic(OpRegistry& r) {
     NodeId ga = g.b.Mul(g.output_grad, g.b.Mul(b, g.b.Pow(a, g.b.Sub(b, g.b.Scalar(1)))));
     NodeId gb = g.b.Mul(g.output_grad, g.b.Mul(g.b.Log(a), y));
     return {g.b.SumToShape(ga, ShapeOf(g, 0)), g.b.SumToShape(gb, ShapeOf(g, 1))};
-  }));
+  }, /*cheap=*/false));
 }
 
 void RegisterUnary(OpRegistry& r) {
   r.Add(Unary("neg", "-x", &ScalarBuilder::Neg,
-              [](GradContext& g) -> Grads { return {g.b.Neg(g.output_grad)}; }));
+              [](GradContext& g) -> Grads { return {g.b.Neg(g.output_grad)}; }, /*cheap=*/true));
   // d exp(x) = g * exp(x); the forward value is recomputed (CSE merges it with the forward).
   r.Add(Unary("exp", "e^x", &ScalarBuilder::Exp, [](GradContext& g) -> Grads {
     return {g.b.Mul(g.output_grad, g.b.Exp(g.operand(0)))};
@@ -117,16 +117,17 @@ void RegisterUnary(OpRegistry& r) {
   r.Add(Unary("sqrt", "square root", &ScalarBuilder::Sqrt, [](GradContext& g) -> Grads {
     return {g.b.Div(g.output_grad, g.b.Mul(g.b.Sqrt(g.operand(0)), g.b.Scalar(2)))};
   }));
-  // d relu(x)/dx is 0 at x == 0, matching PyTorch.
+  // d relu/dx is 0 at x == 0, matching PyTorch. The mask reads the output (y > 0 iff x > 0) so
+  // the backward pass keeps only y alive and the pre-activation stays inside the GEMM epilogue.
   r.Add(OpDef{
       .name = "relu",
       .summary = "max(x, 0)",
       .num_operands = 1,
-      .traits = kElementwise,
+      .traits = kElementwise | kCheap,
       .infer_type = SameFloatType,
       .gradient = [](GradContext& g) -> Grads {
-        NodeId x = g.operand(0);
-        return {g.b.Select(g.b.Greater(x, g.b.Scalar(0)), g.output_grad, g.b.Scalar(0))};
+        NodeId y = g.node.id;
+        return {g.b.Select(g.b.Greater(y, g.b.Scalar(0)), g.output_grad, g.b.Scalar(0))};
       },
       .emit_element = [](ScalarBuilder& b, const ElementInputs& in) {
         return b.Max(in.operands[0], b.ConstF32(0.0));
@@ -136,7 +137,7 @@ void RegisterUnary(OpRegistry& r) {
       .name = "stop_gradient",
       .summary = "Identity whose gradient is zero (e.g. the max subtracted inside log_softmax).",
       .num_operands = 1,
-      .traits = kElementwise | kNoGradient,
+      .traits = kElementwise | kNoGradient | kCheap,
       .infer_type = SameFloatType,
       .emit_element = [](ScalarBuilder&, const ElementInputs& in) { return in.operands[0]; },
   });
@@ -149,7 +150,7 @@ void RegisterComparisons(OpRegistry& r) {
         .name = std::move(name),
         .summary = std::move(summary),
         .num_operands = 2,
-        .traits = kElementwise | kNoGradient,
+        .traits = kElementwise | kNoGradient | kCheap,
         .infer_type = CompareType,
         .emit_element = [fn](ScalarBuilder& b, const ElementInputs& in) {
           return b.Cast((b.*fn)(in.operands[0], in.operands[1]), kernel::ScalarType::kF32);
@@ -165,7 +166,7 @@ void RegisterComparisons(OpRegistry& r) {
       .name = "select",
       .summary = "a where cond != 0 else b",
       .num_operands = 3,
-      .traits = kElementwise,
+      .traits = kElementwise | kCheap,
       .infer_type = [](std::span<const TensorType> operands,
                        const Attrs& attrs) -> absl::StatusOr<TensorType> {
         if (auto s = RequireFloat(operands[0], "the condition"); !s.ok()) return s;
@@ -187,7 +188,7 @@ void RegisterComparisons(OpRegistry& r) {
       .name = "cast",
       .summary = "Converts to `dtype` (f32 <-> i64; f32 -> i64 truncates).",
       .num_operands = 1,
-      .traits = kElementwise | kNoGradient,
+      .traits = kElementwise | kNoGradient | kCheap,
       .infer_type = [](std::span<const TensorType> operands,
                        const Attrs& attrs) -> absl::StatusOr<TensorType> {
         auto dtype = ParseDType(attrs.GetString("dtype"));

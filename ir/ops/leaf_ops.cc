@@ -57,7 +57,7 @@ const OpDef kConstant = {
     .name = "constant",
     .summary = "A tensor whose every element is `value`.",
     .num_operands = 0,
-    .traits = kLeaf | kElementwise | kNoGradient,
+    .traits = kLeaf | kElementwise | kNoGradient | kCheap,
     .infer_type = LeafType,
     .emit_element = [](kernel::ScalarBuilder& b, const ElementInputs& in) {
       double v = in.node.attrs.GetFloat("value");
@@ -70,7 +70,7 @@ const OpDef kIota = {
     .name = "iota",
     .summary = "Each element is its coordinate along `dim`.",
     .num_operands = 0,
-    .traits = kElementwise | kNoGradient,
+    .traits = kElementwise | kNoGradient | kCheap,
     .infer_type = [](std::span<const TensorType>, const Attrs& attrs) -> absl::StatusOr<TensorType> {
       auto type = TypeFromAttrs(attrs);
       if (!type.ok()) return type.status();
@@ -97,7 +97,9 @@ const OpDef kRandomUniform = {
         return absl::InvalidArgumentError("the random key must be an i64 scalar, got " +
                                           operands[0].ToString());
       }
-      return TensorType{DType::kF32, attrs.GetInts("shape")};
+      auto type = TypeFromAttrs(attrs);  // Checks that the sizes are positive.
+      if (!type.ok()) return type.status();
+      return TensorType{DType::kF32, type->shape};
     },
     .emit_element = [](kernel::ScalarBuilder& b, const ElementInputs& in) {
       kernel::Value index = LinearIndex(b, in.coords, in.node.type.shape);

@@ -18,18 +18,18 @@ absl::StatusOr<TensorType> LinearType(std::span<const TensorType> ops, const Att
   }
   const TensorType& x = ops[0];
   const TensorType& w = ops[1];
-  if (x.dtype != DType::kF32 || x.rank() < 1 || w.rank() != 2) {
+  if (x.dtype != DType::kF32 || x.rank() < 1 || w.dtype != DType::kF32 || w.rank() != 2) {
     return absl::InvalidArgumentError(absl::StrFormat(
-        "expects an f32 input and a 2-D weight, got %s and %s", x.ToString(), w.ToString()));
+        "expects an f32 input and a 2-D f32 weight, got %s and %s", x.ToString(), w.ToString()));
   }
   if (x.shape.back() != w.shape[0]) {
     return absl::InvalidArgumentError(
         absl::StrFormat("input %s does not match weight %s (in_features %d vs %d)", x.ToString(),
                         w.ToString(), x.shape.back(), w.shape[0]));
   }
-  if (ops.size() == 3 && ops[2].shape != Shape{w.shape[1]}) {
+  if (ops.size() == 3 && (ops[2].dtype != DType::kF32 || ops[2].shape != Shape{w.shape[1]})) {
     return absl::InvalidArgumentError(absl::StrFormat(
-        "bias %s does not match weight %s (expected [%d])", ops[2].ToString(), w.ToString(),
+        "bias %s does not match weight %s (expected f32[%d])", ops[2].ToString(), w.ToString(),
         w.shape[1]));
   }
   TensorType out = x;
@@ -90,9 +90,9 @@ absl::StatusOr<TensorType> NllLossType(std::span<const TensorType> ops, const At
         "target %s does not match input %s (expected i64[%d] class indices)", t.ToString(),
         x.ToString(), x.shape[0]));
   }
-  if (ops.size() == 3 && ops[2].shape != Shape{x.shape[1]}) {
+  if (ops.size() == 3 && (ops[2].dtype != DType::kF32 || ops[2].shape != Shape{x.shape[1]})) {
     return absl::InvalidArgumentError(absl::StrFormat(
-        "class weights %s do not match input %s (expected [%d])", ops[2].ToString(), x.ToString(),
+        "class weights %s do not match input %s (expected f32[%d])", ops[2].ToString(), x.ToString(),
         x.shape[1]));
   }
   std::string reduction = attrs.GetString("reduction", "mean");
@@ -213,7 +213,10 @@ void RegisterNnOps(OpRegistry& r) {
   r.Add(Composite("flatten", "Collapses dims from `start_dim` on into one.", 1, FlattenType,
                   ExpandFlatten));
   r.Add(Composite("reduce_mean", "Mean over `dims`.", 1,
-                  [](std::span<const TensorType> ops, const Attrs& attrs) {
+                  [](std::span<const TensorType> ops,
+                     const Attrs& attrs) -> absl::StatusOr<TensorType> {
+                    // The expansion divides by the count, which needs a float.
+                    if (auto s = RequireFloat(ops[0], "the input"); !s.ok()) return s;
                     return OpRegistry::Global().Find("reduce_sum")->infer_type(ops, attrs);
                   },
                   ExpandReduceMean));

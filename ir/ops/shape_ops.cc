@@ -20,13 +20,16 @@ const OpDef kReshape = {
                      const Attrs& attrs) -> absl::StatusOr<TensorType> {
       Shape shape = attrs.GetInts("shape");
       int64_t known = 1, infer_at = -1;
+      bool valid = true;
       for (size_t i = 0; i < shape.size(); ++i) {
         if (shape[i] == -1 && infer_at < 0) infer_at = i;
         else known *= shape[i];
+        // Only one -1 may be inferred; other sizes must be positive ([-2,-3] multiplies to 6).
+        if (shape[i] <= 0 && static_cast<int64_t>(i) != infer_at) valid = false;
       }
       int64_t total = operands[0].num_elements();
-      if (infer_at >= 0 && known > 0 && total % known == 0) shape[infer_at] = total / known;
-      if (NumElements(shape) != total || (infer_at >= 0 && shape[infer_at] < 0)) {
+      if (valid && infer_at >= 0 && total % known == 0) shape[infer_at] = total / known;
+      if (!valid || NumElements(shape) != total || (infer_at >= 0 && shape[infer_at] < 0)) {
         return absl::InvalidArgumentError(
             absl::StrFormat("cannot reshape %s to %s", operands[0].ToString(),
                             ShapeToString(attrs.GetInts("shape"))));
@@ -42,7 +45,7 @@ const OpDef kBroadcastTo = {
     .name = "broadcast_to",
     .summary = "Repeats the operand along new leading dims and its size-1 dims to `shape`.",
     .num_operands = 1,
-    .traits = kIndexMap,
+    .traits = kIndexMap | kCheap,
     .infer_type = [](std::span<const TensorType> operands,
                      const Attrs& attrs) -> absl::StatusOr<TensorType> {
       Shape target = attrs.GetInts("shape");
@@ -70,7 +73,7 @@ const OpDef kTranspose = {
     .name = "transpose",
     .summary = "Permutes dims: output dim i is operand dim perm[i].",
     .num_operands = 1,
-    .traits = kIndexMap,
+    .traits = kIndexMap | kCheap,
     .infer_type = [](std::span<const TensorType> operands,
                      const Attrs& attrs) -> absl::StatusOr<TensorType> {
       std::vector<int64_t> perm = attrs.GetInts("perm");

@@ -1,0 +1,269 @@
+// GFLOP/s of kiln's generated GEMM kernels for the MLP shapes (forward, weight gradient A^T*B,
+// input gradient A*B^T) and one large shape, on one thread and with the tasks split over two.
+//
+//   kiln_gemm_bench            # the table, default tiling
+//   kiln_gemm_bench --sweep    # also tries register blocks and k blocks, best single-thread first
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <ctime>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "codegen/cpu/gemm_emitter.h"
+#include "codegen/cpu/gemm_test_jit.h"
+#include "runtime/kernel_abi.h"
+
+namespace kiln::cpu {
+namespace {
+
+struct BenchShape {
+  const char* what;
+  GemmShape shape;
+};
+
+const BenchShape kShapes[] = {
+    {"fwd 784->256", {.m = 64, .n = 256, .k = 784}},
+    {"fwd 256->128", {.m = 64, .n = 128, .k = 256}},
+    {"fwd 128->10", {.m = 64, .n = 10, .k = 128}},
+    {"dW1 = X^T dY", {.m = 784, .n = 256, .k = 64, .transpose_a = true}},
+    {"dW2 = X^T dY", {.m = 256, .n = 128, .k = 64, .transpose_a = true}},
+    {"dW3 = X^T dY", {.m = 128, .n = 10, .k = 64, .transpose_a = true}},
+    {"dX2 = dY W^T", {.m = 64, .n = 256, .k = 128, .transpose_b = true}},
+    {"dX3 = dY W^T", {.m = 64, .n = 128, .k = 10, .transpose_b = true}},
+    {"big fwd", {.m = 512, .n = 4096, .k = 784}},
+};
+
+// Runs the upper half of a task range on a second, spinning thread, so that a split costs two
+// cache-line handoffs rather than a thread start.
+class TwoThreads {
+ public:
+  // Spinning forever would starve other processes on a shared machine (and be starved by them).
+  static constexpr int kSpinsBeforeYield = 20000;
+
+  TwoThreads() : worker_([this] { Work(); }) {}
+  ~TwoThreads() {
+    stop_.store(true);
+    generation_.fetch_add(1, std::memory_order_release);
+    worker_.join();
+  }
+  void Run(KilnTaskFn fn, void** slots, int64_t num_tasks) {
+    fn_ = fn;
+    slots_ = slots;
+    split_ = num_tasks / 2;
+    end_ = num_tasks;
+    const int64_t generation = generation_.fetch_add(1, std::memory_order_release) + 1;
+    fn(slots, 0, split_);
+    for (int spins = 0; done_.load(std::memory_order_acquire) != generation; ++spins) {
+      if (spins > kSpinsBeforeYield) std::this_thread::yield();
+    }
+  }
+
+ private:
+  void Work() {
+    int64_t seen = 0;
+    for (;;) {
+      int64_t generation;
+      for (int spins = 0; (generation = generation_.load(std::memory_order_acquire)) == seen;
+           ++spins) {
+        if (spins > kSpinsBeforeYield) std::this_thread::yield();
+      }
+      seen = generation;
+      if (stop_.load()) return;
+      fn_(slots_, split_, end_);
+      done_.store(generation, std::memory_order_release);
+    }
+  }
+
+  KilnTaskFn fn_ = nullptr;
+  void** slots_ = nullptr;
+  int64_t split_ = 0, end_ = 0;
+  std::atomic<int64_t> generation_{0};
+  std::atomic<int64_t> done_{0};
+  std::atomic<bool> stop_{false};
+  std::thread worker_;
+};
+
+// Time of one call of `run`, the fastest of 41 samples of at least ~0.5 ms each: `wall` in real
+// time and `cpu` in the calling thread's CPU time. Short samples and the fastest, not the median,
+// because this machine is shared: a sample only ever gets slower from that. The thread's CPU time
+// leaves out the time it spends descheduled, which on a loaded machine is most of a long call.
+struct Timing {
+  double wall = 1e30;
+  double cpu = 1e30;
+};
+
+double ThreadCpuSeconds() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+template <typename Fn>
+Timing TimePerCall(Fn run) {
+  using Clock = std::chrono::steady_clock;
+  run();
+  int64_t reps = 1;
+  for (;;) {
+    auto start = Clock::now();
+    for (int64_t i = 0; i < reps; ++i) run();
+    double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    if (seconds > 5e-4) break;
+    reps *= 2;
+  }
+  Timing best;
+  for (int s = 0; s < 41; ++s) {
+    const double cpu_start = ThreadCpuSeconds();
+    const auto start = Clock::now();
+    for (int64_t i = 0; i < reps; ++i) run();
+    const double wall = std::chrono::duration<double>(Clock::now() - start).count();
+    best.wall = std::min(best.wall, wall / reps);
+    best.cpu = std::min(best.cpu, (ThreadCpuSeconds() - cpu_start) / reps);
+  }
+  return best;
+}
+
+struct Buffers {
+  std::vector<float> a, b, c;
+  void* slots[3];
+  explicit Buffers(const GemmShape& s) {
+    std::mt19937 rng(1);
+    std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+    a.resize(s.m * s.k);
+    b.resize(s.k * s.n);
+    c.resize(s.m * s.n);
+    for (float& x : a) x = dist(rng);
+    for (float& x : b) x = dist(rng);
+    slots[s.a_slot] = a.data();
+    slots[s.b_slot] = b.data();
+    slots[s.c_slot] = c.data();
+  }
+};
+
+// JIT-compiles one kernel per tiling (or the default tiling when `tilings` is empty), optionally
+// returning the assembly.
+std::vector<KilnTaskFn> Compile(const GemmShape& shape, const std::vector<GemmTiling>& tilings,
+                                std::string* assembly = nullptr) {
+  auto jit = GemmTestJit::Create();
+  if (!jit.ok()) {
+    std::fprintf(stderr, "%s\n", jit.status().ToString().c_str());
+    std::exit(1);
+  }
+  auto context = std::make_unique<llvm::LLVMContext>();
+  auto module = std::make_unique<llvm::Module>("bench", *context);
+  const size_t count = tilings.empty() ? 1 : tilings.size();
+  for (size_t i = 0; i < count; ++i) {
+    std::string name = "gemm" + std::to_string(i);
+    if (tilings.empty()) {
+      EmitGemmKernel(*module, name, shape, nullptr);
+    } else {
+      EmitGemmKernel(*module, name, shape, nullptr, tilings[i]);
+    }
+  }
+  absl::Status added = (*jit)->Add(std::move(context), std::move(module), nullptr, assembly);
+  if (!added.ok()) {
+    std::fprintf(stderr, "%s\n", added.ToString().c_str());
+    std::exit(1);
+  }
+  std::vector<KilnTaskFn> fns;
+  for (size_t i = 0; i < count; ++i) fns.push_back(*(*jit)->Lookup("gemm" + std::to_string(i)));
+  // The JIT must outlive the code: it lives as long as the benchmark.
+  static std::vector<std::unique_ptr<GemmTestJit>> keep_alive;
+  keep_alive.push_back(std::move(*jit));
+  return fns;
+}
+
+double Gflops(const GemmShape& s, double seconds) { return 2.0 * s.m * s.n * s.k / seconds * 1e-9; }
+
+void Sweep(const BenchShape& bench) {
+  const GemmShape& s = bench.shape;
+  std::vector<GemmTiling> tilings;
+  const std::pair<int, int> blocks[] = {{6, 2}, {8, 2}, {12, 2}, {6, 4}, {8, 3},
+                                        {16, 1}};
+  for (auto [mr, nv] : blocks) {
+    for (int64_t kc : {int64_t{0}, int64_t{128}, int64_t{196}, int64_t{256}}) {
+      for (bool pack : {false, true}) {
+        if (kc != 0 && kc >= s.k) continue;
+        GemmTiling t = ChooseGemmTiling(s);
+        t.mr = mr;
+        t.nr_vectors = nv;
+        t.kc = kc;
+        t.pack_b = pack;
+        t.rows_per_task = (t.rows_per_task + mr - 1) / mr * mr;
+        tilings.push_back(t);
+      }
+    }
+  }
+  std::vector<KilnTaskFn> fns = Compile(s, tilings);
+  Buffers buffers(s);
+  std::vector<std::pair<double, size_t>> results;
+  for (size_t i = 0; i < fns.size(); ++i) {
+    const int64_t tasks = GemmNumTasks(s, tilings[i]);
+    Timing timing = TimePerCall([&] { fns[i](buffers.slots, 0, tasks); });
+    results.push_back({Gflops(s, timing.cpu), i});
+  }
+  std::sort(results.rbegin(), results.rend());
+  std::printf("sweep %s (m=%ld n=%ld k=%ld), 1T GFLOP/s by thread CPU time:\n", bench.what, s.m, s.n, s.k);
+  for (size_t r = 0; r < std::min<size_t>(results.size(), 8); ++r) {
+    const GemmTiling& t = tilings[results[r].second];
+    std::printf("  %6.1f GFLOP/s  mr=%d nv=%d kc=%ld rows/task=%ld pack_b=%d\n", results[r].first,
+                t.mr, t.nr_vectors, t.kc, t.rows_per_task, t.pack_b);
+  }
+}
+
+int Main(int argc, char** argv) {
+  // --sweep[=SUBSTRING]: sweep the shapes whose description contains SUBSTRING (default: all
+  // but the big one, whose sweep takes minutes).
+  const bool sweep = argc > 1 && std::strncmp(argv[1], "--sweep", 7) == 0;
+  const std::string sweep_filter = sweep && argv[1][7] == '=' ? argv[1] + 8 : "";
+  // --asm=SUBSTRING: print the assembly of the default kernel of the matching shapes and stop.
+  if (argc > 1 && std::strncmp(argv[1], "--asm=", 6) == 0) {
+    for (const BenchShape& bench : kShapes) {
+      if (std::string(bench.what).find(argv[1] + 6) == std::string::npos) continue;
+      std::string assembly;
+      Compile(bench.shape, {}, &assembly);
+      std::printf("%s", assembly.c_str());
+    }
+    return 0;
+  }
+  TwoThreads two;
+  double load[3] = {0, 0, 0};
+  getloadavg(load, 3);
+  std::printf("load average %.1f (2T numbers are meaningless when it is well above 2)\n", load[0]);
+  std::printf("%-14s %5s %5s %5s %3s %3s %6s %9s %9s %9s %9s %7s\n", "shape", "M", "N", "K", "tA",
+              "tB", "tasks", "1T us", "1T GF/s", "1T cpu", "2T GF/s", "2T/1T");
+  for (const BenchShape& bench : kShapes) {
+    const GemmShape& s = bench.shape;
+    KilnTaskFn fn = Compile(s, {})[0];
+    Buffers buffers(s);
+    const int64_t tasks = GemmNumTasks(s);
+    Timing one = TimePerCall([&] { fn(buffers.slots, 0, tasks); });
+    Timing both = TimePerCall([&] { two.Run(fn, buffers.slots, tasks); });
+    std::printf("%-14s %5ld %5ld %5ld %3d %3d %6ld %9.2f %9.1f %9.1f %9.1f %7.2f\n", bench.what,
+                s.m, s.n, s.k, s.transpose_a, s.transpose_b, tasks, one.wall * 1e6,
+                Gflops(s, one.wall), Gflops(s, one.cpu), Gflops(s, both.wall),
+                one.wall / both.wall);
+  }
+  if (sweep) {
+    for (const BenchShape& bench : kShapes) {
+      const std::string what = bench.what;
+      if (sweep_filter.empty() ? what.find("big") != std::string::npos
+                               : what.find(sweep_filter) == std::string::npos) {
+        continue;
+      }
+      Sweep(bench);
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace kiln::cpu
+
+int main(int argc, char** argv) { return kiln::cpu::Main(argc, argv); }

@@ -1,0 +1,514 @@
+#include "codegen/cpu/gemm_emitter.h"
+
+#include <algorithm>
+#include <cassert>
+#include <vector>
+
+#include "llvm/ADT/StringMap.h"
+#include "llvm/IR/BasicBlock.h"
+#include "llvm/IR/Constants.h"
+#include "llvm/IR/DerivedTypes.h"
+#include "llvm/IR/Intrinsics.h"
+#include "llvm/TargetParser/Host.h"
+
+namespace kiln::cpu {
+namespace {
+
+constexpr int kVectorWidth = 16;  // f32 lanes of a zmm register.
+// Enough tasks that two (or a few more) threads each get several, so the split balances.
+constexpr int64_t kMinTasks = 8;
+// Largest register-block row count a task covers; keeps a task's A block and C tile in L2.
+constexpr int64_t kMaxRowsPerTask = 96;
+// Largest reduction block: a packed B panel block of kc x 32 floats (32 KiB) then stays in L1.
+constexpr int64_t kMaxKc = 256;
+
+int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+int64_t RoundUp(int64_t a, int64_t b) { return CeilDiv(a, b) * b; }
+
+// The host's CPU name and feature string, as function attributes (TOOLCHAIN gotcha 6: the width
+// the backend prefers depends on the CPU model, so it is also pinned with prefer-vector-width).
+const std::string& HostFeatures() {
+  static const std::string features = [] {
+    std::string out;
+    for (const auto& feature : llvm::sys::getHostCPUFeatures()) {
+      if (!out.empty()) out += ',';
+      out += (feature.getValue() ? '+' : '-');
+      out += feature.getKey().str();
+    }
+    return out;
+  }();
+  return features;
+}
+
+// Everything the emitter derives from the shape and tiling, as compile-time numbers.
+struct Plan {
+  GemmShape shape;
+  GemmTiling tiling;
+  int64_t nr = 0;            // Columns of a register block: nr_vectors * W.
+  int64_t num_panels = 0;    // Column panels of width nr.
+  int64_t edge_cols = 0;     // Columns of the last panel (== nr when n % nr == 0).
+  int64_t num_groups = 0;    // Row groups of rows_per_task rows.
+  int64_t edge_rows = 0;     // m % mr: rows of the last register block of the last group.
+  int64_t kc = 0;
+  int64_t num_kblocks = 0;
+  bool pack_b = false;
+};
+
+Plan MakePlan(const GemmShape& shape, const GemmTiling& tiling) {
+  assert(shape.m > 0 && shape.n > 0 && shape.k > 0);
+  assert(tiling.mr > 0 && tiling.nr_vectors > 0);
+  Plan p;
+  p.shape = shape;
+  p.tiling = tiling;
+  p.nr = int64_t{tiling.nr_vectors} * kVectorWidth;
+  p.num_panels = CeilDiv(shape.n, p.nr);
+  p.edge_cols = shape.n - (p.num_panels - 1) * p.nr;
+  int64_t rows = tiling.rows_per_task > 0 ? tiling.rows_per_task : RoundUp(shape.m, tiling.mr);
+  assert(rows % tiling.mr == 0);
+  p.tiling.rows_per_task = rows;
+  p.num_groups = CeilDiv(shape.m, rows);
+  p.edge_rows = shape.m % tiling.mr;
+  p.kc = tiling.kc > 0 ? std::min(tiling.kc, shape.k) : shape.k;
+  p.num_kblocks = CeilDiv(shape.k, p.kc);
+  p.pack_b = tiling.pack_b || shape.transpose_b;
+  return p;
+}
+
+// Builds the IR of one kernel. The loop nest of a task (one column panel x one row group):
+//   for each k block:  [pack the B panel block]  for each register block of rows: microkernel
+// and the microkernel keeps its mr x nr_vectors accumulators in registers across the k loop.
+class GemmEmitter {
+ public:
+  GemmEmitter(llvm::Function* fn, const Plan& plan, const GemmEpilogue& epilogue)
+      : fn_(fn), plan_(plan), epilogue_(epilogue), b_(fn->getContext()) {
+    f32_ = b_.getFloatTy();
+    i64_ = b_.getInt64Ty();
+    vec_ = llvm::FixedVectorType::get(f32_, kVectorWidth);
+  }
+
+  void Emit();
+
+ private:
+  using Carried = std::vector<llvm::Value*>;
+  using LoopBody = std::function<Carried(llvm::Value* iv, const Carried& carried)>;
+
+  llvm::Value* I64(int64_t v) { return b_.getInt64(v); }
+  llvm::Value* Gep(llvm::Value* base, llvm::Value* index) {
+    return b_.CreateInBoundsGEP(f32_, base, index);
+  }
+  llvm::Constant* Mask(int lanes);
+  Carried EmitLoop(llvm::Value* begin, llvm::Value* end, int64_t step, Carried init,
+                   const LoopBody& body);
+  void EmitPanel(llvm::Value* col0, int64_t cols, llvm::Value* row_begin, llvm::Value* row_end,
+                 llvm::Value* is_last_group);
+  void EmitPackB(llvm::Value* col0, int64_t cols, llvm::Value* k0, llvm::Value* kcount);
+  void TransposeInPlace(std::vector<llvm::Value*>& rows);
+  void EmitMicroKernel(int64_t rows, int64_t cols, llvm::Value* row0, llvm::Value* col0,
+                       llvm::Value* k0, llvm::Value* kcount);
+  llvm::Value* LoadB(int v, int64_t cols, llvm::Value* col0, llvm::Value* k0, llvm::Value* kk,
+                     bool from_pack);
+  llvm::Value* LoadA(int64_t r, llvm::Value* row0, llvm::Value* k0, llvm::Value* kk);
+  void StoreC(llvm::Value* value, llvm::Value* row, llvm::Value* col, int lanes);
+  llvm::Value* LoadC(llvm::Value* row, llvm::Value* col, int lanes);
+
+  llvm::Function* fn_;
+  const Plan& plan_;
+  const GemmEpilogue& epilogue_;
+  llvm::IRBuilder<> b_;
+  llvm::Type* f32_;
+  llvm::Type* i64_;
+  llvm::FixedVectorType* vec_;
+  llvm::Value* slots_ = nullptr;
+  llvm::Value* a_ = nullptr;
+  llvm::Value* bmat_ = nullptr;
+  llvm::Value* c_ = nullptr;
+  llvm::Value* pack_ = nullptr;  // [kc][nr] floats on the stack when plan_.pack_b.
+};
+
+llvm::Constant* GemmEmitter::Mask(int lanes) {
+  std::vector<llvm::Constant*> bits;
+  for (int i = 0; i < kVectorWidth; ++i) bits.push_back(b_.getInt1(i < lanes));
+  return llvm::ConstantVector::get(bits);
+}
+
+// Emits a guarded, rotated counted loop (the form LLVM's loop passes expect) whose body may carry
+// values from one iteration to the next; returns the carried values after the loop.
+GemmEmitter::Carried GemmEmitter::EmitLoop(llvm::Value* begin, llvm::Value* end, int64_t step,
+                                           Carried init, const LoopBody& body) {
+  llvm::LLVMContext& ctx = fn_->getContext();
+  llvm::BasicBlock* preheader = b_.GetInsertBlock();
+  auto* header = llvm::BasicBlock::Create(ctx, "loop", fn_);
+  auto* exit = llvm::BasicBlock::Create(ctx, "loop.exit", fn_);
+  b_.CreateCondBr(b_.CreateICmpSLT(begin, end), header, exit);
+
+  b_.SetInsertPoint(header);
+  llvm::PHINode* iv = b_.CreatePHI(i64_, 2, "iv");
+  iv->addIncoming(begin, preheader);
+  std::vector<llvm::PHINode*> phis;
+  Carried carried;
+  for (llvm::Value* v : init) {
+    llvm::PHINode* phi = b_.CreatePHI(v->getType(), 2);
+    phi->addIncoming(v, preheader);
+    phis.push_back(phi);
+    carried.push_back(phi);
+  }
+  Carried next = body(iv, carried);
+  assert(next.size() == init.size());
+  llvm::Value* iv_next = b_.CreateAdd(iv, I64(step), "iv.next", /*HasNUW=*/true, /*HasNSW=*/true);
+  llvm::BasicBlock* latch = b_.GetInsertBlock();
+  b_.CreateCondBr(b_.CreateICmpSLT(iv_next, end), header, exit);
+  iv->addIncoming(iv_next, latch);
+  for (size_t i = 0; i < phis.size(); ++i) phis[i]->addIncoming(next[i], latch);
+
+  b_.SetInsertPoint(exit);
+  Carried out;
+  for (size_t i = 0; i < init.size(); ++i) {
+    llvm::PHINode* phi = b_.CreatePHI(init[i]->getType(), 2);
+    phi->addIncoming(init[i], preheader);
+    phi->addIncoming(next[i], latch);
+    out.push_back(phi);
+  }
+  return out;
+}
+
+void GemmEmitter::Emit() {
+  const GemmShape& s = plan_.shape;
+  llvm::LLVMContext& ctx = fn_->getContext();
+  auto* entry = llvm::BasicBlock::Create(ctx, "entry", fn_);
+  b_.SetInsertPoint(entry);
+  slots_ = fn_->getArg(0);
+  llvm::Value* begin = fn_->getArg(1);
+  llvm::Value* end = fn_->getArg(2);
+  auto load_slot = [&](int slot, const char* name) {
+    llvm::Value* addr = b_.CreateConstInBoundsGEP1_64(b_.getPtrTy(), slots_, slot);
+    return b_.CreateLoad(b_.getPtrTy(), addr, name);
+  };
+  a_ = load_slot(s.a_slot, "a");
+  bmat_ = load_slot(s.b_slot, "b");
+  c_ = load_slot(s.c_slot, "c");
+  if (plan_.pack_b) {
+    // Rows up to a multiple of W: the transposing copy writes whole W x W blocks.
+    auto* alloca = b_.CreateAlloca(f32_, I64(RoundUp(plan_.kc, kVectorWidth) * plan_.nr), "b.pack");
+    alloca->setAlignment(llvm::Align(64));
+    pack_ = alloca;
+  }
+
+  // Task t covers column panel t / num_groups and row group t % num_groups, so consecutive tasks
+  // (which one thread runs in order) share their B panel.
+  EmitLoop(begin, end, 1, {}, [&](llvm::Value* task, const Carried&) -> Carried {
+    llvm::Value* panel = b_.CreateUDiv(task, I64(plan_.num_groups), "panel");
+    llvm::Value* group = b_.CreateURem(task, I64(plan_.num_groups), "group");
+    llvm::Value* col0 = b_.CreateMul(panel, I64(plan_.nr), "col0");
+    llvm::Value* row_begin = b_.CreateMul(group, I64(plan_.tiling.rows_per_task), "row.begin");
+    llvm::Value* is_last_group = b_.CreateICmpEQ(group, I64(plan_.num_groups - 1));
+    llvm::Value* row_end =
+        b_.CreateSelect(is_last_group, I64(s.m),
+                        b_.CreateAdd(row_begin, I64(plan_.tiling.rows_per_task)), "row.end");
+    if (plan_.edge_cols == plan_.nr) {
+      EmitPanel(col0, plan_.nr, row_begin, row_end, is_last_group);
+      return {};
+    }
+    auto* full = llvm::BasicBlock::Create(ctx, "panel.full", fn_);
+    auto* edge = llvm::BasicBlock::Create(ctx, "panel.edge", fn_);
+    auto* done = llvm::BasicBlock::Create(ctx, "panel.done", fn_);
+    b_.CreateCondBr(b_.CreateICmpEQ(panel, I64(plan_.num_panels - 1)), edge, full);
+    b_.SetInsertPoint(full);
+    EmitPanel(col0, plan_.nr, row_begin, row_end, is_last_group);
+    b_.CreateBr(done);
+    b_.SetInsertPoint(edge);
+    EmitPanel(col0, plan_.edge_cols, row_begin, row_end, is_last_group);
+    b_.CreateBr(done);
+    b_.SetInsertPoint(done);
+    return {};
+  });
+  b_.CreateRetVoid();
+}
+
+// One task: `cols` columns from col0, rows [row_begin, row_end), all of k.
+void GemmEmitter::EmitPanel(llvm::Value* col0, int64_t cols, llvm::Value* row_begin,
+                            llvm::Value* row_end, llvm::Value* is_last_group) {
+  const int64_t mr = plan_.tiling.mr;
+  const int64_t k = plan_.shape.k;
+  auto k_block = [&](llvm::Value* k0, const Carried&) -> Carried {
+    llvm::Value* kcount = plan_.num_kblocks == 1
+                              ? I64(k)
+                              : b_.CreateSelect(b_.CreateICmpSLT(k0, I64(k - plan_.kc)),
+                                                I64(plan_.kc), b_.CreateSub(I64(k), k0), "kcount");
+    if (plan_.pack_b) EmitPackB(col0, cols, k0, kcount);
+    // Full register blocks; the last group may end with a block of edge_rows rows.
+    llvm::Value* full_rows = b_.CreateSub(row_end, row_begin);
+    if (plan_.edge_rows != 0) {
+      full_rows = b_.CreateSelect(is_last_group, I64(plan_.shape.m / mr * mr), row_end);
+      full_rows = b_.CreateSub(full_rows, row_begin);
+    }
+    llvm::Value* full_end = b_.CreateAdd(row_begin, full_rows, "rows.full.end");
+    EmitLoop(row_begin, full_end, mr, {}, [&](llvm::Value* row0, const Carried&) -> Carried {
+      EmitMicroKernel(mr, cols, row0, col0, k0, kcount);
+      return {};
+    });
+    if (plan_.edge_rows == 0) return {};
+    llvm::LLVMContext& ctx = fn_->getContext();
+    auto* edge = llvm::BasicBlock::Create(ctx, "rows.edge", fn_);
+    auto* done = llvm::BasicBlock::Create(ctx, "rows.done", fn_);
+    b_.CreateCondBr(is_last_group, edge, done);
+    b_.SetInsertPoint(edge);
+    EmitMicroKernel(plan_.edge_rows, cols, full_end, col0, k0, kcount);
+    b_.CreateBr(done);
+    b_.SetInsertPoint(done);
+    return {};
+  };
+  if (plan_.num_kblocks == 1) {
+    k_block(I64(0), {});
+    return;
+  }
+  EmitLoop(I64(0), I64(k), plan_.kc, {}, k_block);
+}
+
+// Copies op(B)[k0 : k0+kcount, col0 : col0+cols] into pack_ as rows of nr floats, so the
+// microkernel reads B as contiguous vectors whatever B's layout.
+void GemmEmitter::EmitPackB(llvm::Value* col0, int64_t cols, llvm::Value* k0,
+                            llvm::Value* kcount) {
+  const GemmShape& s = plan_.shape;
+  if (!s.transpose_b) {
+    // Row kk of the panel is contiguous in B: copy whole vectors.
+    EmitLoop(I64(0), kcount, 1, {}, [&](llvm::Value* kk, const Carried&) -> Carried {
+      for (int v = 0; v * kVectorWidth < cols; ++v) {
+        llvm::Value* value = LoadB(v, cols, col0, k0, kk, /*from_pack=*/false);
+        llvm::Value* dst = Gep(pack_, b_.CreateAdd(b_.CreateMul(kk, I64(plan_.nr)),
+                                                   I64(v * kVectorWidth)));
+        b_.CreateAlignedStore(value, dst, llvm::Align(64));
+      }
+      return {};
+    });
+    return;
+  }
+  // B is [n, k]: 16 columns of op(B) are 16 rows of B, contiguous along k. Load 16 x 16 blocks
+  // (masked past kcount; the buffer has rows to spare up to a multiple of 16) and transpose them
+  // in registers.
+  std::vector<llvm::Constant*> lane_ids;
+  for (int i = 0; i < kVectorWidth; ++i) lane_ids.push_back(b_.getInt32(i));
+  llvm::Constant* iota = llvm::ConstantVector::get(lane_ids);
+  llvm::Value* zero = llvm::Constant::getNullValue(vec_);
+  EmitLoop(I64(0), kcount, kVectorWidth, {}, [&](llvm::Value* kk, const Carried&) -> Carried {
+    llvm::Value* left = b_.CreateTrunc(b_.CreateSub(kcount, kk), b_.getInt32Ty());
+    llvm::Value* mask = b_.CreateICmpSLT(iota, b_.CreateVectorSplat(kVectorWidth, left));
+    for (int v = 0; v * kVectorWidth < cols; ++v) {
+      std::vector<llvm::Value*> block(kVectorWidth, zero);
+      for (int j = 0; j < kVectorWidth && v * kVectorWidth + j < cols; ++j) {
+        llvm::Value* brow = b_.CreateAdd(col0, I64(v * kVectorWidth + j));
+        llvm::Value* src = Gep(bmat_, b_.CreateAdd(b_.CreateMul(brow, I64(s.k)),
+                                                   b_.CreateAdd(k0, kk)));
+        block[j] = b_.CreateMaskedLoad(vec_, src, llvm::Align(4), mask, zero);
+      }
+      TransposeInPlace(block);
+      for (int i = 0; i < kVectorWidth; ++i) {
+        llvm::Value* prow = b_.CreateAdd(kk, I64(i));
+        llvm::Value* dst = Gep(pack_, b_.CreateAdd(b_.CreateMul(prow, I64(plan_.nr)),
+                                                   I64(v * kVectorWidth)));
+        b_.CreateAlignedStore(block[i], dst, llvm::Align(64));
+      }
+    }
+    return {};
+  });
+}
+
+// Transposes a W x W block held as W row vectors, one bit of the (row, column) index at a time:
+// step `bit` swaps that bit between row and column index with one two-source shuffle per row,
+// so the whole transpose is log2(W) * W shuffles (vpermt2ps / vunpck / vshuff on AVX-512).
+void GemmEmitter::TransposeInPlace(std::vector<llvm::Value*>& rows) {
+  for (int bit = 1; bit < kVectorWidth; bit <<= 1) {
+    std::vector<int> low_mask(kVectorWidth), high_mask(kVectorWidth);
+    for (int j = 0; j < kVectorWidth; ++j) {
+      // Row i0 (bit clear) keeps its bit-clear columns and takes row i1's; row i1 the converse.
+      low_mask[j] = (j & bit) ? kVectorWidth + (j ^ bit) : j;
+      high_mask[j] = (j & bit) ? kVectorWidth + j : (j | bit);
+    }
+    for (int i0 = 0; i0 < kVectorWidth; ++i0) {
+      if (i0 & bit) continue;
+      const int i1 = i0 | bit;
+      llvm::Value* low = b_.CreateShuffleVector(rows[i0], rows[i1], low_mask);
+      llvm::Value* high = b_.CreateShuffleVector(rows[i0], rows[i1], high_mask);
+      rows[i0] = low;
+      rows[i1] = high;
+    }
+  }
+}
+
+// Vector v of row kk of the current B panel block (masked at the right edge), from the packed
+// copy or, for a non-transposed B, from B itself.
+llvm::Value* GemmEmitter::LoadB(int v, int64_t cols, llvm::Value* col0, llvm::Value* k0,
+                                llvm::Value* kk, bool from_pack) {
+  const int lanes = static_cast<int>(std::min<int64_t>(kVectorWidth, cols - v * kVectorWidth));
+  llvm::Value* addr;
+  if (from_pack) {
+    addr = Gep(pack_, b_.CreateAdd(b_.CreateMul(kk, I64(plan_.nr)), I64(v * kVectorWidth)));
+  } else {
+    llvm::Value* row = b_.CreateAdd(k0, kk);
+    llvm::Value* col = b_.CreateAdd(col0, I64(v * kVectorWidth));
+    addr = Gep(bmat_, b_.CreateAdd(b_.CreateMul(row, I64(plan_.shape.n)), col));
+  }
+  const llvm::Align align(from_pack ? 64 : 4);
+  if (lanes == kVectorWidth) return b_.CreateAlignedLoad(vec_, addr, align);
+  return b_.CreateMaskedLoad(vec_, addr, align, Mask(lanes), llvm::Constant::getNullValue(vec_));
+}
+
+// op(A)[row0 + r, k0 + kk] broadcast to a vector.
+llvm::Value* GemmEmitter::LoadA(int64_t r, llvm::Value* row0, llvm::Value* k0, llvm::Value* kk) {
+  const GemmShape& s = plan_.shape;
+  llvm::Value* row = b_.CreateAdd(row0, I64(r));
+  llvm::Value* kidx = b_.CreateAdd(k0, kk);
+  llvm::Value* index = s.transpose_a ? b_.CreateAdd(b_.CreateMul(kidx, I64(s.m)), row)
+                                     : b_.CreateAdd(b_.CreateMul(row, I64(s.k)), kidx);
+  llvm::Value* scalar = b_.CreateAlignedLoad(f32_, Gep(a_, index), llvm::Align(4));
+  return b_.CreateVectorSplat(kVectorWidth, scalar);
+}
+
+llvm::Value* GemmEmitter::LoadC(llvm::Value* row, llvm::Value* col, int lanes) {
+  llvm::Value* addr = Gep(c_, b_.CreateAdd(b_.CreateMul(row, I64(plan_.shape.n)), col));
+  if (lanes == kVectorWidth) return b_.CreateAlignedLoad(vec_, addr, llvm::Align(4));
+  return b_.CreateMaskedLoad(vec_, addr, llvm::Align(4), Mask(lanes),
+                             llvm::Constant::getNullValue(vec_));
+}
+
+void GemmEmitter::StoreC(llvm::Value* value, llvm::Value* row, llvm::Value* col, int lanes) {
+  llvm::Value* addr = Gep(c_, b_.CreateAdd(b_.CreateMul(row, I64(plan_.shape.n)), col));
+  if (lanes == kVectorWidth) {
+    b_.CreateAlignedStore(value, addr, llvm::Align(4));
+    return;
+  }
+  b_.CreateMaskedStore(value, addr, llvm::Align(4), Mask(lanes));
+}
+
+// C[row0 : row0+rows, col0 : col0+cols] (+)= op(A) block * op(B) block over k0 : k0+kcount.
+void GemmEmitter::EmitMicroKernel(int64_t rows, int64_t cols, llvm::Value* row0,
+                                  llvm::Value* col0, llvm::Value* k0, llvm::Value* kcount) {
+  const int nv = static_cast<int>(CeilDiv(cols, kVectorWidth));
+  auto lanes_of = [&](int v) {
+    return static_cast<int>(std::min<int64_t>(kVectorWidth, cols - v * kVectorWidth));
+  };
+  auto row_of = [&](int64_t r) { return b_.CreateAdd(row0, I64(r)); };
+  auto col_of = [&](int v) { return b_.CreateAdd(col0, I64(v * kVectorWidth)); };
+
+  // Later k blocks continue from the partial sums the earlier ones left in C.
+  Carried init;
+  llvm::Value* zero = llvm::Constant::getNullValue(vec_);
+  llvm::Value* is_first = plan_.num_kblocks > 1 ? b_.CreateICmpEQ(k0, I64(0)) : nullptr;
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int v = 0; v < nv; ++v) {
+      if (!is_first) {
+        init.push_back(zero);
+        continue;
+      }
+      init.push_back(b_.CreateSelect(is_first, zero, LoadC(row_of(r), col_of(v), lanes_of(v))));
+    }
+  }
+
+  llvm::Function* fma =
+      llvm::Intrinsic::getDeclaration(fn_->getParent(), llvm::Intrinsic::fmuladd, {vec_});
+  Carried acc = EmitLoop(I64(0), kcount, 1, init,
+                         [&](llvm::Value* kk, const Carried& acc_in) -> Carried {
+    std::vector<llvm::Value*> bvec;
+    for (int v = 0; v < nv; ++v) bvec.push_back(LoadB(v, cols, col0, k0, kk, plan_.pack_b));
+    Carried acc_out(acc_in.size());
+    for (int64_t r = 0; r < rows; ++r) {
+      llvm::Value* a = LoadA(r, row0, k0, kk);
+      for (int v = 0; v < nv; ++v) {
+        acc_out[r * nv + v] = b_.CreateCall(fma, {a, bvec[v], acc_in[r * nv + v]});
+      }
+    }
+    return acc_out;
+  });
+
+  auto store_all = [&](bool with_epilogue) {
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int v = 0; v < nv; ++v) {
+        llvm::Value* value = acc[r * nv + v];
+        llvm::Value* row = row_of(r);
+        llvm::Value* col = col_of(v);
+        if (with_epilogue && epilogue_) value = epilogue_(b_, slots_, value, row, col, lanes_of(v));
+        StoreC(value, row, col, lanes_of(v));
+      }
+    }
+  };
+  if (plan_.num_kblocks == 1 || !epilogue_) {
+    store_all(/*with_epilogue=*/true);
+    return;
+  }
+  // Only the last k block applies the epilogue.
+  llvm::LLVMContext& ctx = fn_->getContext();
+  auto* last = llvm::BasicBlock::Create(ctx, "kblock.last", fn_);
+  auto* partial = llvm::BasicBlock::Create(ctx, "kblock.partial", fn_);
+  auto* done = llvm::BasicBlock::Create(ctx, "kblock.done", fn_);
+  b_.CreateCondBr(b_.CreateICmpEQ(b_.CreateAdd(k0, kcount), I64(plan_.shape.k)), last, partial);
+  b_.SetInsertPoint(last);
+  store_all(/*with_epilogue=*/true);
+  b_.CreateBr(done);
+  b_.SetInsertPoint(partial);
+  store_all(/*with_epilogue=*/false);
+  b_.CreateBr(done);
+  b_.SetInsertPoint(done);
+}
+
+}  // namespace
+
+int GemmVectorWidth() { return kVectorWidth; }
+
+// Measured with bench/gemm_bench.cc --sweep on the MLP shapes (see its report): an 8 x 32 block
+// (16 zmm accumulators; 8 divides every batch-64 shape's m, so no row edges) with a packed B panel
+// is within noise of the best block everywhere; narrow outputs (n <= 16) use 16 x 16.
+GemmTiling ChooseGemmTiling(const GemmShape& shape) {
+  GemmTiling t;
+  t.nr_vectors = shape.n <= kVectorWidth ? 1 : 2;
+  t.mr = t.nr_vectors == 1 ? 16 : 8;
+  // Balanced k blocks of at most kMaxKc.
+  if (shape.k > kMaxKc) t.kc = CeilDiv(shape.k, CeilDiv(shape.k, kMaxKc));
+  // As many rows per task as fit, but enough row groups that all panels together give kMinTasks.
+  const int64_t nr = int64_t{t.nr_vectors} * kVectorWidth;
+  const int64_t panels = CeilDiv(shape.n, nr);
+  const int64_t groups = std::max<int64_t>(CeilDiv(kMinTasks, panels),
+                                           CeilDiv(shape.m, kMaxRowsPerTask));
+  t.rows_per_task = RoundUp(CeilDiv(shape.m, groups), t.mr);
+  // Packing B makes the panel contiguous (B's rows are n floats apart, which for n a multiple of
+  // 1024 maps every row to the same cache set); it pays off once several register blocks reuse it.
+  t.pack_b = shape.n >= nr && t.rows_per_task >= 2 * t.mr;
+  return t;
+}
+
+int64_t GemmNumTasks(const GemmShape& shape, const GemmTiling& tiling) {
+  Plan plan = MakePlan(shape, tiling);
+  return plan.num_panels * plan.num_groups;
+}
+
+int64_t GemmNumTasks(const GemmShape& shape) {
+  return GemmNumTasks(shape, ChooseGemmTiling(shape));
+}
+
+llvm::Function* EmitGemmKernel(llvm::Module& module, const std::string& name,
+                               const GemmShape& shape, const GemmEpilogue& epilogue) {
+  return EmitGemmKernel(module, name, shape, epilogue, ChooseGemmTiling(shape));
+}
+
+llvm::Function* EmitGemmKernel(llvm::Module& module, const std::string& name,
+                               const GemmShape& shape, const GemmEpilogue& epilogue,
+                               const GemmTiling& tiling) {
+  llvm::LLVMContext& ctx = module.getContext();
+  auto* ptr = llvm::PointerType::getUnqual(ctx);
+  auto* i64 = llvm::Type::getInt64Ty(ctx);
+  auto* type = llvm::FunctionType::get(llvm::Type::getVoidTy(ctx), {ptr, i64, i64}, false);
+  auto* fn = llvm::Function::Create(type, llvm::Function::ExternalLinkage, name, module);
+  fn->getArg(0)->setName("slots");
+  fn->getArg(1)->setName("begin");
+  fn->getArg(2)->setName("end");
+  fn->addParamAttr(0, llvm::Attribute::NoAlias);
+  fn->addFnAttr(llvm::Attribute::NoUnwind);
+  fn->addFnAttr("target-cpu", llvm::sys::getHostCPUName());
+  fn->addFnAttr("target-features", HostFeatures());
+  fn->addFnAttr("prefer-vector-width", "512");
+  fn->addFnAttr("min-legal-vector-width", "512");
+
+  const Plan plan = MakePlan(shape, tiling);
+  GemmEmitter(fn, plan, epilogue).Emit();
+  return fn;
+}
+
+}  // namespace kiln::cpu

@@ -1,0 +1,45 @@
+// A small ORC LLJIT for the GEMM emitter's tests and benchmark: optimizes a module with the new
+// pass manager at O3 for the host TargetMachine (TOOLCHAIN.md section 3), JIT-compiles it and
+// resolves KilnTaskFn kernels. Not the compiler's JIT: it exists so the GEMM code can be tested
+// on its own.
+//
+//   auto jit = kiln::cpu::GemmTestJit::Create();
+//   KILN_RETURN_IF_ERROR((*jit)->Add(std::move(ctx), std::move(module), &optimized_ir));
+//   KILN_ASSIGN_OR_RETURN(KilnTaskFn fn, (*jit)->Lookup("gemm"));
+#ifndef KILN_CODEGEN_CPU_GEMM_TEST_JIT_H_
+#define KILN_CODEGEN_CPU_GEMM_TEST_JIT_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "llvm/ExecutionEngine/Orc/LLJIT.h"
+#include "llvm/IR/LLVMContext.h"
+#include "llvm/IR/Module.h"
+#include "llvm/Target/TargetMachine.h"
+#include "runtime/kernel_abi.h"
+
+namespace kiln::cpu {
+
+class GemmTestJit {
+ public:
+  static absl::StatusOr<std::unique_ptr<GemmTestJit>> Create();
+
+  // Verifies and optimizes `module` (O3, host CPU), optionally returning the optimized IR and
+  // its assembly, then hands it to the JIT.
+  absl::Status Add(std::unique_ptr<llvm::LLVMContext> context, std::unique_ptr<llvm::Module> module,
+                   std::string* optimized_ir = nullptr, std::string* assembly = nullptr);
+  absl::StatusOr<KilnTaskFn> Lookup(const std::string& name);
+
+ private:
+  GemmTestJit(std::unique_ptr<llvm::TargetMachine> tm, std::unique_ptr<llvm::orc::LLJIT> jit)
+      : tm_(std::move(tm)), jit_(std::move(jit)) {}
+
+  std::unique_ptr<llvm::TargetMachine> tm_;
+  std::unique_ptr<llvm::orc::LLJIT> jit_;
+};
+
+}  // namespace kiln::cpu
+
+#endif  // KILN_CODEGEN_CPU_GEMM_TEST_JIT_H_

@@ -1,0 +1,34 @@
+// The in-process compiler back end: ORC LLJIT holding kiln's optimized modules. Implements the
+// runtime's KernelLibrary, so the runtime resolves entry points without knowing about LLVM.
+#ifndef KILN_CODEGEN_CPU_JIT_H_
+#define KILN_CODEGEN_CPU_JIT_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "llvm/ExecutionEngine/Orc/LLJIT.h"
+#include "llvm/IR/LLVMContext.h"
+#include "llvm/IR/Module.h"
+#include "runtime/kernel_library.h"
+
+namespace kiln::cpu {
+
+class CpuJit : public runtime::KernelLibrary {
+ public:
+  static absl::StatusOr<std::unique_ptr<CpuJit>> Create();
+
+  // Takes an optimized module (see OptimizeModule) and its context.
+  absl::Status AddModule(std::unique_ptr<llvm::Module> module,
+                         std::unique_ptr<llvm::LLVMContext> context);
+
+  absl::StatusOr<KilnEntryFn> Resolve(const std::string& symbol) override;
+
+ private:
+  explicit CpuJit(std::unique_ptr<llvm::orc::LLJIT> jit) : jit_(std::move(jit)) {}
+  std::unique_ptr<llvm::orc::LLJIT> jit_;
+};
+
+}  // namespace kiln::cpu
+
+#endif  // KILN_CODEGEN_CPU_JIT_H_

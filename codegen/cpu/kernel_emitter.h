@@ -1,0 +1,30 @@
+// Emits one fused kernel (ir::Kernel) as an LLVM function with the KilnTaskFn ABI:
+// `void name(ptr slots, i64 begin, i64 end)`, computing tasks [begin, end) of its iteration space.
+// Loop kernels become loop nests over their output shape, reductions loop nests with the
+// fused producers evaluated in the innermost body, matmuls the GEMM microkernel with the fused
+// consumers as its epilogue.
+#ifndef KILN_CODEGEN_CPU_KERNEL_EMITTER_H_
+#define KILN_CODEGEN_CPU_KERNEL_EMITTER_H_
+
+#include <cstdint>
+
+#include "absl/status/statusor.h"
+#include "ir/kernel_program.h"
+#include "llvm/IR/Function.h"
+#include "llvm/IR/Module.h"
+
+namespace kiln::cpu {
+
+struct EmittedKernel {
+  llvm::Function* function = nullptr;
+  int64_t num_tasks = 1;  // 1: run on the calling thread.
+};
+
+// Slots are indices into `memory.buffers`.
+absl::StatusOr<EmittedKernel> EmitKernel(llvm::Module& module, const ir::Graph& graph,
+                                         const ir::Kernel& kernel,
+                                         const ir::BufferAssignment& memory);
+
+}  // namespace kiln::cpu
+
+#endif  // KILN_CODEGEN_CPU_KERNEL_EMITTER_H_

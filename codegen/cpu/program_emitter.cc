@@ -1,0 +1,77 @@
+#include "codegen/cpu/program_emitter.h"
+
+#include "absl/strings/str_cat.h"
+#include "codegen/cpu/kernel_emitter.h"
+#include "llvm/IR/IRBuilder.h"
+#include "support/status.h"
+
+namespace kiln::cpu {
+namespace {
+
+runtime::BufferRole RoleOf(ir::BufferKind kind) {
+  switch (kind) {
+    case ir::BufferKind::kInput: return runtime::BufferRole::kInput;
+    case ir::BufferKind::kPersistent: return runtime::BufferRole::kPersistent;
+    case ir::BufferKind::kOutput: return runtime::BufferRole::kOutput;
+    case ir::BufferKind::kTemp: return runtime::BufferRole::kTemp;
+  }
+  return runtime::BufferRole::kTemp;
+}
+
+runtime::EntrySpec DescribeBuffers(const ir::BufferAssignment& memory, const std::string& symbol) {
+  runtime::EntrySpec spec;
+  spec.symbol = symbol;
+  spec.arena_bytes = memory.arena_bytes;
+  for (const ir::Buffer& buffer : memory.buffers) {
+    runtime::BufferSpec b;
+    b.name = buffer.name;
+    b.role = RoleOf(buffer.kind);
+    b.type = buffer.type.dtype == ir::DType::kI64 ? runtime::ElementType::kI64
+                                                   : runtime::ElementType::kF32;
+    b.shape = buffer.type.shape;
+    b.arena_offset = buffer.offset;
+    b.bytes = buffer.type.bytes();
+    spec.buffers.push_back(std::move(b));
+  }
+  return spec;
+}
+
+}  // namespace
+
+absl::StatusOr<runtime::EntrySpec> EmitEntryPoint(llvm::Module& module,
+                                                  const ir::KernelProgram& program,
+                                                  const std::string& symbol) {
+  llvm::LLVMContext& ctx = module.getContext();
+  llvm::IRBuilder<> b(ctx);
+  auto* ptr = b.getPtrTy();
+  auto* entry_type = llvm::FunctionType::get(b.getVoidTy(), {ptr, ptr}, false);
+  auto* entry = llvm::Function::Create(entry_type, llvm::Function::ExternalLinkage, symbol, module);
+  llvm::Value* slots = entry->getArg(0);
+  llvm::Value* parallel = entry->getArg(1);
+  slots->setName("slots");
+  parallel->setName("parallel");
+  b.SetInsertPoint(llvm::BasicBlock::Create(ctx, "entry", entry));
+
+  // struct KilnParallel { void* pool; void (*run)(void*, KilnTaskFn, void**, int64_t); }
+  llvm::Value* pool = b.CreateLoad(ptr, parallel, "pool");
+  llvm::Value* run = b.CreateLoad(ptr, b.CreateConstInBoundsGEP1_64(ptr, parallel, 1), "run");
+  auto* task_type = llvm::FunctionType::get(b.getVoidTy(), {ptr, b.getInt64Ty(), b.getInt64Ty()},
+                                            false);
+  auto* run_type = llvm::FunctionType::get(b.getVoidTy(), {ptr, ptr, ptr, b.getInt64Ty()}, false);
+
+  for (const ir::Kernel& original : program.kernels) {
+    ir::Kernel kernel = original;
+    kernel.name = absl::StrCat(symbol, "_", original.name);
+    KILN_ASSIGN_OR_RETURN(EmittedKernel emitted,
+                          EmitKernel(module, program.graph, kernel, program.memory));
+    if (emitted.num_tasks <= 1) {
+      b.CreateCall(task_type, emitted.function, {slots, b.getInt64(0), b.getInt64(1)});
+    } else {
+      b.CreateCall(run_type, run, {pool, emitted.function, slots, b.getInt64(emitted.num_tasks)});
+    }
+  }
+  b.CreateRetVoid();
+  return DescribeBuffers(program.memory, symbol);
+}
+
+}  // namespace kiln::cpu

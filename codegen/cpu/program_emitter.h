@@ -1,0 +1,23 @@
+// Emits a whole KernelProgram into an LLVM module: every kernel, plus one entry function that
+// runs them in order, dispatching the parallel ones through the runtime's KilnParallel.
+#ifndef KILN_CODEGEN_CPU_PROGRAM_EMITTER_H_
+#define KILN_CODEGEN_CPU_PROGRAM_EMITTER_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "ir/kernel_program.h"
+#include "llvm/IR/Module.h"
+#include "runtime/program.h"
+
+namespace kiln::cpu {
+
+// Adds `void symbol(ptr slots, ptr parallel)` and its kernels (named "<symbol>_<kernel>") to
+// `module`; returns the buffer table the runtime binds slots from.
+absl::StatusOr<runtime::EntrySpec> EmitEntryPoint(llvm::Module& module,
+                                                  const ir::KernelProgram& program,
+                                                  const std::string& symbol);
+
+}  // namespace kiln::cpu
+
+#endif  // KILN_CODEGEN_CPU_PROGRAM_EMITTER_H_

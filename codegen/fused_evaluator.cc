@@ -1,0 +1,74 @@
+#include "codegen/fused_evaluator.h"
+
+#include <cassert>
+
+#include "ir/op_registry.h"
+
+namespace kiln::codegen {
+namespace {
+
+std::vector<int32_t> Key(const std::vector<kernel::Value>& coords) {
+  std::vector<int32_t> key;
+  for (const kernel::Value& c : coords) key.push_back(c.id);
+  return key;
+}
+
+}  // namespace
+
+FusedEvaluator::FusedEvaluator(const ir::Graph& graph, const ir::Kernel& kernel,
+                               kernel::ScalarBuilder& builder, LoadFn load)
+    : graph_(graph),
+      inside_(kernel.nodes.begin(), kernel.nodes.end()),
+      builder_(builder),
+      load_(std::move(load)) {}
+
+void FusedEvaluator::Define(ir::NodeId node, const std::vector<kernel::Value>& coords,
+                            kernel::Value value) {
+  memo_[{node, Key(coords)}] = value;
+}
+
+std::vector<kernel::Value> FusedEvaluator::OperandCoords(const ir::Node& node, int operand,
+                                                         const std::vector<kernel::Value>& coords) {
+  const ir::TensorType& type = graph_.node(node.operands[operand]).type;
+  const ir::OpDef& def = ir::OpOf(node);
+  std::vector<kernel::Value> result(type.rank());
+  if (def.Has(ir::kIndexMap)) {
+    std::vector<int> map = def.index_map(node, type);
+    for (int64_t d = 0; d < type.rank(); ++d) {
+      result[d] = map[d] < 0 ? builder_.ConstI64(0) : coords[map[d]];
+    }
+    return result;
+  }
+  // NumPy broadcasting: align on the right; size-1 dims read coordinate 0.
+  int64_t offset = node.type.rank() - type.rank();
+  for (int64_t d = 0; d < type.rank(); ++d) {
+    result[d] = type.shape[d] == 1 ? builder_.ConstI64(0) : coords[d + offset];
+  }
+  return result;
+}
+
+kernel::Value FusedEvaluator::Evaluate(ir::NodeId id, const std::vector<kernel::Value>& coords) {
+  auto key = std::make_pair(id, Key(coords));
+  if (auto it = memo_.find(key); it != memo_.end()) return it->second;
+  kernel::Value value;
+  if (!inside_.count(id)) {
+    value = load_(id, coords);
+  } else {
+    const ir::Node& node = graph_.node(id);
+    const ir::OpDef& def = ir::OpOf(node);
+    std::vector<kernel::Value> operands;
+    for (size_t i = 0; i < node.operands.size(); ++i) {
+      operands.push_back(Evaluate(node.operands[i], OperandCoords(node, i, coords)));
+    }
+    if (def.Has(ir::kIndexMap)) {
+      value = operands[0];
+    } else {
+      assert(def.emit_element && "fused node without an element formula");
+      value = def.emit_element(builder_, ir::ElementInputs{operands, coords, node});
+    }
+  }
+  memo_[key] = value;
+  return value;
+}
+
+}  // namespace kiln::codegen

@@ -1,0 +1,111 @@
+// The plain ops callable from .kiln files, with PyTorch's argument names and defaults.
+#include <numeric>
+
+#include "absl/strings/str_cat.h"
+#include "frontend/builtins.h"
+
+namespace kiln::frontend {
+namespace {
+
+using K = ArgKind;
+
+// Reduces over every dim when `dims` is left out, as torch.sum(x) does.
+absl::Status AllDimsByDefault(const std::vector<ir::TensorType>& types, ir::Attrs& attrs) {
+  if (attrs.Has("dims")) return absl::OkStatus();
+  std::vector<int64_t> dims(types[0].rank());
+  std::iota(dims.begin(), dims.end(), 0);
+  attrs.Set("dims", dims);
+  return absl::OkStatus();
+}
+
+// transpose(x) reverses the dims, like x.T.
+absl::Status ReversedPermByDefault(const std::vector<ir::TensorType>& types, ir::Attrs& attrs) {
+  if (attrs.Has("perm")) return absl::OkStatus();
+  std::vector<int64_t> perm(types[0].rank());
+  std::iota(perm.rbegin(), perm.rend(), 0);
+  attrs.Set("perm", perm);
+  return absl::OkStatus();
+}
+
+// argmax(x, dim) is the IR's one-dim reduction.
+absl::Status ArgmaxDims(const std::vector<ir::TensorType>&, ir::Attrs& attrs) {
+  ir::Attrs out;
+  out.Set("dims", std::vector<int64_t>{attrs.GetInt("dim", -1)});
+  out.Set("keepdim", attrs.GetInt("keepdim", 0));
+  attrs = out;
+  return absl::OkStatus();
+}
+
+absl::Status CheckReduction(const std::vector<ir::TensorType>&, ir::Attrs& attrs) {
+  std::string reduction = attrs.GetString("reduction");
+  if (reduction == "mean" || reduction == "sum") return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("reduction must be mean or sum, got '", reduction, "'"));
+}
+
+absl::Status CheckDropout(const std::vector<ir::TensorType>&, ir::Attrs& attrs) {
+  double p = attrs.GetFloat("p");
+  if (p >= 0.0 && p < 1.0) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat("dropout probability must be in [0, 1), got ", p));
+}
+
+OpBuiltin Binary(const std::string& name) {
+  return {name, {{"a", K::kOperand}, {"b", K::kOperand}}};
+}
+OpBuiltin Unary(const std::string& name) { return {name, {{"x", K::kTensor}}}; }
+OpBuiltin Reduce(const std::string& name) {
+  return {name,
+          {{"x", K::kTensor}, {"dims", K::kInts}, {"keepdim", K::kBool, int64_t{0}}},
+          AllDimsByDefault};
+}
+OpBuiltin Loss(const std::string& name) {
+  return {name,
+          {{"input", K::kTensor},
+           {"target", K::kTensor},
+           {"weight", K::kOptionalTensor},
+           {"reduction", K::kWord, std::string("mean")}},
+          CheckReduction};
+}
+
+}  // namespace
+
+const std::vector<OpBuiltin>& OpBuiltins() {
+  static const auto* table = new std::vector<OpBuiltin>{
+      Binary("add"), Binary("sub"), Binary("mul"), Binary("div"), Binary("maximum"),
+      Binary("pow"),
+      Unary("neg"), Unary("exp"), Unary("log"), Unary("sqrt"), Unary("relu"),
+      {"matmul",
+       {{"a", K::kTensor},
+        {"b", K::kTensor},
+        {"transpose_a", K::kBool, int64_t{0}},
+        {"transpose_b", K::kBool, int64_t{0}}}},
+      {"reshape", {{"x", K::kTensor}, {"shape", K::kInts, std::nullopt, true}}},
+      {"transpose", {{"x", K::kTensor}, {"perm", K::kInts}}, ReversedPermByDefault},
+      {"flatten", {{"x", K::kTensor}, {"start_dim", K::kInt, int64_t{1}}}},
+      Reduce("reduce_sum"), Reduce("reduce_max"), Reduce("reduce_mean"),
+      {"argmax", {{"x", K::kTensor}, {"dim", K::kInt, int64_t{-1}}}, ArgmaxDims},
+      {"softmax", {{"x", K::kTensor}, {"dim", K::kInt, int64_t{-1}}}},
+      {"log_softmax", {{"x", K::kTensor}, {"dim", K::kInt, int64_t{-1}}}},
+      {"dropout", {{"x", K::kTensor}, {"p", K::kNumber, 0.5}}, CheckDropout},
+      Loss("nll_loss"), Loss("cross_entropy"),
+  };
+  return *table;
+}
+
+const OpBuiltin* FindOpBuiltin(const std::string& name) {
+  for (const OpBuiltin& op : OpBuiltins()) {
+    if (op.name == name) return &op;
+  }
+  return nullptr;
+}
+
+Signature SignatureOf(const OpBuiltin& op) {
+  Signature sig{op.name, {}};
+  for (const OpParam& p : op.params) {
+    bool is_operand = p.kind == K::kTensor || p.kind == K::kOperand;
+    sig.params.push_back({p.name, p.required || is_operand});
+  }
+  return sig;
+}
+
+}  // namespace kiln::frontend

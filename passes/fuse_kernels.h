@@ -1,0 +1,32 @@
+// Groups the nodes of a primitive graph into kernels (ir/kernel_program.h):
+//   - elementwise and index-map chains become one loop kernel, with several outputs when their
+//     results are all needed (one Adam update = one kernel writing p, m and v);
+//   - elementwise producers of a reduction are computed inside the reduction's loop;
+//   - elementwise consumers of a matmul (bias, ReLU) become the GEMM's epilogue.
+// Constants and iotas are recomputed inside every kernel that uses them; reshapes are views.
+#ifndef KILN_PASSES_FUSE_KERNELS_H_
+#define KILN_PASSES_FUSE_KERNELS_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "ir/graph.h"
+#include "ir/kernel_program.h"
+
+namespace kiln::passes {
+
+// Kernels in a valid execution order: producers first, and every reader of a persistent tensor
+// before the kernel that overwrites it in place.
+absl::StatusOr<std::vector<ir::Kernel>> FuseKernels(const ir::Graph& graph);
+
+// One block per kernel: its name, kind, outputs and fused ops — the fusion dump of
+// `kiln compile --emit=fusion`.
+std::string DescribeKernels(const ir::Graph& graph, const std::vector<ir::Kernel>& kernels);
+
+// True for nodes that are recomputed where used instead of getting a kernel (constant, iota).
+bool IsInlinedGenerator(const ir::Node& node);
+
+}  // namespace kiln::passes
+
+#endif  // KILN_PASSES_FUSE_KERNELS_H_

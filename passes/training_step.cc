@@ -1,0 +1,67 @@
+#include "passes/training_step.h"
+
+#include "absl/strings/str_cat.h"
+#include "ir/graph_builder.h"
+#include "ir/op_registry.h"
+#include "passes/autodiff.h"
+#include "passes/expand_composites.h"
+#include "passes/optimizers.h"
+#include "support/source_location.h"
+#include "support/status.h"
+
+namespace kiln::passes {
+namespace {
+
+absl::StatusOr<ir::NodeId> LossOf(const ir::Graph& model) {
+  ir::NodeId loss = model.Output(kLossOutput);
+  if (loss == ir::kNoNode) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("model '", model.name, "' does not define `loss`"));
+  }
+  return loss;
+}
+
+// Trainable parameters in declaration order (the order checkpoints and optimizers use).
+std::vector<ir::NodeId> Parameters(const ir::Graph& graph) {
+  std::vector<ir::NodeId> params;
+  for (const ir::Node& node : graph.nodes()) {
+    if (node.op == "parameter" && node.attrs.GetInt("frozen") == 0) params.push_back(node.id);
+  }
+  return params;
+}
+
+}  // namespace
+
+absl::StatusOr<ir::Graph> BuildTrainingStep(const ir::Graph& model, const ir::TrainConfig& train) {
+  KILN_RETURN_IF_ERROR(LossOf(model).status());
+  ir::Graph step = model;
+  step.name = absl::StrCat(model.name, "_train");
+  KILN_RETURN_IF_ERROR(ExpandComposites(step, /*training=*/true).status());
+  ir::NodeId loss = step.Output(kLossOutput);
+  std::vector<ir::NodeId> params = Parameters(step);
+  KILN_ASSIGN_OR_RETURN(std::vector<ir::NodeId> grads, AppendGradients(step, loss, params));
+  KILN_RETURN_IF_ERROR(AppendOptimizerUpdates(step, train.optimizer, params, grads));
+  step.outputs = {{kLossOutput, loss}};
+  return step;
+}
+
+absl::StatusOr<ir::Graph> BuildEvalStep(const ir::Graph& model) {
+  KILN_ASSIGN_OR_RETURN(ir::NodeId loss, LossOf(model));
+  ir::Graph eval = model;
+  eval.name = absl::StrCat(model.name, "_eval");
+  // Accuracy compares the argmax of the loss's prediction operand with its class-index target.
+  const ir::Node loss_node = eval.node(loss);
+  ir::GraphBuilder b(eval);
+  b.set_loc(loss_node.loc);
+  if (loss_node.operands.size() >= 2 && eval.node(loss_node.operands[0]).type.rank() == 2 &&
+      eval.node(loss_node.operands[1]).type.dtype == ir::DType::kI64) {
+    ir::NodeId predicted = b.ArgMax(loss_node.operands[0], 1);
+    ir::NodeId correct = b.ReduceSum(b.Equal(predicted, loss_node.operands[1]), {0});
+    KILN_RETURN_IF_ERROR(b.status());
+    eval.outputs.emplace_back(kCorrectOutput, correct);
+  }
+  KILN_RETURN_IF_ERROR(ExpandComposites(eval, /*training=*/false).status());
+  return eval;
+}
+
+}  // namespace kiln::passes

@@ -1,0 +1,23 @@
+// Turns a model's forward graph into the two graphs kiln compiles: ONE training step (forward,
+// loss, backward, optimizer update with in-place writes of parameters and optimizer state) and
+// an evaluation step (forward in eval mode, loss, count of correct predictions, no gradients).
+#ifndef KILN_PASSES_TRAINING_STEP_H_
+#define KILN_PASSES_TRAINING_STEP_H_
+
+#include "absl/status/statusor.h"
+#include "ir/graph.h"
+#include "ir/train_config.h"
+
+namespace kiln::passes {
+
+// Output names the runtime reads.
+inline constexpr char kLossOutput[] = "loss";
+inline constexpr char kCorrectOutput[] = "correct";
+
+// `model` is the frontend's graph with a scalar output named "loss"; composites not yet expanded.
+absl::StatusOr<ir::Graph> BuildTrainingStep(const ir::Graph& model, const ir::TrainConfig& train);
+absl::StatusOr<ir::Graph> BuildEvalStep(const ir::Graph& model);
+
+}  // namespace kiln::passes
+
+#endif  // KILN_PASSES_TRAINING_STEP_H_

@@ -1,0 +1,47 @@
+// Splits a data set into batches: a seeded Fisher–Yates shuffle of the sample order per epoch
+// (the same order on every platform, unlike std::shuffle), batches of batch_size with a smaller
+// last batch, and a gather of each batch's rows straight into the entry's input buffers.
+//
+//   Batcher batcher(data, /*batch_size=*/64, SampleOrder(data.num_samples, seed, epoch));
+//   for (int64_t b = 0; b < batcher.num_batches(); ++b) {
+//     const int64_t rows = batcher.Gather(b, features, labels);
+//   }
+#ifndef KILN_RUNTIME_BATCHER_H_
+#define KILN_RUNTIME_BATCHER_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "runtime/dataset.h"
+
+namespace kiln::runtime {
+
+// The order samples are visited in during `epoch`: a permutation of [0, n) that depends only on
+// (seed, epoch).
+std::vector<int64_t> ShuffledOrder(int64_t n, uint64_t seed, int64_t epoch);
+
+// [0, 1, ..., n-1]: evaluation, and training without shuffling.
+std::vector<int64_t> IdentityOrder(int64_t n);
+
+class Batcher {
+ public:
+  // Batches visit data's samples in `order` (a permutation, or any list of sample indices).
+  Batcher(const Dataset& data, int64_t batch_size, std::vector<int64_t> order);
+
+  int64_t num_batches() const;
+  int64_t batch_size() const { return batch_size_; }
+  // Rows in batch `index`: batch_size, or fewer for the last one.
+  int64_t BatchRows(int64_t index) const;
+
+  // Copies batch `index` into features [rows, D] and labels [rows]; returns rows.
+  int64_t Gather(int64_t index, float* features, int64_t* labels) const;
+
+ private:
+  const Dataset& data_;
+  int64_t batch_size_;
+  std::vector<int64_t> order_;
+};
+
+}  // namespace kiln::runtime
+
+#endif  // KILN_RUNTIME_BATCHER_H_

@@ -1,0 +1,65 @@
+// Runtime-owned memory: 64-byte aligned, zero-filled buffers, and tensors (a buffer with an
+// element type and shape) for persistent state. Allocated when an Executable is built, never
+// during a step.
+#ifndef KILN_RUNTIME_TENSOR_H_
+#define KILN_RUNTIME_TENSOR_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "runtime/program.h"
+
+namespace kiln::runtime {
+
+inline constexpr int64_t kBufferAlignment = 64;
+
+int64_t ElementSize(ElementType type);
+const char* ElementTypeName(ElementType type);
+int64_t NumElements(const std::vector<int64_t>& shape);
+// "f32[784,256]", "i64[]".
+std::string TypeString(ElementType type, const std::vector<int64_t>& shape);
+
+class AlignedBuffer {
+ public:
+  AlignedBuffer() = default;
+  // At least `bytes` (rounded up to the alignment; never null, even for 0), zero-filled.
+  explicit AlignedBuffer(int64_t bytes);
+
+  void* data() const { return data_.get(); }
+  int64_t bytes() const { return bytes_; }
+
+ private:
+  struct Free {
+    void operator()(void* p) const;
+  };
+  std::unique_ptr<void, Free> data_;
+  int64_t bytes_ = 0;
+};
+
+class Tensor {
+ public:
+  Tensor(std::string name, ElementType type, std::vector<int64_t> shape);
+
+  const std::string& name() const { return name_; }
+  ElementType type() const { return type_; }
+  const std::vector<int64_t>& shape() const { return shape_; }
+  int64_t num_elements() const { return NumElements(shape_); }
+  int64_t bytes() const { return num_elements() * ElementSize(type_); }
+
+  void* data() const { return buffer_.data(); }
+  float* f32() const { return static_cast<float*>(buffer_.data()); }
+  int64_t* i64() const { return static_cast<int64_t*>(buffer_.data()); }
+
+ private:
+  std::string name_;
+  ElementType type_;
+  std::vector<int64_t> shape_;
+  AlignedBuffer buffer_;
+};
+
+}  // namespace kiln::runtime
+
+#endif  // KILN_RUNTIME_TENSOR_H_

@@ -1,0 +1,293 @@
+#include "runtime/trainer.h"
+
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "runtime/batcher.h"
+#include "runtime/random.h"
+#include "support/status.h"
+
+namespace kiln::runtime {
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+using Clock = std::chrono::steady_clock;
+
+double SecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+absl::Status CheckScalar(const Entry& entry, const BufferView& view, ElementType type) {
+  if (view.spec->type == type && view.num_elements() == 1) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrFormat(
+      "entry '%s': '%s' is %s but must be a %s scalar", entry.spec().symbol, view.spec->name,
+      TypeString(view.spec->type, view.spec->shape), ElementTypeName(type)));
+}
+
+absl::Status CheckBatchInput(const Entry& entry, const BufferView& view, int64_t values,
+                             const char* what) {
+  if (view.num_elements() == entry.batch_size() * values) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrFormat(
+      "entry '%s': %s input '%s' is %s but a batch of %d samples has %d x %d values",
+      entry.spec().symbol, what, view.spec->name, TypeString(view.spec->type, view.spec->shape),
+      entry.batch_size(), entry.batch_size(), values));
+}
+
+absl::Status CheckBatchSize(int64_t batch_size) {
+  if (batch_size > 0) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrFormat("batch size %d is not positive", batch_size));
+}
+
+const char* NonFiniteName(double value) { return std::isnan(value) ? "NaN" : "Inf"; }
+
+std::string JsonNumber(double value) {
+  if (!std::isfinite(value)) return "null";
+  return absl::StrFormat("%.9g", value);
+}
+
+}  // namespace
+
+// An entry with its inputs and outputs looked up once, so a step is pointer writes and a call.
+struct Trainer::Step {
+  Entry* entry = nullptr;
+  float* features = nullptr;
+  int64_t* labels = nullptr;    // The i64 labels input, or staging when labels are f32.
+  float* labels_f32 = nullptr;  // The f32 labels input (regression-style targets).
+  std::vector<int64_t> staging;
+  float* learning_rate = nullptr;
+  int64_t* rng_key = nullptr;
+  const float* loss = nullptr;
+  const float* correct = nullptr;
+};
+
+Trainer::Trainer(Executable& executable, ThreadPool& pool, TrainOptions options)
+    : executable_(executable), pool_(pool), options_(std::move(options)) {}
+
+absl::Status Trainer::BindInput(const BufferView& view, int64_t feature_dim, Step& step) {
+  const ProgramSpec& program = executable_.program();
+  const Entry& entry = *step.entry;
+  const BufferSpec& buffer = *view.spec;
+  if (buffer.name == program.features_input) {
+    if (buffer.type != ElementType::kF32) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "entry '%s': features input '%s' must be f32", entry.spec().symbol, buffer.name));
+    }
+    KILN_RETURN_IF_ERROR(CheckBatchInput(entry, view, feature_dim, "features"));
+    step.features = view.f32();
+    return absl::OkStatus();
+  }
+  if (buffer.name == program.labels_input) {
+    KILN_RETURN_IF_ERROR(CheckBatchInput(entry, view, 1, "labels"));
+    if (buffer.type == ElementType::kI64) {
+      step.labels = view.i64();
+      return absl::OkStatus();
+    }
+    // Float targets (regression, binary cross-entropy): gather as i64, convert per step.
+    step.staging.resize(entry.batch_size());
+    step.labels = step.staging.data();
+    step.labels_f32 = view.f32();
+    return absl::OkStatus();
+  }
+  if (buffer.name == kLearningRateInput) {
+    KILN_RETURN_IF_ERROR(CheckScalar(entry, view, ElementType::kF32));
+    step.learning_rate = view.f32();
+    return absl::OkStatus();
+  }
+  if (buffer.name == kRngInput) {
+    KILN_RETURN_IF_ERROR(CheckScalar(entry, view, ElementType::kI64));
+    step.rng_key = view.i64();
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(absl::StrFormat(
+      "entry '%s': input '%s' is not one the trainer feeds (%s, %s, %s, %s)", entry.spec().symbol,
+      buffer.name, program.features_input, program.labels_input, kLearningRateInput, kRngInput));
+}
+
+absl::StatusOr<Trainer::Step> Trainer::BindStep(bool training, int64_t batch_size,
+                                                const Dataset& data) {
+  const ProgramSpec& program = executable_.program();
+  Step step;
+  KILN_ASSIGN_OR_RETURN(step.entry, executable_.FindEntry(training, batch_size));
+  const Entry& entry = *step.entry;
+  for (const BufferSpec& buffer : entry.spec().buffers) {
+    if (buffer.role != BufferRole::kInput) continue;
+    KILN_ASSIGN_OR_RETURN(BufferView view, entry.Input(buffer.name));
+    KILN_RETURN_IF_ERROR(BindInput(view, data.feature_dim, step));
+  }
+  if (step.features == nullptr || step.labels == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("entry '%s' lacks the features input '%s' or the labels input '%s'",
+                        entry.spec().symbol, program.features_input, program.labels_input));
+  }
+  KILN_ASSIGN_OR_RETURN(BufferView loss, entry.Output(kLossOutput));
+  KILN_RETURN_IF_ERROR(CheckScalar(entry, loss, ElementType::kF32));
+  step.loss = loss.f32();
+  // "correct" is optional: a regression model has no accuracy.
+  absl::StatusOr<BufferView> correct = entry.Output(kCorrectOutput);
+  if (correct.ok()) {
+    KILN_RETURN_IF_ERROR(CheckScalar(entry, *correct, ElementType::kF32));
+    step.correct = correct->f32();
+  }
+  return step;
+}
+
+double Trainer::RunStep(const Step& step, int64_t batch_rows, int64_t global_step) {
+  if (step.labels_f32 != nullptr) {
+    for (int64_t i = 0; i < batch_rows; ++i) {
+      step.labels_f32[i] = static_cast<float>(step.labels[i]);
+    }
+  }
+  if (step.learning_rate != nullptr) {
+    *step.learning_rate = static_cast<float>(options_.learning_rate);
+  }
+  if (step.rng_key != nullptr) *step.rng_key = StepKey(options_.seed, global_step);
+  step.entry->Run(pool_.parallel());
+  return static_cast<double>(*step.loss);
+}
+
+absl::StatusOr<EpochMetrics> Trainer::TrainEpoch(const Dataset& train, int64_t epoch) {
+  const int64_t batch_size = options_.batch_size;
+  KILN_RETURN_IF_ERROR(CheckBatchSize(batch_size));
+  Batcher batcher(train, batch_size,
+                  options_.shuffle ? ShuffledOrder(train.num_samples, options_.seed, epoch)
+                                   : IdentityOrder(train.num_samples));
+  KILN_ASSIGN_OR_RETURN(Step full, BindStep(/*training=*/true, batch_size, train));
+  Step last;
+  const int64_t remainder = train.num_samples % batch_size;
+  if (remainder != 0) {
+    KILN_ASSIGN_OR_RETURN(last, BindStep(/*training=*/true, remainder, train));
+  }
+
+  EpochMetrics metrics;
+  metrics.epoch = epoch;
+  metrics.steps = batcher.num_batches();
+  double loss_sum = 0.0;
+  const Clock::time_point start = Clock::now();
+  for (int64_t b = 0; b < batcher.num_batches(); ++b) {
+    const int64_t rows = batcher.BatchRows(b);
+    const Step& step = rows == batch_size ? full : last;
+    batcher.Gather(b, step.features, step.labels);
+    const double loss = RunStep(step, rows, (epoch - 1) * metrics.steps + b);
+    if (!std::isfinite(loss)) {
+      return absl::AbortedError(
+          absl::StrFormat("loss became %s at epoch %d step %d", NonFiniteName(loss), epoch, b + 1));
+    }
+    loss_sum += loss * static_cast<double>(rows);
+  }
+  metrics.seconds = SecondsSince(start);
+  metrics.train_samples = train.num_samples;
+  metrics.train_loss = train.num_samples > 0 ? loss_sum / train.num_samples : kNaN;
+  metrics.samples_per_second = metrics.seconds > 0 ? train.num_samples / metrics.seconds : 0.0;
+  return metrics;
+}
+
+absl::StatusOr<Evaluation> Trainer::Evaluate(const Dataset& data) {
+  const int64_t batch_size =
+      options_.eval_batch_size > 0 ? options_.eval_batch_size : options_.batch_size;
+  KILN_RETURN_IF_ERROR(CheckBatchSize(batch_size));
+  Batcher batcher(data, batch_size, IdentityOrder(data.num_samples));
+  KILN_ASSIGN_OR_RETURN(Step full, BindStep(/*training=*/false, batch_size, data));
+  Step last;
+  const int64_t remainder = data.num_samples % batch_size;
+  if (remainder != 0) {
+    KILN_ASSIGN_OR_RETURN(last, BindStep(/*training=*/false, remainder, data));
+  }
+  const bool has_accuracy = full.correct != nullptr && (remainder == 0 || last.correct != nullptr);
+
+  double loss_sum = 0.0;
+  double correct_sum = 0.0;
+  const Clock::time_point start = Clock::now();
+  for (int64_t b = 0; b < batcher.num_batches(); ++b) {
+    const int64_t rows = batcher.BatchRows(b);
+    const Step& step = rows == batch_size ? full : last;
+    batcher.Gather(b, step.features, step.labels);
+    const double loss = RunStep(step, rows, /*global_step=*/0);
+    loss_sum += loss * static_cast<double>(rows);
+    if (has_accuracy) correct_sum += *step.correct;
+  }
+  Evaluation result;
+  result.seconds = SecondsSince(start);
+  result.loss = data.num_samples > 0 ? loss_sum / data.num_samples : kNaN;
+  result.accuracy = has_accuracy && data.num_samples > 0 ? correct_sum / data.num_samples : kNaN;
+  return result;
+}
+
+absl::StatusOr<std::vector<EpochMetrics>> Trainer::Fit(const Dataset& train, const Dataset& test) {
+  std::vector<EpochMetrics> history;
+  for (int64_t epoch = options_.first_epoch; epoch <= options_.epochs; ++epoch) {
+    KILN_ASSIGN_OR_RETURN(EpochMetrics metrics, TrainEpoch(train, epoch));
+    metrics.test_loss = kNaN;
+    metrics.test_accuracy = kNaN;
+    if (test.num_samples > 0) {
+      KILN_ASSIGN_OR_RETURN(Evaluation evaluation, Evaluate(test));
+      metrics.test_loss = evaluation.loss;
+      metrics.test_accuracy = evaluation.accuracy;
+      metrics.eval_seconds = evaluation.seconds;
+    }
+    history.push_back(metrics);
+    if (options_.log != nullptr) {
+      *options_.log << FormatEpochLine(metrics, options_.epochs) << std::endl;
+    }
+    if (options_.on_epoch) options_.on_epoch(metrics);
+    if (!options_.metrics_out.empty()) {
+      KILN_RETURN_IF_ERROR(WriteFileAtomically(options_.metrics_out, MetricsJson(history)));
+    }
+  }
+  return history;
+}
+
+std::string FormatEpochLine(const EpochMetrics& metrics, int64_t epochs) {
+  auto value = [](double v) { return std::isfinite(v) ? absl::StrFormat("%.4f", v) : "-"; };
+  return absl::StrFormat(
+      "epoch %d/%d  train_loss %s  test_loss %s  test_acc %s  %.2fs  %.0f samples/s", metrics.epoch,
+      epochs, value(metrics.train_loss), value(metrics.test_loss), value(metrics.test_accuracy),
+      metrics.seconds, metrics.samples_per_second);
+}
+
+std::string MetricsJson(const std::vector<EpochMetrics>& history) {
+  std::string json = "{\"epochs\":[";
+  for (size_t i = 0; i < history.size(); ++i) {
+    const EpochMetrics& m = history[i];
+    absl::StrAppend(
+        &json, i == 0 ? "" : ",", "{\"epoch\":", m.epoch,
+        ",\"train_loss\":", JsonNumber(m.train_loss), ",\"test_loss\":", JsonNumber(m.test_loss),
+        ",\"test_accuracy\":", JsonNumber(m.test_accuracy), ",\"seconds\":", JsonNumber(m.seconds),
+        ",\"eval_seconds\":", JsonNumber(m.eval_seconds),
+        ",\"samples_per_second\":", JsonNumber(m.samples_per_second), "}");
+  }
+  absl::StrAppend(&json, "]}\n");
+  return json;
+}
+
+absl::Status WriteFileAtomically(const std::string& path, const std::string& contents) {
+  const std::string temp = path + ".tmp";
+  std::FILE* file = std::fopen(temp.c_str(), "wb");
+  if (file == nullptr) {
+    return absl::UnavailableError(
+        absl::StrFormat("%s: cannot write: %s", temp, std::strerror(errno)));
+  }
+  const bool written = std::fwrite(contents.data(), 1, contents.size(), file) == contents.size();
+  const int write_errno = errno;
+  if (std::fclose(file) != 0 || !written) {
+    std::remove(temp.c_str());
+    return absl::UnavailableError(
+        absl::StrFormat("%s: cannot write: %s", temp, std::strerror(write_errno)));
+  }
+  if (std::rename(temp.c_str(), path.c_str()) != 0) {
+    const int rename_errno = errno;
+    std::remove(temp.c_str());
+    return absl::UnavailableError(
+        absl::StrFormat("%s: cannot replace with %s: %s", path, temp, std::strerror(rename_errno)));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace kiln::runtime

@@ -1,0 +1,310 @@
+// Runs JIT-compiled GEMM kernels against a double-precision reference over a grid of shapes with
+// ragged edges, all transpose combinations and several tilings; checks the fused epilogue, that
+// nothing past C is written, that the work splits across threads, and that the code is AVX-512 FMA.
+#include "codegen/cpu/gemm_emitter.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <random>
+#include <regex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "codegen/cpu/gemm_test_jit.h"
+#include "llvm/IR/Intrinsics.h"
+
+namespace kiln::cpu {
+namespace {
+
+constexpr int kGuard = 64;             // Floats of guard before and after C.
+constexpr float kGuardValue = -777.0f;
+
+struct Case {
+  GemmShape shape;
+  GemmTiling tiling;
+  bool default_tiling = true;
+  bool bias_relu = false;
+};
+
+std::string Name(const Case& c, int index) {
+  const GemmShape& s = c.shape;
+  return absl::StrCat("gemm_", index, "_m", s.m, "_n", s.n, "_k", s.k, s.transpose_a ? "_ta" : "",
+                      s.transpose_b ? "_tb" : "");
+}
+
+std::vector<float> RandomVector(int64_t size, std::mt19937& rng) {
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  std::vector<float> v(size);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+// C = op(A) op(B) (+ bias, relu), in double, straight from the definition.
+std::vector<double> Reference(const Case& c, const std::vector<float>& a,
+                              const std::vector<float>& b, const std::vector<float>& bias) {
+  const GemmShape& s = c.shape;
+  std::vector<double> out(s.m * s.n);
+  for (int64_t i = 0; i < s.m; ++i) {
+    for (int64_t j = 0; j < s.n; ++j) {
+      double sum = 0;
+      for (int64_t p = 0; p < s.k; ++p) {
+        double av = s.transpose_a ? a[p * s.m + i] : a[i * s.k + p];
+        double bv = s.transpose_b ? b[j * s.k + p] : b[p * s.n + j];
+        sum += av * bv;
+      }
+      if (c.bias_relu) sum = std::max(sum + bias[j], 0.0);
+      out[i * s.n + j] = sum;
+    }
+  }
+  return out;
+}
+
+// Epilogue: acc + bias[col : col+lanes] (slot 3), then ReLU.
+llvm::Value* BiasRelu(llvm::IRBuilderBase& b, llvm::Value* slots, llvm::Value* acc,
+                      llvm::Value* row, llvm::Value* col, int lanes) {
+  auto* vec = llvm::cast<llvm::FixedVectorType>(acc->getType());
+  llvm::Value* bias_ptr =
+      b.CreateLoad(b.getPtrTy(), b.CreateConstInBoundsGEP1_64(b.getPtrTy(), slots, 3));
+  llvm::Value* addr = b.CreateInBoundsGEP(b.getFloatTy(), bias_ptr, col);
+  llvm::Value* bias;
+  if (lanes == static_cast<int>(vec->getNumElements())) {
+    bias = b.CreateAlignedLoad(vec, addr, llvm::Align(4));
+  } else {
+    std::vector<llvm::Constant*> mask;
+    for (unsigned i = 0; i < vec->getNumElements(); ++i) {
+      mask.push_back(b.getInt1(i < static_cast<unsigned>(lanes)));
+    }
+    bias = b.CreateMaskedLoad(vec, addr, llvm::Align(4), llvm::ConstantVector::get(mask),
+                              llvm::Constant::getNullValue(vec));
+  }
+  return b.CreateMaxNum(b.CreateFAdd(acc, bias), llvm::Constant::getNullValue(vec));
+}
+
+class GemmEmitterTest : public ::testing::Test {
+ protected:
+  // JIT-compiles all cases in one module and checks each against the reference.
+  void RunCases(const std::vector<Case>& cases, std::string* optimized_ir = nullptr,
+                std::string* assembly = nullptr) {
+    auto context = std::make_unique<llvm::LLVMContext>();
+    auto module = std::make_unique<llvm::Module>("gemm_test", *context);
+    for (size_t i = 0; i < cases.size(); ++i) {
+      const Case& c = cases[i];
+      GemmEpilogue epilogue = c.bias_relu ? GemmEpilogue(BiasRelu) : GemmEpilogue();
+      if (c.default_tiling) {
+        EmitGemmKernel(*module, Name(c, i), c.shape, epilogue);
+      } else {
+        EmitGemmKernel(*module, Name(c, i), c.shape, epilogue, c.tiling);
+      }
+    }
+    auto jit = GemmTestJit::Create();
+    ASSERT_TRUE(jit.ok()) << jit.status();
+    absl::Status added = (*jit)->Add(std::move(context), std::move(module), optimized_ir, assembly);
+    ASSERT_TRUE(added.ok()) << added;
+    for (size_t i = 0; i < cases.size(); ++i) {
+      auto fn = (*jit)->Lookup(Name(cases[i], i));
+      ASSERT_TRUE(fn.ok()) << fn.status();
+      CheckCase(cases[i], *fn, Name(cases[i], i));
+    }
+  }
+
+  void CheckCase(const Case& c, KilnTaskFn fn, const std::string& name) {
+    const GemmShape& s = c.shape;
+    std::mt19937 rng(static_cast<unsigned>(s.m * 1000003 + s.n * 1009 + s.k));
+    std::vector<float> a = RandomVector(s.m * s.k, rng);
+    std::vector<float> b = RandomVector(s.k * s.n, rng);
+    std::vector<float> bias = RandomVector(s.n + kGuard, rng);
+    std::vector<float> c_buf(s.m * s.n + 2 * kGuard, kGuardValue);
+    float* c_data = c_buf.data() + kGuard;
+    std::vector<void*> slots(4, nullptr);
+    slots[s.a_slot] = a.data();
+    slots[s.b_slot] = b.data();
+    slots[s.c_slot] = c_data;
+    slots[3] = bias.data();
+
+    // One task at a time, in order: a write past a row's last column would land in a part of the
+    // next row that an earlier task already finished, and be caught below.
+    const int64_t num_tasks =
+        c.default_tiling ? GemmNumTasks(s) : GemmNumTasks(s, c.tiling);
+    for (int64_t t = 0; t < num_tasks; ++t) fn(slots.data(), t, t + 1);
+
+    std::vector<double> want = Reference(c, a, b, bias);
+    int failures = 0;
+    for (int64_t i = 0; i < s.m * s.n && failures < 5; ++i) {
+      double tolerance = 1e-4 * std::max(1.0, std::abs(want[i]));
+      if (std::abs(c_data[i] - want[i]) > tolerance) {
+        ADD_FAILURE() << name << ": C[" << i / s.n << "," << i % s.n << "] = " << c_data[i]
+                      << ", want " << want[i];
+        ++failures;
+      }
+    }
+    for (int g = 0; g < kGuard; ++g) {
+      ASSERT_EQ(c_buf[g], kGuardValue) << name << ": wrote before C";
+      ASSERT_EQ(c_buf[kGuard + s.m * s.n + g], kGuardValue) << name << ": wrote past C";
+    }
+  }
+};
+
+std::vector<Case> EdgeGrid(bool transpose_a, bool transpose_b) {
+  std::vector<Case> cases;
+  for (int64_t m : {1, 5, 7, 13}) {
+    for (int64_t n : {1, 10, 17, 33}) {
+      for (int64_t k : {1, 3, 100}) {
+        Case c;
+        c.shape = {.m = m, .n = n, .k = k, .transpose_a = transpose_a, .transpose_b = transpose_b,
+                   .a_slot = 0, .b_slot = 1, .c_slot = 2};
+        cases.push_back(c);
+      }
+    }
+  }
+  return cases;
+}
+
+TEST_F(GemmEmitterTest, EdgeGridPlain) { RunCases(EdgeGrid(false, false)); }
+TEST_F(GemmEmitterTest, EdgeGridTransposeA) { RunCases(EdgeGrid(true, false)); }
+TEST_F(GemmEmitterTest, EdgeGridTransposeB) { RunCases(EdgeGrid(false, true)); }
+TEST_F(GemmEmitterTest, EdgeGridTransposeBoth) { RunCases(EdgeGrid(true, true)); }
+
+// The MLP shapes the benchmark measures, with the default tiling.
+TEST_F(GemmEmitterTest, MlpShapes) {
+  std::vector<Case> cases;
+  auto add = [&](int64_t m, int64_t n, int64_t k, bool ta, bool tb) {
+    Case c;
+    c.shape = {.m = m, .n = n, .k = k, .transpose_a = ta, .transpose_b = tb};
+    cases.push_back(c);
+  };
+  add(64, 256, 784, false, false);
+  add(64, 128, 256, false, false);
+  add(64, 10, 128, false, false);
+  add(784, 256, 64, true, false);
+  add(256, 128, 64, true, false);
+  add(128, 10, 64, true, false);
+  add(64, 256, 128, false, true);
+  add(64, 128, 10, false, true);
+  add(37, 70, 1300, false, true);  // k blocks, with a short last one.
+  add(37, 70, 1300, true, false);
+  RunCases(cases);
+}
+
+// Explicit tilings: register blocks of other sizes, several row groups, k blocking (where later
+// blocks continue from partial sums in C) and packing of a non-transposed B.
+TEST_F(GemmEmitterTest, Tilings) {
+  std::vector<Case> cases;
+  for (bool ta : {false, true}) {
+    for (bool tb : {false, true}) {
+      for (GemmTiling tiling : {GemmTiling{.mr = 4, .nr_vectors = 3, .kc = 7, .rows_per_task = 8},
+                                GemmTiling{.mr = 8, .nr_vectors = 1, .kc = 0, .rows_per_task = 16,
+                                           .pack_b = true},
+                                GemmTiling{.mr = 1, .nr_vectors = 4, .kc = 40, .rows_per_task = 3,
+                                           .pack_b = true}}) {
+        Case c;
+        c.shape = {.m = 29, .n = 75, .k = 83, .transpose_a = ta, .transpose_b = tb};
+        c.tiling = tiling;
+        c.default_tiling = false;
+        c.bias_relu = tiling.mr == 4;
+        cases.push_back(c);
+      }
+    }
+  }
+  RunCases(cases);
+}
+
+// Bias + ReLU through the epilogue callback, at masked edge columns, with and without k blocks.
+TEST_F(GemmEmitterTest, BiasReluEpilogue) {
+  std::vector<Case> cases;
+  for (int64_t n : {10, 16, 33, 70}) {
+    for (bool tb : {false, true}) {
+      Case c;
+      c.shape = {.m = 13, .n = n, .k = 100, .transpose_b = tb};
+      c.bias_relu = true;
+      cases.push_back(c);
+      c.tiling = GemmTiling{.mr = 6, .nr_vectors = 2, .kc = 30, .rows_per_task = 6};
+      c.default_tiling = false;
+      cases.push_back(c);
+    }
+  }
+  RunCases(cases);
+}
+
+// The epilogue sees every (row, vector) once, with the lane count of the right edge.
+TEST_F(GemmEmitterTest, EpilogueLanes) {
+  llvm::LLVMContext context;
+  llvm::Module module("lanes", context);
+  std::multiset<int> lanes_seen;
+  GemmEpilogue record = [&](llvm::IRBuilderBase& b, llvm::Value* slots, llvm::Value* acc,
+                            llvm::Value* row, llvm::Value* col, int lanes) {
+    lanes_seen.insert(lanes);
+    return acc;
+  };
+  // n = 42 = 32 + 10: one full panel (2 vectors of 16) and an edge panel of 10 columns.
+  EmitGemmKernel(module, "lanes", {.m = 6, .n = 42, .k = 5}, record,
+                 GemmTiling{.mr = 6, .nr_vectors = 2});
+  EXPECT_EQ(lanes_seen, (std::multiset<int>{16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 10,
+                                            10, 10, 10, 10, 10}));
+}
+
+// Both halves of the task range, on two threads, compute all of C for every benchmark shape.
+TEST_F(GemmEmitterTest, SplitsAcrossThreads) {
+  const GemmShape shapes[] = {
+      {.m = 64, .n = 256, .k = 784},
+      {.m = 64, .n = 128, .k = 256},
+      {.m = 64, .n = 10, .k = 128},
+      {.m = 784, .n = 256, .k = 64, .transpose_a = true},
+      {.m = 256, .n = 128, .k = 64, .transpose_a = true},
+      {.m = 128, .n = 10, .k = 64, .transpose_a = true},
+      {.m = 64, .n = 256, .k = 128, .transpose_b = true},
+      {.m = 64, .n = 128, .k = 10, .transpose_b = true},
+  };
+  auto context = std::make_unique<llvm::LLVMContext>();
+  auto module = std::make_unique<llvm::Module>("split", *context);
+  for (size_t i = 0; i < std::size(shapes); ++i) {
+    EXPECT_GE(GemmNumTasks(shapes[i]), 4) << "shape " << i << " leaves a core idle";
+    EmitGemmKernel(*module, absl::StrCat("split", i), shapes[i], nullptr);
+  }
+  auto jit = GemmTestJit::Create();
+  ASSERT_TRUE(jit.ok()) << jit.status();
+  ASSERT_TRUE((*jit)->Add(std::move(context), std::move(module)).ok());
+  for (size_t i = 0; i < std::size(shapes); ++i) {
+    const GemmShape& s = shapes[i];
+    auto fn = (*jit)->Lookup(absl::StrCat("split", i));
+    ASSERT_TRUE(fn.ok()) << fn.status();
+    std::mt19937 rng(static_cast<unsigned>(i));
+    std::vector<float> a = RandomVector(s.m * s.k, rng), b = RandomVector(s.k * s.n, rng);
+    std::vector<float> c(s.m * s.n, kGuardValue);
+    void* slots[] = {a.data(), b.data(), c.data()};
+    const int64_t tasks = GemmNumTasks(s);
+    std::thread first([&] { (*fn)(slots, 0, tasks / 2); });
+    std::thread second([&] { (*fn)(slots, tasks / 2, tasks); });
+    first.join();
+    second.join();
+    Case ref_case;
+    ref_case.shape = s;
+    std::vector<double> want = Reference(ref_case, a, b, {});
+    for (int64_t e = 0; e < s.m * s.n; ++e) {
+      ASSERT_NEAR(c[e], want[e], 1e-4 * std::max(1.0, std::abs(want[e]))) << "shape " << i;
+    }
+  }
+}
+
+// The optimized code is AVX-512 FMA: <16 x float> fused multiply-adds in the IR (llvm.fmuladd
+// until instruction selection) and vfmadd on zmm registers in the assembly.
+TEST_F(GemmEmitterTest, EmitsVectorFma) {
+  std::string ir, assembly;
+  Case c;
+  c.shape = {.m = 64, .n = 256, .k = 784};
+  RunCases({c}, &ir, &assembly);
+  EXPECT_TRUE(std::regex_search(ir, std::regex(R"(<16 x float> @llvm\.(fma|fmuladd)\.v16f32)")))
+      << "no <16 x float> fma in the optimized IR";
+  EXPECT_FALSE(std::regex_search(ir, std::regex(R"(float @llvm\.(fma|fmuladd)\.f32)")))
+      << "scalar fma in the optimized IR";
+  EXPECT_TRUE(std::regex_search(assembly, std::regex(R"(vfmadd[0-9]+ps\s[^\n]*zmm)")))
+      << "no vfmadd on zmm registers in the assembly";
+}
+
+}  // namespace
+}  // namespace kiln::cpu

@@ -1,0 +1,154 @@
+#include <gtest/gtest.h>
+
+#include "frontend/frontend.h"
+
+namespace kiln::frontend {
+namespace {
+
+absl::StatusOr<ir::TrainConfig> Train(const std::string& body) {
+  auto ast = ParseModel("model m {\n  input x: f32[B, 2]\n}\ntrain {\n" + body + "}\n", "t.kiln");
+  if (!ast.ok()) return ast.status();
+  return LowerTrainConfig(*ast);
+}
+
+ir::TrainConfig TrainOk(const std::string& body) {
+  auto config = Train(body);
+  EXPECT_TRUE(config.ok()) << config.status();
+  return config.ok() ? *config : ir::TrainConfig{};
+}
+
+std::string TrainError(const std::string& body) {
+  auto config = Train(body);
+  EXPECT_FALSE(config.ok());
+  return config.ok() ? "" : std::string(config.status().message());
+}
+
+TEST(LowerTrainTest, FashionMlpExample) {
+  auto ast = ParseModelFile("examples/fashion_mlp.kiln");
+  ASSERT_TRUE(ast.ok()) << ast.status();
+  auto config = LowerTrainConfig(*ast);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->data.source, "fashion_mnist");
+  EXPECT_DOUBLE_EQ(config->data.scale, 1.0 / 255.0);
+  EXPECT_NEAR(config->data.scale, 0.00392157, 1e-8);
+  EXPECT_EQ(config->data.mean, std::vector<double>{0.5});
+  EXPECT_EQ(config->data.std, std::vector<double>{0.5});
+  EXPECT_TRUE(config->data.shuffle);
+  EXPECT_EQ(config->data.loc.ToString(), "examples/fashion_mlp.kiln:17:10");
+  EXPECT_EQ(config->optimizer.kind, "adam");
+  EXPECT_DOUBLE_EQ(config->optimizer.Get("lr", 0), 3e-3);
+  EXPECT_DOUBLE_EQ(config->optimizer.Get("beta1", 0), 0.9);
+  EXPECT_DOUBLE_EQ(config->optimizer.Get("beta2", 0), 0.999);
+  EXPECT_DOUBLE_EQ(config->optimizer.Get("eps", 0), 1e-8);
+  EXPECT_DOUBLE_EQ(config->optimizer.Get("weight_decay", -1), 0.0);
+  EXPECT_EQ(config->batch_size, 64);
+  EXPECT_EQ(config->epochs, 10);
+  EXPECT_EQ(config->seed, 0u);
+  EXPECT_EQ(config->metrics, (std::vector<std::string>{"loss", "accuracy"}));
+}
+
+TEST(LowerTrainTest, AdamDefaults) {
+  ir::TrainConfig config = TrainOk("  optimizer = adam\n");
+  EXPECT_EQ(config.optimizer.kind, "adam");
+  EXPECT_EQ(config.optimizer.hparams,
+            (std::map<std::string, double>{
+                {"lr", 1e-3}, {"beta1", 0.9}, {"beta2", 0.999}, {"eps", 1e-8},
+                {"weight_decay", 0.0}}));
+  // Left-out keys keep their defaults.
+  EXPECT_EQ(config.batch_size, 64);
+  EXPECT_EQ(config.epochs, 1);
+  EXPECT_EQ(config.data.source, "fashion_mnist");
+  EXPECT_TRUE(config.data.mean.empty());
+}
+
+TEST(LowerTrainTest, AdamArguments) {
+  ir::TrainConfig config =
+      TrainOk("  optimizer = adam(lr=1e-2, betas=(0.8, 0.99), eps=1e-6, weight_decay=5e-4)\n");
+  EXPECT_DOUBLE_EQ(config.optimizer.Get("lr", 0), 1e-2);
+  EXPECT_DOUBLE_EQ(config.optimizer.Get("beta1", 0), 0.8);
+  EXPECT_DOUBLE_EQ(config.optimizer.Get("beta2", 0), 0.99);
+  EXPECT_DOUBLE_EQ(config.optimizer.Get("eps", 0), 1e-6);
+  EXPECT_DOUBLE_EQ(config.optimizer.Get("weight_decay", 0), 5e-4);
+}
+
+TEST(LowerTrainTest, Sgd) {
+  ir::TrainConfig config = TrainOk("  optimizer = sgd(0.1, momentum=0.9, nesterov=true)\n");
+  EXPECT_EQ(config.optimizer.kind, "sgd");
+  EXPECT_EQ(config.optimizer.hparams,
+            (std::map<std::string, double>{{"lr", 0.1},
+                                           {"momentum", 0.9},
+                                           {"dampening", 0.0},
+                                           {"nesterov", 1.0},
+                                           {"weight_decay", 0.0}}));
+  EXPECT_NE(TrainError("  optimizer = sgd(momentum=0.9)\n").find("sgd: missing argument 'lr'"),
+            std::string::npos);
+  EXPECT_NE(TrainError("  optimizer = sgd(lr=0.1, nesterov=true)\n")
+                .find("nesterov momentum requires momentum > 0"),
+            std::string::npos);
+}
+
+TEST(LowerTrainTest, DataSources) {
+  ir::TrainConfig config = TrainOk(
+      "  data = mnist(path=\"/data/mnist\", train_limit=1000, test_limit=500, shuffle=false,\n"
+      "               normalize=((0.1307,), (0.3081,)))\n"
+      "  optimizer = sgd(lr=0.01)\n"
+      "  seed = 42\n"
+      "  metrics = [accuracy]\n");
+  EXPECT_EQ(config.data.source, "mnist");
+  EXPECT_EQ(config.data.path, "/data/mnist");
+  EXPECT_EQ(config.data.train_limit, 1000);
+  EXPECT_EQ(config.data.test_limit, 500);
+  EXPECT_FALSE(config.data.shuffle);
+  EXPECT_DOUBLE_EQ(config.data.scale, 1.0);
+  EXPECT_EQ(config.data.mean, std::vector<double>{0.1307});
+  EXPECT_EQ(config.data.std, std::vector<double>{0.3081});
+  EXPECT_EQ(config.seed, 42u);
+  EXPECT_EQ(config.metrics, std::vector<std::string>{"accuracy"});
+  EXPECT_NE(TrainError("  data = idx()\n  optimizer = adam\n").find("idx: missing argument 'path'"),
+            std::string::npos);
+}
+
+TEST(LowerTrainTest, UnknownKeyGolden) {
+  EXPECT_EQ(TrainError("  optimizer = adam()\n"
+                       "  epoch = 3\n"),
+            "t.kiln:6:3: error: unknown train key 'epoch', did you mean 'epochs'?\n"
+            "    epoch = 3\n"
+            "    ^");
+}
+
+TEST(LowerTrainTest, UnknownOptimizerArgumentGolden) {
+  EXPECT_EQ(TrainError("  optimizer = adam(lr=1e-3, beta=(0.9, 0.99))\n"),
+            "t.kiln:5:29: error: adam has no argument 'beta', did you mean 'betas'?\n"
+            "    optimizer = adam(lr=1e-3, beta=(0.9, 0.99))\n"
+            "                              ^");
+}
+
+TEST(LowerTrainTest, OtherErrors) {
+  EXPECT_NE(TrainError("  optimizer = adamw()\n").find("unknown optimizer 'adamw', did you mean "
+                                                       "'adam'?"),
+            std::string::npos);
+  EXPECT_NE(TrainError("  data = fashion_mnist(scal=1/255)\n  optimizer = adam\n")
+                .find("fashion_mnist has no argument 'scal', did you mean 'scale'?"),
+            std::string::npos);
+  EXPECT_NE(TrainError("  data = fashion_mnst()\n  optimizer = adam\n")
+                .find("unknown data source 'fashion_mnst', did you mean 'fashion_mnist'?"),
+            std::string::npos);
+  EXPECT_NE(TrainError("  optimizer = adam\n  epochs = 2.5\n")
+                .find("6:12: error: epochs must be an integer >= 1"),
+            std::string::npos);
+  EXPECT_NE(TrainError("  optimizer = adam\n  epochs = 2\n  epochs = 3\n")
+                .find("7:3: error: 'epochs' is set twice (first at t.kiln:6:3)"),
+            std::string::npos);
+  EXPECT_NE(TrainError("  epochs = 2\n").find("must set an optimizer"), std::string::npos);
+  EXPECT_NE(TrainError("  optimizer = adam\n  metrics = [loss, acuracy]\n")
+                .find("unknown metric 'acuracy', did you mean 'accuracy'?"),
+            std::string::npos);
+  EXPECT_NE(TrainError("  optimizer = adam(lr=x)\n").find("undefined name 'x'"),
+            std::string::npos);
+  auto ast = ParseModel("model m {\n}\n", "t.kiln");
+  ASSERT_TRUE(ast.ok());
+  EXPECT_FALSE(LowerTrainConfig(*ast).ok());
+}
+
+}  // namespace
+}  // namespace kiln::frontend

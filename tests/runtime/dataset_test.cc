@@ -1,0 +1,141 @@
+#include "runtime/dataset.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "runtime/idx_reader.h"
+#include "tests/runtime/idx_test_util.h"
+
+namespace kiln::runtime {
+namespace {
+
+using testing::IdxBytes;
+using testing::MakeTempDir;
+using testing::WriteFile;
+
+// Writes a 2x2-pixel data set: train has 5 samples, test 3; pixel values and labels are known.
+void WriteTinyDataset(const std::string& dir, const std::string& test_prefix) {
+  WriteFile(dir + "/train-images-idx3-ubyte.gz",
+            IdxBytes(kIdxImagesMagic, {5, 2, 2},
+                     {0, 255, 51, 102, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}),
+            true);
+  WriteFile(dir + "/train-labels-idx1-ubyte.gz", IdxBytes(kIdxLabelsMagic, {5}, {9, 0, 3, 3, 1}),
+            true);
+  WriteFile(dir + "/" + test_prefix + "images-idx3-ubyte.gz",
+            IdxBytes(kIdxImagesMagic, {3, 2, 2}, std::vector<uint8_t>(12, 255)), true);
+  WriteFile(dir + "/" + test_prefix + "labels-idx1-ubyte.gz",
+            IdxBytes(kIdxLabelsMagic, {3}, {2, 4, 6}), true);
+}
+
+TEST(DatasetTest, LoadsAndTransformsOnce) {
+  const std::string dir = MakeTempDir("dataset_fashion");
+  WriteTinyDataset(dir, "t10k-");
+  DataSpec spec;
+  spec.path = dir;
+  spec.scale = 1.0 / 255;
+  spec.mean = {0.5};
+  spec.stddev = {0.5};
+  absl::StatusOr<DataSplits> data = LoadDataset(spec);
+  ASSERT_TRUE(data.ok()) << data.status();
+  const Dataset& train = data->train;
+  EXPECT_EQ(train.num_samples, 5);
+  EXPECT_EQ(train.feature_dim, 4);
+  EXPECT_EQ(train.sample_shape, (std::vector<int64_t>{2, 2}));
+  EXPECT_EQ(train.labels, (std::vector<int64_t>{9, 0, 3, 3, 1}));
+  // (p / 255 - 0.5) / 0.5 for p = 0, 255, 51, 102.
+  EXPECT_FLOAT_EQ(train.row(0)[0], -1.0f);
+  EXPECT_FLOAT_EQ(train.row(0)[1], 1.0f);
+  EXPECT_FLOAT_EQ(train.row(0)[2], -0.6f);
+  EXPECT_FLOAT_EQ(train.row(0)[3], -0.2f);
+  EXPECT_EQ(data->test.num_samples, 3);
+  EXPECT_EQ(data->test.labels, (std::vector<int64_t>{2, 4, 6}));
+  EXPECT_FLOAT_EQ(data->test.row(2)[3], 1.0f);
+}
+
+TEST(DatasetTest, MnistWithTestPrefixAndLimits) {
+  const std::string dir = MakeTempDir("dataset_mnist");
+  WriteTinyDataset(dir, "test-");
+  DataSpec spec;
+  spec.source = "mnist";
+  spec.path = dir;
+  spec.train_limit = 2;
+  spec.test_limit = 100;  // More than there are: keeps all.
+  absl::StatusOr<DataSplits> data = LoadDataset(spec);
+  ASSERT_TRUE(data.ok()) << data.status();
+  EXPECT_EQ(data->train.num_samples, 2);
+  EXPECT_EQ(data->train.features.size(), 8u);
+  EXPECT_EQ(data->train.labels, (std::vector<int64_t>{9, 0}));
+  EXPECT_FLOAT_EQ(data->train.row(0)[1], 255.0f);  // No transform: raw byte values.
+  EXPECT_EQ(data->test.num_samples, 3);
+}
+
+TEST(DatasetTest, CountMismatchIsAnError) {
+  const std::string dir = MakeTempDir("dataset_mismatch");
+  WriteTinyDataset(dir, "t10k-");
+  WriteFile(dir + "/train-labels-idx1-ubyte.gz", IdxBytes(kIdxLabelsMagic, {4}, {1, 2, 3, 4}),
+            true);
+  DataSpec spec;
+  spec.path = dir;
+  EXPECT_EQ(LoadDataset(spec).status().message(),
+            dir + "/train-labels-idx1-ubyte.gz has 4 labels but " + dir +
+                "/train-images-idx3-ubyte.gz has 5 images");
+}
+
+TEST(DatasetTest, MissingFilesNameTheExpectedFile) {
+  const std::string dir = MakeTempDir("dataset_missing");
+  DataSpec spec;
+  spec.path = dir;
+  EXPECT_EQ(LoadDataset(spec).status().message(),
+            dir + "/train-images-idx3-ubyte.gz: cannot open: No such file or directory");
+}
+
+TEST(DatasetTest, BadSpecs) {
+  DataSpec spec;
+  spec.source = "cifar10";
+  EXPECT_EQ(LoadDataset(spec).status().message(),
+            "unknown data source 'cifar10' (expected fashion_mnist or mnist)");
+  spec.source = "mnist";
+  EXPECT_EQ(LoadDataset(spec).status().message(),
+            "data source 'mnist' needs a path: the directory holding train-images-idx3-ubyte.gz");
+
+  const std::string dir = MakeTempDir("dataset_badspec");
+  WriteTinyDataset(dir, "t10k-");
+  spec.path = dir;
+  spec.mean = {0.485, 0.456, 0.406};
+  spec.stddev = {0.229, 0.224, 0.225};
+  EXPECT_EQ(LoadDataset(spec).status().message(),
+            "data transform: mean/std have 3 entries but mnist images have 1 channel");
+  spec.mean = {0.5};
+  spec.stddev = {};
+  EXPECT_EQ(LoadDataset(spec).status().message(),
+            "data transform: mean has 1 entries but std has 0");
+}
+
+TEST(DatasetTest, RealFashionMnist) {
+  if (!std::filesystem::exists(kFashionMnistDefaultDir)) {
+    GTEST_SKIP() << kFashionMnistDefaultDir << " is absent";
+  }
+  DataSpec spec;
+  spec.scale = 1.0 / 255;
+  absl::StatusOr<DataSplits> data = LoadDataset(spec);
+  ASSERT_TRUE(data.ok()) << data.status();
+  for (const Dataset* split : {&data->train, &data->test}) {
+    EXPECT_EQ(split->feature_dim, 784);
+    EXPECT_EQ(split->sample_shape, (std::vector<int64_t>{28, 28}));
+    EXPECT_EQ(*std::min_element(split->labels.begin(), split->labels.end()), 0);
+    EXPECT_EQ(*std::max_element(split->labels.begin(), split->labels.end()), 9);
+    const auto [lo, hi] = std::minmax_element(split->features.begin(), split->features.end());
+    EXPECT_EQ(*lo, 0.0f);
+    EXPECT_EQ(*hi, 1.0f);
+  }
+  EXPECT_EQ(data->train.num_samples, 60000);
+  EXPECT_EQ(data->test.num_samples, 10000);
+  // Fashion-MNIST's classes are balanced: 6000 training images each.
+  EXPECT_EQ(std::count(data->train.labels.begin(), data->train.labels.end(), 7), 6000);
+}
+
+}  // namespace
+}  // namespace kiln::runtime

@@ -1,0 +1,35 @@
+// Parsing of `kiln` subcommand flags: `--name value` or `--name=value`, with typed getters that
+// report bad values as one-line errors.
+#ifndef KILN_TOOLS_COMMAND_LINE_H_
+#define KILN_TOOLS_COMMAND_LINE_H_
+
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace kiln::tools {
+
+class CommandLine {
+ public:
+  // `flags` lists the flags the subcommand accepts (without "--"); the rest are positional.
+  static absl::StatusOr<CommandLine> Parse(const std::vector<std::string>& args,
+                                           const std::set<std::string>& flags);
+
+  const std::vector<std::string>& positional() const { return positional_; }
+  bool Has(const std::string& flag) const { return values_.count(flag) > 0; }
+  std::optional<std::string> String(const std::string& flag) const;
+  absl::StatusOr<std::optional<int64_t>> Int(const std::string& flag) const;
+  absl::StatusOr<std::optional<double>> Double(const std::string& flag) const;
+
+ private:
+  std::vector<std::string> positional_;
+  std::map<std::string, std::string> values_;
+};
+
+}  // namespace kiln::tools
+
+#endif  // KILN_TOOLS_COMMAND_LINE_H_

@@ -1,0 +1,16 @@
+// The `kiln` subcommands. Each returns the process exit status; errors are printed as one
+// message (with file:line:col and a caret for model-file errors).
+#ifndef KILN_TOOLS_COMMANDS_H_
+#define KILN_TOOLS_COMMANDS_H_
+
+#include <string>
+#include <vector>
+
+namespace kiln::tools {
+
+int TrainCommand(const std::vector<std::string>& args);
+int CompileCommand(const std::vector<std::string>& args);
+
+}  // namespace kiln::tools
+
+#endif  // KILN_TOOLS_COMMANDS_H_

@@ -1,0 +1,127 @@
+#include "tools/compile_pipeline.h"
+
+#include "absl/strings/str_cat.h"
+#include "codegen/cpu/llvm_target.h"
+#include "codegen/cpu/program_emitter.h"
+#include "frontend/frontend.h"
+#include "ir/op_registry.h"
+#include "passes/common_subexpression_elimination.h"
+#include "passes/constant_folding.h"
+#include "passes/dead_code_elimination.h"
+#include "passes/fuse_kernels.h"
+#include "passes/pass_pipeline.h"
+#include "passes/plan_memory.h"
+#include "passes/training_step.h"
+#include "support/status.h"
+
+namespace kiln::tools {
+namespace {
+
+// The name of the batch dimension: the first dim of the first input (`input x: f32[B, 784]`).
+std::string BatchDimName(const frontend::ModelAst& ast) {
+  for (const frontend::Stmt& stmt : ast.model.body) {
+    if (stmt.kind != frontend::Stmt::Kind::kInput || stmt.type.dims.empty()) continue;
+    const frontend::Expr& dim = stmt.type.dims[0];
+    return dim.kind == frontend::Expr::Kind::kName ? dim.text : "B";
+  }
+  return "B";
+}
+
+absl::Status Simplify(ir::Graph& graph, const CompileOptions& options) {
+  passes::PassPipeline pipeline;
+  pipeline.Add("fold-constants", passes::FoldConstants);
+  pipeline.Add("cse", passes::EliminateCommonSubexpressions);
+  pipeline.Add("dce", passes::EliminateDeadCode);
+  for (const std::string& name : options.disabled_passes) pipeline.Disable(name);
+  pipeline.set_dump(options.dump_passes);
+  // Two rounds: CSE exposes folds (x*1 after merging) and DCE cleans up after both.
+  for (int round = 0; round < 2; ++round) KILN_RETURN_IF_ERROR(pipeline.Run(graph));
+  return absl::OkStatus();
+}
+
+std::vector<runtime::PersistentSpec> PersistentTensors(const ir::Graph& graph) {
+  std::vector<runtime::PersistentSpec> tensors;
+  for (const ir::Node& node : graph.nodes()) {
+    if (!ir::OpOf(node).Has(ir::kPersistent)) continue;
+    runtime::PersistentSpec spec;
+    spec.name = node.name;
+    spec.type = node.type.dtype == ir::DType::kI64 ? runtime::ElementType::kI64
+                                                   : runtime::ElementType::kF32;
+    spec.shape = node.type.shape;
+    spec.trainable = node.op == "parameter";
+    std::string init = node.attrs.GetString("init", "constant");
+    if (init == "uniform") {
+      spec.init = {runtime::InitSpec::Kind::kUniform, node.attrs.GetFloat("low"),
+                   node.attrs.GetFloat("high")};
+    } else if (init == "normal") {
+      spec.init = {runtime::InitSpec::Kind::kNormal, node.attrs.GetFloat("mean"),
+                   node.attrs.GetFloat("std")};
+    } else {
+      spec.init = {runtime::InitSpec::Kind::kConstant, node.attrs.GetFloat("value"), 0.0};
+    }
+    tensors.push_back(std::move(spec));
+  }
+  return tensors;
+}
+
+}  // namespace
+
+std::string EntrySymbol(const std::string& model, const EntryRequest& request) {
+  return absl::StrCat(model, request.training ? "_train_b" : "_eval_b", request.batch_size);
+}
+
+absl::StatusOr<ir::KernelProgram> CompileEntryProgram(const frontend::ModelAst& ast,
+                                                      const ir::TrainConfig& train,
+                                                      const EntryRequest& request,
+                                                      const CompileOptions& options) {
+  KILN_ASSIGN_OR_RETURN(ir::Graph model,
+                        frontend::LowerModel(ast, {{BatchDimName(ast), request.batch_size}}));
+  ir::KernelProgram program;
+  if (request.training) {
+    KILN_ASSIGN_OR_RETURN(program.graph, passes::BuildTrainingStep(model, train));
+  } else {
+    KILN_ASSIGN_OR_RETURN(program.graph, passes::BuildEvalStep(model));
+  }
+  KILN_RETURN_IF_ERROR(Simplify(program.graph, options));
+  KILN_ASSIGN_OR_RETURN(program.kernels, passes::FuseKernels(program.graph));
+  KILN_ASSIGN_OR_RETURN(program.memory, passes::PlanMemory(program.graph, program.kernels));
+  return program;
+}
+
+absl::StatusOr<CompiledModel> CompileModel(const frontend::ModelAst& ast,
+                                           const ir::TrainConfig& train,
+                                           const CompileOptions& options) {
+  CompiledModel compiled;
+  compiled.name = ast.model.name;
+  compiled.train = train;
+  compiled.context = std::make_unique<llvm::LLVMContext>();
+  compiled.module = std::make_unique<llvm::Module>(compiled.name, *compiled.context);
+  std::vector<std::string> inputs = frontend::InputNames(ast);
+  if (inputs.size() >= 1) compiled.spec.features_input = inputs[0];
+  if (inputs.size() >= 2) compiled.spec.labels_input = inputs[1];
+
+  for (const EntryRequest& request : options.entries) {
+    KILN_ASSIGN_OR_RETURN(ir::KernelProgram program,
+                          CompileEntryProgram(ast, train, request, options));
+    KILN_ASSIGN_OR_RETURN(
+        runtime::EntrySpec entry,
+        cpu::EmitEntryPoint(*compiled.module, program, EntrySymbol(compiled.name, request)));
+    entry.training = request.training;
+    entry.batch_size = request.batch_size;
+    compiled.spec.entries.push_back(std::move(entry));
+    // Parameters and optimizer state as the training step declares them (a superset of what
+    // evaluation reads).
+    if (request.training && compiled.spec.persistent.empty()) {
+      compiled.spec.persistent = PersistentTensors(program.graph);
+    }
+    compiled.entries.push_back({request, std::move(program)});
+  }
+  if (compiled.spec.persistent.empty() && !compiled.entries.empty()) {
+    compiled.spec.persistent = PersistentTensors(compiled.entries[0].program.graph);
+  }
+  KILN_ASSIGN_OR_RETURN(auto target, cpu::CreateHostTargetMachine());
+  KILN_RETURN_IF_ERROR(cpu::OptimizeModule(*compiled.module, *target));
+  return compiled;
+}
+
+}  // namespace kiln::tools

@@ -1,0 +1,67 @@
+// The compiler as one function of named stages:
+//   model file ─parse→ AST ─lower→ forward graph ─BuildTrainingStep/BuildEvalStep→ step graphs
+//   ─simplify (fold, CSE, DCE)→ ─fuse→ kernels ─plan memory→ KernelProgram ─emit→ LLVM module
+//   ─O3→ optimized module (JIT it, or write IR/assembly/object).
+#ifndef KILN_TOOLS_COMPILE_PIPELINE_H_
+#define KILN_TOOLS_COMPILE_PIPELINE_H_
+
+#include <cstdint>
+#include <memory>
+#include <ostream>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "frontend/ast.h"
+#include "ir/kernel_program.h"
+#include "ir/train_config.h"
+#include "llvm/IR/LLVMContext.h"
+#include "llvm/IR/Module.h"
+#include "runtime/program.h"
+
+namespace kiln::tools {
+
+// One compiled function: a training step or an evaluation, for one static batch size.
+struct EntryRequest {
+  bool training = true;
+  int64_t batch_size = 64;
+};
+
+struct CompileOptions {
+  std::vector<EntryRequest> entries;
+  std::set<std::string> disabled_passes;  // Pass names, e.g. "cse".
+  std::ostream* dump_passes = nullptr;    // IR after every pass.
+};
+
+struct CompiledEntry {
+  EntryRequest request;
+  ir::KernelProgram program;
+};
+
+struct CompiledModel {
+  std::string name;
+  ir::TrainConfig train;
+  runtime::ProgramSpec spec;
+  std::vector<CompiledEntry> entries;  // Same order as spec.entries.
+  std::unique_ptr<llvm::LLVMContext> context;
+  std::unique_ptr<llvm::Module> module;  // Optimized (O3) and ready to JIT or write out.
+};
+
+// Graph stages only: the KernelProgram of one entry (for dumps and tests).
+absl::StatusOr<ir::KernelProgram> CompileEntryProgram(const frontend::ModelAst& ast,
+                                                      const ir::TrainConfig& train,
+                                                      const EntryRequest& request,
+                                                      const CompileOptions& options);
+
+// Every stage, for all requested entries, into one LLVM module.
+absl::StatusOr<CompiledModel> CompileModel(const frontend::ModelAst& ast,
+                                           const ir::TrainConfig& train,
+                                           const CompileOptions& options);
+
+// "<model>_train_b64" / "<model>_eval_b16".
+std::string EntrySymbol(const std::string& model, const EntryRequest& request);
+
+}  // namespace kiln::tools
+
+#endif  // KILN_TOOLS_COMPILE_PIPELINE_H_

@@ -1,0 +1,65 @@
+// kiln: compile and train .kiln model files.
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "tools/commands.h"
+
+namespace {
+
+constexpr char kUsage[] = R"(kiln — a compiler and runtime for training neural networks
+
+Usage:
+  kiln train FILE [options]      Compile FILE and train it, one line per epoch.
+  kiln compile FILE [options]    Compile FILE and print or write an intermediate form.
+  kiln --help                    This text.
+
+kiln train options (override the model's train section):
+  --epochs N           Number of epochs.
+  --batch-size N       Mini-batch size (the static batch dimension B).
+  --lr X               Learning rate.
+  --seed S             Seed for initialization, shuffling and dropout.
+  --metrics-out FILE   Write per-epoch metrics as JSON:
+                       {"epochs":[{"epoch":1,"train_loss":..,"test_loss":..,
+                                   "test_accuracy":..,"seconds":..},...]}
+  --data-dir DIR       Directory with the IDX files (default: the data source's own).
+  --train-limit N      Train on the first N samples only.
+  --test-limit N       Evaluate on the first N test samples only.
+  --threads N          Worker threads including the caller (default: one per core).
+
+Each epoch prints: train loss, test loss, test accuracy, epoch seconds (training only), and
+training samples per second.
+
+kiln compile options:
+  --emit=KIND          What to print (default: fusion):
+                         ir      the training-step graph after the graph passes
+                         fusion  the kernels and the ops fused into each
+                         memory  the buffer plan: planned peak vs. no reuse
+                         llvm    the optimized LLVM IR of every kernel and entry point
+                         asm     host assembly
+                         obj     an object file (written to -o, default <model>.o)
+  --mode=train|eval    Which step to show for ir/fusion/memory (default: train).
+  --batch-size N       The static batch size to compile for (default: the train section's).
+  -o FILE / --output FILE   Where to write the output (default: stdout; obj: <model>.o).
+  --disable-pass NAME  Skip a graph pass (fold-constants, cse, dce).
+  --dump-passes        Print the graph after every pass (to stderr).
+)";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    std::cout << kUsage;
+    return args.empty() ? 2 : 0;
+  }
+  std::string command = args[0];
+  args.erase(args.begin());
+  for (std::string& arg : args) {
+    if (arg == "-o") arg = "--output";
+  }
+  if (command == "train") return kiln::tools::TrainCommand(args);
+  if (command == "compile") return kiln::tools::CompileCommand(args);
+  std::cerr << "kiln: unknown command '" << command << "' (expected train or compile; see kiln --help)\n";
+  return 2;
+}

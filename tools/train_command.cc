@@ -1,0 +1,121 @@
+// `kiln train FILE`: compile the model for its batch sizes, JIT it, and run the training loop.
+#include <chrono>
+#include <iostream>
+
+#include "absl/strings/str_format.h"
+#include "codegen/cpu/jit.h"
+#include "frontend/frontend.h"
+#include "runtime/dataset.h"
+#include "runtime/executable.h"
+#include "runtime/thread_pool.h"
+#include "runtime/trainer.h"
+#include "support/status.h"
+#include "tools/command_line.h"
+#include "tools/commands.h"
+#include "tools/compile_pipeline.h"
+
+namespace kiln::tools {
+namespace {
+
+runtime::DataSpec DataSpecOf(const ir::DataConfig& data) {
+  runtime::DataSpec spec;
+  spec.source = data.source;
+  spec.path = data.path;
+  spec.scale = data.scale;
+  spec.mean = data.mean;
+  spec.stddev = data.std;
+  if (data.train_limit > 0) spec.train_limit = data.train_limit;
+  if (data.test_limit > 0) spec.test_limit = data.test_limit;
+  spec.shuffle = data.shuffle;
+  return spec;
+}
+
+// The static batch sizes a data set of `samples` needs: full batches and the smaller last one.
+void AddBatchSizes(std::vector<EntryRequest>& entries, bool training, int64_t samples,
+                   int64_t batch) {
+  if (samples <= 0) return;
+  entries.push_back({training, std::min(batch, samples)});
+  if (samples > batch && samples % batch != 0) entries.push_back({training, samples % batch});
+}
+
+absl::Status ApplyOverrides(const CommandLine& line, ir::TrainConfig& train) {
+  KILN_ASSIGN_OR_RETURN(auto epochs, line.Int("epochs"));
+  KILN_ASSIGN_OR_RETURN(auto batch, line.Int("batch-size"));
+  KILN_ASSIGN_OR_RETURN(auto lr, line.Double("lr"));
+  KILN_ASSIGN_OR_RETURN(auto seed, line.Int("seed"));
+  KILN_ASSIGN_OR_RETURN(auto train_limit, line.Int("train-limit"));
+  KILN_ASSIGN_OR_RETURN(auto test_limit, line.Int("test-limit"));
+  if (epochs) train.epochs = *epochs;
+  if (batch) train.batch_size = *batch;
+  if (lr) train.optimizer.hparams["lr"] = *lr;
+  if (seed) train.seed = static_cast<uint64_t>(*seed);
+  if (train_limit) train.data.train_limit = *train_limit;
+  if (test_limit) train.data.test_limit = *test_limit;
+  if (auto dir = line.String("data-dir")) train.data.path = *dir;
+  if (train.epochs < 1) return absl::InvalidArgumentError("--epochs must be at least 1");
+  if (train.batch_size < 1) return absl::InvalidArgumentError("--batch-size must be at least 1");
+  return absl::OkStatus();
+}
+
+absl::Status Train(const std::vector<std::string>& args) {
+  KILN_ASSIGN_OR_RETURN(
+      CommandLine line,
+      CommandLine::Parse(args, {"epochs", "batch-size", "lr", "seed", "metrics-out", "data-dir",
+                                "train-limit", "test-limit", "threads"}));
+  if (line.positional().size() != 1) {
+    return absl::InvalidArgumentError("usage: kiln train FILE [options] (see kiln --help)");
+  }
+  KILN_ASSIGN_OR_RETURN(frontend::ModelAst ast, frontend::ParseModelFile(line.positional()[0]));
+  KILN_ASSIGN_OR_RETURN(ir::TrainConfig train, frontend::LowerTrainConfig(ast));
+  KILN_RETURN_IF_ERROR(ApplyOverrides(line, train));
+  KILN_ASSIGN_OR_RETURN(runtime::DataSplits data, runtime::LoadDataset(DataSpecOf(train.data)));
+
+  CompileOptions options;
+  AddBatchSizes(options.entries, true, data.train.num_samples, train.batch_size);
+  AddBatchSizes(options.entries, false, data.test.num_samples, train.batch_size);
+  auto compile_start = std::chrono::steady_clock::now();
+  KILN_ASSIGN_OR_RETURN(CompiledModel compiled, CompileModel(ast, train, options));
+  KILN_ASSIGN_OR_RETURN(std::unique_ptr<cpu::CpuJit> jit, cpu::CpuJit::Create());
+  KILN_RETURN_IF_ERROR(jit->AddModule(std::move(compiled.module), std::move(compiled.context)));
+  KILN_ASSIGN_OR_RETURN(std::unique_ptr<runtime::Executable> executable,
+                        runtime::Executable::Create(compiled.spec, *jit, train.seed));
+  double compile_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - compile_start).count();
+
+  KILN_ASSIGN_OR_RETURN(auto threads, line.Int("threads"));
+  runtime::ThreadPool pool(threads ? static_cast<int>(*threads) : 0);
+  std::cout << absl::StrFormat(
+      "kiln: %s — %d train / %d test samples, batch %d, %s lr %g, %d epochs "
+      "(compiled %d entry points in %.2fs, %d threads)\n",
+      compiled.name, data.train.num_samples, data.test.num_samples, train.batch_size,
+      train.optimizer.kind, train.optimizer.Get("lr", 0.0), train.epochs,
+      compiled.spec.entries.size(), compile_seconds, pool.num_threads());
+
+  runtime::TrainOptions run;
+  run.epochs = train.epochs;
+  run.batch_size = train.batch_size;
+  run.learning_rate = train.optimizer.Get("lr", 0.0);
+  run.seed = train.seed;
+  run.shuffle = train.data.shuffle;
+  run.metrics_out = line.String("metrics-out").value_or("");
+  run.log = &std::cout;
+  runtime::Trainer trainer(*executable, pool, run);
+  KILN_ASSIGN_OR_RETURN(std::vector<runtime::EpochMetrics> history,
+                        trainer.Fit(data.train, data.test));
+  if (!history.empty()) {
+    std::cout << absl::StrFormat("final test accuracy %.4f, test loss %.4f\n",
+                                 history.back().test_accuracy, history.back().test_loss);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+int TrainCommand(const std::vector<std::string>& args) {
+  absl::Status status = Train(args);
+  if (status.ok()) return 0;
+  std::cerr << "kiln: " << status.message() << "\n";
+  return 1;
+}
+
+}  // namespace kiln::tools
