@@ -209,7 +209,8 @@ void Sweep(const BenchShape& bench) {
     results.push_back({Gflops(s, timing.cpu), i});
   }
   std::sort(results.rbegin(), results.rend());
-  std::printf("sweep %s (m=%ld n=%ld k=%ld), 1T GFLOP/s by thread CPU time:\n", bench.what, s.m, s.n, s.k);
+  std::printf("sweep %s (m=%ld n=%ld k=%ld), 1T GFLOP/s by thread CPU time:\n", bench.what,
+              s.m, s.n, s.k);
   for (size_t r = 0; r < std::min<size_t>(results.size(), 8); ++r) {
     const GemmTiling& t = tilings[results[r].second];
     std::printf("  %6.1f GFLOP/s  mr=%d nv=%d kc=%ld rows/task=%ld pack_b=%d\n", results[r].first,

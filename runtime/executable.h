@@ -50,6 +50,8 @@ class Entry {
 
   // Calls the generated function once. Inputs must have been filled.
   void Run(const KilnParallel* parallel) { fn_(slots_.data(), parallel); }
+  // The slot table the generated code receives (profilers call single kernels with it).
+  void** slots() { return slots_.data(); }
 
  private:
   friend class Executable;

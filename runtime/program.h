@@ -36,6 +36,16 @@ struct BufferSpec {
   int64_t bytes = 0;
 };
 
+// One generated kernel of an entry point, in execution order: `KilnTaskFn symbol` over tasks
+// [0, num_tasks). The entry point calls them; profilers may call them one by one.
+struct KernelSpec {
+  std::string symbol;
+  int64_t num_tasks = 1;
+  bool parallel = false;  // Dispatched across the thread pool (else run on the caller).
+  double flops = 0.0;     // Floating-point operations of one call (matmul: 2mnk).
+  int64_t bytes = 0;      // Bytes of the buffers it reads and writes.
+};
+
 // One compiled function: `void symbol(void** slots, const KilnParallel* parallel)`, where
 // slots[i] points at buffers[i].
 struct EntrySpec {
@@ -44,6 +54,7 @@ struct EntrySpec {
   int64_t batch_size = 0;
   std::vector<BufferSpec> buffers;
   int64_t arena_bytes = 0;
+  std::vector<KernelSpec> kernels;
 };
 
 struct PersistentSpec {

@@ -39,6 +39,8 @@ absl::Status Simplify(ir::Graph& graph, const CompileOptions& options) {
   return absl::OkStatus();
 }
 
+}  // namespace
+
 std::vector<runtime::PersistentSpec> PersistentTensors(const ir::Graph& graph) {
   std::vector<runtime::PersistentSpec> tensors;
   for (const ir::Node& node : graph.nodes()) {
@@ -64,8 +66,6 @@ std::vector<runtime::PersistentSpec> PersistentTensors(const ir::Graph& graph) {
   return tensors;
 }
 
-}  // namespace
-
 std::string EntrySymbol(const std::string& model, const EntryRequest& request) {
   return absl::StrCat(model, request.training ? "_train_b" : "_eval_b", request.batch_size);
 }
@@ -76,12 +76,18 @@ absl::StatusOr<ir::KernelProgram> CompileEntryProgram(const frontend::ModelAst& 
                                                       const CompileOptions& options) {
   KILN_ASSIGN_OR_RETURN(ir::Graph model,
                         frontend::LowerModel(ast, {{BatchDimName(ast), request.batch_size}}));
-  ir::KernelProgram program;
+  ir::Graph step;
   if (request.training) {
-    KILN_ASSIGN_OR_RETURN(program.graph, passes::BuildTrainingStep(model, train));
+    KILN_ASSIGN_OR_RETURN(step, passes::BuildTrainingStep(model, train));
   } else {
-    KILN_ASSIGN_OR_RETURN(program.graph, passes::BuildEvalStep(model));
+    KILN_ASSIGN_OR_RETURN(step, passes::BuildEvalStep(model));
   }
+  return LowerToKernels(std::move(step), options);
+}
+
+absl::StatusOr<ir::KernelProgram> LowerToKernels(ir::Graph graph, const CompileOptions& options) {
+  ir::KernelProgram program;
+  program.graph = std::move(graph);
   KILN_RETURN_IF_ERROR(Simplify(program.graph, options));
   KILN_ASSIGN_OR_RETURN(program.kernels, passes::FuseKernels(program.graph));
   KILN_ASSIGN_OR_RETURN(program.memory, passes::PlanMemory(program.graph, program.kernels));

@@ -48,6 +48,12 @@ struct CompiledModel {
   std::unique_ptr<llvm::Module> module;  // Optimized (O3) and ready to JIT or write out.
 };
 
+// The graph stages after the step graph exists: simplify, fuse, plan memory.
+absl::StatusOr<ir::KernelProgram> LowerToKernels(ir::Graph graph, const CompileOptions& options);
+
+// Parameters and optimizer state of a step graph, with their initializers.
+std::vector<runtime::PersistentSpec> PersistentTensors(const ir::Graph& graph);
+
 // Graph stages only: the KernelProgram of one entry (for dumps and tests).
 absl::StatusOr<ir::KernelProgram> CompileEntryProgram(const frontend::ModelAst& ast,
                                                       const ir::TrainConfig& train,

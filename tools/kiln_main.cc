@@ -12,6 +12,7 @@ constexpr char kUsage[] = R"(kiln — a compiler and runtime for training neural
 Usage:
   kiln train FILE [options]      Compile FILE and train it, one line per epoch.
   kiln compile FILE [options]    Compile FILE and print or write an intermediate form.
+  kiln profile FILE [options]    Time the compiled step and each of its fused kernels.
   kiln --help                    This text.
 
 kiln train options (override the model's train section):
@@ -43,6 +44,14 @@ kiln compile options:
   -o FILE / --output FILE   Where to write the output (default: stdout; obj: <model>.o).
   --disable-pass NAME  Skip a graph pass (fold-constants, cse, dce).
   --dump-passes        Print the graph after every pass (to stderr).
+
+kiln profile options:
+  --mode=train|eval    Which step to time (default: train).
+  --batch-size N       The static batch size (default: the train section's).
+  --iterations N       Calls per measurement (default: 200).
+  --threads N          Worker threads including the caller (default: one per core).
+Prints microseconds per step, then for every kernel its time, share of the step, achieved
+GFLOP/s and GB/s (bytes of the buffers it reads and writes).
 )";
 
 }  // namespace
@@ -60,6 +69,7 @@ int main(int argc, char** argv) {
   }
   if (command == "train") return kiln::tools::TrainCommand(args);
   if (command == "compile") return kiln::tools::CompileCommand(args);
+  if (command == "profile") return kiln::tools::ProfileCommand(args);
   std::cerr << "kiln: unknown command '" << command << "' (expected train or compile; see kiln --help)\n";
   return 2;
 }

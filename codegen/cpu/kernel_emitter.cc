@@ -19,6 +19,7 @@ using kernel::ScalarType;
 
 // Below this many elements a kernel runs on one thread: waking the other costs more than it saves.
 constexpr int64_t kMinParallelElements = 16384;
+constexpr double kMinParallelFlops = 1e6;
 
 ScalarType ScalarTypeOf(ir::DType dtype) {
   return dtype == ir::DType::kI64 ? ScalarType::kI64 : ScalarType::kF32;
@@ -187,7 +188,7 @@ absl::StatusOr<EmittedKernel> EmitLoopKernel(KernelContext& k) {
     }
   });
   k.Finish();
-  return EmittedKernel{k.function(), tasks};
+  return EmittedKernel{k.function(), tasks, tasks > 1};
 }
 
 // Reductions. When the reduced dims are the innermost ones, each output element is folded in a
@@ -281,7 +282,7 @@ absl::StatusOr<EmittedKernel> EmitReductionKernel(KernelContext& k) {
       b.CreateStore(result, k.ElementPointer(out, index));
     });
     k.Finish();
-    return EmittedKernel{k.function(), tasks};
+    return EmittedKernel{k.function(), tasks, tasks > 1};
   }
 
   // Accumulate into the output: initialize this task's slice, then fold in memory order.
@@ -308,7 +309,7 @@ absl::StatusOr<EmittedKernel> EmitReductionKernel(KernelContext& k) {
     b.CreateStore(combine(b.CreateLoad(f32, slot), x), slot);
   });
   k.Finish();
-  return EmittedKernel{k.function(), tasks};
+  return EmittedKernel{k.function(), tasks, tasks > 1};
 }
 
 // Vector loads for GEMM epilogues: coordinates are [row (scalar), col .. col+W-1 (vector)].
@@ -424,7 +425,9 @@ absl::StatusOr<EmittedKernel> EmitMatmulKernel(KernelContext& k) {
     };
   }
   llvm::Function* fn = EmitGemmKernel(k.module(), kernel.name, shape, epilogue);
-  return EmittedKernel{fn, GemmNumTasks(shape)};
+  // Below ~1 MFLOP a GEMM takes a few microseconds: waking a second thread costs about as much.
+  bool parallel = 2.0 * shape.m * shape.n * shape.k >= kMinParallelFlops;
+  return EmittedKernel{fn, GemmNumTasks(shape), parallel};
 }
 
 }  // namespace

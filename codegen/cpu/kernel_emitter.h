@@ -17,7 +17,8 @@ namespace kiln::cpu {
 
 struct EmittedKernel {
   llvm::Function* function = nullptr;
-  int64_t num_tasks = 1;  // 1: run on the calling thread.
+  int64_t num_tasks = 1;  // The kernel's iteration space is tasks [0, num_tasks).
+  bool parallel = false;  // Worth splitting across threads (else run on the calling thread).
 };
 
 // Slots are indices into `memory.buffers`.

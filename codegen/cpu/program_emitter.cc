@@ -36,6 +36,29 @@ runtime::EntrySpec DescribeBuffers(const ir::BufferAssignment& memory, const std
   return spec;
 }
 
+// Matmuls count 2mnk; everything else one operation per computed element per op.
+double KernelFlops(const ir::Graph& graph, const ir::Kernel& kernel) {
+  double flops = 0.0;
+  for (ir::NodeId id : kernel.nodes) {
+    const ir::Node& node = graph.node(id);
+    if (node.op == "matmul") {
+      const ir::Shape& a = graph.node(node.operands[0]).type.shape;
+      int64_t k = node.attrs.GetInt("transpose_a") ? a[0] : a[1];
+      flops += 2.0 * node.type.num_elements() * k;
+    } else if (node.op != "constant" && node.op != "iota") {
+      flops += static_cast<double>(node.type.num_elements());
+    }
+  }
+  return flops;
+}
+
+int64_t KernelBytes(const ir::Graph& graph, const ir::Kernel& kernel) {
+  int64_t bytes = 0;
+  for (ir::NodeId id : kernel.inputs) bytes += graph.node(id).type.bytes();
+  for (ir::NodeId id : kernel.outputs) bytes += graph.node(id).type.bytes();
+  return bytes;
+}
+
 }  // namespace
 
 absl::StatusOr<runtime::EntrySpec> EmitEntryPoint(llvm::Module& module,
@@ -59,19 +82,24 @@ absl::StatusOr<runtime::EntrySpec> EmitEntryPoint(llvm::Module& module,
                                             false);
   auto* run_type = llvm::FunctionType::get(b.getVoidTy(), {ptr, ptr, ptr, b.getInt64Ty()}, false);
 
+  runtime::EntrySpec spec = DescribeBuffers(program.memory, symbol);
   for (const ir::Kernel& original : program.kernels) {
     ir::Kernel kernel = original;
     kernel.name = absl::StrCat(symbol, "_", original.name);
     KILN_ASSIGN_OR_RETURN(EmittedKernel emitted,
                           EmitKernel(module, program.graph, kernel, program.memory));
-    if (emitted.num_tasks <= 1) {
-      b.CreateCall(task_type, emitted.function, {slots, b.getInt64(0), b.getInt64(1)});
+    spec.kernels.push_back({kernel.name, emitted.num_tasks, emitted.parallel,
+                            KernelFlops(program.graph, kernel),
+                            KernelBytes(program.graph, kernel)});
+    if (!emitted.parallel) {
+      b.CreateCall(task_type, emitted.function,
+                   {slots, b.getInt64(0), b.getInt64(emitted.num_tasks)});
     } else {
       b.CreateCall(run_type, run, {pool, emitted.function, slots, b.getInt64(emitted.num_tasks)});
     }
   }
   b.CreateRetVoid();
-  return DescribeBuffers(program.memory, symbol);
+  return spec;
 }
 
 }  // namespace kiln::cpu

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "runtime/random.h"
 #include "tests/runtime/fake_kernel_library.h"
@@ -84,7 +85,7 @@ BufferSpec Buffer(const std::string& name, BufferRole role, ElementType type,
 
 EntrySpec TrainEntry(int64_t batch) {
   EntrySpec entry;
-  entry.symbol = "train_" + std::to_string(batch);
+  entry.symbol = absl::StrCat("train_", batch);
   entry.training = true;
   entry.batch_size = batch;
   entry.buffers = {Buffer("x", BufferRole::kInput, ElementType::kF32, {batch, kDim}),
@@ -99,7 +100,7 @@ EntrySpec TrainEntry(int64_t batch) {
 
 EntrySpec EvalEntry(int64_t batch) {
   EntrySpec entry;
-  entry.symbol = "eval_" + std::to_string(batch);
+  entry.symbol = absl::StrCat("eval_", batch);
   entry.batch_size = batch;
   entry.buffers = {Buffer("x", BufferRole::kInput, ElementType::kF32, {batch, kDim}),
                    Buffer("y", BufferRole::kInput, ElementType::kI64, {batch}),
@@ -150,7 +151,7 @@ class TrainerTest : public ::testing::Test {
     options_.seed = 9;
     options_.log = &log_;
     metrics_path_ = (std::filesystem::path(::testing::TempDir()) /
-                     ("kiln_trainer_metrics_" + std::to_string(::getpid()) + ".json"))
+                     absl::StrCat("kiln_trainer_metrics_", ::getpid(), ".json"))
                         .string();
     std::filesystem::remove(metrics_path_);
   }

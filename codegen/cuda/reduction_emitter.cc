@@ -1,0 +1,248 @@
+// Reduction kernels: a root reduction whose fused elementwise producers are evaluated at each
+// input element it folds. Rows (reduced dims innermost) go to a warp or a block each; column
+// reductions (reduced dims outside a kept one, e.g. bias gradients) put threads on the kept dims.
+#include <limits>
+
+#include "absl/strings/str_cat.h"
+#include "codegen/cuda/emitter_context.h"
+#include "ir/op_registry.h"
+#include "support/status.h"
+
+namespace kiln::cuda {
+namespace {
+
+using ir::NodeId;
+using kernel::ScalarType;
+using kernel::Value;
+
+// Rows up to this long get one warp each; longer ones a whole block.
+constexpr int64_t kWarpRowLimit = 1024;
+// Column strategy: 32 kept elements per block (one per lane), 8 threads along the reduced range.
+constexpr int kColumnWidth = 32;
+constexpr int kColumnDepth = 8;
+
+struct ReductionShape {
+  ir::ReduceKind kind;
+  NodeId operand;
+  ir::Shape in_shape;
+  std::vector<bool> reduced;
+  bool trailing = true;  // Every reduced dim is after every kept one.
+  ir::Shape kept_shape, reduced_shape;
+};
+
+absl::StatusOr<ReductionShape> Analyze(const EmitterContext& k) {
+  const ir::Node& root = k.node(k.kernel().root);
+  ReductionShape r;
+  r.kind = ir::OpOf(root).reduce_kind;
+  r.operand = root.operands[0];
+  r.in_shape = k.node(r.operand).type.shape;
+  const int rank = static_cast<int>(r.in_shape.size());
+  r.reduced.assign(rank, false);
+  for (int64_t d : root.attrs.GetInts("dims")) r.reduced[d < 0 ? d + rank : d] = true;
+  bool seen_reduced = false;
+  for (int d = 0; d < rank; ++d) {
+    if (r.reduced[d]) {
+      seen_reduced = true;
+      r.reduced_shape.push_back(r.in_shape[d]);
+    } else {
+      if (seen_reduced) r.trailing = false;
+      r.kept_shape.push_back(r.in_shape[d]);
+    }
+  }
+  if (k.node(r.operand).type.dtype != ir::DType::kF32) {
+    return absl::UnimplementedError(
+        absl::StrCat("reduction of ", k.node(r.operand).type.ToString()));
+  }
+  if (r.kind == ir::ReduceKind::kArgMax && (!r.trailing || r.reduced_shape.size() != 1)) {
+    return absl::UnimplementedError("argmax over a non-innermost dim");
+  }
+  if (k.kernel().outputs.size() != 1 || k.kernel().outputs[0] != root.id) {
+    return absl::UnimplementedError(
+        absl::StrCat("reduction kernel ", k.kernel().name, " stores more than its root"));
+  }
+  return r;
+}
+
+std::string InitLiteral(ir::ReduceKind kind) {
+  constexpr float kInf = std::numeric_limits<float>::infinity();
+  switch (kind) {
+    case ir::ReduceKind::kSum: return CudaScalarBuilder::FloatLiteral(0.0f);
+    case ir::ReduceKind::kMin: return CudaScalarBuilder::FloatLiteral(kInf);
+    case ir::ReduceKind::kMax:
+    case ir::ReduceKind::kArgMax: return CudaScalarBuilder::FloatLiteral(-kInf);
+  }
+  return "0.0f";
+}
+
+std::string Combine(ir::ReduceKind kind, const std::string& a, const std::string& b) {
+  switch (kind) {
+    case ir::ReduceKind::kSum: return absl::StrCat(a, " + ", b);
+    case ir::ReduceKind::kMin: return absl::StrCat("fminf(", a, ", ", b, ")");
+    default: return absl::StrCat("fmaxf(", a, ", ", b, ")");
+  }
+}
+
+const char* WarpReduce(ir::ReduceKind kind) {
+  switch (kind) {
+    case ir::ReduceKind::kSum: return "kiln_rt::WarpSum";
+    case ir::ReduceKind::kMin: return "kiln_rt::WarpMin";
+    default: return "kiln_rt::WarpMax";
+  }
+}
+
+// Input coordinates from the kept coordinates and the reduced ones.
+std::vector<Value> Scatter(const ReductionShape& r, const std::vector<Value>& kept,
+                           const std::vector<Value>& reduced) {
+  std::vector<Value> coords;
+  size_t next_kept = 0, next_reduced = 0;
+  for (bool is_reduced : r.reduced) {
+    coords.push_back(is_reduced ? reduced[next_reduced++] : kept[next_kept++]);
+  }
+  return coords;
+}
+
+// The fold of one element into the thread's accumulator (`acc`, and `best` for argmax).
+std::string Accumulate(const ReductionShape& r, const CudaScalarBuilder& sb, Value x,
+                       const std::string& index) {
+  std::string xs = sb.Name(x);
+  if (r.kind == ir::ReduceKind::kArgMax) {
+    // Strictly greater: within a thread indices rise, so the first maximum stays.
+    return absl::StrCat("if (", xs, " > acc) { acc = ", xs, "; best = ", index, "; }");
+  }
+  return absl::StrCat("acc = ", Combine(r.kind, "acc", xs), ";");
+}
+
+// Rows: the reduced dims are innermost, so output element `row` folds a contiguous row.
+absl::StatusOr<CudaKernel> EmitRowReduction(EmitterContext& k, const ReductionShape& r) {
+  const int64_t rows = ir::NumElements(r.kept_shape);
+  const int64_t row_len = ir::NumElements(r.reduced_shape);
+  const bool per_warp = row_len <= kWarpRowLimit;
+  const bool argmax = r.kind == ir::ReduceKind::kArgMax;
+  const std::string lanes = per_warp ? "32" : "blockDim.x";
+  const std::string lane = per_warp ? "(threadIdx.x & 31)" : "threadIdx.x";
+
+  CudaScalarBuilder sb("      ");
+  codegen::FusedEvaluator eval(k.graph(), k.kernel(), sb, k.Loader(sb));
+  std::vector<Value> kept = EmitterContext::Coordinates(sb, "row", r.kept_shape);
+  sb.set_indent("        ");
+  std::string outer_code = sb.TakeCode();
+  std::vector<Value> reduced = EmitterContext::Coordinates(sb, "j", r.reduced_shape);
+  Value x = eval.Evaluate(r.operand, Scatter(r, kept, reduced));
+  sb.Line(Accumulate(r, sb, x, "j"));
+  std::string inner_code = sb.TakeCode();
+  KILN_RETURN_IF_ERROR(k.status());
+  KILN_ASSIGN_OR_RETURN(std::string out, k.Write(k.kernel().outputs[0]));
+
+  std::string s;
+  CudaKernel result;
+  absl::StrAppend(&s, k.Signature(kBlockThreads, result.param_slots), " {\n");
+  absl::StrAppend(&s, "  // ", ir::ShapeToString(r.in_shape), " -> ", rows, " rows of ",
+                  row_len, (per_warp ? ", one warp per row.\n" : ", one block per row.\n"));
+  if (per_warp) {
+    absl::StrAppend(&s, "  const long long warps_per_block = blockDim.x / 32;\n",
+                    "  for (long long row = blockIdx.x * warps_per_block + (threadIdx.x >> 5); "
+                    "row < ", rows, "ll; row += gridDim.x * warps_per_block) {\n");
+  } else {
+    absl::StrAppend(&s, "  __shared__ float partial[32];\n",
+                    argmax ? "  __shared__ long long partial_index[32];\n" : "",
+                    "  for (long long row = blockIdx.x; row < ", rows,
+                    "ll; row += gridDim.x) {\n");
+  }
+  absl::StrAppend(&s, "    float acc = ", InitLiteral(r.kind), ";\n");
+  if (argmax) {
+    // A lane that sees no element keeps an index past every real one, so it never wins a tie.
+    absl::StrAppend(&s, "    long long best = ", lane, " < ", row_len, "ll ? (long long)", lane,
+                    " : 0x7fffffffffffffffll;\n");
+  }
+  absl::StrAppend(&s, "    {\n", outer_code, "      for (long long j = ", lane, "; j < ", row_len,
+                  "ll; j += ", lanes, ") {\n", inner_code, "      }\n    }\n");
+  if (argmax) {
+    absl::StrAppend(&s, "    kiln_rt::WarpArgMax(acc, best);\n");
+  } else {
+    absl::StrAppend(&s, "    acc = ", WarpReduce(r.kind), "(acc);\n");
+  }
+  if (!per_warp) {
+    // Warp leaders publish their partials; warp 0 folds them in lane order.
+    absl::StrAppend(&s, "    const int warp = threadIdx.x >> 5;\n",
+                    "    if ((threadIdx.x & 31) == 0) {\n      partial[warp] = acc;\n",
+                    argmax ? "      partial_index[warp] = best;\n" : "", "    }\n",
+                    "    __syncthreads();\n", "    if (warp == 0) {\n",
+                    "      const int lane = threadIdx.x & 31;\n",
+                    "      const bool live = lane < (int)(blockDim.x >> 5);\n",
+                    "      acc = live ? partial[lane] : ", InitLiteral(r.kind), ";\n");
+    if (argmax) {
+      absl::StrAppend(&s, "      best = live ? partial_index[lane] : 0x7fffffffffffffffll;\n",
+                      "      kiln_rt::WarpArgMax(acc, best);\n");
+    } else {
+      absl::StrAppend(&s, "      acc = ", WarpReduce(r.kind), "(acc);\n");
+    }
+    absl::StrAppend(&s, "    }\n");
+  }
+  absl::StrAppend(&s, "    if ((threadIdx.x", per_warp ? " & 31" : "", ") == 0) {\n");
+  absl::StrAppend(&s, "      ", out, "[row] = ", argmax ? "best" : "acc", ";\n    }\n");
+  if (!per_warp) absl::StrAppend(&s, "    __syncthreads();  // partial[] is reused.\n");
+  absl::StrAppend(&s, "  }\n}\n");
+
+  result.kind = ir::KernelKind::kReduction;
+  result.strategy = per_warp ? Strategy::kWarpPerRow : Strategy::kBlockPerRow;
+  result.launch.block = {kBlockThreads, 1, 1};
+  const int64_t rows_per_block = per_warp ? kBlockThreads / kWarpSize : 1;
+  result.launch.grid = {std::max<int64_t>(1, CeilDiv(rows, rows_per_block)), 1, 1};
+  result.source = std::move(s);
+  return result;
+}
+
+// Columns: lanes run over consecutive kept elements (coalesced when the kept dim is innermost);
+// threadIdx.y splits the reduced range and the partials are folded in y order.
+absl::StatusOr<CudaKernel> EmitColumnReduction(EmitterContext& k, const ReductionShape& r) {
+  const int64_t kept_count = ir::NumElements(r.kept_shape);
+  const int64_t reduced_count = ir::NumElements(r.reduced_shape);
+  CudaScalarBuilder sb("      ");
+  codegen::FusedEvaluator eval(k.graph(), k.kernel(), sb, k.Loader(sb));
+  std::vector<Value> kept = EmitterContext::Coordinates(sb, "o", r.kept_shape);
+  std::string outer_code = sb.TakeCode();
+  sb.set_indent("        ");
+  std::vector<Value> reduced = EmitterContext::Coordinates(sb, "red", r.reduced_shape);
+  Value x = eval.Evaluate(r.operand, Scatter(r, kept, reduced));
+  sb.Line(Accumulate(r, sb, x, "red"));
+  std::string inner_code = sb.TakeCode();
+  KILN_RETURN_IF_ERROR(k.status());
+  KILN_ASSIGN_OR_RETURN(std::string out, k.Write(k.kernel().outputs[0]));
+
+  CudaKernel result;
+  std::string s = absl::StrCat(
+      k.Signature(kColumnWidth * kColumnDepth, result.param_slots), " {\n",
+      "  // ", ir::ShapeToString(r.in_shape), " -> ", kept_count, " columns of ", reduced_count,
+      ": lanes over columns, threadIdx.y over the reduced range.\n",
+      "  __shared__ float partial[", kColumnDepth, "][", kColumnWidth + 1, "];\n",
+      "  for (long long base = (long long)blockIdx.x * ", kColumnWidth, "; base < ", kept_count,
+      "ll; base += (long long)gridDim.x * ", kColumnWidth, ") {\n",
+      "    const long long o = base + threadIdx.x;\n",
+      "    float acc = ", InitLiteral(r.kind), ";\n",
+      "    if (o < ", kept_count, "ll) {\n", outer_code,
+      "      for (long long red = threadIdx.y; red < ", reduced_count,
+      "ll; red += blockDim.y) {\n", inner_code, "      }\n    }\n",
+      "    partial[threadIdx.y][threadIdx.x] = acc;\n", "    __syncthreads();\n",
+      "    if (threadIdx.y == 0 && o < ", kept_count, "ll) {\n",
+      "      float total = partial[0][threadIdx.x];\n",
+      "      for (int y = 1; y < ", kColumnDepth, "; ++y) total = ",
+      Combine(r.kind, "total", "partial[y][threadIdx.x]"), ";\n", "      ", out,
+      "[o] = total;\n", "    }\n", "    __syncthreads();  // partial[] is reused.\n", "  }\n}\n");
+
+  result.kind = ir::KernelKind::kReduction;
+  result.strategy = Strategy::kColumn;
+  result.launch.block = {kColumnWidth, kColumnDepth, 1};
+  result.launch.grid = {std::max<int64_t>(1, CeilDiv(kept_count, kColumnWidth)), 1, 1};
+  result.source = std::move(s);
+  return result;
+}
+
+}  // namespace
+
+absl::StatusOr<CudaKernel> EmitReductionKernel(EmitterContext& k) {
+  KILN_ASSIGN_OR_RETURN(ReductionShape r, Analyze(k));
+  if (r.trailing) return EmitRowReduction(k, r);
+  return EmitColumnReduction(k, r);
+}
+
+}  // namespace kiln::cuda

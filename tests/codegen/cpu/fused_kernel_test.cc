@@ -1,0 +1,359 @@
+// Fused CPU kernels against plain references: each graph here has a known fusion (asserted from
+// the compiled KernelProgram), is compiled by the real pipeline and JIT (GraphRunner), and its
+// results are compared with a straightforward loop nest computed in double in this file. Shapes
+// include odd sizes, a GEMM width that leaves a masked edge (n = 10), and sizes above the 16384
+// elements from which kernels are split across threads.
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "gtest/gtest.h"
+#include "ir/graph_builder.h"
+#include "passes/fuse_kernels.h"
+#include "tools/graph_runner.h"
+
+namespace kiln::cpu {
+namespace {
+
+using ir::DType;
+using ir::Graph;
+using ir::NodeId;
+using ir::Shape;
+using ir::TensorType;
+using tools::GraphRunner;
+
+TensorType F32(Shape shape) { return TensorType{DType::kF32, std::move(shape)}; }
+ir::Attrs ZeroInit() { return {{"init", std::string("constant")}, {"value", 0.0}}; }
+
+// Uniform values in [lo, hi), rounded to f32 so the reference sees exactly what the kernel does.
+std::vector<double> Random(int64_t n, uint32_t seed, double lo = -1.0, double hi = 1.0) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<double> dist(lo, hi);
+  std::vector<double> v(n);
+  for (double& x : v) x = static_cast<float>(dist(rng));
+  return v;
+}
+
+// "kind: op op ..." per kernel in execution order; inlined constants and iotas left out.
+std::vector<std::string> Fusion(const GraphRunner& runner) {
+  const ir::KernelProgram& program = runner.program();
+  std::vector<std::string> kernels;
+  for (const ir::Kernel& k : program.kernels) {
+    std::vector<std::string> ops;
+    for (NodeId id : k.nodes) {
+      const ir::Node& node = program.graph.node(id);
+      if (!passes::IsInlinedGenerator(node)) ops.push_back(node.op);
+    }
+    const char* kind = k.kind == ir::KernelKind::kMatmul      ? "matmul"
+                       : k.kind == ir::KernelKind::kReduction ? "reduction"
+                                                              : "loop";
+    kernels.push_back(absl::StrCat(kind, ": ", absl::StrJoin(ops, " ")));
+  }
+  return kernels;
+}
+
+std::unique_ptr<GraphRunner> Compile(Graph graph) {
+  auto runner = GraphRunner::Compile(std::move(graph));
+  EXPECT_TRUE(runner.ok()) << runner.status();
+  return runner.ok() ? *std::move(runner) : nullptr;
+}
+
+void Set(GraphRunner& runner, const std::string& name, const std::vector<double>& values) {
+  absl::Status s = runner.Set(name, values);
+  ASSERT_TRUE(s.ok()) << s;
+}
+
+std::vector<double> Read(const GraphRunner& runner, const std::string& name) {
+  auto values = runner.Read(name);
+  EXPECT_TRUE(values.ok()) << values.status();
+  return values.ok() ? *values : std::vector<double>{};
+}
+
+// f32 accumulation error grows with the number of terms; 1e-5 per unit magnitude is ample for
+// the short sums here and far below what a wrong index or a missed element gives.
+void ExpectClose(const std::vector<double>& got, const std::vector<double>& want,
+                 double tol = 1e-5) {
+  ASSERT_EQ(got.size(), want.size());
+  int reported = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    if (std::abs(got[i] - want[i]) <= tol * (1 + std::abs(want[i]))) continue;
+    ADD_FAILURE() << "element " << i << ": got " << got[i] << ", want " << want[i];
+    if (++reported == 5) return;
+  }
+}
+
+struct GemmShape {
+  int64_t m, k, n;
+};
+
+class GemmEpilogueTest : public ::testing::TestWithParam<GemmShape> {};
+
+// relu(x @ w + b): one GEMM kernel with bias and ReLU in its epilogue.
+TEST_P(GemmEpilogueTest, BiasReluEpilogueMatchesReference) {
+  const auto [m, k, n] = GetParam();
+  Graph graph;
+  ir::GraphBuilder b(graph);
+  NodeId x = b.Input("x", F32({m, k}));
+  NodeId w = b.Parameter("w", F32({k, n}), ZeroInit());
+  NodeId bias = b.Parameter("b", F32({n}), ZeroInit());
+  graph.outputs = {{"h", b.Relu(b.Add(b.MatMul(x, w), bias))}};
+  ASSERT_TRUE(b.status().ok()) << b.status();
+  auto runner = Compile(std::move(graph));
+  ASSERT_NE(runner, nullptr);
+  EXPECT_EQ(Fusion(*runner), std::vector<std::string>{"matmul: matmul add relu"});
+
+  std::vector<double> xs = Random(m * k, 1), ws = Random(k * n, 2), bs = Random(n, 3);
+  Set(*runner, "x", xs);
+  Set(*runner, "w", ws);
+  Set(*runner, "b", bs);
+  ASSERT_TRUE(runner->Run().ok());
+  std::vector<double> want(m * n);
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t j = 0; j < n; ++j) {
+      double acc = bs[j];
+      for (int64_t p = 0; p < k; ++p) acc += xs[i * k + p] * ws[p * n + j];
+      want[i * n + j] = std::max(acc, 0.0);
+    }
+  }
+  ExpectClose(Read(*runner, "h"), want, 1e-5 * std::sqrt(static_cast<double>(k)));
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, GemmEpilogueTest,
+                         ::testing::Values(GemmShape{37, 19, 10},    // Masked edge (n % 16).
+                                           GemmShape{5, 3, 1},       // Narrower than a vector.
+                                           GemmShape{33, 17, 48},    // Whole vectors only.
+                                           GemmShape{160, 64, 130}),  // 20800 outputs: threads.
+                         [](const ::testing::TestParamInfo<GemmShape>& info) {
+                           const GemmShape& s = info.param;
+                           return absl::StrCat("m", s.m, "_k", s.k, "_n", s.n);
+                         });
+
+// op(x)^T-style reads: both GEMM operands stored transposed, and an epilogue that reads a
+// [n, m] tensor through a transpose (a gathered, non-contiguous load per lane).
+void TransposedGemm(int64_t m, int64_t k, int64_t n) {
+  Graph graph;
+  ir::GraphBuilder b(graph);
+  NodeId x = b.Input("x", F32({k, m}));
+  NodeId w = b.Input("w", F32({n, k}));
+  NodeId r = b.Input("r", F32({n, m}));
+  NodeId mm = b.MatMul(x, w, /*transpose_a=*/true, /*transpose_b=*/true);
+  graph.outputs = {{"y", b.Mul(mm, b.Transpose(r, {1, 0}))}};
+  ASSERT_TRUE(b.status().ok()) << b.status();
+  auto runner = Compile(std::move(graph));
+  ASSERT_NE(runner, nullptr);
+  EXPECT_EQ(Fusion(*runner), std::vector<std::string>{"matmul: matmul transpose mul"});
+  std::vector<double> xs = Random(k * m, 4), ws = Random(n * k, 5), rs = Random(n * m, 6);
+  Set(*runner, "x", xs);
+  Set(*runner, "w", ws);
+  Set(*runner, "r", rs);
+  ASSERT_TRUE(runner->Run().ok());
+  std::vector<double> want(m * n);
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t j = 0; j < n; ++j) {
+      double acc = 0;
+      for (int64_t p = 0; p < k; ++p) acc += xs[p * m + i] * ws[j * k + p];
+      want[i * n + j] = acc * rs[j * m + i];
+    }
+  }
+  ExpectClose(Read(*runner, "y"), want);
+}
+
+TEST(FusedKernelTest, TransposedGemmWithTransposedEpilogueRead) { TransposedGemm(21, 7, 10); }
+TEST(FusedKernelTest, TransposedGemmWithTransposedEpilogueReadThreaded) {
+  TransposedGemm(130, 9, 140);
+}
+
+// sum(exp(x) * v, dims) with the elementwise producers computed inside the reduction's loop.
+void ReductionWithPrologue(int64_t rows, int64_t cols, int64_t dim) {
+  Graph graph;
+  ir::GraphBuilder b(graph);
+  NodeId x = b.Input("x", F32({rows, cols}));
+  NodeId v = b.Input("v", F32({cols}));
+  graph.outputs = {{"s", b.ReduceSum(b.Mul(b.Exp(x), v), {dim})}};
+  ASSERT_TRUE(b.status().ok()) << b.status();
+  auto runner = Compile(std::move(graph));
+  ASSERT_NE(runner, nullptr);
+  EXPECT_EQ(Fusion(*runner), std::vector<std::string>{"reduction: exp mul reduce_sum"});
+  std::vector<double> xs = Random(rows * cols, 7), vs = Random(cols, 8);
+  Set(*runner, "x", xs);
+  Set(*runner, "v", vs);
+  ASSERT_TRUE(runner->Run().ok());
+  std::vector<double> want(dim == 1 ? rows : cols, 0.0);
+  for (int64_t i = 0; i < rows; ++i) {
+    for (int64_t j = 0; j < cols; ++j) {
+      want[dim == 1 ? i : j] += std::exp(xs[i * cols + j]) * vs[j];
+    }
+  }
+  ExpectClose(Read(*runner, "s"), want, 1e-5 * std::sqrt(static_cast<double>(rows + cols)));
+}
+
+TEST(FusedKernelTest, RowSumWithPrologue) { ReductionWithPrologue(13, 7, 1); }
+TEST(FusedKernelTest, RowSumWithPrologueThreaded) { ReductionWithPrologue(300, 71, 1); }
+TEST(FusedKernelTest, ColumnSumWithPrologue) { ReductionWithPrologue(13, 7, 0); }
+TEST(FusedKernelTest, ColumnSumWithPrologueThreaded) { ReductionWithPrologue(300, 71, 0); }
+
+// max over the middle dim of a rank-3 tensor, keepdim: the non-trailing (accumulate) path.
+TEST(FusedKernelTest, MiddleDimMaxKeepdim) {
+  constexpr int64_t A = 3, B = 7, C = 5;
+  Graph graph;
+  ir::GraphBuilder b(graph);
+  NodeId x = b.Input("x", F32({A, B, C}));
+  graph.outputs = {{"m", b.ReduceMax(b.Neg(x), {1}, /*keepdim=*/true)}};
+  auto runner = Compile(std::move(graph));
+  ASSERT_NE(runner, nullptr);
+  EXPECT_EQ(Fusion(*runner), std::vector<std::string>{"reduction: neg reduce_max"});
+  std::vector<double> xs = Random(A * B * C, 9);
+  Set(*runner, "x", xs);
+  ASSERT_TRUE(runner->Run().ok());
+  std::vector<double> want(A * C, -INFINITY);
+  for (int64_t a = 0; a < A; ++a) {
+    for (int64_t i = 0; i < B; ++i) {
+      for (int64_t c = 0; c < C; ++c) {
+        want[a * C + c] = std::max(want[a * C + c], -xs[(a * B + i) * C + c]);
+      }
+    }
+  }
+  ExpectClose(Read(*runner, "m"), want, 0);
+}
+
+// One Adam-style step as a single loop kernel writing p, m and v in place; two steps so that the
+// second reads the state the first wrote.
+TEST(FusedKernelTest, AdamUpdateIsOneMultiOutputLoopKernel) {
+  constexpr int64_t R = 129, C = 131;  // 16899 elements: split across threads.
+  constexpr double kLr = 0.01, kB1 = 0.9, kB2 = 0.999, kEps = 1e-8;
+  Graph graph;
+  ir::GraphBuilder b(graph);
+  NodeId g = b.Input("g", F32({R, C}));
+  NodeId p = b.Parameter("p", F32({R, C}), ZeroInit());
+  NodeId m = b.State("p.m", F32({R, C}));
+  NodeId v = b.State("p.v", F32({R, C}));
+  NodeId new_m = b.Add(b.Mul(m, b.Scalar(kB1)), b.Mul(g, b.Scalar(1 - kB1)));
+  NodeId new_v = b.Add(b.Mul(v, b.Scalar(kB2)), b.Mul(b.Mul(g, g), b.Scalar(1 - kB2)));
+  NodeId step = b.Div(new_m, b.Add(b.Sqrt(new_v), b.Scalar(kEps)));
+  NodeId new_p = b.Sub(p, b.Mul(step, b.Scalar(kLr)));
+  ASSERT_TRUE(b.status().ok()) << b.status();
+  graph.updates = {{p, new_p}, {m, new_m}, {v, new_v}};
+  auto runner = Compile(std::move(graph));
+  ASSERT_NE(runner, nullptr);
+  const ir::KernelProgram& program = runner->program();
+  ASSERT_EQ(program.kernels.size(), 1u) << absl::StrJoin(Fusion(*runner), "\n");
+  EXPECT_EQ(program.kernels[0].kind, ir::KernelKind::kLoop);
+  EXPECT_EQ(program.kernels[0].outputs.size(), 3u);
+
+  const int64_t n = R * C;
+  std::vector<double> ps = Random(n, 10), ms = Random(n, 11, -0.1, 0.1), vs = Random(n, 12, 0, 0.1);
+  Set(*runner, "p", ps);
+  Set(*runner, "p.m", ms);
+  Set(*runner, "p.v", vs);
+  for (int iteration = 0; iteration < 2; ++iteration) {
+    std::vector<double> gs = Random(n, 13 + iteration);
+    Set(*runner, "g", gs);
+    ASSERT_TRUE(runner->Run().ok());
+    for (int64_t i = 0; i < n; ++i) {
+      ms[i] = kB1 * ms[i] + (1 - kB1) * gs[i];
+      vs[i] = kB2 * vs[i] + (1 - kB2) * gs[i] * gs[i];
+      ps[i] -= kLr * ms[i] / (std::sqrt(vs[i]) + kEps);
+    }
+    ExpectClose(Read(*runner, "p.m"), ms);
+    ExpectClose(Read(*runner, "p.v"), vs);
+    // m / sqrt(v) amplifies v's rounding for tiny v; 1e-4 of the step size is still exact enough
+    // to catch a missed or doubled update.
+    ExpectClose(Read(*runner, "p"), ps, 1e-5);
+  }
+}
+
+// (a * c) + d with a [A,1,C], c [B,1], d [C] broadcast to [A,B,C] in one loop.
+void BroadcastingLoads(int64_t A, int64_t B, int64_t C) {
+  Graph graph;
+  ir::GraphBuilder b(graph);
+  NodeId a = b.Input("a", F32({A, 1, C}));
+  NodeId c = b.Input("c", F32({B, 1}));
+  NodeId d = b.Input("d", F32({C}));
+  graph.outputs = {{"y", b.Add(b.Mul(a, c), d)}};
+  ASSERT_TRUE(b.status().ok()) << b.status();
+  auto runner = Compile(std::move(graph));
+  ASSERT_NE(runner, nullptr);
+  EXPECT_EQ(Fusion(*runner), std::vector<std::string>{"loop: mul add"});
+  std::vector<double> as = Random(A * C, 14), cs = Random(B, 15), ds = Random(C, 16);
+  Set(*runner, "a", as);
+  Set(*runner, "c", cs);
+  Set(*runner, "d", ds);
+  ASSERT_TRUE(runner->Run().ok());
+  std::vector<double> want(A * B * C);
+  for (int64_t i = 0; i < A; ++i) {
+    for (int64_t j = 0; j < B; ++j) {
+      for (int64_t k = 0; k < C; ++k) want[(i * B + j) * C + k] = as[i * C + k] * cs[j] + ds[k];
+    }
+  }
+  ExpectClose(Read(*runner, "y"), want);
+}
+
+TEST(FusedKernelTest, BroadcastingLoads) { BroadcastingLoads(5, 3, 7); }
+TEST(FusedKernelTest, BroadcastingLoadsThreaded) { BroadcastingLoads(40, 3, 151); }
+
+// transpose(x, [2,0,1]) - z: the transpose is an index map read inside the subtraction's loop.
+void TransposeRead(int64_t A, int64_t B, int64_t C) {
+  Graph graph;
+  ir::GraphBuilder b(graph);
+  NodeId x = b.Input("x", F32({A, B, C}));
+  NodeId z = b.Input("z", F32({C, A, B}));
+  graph.outputs = {{"y", b.Sub(b.Transpose(x, {2, 0, 1}), z)}};
+  ASSERT_TRUE(b.status().ok()) << b.status();
+  auto runner = Compile(std::move(graph));
+  ASSERT_NE(runner, nullptr);
+  EXPECT_EQ(Fusion(*runner), std::vector<std::string>{"loop: transpose sub"});
+  std::vector<double> xs = Random(A * B * C, 17), zs = Random(A * B * C, 18);
+  Set(*runner, "x", xs);
+  Set(*runner, "z", zs);
+  ASSERT_TRUE(runner->Run().ok());
+  std::vector<double> want(A * B * C);
+  for (int64_t c = 0; c < C; ++c) {
+    for (int64_t a = 0; a < A; ++a) {
+      for (int64_t i = 0; i < B; ++i) {
+        int64_t out = (c * A + a) * B + i;
+        want[out] = xs[(a * B + i) * C + c] - zs[out];
+      }
+    }
+  }
+  ExpectClose(Read(*runner, "y"), want, 0);
+}
+
+TEST(FusedKernelTest, TransposeRead) { TransposeRead(6, 9, 5); }
+TEST(FusedKernelTest, TransposeReadThreaded) { TransposeRead(30, 41, 17); }
+
+// argmax(-x) along the last dim on small integers, so ties are common: the first maximum wins.
+void Argmax(int64_t rows, int64_t cols) {
+  Graph graph;
+  ir::GraphBuilder b(graph);
+  NodeId x = b.Input("x", F32({rows, cols}));
+  graph.outputs = {{"i", b.ArgMax(b.Neg(x), 1)}};
+  ASSERT_TRUE(b.status().ok()) << b.status();
+  auto runner = Compile(std::move(graph));
+  ASSERT_NE(runner, nullptr);
+  EXPECT_EQ(Fusion(*runner), std::vector<std::string>{"reduction: neg argmax"});
+  std::mt19937 rng(19);
+  std::uniform_int_distribution<int> small(-3, 3);
+  std::vector<double> xs(rows * cols);
+  for (double& v : xs) v = small(rng);
+  Set(*runner, "x", xs);
+  ASSERT_TRUE(runner->Run().ok());
+  std::vector<double> want(rows);
+  for (int64_t i = 0; i < rows; ++i) {
+    int64_t best = 0;
+    for (int64_t j = 1; j < cols; ++j) {
+      if (-xs[i * cols + j] > -xs[i * cols + best]) best = j;
+    }
+    want[i] = static_cast<double>(best);
+  }
+  EXPECT_EQ(Read(*runner, "i"), want);
+}
+
+TEST(FusedKernelTest, ArgmaxFirstMaximumWins) { Argmax(37, 13); }
+TEST(FusedKernelTest, ArgmaxThreaded) { Argmax(2000, 10); }
+
+}  // namespace
+}  // namespace kiln::cpu

@@ -1,0 +1,253 @@
+// End-to-end: the real `kiln` binary, run as a user runs it. It must learn Fashion-MNIST
+// (when the data set is installed), and report user errors as one located message and a
+// non-zero exit code, never a crash.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace kiln {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr char kFashionMnistDir[] = "/usr/share/datasets/fashion-mnist";
+
+struct RunResult {
+  bool exited = false;  // False: killed by a signal (a crash).
+  int exit_code = -1;
+  int signal = 0;
+  std::string out, err;
+};
+
+std::string ReadFile(const fs::path& path) {
+  std::ifstream file(path, std::ios::binary);
+  std::stringstream text;
+  text << file.rdbuf();
+  return text.str();
+}
+
+// A fresh directory under the test temp dir, removed with the object.
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (fs::temp_directory_path() / "kiln_e2e_XXXXXX").string();
+    path_ = mkdtemp(pattern.data()) ? fs::path(pattern) : fs::path();
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    if (!path_.empty()) fs::remove_all(path_, ignored);
+  }
+  const fs::path& path() const { return path_; }
+  fs::path Write(const std::string& name, const std::string& contents) const {
+    std::ofstream(path_ / name, std::ios::binary) << contents;
+    return path_ / name;
+  }
+
+ private:
+  fs::path path_;
+};
+
+// Runs KILN_BINARY with `args`, stdout and stderr captured to files (no pipes to deadlock on).
+RunResult RunKiln(const std::vector<std::string>& args) {
+  TempDir capture;
+  fs::path out = capture.path() / "stdout", err = capture.path() / "stderr";
+  pid_t pid = fork();
+  if (pid == 0) {
+    if (!freopen(out.c_str(), "w", stdout) || !freopen(err.c_str(), "w", stderr)) _exit(127);
+    std::vector<char*> argv;
+    std::string binary = KILN_BINARY;
+    argv.push_back(binary.data());
+    std::vector<std::string> copies = args;
+    for (std::string& arg : copies) argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    execv(binary.c_str(), argv.data());
+    _exit(127);
+  }
+  RunResult result;
+  int status = 0;
+  if (pid < 0 || waitpid(pid, &status, 0) != pid) return result;
+  result.exited = WIFEXITED(status);
+  result.exit_code = result.exited ? WEXITSTATUS(status) : -1;
+  result.signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+  result.out = ReadFile(out);
+  result.err = ReadFile(err);
+  return result;
+}
+
+std::string Describe(const RunResult& r) {
+  std::ostringstream s;
+  s << (r.exited ? "exit " + std::to_string(r.exit_code) : "signal " + std::to_string(r.signal))
+    << "\n--- stdout ---\n" << r.out << "--- stderr ---\n" << r.err;
+  return s.str();
+}
+
+// The first number after "key": in a metrics JSON file.
+double JsonNumber(const std::string& json, const std::string& key) {
+  std::smatch match;
+  std::regex pattern("\"" + key + "\"\\s*:\\s*([-+0-9.eE]+)");
+  if (!std::regex_search(json, match, pattern)) return NAN;
+  return std::stod(match[1]);
+}
+
+TEST(KilnCliTest, HelpExitsZeroAndNamesTheCommands) {
+  RunResult r = RunKiln({"--help"});
+  ASSERT_TRUE(r.exited) << Describe(r);
+  EXPECT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_NE(r.out.find("train"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("compile"), std::string::npos) << r.out;
+}
+
+TEST(KilnCliTest, LearnsFashionMnistInOneEpoch) {
+  if (!fs::exists(fs::path(kFashionMnistDir) / "train-images-idx3-ubyte.gz")) {
+    GTEST_SKIP() << kFashionMnistDir << " is not installed (Debian's dataset-fashion-mnist)";
+  }
+  TempDir dir;
+  fs::path metrics = dir.path() / "metrics.json";
+  RunResult r = RunKiln({"train", "examples/fashion_mlp.kiln", "--epochs", "1", "--train-limit",
+                         "6000", "--test-limit", "1000", "--metrics-out", metrics.string()});
+  ASSERT_TRUE(r.exited && r.exit_code == 0) << Describe(r);
+  std::string json = ReadFile(metrics);
+  ASSERT_FALSE(json.empty()) << "no metrics file written\n" << Describe(r);
+  double accuracy = JsonNumber(json, "test_accuracy");
+  double train_loss = JsonNumber(json, "train_loss");
+  EXPECT_GE(accuracy, 0.70) << json;
+  EXPECT_LT(train_loss, std::log(10.0)) << "no better than chance: " << json;
+  EXPECT_GT(JsonNumber(json, "seconds"), 0.0) << json;
+}
+
+// A user error: non-zero exit (not a signal), and stderr that starts with "<file>:<line>:<col>:
+// error:" and shows the offending line with a caret under the column.
+void ExpectLocatedError(const std::string& model_text, const std::string& expected_message,
+                        int line, int column) {
+  TempDir dir;
+  fs::path model = dir.Write("bad.kiln", model_text);
+  // `compile` needs no data set, so these run everywhere.
+  RunResult r = RunKiln({"compile", model.string()});
+  ASSERT_TRUE(r.exited) << "crashed: " << Describe(r);
+  EXPECT_NE(r.exit_code, 0) << Describe(r);
+  std::string location = model.string() + ":" + std::to_string(line) + ":" +
+                         std::to_string(column) + ": error: ";
+  EXPECT_NE(r.err.find(location), std::string::npos)
+      << "expected '" << location << "'\n" << Describe(r);
+  EXPECT_NE(r.err.find(expected_message), std::string::npos)
+      << "expected '" << expected_message << "'\n" << Describe(r);
+  // The caret sits under the reported column: column-1 spaces (after any common indent the
+  // printer adds to the source line) and '^'. Find the source line and the caret line after it.
+  std::vector<std::string> lines;
+  std::stringstream err(r.err);
+  for (std::string l; std::getline(err, l);) lines.push_back(l);
+  std::string source_line;
+  {
+    std::stringstream text(model_text);
+    for (int i = 0; i < line && std::getline(text, source_line); ++i) {
+    }
+  }
+  bool found = false;
+  for (size_t i = 0; i + 1 < lines.size() && !found; ++i) {
+    size_t at = lines[i].find(source_line);
+    if (source_line.empty() || at == std::string::npos) continue;
+    const std::string& caret = lines[i + 1];
+    size_t caret_at = caret.find('^');
+    found = caret_at != std::string::npos &&
+            caret.find_first_not_of(' ') == caret_at &&
+            caret_at == at + static_cast<size_t>(column - 1);
+  }
+  EXPECT_TRUE(found) << "no source line with a caret under column " << column << "\n"
+                     << Describe(r);
+}
+
+constexpr char kHeader[] =
+    "model m {\n"
+    "  input x: f32[B, 784]\n"
+    "  input y: i64[B]\n";
+constexpr char kTrain[] =
+    "}\n"
+    "train {\n"
+    "  optimizer = adam(lr=3e-3)\n"
+    "}\n";
+
+TEST(KilnCliTest, SyntaxErrorIsLocated) {
+  // Line 4: the call is not closed; the parser finds 'loss' on the next line... or the newline.
+  std::string text = std::string(kHeader) +
+                     "  h = relu(linear(x, 10)\n"
+                     "  loss = cross_entropy(h, y)\n" + kTrain;
+  TempDir dir;
+  fs::path model = dir.Write("bad.kiln", text);
+  RunResult r = RunKiln({"compile", model.string()});
+  ASSERT_TRUE(r.exited) << "crashed: " << Describe(r);
+  EXPECT_NE(r.exit_code, 0) << Describe(r);
+  EXPECT_TRUE(std::regex_search(r.err, std::regex(std::regex_replace(
+                                           model.string(), std::regex("[.]"), "[.]") +
+                                       ":[45]:[0-9]+: error: expected")))
+      << Describe(r);
+  EXPECT_TRUE(std::regex_search(r.err, std::regex("\n *\\^"))) << "no caret line\n" << Describe(r);
+}
+
+TEST(KilnCliTest, UnknownOpIsLocatedWithASuggestion) {
+  ExpectLocatedError(std::string(kHeader) +
+                         "  h = relux(linear(x, 10))\n"
+                         "  loss = cross_entropy(h, y)\n" + kTrain,
+                     "unknown function 'relux'", 4, 7);
+}
+
+TEST(KilnCliTest, ShapeMismatchIsLocated) {
+  ExpectLocatedError(std::string(kHeader) +
+                         "  param w: f32[100, 10] = zeros\n"
+                         "  h = matmul(x, w)\n"
+                         "  loss = cross_entropy(h, y)\n" + kTrain,
+                     "inner dimensions differ", 5, 7);
+}
+
+// A data error is one line on stderr and exit code 1 — no stack trace, no abort.
+void ExpectOneLineError(const RunResult& r, const std::string& expected) {
+  ASSERT_TRUE(r.exited) << "crashed: " << Describe(r);
+  EXPECT_NE(r.exit_code, 0) << Describe(r);
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << Describe(r);
+  EXPECT_NE(r.err.find(expected), std::string::npos) << "expected '" << expected << "'\n"
+                                                     << Describe(r);
+}
+
+TEST(KilnCliTest, MissingDataDirectoryIsAOneLineError) {
+  TempDir dir;
+  std::string missing = (dir.path() / "no-such-dir").string();
+  RunResult r = RunKiln({"train", "examples/fashion_mlp.kiln", "--data-dir", missing});
+  ExpectOneLineError(r, missing);
+}
+
+// Big-endian 32-bit header words of an IDX file.
+std::string IdxHeader(uint32_t magic, const std::vector<uint32_t>& dims) {
+  std::string bytes;
+  auto put = [&](uint32_t v) {
+    for (int shift = 24; shift >= 0; shift -= 8) bytes.push_back(static_cast<char>(v >> shift));
+  };
+  put(magic);
+  for (uint32_t d : dims) put(d);
+  return bytes;
+}
+
+TEST(KilnCliTest, TruncatedIdxFileIsAOneLineError) {
+  TempDir dir;
+  // 100 images are announced but only 50 bytes follow; the label files are complete.
+  dir.Write("train-images-idx3-ubyte", IdxHeader(0x803, {100, 28, 28}) + std::string(50, '\0'));
+  dir.Write("train-labels-idx1-ubyte", IdxHeader(0x801, {100}) + std::string(100, '\1'));
+  dir.Write("t10k-images-idx3-ubyte",
+            IdxHeader(0x803, {10, 28, 28}) + std::string(10 * 784, '\0'));
+  dir.Write("t10k-labels-idx1-ubyte", IdxHeader(0x801, {10}) + std::string(10, '\1'));
+  RunResult r = RunKiln({"train", "examples/fashion_mlp.kiln", "--data-dir", dir.path().string()});
+  ExpectOneLineError(r, "train-images-idx3-ubyte");
+  EXPECT_NE(r.err.find("truncated"), std::string::npos) << Describe(r);
+}
+
+}  // namespace
+}  // namespace kiln

@@ -1,0 +1,302 @@
+// FuseKernels: which nodes share a kernel, what each kernel reads and stores, and the order the
+// kernels run in. Graphs go in as IR text; the fusion dump (DescribeKernels) comes out. Each rule
+// that fires has a twin case where it must not.
+#include "passes/fuse_kernels.h"
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "ir/graph.h"
+#include "tests/passes/pass_test_util.h"
+
+namespace kiln::passes {
+namespace {
+
+using ir::Kernel;
+using ir::KernelKind;
+using ir::NodeId;
+using testing::Parse;
+
+std::vector<Kernel> Fuse(const ir::Graph& graph) {
+  absl::StatusOr<std::vector<Kernel>> kernels = FuseKernels(graph);
+  EXPECT_TRUE(kernels.ok()) << kernels.status();
+  return kernels.ok() ? *std::move(kernels) : std::vector<Kernel>{};
+}
+
+std::string Describe(const ir::Graph& graph) { return DescribeKernels(graph, Fuse(graph)); }
+
+// Index of the kernel computing node `id`, or -1.
+int KernelOf(const std::vector<Kernel>& kernels, NodeId id) {
+  for (size_t k = 0; k < kernels.size(); ++k) {
+    const std::vector<NodeId>& nodes = kernels[k].nodes;
+    if (std::find(nodes.begin(), nodes.end(), id) != nodes.end()) return static_cast<int>(k);
+  }
+  return -1;
+}
+
+// Node ids below follow the order of the lines in each graph (the parser numbers them so).
+
+TEST(FuseKernelsTest, BiasAndReluBecomeTheGemmEpilogue) {
+  ir::Graph graph = Parse(R"(graph g {
+    %x = input() {dtype="f32", shape=[8,16]} : f32[8,16] name="x"
+    %w = parameter() {dtype="f32", init="constant", shape=[16,4], value=0.0} : f32[16,4] name="w"
+    %b = parameter() {dtype="f32", init="constant", shape=[4], value=0.0} : f32[4] name="b"
+    %mm = matmul(%x, %w) {transpose_a=0, transpose_b=0} : f32[8,4]
+    %z = add(%mm, %b) : f32[8,4]
+    %h = relu(%z) : f32[8,4] name="h"
+    outputs { h = %h }
+  })");
+  EXPECT_EQ(Describe(graph),
+            "kernel k0_matmul_add_relu (matmul, 3 ops)\n"
+            "  ops:     %3 matmul, %4 add, %5 relu 'h'\n"
+            "  inputs:  %0 input 'x', %1 parameter 'w', %2 parameter 'b'\n"
+            "  outputs: %5 relu 'h' f32[8,4]\n");
+}
+
+TEST(FuseKernelsTest, MatmulThatIsAGraphOutputIsNotFused) {
+  // The raw product must be stored, so it cannot live only in the GEMM's accumulators.
+  ir::Graph graph = Parse(R"(graph g {
+    %x = input() {dtype="f32", shape=[8,16]} : f32[8,16] name="x"
+    %w = parameter() {dtype="f32", init="constant", shape=[16,4], value=0.0} : f32[16,4] name="w"
+    %mm = matmul(%x, %w) {transpose_a=0, transpose_b=0} : f32[8,4]
+    %h = relu(%mm) : f32[8,4]
+    outputs { logits = %mm, h = %h }
+  })");
+  EXPECT_EQ(Describe(graph),
+            "kernel k0_matmul (matmul, 1 ops)\n"
+            "  ops:     %2 matmul\n"
+            "  inputs:  %0 input 'x', %1 parameter 'w'\n"
+            "  outputs: %2 matmul f32[8,4]\n"
+            "kernel k1_relu (loop, 1 ops)\n"
+            "  ops:     %3 relu\n"
+            "  inputs:  %2 matmul\n"
+            "  outputs: %3 relu f32[8,4]\n");
+}
+
+TEST(FuseKernelsTest, InPlaceUpdateIsNotAGemmEpilogue) {
+  // w <- w - x^T g: the subtraction reads w at the coordinates it overwrites, which only a loop
+  // kernel guarantees.
+  ir::Graph graph = Parse(R"(graph g {
+    %x = input() {dtype="f32", shape=[8,4]} : f32[8,4] name="x"
+    %g = input() {dtype="f32", shape=[8,4]} : f32[8,4] name="g"
+    %w = parameter() {dtype="f32", init="constant", shape=[4,4], value=0.0} : f32[4,4] name="w"
+    %mm = matmul(%x, %g) {transpose_a=1, transpose_b=0} : f32[4,4]
+    %new = sub(%w, %mm) : f32[4,4]
+    updates { %w <- %new }
+  })");
+  std::vector<Kernel> kernels = Fuse(graph);
+  ASSERT_EQ(kernels.size(), 2u) << DescribeKernels(graph, kernels);
+  EXPECT_EQ(kernels[0].kind, KernelKind::kMatmul);
+  EXPECT_EQ(kernels[0].nodes, std::vector<NodeId>{3});
+  EXPECT_EQ(kernels[1].kind, KernelKind::kLoop);
+  EXPECT_EQ(kernels[1].nodes, std::vector<NodeId>{4});
+  EXPECT_EQ(kernels[1].outputs, std::vector<NodeId>{4});
+}
+
+TEST(FuseKernelsTest, SameSubtractionWithoutTheUpdateIsAnEpilogue) {
+  // The twin of InPlaceUpdateIsNotAGemmEpilogue: as a plain output the subtraction fuses.
+  ir::Graph graph = Parse(R"(graph g {
+    %x = input() {dtype="f32", shape=[8,4]} : f32[8,4] name="x"
+    %g = input() {dtype="f32", shape=[8,4]} : f32[8,4] name="g"
+    %w = parameter() {dtype="f32", init="constant", shape=[4,4], value=0.0} : f32[4,4] name="w"
+    %mm = matmul(%x, %g) {transpose_a=1, transpose_b=0} : f32[4,4]
+    %new = sub(%w, %mm) : f32[4,4]
+    outputs { y = %new }
+  })");
+  std::vector<Kernel> kernels = Fuse(graph);
+  ASSERT_EQ(kernels.size(), 1u) << DescribeKernels(graph, kernels);
+  EXPECT_EQ(kernels[0].kind, KernelKind::kMatmul);
+  EXPECT_EQ(kernels[0].root, 3);
+  EXPECT_EQ(kernels[0].nodes, (std::vector<NodeId>{3, 4}));
+  EXPECT_EQ(kernels[0].outputs, std::vector<NodeId>{4});
+}
+
+TEST(FuseKernelsTest, ExpensiveProducerOfTwoKernelsIsMaterialized) {
+  // exp feeds a row sum and a column max: two kernels. Recomputing exp in both would double its
+  // cost, so it gets a kernel and a buffer of its own.
+  ir::Graph graph = Parse(R"(graph g {
+    %x = input() {dtype="f32", shape=[4,8]} : f32[4,8] name="x"
+    %e = exp(%x) : f32[4,8]
+    %rows = reduce_sum(%e) {dims=[1], keepdim=0} : f32[4]
+    %cols = reduce_max(%e) {dims=[0], keepdim=0} : f32[8]
+    outputs { rows = %rows, cols = %cols }
+  })");
+  EXPECT_EQ(Describe(graph),
+            "kernel k0_exp (loop, 1 ops)\n"
+            "  ops:     %1 exp\n"
+            "  inputs:  %0 input 'x'\n"
+            "  outputs: %1 exp f32[4,8]\n"
+            "kernel k1_reduce_sum (reduction, 1 ops)\n"
+            "  ops:     %2 reduce_sum\n"
+            "  inputs:  %1 exp\n"
+            "  outputs: %2 reduce_sum f32[4]\n"
+            "kernel k2_reduce_max (reduction, 1 ops)\n"
+            "  ops:     %3 reduce_max\n"
+            "  inputs:  %1 exp\n"
+            "  outputs: %3 reduce_max f32[8]\n");
+}
+
+TEST(FuseKernelsTest, CheapProducerOfTwoKernelsIsRecomputedInEach) {
+  // The twin: neg costs one instruction, so each reduction computes it in its own loop.
+  ir::Graph graph = Parse(R"(graph g {
+    %x = input() {dtype="f32", shape=[4,8]} : f32[4,8] name="x"
+    %n = neg(%x) : f32[4,8]
+    %rows = reduce_sum(%n) {dims=[1], keepdim=0} : f32[4]
+    %cols = reduce_max(%n) {dims=[0], keepdim=0} : f32[8]
+    outputs { rows = %rows, cols = %cols }
+  })");
+  EXPECT_EQ(Describe(graph),
+            "kernel k0_neg_reduce_sum (reduction, 2 ops)\n"
+            "  ops:     %1 neg, %2 reduce_sum\n"
+            "  inputs:  %0 input 'x'\n"
+            "  outputs: %2 reduce_sum f32[4]\n"
+            "kernel k1_neg_reduce_max (reduction, 2 ops)\n"
+            "  ops:     %1 neg, %3 reduce_max\n"
+            "  inputs:  %0 input 'x'\n"
+            "  outputs: %3 reduce_max f32[8]\n");
+}
+
+TEST(FuseKernelsTest, BroadcastOfAnExpensiveOpIsNotAbsorbed) {
+  // exp of a [4] vector read by a [3,4] loop would run 12 times instead of 4.
+  ir::Graph graph = Parse(R"(graph g {
+    %x = input() {dtype="f32", shape=[3,4]} : f32[3,4] name="x"
+    %v = input() {dtype="f32", shape=[4]} : f32[4] name="v"
+    %e = exp(%v) : f32[4]
+    %bc = broadcast_to(%e) {shape=[3,4]} : f32[3,4]
+    %y = mul(%x, %bc) : f32[3,4]
+    outputs { y = %y }
+  })");
+  EXPECT_EQ(Describe(graph),
+            "kernel k0_exp (loop, 1 ops)\n"
+            "  ops:     %2 exp\n"
+            "  inputs:  %1 input 'v'\n"
+            "  outputs: %2 exp f32[4]\n"
+            "kernel k1_broadcast_to_mul (loop, 2 ops)\n"
+            "  ops:     %3 broadcast_to, %4 mul\n"
+            "  inputs:  %0 input 'x', %2 exp\n"
+            "  outputs: %4 mul f32[3,4]\n");
+}
+
+TEST(FuseKernelsTest, BroadcastOfACheapOpIsAbsorbed) {
+  ir::Graph graph = Parse(R"(graph g {
+    %x = input() {dtype="f32", shape=[3,4]} : f32[3,4] name="x"
+    %v = input() {dtype="f32", shape=[4]} : f32[4] name="v"
+    %n = neg(%v) : f32[4]
+    %y = add(%x, %n) : f32[3,4]
+    outputs { y = %y }
+  })");
+  EXPECT_EQ(Describe(graph),
+            "kernel k0_neg_add (loop, 2 ops)\n"
+            "  ops:     %2 neg, %3 add\n"
+            "  inputs:  %0 input 'x', %1 input 'v'\n"
+            "  outputs: %3 add f32[3,4]\n");
+}
+
+TEST(FuseKernelsTest, ReductionAbsorbsItsElementwiseProducers) {
+  ir::Graph graph = Parse(R"(graph g {
+    %x = input() {dtype="f32", shape=[4,8]} : f32[4,8] name="x"
+    %w = input() {dtype="f32", shape=[8]} : f32[8] name="w"
+    %t = transpose(%x) {perm=[1,0]} : f32[8,4]
+    %e = exp(%t) : f32[8,4]
+    %c = constant() {dtype="f32", shape=[], value=2.0} : f32[]
+    %m = mul(%e, %c) : f32[8,4]
+    %s = reduce_sum(%m) {dims=[1], keepdim=1} : f32[8,1]
+    outputs { s = %s }
+  })");
+  EXPECT_EQ(Describe(graph),
+            "kernel k0_transpose_exp_mul_reduce_sum (reduction, 4 ops)\n"
+            "  ops:     %2 transpose, %3 exp, %5 mul, %6 reduce_sum\n"
+            "  inputs:  %0 input 'x'\n"
+            "  outputs: %6 reduce_sum f32[8,1]\n");
+}
+
+TEST(FuseKernelsTest, AdamStyleUpdateIsOneLoopKernelWithThreeOutputs) {
+  ir::Graph graph = Parse(R"(graph g {
+    %g = input() {dtype="f32", shape=[64]} : f32[64] name="g"
+    %p = parameter() {dtype="f32", init="constant", shape=[64], value=0.0} : f32[64] name="p"
+    %m = state() {dtype="f32", shape=[64], value=0.0} : f32[64] name="p.m"
+    %v = state() {dtype="f32", shape=[64], value=0.0} : f32[64] name="p.v"
+    %b1 = constant() {dtype="f32", shape=[], value=0.9} : f32[]
+    %m_new = add(%m, %g) : f32[64]
+    %m_new2 = mul(%m_new, %b1) : f32[64]
+    %g2 = mul(%g, %g) : f32[64]
+    %v_new = add(%v, %g2) : f32[64]
+    %root = sqrt(%v_new) : f32[64]
+    %ratio = div(%m_new2, %root) : f32[64]
+    %p_new = sub(%p, %ratio) : f32[64]
+    updates { %p <- %p_new, %m <- %m_new2, %v <- %v_new }
+  })");
+  std::vector<Kernel> kernels = Fuse(graph);
+  ASSERT_EQ(kernels.size(), 1u) << DescribeKernels(graph, kernels);
+  EXPECT_EQ(kernels[0].kind, KernelKind::kLoop);
+  EXPECT_EQ(kernels[0].outputs, (std::vector<NodeId>{6, 8, 11}));
+  EXPECT_EQ(kernels[0].inputs, (std::vector<NodeId>{0, 1, 2, 3}));
+}
+
+TEST(FuseKernelsTest, ReadersOfAParameterRunBeforeItsInPlaceWrite) {
+  // The update of w comes first in the graph, so without the write-after-read edge its kernel
+  // (root %2) would be scheduled before the reduction (root %3) that reads the old w.
+  ir::Graph graph = Parse(R"(graph g {
+    %w = parameter() {dtype="f32", init="constant", shape=[4,8], value=0.0} : f32[4,8] name="w"
+    %half = constant() {dtype="f32", shape=[], value=0.5} : f32[]
+    %w_new = mul(%w, %half) : f32[4,8]
+    %norm = reduce_sum(%w) {dims=[0,1], keepdim=0} : f32[]
+    outputs { norm = %norm }
+    updates { %w <- %w_new }
+  })");
+  std::vector<Kernel> kernels = Fuse(graph);
+  ASSERT_EQ(kernels.size(), 2u) << DescribeKernels(graph, kernels);
+  int reader = KernelOf(kernels, 3), writer = KernelOf(kernels, 2);
+  EXPECT_LT(reader, writer) << DescribeKernels(graph, kernels);
+}
+
+TEST(FuseKernelsTest, WithoutAnUpdateTheTieBreakKeepsGraphOrder) {
+  // The twin: the same graph with w_new as a plain output has no write-after-read constraint,
+  // and the tie-break by root puts the mul (root %2) first.
+  ir::Graph graph = Parse(R"(graph g {
+    %w = parameter() {dtype="f32", init="constant", shape=[4,8], value=0.0} : f32[4,8] name="w"
+    %half = constant() {dtype="f32", shape=[], value=0.5} : f32[]
+    %w_new = mul(%w, %half) : f32[4,8]
+    %norm = reduce_sum(%w) {dims=[0,1], keepdim=0} : f32[]
+    outputs { norm = %norm, w_new = %w_new }
+  })");
+  std::vector<Kernel> kernels = Fuse(graph);
+  ASSERT_EQ(kernels.size(), 2u) << DescribeKernels(graph, kernels);
+  EXPECT_LT(KernelOf(kernels, 2), KernelOf(kernels, 3));
+}
+
+TEST(FuseKernelsTest, ProducersComeBeforeConsumersAcrossReshapeViews) {
+  // The reshape is a view with no kernel; the relu kernel must still follow the exp kernel that
+  // writes the viewed buffer.
+  ir::Graph graph = Parse(R"(graph g {
+    %x = input() {dtype="f32", shape=[4,8]} : f32[4,8] name="x"
+    %e = exp(%x) : f32[4,8]
+    %r = reshape(%e) {shape=[32]} : f32[32]
+    %y = relu(%r) : f32[32]
+    outputs { y = %y }
+  })");
+  std::vector<Kernel> kernels = Fuse(graph);
+  ASSERT_EQ(kernels.size(), 2u) << DescribeKernels(graph, kernels);
+  EXPECT_EQ(KernelOf(kernels, 2), -1);  // Views get no kernel.
+  EXPECT_LT(KernelOf(kernels, 1), KernelOf(kernels, 3));
+  EXPECT_EQ(kernels[1].inputs, std::vector<NodeId>{2});
+}
+
+TEST(FuseKernelsTest, ArgmaxIsAReductionKernelWithItsPrologue) {
+  ir::Graph graph = Parse(R"(graph g {
+    %x = input() {dtype="f32", shape=[5,10]} : f32[5,10] name="x"
+    %n = neg(%x) : f32[5,10]
+    %a = argmax(%n) {dims=[1], keepdim=0} : i64[5]
+    outputs { a = %a }
+  })");
+  EXPECT_EQ(Describe(graph),
+            "kernel k0_neg_argmax (reduction, 2 ops)\n"
+            "  ops:     %1 neg, %2 argmax\n"
+            "  inputs:  %0 input 'x'\n"
+            "  outputs: %2 argmax i64[5]\n");
+}
+
+}  // namespace
+}  // namespace kiln::passes
