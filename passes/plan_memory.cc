@@ -215,7 +215,9 @@ class MemoryPlanner {
                      absl::StrCat("kernel '", kernels_[last_reader].name, "' reads '", target,
                                   "' after kernel '", kernels_[writer].name, "' overwrote it"));
       }
-      if (last_reader == writer && kernels_[writer].kind != ir::KernelKind::kLoop) {
+      // Loop kernels and GEMM epilogues read and write each element at the same coordinates;
+      // a reduction reads many elements per output, so it cannot update in place.
+      if (last_reader == writer && kernels_[writer].kind == ir::KernelKind::kReduction) {
         return Error(update.target,
                      absl::StrCat("kernel '", kernels_[writer].name, "' would read '", target,
                                   "' while writing it in place"));

@@ -68,6 +68,9 @@ absl::Status Train(const std::vector<std::string>& args) {
   KILN_ASSIGN_OR_RETURN(frontend::ModelAst ast, frontend::ParseModelFile(line.positional()[0]));
   KILN_ASSIGN_OR_RETURN(ir::TrainConfig train, frontend::LowerTrainConfig(ast));
   KILN_RETURN_IF_ERROR(ApplyOverrides(line, train));
+  // Model errors first: they should not wait for (or be hidden behind) loading the data.
+  KILN_RETURN_IF_ERROR(
+      CompileEntryProgram(ast, train, {true, train.batch_size}, CompileOptions()).status());
   KILN_ASSIGN_OR_RETURN(runtime::DataSplits data, runtime::LoadDataset(DataSpecOf(train.data)));
 
   CompileOptions options;

@@ -374,6 +374,13 @@ class EpilogueLoader {
   std::map<int32_t, llvm::Value*> scalars_;
 };
 
+bool IsUpdateValue(const ir::Graph& graph, NodeId id) {
+  for (const ir::Update& u : graph.updates) {
+    if (u.value == id) return true;
+  }
+  return false;
+}
+
 absl::StatusOr<EmittedKernel> EmitMatmulKernel(KernelContext& k) {
   const ir::Kernel& kernel = k.kernel();
   const ir::Node& mm = k.node(kernel.root);
@@ -412,22 +419,34 @@ absl::StatusOr<EmittedKernel> EmitMatmulKernel(KernelContext& k) {
                                    });
       std::vector<kernel::Value> coords = {row_coord, col_coord};
       eval.Define(mm.id, coords, sb.Wrap(acc, ScalarType::kF32));
-      for (NodeId extra : kernel.outputs) {
-        if (extra == stored) continue;
-        llvm::Value* value = sb.Unwrap(eval.Evaluate(extra, coords));
-        llvm::Value* index = k.LinearIndex({row, col}, k.node(extra).type.shape);
-        k.b().CreateMaskedStore(value, k.ElementPointer(extra, index), llvm::Align(4),
+      // Compute every output before storing any: an in-place update (an optimizer step fused
+      // into a weight-gradient GEMM) must read the old values of all its targets first.
+      std::vector<std::pair<NodeId, llvm::Value*>> values;
+      for (NodeId out : kernel.outputs) values.emplace_back(out, sb.Unwrap(eval.Evaluate(out, coords)));
+      llvm::Value* result = nullptr;
+      for (auto [out, value] : values) {
+        if (out == stored) {
+          result = value;
+          continue;
+        }
+        llvm::Value* index = k.LinearIndex({row, col}, k.node(out).type.shape);
+        k.b().CreateMaskedStore(value, k.ElementPointer(out, index), llvm::Align(4),
                                 loader.Mask(k.b()));
       }
-      llvm::Value* result = sb.Unwrap(eval.Evaluate(stored, coords));
       ib.SetInsertPoint(k.b().GetInsertBlock(), k.b().GetInsertPoint());
       return result;
     };
   }
-  llvm::Function* fn = EmitGemmKernel(k.module(), kernel.name, shape, epilogue);
+  // With K blocking the GEMM parks partial sums in C between blocks. When C is a persistent
+  // tensor updated in place, its old value must survive until the epilogue reads it.
+  GemmTiling tiling = ChooseGemmTiling(shape);
+  for (NodeId out : kernel.outputs) {
+    if (k.graph().node(out).op != "matmul" && IsUpdateValue(k.graph(), out)) tiling.kc = 0;
+  }
+  llvm::Function* fn = EmitGemmKernel(k.module(), kernel.name, shape, epilogue, tiling);
   // Below ~1 MFLOP a GEMM takes a few microseconds: waking a second thread costs about as much.
   bool parallel = 2.0 * shape.m * shape.n * shape.k >= kMinParallelFlops;
-  return EmittedKernel{fn, GemmNumTasks(shape), parallel};
+  return EmittedKernel{fn, GemmNumTasks(shape, tiling), parallel};
 }
 
 }  // namespace

@@ -37,6 +37,7 @@
 #include "ir/graph_builder.h"
 #include "passes/autodiff.h"
 #include "passes/expand_composites.h"
+#include "passes/optimizers.h"
 #include "passes/training_step.h"
 #include "tools/graph_runner.h"
 
