@@ -39,10 +39,12 @@ std::vector<kernel::Value> FusedEvaluator::OperandCoords(const ir::Node& node, i
     }
     return result;
   }
-  // NumPy broadcasting: align on the right; size-1 dims read coordinate 0.
+  // NumPy broadcasting: align on the right; size-1 dims read coordinate 0. A dim that is 1 in the
+  // result too keeps its coordinate, so values defined there (a GEMM accumulator) are found.
   int64_t offset = node.type.rank() - type.rank();
   for (int64_t d = 0; d < type.rank(); ++d) {
-    result[d] = type.shape[d] == 1 ? builder_.ConstI64(0) : coords[d + offset];
+    bool broadcast = type.shape[d] == 1 && node.type.shape[d + offset] != 1;
+    result[d] = broadcast ? builder_.ConstI64(0) : coords[d + offset];
   }
   return result;
 }

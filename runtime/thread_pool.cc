@@ -46,8 +46,15 @@ int ResolveThreadCount(int requested) {
 
 }  // namespace
 
+void FlushDenormalsToZero() {
+  // MXCSR FTZ (bit 15) and DAZ (bit 6). Optimizer moments of inactive units decay geometrically
+  // into the subnormal range, where every operation on them is ~100x slower.
+  _mm_setcsr(_mm_getcsr() | 0x8040);
+}
+
 ThreadPool::ThreadPool(int num_threads)
     : num_threads_(ResolveThreadCount(num_threads)), parallel_{this, &ThreadPool::RunThunk} {
+  FlushDenormalsToZero();
   threads_.reserve(num_threads_ - 1);
   for (int worker = 1; worker < num_threads_; ++worker) {
     threads_.emplace_back([this] { WorkerLoop(); });
@@ -144,6 +151,7 @@ uint64_t ThreadPool::AwaitChange(uint64_t seen) {
 }
 
 void ThreadPool::WorkerLoop() {
+  FlushDenormalsToZero();
   uint64_t word = 0;
   for (;;) {
     word = AwaitChange(word);

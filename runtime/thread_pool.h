@@ -25,6 +25,11 @@
 
 namespace kiln::runtime {
 
+// Sets flush-to-zero and denormals-are-zero for the calling thread, as XLA does on CPU: kiln's
+// generated code runs with subnormal floats treated as zero. Every pool thread (the creating
+// thread included) calls it.
+void FlushDenormalsToZero();
+
 class ThreadPool {
  public:
   // num_threads counts the caller; 0 means one per hardware core. 1 runs everything inline.

@@ -1,5 +1,9 @@
 #include "runtime/trainer.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -11,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "runtime/batcher.h"
+#include "runtime/checkpoint.h"
 #include "runtime/random.h"
 #include "support/status.h"
 
@@ -51,6 +56,37 @@ const char* NonFiniteName(double value) { return std::isnan(value) ? "NaN" : "In
 std::string JsonNumber(double value) {
   if (!std::isfinite(value)) return "null";
   return absl::StrFormat("%.9g", value);
+}
+
+absl::Status FileError(const std::string& path, const std::string& what, int error) {
+  return absl::UnavailableError(absl::StrFormat("%s: %s: %s", path, what, std::strerror(error)));
+}
+
+// Writes all of `contents` to `fd` and flushes it to the device.
+absl::Status WriteAndSync(int fd, const std::string& path, const std::string& contents) {
+  size_t done = 0;
+  while (done < contents.size()) {
+    const ssize_t n = write(fd, contents.data() + done, contents.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return FileError(path, "cannot write", errno);
+    done += static_cast<size_t>(n);
+  }
+  // mkstemp creates the file 0600; give it the permissions an ordinary file gets.
+  if (fchmod(fd, 0644) != 0) return FileError(path, "cannot set permissions", errno);
+  if (fsync(fd) != 0) return FileError(path, "cannot sync", errno);
+  return absl::OkStatus();
+}
+
+absl::Status SyncDirectoryOf(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  const int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd < 0) return FileError(dir, "cannot open directory to sync", errno);
+  const bool synced = fsync(fd) == 0;
+  const int error = errno;
+  close(fd);
+  if (!synced) return FileError(dir, "cannot sync directory", error);
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -221,7 +257,7 @@ absl::StatusOr<Evaluation> Trainer::Evaluate(const Dataset& data) {
 }
 
 absl::StatusOr<std::vector<EpochMetrics>> Trainer::Fit(const Dataset& train, const Dataset& test) {
-  std::vector<EpochMetrics> history;
+  std::vector<EpochMetrics> history = options_.history;
   for (int64_t epoch = options_.first_epoch; epoch <= options_.epochs; ++epoch) {
     KILN_ASSIGN_OR_RETURN(EpochMetrics metrics, TrainEpoch(train, epoch));
     metrics.test_loss = kNaN;
@@ -235,6 +271,14 @@ absl::StatusOr<std::vector<EpochMetrics>> Trainer::Fit(const Dataset& train, con
     history.push_back(metrics);
     if (options_.log != nullptr) {
       *options_.log << FormatEpochLine(metrics, options_.epochs) << std::endl;
+    }
+    if (!options_.checkpoint_path.empty()) {
+      const CheckpointState state{.model_name = options_.model_name,
+                                  .seed = options_.seed,
+                                  .epoch = epoch,
+                                  .global_step = epoch * metrics.steps,
+                                  .history = history};
+      KILN_RETURN_IF_ERROR(SaveCheckpoint(options_.checkpoint_path, state, executable_));
     }
     if (options_.on_epoch) options_.on_epoch(metrics);
     if (!options_.metrics_out.empty()) {
@@ -268,26 +312,25 @@ std::string MetricsJson(const std::vector<EpochMetrics>& history) {
 }
 
 absl::Status WriteFileAtomically(const std::string& path, const std::string& contents) {
-  const std::string temp = path + ".tmp";
-  std::FILE* file = std::fopen(temp.c_str(), "wb");
-  if (file == nullptr) {
+  // A unique temporary name in the same directory (rename is atomic only within a file
+  // system), so concurrent writers and a stale temp file from a killed run cannot collide.
+  std::string temp = path + ".tmp.XXXXXX";
+  const int fd = mkstemp(temp.data());
+  if (fd < 0) {
     return absl::UnavailableError(
         absl::StrFormat("%s: cannot write: %s", temp, std::strerror(errno)));
   }
-  const bool written = std::fwrite(contents.data(), 1, contents.size(), file) == contents.size();
-  const int write_errno = errno;
-  if (std::fclose(file) != 0 || !written) {
-    std::remove(temp.c_str());
-    return absl::UnavailableError(
-        absl::StrFormat("%s: cannot write: %s", temp, std::strerror(write_errno)));
+  absl::Status status = WriteAndSync(fd, temp, contents);
+  if (close(fd) != 0 && status.ok()) status = FileError(temp, "cannot write", errno);
+  if (status.ok() && std::rename(temp.c_str(), path.c_str()) != 0) {
+    status = FileError(path, absl::StrCat("cannot replace with ", temp), errno);
   }
-  if (std::rename(temp.c_str(), path.c_str()) != 0) {
-    const int rename_errno = errno;
-    std::remove(temp.c_str());
-    return absl::UnavailableError(
-        absl::StrFormat("%s: cannot replace with %s: %s", path, temp, std::strerror(rename_errno)));
+  if (!status.ok()) {
+    unlink(temp.c_str());
+    return status;
   }
-  return absl::OkStatus();
+  // The rename itself lives in the directory; sync it so the new name survives a power loss.
+  return SyncDirectoryOf(path);
 }
 
 }  // namespace kiln::runtime

@@ -58,9 +58,16 @@ struct TrainOptions {
   // Resume: start at this epoch, as if epochs 1..first_epoch-1 had run (same shuffles and step
   // keys as an uninterrupted run).
   int64_t first_epoch = 1;
+  // Resume: the metrics of epochs 1..first_epoch-1 (from the checkpoint). Fit returns them, and
+  // writes them to metrics_out and checkpoints, ahead of the new epochs.
+  std::vector<EpochMetrics> history;
+  // After every epoch, SaveCheckpoint (runtime/checkpoint.h) to this path; empty: none.
+  std::string checkpoint_path;
+  std::string model_name;                             // Recorded in checkpoints.
   std::string metrics_out;                            // Metrics JSON path; empty: none.
   std::ostream* log = nullptr;                        // Receives one line per epoch.
-  std::function<void(const EpochMetrics&)> on_epoch;  // Called after each epoch.
+  // Called after each epoch, once its checkpoint is written.
+  std::function<void(const EpochMetrics&)> on_epoch;
 };
 
 struct Evaluation {
@@ -73,8 +80,9 @@ class Trainer {
  public:
   Trainer(Executable& executable, ThreadPool& pool, TrainOptions options);
 
-  // Runs epochs first_epoch..epochs. A non-finite training loss stops training with an error
-  // ("loss became NaN at epoch 2 step 113"); the metrics file then holds the finished epochs.
+  // Runs epochs first_epoch..epochs and returns options.history followed by their metrics. A
+  // non-finite training loss stops training with an error ("loss became NaN at epoch 2 step
+  // 113"); the metrics file and the checkpoint then hold the finished epochs.
   absl::StatusOr<std::vector<EpochMetrics>> Fit(const Dataset& train, const Dataset& test);
 
   // One epoch of training (no evaluation, no logging); fills everything but the test fields.
@@ -102,8 +110,9 @@ std::string FormatEpochLine(const EpochMetrics& metrics, int64_t epochs);
 //   "eval_seconds":...,"samples_per_second":...},...]}; non-finite values are null.
 std::string MetricsJson(const std::vector<EpochMetrics>& history);
 
-// Writes `contents` to a temporary file beside `path`, then renames it over `path`, so readers
-// never see a half-written file.
+// Writes `contents` to a temporary file beside `path`, fsyncs it, renames it over `path` and
+// fsyncs the directory: readers never see a half-written file, and after a crash or power loss
+// `path` holds either the old contents or the new.
 absl::Status WriteFileAtomically(const std::string& path, const std::string& contents);
 
 }  // namespace kiln::runtime

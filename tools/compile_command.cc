@@ -6,12 +6,14 @@
 #include "codegen/cpu/llvm_target.h"
 #include "frontend/frontend.h"
 #include "ir/printer.h"
+#include "ir/serialize.h"
 #include "passes/fuse_kernels.h"
 #include "passes/plan_memory.h"
 #include "support/status.h"
 #include "tools/command_line.h"
 #include "tools/commands.h"
 #include "tools/compile_pipeline.h"
+#include "tools/device.h"
 
 namespace kiln::tools {
 namespace {
@@ -30,7 +32,7 @@ absl::Status WriteOutput(const std::string& contents, const std::string& path) {
 absl::Status Compile(const std::vector<std::string>& args) {
   KILN_ASSIGN_OR_RETURN(CommandLine line,
                         CommandLine::Parse(args, {"emit", "mode", "batch-size", "output",
-                                                  "disable-pass", "dump-passes"}));
+                                                  "disable-pass", "dump-passes", "device"}));
   if (line.positional().size() != 1) {
     return absl::InvalidArgumentError("usage: kiln compile FILE --emit=KIND (see kiln --help)");
   }
@@ -48,6 +50,27 @@ absl::Status Compile(const std::vector<std::string>& args) {
   if (line.Has("dump-passes")) options.dump_passes = &std::cerr;
   std::string output = line.String("output").value_or("");
 
+  if (emit == "graph") {
+    // The step graph after the graph passes, serialized (ir/proto/kiln/graph.proto) with its
+    // train config; `kiln compile --emit=ir` prints the same graph as text.
+    KILN_ASSIGN_OR_RETURN(ir::KernelProgram program,
+                          CompileEntryProgram(ast, train, options.entries[0], options));
+    if (output.empty()) output = ast.model.name + (mode == "train" ? ".train.kgraph" : ".eval.kgraph");
+    KILN_RETURN_IF_ERROR(ir::SaveModel(program.graph, train, output));
+    std::cerr << "kiln: wrote " << output << "\n";
+    return absl::OkStatus();
+  }
+  if (emit == "cuda") {
+    KILN_ASSIGN_OR_RETURN(ir::KernelProgram program,
+                          CompileEntryProgram(ast, train, options.entries[0], options));
+    KILN_ASSIGN_OR_RETURN(std::string source,
+                          CudaSource(program, EntrySymbol(ast.model.name, options.entries[0])));
+    return WriteOutput(source, output);
+  }
+  std::string device = line.String("device").value_or("cpu");
+  if (device != "cpu") {
+    return absl::InvalidArgumentError("--device " + device + " supports only --emit=cuda here");
+  }
   if (emit == "ir" || emit == "fusion" || emit == "memory") {
     KILN_ASSIGN_OR_RETURN(ir::KernelProgram program,
                           CompileEntryProgram(ast, train, options.entries[0], options));
@@ -58,7 +81,8 @@ absl::Status Compile(const std::vector<std::string>& args) {
   }
   if (emit != "llvm" && emit != "asm" && emit != "obj") {
     return absl::InvalidArgumentError(
-        "--emit must be one of ir, fusion, memory, llvm, asm, obj; got '" + emit + "'");
+        "--emit must be one of ir, graph, fusion, memory, llvm, asm, obj, cuda; got '" + emit +
+        "'");
   }
   // Object files carry every entry point the runtime needs: training and evaluation.
   if (emit == "obj") options.entries.push_back({mode != "train", options.entries[0].batch_size});

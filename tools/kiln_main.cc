@@ -23,6 +23,10 @@ kiln train options (override the model's train section):
   --metrics-out FILE   Write per-epoch metrics as JSON:
                        {"epochs":[{"epoch":1,"train_loss":..,"test_loss":..,
                                    "test_accuracy":..,"seconds":..},...]}
+  --checkpoint FILE    After every epoch, save parameters, optimizer state and metrics to
+                       FILE (atomically: temp file, fsync, rename; CRC-32 checked on load).
+  --resume             Continue the run saved in --checkpoint FILE from the epoch after its
+                       last one, as if it had never stopped (missing file: start fresh).
   --data-dir DIR       Directory with the IDX files (default: the data source's own).
   --train-limit N      Train on the first N samples only.
   --test-limit N       Evaluate on the first N test samples only.
@@ -34,6 +38,8 @@ training samples per second.
 kiln compile options:
   --emit=KIND          What to print (default: fusion):
                          ir      the training-step graph after the graph passes
+                         graph   the same graph serialized (Protobuf, with its train
+                                 config; written to -o, default <model>.train.kgraph)
                          fusion  the kernels and the ops fused into each
                          memory  the buffer plan: planned peak vs. no reuse
                          llvm    the optimized LLVM IR of every kernel and entry point

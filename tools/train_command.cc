@@ -1,10 +1,12 @@
 // `kiln train FILE`: compile the model for its batch sizes, JIT it, and run the training loop.
+#include <algorithm>
 #include <chrono>
 #include <iostream>
 
 #include "absl/strings/str_format.h"
 #include "codegen/cpu/jit.h"
 #include "frontend/frontend.h"
+#include "runtime/checkpoint.h"
 #include "runtime/dataset.h"
 #include "runtime/executable.h"
 #include "runtime/thread_pool.h"
@@ -13,6 +15,7 @@
 #include "tools/command_line.h"
 #include "tools/commands.h"
 #include "tools/compile_pipeline.h"
+#include "tools/device.h"
 
 namespace kiln::tools {
 namespace {
@@ -57,13 +60,72 @@ absl::Status ApplyOverrides(const CommandLine& line, ir::TrainConfig& train) {
   return absl::OkStatus();
 }
 
-absl::Status Train(const std::vector<std::string>& args) {
+// Removes every `--name` from `args`; true if there was one. CommandLine's flags all take a
+// value, so switches are taken out before parsing.
+bool TakeSwitch(std::vector<std::string>& args, const std::string& name) {
+  const auto removed = std::remove(args.begin(), args.end(), "--" + name);
+  const bool found = removed != args.end();
+  args.erase(removed, args.end());
+  return found;
+}
+
+// Continues the run saved in run.checkpoint_path: loads its tensors into `executable` and sets
+// `run` to start after its last epoch. A missing file means a fresh start. Returns false when
+// the checkpoint already holds all the epochs asked for.
+absl::StatusOr<bool> Resume(int64_t train_samples, runtime::Executable& executable,
+                            runtime::TrainOptions& run) {
+  const std::string& path = run.checkpoint_path;
+  absl::StatusOr<runtime::Checkpoint> checkpoint = runtime::ReadCheckpoint(path);
+  if (absl::IsNotFound(checkpoint.status())) {
+    std::cout << absl::StrFormat("kiln: %s does not exist; starting from epoch 1\n", path);
+    return true;
+  }
+  KILN_RETURN_IF_ERROR(checkpoint.status());
+  const runtime::CheckpointState& state = checkpoint->state;
+  // A different model, seed or step count would not continue the same run: the shuffles and
+  // step keys are derived from (seed, epoch, global step).
+  if (state.model_name != run.model_name) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: a checkpoint of model '%s', not '%s'", path, state.model_name, run.model_name));
+  }
+  if (state.seed != run.seed) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: saved by a run with seed %d, this run has seed %d", path, state.seed, run.seed));
+  }
+  const int64_t steps_per_epoch = (train_samples + run.batch_size - 1) / run.batch_size;
+  if (state.global_step != state.epoch * steps_per_epoch) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: saved after %d steps in %d epochs, but this run takes %d steps per epoch "
+        "(a different --batch-size or --train-limit?)",
+        path, state.global_step, state.epoch, steps_per_epoch));
+  }
+  if (state.epoch >= run.epochs) {
+    std::cout << absl::StrFormat(
+        "kiln: %s already holds %d of %d epochs; nothing to train (raise --epochs to go on)\n",
+        path, state.epoch, run.epochs);
+    return false;
+  }
+  KILN_RETURN_IF_ERROR(runtime::RestoreCheckpoint(*checkpoint, executable));
+  run.first_epoch = state.epoch + 1;
+  run.history = state.history;
+  std::cout << absl::StrFormat("kiln: resuming from %s after epoch %d of %d\n", path,
+                               state.epoch, run.epochs);
+  return true;
+}
+
+absl::Status Train(std::vector<std::string> args) {
+  const bool resume = TakeSwitch(args, "resume");
   KILN_ASSIGN_OR_RETURN(
       CommandLine line,
       CommandLine::Parse(args, {"epochs", "batch-size", "lr", "seed", "metrics-out", "data-dir",
-                                "train-limit", "test-limit", "threads"}));
+                                "train-limit", "test-limit", "threads", "checkpoint",
+                                "device"}));
+  KILN_RETURN_IF_ERROR(RequireCpuDevice(line.String("device").value_or("cpu")));
   if (line.positional().size() != 1) {
     return absl::InvalidArgumentError("usage: kiln train FILE [options] (see kiln --help)");
+  }
+  if (resume && !line.Has("checkpoint")) {
+    return absl::InvalidArgumentError("--resume needs --checkpoint FILE");
   }
   KILN_ASSIGN_OR_RETURN(frontend::ModelAst ast, frontend::ParseModelFile(line.positional()[0]));
   KILN_ASSIGN_OR_RETURN(ir::TrainConfig train, frontend::LowerTrainConfig(ast));
@@ -101,7 +163,13 @@ absl::Status Train(const std::vector<std::string>& args) {
   run.seed = train.seed;
   run.shuffle = train.data.shuffle;
   run.metrics_out = line.String("metrics-out").value_or("");
+  run.checkpoint_path = line.String("checkpoint").value_or("");
+  run.model_name = compiled.name;
   run.log = &std::cout;
+  if (resume) {
+    KILN_ASSIGN_OR_RETURN(bool more, Resume(data.train.num_samples, *executable, run));
+    if (!more) return absl::OkStatus();
+  }
   runtime::Trainer trainer(*executable, pool, run);
   KILN_ASSIGN_OR_RETURN(std::vector<runtime::EpochMetrics> history,
                         trainer.Fit(data.train, data.test));

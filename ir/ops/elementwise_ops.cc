@@ -60,7 +60,10 @@ OpDef Binary(std::string name, std::string summary, Value (ScalarBuilder::*fn)(V
   };
 }
 
-const Shape& ShapeOf(GradContext& g, int i) { return g.b.type(g.operand(i)).shape; }
+// A copy, not a reference: the node storage it would point into reallocates when the gradient
+// expression it is an argument of adds nodes (argument evaluation order is unspecified), and
+// GraphBuilder::SumToShape adds nodes before it reads its `shape` argument.
+Shape ShapeOf(GradContext& g, int i) { return g.b.type(g.operand(i)).shape; }
 
 void RegisterArithmetic(OpRegistry& r) {
   // d(a+b) = (g, g), each summed over the dims it was broadcast along.

@@ -57,7 +57,9 @@ const OpDef kBroadcastTo = {
       return TensorType{operands[0].dtype, target};
     },
     .gradient = [](GradContext& g) -> Grads {
-      return {g.b.SumToShape(g.output_grad, g.b.type(g.operand(0)).shape)};
+      // Copy the shape: SumToShape adds nodes, which may reallocate the storage it lives in.
+      Shape operand_shape = g.b.type(g.operand(0)).shape;
+      return {g.b.SumToShape(g.output_grad, operand_shape)};
     },
     .index_map = [](const Node& node, const TensorType& operand) {
       std::vector<int> map(operand.rank());

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "ir/graph_builder.h"
 #include "ir/printer.h"
@@ -178,6 +179,30 @@ TEST(AutodiffTest, ArgmaxAndIntegerInputsStopGradients) {
   ASSERT_EQ(values.size(), 1u);
   // Row 0: argmax 1 + label 2 = 3; row 1: argmax 0 + label 7 = 7.
   EXPECT_EQ(values[0], (std::vector<double>{3, 3, 3, 7, 7, 7}));
+}
+
+// Gradient rules build nodes while holding the shapes of their operands; those must not be
+// references into the graph's node storage, which moves when it grows. Padding the graph with
+// 0..40 nodes makes the storage reallocate at every point of the backward construction once.
+TEST(AutodiffTest, BroadcastGradientShapesSurviveGraphGrowth) {
+  for (int padding = 0; padding <= 40; ++padding) {
+    SCOPED_TRACE(absl::StrCat("padding ", padding));
+    Graph graph;
+    GraphBuilder b(graph);
+    for (int i = 0; i < padding; ++i) b.Scalar(i);
+    NodeId x = b.Parameter("x", F32({3, 4}), ZeroInit());
+    NodeId y = b.Parameter("y", F32({4}), ZeroInit());
+    NodeId z = b.Parameter("z", F32({3, 1}), ZeroInit());
+    NodeId loss = b.ReduceSum(b.Sub(b.Mul(x, y), b.BroadcastTo(z, {3, 4})), {0, 1});
+    ASSERT_TRUE(b.status().ok()) << b.status();
+    absl::StatusOr<std::vector<NodeId>> grads = AppendGradients(graph, loss, {x, y, z});
+    ASSERT_TRUE(grads.ok()) << grads.status();
+    for (int i = 0; i < 3; ++i) {
+      NodeId param = std::vector<NodeId>{x, y, z}[i];
+      EXPECT_EQ(graph.node((*grads)[i]).type, graph.node(param).type)
+          << graph.node(param).name << "\n" << ir::PrintGraph(graph);
+    }
+  }
 }
 
 TEST(AutodiffTest, NonScalarLossIsALocatedError) {

@@ -124,7 +124,8 @@ TEST_P(GemmEpilogueTest, BiasReluEpilogueMatchesReference) {
 
 INSTANTIATE_TEST_SUITE_P(Shapes, GemmEpilogueTest,
                          ::testing::Values(GemmShape{37, 19, 10},    // Masked edge (n % 16).
-                                           GemmShape{5, 3, 1},       // Narrower than a vector.
+                                           GemmShape{5, 3, 1},       // One column.
+                                           GemmShape{1, 8, 20},      // One row.
                                            GemmShape{33, 17, 48},    // Whole vectors only.
                                            GemmShape{160, 64, 130}),  // 20800 outputs: threads.
                          [](const ::testing::TestParamInfo<GemmShape>& info) {
@@ -354,6 +355,21 @@ void Argmax(int64_t rows, int64_t cols) {
 
 TEST(FusedKernelTest, ArgmaxFirstMaximumWins) { Argmax(37, 13); }
 TEST(FusedKernelTest, ArgmaxThreaded) { Argmax(2000, 10); }
+
+// Two graph outputs that are one node (here after CSE merges relu(x) twice) must both be
+// readable by their own names.
+TEST(FusedKernelTest, TwoOutputNamesForOneNodeAreBothReadable) {
+  Graph graph;
+  ir::GraphBuilder b(graph);
+  NodeId x = b.Input("x", F32({4}));
+  graph.outputs = {{"a", b.Relu(x)}, {"b", b.Relu(x)}};
+  auto runner = Compile(std::move(graph));
+  ASSERT_NE(runner, nullptr);
+  Set(*runner, "x", {-1, 2, -3, 4});
+  ASSERT_TRUE(runner->Run().ok());
+  EXPECT_EQ(Read(*runner, "a"), (std::vector<double>{0, 2, 0, 4}));
+  EXPECT_EQ(Read(*runner, "b"), (std::vector<double>{0, 2, 0, 4}));
+}
 
 }  // namespace
 }  // namespace kiln::cpu

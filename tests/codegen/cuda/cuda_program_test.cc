@@ -4,6 +4,8 @@
 // warnings. Each program is ONE NVRTC compile (about a second or two).
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <fstream>
 
 #include "codegen/cuda/cuda_backend.h"
 #include "frontend/frontend.h"
@@ -126,8 +128,14 @@ TEST_P(CudaProgramTest, EveryKernelGeneratesCoversItsSpaceAndCompilesCleanly) {
   // Training steps have bias gradients (column sums) and a loss; all steps have GEMMs.
   EXPECT_GT(strategies[Strategy::kTiledGemm], 0);
   EXPECT_GT(strategies[Strategy::kWarpPerRow] + strategies[Strategy::kBlockPerRow], 0);
-  if (c.training) EXPECT_GT(strategies[Strategy::kColumn], 0);
+  if (c.training) {
+    EXPECT_GT(strategies[Strategy::kColumn], 0);
+  }
 
+  // KILN_CUDA_DUMP_DIR=dir writes each program's CUDA C there, for reading.
+  if (const char* dump = std::getenv("KILN_CUDA_DUMP_DIR"); dump != nullptr) {
+    std::ofstream(std::string(dump) + "/" + prefix + ".cu") << emitted->source;
+  }
   NvrtcOptions options;
   options.use_cache = false;  // Measure and check a real compile.
   options.warnings_as_errors = true;

@@ -1,0 +1,355 @@
+#include "runtime/checkpoint.h"
+
+#include <zlib.h>
+
+#include <algorithm>
+#include <bit>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <set>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "support/status.h"
+
+namespace kiln::runtime {
+namespace {
+
+// Tensor data is copied as the host holds it; the format is little-endian.
+static_assert(std::endian::native == std::endian::little, "checkpoints assume a little-endian host");
+static_assert(sizeof(kCheckpointMagic) - 1 == 8, "the magic is 8 bytes");
+
+// Magic, version, file size, then the preamble's checksum.
+constexpr size_t kPreambleBytes = 8 + 4 + 8;
+constexpr size_t kHeaderBytes = kPreambleBytes + 4;
+constexpr size_t kCrcBytes = 4;
+
+uint32_t Crc32(const char* data, size_t size) {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  // zlib takes uInt lengths; feed large tensors in pieces.
+  while (size > 0) {
+    const uInt chunk = static_cast<uInt>(std::min<size_t>(size, 1u << 30));
+    crc = crc32(crc, reinterpret_cast<const Bytef*>(data), chunk);
+    data += chunk;
+    size -= chunk;
+  }
+  return static_cast<uint32_t>(crc);
+}
+
+std::string ShapeString(const std::vector<int64_t>& shape) {
+  return absl::StrCat("[", absl::StrJoin(shape, ","), "]");
+}
+
+uint8_t TypeCode(ElementType type) { return type == ElementType::kF32 ? 0 : 1; }
+
+class Encoder {
+ public:
+  void U8(uint8_t v) { out_.push_back(static_cast<char>(v)); }
+  void U32(uint32_t v) { Little(v, 4); }
+  void U64(uint64_t v) { Little(v, 8); }
+  void I64(int64_t v) { U64(static_cast<uint64_t>(v)); }
+  void F64(double v) { U64(std::bit_cast<uint64_t>(v)); }
+  void Bytes(const void* data, size_t size) { out_.append(static_cast<const char*>(data), size); }
+  void Str(const std::string& s) {
+    U32(static_cast<uint32_t>(s.size()));
+    Bytes(s.data(), s.size());
+  }
+  std::string& out() { return out_; }
+
+ private:
+  void Little(uint64_t v, int bytes) {
+    for (int i = 0; i < bytes; ++i) out_.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  }
+  std::string out_;
+};
+
+// Reads fields from a buffer whose checksum has already been verified. Running out of bytes
+// there means the writer and reader disagree, so it is reported as a malformed file.
+class Decoder {
+ public:
+  Decoder(const std::string& data, size_t begin, size_t end)
+      : data_(data), pos_(begin), end_(end) {}
+
+  bool ok() const { return ok_; }
+  bool at_end() const { return pos_ == end_; }
+  size_t remaining() const { return ok_ ? end_ - pos_ : 0; }
+
+  uint8_t U8() { return static_cast<uint8_t>(Little(1)); }
+  uint32_t U32() { return static_cast<uint32_t>(Little(4)); }
+  uint64_t U64() { return Little(8); }
+  int64_t I64() { return static_cast<int64_t>(U64()); }
+  double F64() { return std::bit_cast<double>(U64()); }
+  std::string Bytes(uint64_t size) {
+    if (!Take(size)) return "";
+    return data_.substr(pos_ - size, size);
+  }
+  std::string Str() { return Bytes(U32()); }
+
+ private:
+  bool Take(uint64_t size) {
+    if (!ok_ || size > end_ - pos_) {
+      ok_ = false;
+      return false;
+    }
+    pos_ += size;
+    return true;
+  }
+  uint64_t Little(int bytes) {
+    if (!Take(bytes)) return 0;
+    uint64_t v = 0;
+    for (int i = 0; i < bytes; ++i) {
+      v |= static_cast<uint64_t>(static_cast<uint8_t>(data_[pos_ - bytes + i])) << (8 * i);
+    }
+    return v;
+  }
+
+  const std::string& data_;
+  size_t pos_;
+  size_t end_;
+  bool ok_ = true;
+};
+
+uint32_t ReadU32At(const std::string& data, size_t pos) {
+  Decoder decoder(data, pos, pos + 4);
+  return decoder.U32();
+}
+
+void EncodeMetrics(const EpochMetrics& m, Encoder& out) {
+  out.I64(m.epoch);
+  out.F64(m.train_loss);
+  out.F64(m.test_loss);
+  out.F64(m.test_accuracy);
+  out.F64(m.seconds);
+  out.F64(m.eval_seconds);
+  out.F64(m.samples_per_second);
+  out.I64(m.train_samples);
+  out.I64(m.steps);
+}
+
+EpochMetrics DecodeMetrics(Decoder& in) {
+  EpochMetrics m;
+  m.epoch = in.I64();
+  m.train_loss = in.F64();
+  m.test_loss = in.F64();
+  m.test_accuracy = in.F64();
+  m.seconds = in.F64();
+  m.eval_seconds = in.F64();
+  m.samples_per_second = in.F64();
+  m.train_samples = in.I64();
+  m.steps = in.I64();
+  return m;
+}
+
+absl::Status Malformed(const std::string& path, const std::string& what) {
+  return absl::DataLossError(absl::StrFormat("%s: malformed checkpoint (%s)", path, what));
+}
+
+absl::StatusOr<CheckpointTensor> DecodeTensor(const std::string& path, Decoder& in) {
+  CheckpointTensor tensor;
+  tensor.name = in.Str();
+  const uint8_t type = in.U8();
+  if (type > 1) return Malformed(path, absl::StrFormat("tensor '%s' has type code %d", tensor.name, type));
+  tensor.type = type == 0 ? ElementType::kF32 : ElementType::kI64;
+  const uint32_t rank = in.U32();
+  if (rank > in.remaining() / 8) return Malformed(path, "a tensor's rank exceeds the file");
+  for (uint32_t i = 0; i < rank; ++i) {
+    const int64_t dim = in.I64();
+    if (dim < 0) return Malformed(path, absl::StrFormat("tensor '%s' has a negative dimension", tensor.name));
+    tensor.shape.push_back(dim);
+  }
+  const uint64_t bytes = in.U64();
+  if (!in.ok() || bytes > in.remaining()) return Malformed(path, "a tensor runs past the end");
+  const int64_t expected = NumElements(tensor.shape) * ElementSize(tensor.type);
+  if (bytes != static_cast<uint64_t>(expected)) {
+    return Malformed(path, absl::StrFormat("tensor '%s' holds %d bytes but %s needs %d",
+                                           tensor.name, bytes,
+                                           TypeString(tensor.type, tensor.shape), expected));
+  }
+  tensor.bytes = in.Bytes(bytes);
+  return tensor;
+}
+
+// The body between the preamble and the final checksum.
+absl::Status DecodeBody(const std::string& data, Checkpoint& checkpoint) {
+  const std::string& path = checkpoint.path;
+  Decoder in(data, kHeaderBytes, data.size() - kCrcBytes);
+  CheckpointState& state = checkpoint.state;
+  state.model_name = in.Str();
+  state.seed = in.U64();
+  state.epoch = in.I64();
+  state.global_step = in.I64();
+  const uint32_t epochs = in.U32();
+  if (epochs > in.remaining() / 72) return Malformed(path, "the metrics history exceeds the file");
+  for (uint32_t i = 0; i < epochs; ++i) state.history.push_back(DecodeMetrics(in));
+  const uint32_t tensors = in.U32();
+  for (uint32_t i = 0; i < tensors && in.ok(); ++i) {
+    KILN_ASSIGN_OR_RETURN(CheckpointTensor tensor, DecodeTensor(path, in));
+    checkpoint.tensors.push_back(std::move(tensor));
+  }
+  if (!in.ok()) return Malformed(path, "a field runs past the end");
+  if (!in.at_end()) return Malformed(path, "unexpected bytes after the last tensor");
+  return absl::OkStatus();
+}
+
+// The preamble and both checksums; after this the body can be trusted.
+absl::Status VerifyFile(const std::string& path, const std::string& data) {
+  const std::string magic(kCheckpointMagic, 8);
+  if (data.size() < kHeaderBytes) {
+    if (magic.compare(0, std::min(data.size(), magic.size()), data, 0, 8) != 0) {
+      return absl::DataLossError(absl::StrFormat("%s: not a kiln checkpoint", path));
+    }
+    return absl::DataLossError(
+        absl::StrFormat("%s: truncated (%d bytes, shorter than the header)", path, data.size()));
+  }
+  if (data.compare(0, 8, magic) != 0) {
+    return absl::DataLossError(absl::StrFormat("%s: not a kiln checkpoint", path));
+  }
+  if (Crc32(data.data(), kPreambleBytes) != ReadU32At(data, kPreambleBytes)) {
+    return absl::DataLossError(
+        absl::StrFormat("%s: checksum mismatch in the header (file is corrupt)", path));
+  }
+  Decoder preamble(data, 8, kPreambleBytes);
+  const uint32_t version = preamble.U32();
+  const uint64_t file_size = preamble.U64();
+  if (version != kCheckpointVersion) {
+    return absl::FailedPreconditionError(
+        absl::StrFormat("%s: checkpoint format version %d, this kiln reads version %d", path,
+                        version, kCheckpointVersion));
+  }
+  if (data.size() < file_size) {
+    return absl::DataLossError(
+        absl::StrFormat("%s: truncated (%d of %d bytes)", path, data.size(), file_size));
+  }
+  if (data.size() > file_size || file_size < kHeaderBytes + kCrcBytes) {
+    return absl::DataLossError(absl::StrFormat(
+        "%s: %d bytes but the header says %d (file is corrupt)", path, data.size(), file_size));
+  }
+  const size_t body_end = data.size() - kCrcBytes;
+  if (Crc32(data.data(), body_end) != ReadU32At(data, body_end)) {
+    return absl::DataLossError(absl::StrFormat("%s: checksum mismatch (file is corrupt)", path));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
+  std::FILE* file = std::fopen(path.c_str(), "rb");
+  if (file == nullptr) {
+    const int error = errno;
+    const std::string message = absl::StrFormat("%s: cannot read: %s", path, std::strerror(error));
+    if (error == ENOENT) return absl::NotFoundError(message);
+    return absl::UnavailableError(message);
+  }
+  std::string data;
+  char chunk[1 << 16];
+  size_t n;
+  while ((n = std::fread(chunk, 1, sizeof(chunk), file)) > 0) data.append(chunk, n);
+  const bool failed = std::ferror(file) != 0;
+  std::fclose(file);
+  if (failed) return absl::UnavailableError(absl::StrFormat("%s: read error", path));
+  return data;
+}
+
+// Every persistent tensor of the model is in the checkpoint once, with its type and shape, and
+// the checkpoint holds nothing else.
+absl::Status CheckTensors(const Checkpoint& checkpoint, Executable& executable) {
+  const std::string& path = checkpoint.path;
+  std::set<std::string> seen;
+  for (const CheckpointTensor& saved : checkpoint.tensors) {
+    if (!seen.insert(saved.name).second) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("%s: tensor '%s' appears twice", path, saved.name));
+    }
+    const Tensor* tensor = executable.FindPersistent(saved.name);
+    if (tensor == nullptr) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "%s: tensor '%s' is not in the model (a checkpoint of a different model?)", path,
+          saved.name));
+    }
+    if (saved.type != tensor->type()) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("%s: tensor '%s' is %s, the model expects %s", path, saved.name,
+                          ElementTypeName(saved.type), ElementTypeName(tensor->type())));
+    }
+    if (saved.shape != tensor->shape()) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "%s: tensor '%s' has shape %s, the model expects %s", path, saved.name,
+          ShapeString(saved.shape), ShapeString(tensor->shape())));
+    }
+  }
+  for (const Tensor& tensor : executable.persistent()) {
+    if (seen.count(tensor.name()) == 0) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "%s: tensor '%s' of the model is missing from the checkpoint", path, tensor.name()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::string EncodeCheckpoint(const CheckpointState& state, const Executable& executable) {
+  Encoder out;
+  out.Bytes(kCheckpointMagic, 8);
+  out.U32(kCheckpointVersion);
+  out.U64(0);  // The file size, patched below.
+  out.U32(0);  // The preamble checksum, patched below.
+  out.Str(state.model_name);
+  out.U64(state.seed);
+  out.I64(state.epoch);
+  out.I64(state.global_step);
+  out.U32(static_cast<uint32_t>(state.history.size()));
+  for (const EpochMetrics& metrics : state.history) EncodeMetrics(metrics, out);
+  out.U32(static_cast<uint32_t>(executable.persistent().size()));
+  for (const Tensor& tensor : executable.persistent()) {
+    out.Str(tensor.name());
+    out.U8(TypeCode(tensor.type()));
+    out.U32(static_cast<uint32_t>(tensor.shape().size()));
+    for (int64_t dim : tensor.shape()) out.I64(dim);
+    out.U64(static_cast<uint64_t>(tensor.bytes()));
+    out.Bytes(tensor.data(), tensor.bytes());
+  }
+
+  std::string& data = out.out();
+  const uint64_t file_size = data.size() + kCrcBytes;
+  for (int i = 0; i < 8; ++i) data[12 + i] = static_cast<char>((file_size >> (8 * i)) & 0xff);
+  const uint32_t preamble_crc = Crc32(data.data(), kPreambleBytes);
+  for (int i = 0; i < 4; ++i) {
+    data[kPreambleBytes + i] = static_cast<char>((preamble_crc >> (8 * i)) & 0xff);
+  }
+  out.U32(Crc32(data.data(), data.size()));
+  return std::move(data);
+}
+
+absl::Status SaveCheckpoint(const std::string& path, const CheckpointState& state,
+                            const Executable& executable) {
+  return WriteFileAtomically(path, EncodeCheckpoint(state, executable));
+}
+
+absl::StatusOr<Checkpoint> ReadCheckpoint(const std::string& path) {
+  KILN_ASSIGN_OR_RETURN(std::string data, ReadWholeFile(path));
+  KILN_RETURN_IF_ERROR(VerifyFile(path, data));
+  Checkpoint checkpoint;
+  checkpoint.path = path;
+  KILN_RETURN_IF_ERROR(DecodeBody(data, checkpoint));
+  return checkpoint;
+}
+
+absl::Status RestoreCheckpoint(const Checkpoint& checkpoint, Executable& executable) {
+  KILN_RETURN_IF_ERROR(CheckTensors(checkpoint, executable));
+  for (const CheckpointTensor& saved : checkpoint.tensors) {
+    Tensor* tensor = executable.FindPersistent(saved.name);
+    std::memcpy(tensor->data(), saved.bytes.data(), saved.bytes.size());
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<CheckpointState> LoadCheckpoint(const std::string& path, Executable& executable) {
+  KILN_ASSIGN_OR_RETURN(Checkpoint checkpoint, ReadCheckpoint(path));
+  KILN_RETURN_IF_ERROR(RestoreCheckpoint(checkpoint, executable));
+  return std::move(checkpoint.state);
+}
+
+}  // namespace kiln::runtime
