@@ -3,6 +3,7 @@
 then one in kiln, in the same run; prints both epoch times and the ratio kiln / PyTorch.
 
     /usr/bin/python3 bench/w3_epoch.py [--kiln build/tools/kiln] [--repeats 1] [--kiln-threads N]
+                                       [--openblas-dir DIR] [--openblas-coretype NAME]
 
 PyTorch runs in its fastest setting on this 2-core machine (see /work/shared/BASELINES.md):
 torch.set_num_threads(1) and OPENBLAS_NUM_THREADS=1 (set below, before numpy/torch load
@@ -10,6 +11,14 @@ OpenBLAS). Its data pipeline is the recipe's: the real Fashion-MNIST IDX files r
 gzip + numpy, x / 255, Normalize(0.5, 0.5), shuffled batches of 64 (the last one 32), Adam(3e-3),
 log_softmax + nll_loss. The data set is decoded and normalized once, before the clock starts,
 as kiln does; each step gathers its shuffled batch, runs forward, backward and the Adam step.
+
+PyTorch's GEMMs are only as fast as the BLAS it loads. Debian's python3-torch links libblas.so.3,
+which is OpenBLAS only if libopenblas0 is installed (else the ~30x slower reference BLAS), and
+OpenBLAS 0.3.21 picks its kernels from the CPU model, falling back to "Prescott" (SSE3) on a
+virtual CPU it does not recognise. The PyTorch epoch therefore runs in a child process whose
+environment can point at an OpenBLAS (--openblas-dir, e.g. one extracted with `apt-get download
+libopenblas0-pthread; dpkg-deb -x`) and force its kernels (--openblas-coretype Haswell|Zen|
+SkylakeX); the script prints which BLAS and core PyTorch actually used.
 
 kiln runs `kiln train examples/fashion_mlp.kiln --epochs 1 --metrics-out FILE`; its "seconds"
 field is training time only (evaluation is reported separately), the same span timed for PyTorch.
@@ -45,6 +54,13 @@ def load_train():
     labels = read_idx("train-labels-idx1-ubyte.gz", 8).astype(np.int64)
     x = (pixels.astype(np.float32) / 255.0 - 0.5) / 0.5
     return torch.from_numpy(x), torch.from_numpy(labels)
+
+
+def loaded_blas():
+    """The BLAS / LAPACK shared objects mapped into this process."""
+    with open("/proc/self/maps") as maps:
+        paths = {line.split()[-1] for line in maps if "blas" in line or "lapack" in line}
+    return sorted(p for p in paths if p.startswith("/"))
 
 
 def pytorch_epoch(x, y, seed):
@@ -84,6 +100,34 @@ def kiln_epoch(binary, threads):
         return epoch["seconds"], epoch["train_loss"], epoch.get("test_accuracy"), run.stdout
 
 
+def pytorch_child(repeats):
+    """Runs in the child process: prints one JSON line with the epoch times."""
+    torch.set_num_threads(1)
+    x, y = load_train()
+    results = [pytorch_epoch(x, y, seed=r) for r in range(repeats)]
+    print(json.dumps({"epochs": results, "blas": loaded_blas(),
+                      "coretype": os.environ.get("OPENBLAS_CORETYPE", "auto")}))
+
+
+def run_pytorch(args):
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+    if args.openblas_dir:
+        env["LD_LIBRARY_PATH"] = args.openblas_dir + ":" + env.get("LD_LIBRARY_PATH", "")
+    if args.openblas_coretype:
+        env["OPENBLAS_CORETYPE"] = args.openblas_coretype
+    env["OPENBLAS_VERBOSE"] = "2"  # OpenBLAS prints "Core: <name>" (the kernels it chose).
+    run = subprocess.run([sys.executable, os.path.abspath(__file__), "--pytorch-child",
+                          "--repeats", str(args.repeats)], env=env, capture_output=True, text=True)
+    if run.returncode != 0:
+        sys.exit("PyTorch child failed:\n" + run.stdout + run.stderr)
+    lines = run.stdout.strip().splitlines()
+    result = json.loads(lines[-1])
+    cores = [l.split(":", 1)[1].strip() for l in (run.stdout + run.stderr).splitlines()
+             if l.startswith("Core:") or " Core: " in l]
+    result["core"] = cores[0] if cores else "n/a (not OpenBLAS)"
+    return result
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--kiln", default=os.path.join(ROOT, "build/tools/kiln"),
@@ -92,23 +136,32 @@ def main():
                         help="epochs to time for each (the best is compared)")
     parser.add_argument("--kiln-threads", type=int, default=0,
                         help="kiln --threads (default: kiln's own, one per core)")
+    parser.add_argument("--openblas-dir", default="",
+                        help="directory with an OpenBLAS libblas.so.3 for PyTorch to load")
+    parser.add_argument("--openblas-coretype", default="",
+                        help="OPENBLAS_CORETYPE for PyTorch (e.g. Haswell, Zen, SkylakeX)")
+    parser.add_argument("--pytorch-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.pytorch_child:
+        pytorch_child(args.repeats)
+        return 0
     if not os.path.exists(os.path.join(DATA_DIR, "train-images-idx3-ubyte.gz")):
         sys.exit("%s is missing (Debian package dataset-fashion-mnist)" % DATA_DIR)
     if not os.access(args.kiln, os.X_OK):
         sys.exit("%s is not built (ninja -C build kiln)" % args.kiln)
 
-    torch.set_num_threads(1)
-    print("load: %s (1-minute load average %.2f on %d cores)" %
-          (DATA_DIR, os.getloadavg()[0], os.cpu_count()))
-    x, y = load_train()
-
-    torch_times = []
-    for r in range(args.repeats):
-        seconds, loss = pytorch_epoch(x, y, seed=r)
-        torch_times.append(seconds)
-        print("pytorch %s (1 thread, OPENBLAS_NUM_THREADS=1): epoch %.3f s  train_loss %.4f" %
-              (torch.__version__, seconds, loss))
+    print("1-minute load average %.2f on %d cores" % (os.getloadavg()[0], os.cpu_count()))
+    torch_result = run_pytorch(args)
+    blas = ", ".join(os.path.basename(p) for p in torch_result["blas"] if "lapack" not in p)
+    for seconds, loss in torch_result["epochs"]:
+        print("pytorch %s (1 thread, OPENBLAS_NUM_THREADS=1; BLAS %s, core %s): epoch %.3f s  "
+              "train_loss %.4f" % (torch.__version__, blas, torch_result["core"], seconds, loss))
+    if not any("openblas" in p for p in torch_result["blas"]):
+        print("WARNING: PyTorch is not using OpenBLAS (%s); /work/shared/BASELINES.md assumes "
+              "OpenBLAS 0.3.21 — see --openblas-dir" % blas)
+    elif torch_result["core"] in ("Prescott", "Core2", "Nehalem", "Atom"):
+        print("WARNING: OpenBLAS chose the %s kernels (no AVX2); see --openblas-coretype" %
+              torch_result["core"])
     kiln_times = []
     for r in range(args.repeats):
         seconds, loss, accuracy, _ = kiln_epoch(args.kiln, args.kiln_threads)
@@ -116,7 +169,8 @@ def main():
         print("kiln (%s threads): epoch %.3f s  train_loss %.4f  test_acc %s" %
               (args.kiln_threads or "default", seconds, loss,
                "%.4f" % accuracy if accuracy is not None else "n/a"))
-    best_torch, best_kiln = min(torch_times), min(kiln_times)
+    best_torch = min(seconds for seconds, _ in torch_result["epochs"])
+    best_kiln = min(kiln_times)
     print("W3 epoch (training only): pytorch %.3f s, kiln %.3f s, kiln/pytorch %.2f "
           "(1-minute load average now %.2f)" %
           (best_torch, best_kiln, best_kiln / best_torch, os.getloadavg()[0]))

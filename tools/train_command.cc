@@ -69,6 +69,26 @@ bool TakeSwitch(std::vector<std::string>& args, const std::string& name) {
   return found;
 }
 
+// A different model, seed or number of steps per epoch would not continue the same run: the
+// shuffles and step keys are derived from (seed, epoch, global step).
+absl::Status CheckSameRun(const std::string& path, const runtime::CheckpointState& state,
+                          const runtime::TrainOptions& run, int64_t train_samples) {
+  if (state.model_name != run.model_name) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: a checkpoint of model '%s', not '%s'", path, state.model_name, run.model_name));
+  }
+  if (state.seed != run.seed) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: saved by a run with seed %d, this run has seed %d", path, state.seed, run.seed));
+  }
+  const int64_t steps_per_epoch = (train_samples + run.batch_size - 1) / run.batch_size;
+  if (state.global_step == state.epoch * steps_per_epoch) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrFormat(
+      "%s: saved by a run of %d steps per epoch, this run takes %d (a different --batch-size "
+      "or --train-limit?)",
+      path, state.epoch > 0 ? state.global_step / state.epoch : 0, steps_per_epoch));
+}
+
 // Continues the run saved in run.checkpoint_path: loads its tensors into `executable` and sets
 // `run` to start after its last epoch. A missing file means a fresh start. Returns false when
 // the checkpoint already holds all the epochs asked for.
@@ -82,23 +102,7 @@ absl::StatusOr<bool> Resume(int64_t train_samples, runtime::Executable& executab
   }
   KILN_RETURN_IF_ERROR(checkpoint.status());
   const runtime::CheckpointState& state = checkpoint->state;
-  // A different model, seed or step count would not continue the same run: the shuffles and
-  // step keys are derived from (seed, epoch, global step).
-  if (state.model_name != run.model_name) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "%s: a checkpoint of model '%s', not '%s'", path, state.model_name, run.model_name));
-  }
-  if (state.seed != run.seed) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "%s: saved by a run with seed %d, this run has seed %d", path, state.seed, run.seed));
-  }
-  const int64_t steps_per_epoch = (train_samples + run.batch_size - 1) / run.batch_size;
-  if (state.global_step != state.epoch * steps_per_epoch) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "%s: saved after %d steps in %d epochs, but this run takes %d steps per epoch "
-        "(a different --batch-size or --train-limit?)",
-        path, state.global_step, state.epoch, steps_per_epoch));
-  }
+  KILN_RETURN_IF_ERROR(CheckSameRun(path, state, run, train_samples));
   if (state.epoch >= run.epochs) {
     std::cout << absl::StrFormat(
         "kiln: %s already holds %d of %d epochs; nothing to train (raise --epochs to go on)\n",
