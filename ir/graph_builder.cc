@@ -106,9 +106,9 @@ NodeId GraphBuilder::Iota(Shape shape, int64_t dim, DType dtype) {
              {"dtype", std::string(DTypeName(dtype))}});
 }
 
-NodeId GraphBuilder::SumToShape(NodeId grad, const Shape& shape) {
+NodeId GraphBuilder::SumToShape(NodeId grad, Shape shape) {
   if (!status_.ok()) return kNoNode;
-  const Shape& from = type(grad).shape;
+  const Shape from = type(grad).shape;
   if (from == shape) return grad;
   // Broadcasting aligned shapes on the right: sum the leading extra dims and the dims where the
   // target has size 1, then restore the target's rank.

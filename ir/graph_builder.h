@@ -75,7 +75,8 @@ class GraphBuilder {
 
   // Sums `grad` (shaped like a broadcast result) back down to `shape`: the gradient of an
   // implicit NumPy broadcast.
-  NodeId SumToShape(NodeId grad, const Shape& shape);
+  // `shape` is taken by value: callers often pass a node's shape, and adding nodes may move it.
+  NodeId SumToShape(NodeId grad, Shape shape);
 
  private:
   Graph& graph_;

@@ -38,6 +38,12 @@ absl::StatusOr<runtime::BufferView> GraphRunner::Find(const std::string& name) c
     spec.shape = t->shape();
     return runtime::BufferView{&spec, t->data()};
   }
+  // A graph output that is a view (reshape) of another value has no buffer of its own: read the
+  // buffer the memory plan gave its node.
+  ir::NodeId output = program_.graph.Output(name);
+  if (output != ir::kNoNode && program_.memory.node_buffer[output] >= 0) {
+    return entry_->Buffer(program_.memory.buffers[program_.memory.node_buffer[output]].name);
+  }
   return entry_->Buffer(name);
 }
 

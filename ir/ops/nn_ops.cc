@@ -109,7 +109,10 @@ absl::StatusOr<TensorType> NllLossType(std::span<const TensorType> ops, const At
 NodeId NllLoss(GraphBuilder& b, NodeId logp, NodeId target, std::optional<NodeId> weight,
                const std::string& reduction) {
   Shape shape = b.type(logp).shape;
-  NodeId one_hot = b.Equal(b.Reshape(target, {shape[0], 1}), b.Iota(shape, 1));
+  // Named locals fix the node order (argument evaluation order is unspecified in C++).
+  NodeId column = b.Reshape(target, {shape[0], 1});
+  NodeId classes = b.Iota(shape, 1);
+  NodeId one_hot = b.Equal(column, classes);
   NodeId sample_weight = weight ? b.Mul(one_hot, *weight) : one_hot;
   NodeId picked = b.Mul(logp, sample_weight);
   if (reduction == "none") return b.Neg(b.ReduceSum(picked, {1}));

@@ -106,10 +106,8 @@ TEST(ExpandCompositesTest, NllLossWithClassWeightsDividesByTheTargetsWeights) {
     %logp = input() {dtype="f32", shape=[4,3]} : f32[4,3] name="logp"
     %t = input() {dtype="i64", shape=[4]} : i64[4] name="t"
     %w = input() {dtype="f32", shape=[3]} : f32[3] name="w"
-    // The iota precedes the reshape: NllLoss builds both as arguments of one call, and GCC
-    // evaluates arguments right to left (C++ leaves the order unspecified).
-    %iota = iota() {dim=1, dtype="i64", shape=[4,3]} : i64[4,3]
     %t2 = reshape(%t) {shape=[4,1]} : i64[4,1]
+    %iota = iota() {dim=1, dtype="i64", shape=[4,3]} : i64[4,3]
     %one_hot = equal(%t2, %iota) : f32[4,3]
     %sample_w = mul(%one_hot, %w) : f32[4,3]
     %picked = mul(%logp, %sample_w) : f32[4,3]
