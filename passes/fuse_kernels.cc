@@ -87,13 +87,16 @@ class Fuser {
   // being stored and reloaded: an add or a compare costs less than a round trip to memory.
   bool ShouldRecompute(const Node& n) const {
     if (!ir::OpOf(n).Has(ir::kCheap) || !IsElementwiseLike(n)) return false;
-    if (must_store_[n.id] || needs_buffer_[n.id] || users_[n.id].size() < 2) return false;
+    if (must_store_[n.id] || needs_buffer_[n.id] || users_[n.id].empty()) return false;
     std::set<int> kernels;
+    bool feeds_recomputed = false;
     for (NodeId user : users_[n.id]) {
       if (kernel_of_[user] < 0 && !recomputed_[user]) return false;
+      feeds_recomputed |= recomputed_[user];
       kernels.insert(kernel_of_[user]);
     }
-    return kernels.size() > 1;
+    // A cheap operand of a recomputed node is recomputed along with it.
+    return feeds_recomputed || kernels.size() > 1;
   }
 
   // The one kernel holding every user of `n`, or -1 (no users, several kernels, or a user that

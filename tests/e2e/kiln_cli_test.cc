@@ -249,5 +249,40 @@ TEST(KilnCliTest, TruncatedIdxFileIsAOneLineError) {
   EXPECT_NE(r.err.find("truncated"), std::string::npos) << Describe(r);
 }
 
+TEST(KilnCliTest, EmitLlvmShowsTheTrainingStepAsVectorCode) {
+  RunResult r = RunKiln({"compile", "examples/fashion_mlp.kiln", "--emit=llvm"});
+  ASSERT_TRUE(r.exited && r.exit_code == 0) << Describe(r);
+  EXPECT_NE(r.out.find("define void @fashion_mlp_train_b64("), std::string::npos);
+  EXPECT_NE(r.out.find("<16 x float> @llvm.fmuladd.v16f32"), std::string::npos);
+}
+
+TEST(KilnCliTest, FusionDumpShowsEpilogueAndOneKernelPerAdamUpdate) {
+  RunResult r = RunKiln({"compile", "examples/fashion_mlp.kiln", "--emit=fusion"});
+  ASSERT_TRUE(r.exited && r.exit_code == 0) << Describe(r);
+  // The first layer's GEMM computes bias + ReLU in its epilogue and stores only h1.
+  EXPECT_TRUE(std::regex_search(
+      r.out, std::regex(R"(kernel k0_matmul_add_relu \(matmul, 3 ops\)\n  ops: +%\d+ matmul, %\d+ add 'fc1', %\d+ relu 'h1')")))
+      << r.out;
+  // Each parameter's Adam update is one loop kernel storing the parameter and both moments.
+  for (const char* param : {"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias", "out.weight",
+                            "out.bias"}) {
+    std::regex kernel(std::string(R"(kernel \w+ \(loop, 13 ops\)\n  ops: [^\n]*\n  inputs: [^\n]*parameter ')") +
+                      param + R"(',[^\n]*state ')" + param + R"(.exp_avg')");
+    EXPECT_TRUE(std::regex_search(r.out, kernel)) << param << "\n" << r.out;
+  }
+}
+
+TEST(KilnCliTest, EmitObjWritesAnElfObjectWithTheEntryPoints) {
+  TempDir dir;
+  fs::path object = dir.path() / "mlp.o";
+  RunResult r = RunKiln({"compile", "examples/fashion_mlp.kiln", "--emit=obj", "-o", object.string()});
+  ASSERT_TRUE(r.exited && r.exit_code == 0) << Describe(r);
+  std::string bytes = ReadFile(object);
+  ASSERT_GT(bytes.size(), 4u);
+  EXPECT_EQ(bytes.substr(0, 4), "\x7f" "ELF");
+  EXPECT_NE(bytes.find("fashion_mlp_train_b64"), std::string::npos);
+  EXPECT_NE(bytes.find("fashion_mlp_eval_b64"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace kiln
