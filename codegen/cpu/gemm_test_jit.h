@@ -1,7 +1,6 @@
-// A small ORC LLJIT for the GEMM emitter's tests and benchmark: optimizes a module with the new
-// pass manager at O3 for the host TargetMachine (TOOLCHAIN.md section 3), JIT-compiles it and
-// resolves KilnTaskFn kernels. Not the compiler's JIT: it exists so the GEMM code can be tested
-// on its own.
+// A convenience wrapper for the GEMM emitter's tests and benchmark: optimizes a module with the
+// compiler's O3 pipeline (llvm_target.h), JIT-compiles it with the compiler's JIT (jit.h) and
+// resolves KilnTaskFn kernels, so GEMM code can be tested without building whole programs.
 //
 //   auto jit = kiln::cpu::GemmTestJit::Create();
 //   KILN_RETURN_IF_ERROR((*jit)->Add(std::move(ctx), std::move(module), &optimized_ir));
@@ -14,7 +13,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "llvm/ExecutionEngine/Orc/LLJIT.h"
+#include "codegen/cpu/jit.h"
 #include "llvm/IR/LLVMContext.h"
 #include "llvm/IR/Module.h"
 #include "llvm/Target/TargetMachine.h"
@@ -33,11 +32,11 @@ class GemmTestJit {
   absl::StatusOr<KilnTaskFn> Lookup(const std::string& name);
 
  private:
-  GemmTestJit(std::unique_ptr<llvm::TargetMachine> tm, std::unique_ptr<llvm::orc::LLJIT> jit)
+  GemmTestJit(std::unique_ptr<llvm::TargetMachine> tm, std::unique_ptr<CpuJit> jit)
       : tm_(std::move(tm)), jit_(std::move(jit)) {}
 
   std::unique_ptr<llvm::TargetMachine> tm_;
-  std::unique_ptr<llvm::orc::LLJIT> jit_;
+  std::unique_ptr<CpuJit> jit_;
 };
 
 }  // namespace kiln::cpu

@@ -224,7 +224,8 @@ absl::StatusOr<EmittedKernel> EmitReductionKernel(KernelContext& k) {
   LlvmScalarBuilder sb(b, 1);
   codegen::FusedEvaluator eval(k.graph(), k.kernel(), sb, ScalarLoader(k, sb));
   llvm::Type* f32 = b.getFloatTy();
-  double init = kind == ir::ReduceKind::kSum ? 0.0 : -std::numeric_limits<double>::infinity();
+  constexpr double kInf = std::numeric_limits<double>::infinity();
+  double init = kind == ir::ReduceKind::kSum ? 0.0 : kind == ir::ReduceKind::kMin ? kInf : -kInf;
   // The output index of input coordinates: drop reduced dims (keepdim's 1-sized dims index 0).
   auto output_index = [&](const std::vector<llvm::Value*>& coords) {
     std::vector<llvm::Value*> kept;
@@ -246,6 +247,7 @@ absl::StatusOr<EmittedKernel> EmitReductionKernel(KernelContext& k) {
       b.clearFastMathFlags();
       return sum;
     }
+    if (kind == ir::ReduceKind::kMin) return b.CreateMinNum(acc, x);
     return b.CreateMaxNum(acc, x);
   };
   NodeId out = k.kernel().outputs[0];
