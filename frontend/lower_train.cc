@@ -30,12 +30,109 @@ absl::Status CheckRange(const Args& args, const std::string& key, double value, 
                  absl::StrCat(args.callee(), ": ", key, " must be ", range, ", got ", value));
 }
 
+// The names of `name=[a, b, c]` (or a single name), as written: csv feature columns.
+absl::StatusOr<std::vector<std::string>> Names(const Args& args, const std::string& key) {
+  const Expr* value = args.Raw(key);
+  std::vector<const Expr*> items;
+  if (value->kind == Expr::Kind::kList || value->kind == Expr::Kind::kTuple) {
+    for (const Expr& item : value->operands) items.push_back(&item);
+  } else {
+    items.push_back(value);
+  }
+  std::vector<std::string> names;
+  for (const Expr* item : items) {
+    if (item->kind != Expr::Kind::kName && item->kind != Expr::Kind::kString) {
+      return ErrorAt(item->loc, absl::StrCat(args.callee(), ": ", key,
+                                             " must be a list of column names such as [a, b]"));
+    }
+    names.push_back(item->text);
+  }
+  return names;
+}
+
+// Arguments every tabular source takes: how the one table becomes train and test splits.
+const std::vector<ParamSpec> kTabularParams = {
+    {"test_fraction"}, {"standardize"}, {"one_hot"},    {"seed"},
+    {"train_limit"},   {"test_limit"},  {"shuffle"}};
+
+// scikit-learn's generator arguments, read as numbers into DataConfig::params.
+const std::map<std::string, std::vector<std::string>>& GeneratorParams() {
+  static const auto* table = new std::map<std::string, std::vector<std::string>>{
+      {"make_classification",
+       {"n_samples", "n_features", "n_informative", "n_redundant", "n_repeated", "n_classes",
+        "n_clusters_per_class", "flip_y", "class_sep", "hypercube"}},
+      {"make_regression", {"n_samples", "n_features", "n_informative", "bias", "noise"}},
+  };
+  return *table;
+}
+
+absl::Status LowerTabular(const Expr& value, ir::DataConfig& data) {
+  Signature sig{value.text, kTabularParams};
+  const auto generator = GeneratorParams().find(value.text);
+  if (value.text == "csv") {
+    sig.params.insert(sig.params.end(), {{"path", true}, {"features"}, {"label"}, {"regression"}});
+  } else if (value.text == "tensors") {
+    sig.params.insert(sig.params.end(), {{"features", true}, {"labels", true}, {"regression"}});
+  } else {
+    for (const std::string& name : generator->second) sig.params.push_back({name});
+  }
+  KILN_ASSIGN_OR_RETURN(Args args, Args::Bind(sig, value, kConstant));
+  data.source = value.text;
+  data.loc = value.loc;
+  KILN_ASSIGN_OR_RETURN(data.test_fraction, args.Number("test_fraction", 0.1));
+  KILN_ASSIGN_OR_RETURN(data.standardize, args.Bool("standardize", false));
+  KILN_ASSIGN_OR_RETURN(data.one_hot, args.Bool("one_hot", false));
+  KILN_ASSIGN_OR_RETURN(int64_t seed, args.Int("seed", 0));
+  KILN_ASSIGN_OR_RETURN(data.train_limit, args.Int("train_limit", 0));
+  KILN_ASSIGN_OR_RETURN(data.test_limit, args.Int("test_limit", 0));
+  KILN_ASSIGN_OR_RETURN(data.shuffle, args.Bool("shuffle", true));
+  KILN_RETURN_IF_ERROR(
+      CheckRange(args, "test_fraction", data.test_fraction, 0, 0.999999, "in [0, 1)"));
+  KILN_RETURN_IF_ERROR(CheckRange(args, "seed", seed, 0, INFINITY, ">= 0"));
+  KILN_RETURN_IF_ERROR(CheckRange(args, "train_limit", data.train_limit, 0, INFINITY, ">= 0"));
+  KILN_RETURN_IF_ERROR(CheckRange(args, "test_limit", data.test_limit, 0, INFINITY, ">= 0"));
+  data.seed = static_cast<uint64_t>(seed);
+  if (value.text == "csv") {
+    KILN_ASSIGN_OR_RETURN(data.path, args.Word("path", ""));
+    KILN_ASSIGN_OR_RETURN(data.label, args.Word("label", ""));
+    if (args.Has("features")) {
+      KILN_ASSIGN_OR_RETURN(data.features, Names(args, "features"));
+    }
+    KILN_ASSIGN_OR_RETURN(data.regression, args.Bool("regression", false));
+    return absl::OkStatus();
+  }
+  if (value.text == "tensors") {
+    KILN_ASSIGN_OR_RETURN(data.path, args.Word("features", ""));
+    KILN_ASSIGN_OR_RETURN(data.labels_path, args.Word("labels", ""));
+    KILN_ASSIGN_OR_RETURN(data.regression, args.Bool("regression", false));
+    return absl::OkStatus();
+  }
+  for (const std::string& name : generator->second) {
+    if (!args.Has(name)) continue;
+    KILN_ASSIGN_OR_RETURN(Value number, args.Get(name));
+    if (number.kind == Value::Kind::kBool) {
+      data.params[name] = number.boolean ? 1.0 : 0.0;
+      continue;
+    }
+    if (number.kind != Value::Kind::kNumber) {
+      return ErrorAt(args.Raw(name)->loc,
+                     absl::StrCat(value.text, ": ", name, " must be a number"));
+    }
+    data.params[name] = number.number;
+  }
+  return absl::OkStatus();
+}
+
 absl::Status LowerData(const Expr& value, ir::DataConfig& data) {
-  static const std::vector<std::string> kSources = {"fashion_mnist", "mnist", "idx"};
+  static const std::vector<std::string> kSources = {
+      "fashion_mnist", "mnist", "idx", "csv", "tensors", "make_classification", "make_regression"};
   KILN_RETURN_IF_ERROR(RequireCall(value, "a data source such as fashion_mnist()"));
   if (std::find(kSources.begin(), kSources.end(), value.text) == kSources.end()) {
     return ErrorAt(value.loc, absl::StrCat("unknown data source '", value.text, "'",
                                            DidYouMean(value.text, kSources)));
+  }
+  if (std::find(kSources.begin() + 3, kSources.end(), value.text) != kSources.end()) {
+    return LowerTabular(value, data);
   }
   Signature sig{value.text,
                 {{"path", value.text == "idx"},
@@ -99,16 +196,22 @@ absl::Status LowerSgd(const Args& args, std::map<std::string, double>& h) {
   return absl::OkStatus();
 }
 
-// torch.optim.Adam(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0).
+// torch.optim.Adam(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False) and
+// AdamW, the same with weight_decay=1e-2 (decoupled).
 absl::Status LowerAdam(const Args& args, std::map<std::string, double>& h) {
+  bool decoupled = args.callee() == "adamw";
   KILN_ASSIGN_OR_RETURN(h["lr"], args.Number("lr", 1e-3));
   KILN_ASSIGN_OR_RETURN(h["eps"], args.Number("eps", 1e-8));
-  KILN_ASSIGN_OR_RETURN(h["weight_decay"], args.Number("weight_decay", 0.0));
+  KILN_ASSIGN_OR_RETURN(h["weight_decay"], args.Number("weight_decay", decoupled ? 1e-2 : 0.0));
+  KILN_ASSIGN_OR_RETURN(bool amsgrad, args.Bool("amsgrad", false));
+  if (amsgrad) h["amsgrad"] = 1.0;  // Absent means off, so plain Adam's hparams stay as they were.
   h["beta1"] = 0.9;
   h["beta2"] = 0.999;
   if (args.Has("betas")) {
     KILN_ASSIGN_OR_RETURN(std::vector<double> betas, args.Numbers("betas"));
-    if (betas.size() != 2) return ErrorAt(args.Raw("betas")->loc, "adam: betas must be a pair");
+    if (betas.size() != 2) {
+      return ErrorAt(args.Raw("betas")->loc, absl::StrCat(args.callee(), ": betas must be a pair"));
+    }
     h["beta1"] = betas[0];
     h["beta2"] = betas[1];
   }
@@ -116,6 +219,51 @@ absl::Status LowerAdam(const Args& args, std::map<std::string, double>& h) {
   KILN_RETURN_IF_ERROR(CheckRange(args, "eps", h["eps"], 0, INFINITY, ">= 0"));
   KILN_RETURN_IF_ERROR(CheckRange(args, "betas", h["beta1"], 0, 0.999999999, "in [0, 1)"));
   KILN_RETURN_IF_ERROR(CheckRange(args, "betas", h["beta2"], 0, 0.999999999, "in [0, 1)"));
+  return CheckRange(args, "weight_decay", h["weight_decay"], 0, INFINITY, ">= 0");
+}
+
+// torch.optim.RMSprop(lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0, centered=False).
+absl::Status LowerRmsprop(const Args& args, std::map<std::string, double>& h) {
+  KILN_ASSIGN_OR_RETURN(h["lr"], args.Number("lr", 1e-2));
+  KILN_ASSIGN_OR_RETURN(h["alpha"], args.Number("alpha", 0.99));
+  KILN_ASSIGN_OR_RETURN(h["eps"], args.Number("eps", 1e-8));
+  KILN_ASSIGN_OR_RETURN(h["weight_decay"], args.Number("weight_decay", 0.0));
+  KILN_ASSIGN_OR_RETURN(h["momentum"], args.Number("momentum", 0.0));
+  KILN_ASSIGN_OR_RETURN(bool centered, args.Bool("centered", false));
+  h["centered"] = centered ? 1.0 : 0.0;
+  KILN_RETURN_IF_ERROR(CheckRange(args, "lr", h["lr"], 0, INFINITY, ">= 0"));
+  KILN_RETURN_IF_ERROR(CheckRange(args, "alpha", h["alpha"], 0, INFINITY, ">= 0"));
+  KILN_RETURN_IF_ERROR(CheckRange(args, "eps", h["eps"], 0, INFINITY, ">= 0"));
+  KILN_RETURN_IF_ERROR(CheckRange(args, "momentum", h["momentum"], 0, INFINITY, ">= 0"));
+  return CheckRange(args, "weight_decay", h["weight_decay"], 0, INFINITY, ">= 0");
+}
+
+// torch.optim.Adagrad(lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0,
+// eps=1e-10).
+absl::Status LowerAdagrad(const Args& args, std::map<std::string, double>& h) {
+  KILN_ASSIGN_OR_RETURN(h["lr"], args.Number("lr", 1e-2));
+  KILN_ASSIGN_OR_RETURN(h["lr_decay"], args.Number("lr_decay", 0.0));
+  KILN_ASSIGN_OR_RETURN(h["weight_decay"], args.Number("weight_decay", 0.0));
+  KILN_ASSIGN_OR_RETURN(h["initial_accumulator_value"],
+                        args.Number("initial_accumulator_value", 0.0));
+  KILN_ASSIGN_OR_RETURN(h["eps"], args.Number("eps", 1e-10));
+  KILN_RETURN_IF_ERROR(CheckRange(args, "lr", h["lr"], 0, INFINITY, ">= 0"));
+  KILN_RETURN_IF_ERROR(CheckRange(args, "lr_decay", h["lr_decay"], 0, INFINITY, ">= 0"));
+  KILN_RETURN_IF_ERROR(CheckRange(args, "initial_accumulator_value",
+                                  h["initial_accumulator_value"], 0, INFINITY, ">= 0"));
+  KILN_RETURN_IF_ERROR(CheckRange(args, "eps", h["eps"], 0, INFINITY, ">= 0"));
+  return CheckRange(args, "weight_decay", h["weight_decay"], 0, INFINITY, ">= 0");
+}
+
+// torch.optim.Adadelta(lr=1.0, rho=0.9, eps=1e-6, weight_decay=0).
+absl::Status LowerAdadelta(const Args& args, std::map<std::string, double>& h) {
+  KILN_ASSIGN_OR_RETURN(h["lr"], args.Number("lr", 1.0));
+  KILN_ASSIGN_OR_RETURN(h["rho"], args.Number("rho", 0.9));
+  KILN_ASSIGN_OR_RETURN(h["eps"], args.Number("eps", 1e-6));
+  KILN_ASSIGN_OR_RETURN(h["weight_decay"], args.Number("weight_decay", 0.0));
+  KILN_RETURN_IF_ERROR(CheckRange(args, "lr", h["lr"], 0, INFINITY, ">= 0"));
+  KILN_RETURN_IF_ERROR(CheckRange(args, "rho", h["rho"], 0, 1, "in [0, 1]"));
+  KILN_RETURN_IF_ERROR(CheckRange(args, "eps", h["eps"], 0, INFINITY, ">= 0"));
   return CheckRange(args, "weight_decay", h["weight_decay"], 0, INFINITY, ">= 0");
 }
 
@@ -128,7 +276,15 @@ const std::vector<OptimizerDef>& Optimizers() {
   static const auto* table = new std::vector<OptimizerDef>{
       {{"sgd", {{"lr", true}, {"momentum"}, {"dampening"}, {"weight_decay"}, {"nesterov"}}},
        LowerSgd},
-      {{"adam", {{"lr"}, {"betas"}, {"eps"}, {"weight_decay"}}}, LowerAdam},
+      {{"rmsprop",
+        {{"lr"}, {"alpha"}, {"eps"}, {"weight_decay"}, {"momentum"}, {"centered"}}},
+       LowerRmsprop},
+      {{"adam", {{"lr"}, {"betas"}, {"eps"}, {"weight_decay"}, {"amsgrad"}}}, LowerAdam},
+      {{"adamw", {{"lr"}, {"betas"}, {"eps"}, {"weight_decay"}, {"amsgrad"}}}, LowerAdam},
+      {{"adagrad",
+        {{"lr"}, {"lr_decay"}, {"weight_decay"}, {"initial_accumulator_value"}, {"eps"}}},
+       LowerAdagrad},
+      {{"adadelta", {{"lr"}, {"rho"}, {"eps"}, {"weight_decay"}}}, LowerAdadelta},
   };
   return *table;
 }
@@ -146,6 +302,65 @@ absl::Status LowerOptimizer(const Expr& value, ir::OptimizerConfig& optimizer) {
   }
   return ErrorAt(value.loc, absl::StrCat("unknown optimizer '", value.text, "'",
                                          DidYouMean(value.text, names)));
+}
+
+// torch.optim.lr_scheduler's StepLR(step_size, gamma=0.1), ExponentialLR(gamma) and
+// CosineAnnealingLR(T_max, eta_min=0), stepped once per epoch.
+absl::Status LowerSchedule(const Expr& value, ir::ScheduleConfig& schedule) {
+  static const std::vector<Signature> kSchedules = {
+      {"constant", {}},
+      {"step", {{"step_size", true}, {"gamma"}}},
+      {"exponential", {{"gamma", true}}},
+      {"cosine", {{"t_max", true}, {"eta_min"}}},
+  };
+  KILN_RETURN_IF_ERROR(RequireCall(value, "a schedule such as step(step_size=10, gamma=0.1)"));
+  std::vector<std::string> names;
+  for (const Signature& sig : kSchedules) names.push_back(sig.callee);
+  auto sig = std::find_if(kSchedules.begin(), kSchedules.end(),
+                          [&](const Signature& s) { return s.callee == value.text; });
+  if (sig == kSchedules.end()) {
+    return ErrorAt(value.loc, absl::StrCat("unknown schedule '", value.text, "'",
+                                           DidYouMean(value.text, names)));
+  }
+  KILN_ASSIGN_OR_RETURN(Args args, Args::Bind(*sig, value, kConstant));
+  schedule.kind = value.text;
+  schedule.loc = value.loc;
+  KILN_ASSIGN_OR_RETURN(schedule.step_size, args.Int("step_size", 1));
+  KILN_ASSIGN_OR_RETURN(schedule.gamma, args.Number("gamma", 0.1));
+  KILN_ASSIGN_OR_RETURN(schedule.t_max, args.Int("t_max", 1));
+  KILN_ASSIGN_OR_RETURN(schedule.eta_min, args.Number("eta_min", 0.0));
+  KILN_RETURN_IF_ERROR(CheckRange(args, "step_size", schedule.step_size, 1, INFINITY, ">= 1"));
+  KILN_RETURN_IF_ERROR(CheckRange(args, "gamma", schedule.gamma, 0, INFINITY, ">= 0"));
+  KILN_RETURN_IF_ERROR(CheckRange(args, "t_max", schedule.t_max, 1, INFINITY, ">= 1"));
+  return CheckRange(args, "eta_min", schedule.eta_min, 0, INFINITY, ">= 0");
+}
+
+absl::StatusOr<double> Positive(const TrainEntry& entry) {
+  KILN_ASSIGN_OR_RETURN(Value v, EvalConstant(entry.value));
+  if (v.kind != Value::Kind::kNumber || !(v.number > 0) || !std::isfinite(v.number)) {
+    return ErrorAt(entry.value.loc, absl::StrCat(entry.key, " must be a positive number"));
+  }
+  return v.number;
+}
+
+// `freeze = [fc1.weight, fc2]` or `freeze = ["fc*"]`: parameter names, module names or globs
+// ending in '*'. The training-step builder checks them against the model's parameters.
+absl::StatusOr<std::vector<ir::FreezePattern>> FreezePatterns(const Expr& value) {
+  std::vector<const Expr*> items;
+  if (value.kind == Expr::Kind::kList || value.kind == Expr::Kind::kTuple) {
+    for (const Expr& item : value.operands) items.push_back(&item);
+  } else {
+    items.push_back(&value);
+  }
+  std::vector<ir::FreezePattern> patterns;
+  for (const Expr* item : items) {
+    if (item->kind != Expr::Kind::kName && item->kind != Expr::Kind::kString) {
+      return ErrorAt(item->loc,
+                     "freeze must be a list of parameter names such as [fc1.weight, \"fc2.*\"]");
+    }
+    patterns.push_back({item->text, item->loc});
+  }
+  return patterns;
 }
 
 absl::StatusOr<int64_t> Integer(const TrainEntry& entry, int64_t min) {
@@ -179,10 +394,22 @@ absl::StatusOr<std::vector<std::string>> Metrics(const Expr& value) {
 }
 
 absl::Status LowerEntry(const TrainEntry& entry, ir::TrainConfig& config) {
-  static const std::vector<std::string> kKeys = {"data",   "optimizer", "batch_size",
-                                                 "epochs", "seed",      "metrics"};
+  static const std::vector<std::string> kKeys = {
+      "data",     "optimizer",      "batch_size",      "epochs", "seed",
+      "metrics",  "clip_grad_norm", "clip_grad_value", "freeze", "schedule"};
   if (entry.key == "data") return LowerData(entry.value, config.data);
   if (entry.key == "optimizer") return LowerOptimizer(entry.value, config.optimizer);
+  if (entry.key == "schedule") return LowerSchedule(entry.value, config.schedule);
+  if (entry.key == "clip_grad_norm" || entry.key == "clip_grad_value") {
+    KILN_ASSIGN_OR_RETURN(double limit, Positive(entry));
+    (entry.key == "clip_grad_norm" ? config.clip_grad_norm : config.clip_grad_value) = limit;
+    config.clip_loc = entry.key_loc;
+    return absl::OkStatus();
+  }
+  if (entry.key == "freeze") {
+    KILN_ASSIGN_OR_RETURN(config.freeze, FreezePatterns(entry.value));
+    return absl::OkStatus();
+  }
   if (entry.key == "batch_size") {
     KILN_ASSIGN_OR_RETURN(config.batch_size, Integer(entry, 1));
     return absl::OkStatus();

@@ -36,6 +36,20 @@ absl::Status ArgmaxDims(const std::vector<ir::TensorType>&, ir::Attrs& attrs) {
   return absl::OkStatus();
 }
 
+// Reductions take PyTorch's `dim=` as well as `dims=` (both an integer or a list): `dim` is
+// folded into the IR's `dims` attr, then every dim is reduced when neither was given.
+absl::Status ReductionDims(const std::vector<ir::TensorType>& types, ir::Attrs& attrs) {
+  if (attrs.Has("dim")) {
+    if (attrs.Has("dims")) return absl::InvalidArgumentError("give dim or dims, not both");
+    ir::Attrs out;
+    for (const auto& [key, value] : attrs.values()) {
+      out.Set(key == "dim" ? "dims" : key, value);
+    }
+    attrs = out;
+  }
+  return AllDimsByDefault(types, attrs);
+}
+
 absl::Status CheckReduction(const std::vector<ir::TensorType>&, ir::Attrs& attrs) {
   std::string reduction = attrs.GetString("reduction");
   if (reduction == "mean" || reduction == "sum") return absl::OkStatus();
@@ -53,10 +67,24 @@ OpBuiltin Binary(const std::string& name) {
   return {name, {{"a", K::kOperand}, {"b", K::kOperand}}};
 }
 OpBuiltin Unary(const std::string& name) { return {name, {{"x", K::kTensor}}}; }
+// `dim` comes last so that positional calls keep the (x, dims, keepdim) order.
 OpBuiltin Reduce(const std::string& name) {
   return {name,
-          {{"x", K::kTensor}, {"dims", K::kInts}, {"keepdim", K::kBool, int64_t{0}}},
-          AllDimsByDefault};
+          {{"x", K::kTensor},
+           {"dims", K::kInts},
+           {"keepdim", K::kBool, int64_t{0}},
+           {"dim", K::kInts}},
+          ReductionDims};
+}
+// var and std, with torch.var's argument order (input, dim, unbiased, keepdim).
+OpBuiltin Moment(const std::string& name) {
+  return {name,
+          {{"x", K::kTensor},
+           {"dims", K::kInts},
+           {"unbiased", K::kBool, int64_t{1}},
+           {"keepdim", K::kBool, int64_t{0}},
+           {"dim", K::kInts}},
+          ReductionDims};
 }
 OpBuiltin Loss(const std::string& name) {
   return {name,
@@ -72,8 +100,11 @@ OpBuiltin Loss(const std::string& name) {
 const std::vector<OpBuiltin>& OpBuiltins() {
   static const auto* table = new std::vector<OpBuiltin>{
       Binary("add"), Binary("sub"), Binary("mul"), Binary("div"), Binary("maximum"),
-      Binary("pow"),
-      Unary("neg"), Unary("exp"), Unary("log"), Unary("sqrt"), Unary("relu"),
+      Binary("pow"), Binary("minimum"),
+      Unary("neg"), Unary("exp"), Unary("log"), Unary("sqrt"), Unary("relu"), Unary("abs"),
+      Unary("sigmoid"), Unary("tanh"), Unary("gelu"), Unary("normal_cdf"),
+      {"leaky_relu", {{"x", K::kTensor}, {"negative_slope", K::kNumber, 0.01}}},
+      {"clamp", {{"x", K::kTensor}, {"min", K::kNumber}, {"max", K::kNumber}}},
       {"matmul",
        {{"a", K::kTensor},
         {"b", K::kTensor},
@@ -82,7 +113,8 @@ const std::vector<OpBuiltin>& OpBuiltins() {
       {"reshape", {{"x", K::kTensor}, {"shape", K::kInts, std::nullopt, true}}},
       {"transpose", {{"x", K::kTensor}, {"perm", K::kInts}}, ReversedPermByDefault},
       {"flatten", {{"x", K::kTensor}, {"start_dim", K::kInt, int64_t{1}}}},
-      Reduce("reduce_sum"), Reduce("reduce_max"), Reduce("reduce_mean"),
+      Reduce("reduce_sum"), Reduce("reduce_max"), Reduce("reduce_min"), Reduce("reduce_mean"),
+      Moment("var"), Moment("std"),
       {"argmax", {{"x", K::kTensor}, {"dim", K::kInt, int64_t{-1}}}, ArgmaxDims},
       {"softmax", {{"x", K::kTensor}, {"dim", K::kInt, int64_t{-1}}}},
       {"log_softmax", {{"x", K::kTensor}, {"dim", K::kInt, int64_t{-1}}}},

@@ -13,21 +13,35 @@
 namespace kiln::ir {
 
 struct DataConfig {
-  std::string source = "fashion_mnist";  // "fashion_mnist" | "mnist" | "idx"
-  std::string path;                      // Directory with the IDX files; "" = the source's default.
+  // "fashion_mnist" | "mnist" | "idx" | "csv" | "tensors" | "make_classification" |
+  // "make_regression"
+  std::string source = "fashion_mnist";
+  std::string path;  // Directory with the IDX files ("" = the default); csv/tensors: the file.
   double scale = 1.0;                    // Applied first: x * scale.
   std::vector<double> mean;              // Then (x - mean) / std; empty = no normalization.
   std::vector<double> std;
   int64_t train_limit = 0;               // Use only the first N samples (0 = all).
   int64_t test_limit = 0;
   bool shuffle = true;
+  // Tabular sources (runtime::DataSpec documents each field).
+  std::string labels_path;               // tensors: the labels file.
+  std::vector<std::string> features;     // csv: feature columns; empty = all but the label.
+  std::string label;                     // csv: the label column; empty = the last column.
+  bool regression = false;               // Labels are real targets, fed as f32 [N, 1].
+  std::map<std::string, double> params;  // make_*: scikit-learn's arguments by name.
+  double test_fraction = 0.0;            // Held out as the test split after a seeded shuffle.
+  bool standardize = false;              // StandardScaler fit on train, applied to both.
+  bool one_hot = false;                  // f32 one-hot targets [N, classes].
+  uint64_t seed = 0;                     // Generator and split seed.
   SourceLoc loc;
 };
 
 struct OptimizerConfig {
-  std::string kind = "sgd";              // "sgd" | "adam"
-  // PyTorch's names and defaults: lr, momentum, dampening, nesterov, weight_decay, beta1, beta2,
-  // eps. Only keys the optimizer knows are accepted by the frontend.
+  // "sgd" | "rmsprop" | "adam" | "adamw" | "adagrad" | "adadelta" (torch.optim's classes).
+  std::string kind = "sgd";
+  // PyTorch's names and defaults (lr, momentum, dampening, nesterov, weight_decay, beta1, beta2,
+  // eps, amsgrad, alpha, centered, lr_decay, initial_accumulator_value, rho); booleans are 0/1.
+  // Only keys the optimizer knows are accepted by the frontend.
   std::map<std::string, double> hparams;
   double Get(const std::string& key, double fallback) const {
     auto it = hparams.find(key);
@@ -36,9 +50,36 @@ struct OptimizerConfig {
   SourceLoc loc;
 };
 
+// The learning rate per epoch, as torch.optim.lr_scheduler with scheduler.step() once per epoch:
+// epoch e (1-based) trains with the scheduler's lr after e-1 steps. Applied by the runtime (the
+// learning rate is a runtime input), so it lives in runtime::TrainOptions too.
+struct ScheduleConfig {
+  std::string kind = "constant";  // "constant" | "step" | "exponential" | "cosine"
+  int64_t step_size = 1;          // step: lr * gamma^floor((e-1) / step_size).
+  double gamma = 0.1;             // step, exponential: lr * gamma^(e-1).
+  int64_t t_max = 1;              // cosine: eta_min + (lr-eta_min) * (1 + cos(pi (e-1) / t_max))/2.
+  double eta_min = 0.0;
+  SourceLoc loc;
+};
+
+// A pattern of `freeze = [...]`: an exact parameter name, a module prefix ("fc1" freezes
+// fc1.weight and fc1.bias) or a glob ending in '*' ("fc*").
+struct FreezePattern {
+  std::string pattern;
+  SourceLoc loc;
+};
+
 struct TrainConfig {
   DataConfig data;
   OptimizerConfig optimizer;
+  ScheduleConfig schedule;
+  // Gradient clipping before the optimizer, 0 = off: first each element to [-value, value]
+  // (torch.nn.utils.clip_grad_value_), then all gradients together scaled by
+  // min(1, max_norm / (global L2 norm + 1e-6)) (torch.nn.utils.clip_grad_norm_).
+  double clip_grad_value = 0.0;
+  double clip_grad_norm = 0.0;
+  SourceLoc clip_loc;
+  std::vector<FreezePattern> freeze;  // Parameters that get no gradient and no update.
   int64_t batch_size = 64;
   int64_t epochs = 1;
   uint64_t seed = 0;

@@ -1,11 +1,15 @@
 // Optimizer update rules as graph fragments: each appends the in-place updates of one parameter
-// (and of its optimizer state) to the training-step graph, following PyTorch's formulas.
+// (and of its optimizer state) to the training-step graph, following PyTorch 1.13's single-tensor
+// (foreach=False) formulas in torch/optim/*.py. State tensors are named "<param>.<torch state
+// key>" (fc1.weight.exp_avg), the step counter "<optimizer>.step" (steps taken so far).
 #ifndef KILN_PASSES_OPTIMIZERS_H_
 #define KILN_PASSES_OPTIMIZERS_H_
 
+#include <string>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "ir/graph.h"
 #include "ir/train_config.h"
 
@@ -14,10 +18,19 @@ namespace kiln::passes {
 // The learning rate is a runtime input (so schedules and --lr need no recompile).
 inline constexpr char kLearningRateInput[] = "kiln.lr";
 
+// The optimizers AppendOptimizerUpdates knows, in torch.optim's lower-case names.
+const std::vector<std::string>& OptimizerKinds();
+
 // Appends updates for `params` given their gradients `grads` to graph.updates.
 absl::Status AppendOptimizerUpdates(ir::Graph& graph, const ir::OptimizerConfig& config,
                                     const std::vector<ir::NodeId>& params,
                                     const std::vector<ir::NodeId>& grads);
+
+// Clips `grads` as train.clip_grad_value and train.clip_grad_norm ask (see ir::TrainConfig) and
+// returns the clipped gradients (the input ids when neither is set).
+absl::StatusOr<std::vector<ir::NodeId>> ClipGradients(ir::Graph& graph,
+                                                      const ir::TrainConfig& train,
+                                                      const std::vector<ir::NodeId>& grads);
 
 }  // namespace kiln::passes
 

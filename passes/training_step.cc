@@ -30,6 +30,34 @@ std::vector<ir::NodeId> Parameters(const ir::Graph& graph) {
   return params;
 }
 
+bool Matches(const std::string& pattern, const std::string& name) {
+  if (!pattern.empty() && pattern.back() == '*') {
+    return name.compare(0, pattern.size() - 1, pattern, 0, pattern.size() - 1) == 0;
+  }
+  // A module name freezes every parameter under it: "fc1" matches fc1.weight and fc1.bias.
+  return name == pattern || name.rfind(pattern + ".", 0) == 0;
+}
+
+// Sets attr "frozen" on the parameters `freeze` names; a pattern matching none is an error.
+absl::Status Freeze(ir::Graph& graph, const std::vector<ir::FreezePattern>& freeze) {
+  std::vector<std::string> names;
+  for (const ir::Node& node : graph.nodes()) {
+    if (node.op == "parameter") names.push_back(node.name);
+  }
+  for (const ir::FreezePattern& pattern : freeze) {
+    bool matched = false;
+    for (const std::string& name : names) {
+      if (!Matches(pattern.pattern, name)) continue;
+      graph.mutable_node(graph.FindByName(name)).attrs.Set("frozen", int64_t{1});
+      matched = true;
+    }
+    if (matched) continue;
+    return ErrorAt(pattern.loc, absl::StrCat("freeze: no parameter '", pattern.pattern, "'",
+                                             DidYouMean(pattern.pattern, names)));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<ir::Graph> BuildTrainingStep(const ir::Graph& model, const ir::TrainConfig& train) {
@@ -37,9 +65,14 @@ absl::StatusOr<ir::Graph> BuildTrainingStep(const ir::Graph& model, const ir::Tr
   ir::Graph step = model;
   step.name = absl::StrCat(model.name, "_train");
   KILN_RETURN_IF_ERROR(ExpandComposites(step, /*training=*/true).status());
+  KILN_RETURN_IF_ERROR(Freeze(step, train.freeze));
   ir::NodeId loss = step.Output(kLossOutput);
   std::vector<ir::NodeId> params = Parameters(step);
+  if (params.empty() && !train.freeze.empty()) {
+    return ErrorAt(train.freeze.front().loc, "freeze: every parameter is frozen");
+  }
   KILN_ASSIGN_OR_RETURN(std::vector<ir::NodeId> grads, AppendGradients(step, loss, params));
+  KILN_ASSIGN_OR_RETURN(grads, ClipGradients(step, train, grads));
   KILN_RETURN_IF_ERROR(AppendOptimizerUpdates(step, train.optimizer, params, grads));
   step.outputs = {{kLossOutput, loss}};
   return step;

@@ -2,12 +2,18 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <filesystem>
 #include <span>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_format.h"
+#include "runtime/csv_reader.h"
 #include "runtime/idx_reader.h"
+#include "runtime/preprocess.h"
+#include "runtime/synthetic.h"
+#include "runtime/tensor.h"
+#include "runtime/tensor_file.h"
 #include "support/status.h"
 
 namespace kiln::runtime {
@@ -61,13 +67,145 @@ std::string FindSplitFile(const std::string& dir, bool train, const std::string&
 
 absl::StatusOr<std::string> DataDirectory(const DataSpec& spec) {
   if (spec.source != "fashion_mnist" && spec.source != "mnist") {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("unknown data source '%s' (expected fashion_mnist or mnist)", spec.source));
+    // Tabular sources never get here (LoadDataset dispatches them first); the message names the
+    // image sources, which tests/runtime/dataset_test.cc pins.
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "unknown data source '%s' (expected fashion_mnist or mnist)", spec.source));
   }
   if (!spec.path.empty()) return spec.path;
   if (spec.source == "fashion_mnist") return std::string(kFashionMnistDefaultDir);
   return absl::InvalidArgumentError(
       "data source 'mnist' needs a path: the directory holding train-images-idx3-ubyte.gz");
+}
+
+bool IsTabular(const std::string& source) {
+  return source == "csv" || source == "tensors" || source == "make_classification" ||
+         source == "make_regression";
+}
+
+// Labels read as numbers become class indices, or with `regression` f32 targets [N, 1].
+absl::Status SetLabels(const std::vector<double>& values, bool regression, const std::string& what,
+                       Dataset& data) {
+  data.labels.assign(values.size(), 0);
+  if (regression) {
+    data.target_dim = 1;
+    data.targets.assign(values.begin(), values.end());
+    return absl::OkStatus();
+  }
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (values[i] < 0 || values[i] != std::floor(values[i]) || values[i] > 1e15) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "%s: label %g of sample %d is not a class index (a whole number >= 0); for real "
+          "targets say regression=true",
+          what, values[i], i));
+    }
+    data.labels[i] = static_cast<int64_t>(values[i]);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Dataset> LoadCsvTable(const DataSpec& spec) {
+  KILN_ASSIGN_OR_RETURN(CsvTable table, ReadCsv(spec.path, spec.features, spec.label));
+  Dataset data;
+  data.num_samples = table.rows;
+  data.feature_dim = static_cast<int64_t>(table.feature_names.size());
+  data.sample_shape = {data.feature_dim};
+  data.features = std::move(table.features);
+  KILN_RETURN_IF_ERROR(SetLabels(table.label, spec.regression,
+                                 absl::StrFormat("%s column '%s'", spec.path, table.label_name),
+                                 data));
+  return data;
+}
+
+absl::StatusOr<Dataset> LoadTensorTable(const DataSpec& spec) {
+  if (spec.labels_path.empty()) {
+    return absl::InvalidArgumentError("data source 'tensors' needs labels=\"file\"");
+  }
+  KILN_ASSIGN_OR_RETURN(HostTensor features, ReadTensorFile(spec.path));
+  KILN_ASSIGN_OR_RETURN(HostTensor labels, ReadTensorFile(spec.labels_path));
+  if (features.type != ElementType::kF32 || features.shape.empty()) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: features must be f32 [N, ...], got %s", spec.path,
+        TypeString(features.type, features.shape)));
+  }
+  const int64_t n = features.shape[0];
+  if (labels.shape.empty() || labels.shape[0] != n || labels.shape.size() > 2 ||
+      (labels.type == ElementType::kI64 && labels.shape.size() != 1)) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: labels must be i64 [%d] or f32 [%d] / [%d, K], got %s", spec.labels_path, n, n, n,
+        TypeString(labels.type, labels.shape)));
+  }
+  Dataset data;
+  data.num_samples = n;
+  data.sample_shape.assign(features.shape.begin() + 1, features.shape.end());
+  data.feature_dim = 1;
+  for (int64_t dim : data.sample_shape) data.feature_dim *= dim;
+  data.features = std::move(features.f32);
+  if (labels.type == ElementType::kI64) {
+    const std::vector<double> values(labels.i64.begin(), labels.i64.end());
+    KILN_RETURN_IF_ERROR(SetLabels(values, spec.regression, spec.labels_path, data));
+    return data;
+  }
+  // f32 labels are real targets (regression, or probabilities), fed as they are.
+  data.labels.assign(n, 0);
+  data.target_dim = labels.shape.size() == 2 ? labels.shape[1] : 1;
+  data.targets = std::move(labels.f32);
+  return data;
+}
+
+absl::StatusOr<Dataset> LoadTable(const DataSpec& spec) {
+  if (spec.source == "csv") return LoadCsvTable(spec);
+  if (spec.source == "tensors") return LoadTensorTable(spec);
+  if (spec.source == "make_classification") {
+    KILN_ASSIGN_OR_RETURN(ClassificationParams params,
+                          ClassificationParamsOf(spec.params, spec.seed));
+    return MakeClassification(params);
+  }
+  KILN_ASSIGN_OR_RETURN(RegressionParams params, RegressionParamsOf(spec.params, spec.seed));
+  return MakeRegression(params);
+}
+
+// Classes for one-hot targets: make_classification's n_classes, else the largest label + 1.
+int64_t NumClasses(const DataSpec& spec, const Dataset& data) {
+  if (auto it = spec.params.find("n_classes");
+      spec.source == "make_classification" && it != spec.params.end()) {
+    return static_cast<int64_t>(it->second);
+  }
+  if (spec.source == "make_classification") return ClassificationParams().n_classes;
+  int64_t classes = 0;
+  for (int64_t label : data.labels) classes = std::max(classes, label + 1);
+  return classes;
+}
+
+void Limit(Dataset& data, std::optional<int64_t> limit) {
+  if (!limit.has_value() || *limit >= data.num_samples) return;
+  data.num_samples = std::max<int64_t>(*limit, 0);
+  data.features.resize(data.num_samples * data.feature_dim);
+  data.labels.resize(data.num_samples);
+  data.targets.resize(data.num_samples * data.target_dim);
+}
+
+absl::StatusOr<DataSplits> LoadTabular(const DataSpec& spec) {
+  KILN_ASSIGN_OR_RETURN(Dataset table, LoadTable(spec));
+  if (spec.one_hot && table.target_dim > 0) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "data source '%s': one_hot needs class labels, but its targets are real values",
+        spec.source));
+  }
+  const int64_t classes = NumClasses(spec, table);
+  KILN_ASSIGN_OR_RETURN(DataSplits splits, SplitTrainTest(table, spec.test_fraction, spec.seed));
+  Limit(splits.train, spec.train_limit);
+  Limit(splits.test, spec.test_limit);
+  if (spec.standardize) {
+    const Standardizer scaler = Standardizer::Fit(splits.train);
+    scaler.Apply(splits.train);
+    scaler.Apply(splits.test);
+  }
+  if (spec.one_hot) {
+    KILN_RETURN_IF_ERROR(OneHotTargets(splits.train, classes));
+    KILN_RETURN_IF_ERROR(OneHotTargets(splits.test, classes));
+  }
+  return splits;
 }
 
 }  // namespace
@@ -98,6 +236,7 @@ absl::StatusOr<Dataset> LoadIdxSplit(const std::string& images_path, const std::
 }
 
 absl::StatusOr<DataSplits> LoadDataset(const DataSpec& spec) {
+  if (IsTabular(spec.source)) return LoadTabular(spec);
   KILN_ASSIGN_OR_RETURN(std::string dir, DataDirectory(spec));
   DataSplits splits;
   KILN_ASSIGN_OR_RETURN(splits.train, LoadIdxSplit(FindSplitFile(dir, true, "images-idx3-ubyte"),

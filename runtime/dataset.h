@@ -4,10 +4,20 @@
 //   DataSpec spec;                                  // Fashion-MNIST from its Debian package.
 //   spec.scale = 1.0 / 255; spec.mean = {0.5}; spec.stddev = {0.5};
 //   KILN_ASSIGN_OR_RETURN(DataSplits data, LoadDataset(spec));
+//
+// Tabular sources (csv, tensors, make_classification, make_regression) give one table that is
+// split into train/test with a seeded shuffle (test_fraction), optionally standardized with
+// statistics of the train split, and optionally turned into one-hot f32 targets:
+//
+//   DataSpec spec;
+//   spec.source = "make_classification";
+//   spec.params = {{"n_samples", 1000}, {"n_features", 10}};
+//   spec.test_fraction = 0.1; spec.standardize = true; spec.seed = 7;
 #ifndef KILN_RUNTIME_DATASET_H_
 #define KILN_RUNTIME_DATASET_H_
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -21,10 +31,26 @@ namespace kiln::runtime {
 struct DataSpec {
   // "fashion_mnist" or "mnist": IDX files named train-{images-idx3,labels-idx1}-ubyte.gz and
   // t10k-… or test-… for the test split (".gz" optional).
+  // Tabular: "csv" (path), "tensors" (path: features file, labels_path: labels file, both in
+  // kiln's tensor format, runtime/tensor_file.h), "make_classification", "make_regression".
   std::string source = "fashion_mnist";
   // Directory holding the files. Empty: /usr/share/datasets/fashion-mnist for fashion_mnist;
-  // mnist has no default and needs one.
+  // mnist has no default and needs one. csv and tensors: the (features) file.
   std::string path;
+  std::string labels_path;             // tensors: the labels file.
+  std::vector<std::string> features;   // csv: feature columns; empty = all but the label.
+  std::string label;                   // csv: the label column; empty = the last column.
+  bool regression = false;             // csv/tensors: labels are real targets, fed as f32.
+  // Generator arguments with scikit-learn's names (n_samples, n_features, n_informative, ...);
+  // missing ones take scikit-learn's defaults.
+  std::map<std::string, double> params;
+  // Tabular only: the fraction of samples held out as the test split (ceil, like
+  // train_test_split), after a shuffle seeded with `seed`; then StandardScaler-style
+  // standardization fit on train, and one-hot f32 targets [N, classes].
+  double test_fraction = 0.0;
+  bool standardize = false;
+  bool one_hot = false;
+  uint64_t seed = 0;                   // Generators and the split.
   // Each pixel p becomes (p * scale - mean[c]) / stddev[c]. Empty mean/stddev: no normalization.
   // One entry per channel; MNIST-style images have one channel.
   double scale = 1.0;
@@ -42,9 +68,15 @@ struct Dataset {
   int64_t feature_dim = 0;            // D, the product of sample_shape.
   std::vector<int64_t> sample_shape;  // [rows, cols] for images.
   std::vector<float> features;        // [num_samples, feature_dim], row-major.
-  std::vector<int64_t> labels;        // [num_samples]
+  // [num_samples]: class indices; all 0 when the targets are real (regression).
+  std::vector<int64_t> labels;
+  // f32 targets [num_samples, target_dim] (one-hot classes or regression values), fed when the
+  // model's labels input is f32. target_dim 0: none; f32 labels inputs get `labels` converted.
+  int64_t target_dim = 0;
+  std::vector<float> targets;
 
   const float* row(int64_t sample) const { return features.data() + sample * feature_dim; }
+  const float* target_row(int64_t sample) const { return targets.data() + sample * target_dim; }
 };
 
 struct DataSplits {

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -51,6 +52,12 @@ absl::Status CheckBatchSize(int64_t batch_size) {
   return absl::InvalidArgumentError(absl::StrFormat("batch size %d is not positive", batch_size));
 }
 
+// A batch larger than the data set is the whole set, one step (the tool compiles the entry for
+// min(batch, samples)).
+int64_t BatchFor(int64_t batch_size, int64_t samples) {
+  return samples > 0 ? std::min(batch_size, samples) : batch_size;
+}
+
 const char* NonFiniteName(double value) { return std::isnan(value) ? "NaN" : "Inf"; }
 
 std::string JsonNumber(double value) {
@@ -91,12 +98,33 @@ absl::Status SyncDirectoryOf(const std::string& path) {
 
 }  // namespace
 
+double ScheduledLearningRate(const LrSchedule& schedule, double base, int64_t epoch) {
+  const int64_t steps = epoch - 1;  // Scheduler steps taken before this epoch.
+  switch (schedule.kind) {
+    case LrSchedule::Kind::kConstant:
+      return base;
+    case LrSchedule::Kind::kStep:
+      return base * std::pow(schedule.gamma, static_cast<double>(steps / std::max<int64_t>(schedule.step_size, 1)));
+    case LrSchedule::Kind::kExponential:
+      return base * std::pow(schedule.gamma, static_cast<double>(steps));
+    case LrSchedule::Kind::kCosine:
+      return schedule.eta_min + (base - schedule.eta_min) *
+                                    (1.0 + std::cos(M_PI * static_cast<double>(steps) /
+                                                    static_cast<double>(std::max<int64_t>(schedule.t_max, 1)))) /
+                                    2.0;
+  }
+  return base;
+}
+
 // An entry with its inputs and outputs looked up once, so a step is pointer writes and a call.
 struct Trainer::Step {
   Entry* entry = nullptr;
   float* features = nullptr;
   int64_t* labels = nullptr;    // The i64 labels input, or staging when labels are f32.
   float* labels_f32 = nullptr;  // The f32 labels input (regression-style targets).
+  // The data set's f32 targets per sample, gathered straight into labels_f32; 0: the labels
+  // input gets the class labels (converted to f32 when it is f32).
+  int64_t target_dim = 0;
   std::vector<int64_t> staging;
   float* learning_rate = nullptr;
   int64_t* rng_key = nullptr;
@@ -107,7 +135,7 @@ struct Trainer::Step {
 Trainer::Trainer(Executable& executable, ThreadPool& pool, TrainOptions options)
     : executable_(executable), pool_(pool), options_(std::move(options)) {}
 
-absl::Status Trainer::BindInput(const BufferView& view, int64_t feature_dim, Step& step) {
+absl::Status Trainer::BindInput(const BufferView& view, const Dataset& data, Step& step) {
   const ProgramSpec& program = executable_.program();
   const Entry& entry = *step.entry;
   const BufferSpec& buffer = *view.spec;
@@ -116,16 +144,24 @@ absl::Status Trainer::BindInput(const BufferView& view, int64_t feature_dim, Ste
       return absl::InvalidArgumentError(absl::StrFormat(
           "entry '%s': features input '%s' must be f32", entry.spec().symbol, buffer.name));
     }
-    KILN_RETURN_IF_ERROR(CheckBatchInput(entry, view, feature_dim, "features"));
+    KILN_RETURN_IF_ERROR(CheckBatchInput(entry, view, data.feature_dim, "features"));
     step.features = view.f32();
     return absl::OkStatus();
   }
   if (buffer.name == program.labels_input) {
-    KILN_RETURN_IF_ERROR(CheckBatchInput(entry, view, 1, "labels"));
+    if (buffer.type == ElementType::kI64 && data.target_dim > 0) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "entry '%s': labels input '%s' is i64 (class indices) but the data has f32 targets "
+          "of %d per sample; declare it f32",
+          entry.spec().symbol, buffer.name, data.target_dim));
+    }
+    const bool targets = buffer.type == ElementType::kF32 && data.target_dim > 0;
+    KILN_RETURN_IF_ERROR(CheckBatchInput(entry, view, targets ? data.target_dim : 1, "labels"));
     if (buffer.type == ElementType::kI64) {
       step.labels = view.i64();
       return absl::OkStatus();
     }
+    if (targets) step.target_dim = data.target_dim;
     // Float targets (regression, binary cross-entropy): gather as i64, convert per step.
     step.staging.resize(entry.batch_size());
     step.labels = step.staging.data();
@@ -156,7 +192,7 @@ absl::StatusOr<Trainer::Step> Trainer::BindStep(bool training, int64_t batch_siz
   for (const BufferSpec& buffer : entry.spec().buffers) {
     if (buffer.role != BufferRole::kInput) continue;
     KILN_ASSIGN_OR_RETURN(BufferView view, entry.Input(buffer.name));
-    KILN_RETURN_IF_ERROR(BindInput(view, data.feature_dim, step));
+    KILN_RETURN_IF_ERROR(BindInput(view, data, step));
   }
   if (step.features == nullptr || step.labels == nullptr) {
     return absl::InvalidArgumentError(
@@ -175,14 +211,26 @@ absl::StatusOr<Trainer::Step> Trainer::BindStep(bool training, int64_t batch_siz
   return step;
 }
 
+void Trainer::GatherBatch(const Batcher& batcher, const std::vector<int64_t>& order,
+                          const Dataset& data, int64_t batch, const Step& step) const {
+  batcher.Gather(batch, step.features, step.labels);
+  if (step.target_dim == 0) return;
+  const int64_t first = batch * batcher.batch_size();
+  const size_t row_bytes = step.target_dim * sizeof(float);
+  for (int64_t r = 0; r < batcher.BatchRows(batch); ++r) {
+    std::memcpy(step.labels_f32 + r * step.target_dim, data.target_row(order[first + r]),
+                row_bytes);
+  }
+}
+
 double Trainer::RunStep(const Step& step, int64_t batch_rows, int64_t global_step) {
-  if (step.labels_f32 != nullptr) {
+  if (step.labels_f32 != nullptr && step.target_dim == 0) {
     for (int64_t i = 0; i < batch_rows; ++i) {
       step.labels_f32[i] = static_cast<float>(step.labels[i]);
     }
   }
   if (step.learning_rate != nullptr) {
-    *step.learning_rate = static_cast<float>(options_.learning_rate);
+    *step.learning_rate = static_cast<float>(learning_rate_);
   }
   if (step.rng_key != nullptr) *step.rng_key = StepKey(options_.seed, global_step);
   step.entry->Run(pool_.parallel());
@@ -190,11 +238,13 @@ double Trainer::RunStep(const Step& step, int64_t batch_rows, int64_t global_ste
 }
 
 absl::StatusOr<EpochMetrics> Trainer::TrainEpoch(const Dataset& train, int64_t epoch) {
-  const int64_t batch_size = options_.batch_size;
-  KILN_RETURN_IF_ERROR(CheckBatchSize(batch_size));
-  Batcher batcher(train, batch_size,
-                  options_.shuffle ? ShuffledOrder(train.num_samples, options_.seed, epoch)
-                                   : IdentityOrder(train.num_samples));
+  learning_rate_ = ScheduledLearningRate(options_.schedule, options_.learning_rate, epoch);
+  KILN_RETURN_IF_ERROR(CheckBatchSize(options_.batch_size));
+  const int64_t batch_size = BatchFor(options_.batch_size, train.num_samples);
+  const std::vector<int64_t> order = options_.shuffle
+                                         ? ShuffledOrder(train.num_samples, options_.seed, epoch)
+                                         : IdentityOrder(train.num_samples);
+  Batcher batcher(train, batch_size, order);
   KILN_ASSIGN_OR_RETURN(Step full, BindStep(/*training=*/true, batch_size, train));
   Step last;
   const int64_t remainder = train.num_samples % batch_size;
@@ -210,7 +260,7 @@ absl::StatusOr<EpochMetrics> Trainer::TrainEpoch(const Dataset& train, int64_t e
   for (int64_t b = 0; b < batcher.num_batches(); ++b) {
     const int64_t rows = batcher.BatchRows(b);
     const Step& step = rows == batch_size ? full : last;
-    batcher.Gather(b, step.features, step.labels);
+    GatherBatch(batcher, order, train, b, step);
     const double loss = RunStep(step, rows, (epoch - 1) * metrics.steps + b);
     if (!std::isfinite(loss)) {
       return absl::AbortedError(
@@ -226,10 +276,12 @@ absl::StatusOr<EpochMetrics> Trainer::TrainEpoch(const Dataset& train, int64_t e
 }
 
 absl::StatusOr<Evaluation> Trainer::Evaluate(const Dataset& data) {
-  const int64_t batch_size =
+  const int64_t requested =
       options_.eval_batch_size > 0 ? options_.eval_batch_size : options_.batch_size;
-  KILN_RETURN_IF_ERROR(CheckBatchSize(batch_size));
-  Batcher batcher(data, batch_size, IdentityOrder(data.num_samples));
+  KILN_RETURN_IF_ERROR(CheckBatchSize(requested));
+  const int64_t batch_size = BatchFor(requested, data.num_samples);
+  const std::vector<int64_t> order = IdentityOrder(data.num_samples);
+  Batcher batcher(data, batch_size, order);
   KILN_ASSIGN_OR_RETURN(Step full, BindStep(/*training=*/false, batch_size, data));
   Step last;
   const int64_t remainder = data.num_samples % batch_size;
@@ -244,7 +296,7 @@ absl::StatusOr<Evaluation> Trainer::Evaluate(const Dataset& data) {
   for (int64_t b = 0; b < batcher.num_batches(); ++b) {
     const int64_t rows = batcher.BatchRows(b);
     const Step& step = rows == batch_size ? full : last;
-    batcher.Gather(b, step.features, step.labels);
+    GatherBatch(batcher, order, data, b, step);
     const double loss = RunStep(step, rows, /*global_step=*/0);
     loss_sum += loss * static_cast<double>(rows);
     if (has_accuracy) correct_sum += *step.correct;

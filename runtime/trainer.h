@@ -10,10 +10,11 @@
 // prints   epoch 1/10  train_loss 0.4921  test_loss 0.4012  test_acc 0.8561  3.21s  18690 samples/s
 //
 // What an entry may take as inputs: ProgramSpec::features_input (f32, batch x D values),
-// ProgramSpec::labels_input (i64, or f32 for regression-style targets), "kiln.lr" (f32 [], the
-// learning rate) and "kiln.rng" (i64 [], a key hashed from (seed, global step), so a resumed
-// run reproduces dropout). Outputs it must have: "loss" (f32 [], the batch-mean loss) and, for
-// accuracy, "correct" in evaluation entries (f32 [], correct predictions in the batch).
+// ProgramSpec::labels_input (i64 class indices; or f32: the data's f32 targets, batch x
+// Dataset::target_dim values, when it has them, else its class labels as floats), "kiln.lr"
+// (f32 [], the learning rate) and "kiln.rng" (i64 [], a key hashed from (seed, global step), so a
+// resumed run reproduces dropout). Outputs it must have: "loss" (f32 [], the batch-mean loss)
+// and, for accuracy, "correct" in evaluation entries (f32 [], correct predictions in the batch).
 #ifndef KILN_RUNTIME_TRAINER_H_
 #define KILN_RUNTIME_TRAINER_H_
 
@@ -25,6 +26,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "runtime/batcher.h"
 #include "runtime/dataset.h"
 #include "runtime/executable.h"
 #include "runtime/thread_pool.h"
@@ -48,11 +50,27 @@ struct EpochMetrics {
   int64_t steps = 0;
 };
 
+// The learning rate per epoch, as torch.optim.lr_scheduler with scheduler.step() once per epoch
+// (epoch e, 1-based, trains with the rate after e-1 scheduler steps). A mirror of the compiler's
+// ir::ScheduleConfig, so the runtime needs no compiler types.
+struct LrSchedule {
+  enum class Kind { kConstant, kStep, kExponential, kCosine };
+  Kind kind = Kind::kConstant;
+  int64_t step_size = 1;  // kStep: lr * gamma^floor((e-1) / step_size)  (StepLR).
+  double gamma = 0.1;     // kStep, kExponential: lr * gamma^(e-1)          (ExponentialLR).
+  int64_t t_max = 1;      // kCosine: eta_min + (lr - eta_min) * (1 + cos(pi (e-1) / t_max)) / 2.
+  double eta_min = 0.0;   //          (CosineAnnealingLR's closed form.)
+};
+
+// The learning rate of `epoch` (1-based) under `schedule`, starting from `base`.
+double ScheduledLearningRate(const LrSchedule& schedule, double base, int64_t epoch);
+
 struct TrainOptions {
   int64_t epochs = 1;
   int64_t batch_size = 64;
   int64_t eval_batch_size = 0;  // 0: batch_size.
-  double learning_rate = 0.01;
+  double learning_rate = 0.01;  // Epoch 1's rate; later epochs follow `schedule`.
+  LrSchedule schedule;
   uint64_t seed = 0;
   bool shuffle = true;  // The tool copies DataSpec::shuffle here.
   // Resume: start at this epoch, as if epochs 1..first_epoch-1 had run (same shuffles and step
@@ -94,13 +112,18 @@ class Trainer {
  private:
   struct Step;
   absl::StatusOr<Step> BindStep(bool training, int64_t batch_size, const Dataset& data);
-  absl::Status BindInput(const BufferView& view, int64_t feature_dim, Step& step);
+  absl::Status BindInput(const BufferView& view, const Dataset& data, Step& step);
+  // Copies batch `batch` (samples order[batch * batch_size ...]) into the step's inputs: features,
+  // labels, and the data's f32 targets when the step takes them.
+  void GatherBatch(const Batcher& batcher, const std::vector<int64_t>& order, const Dataset& data,
+                   int64_t batch, const Step& step) const;
   // Feeds the per-step scalars, runs the entry and returns its loss.
   double RunStep(const Step& step, int64_t batch_rows, int64_t global_step);
 
   Executable& executable_;
   ThreadPool& pool_;
   TrainOptions options_;
+  double learning_rate_ = 0.0;  // The current epoch's scheduled rate, fed as "kiln.lr".
 };
 
 // "epoch 1/10  train_loss 0.4921  test_loss 0.4012  test_acc 0.8561  3.21s  18690 samples/s"

@@ -19,13 +19,20 @@ absl::Status RequireCpuDevice(const std::string& device) {
 #ifdef KILN_HAVE_CUDA
   KILN_RETURN_IF_ERROR(cuda::CheckCudaAvailable());
   return absl::UnimplementedError(
-      "--device cuda: a CUDA device is present, but kiln cannot run training steps on it yet "
-      "(kernels are generated and compiled: see kiln compile --device cuda --emit=cuda)");
+      "--device cuda: only `kiln train` runs on CUDA (kernels for other commands: see kiln "
+      "compile --device cuda --emit=cuda)");
 #else
   return absl::FailedPreconditionError(
       "--device cuda: no CUDA device found (kiln was built without the CUDA toolkit)");
 #endif
 }
+
+#ifndef KILN_HAVE_CUDA
+absl::Status TrainOnCuda(const CommandLine&, bool) {
+  return absl::FailedPreconditionError(
+      "--device cuda: no CUDA device found (kiln was built without the CUDA toolkit)");
+}
+#endif
 
 absl::StatusOr<std::string> CudaSource(const ir::KernelProgram& program, const std::string& prefix) {
 #ifdef KILN_HAVE_CUDA

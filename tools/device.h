@@ -8,12 +8,18 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "ir/kernel_program.h"
+#include "tools/command_line.h"
 
 namespace kiln::tools {
 
 // OK for "cpu". For "cuda": a one-line error — "no CUDA device found (...)" on a machine without
-// a GPU or driver, or that training on CUDA is not available yet.
+// a GPU or driver, or that this command does not run on CUDA.
 absl::Status RequireCpuDevice(const std::string& device);
+
+// `kiln train FILE --device cuda` (tools/cuda_train.cc): the CPU command's flags, the steps run
+// by runtime::CudaTrainer. Without a usable device (or in a build without the CUDA toolkit) a
+// one-line "--device cuda: no CUDA device found (...)". NOT run on a GPU yet (docs/cuda.md).
+absl::Status TrainOnCuda(const CommandLine& line, bool resume);
 
 // The CUDA C of every kernel of `program`, as NVRTC compiles it.
 absl::StatusOr<std::string> CudaSource(const ir::KernelProgram& program, const std::string& prefix);

@@ -2,6 +2,8 @@
 #include <algorithm>
 #include <chrono>
 #include <iostream>
+#include <map>
+#include <string>
 
 #include "absl/strings/str_format.h"
 #include "codegen/cpu/jit.h"
@@ -30,6 +32,15 @@ runtime::DataSpec DataSpecOf(const ir::DataConfig& data) {
   if (data.train_limit > 0) spec.train_limit = data.train_limit;
   if (data.test_limit > 0) spec.test_limit = data.test_limit;
   spec.shuffle = data.shuffle;
+  spec.labels_path = data.labels_path;
+  spec.features = data.features;
+  spec.label = data.label;
+  spec.regression = data.regression;
+  spec.params = data.params;
+  spec.test_fraction = data.test_fraction;
+  spec.standardize = data.standardize;
+  spec.one_hot = data.one_hot;
+  spec.seed = data.seed;
   return spec;
 }
 
@@ -124,7 +135,9 @@ absl::Status Train(std::vector<std::string> args) {
       CommandLine::Parse(args, {"epochs", "batch-size", "lr", "seed", "metrics-out", "data-dir",
                                 "train-limit", "test-limit", "threads", "checkpoint",
                                 "device"}));
-  KILN_RETURN_IF_ERROR(RequireCpuDevice(line.String("device").value_or("cpu")));
+  const std::string device = line.String("device").value_or("cpu");
+  if (device == "cuda") return TrainOnCuda(line, resume);  // tools/cuda_train.cc
+  KILN_RETURN_IF_ERROR(RequireCpuDevice(device));
   if (line.positional().size() != 1) {
     return absl::InvalidArgumentError("usage: kiln train FILE [options] (see kiln --help)");
   }
@@ -164,6 +177,16 @@ absl::Status Train(std::vector<std::string> args) {
   run.epochs = train.epochs;
   run.batch_size = train.batch_size;
   run.learning_rate = train.optimizer.Get("lr", 0.0);
+  const std::map<std::string, runtime::LrSchedule::Kind> kScheduleKinds = {
+      {"constant", runtime::LrSchedule::Kind::kConstant},
+      {"step", runtime::LrSchedule::Kind::kStep},
+      {"exponential", runtime::LrSchedule::Kind::kExponential},
+      {"cosine", runtime::LrSchedule::Kind::kCosine}};
+  run.schedule = {.kind = kScheduleKinds.at(train.schedule.kind),
+                  .step_size = train.schedule.step_size,
+                  .gamma = train.schedule.gamma,
+                  .t_max = train.schedule.t_max,
+                  .eta_min = train.schedule.eta_min};
   run.seed = train.seed;
   run.shuffle = train.data.shuffle;
   run.metrics_out = line.String("metrics-out").value_or("");

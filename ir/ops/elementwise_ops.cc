@@ -1,5 +1,8 @@
 // Elementwise arithmetic, activations, comparisons and casts. Binary ops broadcast like NumPy;
 // their gradients sum back over the broadcast dims (GraphBuilder::SumToShape).
+#include <numbers>
+#include <optional>
+
 #include "absl/status/status.h"
 #include "ir/graph_builder.h"
 #include "ir/op_registry.h"
@@ -60,6 +63,40 @@ OpDef Binary(std::string name, std::string summary, Value (ScalarBuilder::*fn)(V
   };
 }
 
+// Phi(x), the standard normal CDF, from erfc(|x|/sqrt 2) by the Chebyshev fit of Numerical
+// Recipes (erfcc: relative error below 1.2e-7 everywhere). Written with ScalarBuilder primitives
+// so that the CPU, CUDA and constant-folding builders compute the same formula; building the CDF
+// from erfc rather than 1 + erf keeps its left tail (and gelu's) accurate in f32.
+Value NormalCdf(ScalarBuilder& b, Value x) {
+  static constexpr double kCoefficients[] = {-1.26551223, 1.00002368,  0.37409196, 0.09678418,
+                                             -0.18628806, 0.27886807,  -1.13520398, 1.48851587,
+                                             -0.82215223, 0.17087277};
+  Value z = b.Mul(b.Abs(x), b.ConstF32(1.0 / std::numbers::sqrt2));
+  Value t = b.Div(b.ConstF32(1.0), b.Add(b.ConstF32(1.0), b.Mul(z, b.ConstF32(0.5))));
+  // Horner's rule, highest coefficient first.
+  Value poly = b.ConstF32(kCoefficients[9]);
+  for (int i = 8; i >= 0; --i) poly = b.Add(b.Mul(poly, t), b.ConstF32(kCoefficients[i]));
+  Value erfc = b.Mul(t, b.Exp(b.Sub(poly, b.Mul(z, z))));
+  // Phi(x) = erfc(-x/sqrt 2) / 2: 1 - erfc(|z|)/2 for x >= 0, erfc(|z|)/2 below.
+  Value half_tail = b.Mul(erfc, b.ConstF32(0.5));
+  return b.Select(b.CmpGE(x, b.ConstF32(0.0)), b.Sub(b.ConstF32(1.0), half_tail), half_tail);
+}
+
+// phi(x) = exp(-x^2/2) / sqrt(2 pi), the standard normal density, as graph nodes.
+NodeId NormalPdf(GraphBuilder& b, NodeId x) {
+  NodeId square = b.Mul(x, x);
+  NodeId half_square = b.Mul(square, b.Scalar(-0.5));
+  return b.Mul(b.Exp(half_square), b.Scalar(std::numbers::inv_sqrtpi / std::numbers::sqrt2));
+}
+
+// 1.0 where lo <= x, and where x <= hi (bounds included), as graph nodes.
+NodeId AtLeast(GraphBuilder& b, NodeId x, double lo) {
+  return b.Op("greater_equal", {x, b.Scalar(lo)});
+}
+NodeId AtMost(GraphBuilder& b, NodeId x, double hi) {
+  return b.Op("greater_equal", {b.Scalar(hi), x});
+}
+
 // A copy, not a reference: the node storage it would point into reallocates when the gradient
 // expression it is an argument of adds nodes (argument evaluation order is unspecified), and
 // GraphBuilder::SumToShape adds nodes before it reads its `shape` argument.
@@ -93,6 +130,14 @@ void RegisterArithmetic(OpRegistry& r) {
     NodeId half_tie = g.b.Mul(g.b.Equal(a, b), g.b.Scalar(0.5));
     NodeId wa = g.b.Add(g.b.Greater(a, b), half_tie);
     NodeId wb = g.b.Add(g.b.Greater(b, a), half_tie);
+    return {g.b.SumToShape(g.b.Mul(g.output_grad, wa), ShapeOf(g, 0)),
+            g.b.SumToShape(g.b.Mul(g.output_grad, wb), ShapeOf(g, 1))};
+  }));
+  r.Add(Binary("minimum", "min(a, b)", &ScalarBuilder::Min, [](GradContext& g) -> Grads {
+    NodeId a = g.operand(0), b = g.operand(1);
+    NodeId half_tie = g.b.Mul(g.b.Equal(a, b), g.b.Scalar(0.5));
+    NodeId wa = g.b.Add(g.b.Greater(b, a), half_tie);
+    NodeId wb = g.b.Add(g.b.Greater(a, b), half_tie);
     return {g.b.SumToShape(g.b.Mul(g.output_grad, wa), ShapeOf(g, 0)),
             g.b.SumToShape(g.b.Mul(g.output_grad, wb), ShapeOf(g, 1))};
   }));
@@ -143,6 +188,139 @@ void RegisterUnary(OpRegistry& r) {
       .traits = kElementwise | kNoGradient | kCheap,
       .infer_type = SameFloatType,
       .emit_element = [](ScalarBuilder&, const ElementInputs& in) { return in.operands[0]; },
+  });
+}
+
+absl::StatusOr<TensorType> ClampType(std::span<const TensorType> operands, const Attrs& attrs) {
+  if (!attrs.Has("min") && !attrs.Has("max")) {
+    return absl::InvalidArgumentError("clamp needs at least one of min and max");
+  }
+  return SameFloatType(operands, attrs);
+}
+
+// Pointwise activations. The gradients of sigmoid and tanh read the output, as PyTorch's do.
+void RegisterActivations(OpRegistry& r) {
+  // d|x| = g * sign(x), with sign(0) = 0 as in PyTorch.
+  r.Add(Unary("abs", "|x|", &ScalarBuilder::Abs, [](GradContext& g) -> Grads {
+    NodeId x = g.operand(0);
+    NodeId positive = g.b.Greater(x, g.b.Scalar(0));
+    NodeId negative = g.b.Greater(g.b.Scalar(0), x);
+    return {g.b.Mul(g.output_grad, g.b.Sub(positive, negative))};
+  }, /*cheap=*/true));
+  // clamp(x) = min(max(x, min), max), like torch.clamp (so max wins when min > max). The gradient
+  // passes where min <= x <= max, bounds included, as in PyTorch.
+  r.Add(OpDef{
+      .name = "clamp",
+      .summary = "min(max(x, `min`), `max`); either bound may be left out.",
+      .num_operands = 1,
+      .traits = kElementwise | kCheap,
+      .infer_type = ClampType,
+      .gradient = [](GradContext& g) -> Grads {
+        NodeId x = g.operand(0);
+        NodeId grad = g.output_grad;
+        const Attrs& attrs = g.node.attrs;
+        // Read the bounds before adding nodes: `g.node` lives in the graph's node storage.
+        std::optional<double> lo, hi;
+        if (attrs.Has("min")) lo = attrs.GetFloat("min");
+        if (attrs.Has("max")) hi = attrs.GetFloat("max");
+        if (lo) grad = g.b.Mul(grad, AtLeast(g.b, x, *lo));
+        if (hi) grad = g.b.Mul(grad, AtMost(g.b, x, *hi));
+        return {grad};
+      },
+      .emit_element = [](ScalarBuilder& b, const ElementInputs& in) {
+        Value x = in.operands[0];
+        const Attrs& attrs = in.node.attrs;
+        if (attrs.Has("min")) x = b.Max(x, b.ConstF32(attrs.GetFloat("min")));
+        if (attrs.Has("max")) x = b.Min(x, b.ConstF32(attrs.GetFloat("max")));
+        return x;
+      },
+  });
+  // leaky_relu(x) = x where x > 0 else slope * x; at 0 the gradient is the slope, as in PyTorch.
+  r.Add(OpDef{
+      .name = "leaky_relu",
+      .summary = "x where x > 0 else `negative_slope` * x (default 0.01).",
+      .num_operands = 1,
+      .traits = kElementwise | kCheap,
+      .infer_type = SameFloatType,
+      .gradient = [](GradContext& g) -> Grads {
+        double slope = g.node.attrs.GetFloat("negative_slope", 0.01);
+        NodeId x = g.operand(0);
+        NodeId grad = g.output_grad;
+        NodeId positive = g.b.Greater(x, g.b.Scalar(0));
+        NodeId scaled = g.b.Mul(grad, g.b.Scalar(slope));
+        return {g.b.Select(positive, grad, scaled)};
+      },
+      .emit_element = [](ScalarBuilder& b, const ElementInputs& in) {
+        Value x = in.operands[0];
+        Value slope = b.ConstF32(in.node.attrs.GetFloat("negative_slope", 0.01));
+        return b.Select(b.CmpGT(x, b.ConstF32(0.0)), x, b.Mul(x, slope));
+      },
+  });
+  // sigmoid(x) = 1 / (1 + e^-x): e^-x overflows to inf for very negative x, giving exactly 0.
+  // d sigmoid = g * y * (1 - y).
+  r.Add(OpDef{
+      .name = "sigmoid",
+      .summary = "1 / (1 + exp(-x))",
+      .num_operands = 1,
+      .traits = kElementwise,
+      .infer_type = SameFloatType,
+      .gradient = [](GradContext& g) -> Grads {
+        NodeId y = g.node.id;
+        NodeId slope = g.b.Mul(y, g.b.Sub(g.b.Scalar(1), y));
+        return {g.b.Mul(g.output_grad, slope)};
+      },
+      .emit_element = [](ScalarBuilder& b, const ElementInputs& in) {
+        Value e = b.Exp(b.Neg(in.operands[0]));
+        return b.Div(b.ConstF32(1.0), b.Add(b.ConstF32(1.0), e));
+      },
+  });
+  // d tanh = g * (1 - y^2).
+  r.Add(OpDef{
+      .name = "tanh",
+      .summary = "hyperbolic tangent",
+      .num_operands = 1,
+      .traits = kElementwise,
+      .infer_type = SameFloatType,
+      .gradient = [](GradContext& g) -> Grads {
+        NodeId y = g.node.id;
+        NodeId slope = g.b.Sub(g.b.Scalar(1), g.b.Mul(y, y));
+        return {g.b.Mul(g.output_grad, slope)};
+      },
+      .emit_element = [](ScalarBuilder& b, const ElementInputs& in) {
+        return b.Tanh(in.operands[0]);
+      },
+  });
+  // d Phi = g * phi(x).
+  r.Add(OpDef{
+      .name = "normal_cdf",
+      .summary = "Phi(x), the standard normal CDF (torch.special.ndtr).",
+      .num_operands = 1,
+      .traits = kElementwise,
+      .infer_type = SameFloatType,
+      .gradient = [](GradContext& g) -> Grads {
+        return {g.b.Mul(g.output_grad, NormalPdf(g.b, g.operand(0)))};
+      },
+      .emit_element = [](ScalarBuilder& b, const ElementInputs& in) {
+        return NormalCdf(b, in.operands[0]);
+      },
+  });
+  // gelu(x) = x * Phi(x), the exact (erf) form of torch's default; d gelu = g * (Phi + x phi).
+  r.Add(OpDef{
+      .name = "gelu",
+      .summary = "x * Phi(x) (exact, erf-based)",
+      .num_operands = 1,
+      .traits = kElementwise,
+      .infer_type = SameFloatType,
+      .gradient = [](GradContext& g) -> Grads {
+        NodeId x = g.operand(0);
+        NodeId cdf = g.b.Op("normal_cdf", {x});
+        NodeId pdf = NormalPdf(g.b, x);
+        NodeId slope = g.b.Add(cdf, g.b.Mul(x, pdf));
+        return {g.b.Mul(g.output_grad, slope)};
+      },
+      .emit_element = [](ScalarBuilder& b, const ElementInputs& in) {
+        return b.Mul(in.operands[0], NormalCdf(b, in.operands[0]));
+      },
   });
 }
 
@@ -210,6 +388,7 @@ void RegisterComparisons(OpRegistry& r) {
 void RegisterElementwiseOps(OpRegistry& r) {
   RegisterArithmetic(r);
   RegisterUnary(r);
+  RegisterActivations(r);
   RegisterComparisons(r);
 }
 

@@ -189,6 +189,34 @@ NodeId ExpandReduceMean(GraphBuilder& b, const Node& node, bool) {
   return b.Div(sum, b.Scalar(static_cast<double>(count)));
 }
 
+// var = sum((x - mean)^2) / (n - correction) over `dims`, with correction 1 when `unbiased`
+// (the default, as in torch.var) and 0 otherwise. Two passes (mean first) rather than
+// E[x^2] - E[x]^2, which cancels catastrophically in f32.
+NodeId Variance(GraphBuilder& b, const Node& node) {
+  NodeId x = node.operands[0];
+  std::vector<int64_t> dims = node.attrs.GetInts("dims");
+  bool keepdim = node.attrs.GetInt("keepdim") != 0;
+  bool unbiased = node.attrs.GetInt("unbiased", 1) != 0;
+  const Shape& in = b.type(x).shape;
+  int64_t count = 1;
+  for (int64_t d : dims) count *= in[d < 0 ? d + in.size() : d];
+  NodeId sum = b.ReduceSum(x, dims, /*keepdim=*/true);
+  NodeId mean = b.Div(sum, b.Scalar(static_cast<double>(count)));
+  NodeId centered = b.Sub(x, mean);
+  NodeId squares = b.Mul(centered, centered);
+  NodeId total = b.ReduceSum(squares, dims, keepdim);
+  return b.Div(total, b.Scalar(static_cast<double>(count - (unbiased ? 1 : 0))));
+}
+
+NodeId ExpandVar(GraphBuilder& b, const Node& node, bool) { return Variance(b, node); }
+NodeId ExpandStd(GraphBuilder& b, const Node& node, bool) { return b.Sqrt(Variance(b, node)); }
+
+absl::StatusOr<TensorType> MomentType(std::span<const TensorType> ops, const Attrs& attrs) {
+  // The expansion divides by the count, which needs a float.
+  if (auto s = RequireFloat(ops[0], "the input"); !s.ok()) return s;
+  return OpRegistry::Global().Find("reduce_sum")->infer_type(ops, attrs);
+}
+
 OpDef Composite(std::string name, std::string summary, int num_operands, InferTypeFn infer,
                 ExpandFn expand) {
   return OpDef{.name = std::move(name),
@@ -215,14 +243,11 @@ void RegisterNnOps(OpRegistry& r) {
                   ExpandDropout));
   r.Add(Composite("flatten", "Collapses dims from `start_dim` on into one.", 1, FlattenType,
                   ExpandFlatten));
-  r.Add(Composite("reduce_mean", "Mean over `dims`.", 1,
-                  [](std::span<const TensorType> ops,
-                     const Attrs& attrs) -> absl::StatusOr<TensorType> {
-                    // The expansion divides by the count, which needs a float.
-                    if (auto s = RequireFloat(ops[0], "the input"); !s.ok()) return s;
-                    return OpRegistry::Global().Find("reduce_sum")->infer_type(ops, attrs);
-                  },
-                  ExpandReduceMean));
+  r.Add(Composite("reduce_mean", "Mean over `dims`.", 1, MomentType, ExpandReduceMean));
+  r.Add(Composite("var", "Variance over `dims`; `unbiased` (default 1) divides by n - 1.", 1,
+                  MomentType, ExpandVar));
+  r.Add(Composite("std", "Standard deviation over `dims`: sqrt(var).", 1, MomentType,
+                  ExpandStd));
 }
 
 }  // namespace kiln::ir

@@ -70,23 +70,30 @@ const OpDef kReduceSum = {
     .reduce_kind = ReduceKind::kSum,
 };
 
-const OpDef kReduceMax = {
-    .name = "reduce_max",
-    .summary = "Maximum over `dims`.",
-    .num_operands = 1,
-    .traits = kReduction,
-    .infer_type = [](std::span<const TensorType> operands, const Attrs& attrs) {
-      return ReducedType(operands[0], attrs, operands[0].dtype);
-    },
-    // The gradient flows to the elements equal to the maximum (all of them on ties, like amax's
-    // subgradient up to scaling).
-    .gradient = [](GradContext& g) -> Grads {
-      NodeId x = g.operand(0);
-      NodeId is_max = g.b.Equal(x, ValueWithKeptDims(g));
-      return {g.b.Mul(is_max, GradWithKeptDims(g))};
-    },
-    .reduce_kind = ReduceKind::kMax,
-};
+// The gradient of max and min flows to the elements equal to the result, split evenly among
+// ties as torch.amax / torch.amin do: g * [x == y] / (number of elements equal to y).
+Grads ExtremumGradient(GradContext& g) {
+  std::vector<int64_t> dims = g.node.attrs.GetInts("dims");
+  NodeId x = g.operand(0);
+  NodeId is_extreme = g.b.Equal(x, ValueWithKeptDims(g));
+  NodeId ties = g.b.ReduceSum(is_extreme, dims, /*keepdim=*/true);
+  NodeId share = g.b.Div(is_extreme, ties);
+  return {g.b.Mul(share, GradWithKeptDims(g))};
+}
+
+OpDef Extremum(std::string name, std::string summary, ReduceKind kind) {
+  return OpDef{
+      .name = std::move(name),
+      .summary = std::move(summary),
+      .num_operands = 1,
+      .traits = kReduction,
+      .infer_type = [](std::span<const TensorType> operands, const Attrs& attrs) {
+        return ReducedType(operands[0], attrs, operands[0].dtype);
+      },
+      .gradient = ExtremumGradient,
+      .reduce_kind = kind,
+  };
+}
 
 const OpDef kArgMax = {
     .name = "argmax",
@@ -107,7 +114,8 @@ const OpDef kArgMax = {
 
 void RegisterReductionOps(OpRegistry& r) {
   r.Add(kReduceSum);
-  r.Add(kReduceMax);
+  r.Add(Extremum("reduce_max", "Maximum over `dims`.", ReduceKind::kMax));
+  r.Add(Extremum("reduce_min", "Minimum over `dims`.", ReduceKind::kMin));
   r.Add(kArgMax);
 }
 

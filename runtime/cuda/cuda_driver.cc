@@ -19,6 +19,13 @@ using CUmodule = void*;
 using CUfunction = void*;
 using CUstream = void*;
 using CUdeviceptr = unsigned long long;
+using CUevent = void*;
+using CUgraph = void*;
+using CUgraphExec = void*;
+
+// cuda.h enum values this file passes (checked against cuda.h by kiln_cuda_driver_test).
+constexpr unsigned kStreamNonBlocking = kCudaStreamNonBlocking;
+constexpr unsigned kEventDisableTiming = kCudaEventDisableTiming;
 
 struct Driver {
   void* library = nullptr;
@@ -41,6 +48,24 @@ struct Driver {
   CUresult (*cuModuleGetFunction)(CUfunction*, CUmodule, const char*) = nullptr;
   CUresult (*cuLaunchKernel)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned,
                              unsigned, unsigned, CUstream, void**, void**) = nullptr;
+  CUresult (*cuStreamCreate)(CUstream*, unsigned) = nullptr;
+  CUresult (*cuStreamDestroy)(CUstream) = nullptr;
+  CUresult (*cuStreamSynchronize)(CUstream) = nullptr;
+  CUresult (*cuStreamWaitEvent)(CUstream, CUevent, unsigned) = nullptr;
+  CUresult (*cuEventCreate)(CUevent*, unsigned) = nullptr;
+  CUresult (*cuEventDestroy)(CUevent) = nullptr;
+  CUresult (*cuEventRecord)(CUevent, CUstream) = nullptr;
+  CUresult (*cuEventSynchronize)(CUevent) = nullptr;
+  CUresult (*cuMemcpyHtoDAsync)(CUdeviceptr, const void*, size_t, CUstream) = nullptr;
+  CUresult (*cuMemcpyDtoHAsync)(void*, CUdeviceptr, size_t, CUstream) = nullptr;
+  CUresult (*cuMemHostAlloc)(void**, size_t, unsigned) = nullptr;
+  CUresult (*cuMemFreeHost)(void*) = nullptr;
+  CUresult (*cuStreamBeginCapture)(CUstream, int) = nullptr;
+  CUresult (*cuStreamEndCapture)(CUstream, CUgraph*) = nullptr;
+  CUresult (*cuGraphInstantiateWithFlags)(CUgraphExec*, CUgraph, unsigned long long) = nullptr;
+  CUresult (*cuGraphLaunch)(CUgraphExec, CUstream) = nullptr;
+  CUresult (*cuGraphExecDestroy)(CUgraphExec) = nullptr;
+  CUresult (*cuGraphDestroy)(CUgraph) = nullptr;
   CUresult (*cuGetErrorName)(CUresult, const char**) = nullptr;
   CUresult (*cuGetErrorString)(CUresult, const char**) = nullptr;
 };
@@ -86,6 +111,24 @@ absl::Status Load(Driver& d) {
             Resolve(d.library, "cuModuleUnload", d.cuModuleUnload) &&
             Resolve(d.library, "cuModuleGetFunction", d.cuModuleGetFunction) &&
             Resolve(d.library, "cuLaunchKernel", d.cuLaunchKernel) &&
+            Resolve(d.library, "cuStreamCreate", d.cuStreamCreate) &&
+            Resolve(d.library, "cuStreamDestroy_v2", d.cuStreamDestroy) &&
+            Resolve(d.library, "cuStreamSynchronize", d.cuStreamSynchronize) &&
+            Resolve(d.library, "cuStreamWaitEvent", d.cuStreamWaitEvent) &&
+            Resolve(d.library, "cuEventCreate", d.cuEventCreate) &&
+            Resolve(d.library, "cuEventDestroy_v2", d.cuEventDestroy) &&
+            Resolve(d.library, "cuEventRecord", d.cuEventRecord) &&
+            Resolve(d.library, "cuEventSynchronize", d.cuEventSynchronize) &&
+            Resolve(d.library, "cuMemcpyHtoDAsync_v2", d.cuMemcpyHtoDAsync) &&
+            Resolve(d.library, "cuMemcpyDtoHAsync_v2", d.cuMemcpyDtoHAsync) &&
+            Resolve(d.library, "cuMemHostAlloc", d.cuMemHostAlloc) &&
+            Resolve(d.library, "cuMemFreeHost", d.cuMemFreeHost) &&
+            Resolve(d.library, "cuStreamBeginCapture_v2", d.cuStreamBeginCapture) &&
+            Resolve(d.library, "cuStreamEndCapture", d.cuStreamEndCapture) &&
+            Resolve(d.library, "cuGraphInstantiateWithFlags", d.cuGraphInstantiateWithFlags) &&
+            Resolve(d.library, "cuGraphLaunch", d.cuGraphLaunch) &&
+            Resolve(d.library, "cuGraphExecDestroy", d.cuGraphExecDestroy) &&
+            Resolve(d.library, "cuGraphDestroy", d.cuGraphDestroy) &&
             Resolve(d.library, "cuGetErrorName", d.cuGetErrorName) &&
             Resolve(d.library, "cuGetErrorString", d.cuGetErrorString);
   if (!ok) return NoDevice(absl::StrCat("libcuda.so.1 lacks a symbol: ", dlerror()));
@@ -179,19 +222,123 @@ absl::StatusOr<CudaModule> CudaContext::LoadModule(const std::string& image) {
 absl::Status CudaContext::Launch(CudaFunction function, std::array<int64_t, 3> grid,
                                  std::array<int64_t, 3> block, int64_t shared_bytes,
                                  const std::vector<void*>& args) {
+  return Launch(function, grid, block, shared_bytes, args, CudaStream{});
+}
+
+absl::Status CudaContext::Launch(CudaFunction function, std::array<int64_t, 3> grid,
+                                 std::array<int64_t, 3> block, int64_t shared_bytes,
+                                 const std::vector<void*>& args, CudaStream stream) {
   KILN_RETURN_IF_ERROR(MakeCurrent());
   std::vector<void*> params = args;
   return Check(GetDriver().cuLaunchKernel(
                    function.handle, static_cast<unsigned>(grid[0]), static_cast<unsigned>(grid[1]),
                    static_cast<unsigned>(grid[2]), static_cast<unsigned>(block[0]),
                    static_cast<unsigned>(block[1]), static_cast<unsigned>(block[2]),
-                   static_cast<unsigned>(shared_bytes), nullptr, params.data(), nullptr),
+                   static_cast<unsigned>(shared_bytes), stream.handle, params.data(), nullptr),
                "cuLaunchKernel");
 }
 
 absl::Status CudaContext::Synchronize() {
   KILN_RETURN_IF_ERROR(MakeCurrent());
   return Check(GetDriver().cuCtxSynchronize(), "cuCtxSynchronize");
+}
+
+absl::StatusOr<CudaStream> CudaContext::CreateStream() {
+  KILN_RETURN_IF_ERROR(MakeCurrent());
+  CUstream stream = nullptr;
+  KILN_RETURN_IF_ERROR(Check(GetDriver().cuStreamCreate(&stream, kStreamNonBlocking), "cuStreamCreate"));
+  return CudaStream{stream};
+}
+
+absl::Status CudaContext::DestroyStream(CudaStream stream) {
+  KILN_RETURN_IF_ERROR(MakeCurrent());
+  return Check(GetDriver().cuStreamDestroy(stream.handle), "cuStreamDestroy");
+}
+
+absl::Status CudaContext::SynchronizeStream(CudaStream stream) {
+  KILN_RETURN_IF_ERROR(MakeCurrent());
+  return Check(GetDriver().cuStreamSynchronize(stream.handle), "cuStreamSynchronize");
+}
+
+absl::StatusOr<CudaEvent> CudaContext::CreateEvent() {
+  KILN_RETURN_IF_ERROR(MakeCurrent());
+  CUevent event = nullptr;
+  KILN_RETURN_IF_ERROR(Check(GetDriver().cuEventCreate(&event, kEventDisableTiming), "cuEventCreate"));
+  return CudaEvent{event};
+}
+
+absl::Status CudaContext::DestroyEvent(CudaEvent event) {
+  KILN_RETURN_IF_ERROR(MakeCurrent());
+  return Check(GetDriver().cuEventDestroy(event.handle), "cuEventDestroy");
+}
+
+absl::Status CudaContext::RecordEvent(CudaEvent event, CudaStream stream) {
+  KILN_RETURN_IF_ERROR(MakeCurrent());
+  return Check(GetDriver().cuEventRecord(event.handle, stream.handle), "cuEventRecord");
+}
+
+absl::Status CudaContext::WaitEvent(CudaStream stream, CudaEvent event) {
+  KILN_RETURN_IF_ERROR(MakeCurrent());
+  return Check(GetDriver().cuStreamWaitEvent(stream.handle, event.handle, 0), "cuStreamWaitEvent");
+}
+
+absl::Status CudaContext::SynchronizeEvent(CudaEvent event) {
+  KILN_RETURN_IF_ERROR(MakeCurrent());
+  return Check(GetDriver().cuEventSynchronize(event.handle), "cuEventSynchronize");
+}
+
+absl::Status CudaContext::CopyToDeviceAsync(CudaDevicePtr dst, const void* src, int64_t bytes,
+                                            CudaStream stream) {
+  KILN_RETURN_IF_ERROR(MakeCurrent());
+  return Check(GetDriver().cuMemcpyHtoDAsync(dst, src, bytes, stream.handle), "cuMemcpyHtoDAsync");
+}
+
+absl::Status CudaContext::CopyToHostAsync(void* dst, CudaDevicePtr src, int64_t bytes,
+                                          CudaStream stream) {
+  KILN_RETURN_IF_ERROR(MakeCurrent());
+  return Check(GetDriver().cuMemcpyDtoHAsync(dst, src, bytes, stream.handle), "cuMemcpyDtoHAsync");
+}
+
+absl::StatusOr<void*> CudaContext::AllocatePinned(int64_t bytes) {
+  KILN_RETURN_IF_ERROR(MakeCurrent());
+  void* ptr = nullptr;
+  KILN_RETURN_IF_ERROR(
+      Check(GetDriver().cuMemHostAlloc(&ptr, bytes > 0 ? bytes : 256, 0), "cuMemHostAlloc"));
+  return ptr;
+}
+
+absl::Status CudaContext::FreePinned(void* ptr) {
+  KILN_RETURN_IF_ERROR(MakeCurrent());
+  return Check(GetDriver().cuMemFreeHost(ptr), "cuMemFreeHost");
+}
+
+absl::Status CudaContext::BeginCapture(CudaStream stream) {
+  KILN_RETURN_IF_ERROR(MakeCurrent());
+  return Check(GetDriver().cuStreamBeginCapture(stream.handle, kCudaStreamCaptureModeThreadLocal),
+               "cuStreamBeginCapture");
+}
+
+absl::StatusOr<CudaGraphExec> CudaContext::EndCapture(CudaStream stream) {
+  KILN_RETURN_IF_ERROR(MakeCurrent());
+  const Driver& d = GetDriver();
+  CUgraph graph = nullptr;
+  KILN_RETURN_IF_ERROR(Check(d.cuStreamEndCapture(stream.handle, &graph), "cuStreamEndCapture"));
+  CUgraphExec exec = nullptr;
+  absl::Status instantiated =
+      Check(d.cuGraphInstantiateWithFlags(&exec, graph, 0), "cuGraphInstantiateWithFlags");
+  d.cuGraphDestroy(graph);  // The executable graph does not need its template.
+  KILN_RETURN_IF_ERROR(instantiated);
+  return CudaGraphExec{exec};
+}
+
+absl::Status CudaContext::LaunchGraph(CudaGraphExec graph, CudaStream stream) {
+  KILN_RETURN_IF_ERROR(MakeCurrent());
+  return Check(GetDriver().cuGraphLaunch(graph.handle, stream.handle), "cuGraphLaunch");
+}
+
+absl::Status CudaContext::DestroyGraph(CudaGraphExec graph) {
+  KILN_RETURN_IF_ERROR(MakeCurrent());
+  return Check(GetDriver().cuGraphExecDestroy(graph.handle), "cuGraphExecDestroy");
 }
 
 CudaModule::~CudaModule() {

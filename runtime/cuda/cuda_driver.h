@@ -27,6 +27,11 @@ namespace kiln::runtime {
 
 using CudaDevicePtr = uint64_t;  // CUdeviceptr.
 
+// cuda.h enum values passed to the driver (kiln_cuda_driver_test checks them against cuda.h).
+inline constexpr unsigned kCudaStreamNonBlocking = 0x1;          // CU_STREAM_NON_BLOCKING
+inline constexpr unsigned kCudaEventDisableTiming = 0x2;         // CU_EVENT_DISABLE_TIMING
+inline constexpr int kCudaStreamCaptureModeThreadLocal = 1;      // CU_STREAM_CAPTURE_MODE_THREAD_LOCAL
+
 // OK if libcuda loads, cuInit succeeds and at least one device exists; otherwise a one-line
 // "no CUDA device found (...)" saying which step failed.
 absl::Status ProbeCudaDevice();
@@ -37,6 +42,15 @@ class CudaModule;
 
 struct CudaFunction {
   void* handle = nullptr;  // CUfunction.
+};
+struct CudaStream {
+  void* handle = nullptr;  // CUstream; null is the legacy default stream.
+};
+struct CudaEvent {
+  void* handle = nullptr;  // CUevent.
+};
+struct CudaGraphExec {
+  void* handle = nullptr;  // CUgraphExec.
 };
 
 // The primary context of one device, made current on the calling thread.
@@ -59,7 +73,33 @@ class CudaContext {
   absl::Status Launch(CudaFunction function, std::array<int64_t, 3> grid,
                       std::array<int64_t, 3> block, int64_t shared_bytes,
                       const std::vector<void*>& args);
+  absl::Status Launch(CudaFunction function, std::array<int64_t, 3> grid,
+                      std::array<int64_t, 3> block, int64_t shared_bytes,
+                      const std::vector<void*>& args, CudaStream stream);
   absl::Status Synchronize();
+
+  // Streams (non-blocking), events (no timing), asynchronous copies, page-locked host memory
+  // (cuMemHostAlloc: what lets an HtoD copy overlap kernels) and stream capture into a CUDA
+  // graph. NOT run on a GPU yet.
+  absl::StatusOr<CudaStream> CreateStream();
+  absl::Status DestroyStream(CudaStream stream);
+  absl::Status SynchronizeStream(CudaStream stream);
+  absl::StatusOr<CudaEvent> CreateEvent();
+  absl::Status DestroyEvent(CudaEvent event);
+  absl::Status RecordEvent(CudaEvent event, CudaStream stream);
+  absl::Status WaitEvent(CudaStream stream, CudaEvent event);  // stream waits for event.
+  absl::Status SynchronizeEvent(CudaEvent event);             // host waits for event.
+  absl::Status CopyToDeviceAsync(CudaDevicePtr dst, const void* src, int64_t bytes,
+                                 CudaStream stream);
+  absl::Status CopyToHostAsync(void* dst, CudaDevicePtr src, int64_t bytes, CudaStream stream);
+  absl::StatusOr<void*> AllocatePinned(int64_t bytes);
+  absl::Status FreePinned(void* ptr);
+  // Work enqueued on `stream` between BeginCapture and EndCapture is recorded, not run;
+  // EndCapture instantiates it. Thread-local capture mode.
+  absl::Status BeginCapture(CudaStream stream);
+  absl::StatusOr<CudaGraphExec> EndCapture(CudaStream stream);
+  absl::Status LaunchGraph(CudaGraphExec graph, CudaStream stream);
+  absl::Status DestroyGraph(CudaGraphExec graph);
 
  private:
   CudaContext(int device, void* context, std::string name)

@@ -124,8 +124,8 @@ TEST(LowerTrainTest, UnknownOptimizerArgumentGolden) {
 }
 
 TEST(LowerTrainTest, OtherErrors) {
-  EXPECT_NE(TrainError("  optimizer = adamw()\n").find("unknown optimizer 'adamw', did you mean "
-                                                       "'adam'?"),
+  EXPECT_NE(TrainError("  optimizer = adan()\n").find("unknown optimizer 'adan', did you mean "
+                                                      "'adam'?"),
             std::string::npos);
   EXPECT_NE(TrainError("  data = fashion_mnist(scal=1/255)\n  optimizer = adam\n")
                 .find("fashion_mnist has no argument 'scal', did you mean 'scale'?"),

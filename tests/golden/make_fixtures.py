@@ -292,7 +292,8 @@ def write_w3(filename, kind, functional, full, pixels, labels, source):
 # Operand kinds: ("x", shape, gen) float input with a gradient; ("t", shape, classes) i64 class
 # targets (no gradient); ("w", shape, gen) float input without a gradient (class weights).
 # gen: "n" normal, "p" positive (0.5..2), "nz" normal away from 0 (|x| >= 0.3),
-#      "relu" normal with a few exact zeros, "tie" values with repeated entries.
+#      "relu" normal with a few exact zeros, "tie" values with repeated entries,
+#      "wide" normal with standard deviation 3.
 
 def case(name, op, operands, attrs="", torch_fn=None):
     return dict(name=name, op=op, operands=operands, attrs=attrs, fn=torch_fn)
@@ -383,6 +384,54 @@ CASES = [
     case("mean_1", "reduce_mean", [("x", [3, 4], "n")], "dims=1", lambda x: x.mean(dim=1)),
     case("mean_01_keep", "reduce_mean", [("x", [2, 3, 4], "n")], "dims=0,1 keepdim=1",
          lambda x: x.mean(dim=(0, 1), keepdim=True)),
+    # Activations, minimum, reduce_min, var and std. Appended after the older cases so those
+    # keep their random draws (and bytes) when cases are added.
+    case("abs", "abs", [("x", [4, 6], "relu")], "", torch.abs),
+    case("clamp", "clamp", [("x", [4, 5], "tie")], "min=-0.5 max=0.5",
+         lambda x: torch.clamp(x, -0.5, 0.5)),
+    case("clamp_min", "clamp", [("x", [4, 5], "tie")], "min=-0.5",
+         lambda x: torch.clamp(x, min=-0.5)),
+    case("clamp_max", "clamp", [("x", [4, 5], "n")], "max=0.25",
+         lambda x: torch.clamp(x, max=0.25)),
+    case("leaky_relu", "leaky_relu", [("x", [4, 6], "relu")], "",
+         lambda x: F.leaky_relu(x)),
+    case("leaky_relu_02", "leaky_relu", [("x", [4, 6], "relu")], "negative_slope=0.2",
+         lambda x: F.leaky_relu(x, 0.2)),
+    case("sigmoid", "sigmoid", [("x", [4, 6], "wide")], "", torch.sigmoid),
+    case("tanh", "tanh", [("x", [4, 6], "wide")], "", torch.tanh),
+    case("gelu", "gelu", [("x", [4, 6], "n")], "", F.gelu),
+    case("gelu_wide", "gelu", [("x", [4, 6], "wide")], "", F.gelu),
+    case("normal_cdf", "normal_cdf", [("x", [4, 6], "wide")], "", torch.special.ndtr),
+    case("minimum", "minimum", [("x", [3, 4], "n"), ("x", [3, 4], "n")], "", torch.minimum),
+    case("minimum_bcast", "minimum", [("x", [3, 4], "n"), ("x", [4], "n")], "", torch.minimum),
+    case("minimum_ties", "minimum", [("x", [3, 4], "tie"), ("x", [3, 4], "tie")], "",
+         torch.minimum),
+    case("reduce_min_1", "reduce_min", [("x", [3, 5], "n")], "dims=1",
+         lambda x: x.amin(dim=1)),
+    case("reduce_min_0_keep", "reduce_min", [("x", [3, 5], "n")], "dims=0 keepdim=1",
+         lambda x: x.amin(dim=0, keepdim=True)),
+    case("reduce_min_12", "reduce_min", [("x", [2, 3, 4], "n")], "dims=1,2",
+         lambda x: x.amin(dim=(1, 2))),
+    # Ties split the gradient evenly, as amax/amin do.
+    case("reduce_max_ties", "reduce_max", [("x", [4, 6], "tie")], "dims=1",
+         lambda x: x.amax(dim=1)),
+    case("reduce_min_ties", "reduce_min", [("x", [4, 6], "tie")], "dims=0 keepdim=1",
+         lambda x: x.amin(dim=0, keepdim=True)),
+    case("var_1", "var", [("x", [3, 5], "n")], "dims=1",
+         lambda x: torch.var(x, dim=1)),
+    case("var_02_biased_keep", "var", [("x", [2, 3, 4], "n")], "dims=0,2 unbiased=0 keepdim=1",
+         lambda x: torch.var(x, dim=(0, 2), unbiased=False, keepdim=True)),
+    case("std_1", "std", [("x", [3, 5], "n")], "dims=1", lambda x: torch.std(x, dim=1)),
+    case("std_0_biased", "std", [("x", [4, 3], "n")], "dims=0 unbiased=0",
+         lambda x: torch.std(x, dim=0, unbiased=False)),
+    case("std_all_keep", "std", [("x", [2, 3, 4], "n")], "dims=0,1,2 keepdim=1",
+         lambda x: torch.std(x, dim=(0, 1, 2), keepdim=True)),
+    case("softmax_3d_0", "softmax", [("x", [3, 2, 4], "n")], "dim=0",
+         lambda x: F.softmax(x, 0)),
+    case("softmax_3d_m1", "softmax", [("x", [3, 2, 4], "n")], "dim=-1",
+         lambda x: F.softmax(x, -1)),
+    case("log_softmax_3d_0", "log_softmax", [("x", [3, 2, 4], "n")], "dim=0",
+         lambda x: F.log_softmax(x, 0)),
 ]
 
 
@@ -396,6 +445,8 @@ def generate(gen, shape, kind):
         flat = values.reshape(-1)
         flat[::5] = 0.0  # Exact zeros: PyTorch's relu gradient there is 0.
         return flat.reshape(shape)
+    if kind == "wide":
+        return values * 3.0  # Reaches the tails of sigmoid, tanh and gelu.
     if kind == "tie":
         # Few distinct values, so the two operands of maximum tie at several positions.
         return torch.randint(-2, 3, shape, generator=gen).to(torch.float32) * 0.5

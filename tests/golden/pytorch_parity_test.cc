@@ -373,6 +373,8 @@ OpCase ParseCase(const std::string& text) {
       c.attrs.Set("dims", dims);
     } else if (absl::SimpleAtoi(kv.second, &number)) {
       c.attrs.Set(kv.first, number);
+    } else if (double real = 0; absl::SimpleAtod(kv.second, &real)) {
+      c.attrs.Set(kv.first, real);
     } else {
       c.attrs.Set(kv.first, kv.second);
     }
@@ -487,7 +489,8 @@ TEST(OpParityCoverageTest, CoversTheOpList) {
   for (const char* op : {"relu", "exp", "log", "sqrt", "neg", "add", "sub", "mul", "div",
                          "maximum", "pow", "matmul", "reduce_sum", "reduce_max", "softmax",
                          "log_softmax", "nll_loss", "cross_entropy", "linear", "flatten",
-                         "reduce_mean"}) {
+                         "reduce_mean", "abs", "clamp", "leaky_relu", "sigmoid", "tanh", "gelu",
+                         "normal_cdf", "minimum", "reduce_min", "var", "std"}) {
     EXPECT_GT(ops[op], 0) << op;
   }
 }

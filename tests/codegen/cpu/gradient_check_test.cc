@@ -5,8 +5,9 @@
 // the same compiled loss. Composites are expanded first; ops that stop gradients must give zero.
 //
 // Inputs are drawn per operand from domains that keep the difference quotient away from kinks:
-// relu and maximum never see a tie within eps, reduce_max sees distinct values, log/sqrt/pow get
-// positive inputs, div a denominator away from zero.
+// relu, abs, leaky_relu, clamp, maximum and minimum never see a kink or tie within eps, reduce_max
+// and reduce_min see distinct values, log/sqrt/pow get positive inputs, div a denominator away
+// from zero.
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -43,6 +44,7 @@ enum class Domain {
   kGrid,       // Parameter, odd multiples of 0.1 in [-0.9, 0.9]: never within 0.1 of 0 or kGridHalf.
   kGridHalf,   // Parameter, multiples of 0.2 in [-1, 1]: at least 0.1 from every kGrid value.
   kDistinct,   // Parameter, a shuffle of distinct values 0.1 apart (no ties for a max).
+  kWide,       // Parameter, uniform in [-6, 6].
   kMask,       // Input, fixed 0/1 values (select's condition).
   kLabels,     // Input, i64 class indices in [0, shape.back() of operand 0).
 };
@@ -87,15 +89,29 @@ std::vector<GradCase> PrimitiveCases() {
   AddBinaryCases(cases, "mul", Domain::kAny, Domain::kAny);
   AddBinaryCases(cases, "div", Domain::kAny, Domain::kNonZero);
   AddBinaryCases(cases, "maximum", Domain::kGrid, Domain::kGridHalf);
+  AddBinaryCases(cases, "minimum", Domain::kGrid, Domain::kGridHalf);
   AddBinaryCases(cases, "pow", Domain::kPositive, Domain::kAny);
-  for (const char* op : {"neg", "exp", "relu"}) {
-    Domain d = std::string(op) == "relu" ? Domain::kGrid : Domain::kAny;
+  for (const char* op : {"neg", "exp", "relu", "abs", "sigmoid", "tanh", "gelu", "normal_cdf"}) {
+    // relu and abs have a kink at 0, which kGrid values stay 0.1 away from.
+    Domain d = std::string(op) == "relu" || std::string(op) == "abs" ? Domain::kGrid
+                                                                     : Domain::kAny;
     cases.push_back({op, "3x4", {{{3, 4}, d}}});
     cases.push_back({op, "2x3x2", {{{2, 3, 2}, d}}});
   }
   for (const char* op : {"log", "sqrt"}) {
     cases.push_back({op, "3x4", {{{3, 4}, Domain::kPositive}}});
   }
+  // The wide draws reach gelu's and sigmoid's tails, where the formulas could lose accuracy.
+  for (const char* op : {"sigmoid", "tanh", "gelu", "normal_cdf"}) {
+    cases.push_back({op, "wide", {{{3, 4}, Domain::kWide}}});
+  }
+  // leaky_relu: kGrid stays 0.1 away from the kink. clamp: the bounds +-0.4 are 0.1 away from
+  // every kGrid value, so each element is clearly inside or outside.
+  cases.push_back({"leaky_relu", "default_slope", {{{3, 4}, Domain::kGrid}}});
+  cases.push_back({"leaky_relu", "slope0.2", {{{3, 4}, Domain::kGrid}}, {{"negative_slope", 0.2}}});
+  cases.push_back({"clamp", "min_max", {{{3, 4}, Domain::kGrid}}, {{"min", -0.4}, {"max", 0.4}}});
+  cases.push_back({"clamp", "min_only", {{{3, 4}, Domain::kGrid}}, {{"min", -0.4}}});
+  cases.push_back({"clamp", "max_only", {{{2, 3, 2}, Domain::kGrid}}, {{"max", 0.4}}});
   cases.push_back({"select", "same_shape", {{{3, 4}, Domain::kMask}, {{3, 4}}, {{3, 4}}}});
   cases.push_back({"select", "broadcast", {{{3, 1}, Domain::kMask}, {{3, 4}}, {{4}}}});
   for (bool ta : {false, true}) {
@@ -106,8 +122,8 @@ std::vector<GradCase> PrimitiveCases() {
                        {{"transpose_a", int64_t{ta}}, {"transpose_b", int64_t{tb}}}});
     }
   }
-  for (const char* op : {"reduce_sum", "reduce_max"}) {
-    Domain d = std::string(op) == "reduce_max" ? Domain::kDistinct : Domain::kAny;
+  for (const char* op : {"reduce_sum", "reduce_max", "reduce_min"}) {
+    Domain d = std::string(op) == "reduce_sum" ? Domain::kAny : Domain::kDistinct;
     for (const std::vector<int64_t>& dims :
          std::vector<std::vector<int64_t>>{{0}, {1}, {0, 1}, {-1}}) {
       for (bool keep : {false, true}) {
@@ -146,6 +162,16 @@ std::vector<GradCase> CompositeCases() {
                    {{"reduction", std::string("mean")}}});
   cases.push_back({"reduce_mean", "dims0", {{{3, 4}}}, Reduce({0}, false)});
   cases.push_back({"reduce_mean", "dims0_1_keep", {{{3, 4}}}, Reduce({0, 1}, true)});
+  for (const char* op : {"var", "std"}) {
+    for (bool unbiased : {false, true}) {
+      Attrs dims1 = Reduce({1}, false), dims01 = Reduce({0, -1}, true);
+      dims1.Set("unbiased", int64_t{unbiased});
+      dims01.Set("unbiased", int64_t{unbiased});
+      cases.push_back({op, absl::StrCat("dims1_unbiased", unbiased), {{{3, 4}}}, dims1});
+      cases.push_back({op, absl::StrCat("dims0_m1_keep_unbiased", unbiased), {{{3, 4}}}, dims01});
+    }
+    cases.push_back({op, "rank3_dims0_2", {{{2, 3, 4}}}, Reduce({0, 2}, false)});
+  }
   cases.push_back({"flatten", "start1", {{{2, 3, 2}}}, {{"start_dim", int64_t{1}}}});
   cases.push_back({"dropout", "eval_is_identity", {{{3, 4}}}, {{"p", 0.5}}});
   return cases;
@@ -190,6 +216,7 @@ std::vector<double> Draw(const Operand& operand, const Shape& scores_shape, std:
     switch (operand.domain) {
       case Domain::kAny: v[i] = -1.5 + 3 * unit(rng); break;
       case Domain::kPositive: v[i] = 0.5 + 1.5 * unit(rng); break;
+      case Domain::kWide: v[i] = -6 + 12 * unit(rng); break;
       case Domain::kNonZero: v[i] = (unit(rng) < 0.5 ? -1 : 1) * (0.5 + unit(rng)); break;
       case Domain::kGrid: v[i] = -0.9 + 0.2 * grid(rng); break;
       case Domain::kGridHalf: v[i] = -1.0 + 0.2 * half_grid(rng); break;

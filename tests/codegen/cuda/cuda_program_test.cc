@@ -170,7 +170,9 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"examples/fashion_mlp_functional.kiln", true, 64},
                       Case{"examples/fashion_mlp_functional.kiln", true, 32},
                       Case{"examples/fashion_mlp_functional.kiln", false, 64},
-                      Case{"examples/fashion_mlp_functional.kiln", false, 16}),
+                      Case{"examples/fashion_mlp_functional.kiln", false, 16},
+                      Case{"examples/activations_mlp.kiln", true, 64},
+                      Case{"examples/activations_mlp.kiln", false, 16}),
     CaseName);
 
 // The forward layer of an eval step, relu(x·W + b), is a GEMM cuBLASLt can run with its

@@ -1,0 +1,247 @@
+#include "runtime/cuda/cuda_trainer.h"
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <optional>
+
+#include "absl/strings/str_format.h"
+#include "runtime/batcher.h"
+#include "runtime/checkpoint.h"
+#include "runtime/random.h"
+#include "support/status.h"
+
+namespace kiln::runtime {
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+using Clock = std::chrono::steady_clock;
+
+double SecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+int64_t BatchFor(int64_t batch_size, int64_t samples) {
+  return samples > 0 ? std::min(batch_size, samples) : batch_size;
+}
+
+}  // namespace
+
+// Where one parity's inputs live in page-locked memory.
+struct CudaTrainer::Staged {
+  float* features = nullptr;
+  int64_t* labels = nullptr;    // i64 labels input, or `staging` when labels are f32.
+  float* labels_f32 = nullptr;
+  float* learning_rate = nullptr;
+  int64_t* rng_key = nullptr;
+  std::vector<int64_t> staging;
+};
+
+struct CudaTrainer::Step {
+  int entry = -1;
+  int64_t target_dim = 0;  // As Trainer::Step: f32 targets gathered per sample.
+  bool has_correct = false;
+  std::array<Staged, CudaExecutable::kParities> staged;
+};
+
+absl::StatusOr<CudaTrainer::Step> CudaTrainer::BindStep(bool training, int64_t batch_size,
+                                                        const Dataset& data) {
+  const ProgramSpec& program = device_.program();
+  Step step;
+  KILN_ASSIGN_OR_RETURN(step.entry, device_.FindEntry(training, batch_size));
+  const EntrySpec& entry = program.entries[step.entry];
+  for (int parity = 0; parity < CudaExecutable::kParities; ++parity) {
+    Staged& staged = step.staged[parity];
+    for (const BufferSpec& buffer : entry.buffers) {
+      if (buffer.role != BufferRole::kInput) continue;
+      KILN_ASSIGN_OR_RETURN(void* data_ptr, device_.StagedInput(step.entry, parity, buffer.name));
+      const int64_t elements = NumElements(buffer.shape);
+      if (buffer.name == program.features_input && buffer.type == ElementType::kF32 &&
+          elements == batch_size * data.feature_dim) {
+        staged.features = static_cast<float*>(data_ptr);
+      } else if (buffer.name == program.labels_input && buffer.type == ElementType::kI64 &&
+                 data.target_dim == 0 && elements == batch_size) {
+        staged.labels = static_cast<int64_t*>(data_ptr);
+      } else if (buffer.name == program.labels_input && buffer.type == ElementType::kF32 &&
+                 elements == batch_size * std::max<int64_t>(data.target_dim, 1)) {
+        step.target_dim = data.target_dim;
+        staged.staging.resize(batch_size);
+        staged.labels = staged.staging.data();
+        staged.labels_f32 = static_cast<float*>(data_ptr);
+      } else if (buffer.name == kLearningRateInput && buffer.type == ElementType::kF32 &&
+                 elements == 1) {
+        staged.learning_rate = static_cast<float*>(data_ptr);
+      } else if (buffer.name == kRngInput && buffer.type == ElementType::kI64 && elements == 1) {
+        staged.rng_key = static_cast<int64_t*>(data_ptr);
+      } else {
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "entry '%s': input '%s' (%s) is not one the trainer feeds with this data (run it "
+            "on the CPU for a detailed message)",
+            entry.symbol, buffer.name, TypeString(buffer.type, buffer.shape)));
+      }
+    }
+    if (staged.features == nullptr || staged.labels == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("entry '%s' lacks the features input '%s' or the labels input '%s'",
+                          entry.symbol, program.features_input, program.labels_input));
+    }
+  }
+  KILN_RETURN_IF_ERROR(device_.Output(step.entry, 0, kLossOutput).status());
+  step.has_correct = device_.Output(step.entry, 0, kCorrectOutput).ok();
+  return step;
+}
+
+absl::Status CudaTrainer::RunBatches(const Batcher& batcher, const std::vector<int64_t>& order,
+                                     const Dataset& data, Step& full, Step& last, int64_t epoch,
+                                     int64_t first_global_step, bool training, Totals& totals) {
+  struct InFlight {
+    const Step* step = nullptr;
+    int parity = 0;
+    int64_t rows = 0;
+    int64_t batch = 0;
+  };
+  auto finish = [&](const InFlight& done) -> absl::Status {
+    KILN_RETURN_IF_ERROR(device_.Wait(done.step->entry, done.parity));
+    KILN_ASSIGN_OR_RETURN(const void* loss_ptr,
+                          device_.Output(done.step->entry, done.parity, kLossOutput));
+    const double loss = *static_cast<const float*>(loss_ptr);
+    if (training && !std::isfinite(loss)) {
+      return absl::AbortedError(absl::StrFormat("loss became %s at epoch %d step %d",
+                                                std::isnan(loss) ? "NaN" : "Inf", epoch,
+                                                done.batch + 1));
+    }
+    totals.loss_sum += loss * static_cast<double>(done.rows);
+    if (done.step->has_correct) {
+      KILN_ASSIGN_OR_RETURN(const void* correct,
+                            device_.Output(done.step->entry, done.parity, kCorrectOutput));
+      totals.correct_sum += *static_cast<const float*>(correct);
+    }
+    return absl::OkStatus();
+  };
+
+  std::optional<InFlight> pending;
+  for (int64_t b = 0; b < batcher.num_batches(); ++b) {
+    const int64_t rows = batcher.BatchRows(b);
+    Step& step = rows == batcher.batch_size() ? full : last;
+    const int parity = static_cast<int>(b % CudaExecutable::kParities);
+    Staged& staged = step.staged[parity];
+    // The step that last used this parity (b - 2) has been waited for below.
+    batcher.Gather(b, staged.features, staged.labels);
+    if (step.target_dim > 0) {
+      const int64_t first = b * batcher.batch_size();
+      for (int64_t r = 0; r < rows; ++r) {
+        std::memcpy(staged.labels_f32 + r * step.target_dim, data.target_row(order[first + r]),
+                    step.target_dim * sizeof(float));
+      }
+    } else if (staged.labels_f32 != nullptr) {
+      for (int64_t i = 0; i < rows; ++i) staged.labels_f32[i] = static_cast<float>(staged.labels[i]);
+    }
+    if (staged.learning_rate != nullptr) *staged.learning_rate = static_cast<float>(learning_rate_);
+    if (staged.rng_key != nullptr) *staged.rng_key = StepKey(options_.seed, first_global_step + b);
+    KILN_RETURN_IF_ERROR(device_.Launch(step.entry, parity));
+    if (pending) KILN_RETURN_IF_ERROR(finish(*pending));
+    pending = InFlight{&step, parity, rows, b};
+  }
+  if (pending) KILN_RETURN_IF_ERROR(finish(*pending));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<EpochMetrics> CudaTrainer::TrainEpoch(const Dataset& train, int64_t epoch) {
+  learning_rate_ = ScheduledLearningRate(options_.schedule, options_.learning_rate, epoch);
+  if (options_.batch_size < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("batch size %d is not positive", options_.batch_size));
+  }
+  const int64_t batch_size = BatchFor(options_.batch_size, train.num_samples);
+  const std::vector<int64_t> order = options_.shuffle
+                                         ? ShuffledOrder(train.num_samples, options_.seed, epoch)
+                                         : IdentityOrder(train.num_samples);
+  Batcher batcher(train, batch_size, order);
+  KILN_ASSIGN_OR_RETURN(Step full, BindStep(/*training=*/true, batch_size, train));
+  Step last;
+  if (const int64_t remainder = train.num_samples % batch_size; remainder != 0) {
+    KILN_ASSIGN_OR_RETURN(last, BindStep(/*training=*/true, remainder, train));
+  }
+  EpochMetrics metrics;
+  metrics.epoch = epoch;
+  metrics.steps = batcher.num_batches();
+  Totals totals;
+  const Clock::time_point start = Clock::now();
+  KILN_RETURN_IF_ERROR(RunBatches(batcher, order, train, full, last, epoch,
+                                  (epoch - 1) * metrics.steps, /*training=*/true, totals));
+  metrics.seconds = SecondsSince(start);
+  metrics.train_samples = train.num_samples;
+  metrics.train_loss = train.num_samples > 0 ? totals.loss_sum / train.num_samples : kNaN;
+  metrics.samples_per_second = metrics.seconds > 0 ? train.num_samples / metrics.seconds : 0.0;
+  return metrics;
+}
+
+absl::StatusOr<Evaluation> CudaTrainer::Evaluate(const Dataset& data) {
+  const int64_t requested =
+      options_.eval_batch_size > 0 ? options_.eval_batch_size : options_.batch_size;
+  if (requested < 1) {
+    return absl::InvalidArgumentError(absl::StrFormat("batch size %d is not positive", requested));
+  }
+  const int64_t batch_size = BatchFor(requested, data.num_samples);
+  const std::vector<int64_t> order = IdentityOrder(data.num_samples);
+  Batcher batcher(data, batch_size, order);
+  KILN_ASSIGN_OR_RETURN(Step full, BindStep(/*training=*/false, batch_size, data));
+  Step last;
+  const int64_t remainder = data.num_samples % batch_size;
+  if (remainder != 0) {
+    KILN_ASSIGN_OR_RETURN(last, BindStep(/*training=*/false, remainder, data));
+  }
+  const bool has_accuracy = full.has_correct && (remainder == 0 || last.has_correct);
+  Totals totals;
+  const Clock::time_point start = Clock::now();
+  // Evaluation steps take global step 0's key, as on the CPU (dropout is off in them anyway).
+  learning_rate_ = 0.0;
+  KILN_RETURN_IF_ERROR(RunBatches(batcher, order, data, full, last, /*epoch=*/0,
+                                  /*first_global_step=*/0, /*training=*/false, totals));
+  Evaluation result;
+  result.seconds = SecondsSince(start);
+  result.loss = data.num_samples > 0 ? totals.loss_sum / data.num_samples : kNaN;
+  result.accuracy =
+      has_accuracy && data.num_samples > 0 ? totals.correct_sum / data.num_samples : kNaN;
+  return result;
+}
+
+absl::StatusOr<std::vector<EpochMetrics>> CudaTrainer::Fit(const Dataset& train,
+                                                           const Dataset& test) {
+  std::vector<EpochMetrics> history = options_.history;
+  for (int64_t epoch = options_.first_epoch; epoch <= options_.epochs; ++epoch) {
+    KILN_ASSIGN_OR_RETURN(EpochMetrics metrics, TrainEpoch(train, epoch));
+    metrics.test_loss = kNaN;
+    metrics.test_accuracy = kNaN;
+    if (test.num_samples > 0) {
+      KILN_ASSIGN_OR_RETURN(Evaluation evaluation, Evaluate(test));
+      metrics.test_loss = evaluation.loss;
+      metrics.test_accuracy = evaluation.accuracy;
+      metrics.eval_seconds = evaluation.seconds;
+    }
+    history.push_back(metrics);
+    if (options_.log != nullptr) {
+      *options_.log << FormatEpochLine(metrics, options_.epochs) << std::endl;
+    }
+    if (!options_.checkpoint_path.empty()) {
+      KILN_RETURN_IF_ERROR(device_.DownloadPersistent());
+      const CheckpointState state{.model_name = options_.model_name,
+                                  .seed = options_.seed,
+                                  .epoch = epoch,
+                                  .global_step = epoch * metrics.steps,
+                                  .history = history};
+      KILN_RETURN_IF_ERROR(SaveCheckpoint(options_.checkpoint_path, state, host_));
+    }
+    if (options_.on_epoch) options_.on_epoch(metrics);
+    if (!options_.metrics_out.empty()) {
+      KILN_RETURN_IF_ERROR(WriteFileAtomically(options_.metrics_out, MetricsJson(history)));
+    }
+  }
+  KILN_RETURN_IF_ERROR(device_.DownloadPersistent());
+  return history;
+}
+
+}  // namespace kiln::runtime

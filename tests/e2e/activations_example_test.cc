@@ -1,0 +1,137 @@
+// End-to-end for the activation and moment ops: examples/activations_mlp.kiln (gelu, tanh,
+// leaky_relu, clamp, std, reduce_mean with dim=) trains on a slice of Fashion-MNIST with the real
+// `kiln` binary, and every new op is reachable from the model language with PyTorch's keyword
+// arguments.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace kiln {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr char kFashionMnistDir[] = "/usr/share/datasets/fashion-mnist";
+
+struct RunResult {
+  bool ok = false;  // Exited normally with status 0.
+  std::string out, err;
+};
+
+std::string ReadFile(const fs::path& path) {
+  std::ifstream file(path, std::ios::binary);
+  std::stringstream text;
+  text << file.rdbuf();
+  return text.str();
+}
+
+// A fresh directory under the test temp dir, removed with the object.
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (fs::temp_directory_path() / "kiln_act_XXXXXX").string();
+    path_ = mkdtemp(pattern.data()) ? fs::path(pattern) : fs::path();
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    if (!path_.empty()) fs::remove_all(path_, ignored);
+  }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+// Runs KILN_BINARY with `args`, stdout and stderr captured to files (no pipes to deadlock on).
+RunResult RunKiln(const std::vector<std::string>& args) {
+  TempDir capture;
+  fs::path out = capture.path() / "stdout", err = capture.path() / "stderr";
+  pid_t pid = fork();
+  if (pid == 0) {
+    if (!freopen(out.c_str(), "w", stdout) || !freopen(err.c_str(), "w", stderr)) _exit(127);
+    std::vector<char*> argv;
+    std::string binary = KILN_BINARY;
+    argv.push_back(binary.data());
+    std::vector<std::string> copies = args;
+    for (std::string& arg : copies) argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    execv(binary.c_str(), argv.data());
+    _exit(127);
+  }
+  RunResult result;
+  int status = 0;
+  if (pid < 0 || waitpid(pid, &status, 0) != pid) return result;
+  result.ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  result.out = ReadFile(out);
+  result.err = ReadFile(err);
+  return result;
+}
+
+// The first number after "key": in a metrics JSON file.
+double JsonNumber(const std::string& json, const std::string& key) {
+  std::smatch match;
+  std::regex pattern("\"" + key + "\"\\s*:\\s*([-+0-9.eE]+)");
+  if (!std::regex_search(json, match, pattern)) return NAN;
+  return std::stod(match[1]);
+}
+
+TEST(ActivationsExampleTest, TrainsOnASliceOfFashionMnist) {
+  if (!fs::exists(fs::path(kFashionMnistDir) / "train-images-idx3-ubyte.gz")) {
+    GTEST_SKIP() << kFashionMnistDir << " is not installed (Debian's dataset-fashion-mnist)";
+  }
+  TempDir dir;
+  fs::path metrics = dir.path() / "metrics.json";
+  RunResult r = RunKiln({"train", "examples/activations_mlp.kiln", "--epochs", "1",
+                         "--train-limit", "4000", "--test-limit", "1000", "--metrics-out",
+                         metrics.string()});
+  ASSERT_TRUE(r.ok) << r.out << r.err;
+  std::string json = ReadFile(metrics);
+  ASSERT_FALSE(json.empty()) << "no metrics file written\n" << r.err;
+  // Chance is 10% accuracy and a loss of log(10) = 2.30.
+  EXPECT_GE(JsonNumber(json, "test_accuracy"), 0.65) << json;
+  EXPECT_LT(JsonNumber(json, "train_loss"), 1.2) << json;
+}
+
+// Every new op, called with PyTorch's keyword arguments, lowers to its IR op.
+TEST(ActivationsExampleTest, NewOpsAreCallableFromTheModelLanguage) {
+  TempDir dir;
+  fs::path model = dir.path() / "ops.kiln";
+  std::ofstream(model) << "model ops {\n"
+                          "  input x: f32[B, 12]\n"
+                          "  input y: i64[B]\n"
+                          "  h = linear(x, 12, name=fc)\n"
+                          "  a = abs(h) + sigmoid(h) + tanh(h) + gelu(h)\n"
+                          "  b = leaky_relu(a, negative_slope=0.2) + clamp(h, min=-1, max=1)\n"
+                          "  c = minimum(b, clamp(h, max=0.5)) + reduce_min(h, dim=1, "
+                          "keepdim=true)\n"
+                          "  d = c + var(h, 1, keepdim=true) + std(h, dim=-1, unbiased=false, "
+                          "keepdim=true)\n"
+                          "  e = d - reduce_max(h, dims=[1], keepdim=true)\n"
+                          "  loss = cross_entropy(e, y)\n"
+                          "}\n"
+                          "train {\n"
+                          "  optimizer = sgd(lr=0.1)\n"
+                          "  batch_size = 4\n"
+                          "}\n";
+  // The eval graph keeps the forward ops; composites (var, std) are expanded into primitives.
+  RunResult r = RunKiln({"compile", model.string(), "--emit=ir", "--mode=eval"});
+  ASSERT_TRUE(r.ok) << r.out << r.err;
+  for (const char* op : {"abs(", "sigmoid(", "tanh(", "gelu(", "leaky_relu(", "clamp(",
+                         "minimum(", "reduce_min(", "reduce_max("}) {
+    EXPECT_NE(r.out.find(std::string("= ") + op), std::string::npos) << op << "\n" << r.out;
+  }
+  EXPECT_NE(r.out.find("negative_slope=0.2"), std::string::npos) << r.out;
+}
+
+}  // namespace
+}  // namespace kiln

@@ -1,0 +1,190 @@
+// The train keys around the optimizer: optimizer tables and defaults, freezing (with its
+// errors), gradient clipping in the graph, and the runtime's learning-rate schedules. Numeric
+// parity of every update rule with PyTorch is tests/golden/optimizer_parity_test.cc.
+#include "passes/optimizers.h"
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_format.h"
+#include "frontend/frontend.h"
+#include "gtest/gtest.h"
+#include "passes/training_step.h"
+#include "runtime/trainer.h"
+#include "tools/graph_runner.h"
+
+namespace kiln {
+namespace {
+
+constexpr char kModel[] = R"(model mlp {
+  input x: f32[B, 4]
+  input y: i64[B]
+  h = relu(linear(x, 5, name=fc1))
+  loss = cross_entropy(linear(h, 3, name=fc2), y)
+}
+train {
+  %s
+}
+)";
+
+absl::StatusOr<ir::TrainConfig> Train(const std::string& lines) {
+  absl::StatusOr<frontend::ModelAst> ast =
+      frontend::ParseModel(absl::StrFormat(kModel, lines), "mlp.kiln");
+  if (!ast.ok()) return ast.status();
+  return frontend::LowerTrainConfig(*ast);
+}
+
+absl::StatusOr<ir::Graph> Step(const std::string& lines) {
+  absl::StatusOr<frontend::ModelAst> ast =
+      frontend::ParseModel(absl::StrFormat(kModel, lines), "mlp.kiln");
+  if (!ast.ok()) return ast.status();
+  absl::StatusOr<ir::TrainConfig> train = frontend::LowerTrainConfig(*ast);
+  if (!train.ok()) return train.status();
+  absl::StatusOr<ir::Graph> model = frontend::LowerModel(*ast, {{"B", 2}});
+  if (!model.ok()) return model.status();
+  return passes::BuildTrainingStep(*model, *train);
+}
+
+// Names of the tensors the step writes in place.
+std::set<std::string> Updated(const ir::Graph& graph) {
+  std::set<std::string> names;
+  for (const auto& update : graph.updates) names.insert(graph.node(update.target).name);
+  return names;
+}
+
+TEST(OptimizerConfigTest, DefaultsArePyTorchs) {
+  absl::StatusOr<ir::TrainConfig> adamw = Train("optimizer = adamw");
+  ASSERT_TRUE(adamw.ok()) << adamw.status();
+  EXPECT_EQ(adamw->optimizer.Get("weight_decay", -1), 1e-2);
+  EXPECT_EQ(adamw->optimizer.Get("lr", -1), 1e-3);
+  absl::StatusOr<ir::TrainConfig> rmsprop = Train("optimizer = rmsprop");
+  ASSERT_TRUE(rmsprop.ok()) << rmsprop.status();
+  EXPECT_EQ(rmsprop->optimizer.Get("lr", -1), 1e-2);
+  EXPECT_EQ(rmsprop->optimizer.Get("alpha", -1), 0.99);
+  absl::StatusOr<ir::TrainConfig> adagrad = Train("optimizer = adagrad");
+  ASSERT_TRUE(adagrad.ok()) << adagrad.status();
+  EXPECT_EQ(adagrad->optimizer.Get("eps", -1), 1e-10);
+  absl::StatusOr<ir::TrainConfig> adadelta = Train("optimizer = adadelta");
+  ASSERT_TRUE(adadelta.ok()) << adadelta.status();
+  EXPECT_EQ(adadelta->optimizer.Get("lr", -1), 1.0);
+  EXPECT_EQ(adadelta->optimizer.Get("rho", -1), 0.9);
+  EXPECT_EQ(adadelta->optimizer.Get("eps", -1), 1e-6);
+}
+
+TEST(OptimizerConfigTest, UnknownOptimizerSuggestsTheNearest) {
+  absl::StatusOr<ir::TrainConfig> train = Train("optimizer = adamm(lr=0.1)");
+  ASSERT_FALSE(train.ok());
+  EXPECT_NE(train.status().message().find("did you mean"), std::string::npos)
+      << train.status();
+}
+
+TEST(OptimizerConfigTest, AmsgradKeepsTheMaximumSecondMoment) {
+  absl::StatusOr<ir::Graph> plain = Step("optimizer = adam");
+  absl::StatusOr<ir::Graph> amsgrad = Step("optimizer = adam(amsgrad=true)");
+  ASSERT_TRUE(plain.ok() && amsgrad.ok()) << plain.status() << amsgrad.status();
+  EXPECT_FALSE(Updated(*plain).count("fc1.weight.max_exp_avg_sq"));
+  EXPECT_TRUE(Updated(*amsgrad).count("fc1.weight.max_exp_avg_sq"));
+}
+
+TEST(FreezeTest, ModuleNameFreezesItsParameters) {
+  absl::StatusOr<ir::Graph> step = Step("optimizer = adam\n  freeze = [fc1]");
+  ASSERT_TRUE(step.ok()) << step.status();
+  std::set<std::string> updated = Updated(*step);
+  EXPECT_FALSE(updated.count("fc1.weight"));
+  EXPECT_FALSE(updated.count("fc1.bias"));
+  EXPECT_FALSE(updated.count("fc1.weight.exp_avg"));
+  EXPECT_TRUE(updated.count("fc2.weight"));
+  EXPECT_TRUE(updated.count("fc2.bias"));
+}
+
+TEST(FreezeTest, GlobAndExactNames) {
+  absl::StatusOr<ir::Graph> step = Step("optimizer = sgd(lr=0.1)\n  freeze = [\"fc*\"]");
+  ASSERT_FALSE(step.ok());  // Everything frozen.
+  EXPECT_NE(step.status().message().find("every parameter is frozen"), std::string::npos);
+  step = Step("optimizer = sgd(lr=0.1)\n  freeze = [fc2.bias]");
+  ASSERT_TRUE(step.ok()) << step.status();
+  EXPECT_EQ(Updated(*step), (std::set<std::string>{"fc1.weight", "fc1.bias", "fc2.weight",
+                                                   "sgd.step"}));
+}
+
+TEST(FreezeTest, UnknownNameSuggestsTheNearest) {
+  absl::StatusOr<ir::Graph> step = Step("optimizer = sgd(lr=0.1)\n  freeze = [fc1.wieght]");
+  ASSERT_FALSE(step.ok());
+  EXPECT_NE(step.status().message().find("no parameter 'fc1.wieght'"), std::string::npos)
+      << step.status();
+  EXPECT_NE(step.status().message().find("fc1.weight"), std::string::npos) << step.status();
+  EXPECT_NE(step.status().ToString().find("mlp.kiln:9:13:"), std::string::npos) << step.status();
+}
+
+// One SGD step with lr = 1 makes the parameter change equal the clipped gradient.
+TEST(ClipTest, NormAndValueClippingInTheGraph) {
+  absl::StatusOr<ir::Graph> free = Step("optimizer = sgd(lr=1)");
+  absl::StatusOr<ir::Graph> clipped = Step("optimizer = sgd(lr=1)\n  clip_grad_norm = 1e-3");
+  absl::StatusOr<ir::Graph> clamped = Step("optimizer = sgd(lr=1)\n  clip_grad_value = 1e-4");
+  ASSERT_TRUE(free.ok() && clipped.ok() && clamped.ok());
+  auto changes = [](ir::Graph graph) {
+    auto runner = tools::GraphRunner::Compile(std::move(graph));
+    EXPECT_TRUE(runner.ok()) << runner.status();
+    std::vector<double> before = {0.1, -0.2, 0.3, 0.05, -0.1, 0.2, 0.15, -0.3, 0.25, 0.1,
+                                  -0.05, 0.2, 0.3, -0.1, 0.05, 0.2, -0.25, 0.1, 0.3, -0.2};
+    EXPECT_TRUE((*runner)->Set("fc1.weight", before).ok());
+    EXPECT_TRUE((*runner)->Set("kiln.lr", {1.0}).ok());
+    EXPECT_TRUE((*runner)->Set("x", {1, 2, 3, 4, -1, 0.5, 2, 1}).ok());
+    EXPECT_TRUE((*runner)->Set("y", {0, 2}).ok());
+    EXPECT_TRUE((*runner)->Run().ok());
+    std::vector<double> after = *(*runner)->Read("fc1.weight");
+    for (size_t i = 0; i < after.size(); ++i) after[i] = before[i] - after[i];
+    return after;
+  };
+  std::vector<double> grad = changes(*std::move(free));
+  std::vector<double> by_norm = changes(*std::move(clipped));
+  std::vector<double> by_value = changes(*std::move(clamped));
+  double max_abs = 0;
+  for (double g : grad) max_abs = std::max(max_abs, std::abs(g));
+  ASSERT_GT(max_abs, 1e-3);  // The clip must bite for the test to mean anything.
+  double norm = 0;
+  for (double g : by_norm) norm += g * g;
+  EXPECT_LE(std::sqrt(norm), 1e-3 * (1 + 1e-4));  // fc1.weight is part of the global norm.
+  for (size_t i = 0; i < grad.size(); ++i) {
+    EXPECT_NEAR(by_value[i], std::clamp(grad[i], -1e-4, 1e-4), 1e-6) << i;
+  }
+}
+
+TEST(ScheduleTest, ClosedFormsMatchTorchLrScheduler) {
+  using Kind = runtime::LrSchedule::Kind;
+  // Rates of epochs 1..7 printed by torch.optim.lr_scheduler stepped once per epoch, lr=0.1.
+  const std::vector<std::pair<runtime::LrSchedule, std::vector<double>>> cases = {
+      {{.kind = Kind::kStep, .step_size = 3, .gamma = 0.5},
+       {0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.025}},
+      {{.kind = Kind::kExponential, .gamma = 0.9},
+       {0.1, 0.09, 0.081, 0.0729, 0.06561, 0.059049, 0.0531441}},
+      {{.kind = Kind::kCosine, .t_max = 4, .eta_min = 0.01},
+       {0.1, 0.08681980515339464, 0.055, 0.023180194846605363, 0.01, 0.023180194846605363,
+        0.055}},
+      {{.kind = Kind::kConstant}, {0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1}},
+  };
+  for (const auto& [schedule, want] : cases) {
+    for (int64_t epoch = 1; epoch <= 7; ++epoch) {
+      EXPECT_NEAR(runtime::ScheduledLearningRate(schedule, 0.1, epoch), want[epoch - 1], 1e-12)
+          << static_cast<int>(schedule.kind) << " epoch " << epoch;
+    }
+  }
+}
+
+TEST(ScheduleTest, FrontendReadsSchedules) {
+  absl::StatusOr<ir::TrainConfig> train =
+      Train("optimizer = sgd(lr=0.1)\n  schedule = cosine(t_max=10, eta_min=1e-4)");
+  ASSERT_TRUE(train.ok()) << train.status();
+  EXPECT_EQ(train->schedule.kind, "cosine");
+  EXPECT_EQ(train->schedule.t_max, 10);
+  EXPECT_EQ(train->schedule.eta_min, 1e-4);
+  absl::StatusOr<ir::TrainConfig> bad = Train("optimizer = sgd(lr=0.1)\n  schedule = cosin(t_max=3)");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("did you mean"), std::string::npos) << bad.status();
+  bad = Train("optimizer = sgd(lr=0.1)\n  schedule = step(gamma=0.5)");
+  EXPECT_FALSE(bad.ok());  // step_size is required.
+}
+
+}  // namespace
+}  // namespace kiln
