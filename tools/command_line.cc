@@ -7,9 +7,11 @@
 namespace kiln::tools {
 
 absl::StatusOr<CommandLine> CommandLine::Parse(const std::vector<std::string>& args,
-                                               const std::set<std::string>& flags) {
+                                               const std::set<std::string>& flags,
+                                               const std::set<std::string>& switches) {
   CommandLine line;
   std::vector<std::string> known(flags.begin(), flags.end());
+  known.insert(known.end(), switches.begin(), switches.end());
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
     if (arg.rfind("--", 0) != 0) {
@@ -22,6 +24,11 @@ absl::StatusOr<CommandLine> CommandLine::Parse(const std::vector<std::string>& a
     if (inline_value) {
       value = name.substr(eq + 1);
       name = name.substr(0, eq);
+    }
+    if (switches.count(name)) {
+      if (inline_value) return absl::InvalidArgumentError("--" + name + " takes no value");
+      line.values_[name] = "";
+      continue;
     }
     if (!flags.count(name)) {
       return absl::InvalidArgumentError(

@@ -15,9 +15,11 @@ namespace kiln::tools {
 
 class CommandLine {
  public:
-  // `flags` lists the flags the subcommand accepts (without "--"); the rest are positional.
+  // `flags` lists the flags the subcommand accepts with a value, `switches` those that take
+  // none (both without "--"); the rest are positional.
   static absl::StatusOr<CommandLine> Parse(const std::vector<std::string>& args,
-                                           const std::set<std::string>& flags);
+                                           const std::set<std::string>& flags,
+                                           const std::set<std::string>& switches = {});
 
   const std::vector<std::string>& positional() const { return positional_; }
   bool Has(const std::string& flag) const { return values_.count(flag) > 0; }

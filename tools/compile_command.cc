@@ -32,7 +32,8 @@ absl::Status WriteOutput(const std::string& contents, const std::string& path) {
 absl::Status Compile(const std::vector<std::string>& args) {
   KILN_ASSIGN_OR_RETURN(CommandLine line,
                         CommandLine::Parse(args, {"emit", "mode", "batch-size", "output",
-                                                  "disable-pass", "dump-passes", "device"}));
+                                                  "disable-pass", "device"},
+                                           {"dump-passes"}));
   if (line.positional().size() != 1) {
     return absl::InvalidArgumentError("usage: kiln compile FILE --emit=KIND (see kiln --help)");
   }

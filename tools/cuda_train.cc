@@ -4,9 +4,6 @@
 // Built only with the CUDA toolkit (tools/CMakeLists.txt). NOT run on a GPU yet: see
 // docs/cuda.md for what has been checked.
 //
-// DataSpecOf, ApplyOverrides and AddBatchSizes repeat train_command.cc's private helpers of the
-// same names (that file's owner keeps them private); keep the two in step until they move into
-// a shared header.
 #include <algorithm>
 #include <chrono>
 #include <iostream>
@@ -26,72 +23,9 @@
 #include "support/status.h"
 #include "tools/compile_pipeline.h"
 #include "tools/device.h"
+#include "tools/train_setup.h"
 
 namespace kiln::tools {
-namespace {
-
-runtime::DataSpec DataSpecOf(const ir::DataConfig& data) {
-  runtime::DataSpec spec;
-  spec.source = data.source;
-  spec.path = data.path;
-  spec.scale = data.scale;
-  spec.mean = data.mean;
-  spec.stddev = data.std;
-  if (data.train_limit > 0) spec.train_limit = data.train_limit;
-  if (data.test_limit > 0) spec.test_limit = data.test_limit;
-  spec.shuffle = data.shuffle;
-  spec.labels_path = data.labels_path;
-  spec.features = data.features;
-  spec.label = data.label;
-  spec.regression = data.regression;
-  spec.params = data.params;
-  spec.test_fraction = data.test_fraction;
-  spec.standardize = data.standardize;
-  spec.one_hot = data.one_hot;
-  spec.seed = data.seed;
-  return spec;
-}
-
-void AddBatchSizes(std::vector<EntryRequest>& entries, bool training, int64_t samples,
-                   int64_t batch) {
-  if (samples <= 0) return;
-  entries.push_back({training, std::min(batch, samples)});
-  if (samples > batch && samples % batch != 0) entries.push_back({training, samples % batch});
-}
-
-absl::Status ApplyOverrides(const CommandLine& line, ir::TrainConfig& train) {
-  KILN_ASSIGN_OR_RETURN(auto epochs, line.Int("epochs"));
-  KILN_ASSIGN_OR_RETURN(auto batch, line.Int("batch-size"));
-  KILN_ASSIGN_OR_RETURN(auto lr, line.Double("lr"));
-  KILN_ASSIGN_OR_RETURN(auto seed, line.Int("seed"));
-  KILN_ASSIGN_OR_RETURN(auto train_limit, line.Int("train-limit"));
-  KILN_ASSIGN_OR_RETURN(auto test_limit, line.Int("test-limit"));
-  if (epochs) train.epochs = *epochs;
-  if (batch) train.batch_size = *batch;
-  if (lr) train.optimizer.hparams["lr"] = *lr;
-  if (seed) train.seed = static_cast<uint64_t>(*seed);
-  if (train_limit) train.data.train_limit = *train_limit;
-  if (test_limit) train.data.test_limit = *test_limit;
-  if (auto dir = line.String("data-dir")) train.data.path = *dir;
-  if (train.epochs < 1) return absl::InvalidArgumentError("--epochs must be at least 1");
-  if (train.batch_size < 1) return absl::InvalidArgumentError("--batch-size must be at least 1");
-  return absl::OkStatus();
-}
-
-runtime::LrSchedule ScheduleOf(const ir::ScheduleConfig& schedule) {
-  const std::map<std::string, runtime::LrSchedule::Kind> kKinds = {
-      {"constant", runtime::LrSchedule::Kind::kConstant},
-      {"step", runtime::LrSchedule::Kind::kStep},
-      {"exponential", runtime::LrSchedule::Kind::kExponential},
-      {"cosine", runtime::LrSchedule::Kind::kCosine}};
-  return {.kind = kKinds.at(schedule.kind),
-          .step_size = schedule.step_size,
-          .gamma = schedule.gamma,
-          .t_max = schedule.t_max,
-          .eta_min = schedule.eta_min};
-}
-
-}  // namespace
 
 absl::Status TrainOnCuda(const CommandLine& line, bool resume) {
   // First, so a machine without a GPU gets one line and no compile.

@@ -31,6 +31,8 @@ kiln train options (override the model's train section):
   --train-limit N      Train on the first N samples only.
   --test-limit N       Evaluate on the first N test samples only.
   --threads N          Worker threads including the caller (default: one per core).
+  --device cpu|cuda    Where the step runs (default: cpu). cuda needs an NVIDIA GPU and a
+                       kiln built with the CUDA toolkit; without one: "no CUDA device found".
 
 Each epoch prints: train loss, test loss, test accuracy, epoch seconds (training only), and
 training samples per second.
@@ -45,11 +47,13 @@ kiln compile options:
                          llvm    the optimized LLVM IR of every kernel and entry point
                          asm     host assembly
                          obj     an object file (written to -o, default <model>.o)
+                         cuda    the CUDA C of every kernel (with --device cuda)
   --mode=train|eval    Which step to show for ir/fusion/memory (default: train).
   --batch-size N       The static batch size to compile for (default: the train section's).
   -o FILE / --output FILE   Where to write the output (default: stdout; obj: <model>.o).
   --disable-pass NAME  Skip a graph pass (fold-constants, cse, dce).
   --dump-passes        Print the graph after every pass (to stderr).
+  --device cpu|cuda    The backend to generate for (cuda: only --emit=cuda).
 
 kiln profile options:
   --mode=train|eval    Which step to time (default: train).

@@ -18,67 +18,10 @@
 #include "tools/commands.h"
 #include "tools/compile_pipeline.h"
 #include "tools/device.h"
+#include "tools/train_setup.h"
 
 namespace kiln::tools {
 namespace {
-
-runtime::DataSpec DataSpecOf(const ir::DataConfig& data) {
-  runtime::DataSpec spec;
-  spec.source = data.source;
-  spec.path = data.path;
-  spec.scale = data.scale;
-  spec.mean = data.mean;
-  spec.stddev = data.std;
-  if (data.train_limit > 0) spec.train_limit = data.train_limit;
-  if (data.test_limit > 0) spec.test_limit = data.test_limit;
-  spec.shuffle = data.shuffle;
-  spec.labels_path = data.labels_path;
-  spec.features = data.features;
-  spec.label = data.label;
-  spec.regression = data.regression;
-  spec.params = data.params;
-  spec.test_fraction = data.test_fraction;
-  spec.standardize = data.standardize;
-  spec.one_hot = data.one_hot;
-  spec.seed = data.seed;
-  return spec;
-}
-
-// The static batch sizes a data set of `samples` needs: full batches and the smaller last one.
-void AddBatchSizes(std::vector<EntryRequest>& entries, bool training, int64_t samples,
-                   int64_t batch) {
-  if (samples <= 0) return;
-  entries.push_back({training, std::min(batch, samples)});
-  if (samples > batch && samples % batch != 0) entries.push_back({training, samples % batch});
-}
-
-absl::Status ApplyOverrides(const CommandLine& line, ir::TrainConfig& train) {
-  KILN_ASSIGN_OR_RETURN(auto epochs, line.Int("epochs"));
-  KILN_ASSIGN_OR_RETURN(auto batch, line.Int("batch-size"));
-  KILN_ASSIGN_OR_RETURN(auto lr, line.Double("lr"));
-  KILN_ASSIGN_OR_RETURN(auto seed, line.Int("seed"));
-  KILN_ASSIGN_OR_RETURN(auto train_limit, line.Int("train-limit"));
-  KILN_ASSIGN_OR_RETURN(auto test_limit, line.Int("test-limit"));
-  if (epochs) train.epochs = *epochs;
-  if (batch) train.batch_size = *batch;
-  if (lr) train.optimizer.hparams["lr"] = *lr;
-  if (seed) train.seed = static_cast<uint64_t>(*seed);
-  if (train_limit) train.data.train_limit = *train_limit;
-  if (test_limit) train.data.test_limit = *test_limit;
-  if (auto dir = line.String("data-dir")) train.data.path = *dir;
-  if (train.epochs < 1) return absl::InvalidArgumentError("--epochs must be at least 1");
-  if (train.batch_size < 1) return absl::InvalidArgumentError("--batch-size must be at least 1");
-  return absl::OkStatus();
-}
-
-// Removes every `--name` from `args`; true if there was one. CommandLine's flags all take a
-// value, so switches are taken out before parsing.
-bool TakeSwitch(std::vector<std::string>& args, const std::string& name) {
-  const auto removed = std::remove(args.begin(), args.end(), "--" + name);
-  const bool found = removed != args.end();
-  args.erase(removed, args.end());
-  return found;
-}
 
 // A different model, seed or number of steps per epoch would not continue the same run: the
 // shuffles and step keys are derived from (seed, epoch, global step).
@@ -129,12 +72,12 @@ absl::StatusOr<bool> Resume(int64_t train_samples, runtime::Executable& executab
 }
 
 absl::Status Train(std::vector<std::string> args) {
-  const bool resume = TakeSwitch(args, "resume");
   KILN_ASSIGN_OR_RETURN(
       CommandLine line,
       CommandLine::Parse(args, {"epochs", "batch-size", "lr", "seed", "metrics-out", "data-dir",
-                                "train-limit", "test-limit", "threads", "checkpoint",
-                                "device"}));
+                                "train-limit", "test-limit", "threads", "checkpoint", "device"},
+                         {"resume"}));
+  const bool resume = line.Has("resume");
   const std::string device = line.String("device").value_or("cpu");
   if (device == "cuda") return TrainOnCuda(line, resume);  // tools/cuda_train.cc
   KILN_RETURN_IF_ERROR(RequireCpuDevice(device));
@@ -177,16 +120,7 @@ absl::Status Train(std::vector<std::string> args) {
   run.epochs = train.epochs;
   run.batch_size = train.batch_size;
   run.learning_rate = train.optimizer.Get("lr", 0.0);
-  const std::map<std::string, runtime::LrSchedule::Kind> kScheduleKinds = {
-      {"constant", runtime::LrSchedule::Kind::kConstant},
-      {"step", runtime::LrSchedule::Kind::kStep},
-      {"exponential", runtime::LrSchedule::Kind::kExponential},
-      {"cosine", runtime::LrSchedule::Kind::kCosine}};
-  run.schedule = {.kind = kScheduleKinds.at(train.schedule.kind),
-                  .step_size = train.schedule.step_size,
-                  .gamma = train.schedule.gamma,
-                  .t_max = train.schedule.t_max,
-                  .eta_min = train.schedule.eta_min};
+  run.schedule = ScheduleOf(train.schedule);
   run.seed = train.seed;
   run.shuffle = train.data.shuffle;
   run.metrics_out = line.String("metrics-out").value_or("");

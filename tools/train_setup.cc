@@ -1,0 +1,72 @@
+#include "tools/train_setup.h"
+
+#include <algorithm>
+#include <map>
+
+#include "support/status.h"
+
+namespace kiln::tools {
+
+runtime::DataSpec DataSpecOf(const ir::DataConfig& data) {
+  runtime::DataSpec spec;
+  spec.source = data.source;
+  spec.path = data.path;
+  spec.scale = data.scale;
+  spec.mean = data.mean;
+  spec.stddev = data.std;
+  if (data.train_limit > 0) spec.train_limit = data.train_limit;
+  if (data.test_limit > 0) spec.test_limit = data.test_limit;
+  spec.shuffle = data.shuffle;
+  spec.labels_path = data.labels_path;
+  spec.features = data.features;
+  spec.label = data.label;
+  spec.regression = data.regression;
+  spec.params = data.params;
+  spec.test_fraction = data.test_fraction;
+  spec.standardize = data.standardize;
+  spec.one_hot = data.one_hot;
+  spec.seed = data.seed;
+  return spec;
+}
+
+// The static batch sizes a data set of `samples` needs: full batches and the smaller last one.
+void AddBatchSizes(std::vector<EntryRequest>& entries, bool training, int64_t samples,
+                   int64_t batch) {
+  if (samples <= 0) return;
+  entries.push_back({training, std::min(batch, samples)});
+  if (samples > batch && samples % batch != 0) entries.push_back({training, samples % batch});
+}
+
+absl::Status ApplyOverrides(const CommandLine& line, ir::TrainConfig& train) {
+  KILN_ASSIGN_OR_RETURN(auto epochs, line.Int("epochs"));
+  KILN_ASSIGN_OR_RETURN(auto batch, line.Int("batch-size"));
+  KILN_ASSIGN_OR_RETURN(auto lr, line.Double("lr"));
+  KILN_ASSIGN_OR_RETURN(auto seed, line.Int("seed"));
+  KILN_ASSIGN_OR_RETURN(auto train_limit, line.Int("train-limit"));
+  KILN_ASSIGN_OR_RETURN(auto test_limit, line.Int("test-limit"));
+  if (epochs) train.epochs = *epochs;
+  if (batch) train.batch_size = *batch;
+  if (lr) train.optimizer.hparams["lr"] = *lr;
+  if (seed) train.seed = static_cast<uint64_t>(*seed);
+  if (train_limit) train.data.train_limit = *train_limit;
+  if (test_limit) train.data.test_limit = *test_limit;
+  if (auto dir = line.String("data-dir")) train.data.path = *dir;
+  if (train.epochs < 1) return absl::InvalidArgumentError("--epochs must be at least 1");
+  if (train.batch_size < 1) return absl::InvalidArgumentError("--batch-size must be at least 1");
+  return absl::OkStatus();
+}
+
+runtime::LrSchedule ScheduleOf(const ir::ScheduleConfig& schedule) {
+  const std::map<std::string, runtime::LrSchedule::Kind> kKinds = {
+      {"constant", runtime::LrSchedule::Kind::kConstant},
+      {"step", runtime::LrSchedule::Kind::kStep},
+      {"exponential", runtime::LrSchedule::Kind::kExponential},
+      {"cosine", runtime::LrSchedule::Kind::kCosine}};
+  return {.kind = kKinds.at(schedule.kind),
+          .step_size = schedule.step_size,
+          .gamma = schedule.gamma,
+          .t_max = schedule.t_max,
+          .eta_min = schedule.eta_min};
+}
+
+}  // namespace kiln::tools

@@ -1,0 +1,31 @@
+// What `kiln train` derives from the model's train section and the command line, shared by the
+// CPU and CUDA training paths: data source, learning-rate schedule, flag overrides, and the static
+// batch sizes to compile.
+#ifndef KILN_TOOLS_TRAIN_SETUP_H_
+#define KILN_TOOLS_TRAIN_SETUP_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "ir/train_config.h"
+#include "runtime/dataset.h"
+#include "runtime/trainer.h"
+#include "tools/command_line.h"
+#include "tools/compile_pipeline.h"
+
+namespace kiln::tools {
+
+runtime::DataSpec DataSpecOf(const ir::DataConfig& data);
+runtime::LrSchedule ScheduleOf(const ir::ScheduleConfig& schedule);
+
+// Applies --epochs, --batch-size, --lr, --seed, --train-limit, --test-limit and --data-dir.
+absl::Status ApplyOverrides(const CommandLine& line, ir::TrainConfig& train);
+
+// The static batch sizes a data set of `samples` needs: full batches and the smaller last one.
+void AddBatchSizes(std::vector<EntryRequest>& entries, bool training, int64_t samples,
+                   int64_t batch);
+
+}  // namespace kiln::tools
+
+#endif  // KILN_TOOLS_TRAIN_SETUP_H_
