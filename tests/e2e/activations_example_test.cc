@@ -15,67 +15,26 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/e2e/kiln_process.h"
 
 namespace kiln {
 namespace {
 
 namespace fs = std::filesystem;
+using e2e::Describe;
+using e2e::ReadFile;
+using e2e::RunKiln;
+using e2e::RunResult;
+using e2e::TempDir;
+
+// Exited normally with status 0.
+bool Succeeded(const RunResult& r) { return r.exited && r.exit_code == 0; }
 
 constexpr char kFashionMnistDir[] = "/usr/share/datasets/fashion-mnist";
 
-struct RunResult {
-  bool ok = false;  // Exited normally with status 0.
-  std::string out, err;
-};
 
-std::string ReadFile(const fs::path& path) {
-  std::ifstream file(path, std::ios::binary);
-  std::stringstream text;
-  text << file.rdbuf();
-  return text.str();
-}
 
-// A fresh directory under the test temp dir, removed with the object.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "kiln_act_XXXXXX").string();
-    path_ = mkdtemp(pattern.data()) ? fs::path(pattern) : fs::path();
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    if (!path_.empty()) fs::remove_all(path_, ignored);
-  }
-  const fs::path& path() const { return path_; }
 
- private:
-  fs::path path_;
-};
-
-// Runs KILN_BINARY with `args`, stdout and stderr captured to files (no pipes to deadlock on).
-RunResult RunKiln(const std::vector<std::string>& args) {
-  TempDir capture;
-  fs::path out = capture.path() / "stdout", err = capture.path() / "stderr";
-  pid_t pid = fork();
-  if (pid == 0) {
-    if (!freopen(out.c_str(), "w", stdout) || !freopen(err.c_str(), "w", stderr)) _exit(127);
-    std::vector<char*> argv;
-    std::string binary = KILN_BINARY;
-    argv.push_back(binary.data());
-    std::vector<std::string> copies = args;
-    for (std::string& arg : copies) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-    execv(binary.c_str(), argv.data());
-    _exit(127);
-  }
-  RunResult result;
-  int status = 0;
-  if (pid < 0 || waitpid(pid, &status, 0) != pid) return result;
-  result.ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-  result.out = ReadFile(out);
-  result.err = ReadFile(err);
-  return result;
-}
 
 // The first number after "key": in a metrics JSON file.
 double JsonNumber(const std::string& json, const std::string& key) {
@@ -94,7 +53,7 @@ TEST(ActivationsExampleTest, TrainsOnASliceOfFashionMnist) {
   RunResult r = RunKiln({"train", "examples/activations_mlp.kiln", "--epochs", "1",
                          "--train-limit", "4000", "--test-limit", "1000", "--metrics-out",
                          metrics.string()});
-  ASSERT_TRUE(r.ok) << r.out << r.err;
+  ASSERT_TRUE(Succeeded(r)) << r.out << r.err;
   std::string json = ReadFile(metrics);
   ASSERT_FALSE(json.empty()) << "no metrics file written\n" << r.err;
   // Chance is 10% accuracy and a loss of log(10) = 2.30.
@@ -125,7 +84,7 @@ TEST(ActivationsExampleTest, NewOpsAreCallableFromTheModelLanguage) {
                           "}\n";
   // The eval graph keeps the forward ops; composites (var, std) are expanded into primitives.
   RunResult r = RunKiln({"compile", model.string(), "--emit=ir", "--mode=eval"});
-  ASSERT_TRUE(r.ok) << r.out << r.err;
+  ASSERT_TRUE(Succeeded(r)) << r.out << r.err;
   for (const char* op : {"abs(", "sigmoid(", "tanh(", "gelu(", "leaky_relu(", "clamp(",
                          "minimum(", "reduce_min(", "reduce_max("}) {
     EXPECT_NE(r.out.find(std::string("= ") + op), std::string::npos) << op << "\n" << r.out;

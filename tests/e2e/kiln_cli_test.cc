@@ -15,82 +15,24 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/e2e/kiln_process.h"
 
 namespace kiln {
 namespace {
 
 namespace fs = std::filesystem;
+using e2e::Describe;
+using e2e::ReadFile;
+using e2e::RunKiln;
+using e2e::RunResult;
+using e2e::TempDir;
 
 constexpr char kFashionMnistDir[] = "/usr/share/datasets/fashion-mnist";
 
-struct RunResult {
-  bool exited = false;  // False: killed by a signal (a crash).
-  int exit_code = -1;
-  int signal = 0;
-  std::string out, err;
-};
 
-std::string ReadFile(const fs::path& path) {
-  std::ifstream file(path, std::ios::binary);
-  std::stringstream text;
-  text << file.rdbuf();
-  return text.str();
-}
 
-// A fresh directory under the test temp dir, removed with the object.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "kiln_e2e_XXXXXX").string();
-    path_ = mkdtemp(pattern.data()) ? fs::path(pattern) : fs::path();
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    if (!path_.empty()) fs::remove_all(path_, ignored);
-  }
-  const fs::path& path() const { return path_; }
-  fs::path Write(const std::string& name, const std::string& contents) const {
-    std::ofstream(path_ / name, std::ios::binary) << contents;
-    return path_ / name;
-  }
 
- private:
-  fs::path path_;
-};
 
-// Runs KILN_BINARY with `args`, stdout and stderr captured to files (no pipes to deadlock on).
-RunResult RunKiln(const std::vector<std::string>& args) {
-  TempDir capture;
-  fs::path out = capture.path() / "stdout", err = capture.path() / "stderr";
-  pid_t pid = fork();
-  if (pid == 0) {
-    if (!freopen(out.c_str(), "w", stdout) || !freopen(err.c_str(), "w", stderr)) _exit(127);
-    std::vector<char*> argv;
-    std::string binary = KILN_BINARY;
-    argv.push_back(binary.data());
-    std::vector<std::string> copies = args;
-    for (std::string& arg : copies) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-    execv(binary.c_str(), argv.data());
-    _exit(127);
-  }
-  RunResult result;
-  int status = 0;
-  if (pid < 0 || waitpid(pid, &status, 0) != pid) return result;
-  result.exited = WIFEXITED(status);
-  result.exit_code = result.exited ? WEXITSTATUS(status) : -1;
-  result.signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
-  result.out = ReadFile(out);
-  result.err = ReadFile(err);
-  return result;
-}
-
-std::string Describe(const RunResult& r) {
-  std::ostringstream s;
-  s << (r.exited ? "exit " + std::to_string(r.exit_code) : "signal " + std::to_string(r.signal))
-    << "\n--- stdout ---\n" << r.out << "--- stderr ---\n" << r.err;
-  return s.str();
-}
 
 // The first number after "key": in a metrics JSON file.
 double JsonNumber(const std::string& json, const std::string& key) {

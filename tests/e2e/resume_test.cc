@@ -15,75 +15,26 @@
 
 #include "absl/strings/str_replace.h"
 #include "gtest/gtest.h"
+#include "tests/e2e/kiln_process.h"
 #include "runtime/checkpoint.h"
 
 namespace kiln {
 namespace {
 
 namespace fs = std::filesystem;
+using e2e::Describe;
+using e2e::ReadFile;
+using e2e::RunKiln;
+using e2e::RunResult;
+using e2e::TempDir;
 
 constexpr char kFashionMnistDir[] = "/usr/share/datasets/fashion-mnist";
 constexpr char kModel[] = "examples/fashion_mlp.kiln";
 
-struct RunResult {
-  bool exited = false;  // False: killed by a signal (a crash).
-  int exit_code = -1;
-  std::string out, err;
-};
 
-std::string ReadFile(const fs::path& path) {
-  std::ifstream file(path, std::ios::binary);
-  std::stringstream text;
-  text << file.rdbuf();
-  return text.str();
-}
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "kiln_resume_XXXXXX").string();
-    path_ = mkdtemp(pattern.data()) ? fs::path(pattern) : fs::path();
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    if (!path_.empty()) fs::remove_all(path_, ignored);
-  }
-  const fs::path& path() const { return path_; }
-  std::string File(const std::string& name) const { return (path_ / name).string(); }
 
- private:
-  fs::path path_;
-};
 
-// Runs KILN_BINARY with `args`, stdout and stderr captured to files.
-RunResult RunKiln(const std::vector<std::string>& args) {
-  TempDir capture;
-  const fs::path out = capture.path() / "stdout", err = capture.path() / "stderr";
-  const pid_t pid = fork();
-  if (pid == 0) {
-    if (!freopen(out.c_str(), "w", stdout) || !freopen(err.c_str(), "w", stderr)) _exit(127);
-    std::string binary = KILN_BINARY;
-    std::vector<std::string> copies = args;
-    std::vector<char*> argv = {binary.data()};
-    for (std::string& arg : copies) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-    execv(binary.c_str(), argv.data());
-    _exit(127);
-  }
-  RunResult result;
-  int status = 0;
-  if (pid < 0 || waitpid(pid, &status, 0) != pid) return result;
-  result.exited = WIFEXITED(status);
-  result.exit_code = result.exited ? WEXITSTATUS(status) : -1;
-  result.out = ReadFile(out);
-  result.err = ReadFile(err);
-  return result;
-}
-
-std::string Describe(const RunResult& r) {
-  return (r.exited ? "exit " + std::to_string(r.exit_code) : std::string("crashed")) +
-         "\n--- stdout ---\n" + r.out + "--- stderr ---\n" + r.err;
-}
 
 // `kiln train` of the model on a small slice; the thread count is fixed so both runs split
 // reductions the same way.

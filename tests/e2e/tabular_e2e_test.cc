@@ -14,69 +14,21 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/e2e/kiln_process.h"
 
 namespace kiln {
 namespace {
 
 namespace fs = std::filesystem;
+using e2e::Describe;
+using e2e::ReadFile;
+using e2e::RunKiln;
+using e2e::RunResult;
+using e2e::TempDir;
 
-std::string ReadFile(const fs::path& path) {
-  std::ifstream file(path, std::ios::binary);
-  std::stringstream text;
-  text << file.rdbuf();
-  return text.str();
-}
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "kiln_tabular_XXXXXX").string();
-    path_ = mkdtemp(pattern.data()) ? fs::path(pattern) : fs::path();
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    if (!path_.empty()) fs::remove_all(path_, ignored);
-  }
-  fs::path Write(const std::string& name, const std::string& contents) const {
-    std::ofstream(path_ / name, std::ios::binary) << contents;
-    return path_ / name;
-  }
-  const fs::path& path() const { return path_; }
 
- private:
-  fs::path path_;
-};
 
-struct RunResult {
-  int exit_code = -1;  // -1: killed by a signal.
-  std::string out, err;
-  std::string Describe() const {
-    return "exit " + std::to_string(exit_code) + "\n--- stdout ---\n" + out + "--- stderr ---\n" +
-           err;
-  }
-};
-
-RunResult RunKiln(std::vector<std::string> args) {
-  TempDir capture;
-  const fs::path out = capture.path() / "stdout", err = capture.path() / "stderr";
-  const pid_t pid = fork();
-  if (pid == 0) {
-    if (!freopen(out.c_str(), "w", stdout) || !freopen(err.c_str(), "w", stderr)) _exit(127);
-    std::string binary = KILN_BINARY;
-    std::vector<char*> argv = {binary.data()};
-    for (std::string& arg : args) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-    execv(binary.c_str(), argv.data());
-    _exit(127);
-  }
-  RunResult result;
-  int status = 0;
-  if (pid < 0 || waitpid(pid, &status, 0) != pid) return result;
-  if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
-  result.out = ReadFile(out);
-  result.err = ReadFile(err);
-  return result;
-}
 
 // Every value of "key" in a metrics JSON file, in order (one per epoch).
 std::vector<double> JsonNumbers(const std::string& json, const std::string& key) {
@@ -96,7 +48,7 @@ std::string Train(const std::string& model, std::vector<std::string> flags, cons
                                    "--threads", "1"};
   args.insert(args.end(), flags.begin(), flags.end());
   const RunResult r = RunKiln(args);
-  EXPECT_EQ(r.exit_code, 0) << r.Describe();
+  EXPECT_EQ(r.exit_code, 0) << Describe(r);
   return ReadFile(metrics);
 }
 
@@ -122,7 +74,9 @@ TEST(TabularE2eTest, WholeSetSingleSampleAndMiniBatches) {
     ASSERT_EQ(accuracy.size(), 2u) << "batch " << batch << ": " << json;
     EXPECT_TRUE(std::isfinite(JsonNumbers(json, "train_loss").back())) << json;
     // Two full-batch steps barely move the weights; the others must learn.
-    if (std::string(batch) != "900") EXPECT_GE(accuracy.back(), 0.8) << batch << ": " << json;
+    if (std::string(batch) != "900") {
+      EXPECT_GE(accuracy.back(), 0.8) << batch << ": " << json;
+    }
   }
 }
 
@@ -210,10 +164,10 @@ train {
 
   const fs::path bad = dir.Write("bad.kiln", with("lable"));
   const RunResult r = RunKiln({"train", bad.string()});
-  EXPECT_EQ(r.exit_code, 1) << r.Describe();
+  EXPECT_EQ(r.exit_code, 1) << Describe(r);
   EXPECT_NE(r.err.find("no column 'lable', did you mean 'label'?"), std::string::npos)
-      << r.Describe();
-  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.Describe();
+      << Describe(r);
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << Describe(r);
 }
 
 }  // namespace

@@ -1,0 +1,94 @@
+// Running the real `kiln` binary from end-to-end tests: a temporary directory, the child process
+// with stdout and stderr captured to files, and how it ended. Each test target defines
+// KILN_BINARY (the path of the built `kiln`).
+#ifndef KILN_TESTS_E2E_KILN_PROCESS_H_
+#define KILN_TESTS_E2E_KILN_PROCESS_H_
+
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace kiln::e2e {
+
+namespace fs = std::filesystem;
+
+struct RunResult {
+  bool exited = false;  // False: killed by a signal (a crash).
+  int exit_code = -1;   // -1 unless it exited.
+  int signal = 0;
+  std::string out, err;
+};
+
+inline std::string ReadFile(const fs::path& path) {
+  std::ifstream file(path, std::ios::binary);
+  std::stringstream text;
+  text << file.rdbuf();
+  return text.str();
+}
+
+// A fresh directory under the system temp dir, removed with the object.
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (fs::temp_directory_path() / "kiln_e2e_XXXXXX").string();
+    path_ = mkdtemp(pattern.data()) ? fs::path(pattern) : fs::path();
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    if (!path_.empty()) fs::remove_all(path_, ignored);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  const fs::path& path() const { return path_; }
+  std::string File(const std::string& name) const { return (path_ / name).string(); }
+  fs::path Write(const std::string& name, const std::string& contents) const {
+    std::ofstream(path_ / name, std::ios::binary) << contents;
+    return path_ / name;
+  }
+
+ private:
+  fs::path path_;
+};
+
+// Runs KILN_BINARY with `args`; output goes to files, so a chatty child cannot block on a pipe.
+inline RunResult RunKiln(std::vector<std::string> args) {
+  TempDir capture;
+  const fs::path out = capture.path() / "stdout", err = capture.path() / "stderr";
+  const pid_t pid = fork();
+  if (pid == 0) {
+    if (!freopen(out.c_str(), "w", stdout) || !freopen(err.c_str(), "w", stderr)) _exit(127);
+    std::string binary = KILN_BINARY;
+    std::vector<char*> argv = {binary.data()};
+    for (std::string& arg : args) argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    execv(binary.c_str(), argv.data());
+    _exit(127);
+  }
+  RunResult result;
+  int status = 0;
+  if (pid < 0 || waitpid(pid, &status, 0) != pid) return result;
+  result.exited = WIFEXITED(status);
+  result.exit_code = result.exited ? WEXITSTATUS(status) : -1;
+  result.signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+  result.out = ReadFile(out);
+  result.err = ReadFile(err);
+  return result;
+}
+
+// How the run ended and what it printed, for failure messages.
+inline std::string Describe(const RunResult& r) {
+  return (r.exited ? "exit " + std::to_string(r.exit_code) : "signal " + std::to_string(r.signal)) +
+         "\n--- stdout ---\n" + r.out + "--- stderr ---\n" + r.err;
+}
+
+}  // namespace kiln::e2e
+
+#endif  // KILN_TESTS_E2E_KILN_PROCESS_H_
