@@ -30,24 +30,14 @@ namespace kiln::tools {
 absl::Status TrainOnCuda(const CommandLine& line, bool resume) {
   // First, so a machine without a GPU gets one line and no compile.
   KILN_RETURN_IF_ERROR(cuda::CheckCudaAvailable());
-  if (line.positional().size() != 1) {
-    return absl::InvalidArgumentError("usage: kiln train FILE [options] (see kiln --help)");
-  }
   if (resume) {
     return absl::UnimplementedError("--resume is not supported with --device cuda yet");
   }
-  KILN_ASSIGN_OR_RETURN(frontend::ModelAst ast, frontend::ParseModelFile(line.positional()[0]));
-  KILN_ASSIGN_OR_RETURN(ir::TrainConfig train, frontend::LowerTrainConfig(ast));
-  KILN_RETURN_IF_ERROR(ApplyOverrides(line, train));
-  KILN_RETURN_IF_ERROR(
-      CompileEntryProgram(ast, train, {true, train.batch_size}, CompileOptions()).status());
-  KILN_ASSIGN_OR_RETURN(runtime::DataSplits data, runtime::LoadDataset(DataSpecOf(train.data)));
-
-  CompileOptions options;
-  AddBatchSizes(options.entries, true, data.train.num_samples, train.batch_size);
-  AddBatchSizes(options.entries, false, data.test.num_samples, train.batch_size);
-  const auto compile_start = std::chrono::steady_clock::now();
-  KILN_ASSIGN_OR_RETURN(CompiledModel compiled, CompileModel(ast, train, options));
+  KILN_ASSIGN_OR_RETURN(PreparedTraining prepared, PrepareTraining(line));
+  const ir::TrainConfig& train = prepared.train;
+  const runtime::DataSplits& data = prepared.data;
+  CompiledModel& compiled = prepared.compiled;
+  const auto compile_start = prepared.compile_start;
   std::vector<const ir::KernelProgram*> programs;
   std::vector<std::string> prefixes;
   for (const CompiledEntry& entry : compiled.entries) {

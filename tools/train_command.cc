@@ -81,25 +81,14 @@ absl::Status Train(std::vector<std::string> args) {
   const std::string device = line.String("device").value_or("cpu");
   if (device == "cuda") return TrainOnCuda(line, resume);  // tools/cuda_train.cc
   KILN_RETURN_IF_ERROR(RequireCpuDevice(device));
-  if (line.positional().size() != 1) {
-    return absl::InvalidArgumentError("usage: kiln train FILE [options] (see kiln --help)");
-  }
   if (resume && !line.Has("checkpoint")) {
     return absl::InvalidArgumentError("--resume needs --checkpoint FILE");
   }
-  KILN_ASSIGN_OR_RETURN(frontend::ModelAst ast, frontend::ParseModelFile(line.positional()[0]));
-  KILN_ASSIGN_OR_RETURN(ir::TrainConfig train, frontend::LowerTrainConfig(ast));
-  KILN_RETURN_IF_ERROR(ApplyOverrides(line, train));
-  // Model errors first: they should not wait for (or be hidden behind) loading the data.
-  KILN_RETURN_IF_ERROR(
-      CompileEntryProgram(ast, train, {true, train.batch_size}, CompileOptions()).status());
-  KILN_ASSIGN_OR_RETURN(runtime::DataSplits data, runtime::LoadDataset(DataSpecOf(train.data)));
-
-  CompileOptions options;
-  AddBatchSizes(options.entries, true, data.train.num_samples, train.batch_size);
-  AddBatchSizes(options.entries, false, data.test.num_samples, train.batch_size);
-  auto compile_start = std::chrono::steady_clock::now();
-  KILN_ASSIGN_OR_RETURN(CompiledModel compiled, CompileModel(ast, train, options));
+  KILN_ASSIGN_OR_RETURN(PreparedTraining prepared, PrepareTraining(line));
+  const ir::TrainConfig& train = prepared.train;
+  const runtime::DataSplits& data = prepared.data;
+  CompiledModel& compiled = prepared.compiled;
+  const auto compile_start = prepared.compile_start;
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<cpu::CpuJit> jit, cpu::CpuJit::Create());
   KILN_RETURN_IF_ERROR(jit->AddModule(std::move(compiled.module), std::move(compiled.context)));
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<runtime::Executable> executable,

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 
+#include "frontend/frontend.h"
 #include "support/status.h"
 
 namespace kiln::tools {
@@ -67,6 +68,26 @@ runtime::LrSchedule ScheduleOf(const ir::ScheduleConfig& schedule) {
           .gamma = schedule.gamma,
           .t_max = schedule.t_max,
           .eta_min = schedule.eta_min};
+}
+
+absl::StatusOr<PreparedTraining> PrepareTraining(const CommandLine& line) {
+  if (line.positional().size() != 1) {
+    return absl::InvalidArgumentError("usage: kiln train FILE [options] (see kiln --help)");
+  }
+  PreparedTraining p;
+  KILN_ASSIGN_OR_RETURN(p.ast, frontend::ParseModelFile(line.positional()[0]));
+  KILN_ASSIGN_OR_RETURN(p.train, frontend::LowerTrainConfig(p.ast));
+  KILN_RETURN_IF_ERROR(ApplyOverrides(line, p.train));
+  // Model errors first: they should not wait for (or be hidden behind) loading the data.
+  KILN_RETURN_IF_ERROR(
+      CompileEntryProgram(p.ast, p.train, {true, p.train.batch_size}, CompileOptions()).status());
+  KILN_ASSIGN_OR_RETURN(p.data, runtime::LoadDataset(DataSpecOf(p.train.data)));
+  CompileOptions options;
+  AddBatchSizes(options.entries, true, p.data.train.num_samples, p.train.batch_size);
+  AddBatchSizes(options.entries, false, p.data.test.num_samples, p.train.batch_size);
+  p.compile_start = std::chrono::steady_clock::now();
+  KILN_ASSIGN_OR_RETURN(p.compiled, CompileModel(p.ast, p.train, options));
+  return p;
 }
 
 }  // namespace kiln::tools

@@ -4,10 +4,13 @@
 #ifndef KILN_TOOLS_TRAIN_SETUP_H_
 #define KILN_TOOLS_TRAIN_SETUP_H_
 
+#include <chrono>
 #include <cstdint>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "frontend/ast.h"
 #include "ir/train_config.h"
 #include "runtime/dataset.h"
 #include "runtime/trainer.h"
@@ -25,6 +28,18 @@ absl::Status ApplyOverrides(const CommandLine& line, ir::TrainConfig& train);
 // The static batch sizes a data set of `samples` needs: full batches and the smaller last one.
 void AddBatchSizes(std::vector<EntryRequest>& entries, bool training, int64_t samples,
                    int64_t batch);
+
+// Everything `kiln train` does before a device is involved: parse the model, apply the flags,
+// report model errors before loading data, load the data, and compile every entry point its
+// batch sizes need.
+struct PreparedTraining {
+  frontend::ModelAst ast;
+  ir::TrainConfig train;
+  runtime::DataSplits data;
+  CompiledModel compiled;
+  std::chrono::steady_clock::time_point compile_start;  // When compilation began.
+};
+absl::StatusOr<PreparedTraining> PrepareTraining(const CommandLine& line);
 
 }  // namespace kiln::tools
 
