@@ -4,6 +4,13 @@ then one in kiln, in the same run; prints both epoch times and the ratio kiln / 
 
     /usr/bin/python3 bench/w3_epoch.py [--kiln build/tools/kiln] [--repeats 1] [--kiln-threads N]
                                        [--openblas-dir DIR] [--openblas-coretype NAME]
+                                       [--device cpu|cuda] [--data-dir DIR]
+
+With --device cuda both run on the GPU: PyTorch with the data set resident on the device, the
+loss summed on the device (no per-step host sync), after one untimed warm-up epoch, in three
+settings — eager with the default Adam, eager with Adam(fused=True), and torch.compile(mode=
+"reduce-overhead") (CUDA graphs) with the fused Adam — and the best is the peer; kiln runs
+`kiln train --device cuda` (its CUDA graphs, inputs copied while the previous step computes).
 
 PyTorch runs in its fastest setting on this 2-core machine (see /work/shared/BASELINES.md):
 torch.set_num_threads(1) and OPENBLAS_NUM_THREADS=1 (set below, before numpy/torch load
@@ -40,7 +47,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-DATA_DIR = "/usr/share/datasets/fashion-mnist"
+DATA_DIR = os.environ.get("KILN_BENCH_DATA_DIR", "/usr/share/datasets/fashion-mnist")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -85,19 +92,55 @@ def pytorch_epoch(x, y, seed):
     return time.perf_counter() - start, total / count
 
 
-def kiln_epoch(binary, threads):
+def pytorch_cuda_epochs(x, y, variant, repeats):
+    """Epoch times on the GPU: one untimed warm-up epoch, then `repeats` timed ones."""
+    torch.manual_seed(0)
+    device = torch.device("cuda")
+    x, y = x.to(device), y.to(device)
+    model = torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.ReLU(),
+                                torch.nn.Linear(256, 128), torch.nn.ReLU(),
+                                torch.nn.Linear(128, 10), torch.nn.LogSoftmax(dim=1)).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3, betas=(0.9, 0.999), eps=1e-8,
+                                 fused=variant != "eager")
+    forward = torch.compile(model, mode="reduce-overhead") if variant == "compiled" else model
+    model.train()
+    results = []
+    for epoch in range(repeats + 1):
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        order = torch.randperm(x.shape[0], device=device)
+        total = torch.zeros((), device=device)
+        for first in range(0, x.shape[0], 64):
+            idx = order[first:first + 64]
+            xb, yb = x[idx], y[idx]
+            optimizer.zero_grad(set_to_none=True)
+            loss = F.nll_loss(forward(xb), yb)
+            loss.backward()
+            optimizer.step()
+            total += loss.detach() * len(idx)
+        mean_loss = (total / x.shape[0]).item()  # Synchronizes.
+        if epoch > 0:
+            results.append((time.perf_counter() - start, mean_loss))
+    return results
+
+
+def kiln_epoch(binary, threads, device="cpu", epochs=1):
     with tempfile.TemporaryDirectory() as tmp:
         metrics = os.path.join(tmp, "metrics.json")
         command = [binary, "train", os.path.join(ROOT, "examples/fashion_mlp.kiln"),
-                   "--epochs", "1", "--metrics-out", metrics]
+                   "--epochs", str(epochs), "--metrics-out", metrics, "--data-dir", DATA_DIR]
+        if device != "cpu":
+            command += ["--device", device]
         if threads:
             command += ["--threads", str(threads)]
         run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
         if run.returncode != 0:
             sys.exit("kiln failed (exit %d):\n%s%s" % (run.returncode, run.stdout, run.stderr))
         with open(metrics) as f:
-            epoch = json.load(f)["epochs"][0]
-        return epoch["seconds"], epoch["train_loss"], epoch.get("test_accuracy"), run.stdout
+            epochs = json.load(f)["epochs"]
+        # The fastest epoch: the first also loads modules and captures graphs.
+        epoch = min(epochs, key=lambda e: e["seconds"])
+        return epoch["seconds"], epoch["train_loss"], epochs[-1].get("test_accuracy"), run.stdout
 
 
 def pytorch_child(repeats):
@@ -140,11 +183,15 @@ def main():
                         help="directory with an OpenBLAS libblas.so.3 for PyTorch to load")
     parser.add_argument("--openblas-coretype", default="",
                         help="OPENBLAS_CORETYPE for PyTorch (e.g. Haswell, Zen, SkylakeX)")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                        help="where both run (cuda: PyTorch and kiln on the GPU)")
     parser.add_argument("--pytorch-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.pytorch_child:
         pytorch_child(args.repeats)
         return 0
+    if args.device == "cuda":
+        return main_cuda(args)
     if not os.path.exists(os.path.join(DATA_DIR, "train-images-idx3-ubyte.gz")):
         sys.exit("%s is missing (Debian package dataset-fashion-mnist)" % DATA_DIR)
     if not os.access(args.kiln, os.X_OK):
@@ -174,6 +221,29 @@ def main():
     print("W3 epoch (training only): pytorch %.3f s, kiln %.3f s, kiln/pytorch %.2f "
           "(1-minute load average now %.2f)" %
           (best_torch, best_kiln, best_kiln / best_torch, os.getloadavg()[0]))
+    return 0
+
+
+def main_cuda(args):
+    print("GPU: %s; PyTorch %s" % (torch.cuda.get_device_name(0), torch.__version__))
+    x, y = load_train()
+    best = {}
+    for variant in ("eager", "fused", "compiled"):
+        try:
+            runs = pytorch_cuda_epochs(x, y, variant, args.repeats)
+        except Exception as error:  # torch.compile may be unavailable; the others still count.
+            print("pytorch %s: failed (%s)" % (variant, str(error).splitlines()[0][:200]))
+            continue
+        for seconds, loss in runs:
+            print("pytorch cuda %-8s: epoch %.3f s  train_loss %.4f" % (variant, seconds, loss))
+        best[variant] = min(seconds for seconds, _ in runs)
+    seconds, loss, accuracy, out = kiln_epoch(args.kiln, 0, "cuda", epochs=args.repeats + 1)
+    print(out.strip().splitlines()[0])
+    print("kiln cuda: best epoch %.3f s  train_loss %.4f  test_acc %s" %
+          (seconds, loss, "%.4f" % accuracy if accuracy is not None else "n/a"))
+    peer, peer_seconds = min(best.items(), key=lambda item: item[1])
+    print("W3 epoch on the GPU (training only): pytorch (%s, its best of %s) %.3f s, kiln %.3f s, "
+          "kiln/pytorch %.2f" % (peer, "/".join(best), peer_seconds, seconds, seconds / peer_seconds))
     return 0
 
 

@@ -32,6 +32,11 @@ absl::Status TrainOnCuda(const CommandLine&, bool) {
   return absl::FailedPreconditionError(
       "--device cuda: no CUDA device found (kiln was built without the CUDA toolkit)");
 }
+
+absl::Status ProfileOnCuda(const CommandLine&) {
+  return absl::FailedPreconditionError(
+      "--device cuda: no CUDA device found (kiln was built without the CUDA toolkit)");
+}
 #endif
 
 absl::StatusOr<std::string> CudaSource(const ir::KernelProgram& program, const std::string& prefix) {

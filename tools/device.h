@@ -8,6 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "ir/kernel_program.h"
+#include "runtime/executable.h"
 #include "tools/command_line.h"
 
 namespace kiln::tools {
@@ -18,8 +19,16 @@ absl::Status RequireCpuDevice(const std::string& device);
 
 // `kiln train FILE --device cuda` (tools/cuda_train.cc): the CPU command's flags, the steps run
 // by runtime::CudaTrainer. Without a usable device (or in a build without the CUDA toolkit) a
-// one-line "--device cuda: no CUDA device found (...)". NOT run on a GPU yet (docs/cuda.md).
+// one-line "--device cuda: no CUDA device found (...)". 
 absl::Status TrainOnCuda(const CommandLine& line, bool resume);
+
+// `kiln profile FILE --device cuda` (tools/cuda_profile.cc): the step and each kernel timed on
+// the GPU with device events, with achieved GB/s and GFLOP/s.
+absl::Status ProfileOnCuda(const CommandLine& line);
+
+// Deterministic, harmless inputs for profiling: small features, class 0 labels, a tiny
+// learning rate (tools/profile_command.cc).
+absl::Status FillProfileInputs(runtime::Entry& entry);
 
 // The CUDA C of every kernel of `program`, as NVRTC compiles it.
 absl::StatusOr<std::string> CudaSource(const ir::KernelProgram& program, const std::string& prefix);

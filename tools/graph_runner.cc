@@ -77,4 +77,17 @@ absl::StatusOr<std::vector<double>> GraphRunner::Read(const std::string& name) c
   return values;
 }
 
+std::string GraphRunner::OutputBuffer(const std::string& name) const {
+  const ir::Graph& graph = program_.graph;
+  const ir::NodeId id = graph.Output(name);
+  if (id == ir::kNoNode) return name;
+  if (program_.memory.node_buffer[id] >= 0) {
+    return program_.memory.buffers[program_.memory.node_buffer[id]].name;
+  }
+  for (const auto& [first, node] : graph.outputs) {
+    if (node == id) return first;
+  }
+  return name;
+}
+
 }  // namespace kiln::tools

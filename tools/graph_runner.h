@@ -35,6 +35,11 @@ class GraphRunner {
   absl::StatusOr<std::vector<double>> Read(const std::string& name) const;
 
   const ir::KernelProgram& program() const { return program_; }
+  // The host side, for running the same program on another backend (the CUDA tests).
+  runtime::Executable& executable() { return *executable_; }
+  const runtime::Entry& entry() const { return *entry_; }
+  // The buffer an output lives in: outputs merged by simplification share the first one's.
+  std::string OutputBuffer(const std::string& name) const;
 
  private:
   GraphRunner() = default;

@@ -1,5 +1,6 @@
 // `kiln profile FILE`: times the compiled training step and each of its kernels, with achieved
-// GFLOP/s and GB/s, so fused kernels can be benchmarked one by one.
+// GFLOP/s and GB/s, so fused kernels can be benchmarked one by one (with --device cuda: on the
+// GPU, tools/cuda_profile.cc).
 #include <algorithm>
 #include <chrono>
 #include <iostream>
@@ -13,6 +14,7 @@
 #include "tools/command_line.h"
 #include "tools/commands.h"
 #include "tools/compile_pipeline.h"
+#include "tools/device.h"
 
 namespace kiln::tools {
 namespace {
@@ -34,25 +36,12 @@ double MicrosecondsPerCall(int iterations, Fn&& fn) {
   return best;
 }
 
-// Deterministic, harmless inputs: small features, class 0 labels, a tiny learning rate.
-absl::Status FillInputs(runtime::Entry& entry) {
-  for (const runtime::BufferSpec& buffer : entry.spec().buffers) {
-    if (buffer.role != runtime::BufferRole::kInput) continue;
-    KILN_ASSIGN_OR_RETURN(runtime::BufferView view, entry.Input(buffer.name));
-    for (int64_t i = 0; i < view.num_elements(); ++i) {
-      if (buffer.type == runtime::ElementType::kI64) {
-        view.i64()[i] = 0;
-      } else {
-        view.f32()[i] = buffer.name == "kiln.lr" ? 1e-6f : static_cast<float>((i % 17) - 8) / 8.0f;
-      }
-    }
-  }
-  return absl::OkStatus();
-}
-
 absl::Status Profile(const std::vector<std::string>& args) {
   KILN_ASSIGN_OR_RETURN(CommandLine line,
-                        CommandLine::Parse(args, {"batch-size", "iterations", "threads", "mode"}));
+                        CommandLine::Parse(args, {"batch-size", "iterations", "threads", "mode", "device"}));
+  const std::string device = line.String("device").value_or("cpu");
+  if (device == "cuda") return ProfileOnCuda(line);  // tools/cuda_profile.cc
+  KILN_RETURN_IF_ERROR(RequireCpuDevice(device));
   if (line.positional().size() != 1) {
     return absl::InvalidArgumentError("usage: kiln profile FILE [options] (see kiln --help)");
   }
@@ -73,7 +62,7 @@ absl::Status Profile(const std::vector<std::string>& args) {
                         runtime::Executable::Create(compiled.spec, *jit, train.seed));
   KILN_ASSIGN_OR_RETURN(runtime::Entry * entry,
                         executable->FindEntry(training, options.entries[0].batch_size));
-  KILN_RETURN_IF_ERROR(FillInputs(*entry));
+  KILN_RETURN_IF_ERROR(FillProfileInputs(*entry));
   runtime::ThreadPool pool(threads ? static_cast<int>(*threads) : 0);
   const KilnParallel* parallel = pool.parallel();
 
@@ -109,6 +98,21 @@ absl::Status Profile(const std::vector<std::string>& args) {
 }
 
 }  // namespace
+
+absl::Status FillProfileInputs(runtime::Entry& entry) {
+  for (const runtime::BufferSpec& buffer : entry.spec().buffers) {
+    if (buffer.role != runtime::BufferRole::kInput) continue;
+    KILN_ASSIGN_OR_RETURN(runtime::BufferView view, entry.Input(buffer.name));
+    for (int64_t i = 0; i < view.num_elements(); ++i) {
+      if (buffer.type == runtime::ElementType::kI64) {
+        view.i64()[i] = 0;
+      } else {
+        view.f32()[i] = buffer.name == "kiln.lr" ? 1e-6f : static_cast<float>((i % 17) - 8) / 8.0f;
+      }
+    }
+  }
+  return absl::OkStatus();
+}
 
 int ProfileCommand(const std::vector<std::string>& args) {
   absl::Status status = Profile(args);

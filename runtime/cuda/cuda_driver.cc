@@ -56,6 +56,7 @@ struct Driver {
   CUresult (*cuEventDestroy)(CUevent) = nullptr;
   CUresult (*cuEventRecord)(CUevent, CUstream) = nullptr;
   CUresult (*cuEventSynchronize)(CUevent) = nullptr;
+  CUresult (*cuEventElapsedTime)(float*, CUevent, CUevent) = nullptr;
   CUresult (*cuMemcpyHtoDAsync)(CUdeviceptr, const void*, size_t, CUstream) = nullptr;
   CUresult (*cuMemcpyDtoHAsync)(void*, CUdeviceptr, size_t, CUstream) = nullptr;
   CUresult (*cuMemHostAlloc)(void**, size_t, unsigned) = nullptr;
@@ -119,6 +120,7 @@ absl::Status Load(Driver& d) {
             Resolve(d.library, "cuEventDestroy_v2", d.cuEventDestroy) &&
             Resolve(d.library, "cuEventRecord", d.cuEventRecord) &&
             Resolve(d.library, "cuEventSynchronize", d.cuEventSynchronize) &&
+            Resolve(d.library, "cuEventElapsedTime", d.cuEventElapsedTime) &&
             Resolve(d.library, "cuMemcpyHtoDAsync_v2", d.cuMemcpyHtoDAsync) &&
             Resolve(d.library, "cuMemcpyDtoHAsync_v2", d.cuMemcpyDtoHAsync) &&
             Resolve(d.library, "cuMemHostAlloc", d.cuMemHostAlloc) &&
@@ -260,11 +262,20 @@ absl::Status CudaContext::SynchronizeStream(CudaStream stream) {
   return Check(GetDriver().cuStreamSynchronize(stream.handle), "cuStreamSynchronize");
 }
 
-absl::StatusOr<CudaEvent> CudaContext::CreateEvent() {
+absl::StatusOr<CudaEvent> CudaContext::CreateEvent(bool timing) {
   KILN_RETURN_IF_ERROR(MakeCurrent());
   CUevent event = nullptr;
-  KILN_RETURN_IF_ERROR(Check(GetDriver().cuEventCreate(&event, kEventDisableTiming), "cuEventCreate"));
+  KILN_RETURN_IF_ERROR(
+      Check(GetDriver().cuEventCreate(&event, timing ? 0u : kEventDisableTiming), "cuEventCreate"));
   return CudaEvent{event};
+}
+
+absl::StatusOr<double> CudaContext::ElapsedMilliseconds(CudaEvent start, CudaEvent end) {
+  KILN_RETURN_IF_ERROR(MakeCurrent());
+  float ms = 0.0f;
+  KILN_RETURN_IF_ERROR(
+      Check(GetDriver().cuEventElapsedTime(&ms, start.handle, end.handle), "cuEventElapsedTime"));
+  return ms;
 }
 
 absl::Status CudaContext::DestroyEvent(CudaEvent event) {

@@ -84,7 +84,9 @@ class CudaContext {
   absl::StatusOr<CudaStream> CreateStream();
   absl::Status DestroyStream(CudaStream stream);
   absl::Status SynchronizeStream(CudaStream stream);
-  absl::StatusOr<CudaEvent> CreateEvent();
+  // Events without timing are cheaper; timing events feed ElapsedMilliseconds (profiling).
+  absl::StatusOr<CudaEvent> CreateEvent(bool timing = false);
+  absl::StatusOr<double> ElapsedMilliseconds(CudaEvent start, CudaEvent end);
   absl::Status DestroyEvent(CudaEvent event);
   absl::Status RecordEvent(CudaEvent event, CudaStream stream);
   absl::Status WaitEvent(CudaStream stream, CudaEvent event);  // stream waits for event.

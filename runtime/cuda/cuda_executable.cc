@@ -1,5 +1,7 @@
 #include "runtime/cuda/cuda_executable.h"
 
+#include <algorithm>
+
 #include <cstring>
 #include <utility>
 
@@ -162,21 +164,54 @@ absl::StatusOr<const void*> CudaExecutable::Output(int entry, int parity,
   return absl::InvalidArgumentError(absl::StrFormat("'%s' is not an output", name));
 }
 
-absl::Status CudaExecutable::EnqueueKernels(int entry, int parity) {
+absl::Status CudaExecutable::EnqueueKernel(int entry, int parity, size_t k) {
   EntryState& state = entries_[entry];
   Parity& p = state.parity[parity];
-  const DeviceEntry& device = program_.entries[entry];
-  for (size_t k = 0; k < device.kernels.size(); ++k) {
-    if (state.matmuls[k] != nullptr) {
-      KILN_RETURN_IF_ERROR(lt_->Run(*state.matmuls[k], p.addresses, workspace_,
-                                    options_.cublaslt_workspace_bytes, compute_));
-      continue;
-    }
-    const DeviceKernel& kernel = device.kernels[k];
-    KILN_RETURN_IF_ERROR(context_.Launch(state.functions[k], kernel.grid, kernel.block,
-                                         kernel.shared_bytes, p.args[k], compute_));
+  if (state.matmuls[k] != nullptr) {
+    return lt_->Run(*state.matmuls[k], p.addresses, workspace_, options_.cublaslt_workspace_bytes,
+                    compute_);
+  }
+  const DeviceKernel& kernel = program_.entries[entry].kernels[k];
+  return context_.Launch(state.functions[k], kernel.grid, kernel.block, kernel.shared_bytes,
+                         p.args[k], compute_);
+}
+
+absl::Status CudaExecutable::EnqueueKernels(int entry, int parity) {
+  for (size_t k = 0; k < program_.entries[entry].kernels.size(); ++k) {
+    KILN_RETURN_IF_ERROR(EnqueueKernel(entry, parity, k));
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<double>> CudaExecutable::KernelMicroseconds(int entry, int parity,
+                                                                       int repeats) {
+  KILN_RETURN_IF_ERROR(CheckIndex(entry, parity));
+  KILN_RETURN_IF_ERROR(context_.SynchronizeStream(compute_));
+  KILN_ASSIGN_OR_RETURN(CudaEvent start, context_.CreateEvent(/*timing=*/true));
+  KILN_ASSIGN_OR_RETURN(CudaEvent end, context_.CreateEvent(/*timing=*/true));
+  std::vector<double> micros;
+  absl::Status status;
+  for (size_t k = 0; k < program_.entries[entry].kernels.size() && status.ok(); ++k) {
+    std::vector<double> runs;
+    for (int r = 0; r < repeats + 2 && status.ok(); ++r) {  // The first two warm up.
+      status.Update(context_.RecordEvent(start, compute_));
+      status.Update(EnqueueKernel(entry, parity, k));
+      status.Update(context_.RecordEvent(end, compute_));
+      status.Update(context_.SynchronizeEvent(end));
+      if (!status.ok()) break;
+      absl::StatusOr<double> ms = context_.ElapsedMilliseconds(start, end);
+      status.Update(ms.status());
+      if (ms.ok() && r >= 2) runs.push_back(*ms * 1e3);
+    }
+    if (status.ok()) {
+      std::sort(runs.begin(), runs.end());
+      micros.push_back(runs[runs.size() / 2]);
+    }
+  }
+  status.Update(context_.DestroyEvent(start));
+  status.Update(context_.DestroyEvent(end));
+  if (!status.ok()) return status;
+  return micros;
 }
 
 // Runs the step's kernels on `compute`: through its CUDA graph when one is (or can be) captured.

@@ -80,6 +80,11 @@ class CudaExecutable {
   // Any buffer of the entry (its last step's value; inputs of parity 0) copied to the host.
   absl::StatusOr<std::vector<char>> ReadBuffer(int entry, const std::string& name);
 
+  // Each kernel of the entry launched alone `repeats` times on the inputs of `parity`, timed with
+  // device events: the median in microseconds, in execution order (for `kiln profile`). The
+  // kernels rewrite the entry's buffers: profile before training, or after a checkpoint.
+  absl::StatusOr<std::vector<double>> KernelMicroseconds(int entry, int parity, int repeats);
+
   bool cublaslt_active() const { return lt_ != nullptr; }
   int graphs_captured() const { return graphs_.captured(); }
 
@@ -105,6 +110,7 @@ class CudaExecutable {
       : context_(context), host_(host), options_(options), graphs_(options.use_graphs) {}
   absl::Status Allocate();
   absl::Status LoadEntry(int e);
+  absl::Status EnqueueKernel(int entry, int parity, size_t k);
   absl::Status EnqueueKernels(int entry, int parity);
   absl::Status RunKernels(int entry, int parity);
   absl::StatusOr<int> Slot(int entry, const std::string& name) const;

@@ -24,6 +24,8 @@
 #include "ir/printer.h"
 #include "passes/autodiff.h"
 #include "passes/expand_composites.h"
+#include "support/status.h"
+#include "tests/codegen/op_cases.h"
 #include "tools/graph_runner.h"
 
 namespace kiln::cpu {
@@ -36,200 +38,10 @@ using ir::NodeId;
 using ir::Shape;
 using ir::TensorType;
 
-// How an operand's values are drawn, and whether it is differentiated.
-enum class Domain {
-  kAny,        // Parameter, uniform in [-1.5, 1.5].
-  kPositive,   // Parameter, uniform in [0.5, 2].
-  kNonZero,    // Parameter, |x| in [0.5, 1.5] with a random sign.
-  kGrid,       // Parameter, odd multiples of 0.1 in [-0.9, 0.9]: never within 0.1 of 0 or kGridHalf.
-  kGridHalf,   // Parameter, multiples of 0.2 in [-1, 1]: at least 0.1 from every kGrid value.
-  kDistinct,   // Parameter, a shuffle of distinct values 0.1 apart (no ties for a max).
-  kWide,       // Parameter, uniform in [-6, 6].
-  kMask,       // Input, fixed 0/1 values (select's condition).
-  kLabels,     // Input, i64 class indices in [0, shape.back() of operand 0).
-};
+using op_cases::Domain;
+using op_cases::GradCase;
 
-struct Operand {
-  Shape shape;
-  Domain domain = Domain::kAny;
-};
-
-struct GradCase {
-  std::string op;
-  std::string label;
-  std::vector<Operand> operands;
-  Attrs attrs;
-  // Ops that stop gradients: the analytic gradient must be exactly zero. The difference quotient
-  // is not compared (stop_gradient is the identity going forward).
-  bool expect_zero = false;
-  // The op gives an i64 result: cast it to f32 before weighting.
-  bool cast_result = false;
-};
-
-bool IsParameter(Domain d) { return d != Domain::kMask && d != Domain::kLabels; }
-
-Attrs Reduce(std::vector<int64_t> dims, bool keepdim) {
-  return {{"dims", std::move(dims)}, {"keepdim", int64_t{keepdim}}};
-}
-
-void AddBinaryCases(std::vector<GradCase>& cases, const std::string& op, Domain a, Domain b) {
-  // Same shape, a row vector, a column, both operands broadcast, and a scalar.
-  const std::vector<std::pair<Shape, Shape>> shapes = {
-      {{3, 4}, {3, 4}}, {{3, 4}, {4}}, {{3, 4}, {3, 1}}, {{4}, {3, 1}}, {{3, 4}, {}}};
-  for (const auto& [sa, sb] : shapes) {
-    cases.push_back({op, absl::StrCat(ir::ShapeToString(sa), "_", ir::ShapeToString(sb)),
-                     {{sa, a}, {sb, b}}});
-  }
-}
-
-std::vector<GradCase> PrimitiveCases() {
-  std::vector<GradCase> cases;
-  AddBinaryCases(cases, "add", Domain::kAny, Domain::kAny);
-  AddBinaryCases(cases, "sub", Domain::kAny, Domain::kAny);
-  AddBinaryCases(cases, "mul", Domain::kAny, Domain::kAny);
-  AddBinaryCases(cases, "div", Domain::kAny, Domain::kNonZero);
-  AddBinaryCases(cases, "maximum", Domain::kGrid, Domain::kGridHalf);
-  AddBinaryCases(cases, "minimum", Domain::kGrid, Domain::kGridHalf);
-  AddBinaryCases(cases, "pow", Domain::kPositive, Domain::kAny);
-  for (const char* op : {"neg", "exp", "relu", "abs", "sigmoid", "tanh", "gelu", "normal_cdf"}) {
-    // relu and abs have a kink at 0, which kGrid values stay 0.1 away from.
-    Domain d = std::string(op) == "relu" || std::string(op) == "abs" ? Domain::kGrid
-                                                                     : Domain::kAny;
-    cases.push_back({op, "3x4", {{{3, 4}, d}}});
-    cases.push_back({op, "2x3x2", {{{2, 3, 2}, d}}});
-  }
-  for (const char* op : {"log", "sqrt"}) {
-    cases.push_back({op, "3x4", {{{3, 4}, Domain::kPositive}}});
-  }
-  // The wide draws reach gelu's and sigmoid's tails, where the formulas could lose accuracy.
-  for (const char* op : {"sigmoid", "tanh", "gelu", "normal_cdf"}) {
-    cases.push_back({op, "wide", {{{3, 4}, Domain::kWide}}});
-  }
-  // leaky_relu: kGrid stays 0.1 away from the kink. clamp: the bounds +-0.4 are 0.1 away from
-  // every kGrid value, so each element is clearly inside or outside.
-  cases.push_back({"leaky_relu", "default_slope", {{{3, 4}, Domain::kGrid}}});
-  cases.push_back({"leaky_relu", "slope0.2", {{{3, 4}, Domain::kGrid}}, {{"negative_slope", 0.2}}});
-  cases.push_back({"clamp", "min_max", {{{3, 4}, Domain::kGrid}}, {{"min", -0.4}, {"max", 0.4}}});
-  cases.push_back({"clamp", "min_only", {{{3, 4}, Domain::kGrid}}, {{"min", -0.4}}});
-  cases.push_back({"clamp", "max_only", {{{2, 3, 2}, Domain::kGrid}}, {{"max", 0.4}}});
-  cases.push_back({"select", "same_shape", {{{3, 4}, Domain::kMask}, {{3, 4}}, {{3, 4}}}});
-  cases.push_back({"select", "broadcast", {{{3, 1}, Domain::kMask}, {{3, 4}}, {{4}}}});
-  for (bool ta : {false, true}) {
-    for (bool tb : {false, true}) {
-      // op(a) is [3,5], op(b) is [5,4]: the stored shapes follow the flags.
-      Shape a = ta ? Shape{5, 3} : Shape{3, 5}, b = tb ? Shape{4, 5} : Shape{5, 4};
-      cases.push_back({"matmul", absl::StrCat("ta", ta, "_tb", tb), {{a}, {b}},
-                       {{"transpose_a", int64_t{ta}}, {"transpose_b", int64_t{tb}}}});
-    }
-  }
-  for (const char* op : {"reduce_sum", "reduce_max", "reduce_min"}) {
-    Domain d = std::string(op) == "reduce_sum" ? Domain::kAny : Domain::kDistinct;
-    for (const std::vector<int64_t>& dims :
-         std::vector<std::vector<int64_t>>{{0}, {1}, {0, 1}, {-1}}) {
-      for (bool keep : {false, true}) {
-        cases.push_back({op, absl::StrCat("dims", absl::StrJoin(dims, "_"), "_keep", keep),
-                         {{{3, 4}, d}}, Reduce(dims, keep)});
-      }
-    }
-    cases.push_back({op, "rank3_dims0_2", {{{2, 3, 4}, d}}, Reduce({0, 2}, false)});
-  }
-  cases.push_back({"reshape", "to_2x6", {{{3, 4}}}, {{"shape", Shape{2, 6}}}});
-  cases.push_back({"reshape", "to_flat", {{{2, 3, 2}}}, {{"shape", Shape{-1}}}});
-  cases.push_back({"broadcast_to", "row", {{{4}}}, {{"shape", Shape{3, 4}}}});
-  cases.push_back({"broadcast_to", "column_new_dim", {{{3, 1}}}, {{"shape", Shape{2, 3, 4}}}});
-  cases.push_back({"transpose", "2d", {{{3, 4}}}, {{"perm", std::vector<int64_t>{1, 0}}}});
-  cases.push_back({"transpose", "3d", {{{2, 3, 4}}}, {{"perm", std::vector<int64_t>{2, 0, 1}}}});
-  return cases;
-}
-
-std::vector<GradCase> CompositeCases() {
-  std::vector<GradCase> cases;
-  cases.push_back({"linear", "rank3_bias", {{{2, 3, 4}}, {{4, 5}}, {{5}}}});
-  cases.push_back({"linear", "no_bias", {{{3, 4}}, {{4, 5}}}});
-  for (const char* op : {"softmax", "log_softmax"}) {
-    cases.push_back({op, "dim1", {{{3, 5}}}, {{"dim", int64_t{1}}}});
-    cases.push_back({op, "dim0", {{{3, 5}}}, {{"dim", int64_t{0}}}});
-  }
-  for (const char* reduction : {"mean", "sum", "none"}) {
-    Attrs attrs = {{"reduction", std::string(reduction)}};
-    cases.push_back({"nll_loss", reduction, {{{4, 5}}, {{4}, Domain::kLabels}}, attrs});
-    cases.push_back({"nll_loss", absl::StrCat(reduction, "_weighted"),
-                     {{{4, 5}}, {{4}, Domain::kLabels}, {{5}, Domain::kPositive}}, attrs});
-    cases.push_back({"cross_entropy", reduction, {{{4, 5}}, {{4}, Domain::kLabels}}, attrs});
-  }
-  cases.push_back({"cross_entropy", "mean_weighted",
-                   {{{4, 5}}, {{4}, Domain::kLabels}, {{5}, Domain::kPositive}},
-                   {{"reduction", std::string("mean")}}});
-  cases.push_back({"reduce_mean", "dims0", {{{3, 4}}}, Reduce({0}, false)});
-  cases.push_back({"reduce_mean", "dims0_1_keep", {{{3, 4}}}, Reduce({0, 1}, true)});
-  for (const char* op : {"var", "std"}) {
-    for (bool unbiased : {false, true}) {
-      Attrs dims1 = Reduce({1}, false), dims01 = Reduce({0, -1}, true);
-      dims1.Set("unbiased", int64_t{unbiased});
-      dims01.Set("unbiased", int64_t{unbiased});
-      cases.push_back({op, absl::StrCat("dims1_unbiased", unbiased), {{{3, 4}}}, dims1});
-      cases.push_back({op, absl::StrCat("dims0_m1_keep_unbiased", unbiased), {{{3, 4}}}, dims01});
-    }
-    cases.push_back({op, "rank3_dims0_2", {{{2, 3, 4}}}, Reduce({0, 2}, false)});
-  }
-  cases.push_back({"flatten", "start1", {{{2, 3, 2}}}, {{"start_dim", int64_t{1}}}});
-  cases.push_back({"dropout", "eval_is_identity", {{{3, 4}}}, {{"p", 0.5}}});
-  return cases;
-}
-
-// Ops that stop gradients but take f32 operands: the gradient through them must be zero.
-std::vector<GradCase> NoGradientCases() {
-  std::vector<GradCase> cases;
-  cases.push_back({"stop_gradient", "3x4", {{{3, 4}}}, {}, /*expect_zero=*/true});
-  for (const char* op : {"greater", "greater_equal", "equal"}) {
-    cases.push_back({op, "broadcast", {{{3, 4}, Domain::kGrid}, {{4}, Domain::kGridHalf}}, {},
-                     /*expect_zero=*/true});
-  }
-  // Truncation to i64 and back: kGrid values are 0.1 away from every integer.
-  cases.push_back({"cast", "f32_to_i64", {{{3, 4}, Domain::kGrid}},
-                   {{"dtype", std::string("i64")}}, /*expect_zero=*/true, /*cast_result=*/true});
-  cases.push_back({"argmax", "dim1", {{{3, 4}, Domain::kDistinct}}, Reduce({1}, false),
-                   /*expect_zero=*/true, /*cast_result=*/true});
-  return cases;
-}
-
-// Ops with no f32 operand to differentiate; autodiff_test and fused_kernel_test cover them.
-const std::map<std::string, std::string> kExempt = {
-    {"iota", "no operands"},
-    {"random_uniform", "its only operand is the i64 key (dropout is checked below)"},
-};
-
-std::map<std::string, std::vector<GradCase>> CasesByOp() {
-  std::map<std::string, std::vector<GradCase>> by_op;
-  for (auto* list : {PrimitiveCases, CompositeCases, NoGradientCases}) {
-    for (GradCase& c : list()) by_op[c.op].push_back(std::move(c));
-  }
-  return by_op;
-}
-
-std::vector<double> Draw(const Operand& operand, const Shape& scores_shape, std::mt19937& rng) {
-  const int64_t n = ir::NumElements(operand.shape);
-  std::vector<double> v(n);
-  std::uniform_real_distribution<double> unit(0.0, 1.0);
-  std::uniform_int_distribution<int> grid(0, 9), half_grid(0, 10);
-  for (int64_t i = 0; i < n; ++i) {
-    switch (operand.domain) {
-      case Domain::kAny: v[i] = -1.5 + 3 * unit(rng); break;
-      case Domain::kPositive: v[i] = 0.5 + 1.5 * unit(rng); break;
-      case Domain::kWide: v[i] = -6 + 12 * unit(rng); break;
-      case Domain::kNonZero: v[i] = (unit(rng) < 0.5 ? -1 : 1) * (0.5 + unit(rng)); break;
-      case Domain::kGrid: v[i] = -0.9 + 0.2 * grid(rng); break;
-      case Domain::kGridHalf: v[i] = -1.0 + 0.2 * half_grid(rng); break;
-      case Domain::kDistinct: v[i] = 0.1 * static_cast<double>(i) - 0.05 * n; break;
-      case Domain::kMask: v[i] = (i * 7 + 3) % 3 == 0 ? 0.0 : 1.0; break;
-      case Domain::kLabels: v[i] = static_cast<double>((i * 3 + 1) % scores_shape.back()); break;
-    }
-  }
-  if (operand.domain == Domain::kDistinct) std::shuffle(v.begin(), v.end(), rng);
-  return v;
-}
-
-// A case built, compiled and fed: parameters "p<i>", inputs "in<i>", weights "w".
+// A case built, compiled and fed.
 struct Prepared {
   std::unique_ptr<tools::GraphRunner> runner;
   std::vector<std::string> params;
@@ -237,60 +49,13 @@ struct Prepared {
 };
 
 absl::StatusOr<Prepared> Prepare(const GradCase& c, uint32_t seed) {
-  Graph graph;
-  graph.name = "gradcheck";
-  ir::GraphBuilder b(graph);
-  std::mt19937 rng(seed);
-  std::vector<NodeId> operands;
-  std::vector<std::pair<std::string, std::vector<double>>> feeds;
+  KILN_ASSIGN_OR_RETURN(op_cases::CaseGraph built, op_cases::BuildCaseGraph(c, seed));
   Prepared prepared;
-  for (size_t i = 0; i < c.operands.size(); ++i) {
-    const Operand& o = c.operands[i];
-    std::vector<double> values = Draw(o, c.operands[0].shape, rng);
-    if (IsParameter(o.domain)) {
-      std::string name = absl::StrCat("p", i);
-      operands.push_back(b.Parameter(name, TensorType{DType::kF32, o.shape},
-                                     {{"init", std::string("constant")}, {"value", 0.0}}));
-      prepared.params.push_back(name);
-      prepared.values.push_back(values);
-      feeds.emplace_back(name, values);
-    } else {
-      std::string name = absl::StrCat("in", i);
-      DType dtype = o.domain == Domain::kLabels ? DType::kI64 : DType::kF32;
-      operands.push_back(b.Input(name, TensorType{dtype, o.shape}));
-      feeds.emplace_back(name, values);
-    }
-  }
-  NodeId y = b.Op(c.op, operands, c.attrs);
-  if (c.cast_result) y = b.Cast(y, DType::kF32);
-  if (!b.status().ok()) return b.status();
-  // Weights make every output element matter differently, so a gradient routed to the wrong
-  // element (a transposed or misbroadcast rule) cannot pass.
-  Operand weight_operand{b.type(y).shape, Domain::kAny};
-  NodeId w = b.Input("w", TensorType{DType::kF32, b.type(y).shape});
-  feeds.emplace_back("w", Draw(weight_operand, {1}, rng));
-  NodeId weighted = b.Mul(y, w);
-  std::vector<int64_t> all_dims;
-  for (int64_t d = 0; d < b.type(y).rank(); ++d) all_dims.push_back(d);
-  NodeId loss = all_dims.empty() ? weighted : b.ReduceSum(weighted, all_dims);
-  if (!b.status().ok()) return b.status();
-  graph.outputs = {{"loss", loss}};
-
-  if (auto expanded = passes::ExpandComposites(graph, /*training=*/false); !expanded.ok()) {
-    return expanded.status();
-  }
-  std::vector<NodeId> wrt;
-  for (const std::string& name : prepared.params) wrt.push_back(graph.FindByName(name));
-  auto grads = passes::AppendGradients(graph, graph.Output("loss"), wrt);
-  if (!grads.ok()) return grads.status();
-  for (size_t i = 0; i < grads->size(); ++i) {
-    graph.outputs.emplace_back(absl::StrCat("grad_", i), (*grads)[i]);
-  }
-  auto runner = tools::GraphRunner::Compile(std::move(graph));
-  if (!runner.ok()) return runner.status();
-  prepared.runner = *std::move(runner);
-  for (const auto& [name, values] : feeds) {
-    if (absl::Status s = prepared.runner->Set(name, values); !s.ok()) return s;
+  prepared.params = built.params;
+  prepared.values = built.param_values;
+  KILN_ASSIGN_OR_RETURN(prepared.runner, tools::GraphRunner::Compile(std::move(built.graph)));
+  for (const auto& [name, values] : built.feeds) {
+    KILN_RETURN_IF_ERROR(prepared.runner->Set(name, values));
   }
   return prepared;
 }
@@ -380,8 +145,8 @@ TEST_P(GradientCheckTest, AnalyticMatchesCentralDifferences) {
   const ir::OpDef* def = ir::OpRegistry::Global().Find(op);
   ASSERT_NE(def, nullptr);
   if (def->Has(ir::kLeaf)) GTEST_SKIP() << op << " is a leaf";
-  if (kExempt.count(op)) GTEST_SKIP() << op << ": " << kExempt.at(op);
-  std::map<std::string, std::vector<GradCase>> by_op = CasesByOp();
+  if (op_cases::ExemptOps().count(op)) GTEST_SKIP() << op << ": " << op_cases::ExemptOps().at(op);
+  std::map<std::string, std::vector<GradCase>> by_op = op_cases::CasesByOp();
   ASSERT_TRUE(by_op.count(op)) << "no gradient-check case for op '" << op << "'";
   for (const GradCase& c : by_op.at(op)) {
     SCOPED_TRACE(absl::StrCat(op, "/", c.label));
@@ -398,13 +163,13 @@ INSTANTIATE_TEST_SUITE_P(EveryOp, GradientCheckTest,
                          });
 
 TEST(GradientCheckCoverageTest, EveryRegisteredOpHasACaseOrAReason) {
-  std::map<std::string, std::vector<GradCase>> by_op = CasesByOp();
+  std::map<std::string, std::vector<GradCase>> by_op = op_cases::CasesByOp();
   std::set<std::string> registered;
   for (const std::string& op : ir::OpRegistry::Global().Names()) {
     registered.insert(op);
     const ir::OpDef& def = *ir::OpRegistry::Global().Find(op);
     if (def.Has(ir::kLeaf)) continue;
-    if (kExempt.count(op)) {
+    if (op_cases::ExemptOps().count(op)) {
       EXPECT_TRUE(def.Has(ir::kNoGradient)) << op << " is exempt but has a gradient rule";
       continue;
     }
