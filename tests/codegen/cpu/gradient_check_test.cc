@@ -47,6 +47,8 @@ enum class Domain {
   kWide,       // Parameter, uniform in [-6, 6].
   kMask,       // Input, fixed 0/1 values (select's condition).
   kLabels,     // Input, i64 class indices in [0, shape.back() of operand 0).
+  kState,          // State, uniform in [-1.5, 1.5]: batch norm's running mean.
+  kStatePositive,  // State, uniform in [0.5, 2]: batch norm's running variance.
 };
 
 struct Operand {
@@ -64,9 +66,16 @@ struct GradCase {
   bool expect_zero = false;
   // The op gives an i64 result: cast it to f32 before weighting.
   bool cast_result = false;
+  // Expand composites in training mode (batch norm's batch statistics). The in-place updates of
+  // persistent state that the expansion appends run with every evaluation of the loss, which
+  // does not read them.
+  bool training = false;
 };
 
-bool IsParameter(Domain d) { return d != Domain::kMask && d != Domain::kLabels; }
+bool IsParameter(Domain d) {
+  return d != Domain::kMask && d != Domain::kLabels && d != Domain::kState &&
+         d != Domain::kStatePositive;
+}
 
 Attrs Reduce(std::vector<int64_t> dims, bool keepdim) {
   return {{"dims", std::move(dims)}, {"keepdim", int64_t{keepdim}}};
@@ -174,6 +183,16 @@ std::vector<GradCase> CompositeCases() {
   }
   cases.push_back({"flatten", "start1", {{{2, 3, 2}}}, {{"start_dim", int64_t{1}}}});
   cases.push_back({"dropout", "eval_is_identity", {{{3, 4}}}, {{"p", 0.5}}});
+  // batch_norm(x, weight, bias, running_mean, running_var): training differentiates through the
+  // batch mean and variance; evaluation is an affine map of x with the running statistics.
+  for (const Shape& x : std::vector<Shape>{{4, 3}, {2, 3, 4}, {2, 3, 2, 2}}) {
+    std::vector<Operand> operands = {
+        {x}, {{3}, Domain::kPositive}, {{3}}, {{3}, Domain::kState}, {{3}, Domain::kStatePositive}};
+    std::string shape = ir::ShapeToString(x);
+    cases.push_back({"batch_norm", "training_" + shape, operands, {{"eps", 1e-5}}, false, false,
+                     /*training=*/true});
+    cases.push_back({"batch_norm", "eval_" + shape, operands, {{"eps", 1e-5}}});
+  }
   return cases;
 }
 
@@ -214,8 +233,10 @@ std::vector<double> Draw(const Operand& operand, const Shape& scores_shape, std:
   std::uniform_int_distribution<int> grid(0, 9), half_grid(0, 10);
   for (int64_t i = 0; i < n; ++i) {
     switch (operand.domain) {
-      case Domain::kAny: v[i] = -1.5 + 3 * unit(rng); break;
-      case Domain::kPositive: v[i] = 0.5 + 1.5 * unit(rng); break;
+      case Domain::kAny:
+      case Domain::kState: v[i] = -1.5 + 3 * unit(rng); break;
+      case Domain::kPositive:
+      case Domain::kStatePositive: v[i] = 0.5 + 1.5 * unit(rng); break;
       case Domain::kWide: v[i] = -6 + 12 * unit(rng); break;
       case Domain::kNonZero: v[i] = (unit(rng) < 0.5 ? -1 : 1) * (0.5 + unit(rng)); break;
       case Domain::kGrid: v[i] = -0.9 + 0.2 * grid(rng); break;
@@ -254,6 +275,11 @@ absl::StatusOr<Prepared> Prepare(const GradCase& c, uint32_t seed) {
       prepared.params.push_back(name);
       prepared.values.push_back(values);
       feeds.emplace_back(name, values);
+    } else if (o.domain == Domain::kState || o.domain == Domain::kStatePositive) {
+      // Persistent like batch norm's running statistics; fed like an input.
+      std::string name = absl::StrCat("s", i);
+      operands.push_back(b.State(name, TensorType{DType::kF32, o.shape}));
+      feeds.emplace_back(name, values);
     } else {
       std::string name = absl::StrCat("in", i);
       DType dtype = o.domain == Domain::kLabels ? DType::kI64 : DType::kF32;
@@ -276,7 +302,7 @@ absl::StatusOr<Prepared> Prepare(const GradCase& c, uint32_t seed) {
   if (!b.status().ok()) return b.status();
   graph.outputs = {{"loss", loss}};
 
-  if (auto expanded = passes::ExpandComposites(graph, /*training=*/false); !expanded.ok()) {
+  if (auto expanded = passes::ExpandComposites(graph, c.training); !expanded.ok()) {
     return expanded.status();
   }
   std::vector<NodeId> wrt;
