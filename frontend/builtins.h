@@ -58,6 +58,11 @@ struct LayerCall {
   std::function<absl::StatusOr<ir::NodeId>(const std::string& suffix, const ir::TensorType&,
                                            ir::Attrs init)>
       make_param;
+  // Creates the non-trainable persistent tensor "<name>.<suffix>" (batch norm's running
+  // statistics), every element starting at `initial_value`.
+  std::function<absl::StatusOr<ir::NodeId>(const std::string& suffix, const ir::TensorType&,
+                                           double initial_value)>
+      make_state;
   NameResolver resolve;  // For names inside initializer arguments.
 };
 

@@ -16,9 +16,6 @@ ir::Attrs Uniform(double low, double high) {
 ir::Attrs Normal(double mean, double std) {
   return {{"init", std::string("normal")}, {"mean", mean}, {"std", std}};
 }
-ir::Attrs ConstantInit(double value) {
-  return {{"init", std::string("constant")}, {"value", value}};
-}
 
 absl::StatusOr<int64_t> RequireFans(const Args& args, const Fans& fans) {
   if (!fans.known) {
@@ -163,6 +160,10 @@ absl::StatusOr<ir::Attrs> InitAttrs(const Expr& init, const Fans& fans,
   }
   return ErrorAt(init.loc, absl::StrCat("unknown initializer '", init.text, "'",
                                         DidYouMean(init.text, InitializerNames())));
+}
+
+ir::Attrs ConstantInit(double value) {
+  return {{"init", std::string("constant")}, {"value", value}};
 }
 
 }  // namespace kiln::frontend

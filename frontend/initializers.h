@@ -35,6 +35,9 @@ absl::StatusOr<ir::Attrs> InitAttrs(const Expr& init, const Fans& fans,
 // its bias initializer.
 ir::Attrs UniformFanIn(int64_t fan_in);
 
+// torch.nn.init.constant_: every element `value` (batch norm's weight and bias).
+ir::Attrs ConstantInit(double value);
+
 // torch.nn.init.calculate_gain; `param` is leaky_relu's negative slope.
 absl::StatusOr<double> Gain(const std::string& nonlinearity, double param);
 

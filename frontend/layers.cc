@@ -1,4 +1,6 @@
 // Layers: calls that create their own parameters, named "<instance>.<weight|bias>".
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "frontend/builtins.h"
 #include "frontend/initializers.h"
@@ -43,6 +45,47 @@ absl::StatusOr<ir::NodeId> LowerLinear(LayerCall& call) {
   return call.builder.Op("linear", operands, {}, call.name);
 }
 
+// nn.BatchNorm1d / nn.BatchNorm2d over dim 1 of x: `rank` lists the input ranks the layer takes.
+// weight (ones) and bias (zeros) are trainable; running_mean (zeros) and running_var (ones) are
+// persistent state that only the training step's batch_norm updates write.
+absl::StatusOr<ir::NodeId> LowerBatchNorm(LayerCall& call, std::vector<int64_t> ranks,
+                                          const char* expected) {
+  KILN_ASSIGN_OR_RETURN(ir::NodeId x, call.args.Tensor("x"));
+  KILN_ASSIGN_OR_RETURN(int64_t num_features, call.args.Int("num_features", 0));
+  KILN_ASSIGN_OR_RETURN(double momentum, call.args.Number("momentum", 0.1));
+  KILN_ASSIGN_OR_RETURN(double eps, call.args.Number("eps", 1e-5));
+  const ir::TensorType& x_type = call.builder.type(x);
+  const std::string layer = call.args.callee();
+  if (x_type.dtype != ir::DType::kF32 ||
+      std::find(ranks.begin(), ranks.end(), x_type.rank()) == ranks.end()) {
+    return ErrorAt(call.loc, absl::StrCat(layer, " '", call.name, "': expects an f32 input ",
+                                          expected, ", got ", x_type.ToString()));
+  }
+  const int64_t channels = x_type.shape[1];
+  if (call.args.Has("num_features") && num_features != channels) {
+    return ErrorAt(call.args.Raw("num_features")->loc,
+                   absl::StrCat(layer, ": num_features is ", num_features, " but input ",
+                                x_type.ToString(), " has ", channels, " channels (dim 1)"));
+  }
+  const ir::TensorType per_channel{ir::DType::kF32, {channels}};
+  KILN_ASSIGN_OR_RETURN(ir::NodeId weight,
+                        call.make_param("weight", per_channel, ConstantInit(1.0)));
+  KILN_ASSIGN_OR_RETURN(ir::NodeId bias, call.make_param("bias", per_channel, ConstantInit(0.0)));
+  KILN_ASSIGN_OR_RETURN(ir::NodeId running_mean, call.make_state("running_mean", per_channel, 0.0));
+  KILN_ASSIGN_OR_RETURN(ir::NodeId running_var, call.make_state("running_var", per_channel, 1.0));
+  call.builder.set_loc(call.loc);
+  return call.builder.Op("batch_norm", {x, weight, bias, running_mean, running_var},
+                         {{"momentum", momentum}, {"eps", eps}}, call.name);
+}
+
+absl::StatusOr<ir::NodeId> LowerBatchNorm1d(LayerCall& call) {
+  return LowerBatchNorm(call, {2, 3}, "[N, C] or [N, C, L]");
+}
+
+absl::StatusOr<ir::NodeId> LowerBatchNorm2d(LayerCall& call) {
+  return LowerBatchNorm(call, {4}, "[N, C, H, W]");
+}
+
 }  // namespace
 
 const std::vector<LayerDef>& Layers() {
@@ -50,6 +93,10 @@ const std::vector<LayerDef>& Layers() {
       {{"linear",
         {{"x", true}, {"out_features", true}, {"bias"}, {"init"}, {"bias_init"}}},
        LowerLinear},
+      {{"batch_norm1d", {{"x", true}, {"num_features"}, {"momentum"}, {"eps"}}},
+       LowerBatchNorm1d},
+      {{"batch_norm2d", {{"x", true}, {"num_features"}, {"momentum"}, {"eps"}}},
+       LowerBatchNorm2d},
   };
   return *table;
 }

@@ -442,9 +442,13 @@ class ModelLowering {
     // lower generated numbers: linear(linear(x, 20), 10) is linear2(linear1(x)).
     KILN_RETURN_IF_ERROR(args.Get(layer.signature.params[0].name).status());
     KILN_ASSIGN_OR_RETURN(std::string name, InstanceName(args, scope, bind_name));
-    LayerCall lc{builder_, args, UniqueNodeName(name), call.loc, nullptr, Resolver(scope)};
+    LayerCall lc{builder_, args, UniqueNodeName(name), call.loc, nullptr, nullptr,
+                 Resolver(scope)};
     lc.make_param = [&](const std::string& suffix, const ir::TensorType& type, ir::Attrs init) {
       return MakeParameter(absl::StrCat(name, ".", suffix), type, std::move(init), call.loc);
+    };
+    lc.make_state = [&](const std::string& suffix, const ir::TensorType& type, double value) {
+      return MakeState(absl::StrCat(name, ".", suffix), type, value, call.loc);
     };
     KILN_ASSIGN_OR_RETURN(ir::NodeId node, layer.lower(lc));
     KILN_RETURN_IF_ERROR(builder_.status());
@@ -489,6 +493,23 @@ class ModelLowering {
     node_names_.insert(name);
     builder_.set_loc(loc);
     ir::NodeId node = builder_.Parameter(name, type, std::move(init));
+    KILN_RETURN_IF_ERROR(builder_.status());
+    return node;
+  }
+
+  // Persistent non-trainable tensors share the parameters' namespace: both are checkpointed by
+  // name.
+  absl::StatusOr<ir::NodeId> MakeState(const std::string& name, const ir::TensorType& type,
+                                       double initial_value, const SourceLoc& loc) {
+    if (auto it = params_.find(name); it != params_.end()) {
+      return ErrorAt(loc, absl::StrCat("tensor '", name, "' already exists (created at ",
+                                       it->second.ToString(), "); give this layer another name "
+                                       "with name=..."));
+    }
+    params_[name] = loc;
+    node_names_.insert(name);
+    builder_.set_loc(loc);
+    ir::NodeId node = builder_.State(name, type, initial_value);
     KILN_RETURN_IF_ERROR(builder_.status());
     return node;
   }

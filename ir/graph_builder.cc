@@ -42,6 +42,10 @@ NodeId GraphBuilder::Op(const std::string& op, std::vector<NodeId> operands, Att
   return graph_.Add(std::move(node));
 }
 
+void GraphBuilder::Fail(const std::string& message) {
+  if (status_.ok()) status_ = ErrorAt(loc_, message);
+}
+
 NodeId GraphBuilder::Input(const std::string& name, TensorType type) {
   return Op("input", {},
             {{"dtype", std::string(DTypeName(type.dtype))}, {"shape", type.shape}}, name);

@@ -27,6 +27,9 @@ class GraphBuilder {
   Graph& graph() { return graph_; }
   const TensorType& type(NodeId id) const { return graph_.node(id).type; }
   const absl::Status& status() const { return status_; }
+  // Records a located error (unless one is already recorded): for rules that find a node
+  // invalid in a way no shape rule sees, such as batch statistics over a single value.
+  void Fail(const std::string& message);
 
   // Location and name given to the nodes created next (until changed).
   void set_loc(SourceLoc loc) { loc_ = std::move(loc); }

@@ -127,6 +127,16 @@ std::vector<GradCase> CompositeCases() {
   }
   cases.push_back({"flatten", "start1", {{{2, 3, 2}}}, {{"start_dim", int64_t{1}}}});
   cases.push_back({"dropout", "eval_is_identity", {{{3, 4}}}, {{"p", 0.5}}});
+  // batch_norm(x, weight, bias, running_mean, running_var): training differentiates through the
+  // batch mean and variance; evaluation is an affine map of x with the running statistics.
+  for (const Shape& x : std::vector<Shape>{{4, 3}, {2, 3, 4}, {2, 3, 2, 2}}) {
+    std::vector<Operand> operands = {
+        {x}, {{3}, Domain::kPositive}, {{3}}, {{3}, Domain::kState}, {{3}, Domain::kStatePositive}};
+    std::string shape = ir::ShapeToString(x);
+    cases.push_back({"batch_norm", "training_" + shape, operands, {{"eps", 1e-5}}, false, false,
+                     /*training=*/true});
+    cases.push_back({"batch_norm", "eval_" + shape, operands, {{"eps", 1e-5}}});
+  }
   return cases;
 }
 
@@ -172,8 +182,10 @@ std::vector<double> Draw(const Operand& operand, const Shape& scores_shape, std:
   std::uniform_int_distribution<int> grid(0, 9), half_grid(0, 10);
   for (int64_t i = 0; i < n; ++i) {
     switch (operand.domain) {
-      case Domain::kAny: v[i] = -1.5 + 3 * unit(rng); break;
-      case Domain::kPositive: v[i] = 0.5 + 1.5 * unit(rng); break;
+      case Domain::kAny:
+      case Domain::kState: v[i] = -1.5 + 3 * unit(rng); break;
+      case Domain::kPositive:
+      case Domain::kStatePositive: v[i] = 0.5 + 1.5 * unit(rng); break;
       case Domain::kWide: v[i] = -6 + 12 * unit(rng); break;
       case Domain::kNonZero: v[i] = (unit(rng) < 0.5 ? -1 : 1) * (0.5 + unit(rng)); break;
       case Domain::kGrid: v[i] = -0.9 + 0.2 * grid(rng); break;
@@ -205,6 +217,11 @@ absl::StatusOr<CaseGraph> BuildCaseGraph(const GradCase& c, uint32_t seed, bool 
       built.params.push_back(name);
       built.param_values.push_back(values);
       built.feeds.emplace_back(name, values);
+    } else if (o.domain == Domain::kState || o.domain == Domain::kStatePositive) {
+      // Persistent like batch norm's running statistics; fed like an input.
+      std::string name = absl::StrCat("s", i);
+      operands.push_back(b.State(name, TensorType{DType::kF32, o.shape}));
+      built.feeds.emplace_back(name, values);
     } else {
       std::string name = absl::StrCat("in", i);
       DType dtype = o.domain == Domain::kLabels ? DType::kI64 : DType::kF32;
@@ -228,7 +245,7 @@ absl::StatusOr<CaseGraph> BuildCaseGraph(const GradCase& c, uint32_t seed, bool 
   graph.outputs = {{"loss", loss}};
   if (output_y) graph.outputs.emplace_back("y", y);
 
-  KILN_RETURN_IF_ERROR(passes::ExpandComposites(graph, /*training=*/false).status());
+  KILN_RETURN_IF_ERROR(passes::ExpandComposites(graph, c.training).status());
   std::vector<NodeId> wrt;
   for (const std::string& name : built.params) wrt.push_back(graph.FindByName(name));
   KILN_ASSIGN_OR_RETURN(std::vector<NodeId> grads,

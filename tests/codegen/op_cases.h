@@ -30,6 +30,8 @@ enum class Domain {
   kWide,       // Parameter, uniform in [-6, 6].
   kMask,       // Input, fixed 0/1 values (select's condition).
   kLabels,     // Input, i64 class indices in [0, shape.back() of operand 0).
+  kState,          // State, uniform in [-1.5, 1.5]: batch norm's running mean.
+  kStatePositive,  // State, uniform in [0.5, 2]: batch norm's running variance.
 };
 
 struct Operand {
@@ -47,9 +49,16 @@ struct GradCase {
   bool expect_zero = false;
   // The op gives an i64 result: cast it to f32 before weighting.
   bool cast_result = false;
+  // Expand composites in training mode (batch norm's batch statistics). The in-place updates of
+  // persistent state that the expansion appends run with every evaluation of the loss, which
+  // does not read them.
+  bool training = false;
 };
 
-inline bool IsParameter(Domain d) { return d != Domain::kMask && d != Domain::kLabels; }
+inline bool IsParameter(Domain d) {
+  return d != Domain::kMask && d != Domain::kLabels && d != Domain::kState &&
+         d != Domain::kStatePositive;
+}
 
 // Every case, grouped by op name.
 std::map<std::string, std::vector<GradCase>> CasesByOp();
@@ -59,7 +68,8 @@ const std::map<std::string, std::string>& ExemptOps();
 // Values for one operand; kLabels draws class indices below scores_shape.back().
 std::vector<double> Draw(const Operand& operand, const Shape& scores_shape, std::mt19937& rng);
 
-// A case as a graph: parameters "p<i>" (differentiable operands), inputs "in<i>", weights "w";
+// A case as a graph: parameters "p<i>" (differentiable operands), state "s<i>", inputs "in<i>",
+// weights "w";
 // outputs "loss" = sum(op(...) * w), "grad_<i>" = d loss / d p<i> (composites expanded for
 // evaluation) and, when asked, "y" = the op's own result.
 struct CaseGraph {

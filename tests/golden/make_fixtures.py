@@ -21,6 +21,9 @@ Files:
   w3_sgd.kgf             Same net, SGD(lr 0.05, momentum 0.9).
   w3_cross_entropy.kgf   The functional variant (cross_entropy on logits), Adam(3e-3).
   ops.kgf                Per-op forward/backward cases.
+  batch_norm.kgf         batch_norm1d / batch_norm2d layers: two training steps (output, input,
+                         weight and bias gradients, running statistics after each), then the
+                         evaluation output with the running statistics.
 
 Initial weights are not stored: they come from a small integer hash (InitialWeight below, repeated
 in the C++ test), which gives nn.Linear-like values U(-1/sqrt(in), 1/sqrt(in)) in kiln's [in, out]
@@ -506,6 +509,87 @@ def write_ops():
     return size
 
 
+# ---------------------------------------------------------------------------------------------
+# Batch normalization layers. Each case is nn.BatchNorm1d/2d(C, eps, momentum) with fixed weight
+# and bias: two training-mode steps out = bn(x_s), loss = sum(out * upstream_s) (no optimizer, so
+# weight and bias stay put and only the running statistics move), then bn.eval() on x3.
+
+BATCH_NORM_CASES = [
+    # name, kiln layer, input shape, momentum, eps
+    ("bn1d_2d", "batch_norm1d", [8, 5], 0.1, 1e-5),
+    ("bn1d_3d", "batch_norm1d", [4, 3, 6], 0.1, 1e-5),
+    ("bn2d", "batch_norm2d", [4, 3, 2, 5], 0.1, 1e-5),
+    ("bn2d_m03", "batch_norm2d", [2, 4, 3, 3], 0.3, 1e-3),
+]
+
+
+def run_batch_norm(layer, channels, momentum, eps, weight, bias, steps, x_eval, dtype):
+    module = (torch.nn.BatchNorm1d if layer == "batch_norm1d" else torch.nn.BatchNorm2d)(
+        channels, eps=eps, momentum=momentum).to(dtype)
+    with torch.no_grad():
+        module.weight.copy_(weight.to(dtype))
+        module.bias.copy_(bias.to(dtype))
+    module.train()
+    results = []
+    for x, upstream in steps:
+        module.zero_grad()
+        xs = x.to(dtype).clone().requires_grad_(True)
+        out = module(xs)
+        (out * upstream.to(dtype)).sum().backward()
+        # zero_grad() zeroes .grad in place: keep copies.
+        results.append({"out": out.detach(), "grad_x": xs.grad.clone(),
+                        "grad_weight": module.weight.grad.clone(),
+                        "grad_bias": module.bias.grad.clone(),
+                        "running_mean": module.running_mean.clone(),
+                        "running_var": module.running_var.clone()})
+    module.eval()
+    with torch.no_grad():
+        eval_out = module(x_eval.to(dtype))
+    return results, eval_out
+
+
+def write_batch_norm():
+    gen = torch.Generator().manual_seed(5)
+    w = Writer(os.path.join(HERE, "batch_norm.kgf"))
+    w.meta("tolerance", "rtol=%g" % RTOL, "floor=%g" % FLOOR)
+    worst = 0.0
+    for name, layer, shape, momentum, eps in BATCH_NORM_CASES:
+        channels = shape[1]
+        # Per-channel offsets and scales, so that the running statistics move visibly.
+        view = [1, channels] + [1] * (len(shape) - 2)
+        offset = (2.0 * torch.randn(channels, generator=gen)).reshape(view)
+        scale = (0.5 + 2.0 * torch.rand(channels, generator=gen)).reshape(view)
+        draw = lambda: (torch.randn(shape, generator=gen) * scale + offset).to(torch.float32)
+        weight = (0.5 + torch.rand(channels, generator=gen)).to(torch.float32)
+        bias = torch.randn(channels, generator=gen).to(torch.float32)
+        steps = []
+        for _ in range(2):
+            x = draw()
+            steps.append((x, torch.randn(shape, generator=gen).to(torch.float32)))
+        x_eval = draw()
+        ref, ref_eval = run_batch_norm(layer, channels, momentum, eps, weight, bias, steps,
+                                       x_eval, torch.float64)
+        got, got_eval = run_batch_norm(layer, channels, momentum, eps, weight, bias, steps,
+                                       x_eval, torch.float32)
+        w.meta("case", name, layer, momentum, eps)
+        w.tensor(name + ".weight", weight.numpy(), "f32")
+        w.tensor(name + ".bias", bias.numpy(), "f32")
+        for s, (x, upstream) in enumerate(steps, start=1):
+            w.tensor("%s.x%d" % (name, s), x.numpy(), "f32")
+            w.tensor("%s.upstream%d" % (name, s), upstream.numpy(), "f32")
+            for key, value in ref[s - 1].items():
+                w.tensor("%s.%s%d" % (name, key, s), value.numpy(), "f32")
+                worst = max(worst, max_scaled_error(got[s - 1][key], value))
+        w.tensor(name + ".x3", x_eval.numpy(), "f32")
+        w.tensor(name + ".eval_out3", ref_eval.numpy(), "f32")
+        worst = max(worst, max_scaled_error(got_eval, ref_eval))
+    size = w.close()
+    print("%-22s %8d bytes  %d cases  torch-f32 worst error %.3f of tolerance" %
+          ("batch_norm.kgf", size, len(BATCH_NORM_CASES), worst))
+    assert worst <= 1.0
+    return size
+
+
 def main():
     torch.use_deterministic_algorithms(True)
     torch.set_num_threads(1)
@@ -515,6 +599,7 @@ def main():
     total += write_w3("w3_sgd.kgf", "sgd", False, False, pixels, labels, source)
     total += write_w3("w3_cross_entropy.kgf", "adam", True, False, pixels, labels, source)
     total += write_ops()
+    total += write_batch_norm()
     print("total %d bytes (torch %s, data: %s)" % (total, torch.__version__, source))
     assert total < 2 * 1024 * 1024, "fixtures must stay under 2 MB"
     return 0
