@@ -17,6 +17,8 @@ const OpRegistry& OpRegistry::Global() {
     RegisterShapeOps(*r);
     RegisterMatmulOps(*r);
     RegisterNnOps(*r);
+    RegisterWindowOps(*r);
+    RegisterConvOps(*r);
     return r;
   }();
   return *registry;

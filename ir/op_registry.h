@@ -37,6 +37,8 @@ void RegisterReductionOps(OpRegistry& r);
 void RegisterShapeOps(OpRegistry& r);
 void RegisterMatmulOps(OpRegistry& r);
 void RegisterNnOps(OpRegistry& r);
+void RegisterWindowOps(OpRegistry& r);
+void RegisterConvOps(OpRegistry& r);
 
 }  // namespace kiln::ir
 
