@@ -58,6 +58,11 @@ kernel::Value FusedEvaluator::Evaluate(ir::NodeId id, const std::vector<kernel::
   } else {
     const ir::Node& node = graph_.node(id);
     const ir::OpDef& def = ir::OpOf(node);
+    if (def.Has(ir::kWindow)) {
+      value = EvaluateWindow(node, coords);
+      memo_[key] = value;
+      return value;
+    }
     std::vector<kernel::Value> operands;
     for (size_t i = 0; i < node.operands.size(); ++i) {
       operands.push_back(Evaluate(node.operands[i], OperandCoords(node, i, coords)));
@@ -71,6 +76,33 @@ kernel::Value FusedEvaluator::Evaluate(ir::NodeId id, const std::vector<kernel::
   }
   memo_[key] = value;
   return value;
+}
+
+// A window op reads its operands at coordinates it computes. Out-of-range reads are redirected to
+// coordinate 0 (always in range) and their value replaced by the fill, so generated code loads
+// without branches and never outside a buffer.
+kernel::Value FusedEvaluator::EvaluateWindow(const ir::Node& node,
+                                             const std::vector<kernel::Value>& coords) {
+  auto load = [&](int operand, std::span<const kernel::Value> at,
+                  std::optional<kernel::Value> in_bounds, double fill) -> kernel::Value {
+    ir::NodeId id = node.operands[operand];
+    std::vector<kernel::Value> safe(at.begin(), at.end());
+    if (in_bounds) {
+      kernel::Value zero = builder_.ConstI64(0);
+      for (kernel::Value& c : safe) c = builder_.Select(*in_bounds, c, zero);
+    }
+    kernel::Value v = Evaluate(id, safe);
+    if (!in_bounds) return v;
+    kernel::Value filler = graph_.node(id).type.dtype == ir::DType::kI64
+                               ? builder_.ConstI64(static_cast<int64_t>(fill))
+                               : builder_.ConstF32(fill);
+    return builder_.Select(*in_bounds, v, filler);
+  };
+  const ir::OpDef& def = ir::OpOf(node);
+  assert(def.emit_window && "window op without a formula");
+  std::vector<ir::TensorType> operand_types;
+  for (ir::NodeId operand : node.operands) operand_types.push_back(graph_.node(operand).type);
+  return def.emit_window(builder_, ir::WindowInputs{coords, node, operand_types, load});
 }
 
 }  // namespace kiln::codegen

@@ -40,6 +40,7 @@ class FusedEvaluator {
   kernel::ScalarBuilder& builder() { return builder_; }
 
  private:
+  kernel::Value EvaluateWindow(const ir::Node& node, const std::vector<kernel::Value>& coords);
   std::vector<kernel::Value> OperandCoords(const ir::Node& node, int operand,
                                            const std::vector<kernel::Value>& coords);
 

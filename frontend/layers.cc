@@ -86,6 +86,55 @@ absl::StatusOr<ir::NodeId> LowerBatchNorm2d(LayerCall& call) {
   return LowerBatchNorm(call, {4}, "[N, C, H, W]");
 }
 
+// nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias)
+// applied to x [N, C, H, W]: weight [out, in/groups, KH, KW] and bias [out], both initialized
+// as PyTorch does (kaiming uniform a=sqrt(5) and uniform(+-1/sqrt(fan_in)), fan_in =
+// in/groups * KH * KW). A wrong in_channels is reported by the conv2d op, naming both shapes.
+absl::StatusOr<ir::NodeId> LowerConv2d(LayerCall& call) {
+  KILN_ASSIGN_OR_RETURN(ir::NodeId x, call.args.Tensor("x"));
+  KILN_ASSIGN_OR_RETURN(int64_t in, call.args.Int("in_channels", 0));
+  KILN_ASSIGN_OR_RETURN(int64_t out, call.args.Int("out_channels", 0));
+  KILN_ASSIGN_OR_RETURN(std::vector<int64_t> kernel, call.args.Ints("kernel_size"));
+  KILN_ASSIGN_OR_RETURN(int64_t groups, call.args.Int("groups", 1));
+  KILN_ASSIGN_OR_RETURN(bool has_bias, call.args.Bool("bias", true));
+  if (kernel.size() == 1) kernel.push_back(kernel[0]);
+  if (in <= 0 || out <= 0 || groups <= 0 || in % groups != 0 || out % groups != 0 ||
+      kernel.size() != 2 || kernel[0] <= 0 || kernel[1] <= 0) {
+    return ErrorAt(call.loc, absl::StrCat("conv2d '", call.name, "': in_channels (", in,
+                                          ") and out_channels (", out,
+                                          ") must be positive multiples of groups (", groups,
+                                          ") and kernel_size one or two positive integers"));
+  }
+  ir::Attrs attrs;
+  attrs.Set("groups", groups);
+  for (const char* key : {"stride", "padding", "dilation"}) {
+    if (call.args.Has(key)) {
+      KILN_ASSIGN_OR_RETURN(std::vector<int64_t> v, call.args.Ints(key));
+      attrs.Set(key, v);
+    }
+  }
+  ir::Shape weight_shape = {out, in / groups, kernel[0], kernel[1]};
+  Fans fans = FansOf(weight_shape);
+  ir::Attrs weight_init = UniformFanIn(fans.in);
+  if (const Expr* init = call.args.Raw("init")) {
+    KILN_ASSIGN_OR_RETURN(weight_init, InitAttrs(*init, fans, call.resolve));
+  }
+  KILN_ASSIGN_OR_RETURN(ir::NodeId weight,
+                        call.make_param("weight", {ir::DType::kF32, weight_shape}, weight_init));
+  std::vector<ir::NodeId> operands = {x, weight};
+  if (has_bias) {
+    ir::Attrs bias_init = UniformFanIn(fans.in);
+    if (const Expr* init = call.args.Raw("bias_init")) {
+      KILN_ASSIGN_OR_RETURN(bias_init, InitAttrs(*init, Fans{}, call.resolve));
+    }
+    KILN_ASSIGN_OR_RETURN(ir::NodeId bias,
+                          call.make_param("bias", {ir::DType::kF32, {out}}, bias_init));
+    operands.push_back(bias);
+  }
+  call.builder.set_loc(call.loc);
+  return call.builder.Op("conv2d", operands, attrs, call.name);
+}
+
 }  // namespace
 
 const std::vector<LayerDef>& Layers() {
@@ -97,6 +146,19 @@ const std::vector<LayerDef>& Layers() {
        LowerBatchNorm1d},
       {{"batch_norm2d", {{"x", true}, {"num_features"}, {"momentum"}, {"eps"}}},
        LowerBatchNorm2d},
+      {{"conv2d",
+        {{"x", true},
+         {"in_channels", true},
+         {"out_channels", true},
+         {"kernel_size", true},
+         {"stride"},
+         {"padding"},
+         {"dilation"},
+         {"groups"},
+         {"bias"},
+         {"init"},
+         {"bias_init"}}},
+       LowerConv2d},
   };
   return *table;
 }

@@ -1,4 +1,5 @@
 // The plain ops callable from .kiln files, with PyTorch's argument names and defaults.
+#include <algorithm>
 #include <numeric>
 
 #include "absl/strings/str_cat.h"
@@ -63,6 +64,59 @@ absl::Status CheckDropout(const std::vector<ir::TensorType>&, ir::Attrs& attrs) 
   return absl::InvalidArgumentError(absl::StrCat("dropout probability must be in [0, 1), got ", p));
 }
 
+// slice(x, dim, start, stop, step) selects x[..., start:stop:step, ...] in one dim, with
+// Python's negative indices and clamping; the IR op takes a start/stop/step per dim.
+absl::Status SliceOneDim(const std::vector<ir::TensorType>& types, ir::Attrs& attrs) {
+  const ir::Shape& shape = types[0].shape;
+  const int64_t rank = static_cast<int64_t>(shape.size());
+  int64_t dim = attrs.GetInt("dim", 0);
+  if (dim < -rank || dim >= rank) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("dim ", dim, " is out of range for ", types[0].ToString()));
+  }
+  if (dim < 0) dim += rank;
+  const int64_t size = shape[dim];
+  auto clamp = [size](int64_t i) { return std::clamp<int64_t>(i < 0 ? i + size : i, 0, size); };
+  int64_t start = clamp(attrs.GetInt("start", 0));
+  int64_t stop = attrs.Has("stop") ? clamp(attrs.GetInt("stop")) : size;
+  int64_t step = attrs.GetInt("step", 1);
+  if (step <= 0) return absl::InvalidArgumentError(absl::StrCat("step must be positive, got ", step));
+  if (start >= stop) {
+    return absl::InvalidArgumentError(absl::StrCat("slice ", start, ":", stop, " of dim ", dim,
+                                                   " of ", types[0].ToString(), " is empty"));
+  }
+  std::vector<int64_t> starts(rank, 0), stops = shape, steps(rank, 1);
+  starts[dim] = start;
+  stops[dim] = stop;
+  steps[dim] = step;
+  attrs = ir::Attrs{{"starts", starts}, {"stops", stops}, {"steps", steps}};
+  return absl::OkStatus();
+}
+
+// pad(x, pad, value): torch.nn.functional.pad's `pad` lists (left, right) amounts from the last
+// dim backwards; the IR op takes an offset per dim and the padded shape.
+absl::Status PadAmounts(const std::vector<ir::TensorType>& types, ir::Attrs& attrs) {
+  std::vector<int64_t> pad = attrs.GetInts("pad");
+  const int64_t rank = types[0].rank();
+  if (pad.size() % 2 != 0 || static_cast<int64_t>(pad.size()) > 2 * rank) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "pad needs (left, right) pairs for at most ", rank, " dims, got ", pad.size(), " values"));
+  }
+  std::vector<int64_t> lo(rank, 0);
+  ir::Shape shape = types[0].shape;
+  for (size_t i = 0; i < pad.size() / 2; ++i) {
+    int64_t d = rank - 1 - static_cast<int64_t>(i);
+    if (pad[2 * i] < 0 || pad[2 * i + 1] < 0) {
+      return absl::InvalidArgumentError("negative padding is not supported");
+    }
+    lo[d] = pad[2 * i];
+    shape[d] += pad[2 * i] + pad[2 * i + 1];
+  }
+  double value = attrs.GetFloat("value", 0.0);
+  attrs = ir::Attrs{{"lo", lo}, {"shape", shape}, {"value", value}};
+  return absl::OkStatus();
+}
+
 OpBuiltin Binary(const std::string& name) {
   return {name, {{"a", K::kOperand}, {"b", K::kOperand}}};
 }
@@ -120,6 +174,43 @@ const std::vector<OpBuiltin>& OpBuiltins() {
       {"log_softmax", {{"x", K::kTensor}, {"dim", K::kInt, int64_t{-1}}}},
       {"dropout", {{"x", K::kTensor}, {"p", K::kNumber, 0.5}}, CheckDropout},
       Loss("nll_loss"), Loss("cross_entropy"),
+      {"max_pool2d",
+       {{"x", K::kTensor},
+        {"kernel_size", K::kInts, std::nullopt, true},
+        {"stride", K::kInts},
+        {"padding", K::kInts, int64_t{0}},
+        {"dilation", K::kInts, int64_t{1}}}},
+      {"avg_pool2d",
+       {{"x", K::kTensor},
+        {"kernel_size", K::kInts, std::nullopt, true},
+        {"stride", K::kInts},
+        {"padding", K::kInts, int64_t{0}},
+        {"ceil_mode", K::kBool, int64_t{0}},
+        {"count_include_pad", K::kBool, int64_t{1}}}},
+      {"adaptive_avg_pool2d",
+       {{"x", K::kTensor}, {"output_size", K::kInts, std::nullopt, true}}},
+      {"gather", {{"x", K::kTensor}, {"dim", K::kInt, std::nullopt, true}, {"index", K::kTensor}}},
+      {"one_hot", {{"x", K::kTensor}, {"num_classes", K::kInt, std::nullopt, true}}},
+      {"slice",
+       {{"x", K::kTensor},
+        {"dim", K::kInt, int64_t{0}},
+        {"start", K::kInt, int64_t{0}},
+        {"stop", K::kInt},
+        {"step", K::kInt, int64_t{1}}},
+       SliceOneDim},
+      {"pad",
+       {{"x", K::kTensor}, {"pad", K::kInts, std::nullopt, true}, {"value", K::kNumber, 0.0}},
+       PadAmounts},
+      {"concat",
+       {{"a", K::kTensor},
+        {"b", K::kOptionalTensor},
+        {"c", K::kOptionalTensor},
+        {"d", K::kOptionalTensor},
+        {"e", K::kOptionalTensor},
+        {"f", K::kOptionalTensor},
+        {"g", K::kOptionalTensor},
+        {"h", K::kOptionalTensor},
+        {"dim", K::kInt, int64_t{0}}}},
   };
   return *table;
 }

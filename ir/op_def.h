@@ -30,6 +30,8 @@ enum Trait : uint32_t {
   kPersistent = 1u << 7,   // Leaf whose value outlives a step (parameter, optimizer state).
   kNoGradient = 1u << 8,   // Integer-valued or random: gradients stop here.
   kCheap = 1u << 9,        // About one instruction per element: fusion may recompute it freely.
+  kWindow = 1u << 10,      // Output element reads operand elements at computed coordinates
+                           // (im2col, slice, pad): has emit_window; operands live in memory.
 };
 
 enum class ReduceKind { kSum, kMax, kMin, kArgMax };
@@ -39,6 +41,19 @@ struct ElementInputs {
   std::span<const kernel::Value> operands;
   std::span<const kernel::Value> coords;  // This element's coordinates (i64), outermost first.
   const Node& node;
+};
+
+// What emit_window sees for one output element: its coordinates, and a way to read operand
+// elements anywhere.
+struct WindowInputs {
+  std::span<const kernel::Value> coords;  // This element's coordinates (i64), outermost first.
+  const Node& node;
+  std::span<const TensorType> operand_types;
+  // Operand `operand` at `coords` (one i64 per operand dim). Where `in_bounds` (a kBool) is false
+  // the result is `fill` and no memory is read, so the coordinates may be out of range there.
+  std::function<kernel::Value(int operand, std::span<const kernel::Value> coords,
+                              std::optional<kernel::Value> in_bounds, double fill)>
+      load;
 };
 
 // Gradient rule context. The rule adds nodes through `b` and returns one entry per operand
@@ -54,6 +69,7 @@ using InferTypeFn =
     std::function<absl::StatusOr<TensorType>(std::span<const TensorType> operands, const Attrs&)>;
 using GradientFn = std::function<std::vector<std::optional<NodeId>>(GradContext&)>;
 using EmitElementFn = std::function<kernel::Value(kernel::ScalarBuilder&, const ElementInputs&)>;
+using EmitWindowFn = std::function<kernel::Value(kernel::ScalarBuilder&, const WindowInputs&)>;
 // For kIndexMap ops: for each dim of the operand, the output dim it reads its coordinate from,
 // or -1 where the operand dim has size 1 (coordinate 0).
 using IndexMapFn = std::function<std::vector<int>(const Node& node, const TensorType& operand)>;
@@ -68,6 +84,7 @@ struct OpDef {
   InferTypeFn infer_type;
   GradientFn gradient;          // Null for kNoGradient, kLeaf and kComposite ops.
   EmitElementFn emit_element;   // kElementwise ops.
+  EmitWindowFn emit_window;     // kWindow ops.
   ReduceKind reduce_kind = ReduceKind::kSum;  // kReduction ops.
   IndexMapFn index_map;         // kIndexMap ops.
   ExpandFn expand;              // kComposite ops.

@@ -18,6 +18,8 @@ const OpRegistry& OpRegistry::Global() {
     RegisterMatmulOps(*r);
     RegisterNnOps(*r);
     RegisterNormOps(*r);
+    RegisterWindowOps(*r);
+    RegisterConvOps(*r);
     return r;
   }();
   return *registry;

@@ -38,6 +38,8 @@ void RegisterShapeOps(OpRegistry& r);
 void RegisterMatmulOps(OpRegistry& r);
 void RegisterNnOps(OpRegistry& r);
 void RegisterNormOps(OpRegistry& r);
+void RegisterWindowOps(OpRegistry& r);
+void RegisterConvOps(OpRegistry& r);
 
 }  // namespace kiln::ir
 

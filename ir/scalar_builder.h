@@ -46,12 +46,17 @@ class ScalarBuilder {
   virtual Value IMul(Value a, Value b) = 0;
   virtual Value IXor(Value a, Value b) = 0;
   virtual Value IShrU(Value a, int bits) = 0;  // Logical shift right.
+  // Division and remainder by a positive constant, truncating toward zero as in C (window ops
+  // test a coordinate's divisibility by a stride and guard negative ones separately).
+  virtual Value IDiv(Value a, int64_t divisor) = 0;
+  virtual Value IRem(Value a, int64_t divisor) = 0;
 
   // Comparisons give kBool; they work on f32 or i64 operands of the same type.
   virtual Value CmpGT(Value a, Value b) = 0;
   virtual Value CmpGE(Value a, Value b) = 0;
   virtual Value CmpEQ(Value a, Value b) = 0;
   virtual Value Select(Value cond, Value on_true, Value on_false) = 0;
+  virtual Value And(Value a, Value b) = 0;  // Of two kBool values.
 
   // Conversions between f32, i64 and bool (bool -> 0/1).
   virtual Value Cast(Value a, ScalarType to) = 0;

@@ -113,6 +113,15 @@ Value ConstantEvaluator::IShrU(Value a, int bits) {
   return MakeI64(Wrap(static_cast<uint64_t>(I64(a)) >> bits), Varies(a));
 }
 
+Value ConstantEvaluator::IDiv(Value a, int64_t divisor) {
+  assert(divisor > 0);
+  return MakeI64(I64(a) / divisor, Varies(a));
+}
+Value ConstantEvaluator::IRem(Value a, int64_t divisor) {
+  assert(divisor > 0);
+  return MakeI64(I64(a) % divisor, Varies(a));
+}
+
 // Comparisons take two f32 or two i64 values (bools compare as 0/1); a NaN makes every
 // comparison false, as LLVM's ordered predicates (ogt, oge, oeq) do.
 std::partial_ordering ConstantEvaluator::Compare(Value a, Value b) const {
@@ -139,6 +148,10 @@ Value ConstantEvaluator::Select(Value cond, Value on_true, Value on_false) {
   Slot chosen = slot(Bool(cond) ? on_true : on_false);
   chosen.varies = chosen.varies || Varies(cond);
   return Push(chosen);
+}
+
+Value ConstantEvaluator::And(Value a, Value b) {
+  return MakeBool(Bool(a) && Bool(b), Varies(a, b));
 }
 
 Value ConstantEvaluator::Cast(Value a, ScalarType to) {

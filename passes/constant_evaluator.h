@@ -55,11 +55,14 @@ class ConstantEvaluator : public kernel::ScalarBuilder {
   kernel::Value IMul(kernel::Value a, kernel::Value b) override;
   kernel::Value IXor(kernel::Value a, kernel::Value b) override;
   kernel::Value IShrU(kernel::Value a, int bits) override;
+  kernel::Value IDiv(kernel::Value a, int64_t divisor) override;
+  kernel::Value IRem(kernel::Value a, int64_t divisor) override;
 
   kernel::Value CmpGT(kernel::Value a, kernel::Value b) override;
   kernel::Value CmpGE(kernel::Value a, kernel::Value b) override;
   kernel::Value CmpEQ(kernel::Value a, kernel::Value b) override;
   kernel::Value Select(kernel::Value cond, kernel::Value on_true, kernel::Value on_false) override;
+  kernel::Value And(kernel::Value a, kernel::Value b) override;
 
   kernel::Value Cast(kernel::Value a, kernel::ScalarType to) override;
 

@@ -22,8 +22,9 @@ bool IsLeaf(const Node& n) { return ir::OpOf(n).Has(ir::kLeaf) && !IsInlinedGene
 bool IsAlias(const Node& n) { return ir::OpOf(n).Has(ir::kAlias); }
 bool IsElementwiseLike(const Node& n) {
   const ir::OpDef& def = ir::OpOf(n);
-  return def.Has(ir::kElementwise) || def.Has(ir::kIndexMap);
+  return def.Has(ir::kElementwise) || def.Has(ir::kIndexMap) || def.Has(ir::kWindow);
 }
+bool IsWindow(const Node& n) { return ir::OpOf(n).Has(ir::kWindow); }
 
 class Fuser {
  public:
@@ -33,10 +34,11 @@ class Fuser {
         needs_buffer_(graph.size(), false), recomputed_(graph.size(), false) {
     for (const auto& [name, id] : graph.outputs) must_store_[id] = true;
     for (const ir::Update& u : graph.updates) must_store_[u.value] = is_update_value_[u.value] = true;
-    // Operands a kernel reads from memory rather than recomputing.
+    // Operands a kernel reads from memory rather than recomputing. A window op reads its
+    // operands at computed coordinates, possibly many times per element: from memory too.
     for (const Node& n : graph.nodes()) {
       const ir::OpDef& def = ir::OpOf(n);
-      if (!def.Has(ir::kAlias) && !def.Has(ir::kContraction)) continue;
+      if (!def.Has(ir::kAlias) && !def.Has(ir::kContraction) && !def.Has(ir::kWindow)) continue;
       for (NodeId operand : n.operands) needs_buffer_[operand] = true;
     }
   }
@@ -120,6 +122,8 @@ class Fuser {
 
   bool CanAbsorb(int kernel, const Node& n) const {
     const Kernel& k = kernels_[kernel];
+    // Window ops need scalar coordinates of their own element: loop kernels only.
+    if (IsWindow(n) && k.kind != KernelKind::kLoop) return false;
     // Absorbing a producer that the kernel reads with broadcasting recomputes it per use: only
     // worth it for cheap ops.
     if (n.type.num_elements() != IterationType(k).num_elements() &&
@@ -143,6 +147,11 @@ class Fuser {
       if (is_update_value_[out]) return false;
     }
     if (IterationType(k).shape != matmul.type.shape) return false;
+    // The CPU epilogue evaluates a vector of columns at once; a window op's computed coordinates
+    // need scalar ones.
+    for (NodeId id : k.nodes) {
+      if (IsWindow(graph_.node(id))) return false;
+    }
     std::set<NodeId> depends = {matmul.id};
     std::vector<NodeId> nodes = k.nodes;
     std::sort(nodes.begin(), nodes.end());

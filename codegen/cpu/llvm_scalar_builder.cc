@@ -69,6 +69,13 @@ Value LlvmScalarBuilder::IShrU(Value a, int bits) {
   return Int(b_.CreateLShr(Unwrap(a), Splat(b_.getInt64(bits))));
 }
 
+Value LlvmScalarBuilder::IDiv(Value a, int64_t divisor) {
+  return Int(b_.CreateSDiv(Unwrap(a), Splat(b_.getInt64(divisor))));
+}
+Value LlvmScalarBuilder::IRem(Value a, int64_t divisor) {
+  return Int(b_.CreateSRem(Unwrap(a), Splat(b_.getInt64(divisor))));
+}
+
 Value LlvmScalarBuilder::CmpGT(Value a, Value b) {
   return Bool(a.type == ScalarType::kF32 ? b_.CreateFCmpOGT(Unwrap(a), Unwrap(b))
                                          : b_.CreateICmpSGT(Unwrap(a), Unwrap(b)));
@@ -85,6 +92,8 @@ Value LlvmScalarBuilder::CmpEQ(Value a, Value b) {
 Value LlvmScalarBuilder::Select(Value cond, Value on_true, Value on_false) {
   return Wrap(b_.CreateSelect(Unwrap(cond), Unwrap(on_true), Unwrap(on_false)), on_true.type);
 }
+
+Value LlvmScalarBuilder::And(Value a, Value b) { return Bool(b_.CreateAnd(Unwrap(a), Unwrap(b))); }
 
 Value LlvmScalarBuilder::Cast(Value a, ScalarType to) {
   if (a.type == to) return a;

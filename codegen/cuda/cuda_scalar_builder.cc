@@ -107,6 +107,13 @@ Value CudaScalarBuilder::IShrU(Value a, int bits) {
   return Int(absl::StrCat("(long long)(", Unsigned(a), " >> ", bits, ")"));
 }
 
+Value CudaScalarBuilder::IDiv(Value a, int64_t divisor) {
+  return Int(absl::StrCat(Name(a), " / ", divisor, "ll"));
+}
+Value CudaScalarBuilder::IRem(Value a, int64_t divisor) {
+  return Int(absl::StrCat(Name(a), " % ", divisor, "ll"));
+}
+
 Value CudaScalarBuilder::CmpGT(Value a, Value b) { return Bool(Binary(a, ">", b)); }
 Value CudaScalarBuilder::CmpGE(Value a, Value b) { return Bool(Binary(a, ">=", b)); }
 Value CudaScalarBuilder::CmpEQ(Value a, Value b) { return Bool(Binary(a, "==", b)); }
@@ -115,6 +122,8 @@ Value CudaScalarBuilder::Select(Value cond, Value on_true, Value on_false) {
   return Emit(on_true.type,
               absl::StrCat(Name(cond), " ? ", Name(on_true), " : ", Name(on_false)));
 }
+
+Value CudaScalarBuilder::And(Value a, Value b) { return Bool(Binary(a, "&&", b)); }
 
 Value CudaScalarBuilder::Cast(Value a, ScalarType to) {
   if (a.type == to) return a;

@@ -180,6 +180,25 @@ NodeId ExpandFlatten(GraphBuilder& b, const Node& node, bool) {
   return b.Reshape(node.operands[0], node.type.shape);
 }
 
+absl::StatusOr<TensorType> OneHotType(std::span<const TensorType> ops, const Attrs& attrs) {
+  int64_t classes = attrs.GetInt("num_classes", 0);
+  if (ops[0].dtype != DType::kI64 || classes <= 0) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "expects i64 class indices and num_classes > 0, got %s and %d", ops[0].ToString(),
+        classes));
+  }
+  TensorType out{DType::kF32, ops[0].shape};
+  out.shape.push_back(classes);
+  return out;
+}
+
+// f32 0/1 (PyTorch gives i64; kiln's targets are f32): index == iota along a new last dim.
+NodeId ExpandOneHot(GraphBuilder& b, const Node& node, bool) {
+  Shape column = b.type(node.operands[0]).shape;
+  column.push_back(1);
+  return b.Equal(b.Reshape(node.operands[0], column), b.Iota(node.type.shape, node.type.rank() - 1));
+}
+
 NodeId ExpandReduceMean(GraphBuilder& b, const Node& node, bool) {
   NodeId x = node.operands[0];
   const Shape& in = b.type(x).shape;
@@ -243,6 +262,8 @@ void RegisterNnOps(OpRegistry& r) {
                   ExpandDropout));
   r.Add(Composite("flatten", "Collapses dims from `start_dim` on into one.", 1, FlattenType,
                   ExpandFlatten));
+  r.Add(Composite("one_hot", "f32 one-hot rows of i64 class indices; attr num_classes.", 1,
+                  OneHotType, ExpandOneHot));
   r.Add(Composite("reduce_mean", "Mean over `dims`.", 1, MomentType, ExpandReduceMean));
   r.Add(Composite("var", "Variance over `dims`; `unbiased` (default 1) divides by n - 1.", 1,
                   MomentType, ExpandVar));

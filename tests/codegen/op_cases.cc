@@ -92,6 +92,35 @@ std::vector<GradCase> PrimitiveCases() {
   cases.push_back({"broadcast_to", "column_new_dim", {{{3, 1}}}, {{"shape", Shape{2, 3, 4}}}});
   cases.push_back({"transpose", "2d", {{{3, 4}}}, {{"perm", std::vector<int64_t>{1, 0}}}});
   cases.push_back({"transpose", "3d", {{{2, 3, 4}}}, {{"perm", std::vector<int64_t>{2, 0, 1}}}});
+  using Ints = std::vector<int64_t>;
+  cases.push_back({"im2col", "k3_s2_p1", {{{2, 3, 5, 5}}},
+                   {{"kernel", int64_t{3}}, {"stride", int64_t{2}}, {"padding", int64_t{1}}}});
+  cases.push_back({"im2col", "k2x3_dilated", {{{1, 2, 6, 7}}},
+                   {{"kernel", Ints{2, 3}}, {"dilation", Ints{2, 1}}, {"padding", Ints{0, 1}}}});
+  cases.push_back({"col2im", "k3_s2_p1", {{{1, 3, 3, 2, 3, 3}}},
+                   {{"kernel", int64_t{3}}, {"stride", int64_t{2}}, {"padding", int64_t{1}},
+                    {"input_size", Ints{5, 5}}}});
+  cases.push_back({"col2im", "k2_s1", {{{2, 3, 4, 1, 2, 2}}},
+                   {{"kernel", int64_t{2}}, {"input_size", Ints{4, 5}}}});
+  cases.push_back({"slice", "strided", {{{4, 6}}},
+                   {{"starts", Ints{1, 0}}, {"stops", Ints{4, 6}}, {"steps", Ints{2, 3}}}});
+  cases.push_back({"slice", "rank3", {{{2, 3, 4}}},
+                   {{"starts", Ints{0, 1, 1}}, {"stops", Ints{2, 3, 4}}, {"steps", Ints{1, 1, 1}}}});
+  cases.push_back({"pad", "strided_value", {{{3, 4}}},
+                   {{"lo", Ints{1, 2}}, {"stride", Ints{1, 2}}, {"shape", Ints{5, 10}},
+                    {"value", 0.5}}});
+  cases.push_back({"pad", "plain", {{{2, 3, 2}}},
+                   {{"lo", Ints{0, 1, 2}}, {"shape", Ints{2, 5, 5}}}});
+  cases.push_back({"adaptive_avg_pool2d", "5x7_to_3x2", {{{2, 2, 5, 7}}},
+                   {{"output_size", Ints{3, 2}}}});
+  cases.push_back({"adaptive_avg_pool2d", "to_1x1", {{{1, 3, 4, 4}}}, {{"output_size", int64_t{1}}}});
+  cases.push_back({"adaptive_avg_pool2d_grad", "3x2_to_5x7", {{{2, 2, 3, 2}}},
+                   {{"input_size", Ints{5, 7}}}});
+  cases.push_back({"gather", "dim1", {{{3, 4}}, {{3, 5}, Domain::kLabels}}, {{"dim", int64_t{1}}}});
+  cases.push_back({"gather", "dim0_rank3", {{{4, 2, 3}}, {{2, 2, 3}, Domain::kLabels}},
+                   {{"dim", int64_t{0}}}});
+  cases.push_back({"concat", "dim1", {{{2, 3}}, {{2, 2}}}, {{"dim", int64_t{1}}}});
+  cases.push_back({"concat", "three_dim0", {{{1, 3}}, {{2, 3}}, {{2, 3}}}, {{"dim", int64_t{0}}}});
   return cases;
 }
 
@@ -125,8 +154,26 @@ std::vector<GradCase> CompositeCases() {
     }
     cases.push_back({op, "rank3_dims0_2", {{{2, 3, 4}}}, Reduce({0, 2}, false)});
   }
+  // No f32 operand: checks that it compiles and that autodiff passes through nothing.
+  cases.push_back({"one_hot", "labels", {{{4}, Domain::kLabels}}, {{"num_classes", int64_t{5}}}});
   cases.push_back({"flatten", "start1", {{{2, 3, 2}}}, {{"start_dim", int64_t{1}}}});
   cases.push_back({"dropout", "eval_is_identity", {{{3, 4}}}, {{"p", 0.5}}});
+  using Ints = std::vector<int64_t>;
+  cases.push_back({"conv2d", "pad1_bias", {{{2, 3, 5, 5}}, {{4, 3, 3, 3}}, {{4}}},
+                   {{"padding", int64_t{1}}}});
+  cases.push_back({"conv2d", "stride2_dilation2_nobias", {{{1, 2, 7, 6}}, {{3, 2, 2, 3}}},
+                   {{"stride", int64_t{2}}, {"dilation", Ints{2, 1}}}});
+  cases.push_back({"conv2d", "groups2", {{{1, 4, 5, 5}}, {{6, 2, 3, 3}}, {{6}}},
+                   {{"groups", int64_t{2}}, {"padding", int64_t{1}}, {"stride", int64_t{2}}}});
+  // Distinct values: the window maximum is unique, so the difference quotient is defined.
+  cases.push_back({"max_pool2d", "k2", {{{2, 3, 4, 4}, Domain::kDistinct}},
+                   {{"kernel_size", int64_t{2}}}});
+  cases.push_back({"max_pool2d", "k3_s2_p1", {{{1, 2, 5, 5}, Domain::kDistinct}},
+                   {{"kernel_size", int64_t{3}}, {"stride", int64_t{2}}, {"padding", int64_t{1}}}});
+  cases.push_back({"avg_pool2d", "k2", {{{2, 3, 4, 4}}}, {{"kernel_size", int64_t{2}}}});
+  cases.push_back({"avg_pool2d", "k3_s2_p1_exclude_pad", {{{1, 2, 5, 5}}},
+                   {{"kernel_size", int64_t{3}}, {"stride", int64_t{2}}, {"padding", int64_t{1}},
+                    {"count_include_pad", int64_t{0}}}});
   // batch_norm(x, weight, bias, running_mean, running_var): training differentiates through the
   // batch mean and variance; evaluation is an affine map of x with the running statistics.
   for (const Shape& x : std::vector<Shape>{{4, 3}, {2, 3, 4}, {2, 3, 2, 2}}) {

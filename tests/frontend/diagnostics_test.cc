@@ -46,6 +46,20 @@ TEST(DiagnosticsTest, ShapeMismatch) {
             "        ^");
 }
 
+TEST(DiagnosticsTest, Conv2dChannelMismatch) {
+  EXPECT_EQ(LowerError("model m {\n"
+                       "  input x: f32[B, 1, 28, 28]\n"
+                       "  input y: i64[B]\n"
+                       "  c1 = conv2d(x, 1, 8, 3, padding=1)\n"
+                       "  c2 = conv2d(c1, 16, 8, 3)\n"
+                       "  loss = cross_entropy(flatten(c2), y)\n"
+                       "}\n"),
+            "t.kiln:5:8: error: conv2d 'c2': input f32[64,8,28,28] has 8 channels but weight "
+            "f32[8,16,3,3] expects 16 (in_channels/groups = 16, groups 1)\n"
+            "    c2 = conv2d(c1, 16, 8, 3)\n"
+            "         ^");
+}
+
 TEST(DiagnosticsTest, ShapeMismatchInInfixOperator) {
   std::string message = LowerError(std::string(kHeader) +
                                    "  param b: f32[10] = zeros\n"

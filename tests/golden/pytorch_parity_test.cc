@@ -364,13 +364,13 @@ OpCase ParseCase(const std::string& text) {
     if (item == "-") continue;
     std::pair<std::string, std::string> kv = absl::StrSplit(item, '=');
     int64_t number = 0;
-    if (kv.first == "dims") {
+    if (kv.first == "dims" || absl::StrContains(kv.second, ',')) {
       std::vector<int64_t> dims;
       for (absl::string_view d : absl::StrSplit(kv.second, ',')) {
         EXPECT_TRUE(absl::SimpleAtoi(d, &number)) << text;
         dims.push_back(number);
       }
-      c.attrs.Set("dims", dims);
+      c.attrs.Set(kv.first, dims);
     } else if (absl::SimpleAtoi(kv.second, &number)) {
       c.attrs.Set(kv.first, number);
     } else if (double real = 0; absl::SimpleAtod(kv.second, &real)) {

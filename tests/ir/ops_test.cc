@@ -240,6 +240,7 @@ TEST(OpRegistryTest, EveryOpHasWhatItsTraitsPromise) {
     EXPECT_TRUE(!def.Has(kElementwise) || def.emit_element != nullptr);
     EXPECT_TRUE(!def.Has(kComposite) || def.expand != nullptr);
     EXPECT_TRUE(!def.Has(kIndexMap) || def.index_map != nullptr);
+    EXPECT_TRUE(!def.Has(kWindow) || def.emit_window != nullptr);
     EXPECT_TRUE(!def.Has(kLeaf) || def.num_operands == 0);
     EXPECT_TRUE(!def.Has(kPersistent) || def.Has(kLeaf));
   }

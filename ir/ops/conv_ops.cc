@@ -1,0 +1,213 @@
+// 2-D convolution and pooling on NCHW tensors, as composites over im2col (ir/ops/window_ops.cc):
+//
+//   conv2d      im2col -> GEMM against the [OC, C*KH*KW] weight (bias in the GEMM epilogue)
+//               -> NHWC result viewed as NCHW by a transpose that fuses into its consumer.
+//               Groups run one GEMM per group on channel slices, joined by concat.
+//   max_pool2d  im2col with -FLT_MAX outside -> argmax over the window (the first maximum, as
+//               PyTorch) -> the picked value; the gradient flows to that element only.
+//   avg_pool2d  im2col -> window sum / count (the kernel area with count_include_pad).
+//
+// Autodiff then needs no rules of its own here: col2im is im2col's gradient.
+#include <limits>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_format.h"
+#include "ir/graph_builder.h"
+#include "ir/op_registry.h"
+#include "ir/ops/op_helpers.h"
+#include "ir/ops/window_geometry.h"
+
+namespace kiln::ir {
+namespace {
+
+absl::Status RequireImages(const TensorType& x, const char* what) {
+  if (x.dtype == DType::kF32 && x.rank() == 4) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrFormat("%s must be f32[N,C,H,W], got %s", what, x.ToString()));
+}
+
+// The im2col attrs of a conv/pool node (kernel from the weight for conv2d).
+Attrs WindowAttrs(const Attrs& attrs, std::pair<int64_t, int64_t> kernel, double fill) {
+  Attrs out;
+  out.Set("kernel", std::vector<int64_t>{kernel.first, kernel.second});
+  for (const char* key : {"stride", "padding", "dilation"}) {
+    if (attrs.Has(key)) out.Set(key, attrs.GetInts(key));
+  }
+  out.Set("fill", fill);
+  return out;
+}
+
+absl::StatusOr<TensorType> Conv2dType(std::span<const TensorType> ops, const Attrs& attrs) {
+  if (ops.size() != 2 && ops.size() != 3) {
+    return absl::InvalidArgumentError("expects (input, weight) or (input, weight, bias)");
+  }
+  const TensorType& x = ops[0];
+  const TensorType& w = ops[1];
+  if (auto s = RequireImages(x, "the input"); !s.ok()) return s;
+  if (w.dtype != DType::kF32 || w.rank() != 4) {
+    return absl::InvalidArgumentError(
+        "the weight must be f32[out_channels, in_channels/groups, KH, KW], got " + w.ToString());
+  }
+  int64_t groups = attrs.GetInt("groups", 1);
+  if (groups <= 0 || x.shape[1] % groups != 0 || w.shape[0] % groups != 0) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "groups %d must divide the input's %d channels and the weight's %d output channels",
+        groups, x.shape[1], w.shape[0]));
+  }
+  if (x.shape[1] != w.shape[1] * groups) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "input %s has %d channels but weight %s expects %d (in_channels/groups = %d, groups %d)",
+        x.ToString(), x.shape[1], w.ToString(), w.shape[1] * groups, w.shape[1], groups));
+  }
+  if (ops.size() == 3 && (ops[2].dtype != DType::kF32 || ops[2].shape != Shape{w.shape[0]})) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "bias %s does not match weight %s (expected f32[%d])", ops[2].ToString(), w.ToString(),
+        w.shape[0]));
+  }
+  Attrs window = WindowAttrs(attrs, {w.shape[2], w.shape[3]}, 0.0);
+  auto g = WindowGeometry::FromAttrs(window, x.shape[2], x.shape[3]);
+  if (!g.ok()) {
+    return absl::InvalidArgumentError(absl::StrFormat("input %s, weight %s: %s", x.ToString(),
+                                                      w.ToString(), g.status().message()));
+  }
+  return TensorType{DType::kF32, {x.shape[0], w.shape[0], g->out_h, g->out_w}};
+}
+
+NodeId ExpandConv2d(GraphBuilder& b, const Node& node, bool) {
+  NodeId x = node.operands[0], w = node.operands[1];
+  const Shape x_shape = b.type(x).shape, w_shape = b.type(w).shape;
+  const Shape out = node.type.shape;  // [N, OC, OH, OW]
+  const int64_t groups = node.attrs.GetInt("groups", 1);
+  const int64_t n = x_shape[0], oc = w_shape[0], cg = w_shape[1], kh = w_shape[2], kw = w_shape[3];
+  const int64_t rows = n * out[2] * out[3], patch = cg * kh * kw, ocg = oc / groups;
+  Attrs window = WindowAttrs(node.attrs, {kh, kw}, 0.0);
+  NodeId wm = b.Reshape(w, {oc, patch});
+  std::vector<NodeId> parts;
+  for (int64_t group = 0; group < groups; ++group) {
+    NodeId xg = x, wg = wm;
+    if (groups > 1) {
+      Shape stops = x_shape;
+      stops[1] = (group + 1) * cg;
+      xg = b.Op("slice", {x},
+                {{"starts", std::vector<int64_t>{0, group * cg, 0, 0}},
+                 {"stops", stops},
+                 {"steps", std::vector<int64_t>{1, 1, 1, 1}}});
+      wg = b.Op("slice", {wm},
+                {{"starts", std::vector<int64_t>{group * ocg, 0}},
+                 {"stops", std::vector<int64_t>{(group + 1) * ocg, patch}},
+                 {"steps", std::vector<int64_t>{1, 1}}});
+    }
+    NodeId cols = b.Reshape(b.Op("im2col", {xg}, window), {rows, patch});
+    parts.push_back(b.MatMul(cols, wg, false, /*transpose_b=*/true));  // [rows, OC/groups]
+  }
+  NodeId y = parts.size() == 1 ? parts[0] : b.Op("concat", parts, {{"dim", int64_t{1}}});
+  if (node.operands.size() == 3) y = b.Add(y, node.operands[2]);
+  return b.Transpose(b.Reshape(y, {n, out[2], out[3], oc}), {0, 3, 1, 2});
+}
+
+// Pooling, with PyTorch's attr names: kernel_size (required), stride (default: the kernel),
+// padding (at most half the kernel, as PyTorch requires), dilation.
+absl::StatusOr<WindowGeometry> PoolGeometry(const TensorType& x, const Attrs& attrs) {
+  if (auto s = RequireImages(x, "the input"); !s.ok()) return s;
+  Attrs window = attrs;
+  window.Set("kernel", attrs.GetInts("kernel_size"));
+  if (!window.Has("stride") || window.GetInts("stride").empty()) {
+    window.Set("stride", attrs.GetInts("kernel_size"));
+  }
+  auto g = WindowGeometry::FromAttrs(window, x.shape[2], x.shape[3]);
+  if (!g.ok()) return g.status();
+  if (2 * g->pad_h > g->kernel_h || 2 * g->pad_w > g->kernel_w) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "padding %dx%d must be at most half the kernel %dx%d", g->pad_h, g->pad_w, g->kernel_h,
+        g->kernel_w));
+  }
+  if (attrs.GetInt("ceil_mode", 0) != 0) {
+    return absl::UnimplementedError("ceil_mode=true is not supported");
+  }
+  return g;
+}
+
+absl::StatusOr<TensorType> PoolType(std::span<const TensorType> ops, const Attrs& attrs) {
+  auto g = PoolGeometry(ops[0], attrs);
+  if (!g.ok()) return g.status();
+  return TensorType{DType::kF32, {ops[0].shape[0], ops[0].shape[1], g->out_h, g->out_w}};
+}
+
+Attrs PoolWindowAttrs(const GraphBuilder& b, const Node& node, double fill) {
+  WindowGeometry g = *PoolGeometry(b.type(node.operands[0]), node.attrs);
+  Attrs attrs;
+  attrs.Set("kernel", std::vector<int64_t>{g.kernel_h, g.kernel_w});
+  attrs.Set("stride", std::vector<int64_t>{g.stride_h, g.stride_w});
+  attrs.Set("padding", std::vector<int64_t>{g.pad_h, g.pad_w});
+  attrs.Set("dilation", std::vector<int64_t>{g.dilation_h, g.dilation_w});
+  attrs.Set("fill", fill);
+  return attrs;
+}
+
+// The windows as [N, OH, OW, C, KH*KW].
+NodeId Windows(GraphBuilder& b, const Node& node, double fill) {
+  Attrs attrs = PoolWindowAttrs(b, node, fill);
+  NodeId cols = b.Op("im2col", {node.operands[0]}, attrs);
+  Shape s = b.type(cols).shape;
+  return b.Reshape(cols, {s[0], s[1], s[2], s[3], s[4] * s[5]});
+}
+
+NodeId ToNchw(GraphBuilder& b, NodeId nhwc) { return b.Transpose(nhwc, {0, 3, 1, 2}); }
+
+NodeId ExpandMaxPool2d(GraphBuilder& b, const Node& node, bool) {
+  // Padding reads the lowest float rather than -inf: the pick below multiplies the window by a
+  // one-hot mask, and -inf * 0 would be NaN. A window is never all padding (padding <= k/2).
+  NodeId windows = Windows(b, node, -std::numeric_limits<float>::max());
+  Shape s = b.type(windows).shape;
+  NodeId first_max = b.ArgMax(windows, 4);  // Ties: the first, as PyTorch's max_pool2d.
+  NodeId column = b.Reshape(first_max, {s[0], s[1], s[2], s[3], 1});
+  NodeId positions = b.Iota(s, 4);
+  NodeId mask = b.Equal(column, positions);
+  return ToNchw(b, b.ReduceSum(b.Mul(windows, mask), {4}));
+}
+
+NodeId ExpandAvgPool2d(GraphBuilder& b, const Node& node, bool) {
+  NodeId windows = Windows(b, node, 0.0);
+  Shape s = b.type(windows).shape;
+  NodeId sum = b.ReduceSum(windows, {4});
+  if (node.attrs.GetInt("count_include_pad", 1) != 0) {
+    return ToNchw(b, b.Div(sum, b.Scalar(static_cast<double>(s[4]))));
+  }
+  // Count only the window elements inside the input: im2col of ones.
+  Attrs attrs = PoolWindowAttrs(b, node, 0.0);
+  TensorType one_image{DType::kF32, b.type(node.operands[0]).shape};
+  one_image.shape[0] = 1;
+  one_image.shape[1] = 1;
+  NodeId ones = b.Constant(1.0, one_image);
+  NodeId counts = b.ReduceSum(b.Op("im2col", {ones}, attrs), {4, 5});  // [1, OH, OW, 1]
+  return ToNchw(b, b.Div(sum, counts));
+}
+
+OpDef Composite(std::string name, std::string summary, int num_operands, InferTypeFn infer,
+                ExpandFn expand) {
+  return OpDef{.name = std::move(name),
+               .summary = std::move(summary),
+               .num_operands = num_operands,
+               .traits = kComposite,
+               .infer_type = std::move(infer),
+               .expand = std::move(expand)};
+}
+
+}  // namespace
+
+void RegisterConvOps(OpRegistry& r) {
+  r.Add(Composite("conv2d",
+                  "2-D convolution of f32[N,C,H,W] with weight [OC, C/groups, KH, KW] and "
+                  "optional bias [OC]; attrs stride, padding, dilation, groups.",
+                  -1, Conv2dType, ExpandConv2d));
+  r.Add(Composite("max_pool2d",
+                  "Max over windows of f32[N,C,H,W]; attrs kernel_size, stride (default the "
+                  "kernel), padding, dilation. The gradient goes to the first maximum.",
+                  1, PoolType, ExpandMaxPool2d));
+  r.Add(Composite("avg_pool2d",
+                  "Mean over windows of f32[N,C,H,W]; attrs kernel_size, stride (default the "
+                  "kernel), padding, count_include_pad (default 1).",
+                  1, PoolType, ExpandAvgPool2d));
+}
+
+}  // namespace kiln::ir

@@ -1,0 +1,53 @@
+#include "ir/ops/window_geometry.h"
+
+#include "absl/strings/str_format.h"
+#include "support/status.h"
+
+namespace kiln::ir {
+
+absl::StatusOr<std::pair<int64_t, int64_t>> PairAttr(const Attrs& attrs, const std::string& key,
+                                                     int64_t fallback) {
+  if (!attrs.Has(key)) return std::make_pair(fallback, fallback);
+  std::vector<int64_t> v = attrs.GetInts(key);
+  if (v.size() == 1) return std::make_pair(v[0], v[0]);
+  if (v.size() == 2) return std::make_pair(v[0], v[1]);
+  return absl::InvalidArgumentError(
+      absl::StrFormat("%s must be one integer or two ([h, w]), got %s", key, ShapeToString(v)));
+}
+
+absl::StatusOr<WindowGeometry> WindowGeometry::FromAttrs(const Attrs& attrs, int64_t in_h,
+                                                         int64_t in_w) {
+  WindowGeometry g;
+  g.in_h = in_h;
+  g.in_w = in_w;
+  if (!attrs.Has("kernel")) return absl::InvalidArgumentError("missing the kernel size");
+  KILN_ASSIGN_OR_RETURN(auto kernel, PairAttr(attrs, "kernel", 1));
+  KILN_ASSIGN_OR_RETURN(auto stride, PairAttr(attrs, "stride", 1));
+  KILN_ASSIGN_OR_RETURN(auto padding, PairAttr(attrs, "padding", 0));
+  KILN_ASSIGN_OR_RETURN(auto dilation, PairAttr(attrs, "dilation", 1));
+  std::tie(g.kernel_h, g.kernel_w) = kernel;
+  std::tie(g.stride_h, g.stride_w) = stride;
+  std::tie(g.pad_h, g.pad_w) = padding;
+  std::tie(g.dilation_h, g.dilation_w) = dilation;
+  if (g.kernel_h <= 0 || g.kernel_w <= 0 || g.stride_h <= 0 || g.stride_w <= 0 ||
+      g.dilation_h <= 0 || g.dilation_w <= 0 || g.pad_h < 0 || g.pad_w < 0) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "kernel %dx%d, stride %dx%d and dilation %dx%d must be positive and padding %dx%d "
+        "non-negative",
+        g.kernel_h, g.kernel_w, g.stride_h, g.stride_w, g.dilation_h, g.dilation_w, g.pad_h,
+        g.pad_w));
+  }
+  int64_t span_h = g.dilation_h * (g.kernel_h - 1) + 1;
+  int64_t span_w = g.dilation_w * (g.kernel_w - 1) + 1;
+  int64_t padded_h = in_h + 2 * g.pad_h, padded_w = in_w + 2 * g.pad_w;
+  if (padded_h < span_h || padded_w < span_w) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "the %dx%d window (dilated %dx%d) does not fit the %dx%d input padded to %dx%d",
+        g.kernel_h, g.kernel_w, span_h, span_w, in_h, in_w, padded_h, padded_w));
+  }
+  g.out_h = (padded_h - span_h) / g.stride_h + 1;
+  g.out_w = (padded_w - span_w) / g.stride_w + 1;
+  return g;
+}
+
+}  // namespace kiln::ir

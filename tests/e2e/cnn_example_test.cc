@@ -1,0 +1,81 @@
+// End-to-end for the spatial ops: examples/fashion_cnn.kiln (conv2d, max_pool2d, flatten) trains
+// on a slice of Fashion-MNIST with the real `kiln` binary, and the pooling and slicing ops are
+// reachable from the model language with PyTorch's keyword arguments.
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <string>
+
+#include "gtest/gtest.h"
+#include "tests/e2e/kiln_process.h"
+
+namespace kiln {
+namespace {
+
+namespace fs = std::filesystem;
+using e2e::ReadFile;
+using e2e::RunKiln;
+using e2e::RunResult;
+using e2e::TempDir;
+
+bool Succeeded(const RunResult& r) { return r.exited && r.exit_code == 0; }
+
+constexpr char kFashionMnistDir[] = "/usr/share/datasets/fashion-mnist";
+
+double JsonNumber(const std::string& json, const std::string& key) {
+  std::smatch match;
+  std::regex pattern("\"" + key + "\"\\s*:\\s*([-+0-9.eE]+)");
+  if (!std::regex_search(json, match, pattern)) return NAN;
+  return std::stod(match[1]);
+}
+
+TEST(CnnExampleTest, TrainsOnASliceOfFashionMnist) {
+  if (!fs::exists(fs::path(kFashionMnistDir) / "train-images-idx3-ubyte.gz")) {
+    GTEST_SKIP() << kFashionMnistDir << " is not installed (Debian's dataset-fashion-mnist)";
+  }
+  TempDir dir;
+  fs::path metrics = dir.path() / "metrics.json";
+  RunResult r = RunKiln({"train", "examples/fashion_cnn.kiln", "--epochs", "1",
+                         "--train-limit", "3000", "--test-limit", "500", "--metrics-out",
+                         metrics.string()});
+  ASSERT_TRUE(Succeeded(r)) << r.out << r.err;
+  std::string json = ReadFile(metrics);
+  ASSERT_FALSE(json.empty()) << "no metrics file written\n" << r.err;
+  // Chance is 10% accuracy and a loss of log(10) = 2.30.
+  EXPECT_GE(JsonNumber(json, "test_accuracy"), 0.65) << json;
+  EXPECT_LT(JsonNumber(json, "train_loss"), 1.2) << json;
+}
+
+// The pooling, slicing, padding and concatenation builtins lower to their IR ops.
+TEST(CnnExampleTest, SpatialOpsAreCallableFromTheModelLanguage) {
+  TempDir dir;
+  fs::path model = dir.path() / "ops.kiln";
+  std::ofstream(model)
+      << "model ops {\n"
+         "  input x: f32[B, 2, 8, 8]\n"
+         "  input y: i64[B]\n"
+         "  c = conv2d(x, 2, 4, [3, 2], stride=[1, 2], padding=1, dilation=1, groups=2)\n"
+         "  m = max_pool2d(c, 2, stride=2, padding=1)\n"
+         "  a = avg_pool2d(pad(m, [1, 0, 0, 1], value=0.5), kernel_size=2, stride=1, "
+         "padding=1, count_include_pad=false)\n"
+         "  s = slice(a, dim=-1, start=1, stop=-1, step=2)\n"
+         "  j = concat(s, slice(a, 3, 0, 1), dim=3)\n"
+         "  loss = cross_entropy(linear(flatten(j), 10, name=out), y)\n"
+         "}\n"
+         "train {\n"
+         "  optimizer = sgd(lr=0.1)\n"
+         "  batch_size = 4\n"
+         "}\n";
+  RunResult r = RunKiln({"compile", model.string(), "--emit=ir", "--mode=train"});
+  ASSERT_TRUE(Succeeded(r)) << r.out << r.err;
+  for (const char* op : {"im2col(", "col2im(", "slice(", "pad(", "concat(", "argmax(", "matmul("}) {
+    EXPECT_NE(r.out.find(std::string("= ") + op), std::string::npos) << op << "\n" << r.out;
+  }
+  // And the whole step compiles to machine code.
+  r = RunKiln({"compile", model.string(), "--emit=obj", "-o", (dir.path() / "ops.o").string()});
+  ASSERT_TRUE(Succeeded(r)) << r.out << r.err;
+}
+
+}  // namespace
+}  // namespace kiln
