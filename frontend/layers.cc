@@ -1,5 +1,6 @@
 // Layers: calls that create their own parameters, named "<instance>.<weight|bias>".
 #include <algorithm>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "frontend/builtins.h"
@@ -135,6 +136,47 @@ absl::StatusOr<ir::NodeId> LowerConv2d(LayerCall& call) {
   return call.builder.Op("conv2d", operands, attrs, call.name);
 }
 
+// nn.RNN(input_size, hidden_size, batch_first=True) applied to x [B, T, I]: weight_ih_l0 [H, I],
+// weight_hh_l0 [H, H], bias_ih_l0 and bias_hh_l0 [H] (PyTorch's names and layouts, so imported
+// weights map one to one), all U(+-1/sqrt(H)) as PyTorch initializes them. Gives the output
+// sequence [B, T, H]; an optional h0 [B, H] is the initial state (zero otherwise).
+absl::StatusOr<ir::NodeId> LowerRnn(LayerCall& call) {
+  KILN_ASSIGN_OR_RETURN(ir::NodeId x, call.args.Tensor("x"));
+  KILN_ASSIGN_OR_RETURN(int64_t hidden, call.args.Int("hidden_size", 0));
+  KILN_ASSIGN_OR_RETURN(bool has_bias, call.args.Bool("bias", true));
+  std::optional<ir::NodeId> h0;
+  if (call.args.Has("h0")) {
+    KILN_ASSIGN_OR_RETURN(h0, call.args.Tensor("h0"));
+  }
+  const ir::TensorType& x_type = call.builder.type(x);
+  if (x_type.rank() != 3) {
+    return ErrorAt(call.loc, absl::StrCat("rnn '", call.name, "': input must be [batch, time, "
+                                          "features], got ", x_type.ToString()));
+  }
+  if (hidden <= 0) {
+    return ErrorAt(call.args.Raw("hidden_size")->loc,
+                   absl::StrCat("rnn: hidden_size must be positive, got ", hidden));
+  }
+  const int64_t features = x_type.shape[2];
+  const ir::Attrs init = UniformFanIn(hidden);
+  KILN_ASSIGN_OR_RETURN(ir::NodeId weight_ih,
+                        call.make_param("weight_ih_l0", {ir::DType::kF32, {hidden, features}}, init));
+  KILN_ASSIGN_OR_RETURN(ir::NodeId weight_hh,
+                        call.make_param("weight_hh_l0", {ir::DType::kF32, {hidden, hidden}}, init));
+  std::vector<ir::NodeId> operands = {x, weight_ih, weight_hh};
+  if (has_bias) {
+    for (const char* bias : {"bias_ih_l0", "bias_hh_l0"}) {
+      KILN_ASSIGN_OR_RETURN(ir::NodeId node,
+                            call.make_param(bias, {ir::DType::kF32, {hidden}}, init));
+      operands.push_back(node);
+    }
+  }
+  if (h0) operands.push_back(*h0);
+  call.builder.set_loc(call.loc);
+  return call.builder.Op("rnn", operands,
+                         {{"bias", int64_t{has_bias}}, {"h0", int64_t{h0.has_value()}}}, call.name);
+}
+
 }  // namespace
 
 const std::vector<LayerDef>& Layers() {
@@ -159,6 +201,7 @@ const std::vector<LayerDef>& Layers() {
          {"init"},
          {"bias_init"}}},
        LowerConv2d},
+      {{"rnn", {{"x", true}, {"hidden_size", true}, {"h0"}, {"bias"}}}, LowerRnn},
   };
   return *table;
 }

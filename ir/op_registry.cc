@@ -20,6 +20,7 @@ const OpRegistry& OpRegistry::Global() {
     RegisterNormOps(*r);
     RegisterWindowOps(*r);
     RegisterConvOps(*r);
+    RegisterRnnOps(*r);
     return r;
   }();
   return *registry;

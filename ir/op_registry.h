@@ -40,6 +40,7 @@ void RegisterNnOps(OpRegistry& r);
 void RegisterNormOps(OpRegistry& r);
 void RegisterWindowOps(OpRegistry& r);
 void RegisterConvOps(OpRegistry& r);
+void RegisterRnnOps(OpRegistry& r);
 
 }  // namespace kiln::ir
 

@@ -38,8 +38,9 @@ bool Matches(const std::string& pattern, const std::string& name) {
   return name == pattern || name.rfind(pattern + ".", 0) == 0;
 }
 
-// Sets attr "frozen" on the parameters `freeze` names; a pattern matching none is an error.
-absl::Status Freeze(ir::Graph& graph, const std::vector<ir::FreezePattern>& freeze) {
+}  // namespace
+
+absl::Status MarkFrozen(ir::Graph& graph, const std::vector<ir::FreezePattern>& freeze) {
   std::vector<std::string> names;
   for (const ir::Node& node : graph.nodes()) {
     if (node.op == "parameter") names.push_back(node.name);
@@ -58,14 +59,12 @@ absl::Status Freeze(ir::Graph& graph, const std::vector<ir::FreezePattern>& free
   return absl::OkStatus();
 }
 
-}  // namespace
-
 absl::StatusOr<ir::Graph> BuildTrainingStep(const ir::Graph& model, const ir::TrainConfig& train) {
   KILN_RETURN_IF_ERROR(LossOf(model).status());
   ir::Graph step = model;
   step.name = absl::StrCat(model.name, "_train");
   KILN_RETURN_IF_ERROR(ExpandComposites(step, /*training=*/true).status());
-  KILN_RETURN_IF_ERROR(Freeze(step, train.freeze));
+  KILN_RETURN_IF_ERROR(MarkFrozen(step, train.freeze));
   ir::NodeId loss = step.Output(kLossOutput);
   std::vector<ir::NodeId> params = Parameters(step);
   if (params.empty() && !train.freeze.empty()) {

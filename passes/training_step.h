@@ -4,6 +4,8 @@
 #ifndef KILN_PASSES_TRAINING_STEP_H_
 #define KILN_PASSES_TRAINING_STEP_H_
 
+#include <vector>
+
 #include "absl/status/statusor.h"
 #include "ir/graph.h"
 #include "ir/train_config.h"
@@ -17,6 +19,10 @@ inline constexpr char kCorrectOutput[] = "correct";
 // `model` is the frontend's graph with a scalar output named "loss"; composites not yet expanded.
 absl::StatusOr<ir::Graph> BuildTrainingStep(const ir::Graph& model, const ir::TrainConfig& train);
 absl::StatusOr<ir::Graph> BuildEvalStep(const ir::Graph& model);
+
+// Sets attr "frozen" on the parameters `freeze` names (exact names, module prefixes, globs
+// ending in '*'); a pattern matching none is an error at its position.
+absl::Status MarkFrozen(ir::Graph& graph, const std::vector<ir::FreezePattern>& freeze);
 
 }  // namespace kiln::passes
 

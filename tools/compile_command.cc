@@ -5,10 +5,12 @@
 #include "absl/strings/str_cat.h"
 #include "codegen/cpu/llvm_target.h"
 #include "frontend/frontend.h"
+#include "ir/model_summary.h"
 #include "ir/printer.h"
 #include "ir/serialize.h"
 #include "passes/fuse_kernels.h"
 #include "passes/plan_memory.h"
+#include "passes/training_step.h"
 #include "support/status.h"
 #include "tools/command_line.h"
 #include "tools/commands.h"
@@ -51,6 +53,15 @@ absl::Status Compile(const std::vector<std::string>& args) {
   if (line.Has("dump-passes")) options.dump_passes = &std::cerr;
   std::string output = line.String("output").value_or("");
 
+  if (emit == "summary" || emit == "dot") {
+    // The forward graph as written (composites unexpanded), parameters marked frozen as the
+    // train section says.
+    KILN_ASSIGN_OR_RETURN(ir::Graph model,
+                          frontend::LowerModel(ast, {{"B", options.entries[0].batch_size}}));
+    KILN_RETURN_IF_ERROR(passes::MarkFrozen(model, train.freeze));
+    return WriteOutput(emit == "summary" ? ir::DescribeModel(model) : ir::GraphToDot(model),
+                       output);
+  }
   if (emit == "graph") {
     // The step graph after the graph passes, serialized (ir/proto/kiln/graph.proto) with its
     // train config; `kiln compile --emit=ir` prints the same graph as text.
@@ -82,7 +93,7 @@ absl::Status Compile(const std::vector<std::string>& args) {
   }
   if (emit != "llvm" && emit != "asm" && emit != "obj") {
     return absl::InvalidArgumentError(
-        "--emit must be one of ir, graph, fusion, memory, llvm, asm, obj, cuda; got '" + emit +
+        "--emit must be one of summary, dot, ir, graph, fusion, memory, llvm, asm, obj, cuda; got '" + emit +
         "'");
   }
   // Object files carry every entry point the runtime needs: training and evaluation.

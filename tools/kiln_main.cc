@@ -39,6 +39,8 @@ training samples per second.
 
 kiln compile options:
   --emit=KIND          What to print (default: fusion):
+                         summary the layers, their output shapes and parameter counts
+                         dot     the model graph for Graphviz (| dot -Tpng > model.png)
                          ir      the training-step graph after the graph passes
                          graph   the same graph serialized (Protobuf, with its train
                                  config; written to -o, default <model>.train.kgraph)
@@ -60,6 +62,8 @@ kiln profile options:
   --batch-size N       The static batch size (default: the train section's).
   --iterations N       Calls per measurement (default: 200).
   --threads N          Worker threads including the caller (default: one per core).
+  --device cpu|cuda    Where to time it (cuda: the step as the trainer runs it, then each
+                       kernel alone, timed with device events).
 Prints microseconds per step, then for every kernel its time, share of the step, achieved
 GFLOP/s and GB/s (bytes of the buffers it reads and writes).
 )";

@@ -183,16 +183,6 @@ NodeId ExpandAvgPool2d(GraphBuilder& b, const Node& node, bool) {
   return ToNchw(b, b.Div(sum, counts));
 }
 
-OpDef Composite(std::string name, std::string summary, int num_operands, InferTypeFn infer,
-                ExpandFn expand) {
-  return OpDef{.name = std::move(name),
-               .summary = std::move(summary),
-               .num_operands = num_operands,
-               .traits = kComposite,
-               .infer_type = std::move(infer),
-               .expand = std::move(expand)};
-}
-
 }  // namespace
 
 void RegisterConvOps(OpRegistry& r) {

@@ -236,16 +236,6 @@ absl::StatusOr<TensorType> MomentType(std::span<const TensorType> ops, const Att
   return OpRegistry::Global().Find("reduce_sum")->infer_type(ops, attrs);
 }
 
-OpDef Composite(std::string name, std::string summary, int num_operands, InferTypeFn infer,
-                ExpandFn expand) {
-  return OpDef{.name = std::move(name),
-               .summary = std::move(summary),
-               .num_operands = num_operands,
-               .traits = kComposite,
-               .infer_type = std::move(infer),
-               .expand = std::move(expand)};
-}
-
 }  // namespace
 
 void RegisterNnOps(OpRegistry& r) {

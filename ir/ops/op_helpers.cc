@@ -49,4 +49,14 @@ absl::StatusOr<TensorType> TypeFromAttrs(const Attrs& attrs) {
   return type;
 }
 
+OpDef Composite(std::string name, std::string summary, int num_operands, InferTypeFn infer,
+                ExpandFn expand) {
+  return OpDef{.name = std::move(name),
+               .summary = std::move(summary),
+               .num_operands = num_operands,
+               .traits = kComposite,
+               .infer_type = std::move(infer),
+               .expand = std::move(expand)};
+}
+
 }  // namespace kiln::ir

@@ -3,6 +3,7 @@
 #define KILN_IR_OPS_OP_HELPERS_H_
 
 #include <span>
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -23,6 +24,10 @@ absl::StatusOr<int64_t> NormalizeDim(int64_t dim, int64_t rank);
 
 // Reads the `dtype` and `shape` attrs that leaves and shape-producing ops carry.
 absl::StatusOr<TensorType> TypeFromAttrs(const Attrs& attrs);
+
+// The record of a composite op: a shape rule and an expansion into primitive ops.
+OpDef Composite(std::string name, std::string summary, int num_operands, InferTypeFn infer,
+                ExpandFn expand);
 
 }  // namespace kiln::ir
 

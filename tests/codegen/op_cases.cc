@@ -158,6 +158,11 @@ std::vector<GradCase> CompositeCases() {
   cases.push_back({"one_hot", "labels", {{{4}, Domain::kLabels}}, {{"num_classes", int64_t{5}}}});
   cases.push_back({"flatten", "start1", {{{2, 3, 2}}}, {{"start_dim", int64_t{1}}}});
   cases.push_back({"dropout", "eval_is_identity", {{{3, 4}}}, {{"p", 0.5}}});
+  // x [B=2, T=3, I=4], hidden 5: biases and a zero initial state; no biases and a given h0.
+  cases.push_back({"rnn", "bias_zero_h0", {{{2, 3, 4}}, {{5, 4}}, {{5, 5}}, {{5}}, {{5}}},
+                   {{"bias", int64_t{1}}, {"h0", int64_t{0}}}});
+  cases.push_back({"rnn", "no_bias_h0", {{{2, 3, 4}}, {{5, 4}}, {{5, 5}}, {{2, 5}}},
+                   {{"bias", int64_t{0}}, {"h0", int64_t{1}}}});
   using Ints = std::vector<int64_t>;
   cases.push_back({"conv2d", "pad1_bias", {{{2, 3, 5, 5}}, {{4, 3, 3, 3}}, {{4}}},
                    {{"padding", int64_t{1}}}});

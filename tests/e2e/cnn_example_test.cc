@@ -14,21 +14,14 @@ namespace kiln {
 namespace {
 
 namespace fs = std::filesystem;
+using e2e::JsonNumber;
 using e2e::ReadFile;
 using e2e::RunKiln;
 using e2e::RunResult;
+using e2e::Succeeded;
 using e2e::TempDir;
 
-bool Succeeded(const RunResult& r) { return r.exited && r.exit_code == 0; }
-
 constexpr char kFashionMnistDir[] = "/usr/share/datasets/fashion-mnist";
-
-double JsonNumber(const std::string& json, const std::string& key) {
-  std::smatch match;
-  std::regex pattern("\"" + key + "\"\\s*:\\s*([-+0-9.eE]+)");
-  if (!std::regex_search(json, match, pattern)) return NAN;
-  return std::stod(match[1]);
-}
 
 TEST(CnnExampleTest, TrainsOnASliceOfFashionMnist) {
   if (!fs::exists(fs::path(kFashionMnistDir) / "train-images-idx3-ubyte.gz")) {

@@ -22,25 +22,13 @@ namespace {
 
 namespace fs = std::filesystem;
 using e2e::Describe;
+using e2e::JsonNumber;
 using e2e::ReadFile;
 using e2e::RunKiln;
 using e2e::RunResult;
 using e2e::TempDir;
 
 constexpr char kFashionMnistDir[] = "/usr/share/datasets/fashion-mnist";
-
-
-
-
-
-
-// The first number after "key": in a metrics JSON file.
-double JsonNumber(const std::string& json, const std::string& key) {
-  std::smatch match;
-  std::regex pattern("\"" + key + "\"\\s*:\\s*([-+0-9.eE]+)");
-  if (!std::regex_search(json, match, pattern)) return NAN;
-  return std::stod(match[1]);
-}
 
 TEST(KilnCliTest, HelpExitsZeroAndNamesTheCommands) {
   RunResult r = RunKiln({"--help"});
@@ -212,6 +200,37 @@ TEST(KilnCliTest, FusionDumpShowsEpilogueAndOneKernelPerAdamUpdate) {
                       param + R"(',[^\n]*state ')" + param + R"(.exp_avg')");
     EXPECT_TRUE(std::regex_search(r.out, kernel)) << param << "\n" << r.out;
   }
+}
+
+// W2's model summary: 10-16-16-1 has 465 trainable parameters; freeze moves a layer's to frozen.
+TEST(KilnCliTest, SummaryCountsParametersPerLayer) {
+  TempDir dir;
+  fs::path model = dir.Write("tabular.kiln", R"(model tabular {
+  input x: f32[B, 10]
+  input y: f32[B, 1]
+  h1 = relu(linear(x, 16, name=fc1))
+  h2 = relu(linear(h1, 16, name=fc2))
+  p = linear(h2, 1, name=out)
+  loss = reduce_mean((p - y) * (p - y))
+}
+train {
+  optimizer = sgd(lr=0.1)
+  freeze = [fc2]
+}
+)");
+  RunResult r = RunKiln({"compile", model.string(), "--emit=summary"});
+  ASSERT_TRUE(r.exited && r.exit_code == 0) << Describe(r);
+  EXPECT_NE(r.out.find("fc1"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("f32[64,16]"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("trainable parameters      193"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("frozen parameters         272"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("total                     465"), std::string::npos) << r.out;
+
+  r = RunKiln({"compile", model.string(), "--emit=dot"});
+  ASSERT_TRUE(r.exited && r.exit_code == 0) << Describe(r);
+  EXPECT_EQ(r.out.rfind("digraph \"tabular\" {", 0), 0u) << r.out;
+  EXPECT_NE(r.out.find("fc1.weight\\nf32[10,16]"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("output loss"), std::string::npos) << r.out;
 }
 
 TEST(KilnCliTest, EmitObjWritesAnElfObjectWithTheEntryPoints) {

@@ -8,9 +8,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -83,10 +85,21 @@ inline RunResult RunKiln(std::vector<std::string> args) {
   return result;
 }
 
+// Exited normally with status 0.
+inline bool Succeeded(const RunResult& r) { return r.exited && r.exit_code == 0; }
+
 // How the run ended and what it printed, for failure messages.
 inline std::string Describe(const RunResult& r) {
   return (r.exited ? "exit " + std::to_string(r.exit_code) : "signal " + std::to_string(r.signal)) +
          "\n--- stdout ---\n" + r.out + "--- stderr ---\n" + r.err;
+}
+
+// The first number after "key": in a metrics JSON file (NaN when absent).
+inline double JsonNumber(const std::string& json, const std::string& key) {
+  std::smatch match;
+  std::regex pattern("\"" + key + "\"\\s*:\\s*([-+0-9.eE]+)");
+  if (!std::regex_search(json, match, pattern)) return NAN;
+  return std::stod(match[1]);
 }
 
 }  // namespace kiln::e2e

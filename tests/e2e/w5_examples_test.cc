@@ -19,14 +19,14 @@ namespace {
 
 namespace fs = std::filesystem;
 using e2e::Describe;
+using e2e::JsonNumber;
 using e2e::ReadFile;
 using e2e::RunKiln;
 using e2e::RunResult;
+using e2e::Succeeded;
 using e2e::TempDir;
 
 constexpr char kFashionMnistDir[] = "/usr/share/datasets/fashion-mnist";
-
-bool Succeeded(const RunResult& r) { return r.exited && r.exit_code == 0; }
 
 #define SKIP_WITHOUT_DATA()                                                                   \
   if (!fs::exists(fs::path(kFashionMnistDir) / "train-images-idx3-ubyte.gz")) {               \
@@ -41,14 +41,6 @@ RunResult Train(const std::string& model, int epochs, std::vector<std::string> e
                                    "--threads",     "2"};
   args.insert(args.end(), extra.begin(), extra.end());
   return RunKiln(args);
-}
-
-// The first number after "key": in a metrics JSON file.
-double JsonNumber(const std::string& json, const std::string& key) {
-  std::smatch match;
-  std::regex pattern("\"" + key + "\"\\s*:\\s*([-+0-9.eE]+)");
-  if (!std::regex_search(json, match, pattern)) return NAN;
-  return std::stod(match[1]);
 }
 
 struct Example {

@@ -306,6 +306,16 @@ def kiln_linear(x, w, b=None):
     return F.linear(x, w.t(), b)  # kiln's weight is [in, out].
 
 
+def torch_rnn(x, weights, h0=None):
+    """nn.RNN(tanh, batch_first) through its kernel, with `weights` as its parameters."""
+    hidden = weights[1].shape[0]
+    if h0 is None:
+        h0 = torch.zeros(x.shape[0], hidden, dtype=x.dtype)
+    out, _ = torch._VF.rnn_tanh(x, h0.unsqueeze(0), weights, len(weights) == 4, 1, 0.0, False,
+                                False, True)
+    return out
+
+
 CASES = [
     case("relu", "relu", [("x", [4, 6], "relu")], "", F.relu),
     case("exp", "exp", [("x", [3, 5], "n")], "", torch.exp),
@@ -435,6 +445,13 @@ CASES = [
          lambda x: F.softmax(x, -1)),
     case("log_softmax_3d_0", "log_softmax", [("x", [3, 2, 4], "n")], "dim=0",
          lambda x: F.log_softmax(x, 0)),
+    # torch.nn.RNN's own kernel (tanh, one layer, batch_first) with the operands as its weights.
+    case("rnn", "rnn", [("x", [2, 3, 4], "n"), ("x", [5, 4], "n"), ("x", [5, 5], "n"),
+                        ("x", [5], "n"), ("x", [5], "n")], "bias=1 h0=0",
+         lambda x, wi, wh, bi, bh: torch_rnn(x, [wi, wh, bi, bh])),
+    case("rnn_h0_no_bias", "rnn", [("x", [2, 4, 3], "n"), ("x", [5, 3], "n"),
+                                   ("x", [5, 5], "n"), ("x", [2, 5], "n")], "bias=0 h0=1",
+         lambda x, wi, wh, h0: torch_rnn(x, [wi, wh], h0)),
     # Convolution, pooling and the window ops under them (ir/ops/conv_ops.cc, window_ops.cc).
     case("conv2d", "conv2d", [("x", [2, 3, 6, 6], "n"), ("x", [4, 3, 3, 3], "n"),
                               ("x", [4], "n")], "padding=1",
