@@ -17,6 +17,7 @@ const OpRegistry& OpRegistry::Global() {
     RegisterShapeOps(*r);
     RegisterMatmulOps(*r);
     RegisterNnOps(*r);
+    RegisterLossOps(*r);
     return r;
   }();
   return *registry;

@@ -37,6 +37,7 @@ void RegisterReductionOps(OpRegistry& r);
 void RegisterShapeOps(OpRegistry& r);
 void RegisterMatmulOps(OpRegistry& r);
 void RegisterNnOps(OpRegistry& r);
+void RegisterLossOps(OpRegistry& r);
 
 }  // namespace kiln::ir
 
