@@ -96,21 +96,6 @@ absl::Status SyncDirectoryOf(const std::string& path) {
   return absl::OkStatus();
 }
 
-// Adds one evaluated batch (samples first..first+rows of `data`) to the per-class counts.
-void TallyClasses(const Dataset& data, int64_t first, int64_t rows, const int64_t* predicted,
-                  Evaluation& result) {
-  for (int64_t r = 0; r < rows; ++r) {
-    const int64_t label = data.labels[first + r];
-    if (label < 0) continue;
-    if (static_cast<size_t>(label) >= result.class_total.size()) {
-      result.class_total.resize(label + 1, 0);
-      result.class_correct.resize(label + 1, 0);
-    }
-    ++result.class_total[label];
-    if (predicted[r] == label) ++result.class_correct[label];
-  }
-}
-
 }  // namespace
 
 double ScheduledLearningRate(const LrSchedule& schedule, double base, int64_t epoch) {
@@ -324,7 +309,7 @@ absl::StatusOr<Evaluation> Trainer::Evaluate(const Dataset& data) {
     const double loss = RunStep(step, rows, /*global_step=*/0);
     loss_sum += loss * static_cast<double>(rows);
     if (has_accuracy) correct_sum += *step.correct;
-    if (per_class) TallyClasses(data, b * batch_size, rows, step.predicted, result);
+    if (per_class) CountClasses(data, b * batch_size, rows, step.predicted, result);
   }
   result.seconds = SecondsSince(start);
   result.loss = data.num_samples > 0 ? loss_sum / data.num_samples : kNaN;
@@ -368,6 +353,20 @@ absl::StatusOr<std::vector<EpochMetrics>> Trainer::Fit(const Dataset& train, con
     *options_.log << "\n" << FormatPerClassReport(last_evaluation) << std::flush;
   }
   return history;
+}
+
+void CountClasses(const Dataset& data, int64_t first, int64_t rows, const int64_t* predicted,
+                  Evaluation& evaluation) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t label = data.labels[first + r];
+    if (label < 0) continue;
+    if (static_cast<size_t>(label) >= evaluation.class_total.size()) {
+      evaluation.class_total.resize(label + 1, 0);
+      evaluation.class_correct.resize(label + 1, 0);
+    }
+    ++evaluation.class_total[label];
+    if (predicted[r] == label) ++evaluation.class_correct[label];
+  }
 }
 
 std::string FormatPerClassReport(const Evaluation& evaluation) {

@@ -137,6 +137,11 @@ class Trainer {
 // "epoch 1/10  train_loss 0.4921  test_loss 0.4012  test_acc 0.8561  3.21s  18690 samples/s"
 std::string FormatEpochLine(const EpochMetrics& metrics, int64_t epochs);
 
+// Adds one evaluated batch (samples first..first+rows-1 of `data`, whose predicted classes are
+// `predicted`) to evaluation.class_total / class_correct, keyed by the data's labels.
+void CountClasses(const Dataset& data, int64_t first, int64_t rows, const int64_t* predicted,
+                  Evaluation& evaluation);
+
 // "Test Loss: 0.071234", a blank line, one "Test Accuracy of 7: 98% (1010/1028)" per class
 // with samples, and "Test Accuracy (Overall): 97% (1950/2000)" (percentages rounded down).
 std::string FormatPerClassReport(const Evaluation& evaluation);
