@@ -37,11 +37,14 @@ struct OpParam {
 };
 
 struct OpBuiltin {
-  std::string name;  // The name in .kiln files and of the IR op.
+  std::string name;  // The name in .kiln files.
   std::vector<OpParam> params;
   // Fills or checks attrs that depend on the operand types (default reduction dims, say). An
   // error is reported at the call.
   std::function<absl::Status(const std::vector<ir::TensorType>&, ir::Attrs&)> complete;
+  std::string ir_op;  // The IR op; empty: `name` (sum is an alias of reduce_sum).
+
+  const std::string& op() const { return ir_op.empty() ? name : ir_op; }
 };
 
 const std::vector<OpBuiltin>& OpBuiltins();

@@ -309,7 +309,7 @@ class ModelLowering {
       absl::Status s = op.complete(types, attrs);
       if (!s.ok()) return ErrorAt(call.loc, absl::StrCat(op.name, ": ", s.message()));
     }
-    return Build(op.name, operands, std::move(attrs), call.loc, scope, bind_name);
+    return Build(op.op(), operands, std::move(attrs), call.loc, scope, bind_name);
   }
 
   absl::Status ReadOpParam(const OpParam& p, const Args& args, std::vector<Value>& operands,

@@ -372,7 +372,7 @@ absl::StatusOr<int64_t> Integer(const TrainEntry& entry, int64_t min) {
 }
 
 absl::StatusOr<std::vector<std::string>> Metrics(const Expr& value) {
-  static const std::vector<std::string> kMetrics = {"loss", "accuracy"};
+  static const std::vector<std::string> kMetrics = {"loss", "accuracy", "per_class_accuracy"};
   std::vector<const Expr*> items;
   if (value.kind == Expr::Kind::kList || value.kind == Expr::Kind::kTuple) {
     for (const Expr& item : value.operands) items.push_back(&item);

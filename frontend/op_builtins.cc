@@ -28,7 +28,7 @@ absl::Status ReversedPermByDefault(const std::vector<ir::TensorType>& types, ir:
   return absl::OkStatus();
 }
 
-// argmax(x, dim) is the IR's one-dim reduction.
+// argmax(x, dim, keepdim) is the IR's one-dim reduction.
 absl::Status ArgmaxDims(const std::vector<ir::TensorType>&, ir::Attrs& attrs) {
   ir::Attrs out;
   out.Set("dims", std::vector<int64_t>{attrs.GetInt("dim", -1)});
@@ -53,9 +53,9 @@ absl::Status ReductionDims(const std::vector<ir::TensorType>& types, ir::Attrs& 
 
 absl::Status CheckReduction(const std::vector<ir::TensorType>&, ir::Attrs& attrs) {
   std::string reduction = attrs.GetString("reduction");
-  if (reduction == "mean" || reduction == "sum") return absl::OkStatus();
+  if (reduction == "mean" || reduction == "sum" || reduction == "none") return absl::OkStatus();
   return absl::InvalidArgumentError(
-      absl::StrCat("reduction must be mean or sum, got '", reduction, "'"));
+      absl::StrCat("reduction must be mean, sum or none, got '", reduction, "'"));
 }
 
 absl::Status CheckDropout(const std::vector<ir::TensorType>&, ir::Attrs& attrs) {
@@ -140,13 +140,27 @@ OpBuiltin Moment(const std::string& name) {
            {"dim", K::kInts}},
           ReductionDims};
 }
-OpBuiltin Loss(const std::string& name) {
+// torch.sum(x, dim, keepdim) and friends: the IR reductions under PyTorch's names and argument
+// order. max and min reduce (torch.amax / torch.amin values); the elementwise forms are maximum
+// and minimum.
+OpBuiltin TorchReduce(const std::string& name, const std::string& ir_op) {
   return {name,
-          {{"input", K::kTensor},
-           {"target", K::kTensor},
-           {"weight", K::kOptionalTensor},
-           {"reduction", K::kWord, std::string("mean")}},
-          CheckReduction};
+          {{"x", K::kTensor},
+           {"dim", K::kInts},
+           {"keepdim", K::kBool, int64_t{0}},
+           {"dims", K::kInts}},
+          ReductionDims,
+          ir_op};
+}
+// Losses: (input, target), an optional tensor `extra` (class weights, BCE's weight or
+// pos_weight), reduction=mean|sum|none, then the loss's own numbers.
+OpBuiltin Loss(const std::string& name, const std::string& extra = "",
+               std::vector<OpParam> numbers = {}) {
+  OpBuiltin op{name, {{"input", K::kTensor}, {"target", K::kTensor}}, CheckReduction};
+  if (!extra.empty()) op.params.push_back({extra, K::kOptionalTensor});
+  op.params.push_back({"reduction", K::kWord, std::string("mean")});
+  op.params.insert(op.params.end(), numbers.begin(), numbers.end());
+  return op;
 }
 
 }  // namespace
@@ -168,12 +182,15 @@ const std::vector<OpBuiltin>& OpBuiltins() {
       {"transpose", {{"x", K::kTensor}, {"perm", K::kInts}}, ReversedPermByDefault},
       {"flatten", {{"x", K::kTensor}, {"start_dim", K::kInt, int64_t{1}}}},
       Reduce("reduce_sum"), Reduce("reduce_max"), Reduce("reduce_min"), Reduce("reduce_mean"),
+      TorchReduce("sum", "reduce_sum"), TorchReduce("mean", "reduce_mean"),
+      TorchReduce("max", "reduce_max"), TorchReduce("min", "reduce_min"),
       Moment("var"), Moment("std"),
-      {"argmax", {{"x", K::kTensor}, {"dim", K::kInt, int64_t{-1}}}, ArgmaxDims},
+      {"argmax",
+       {{"x", K::kTensor}, {"dim", K::kInt, int64_t{-1}}, {"keepdim", K::kBool, int64_t{0}}},
+       ArgmaxDims},
       {"softmax", {{"x", K::kTensor}, {"dim", K::kInt, int64_t{-1}}}},
       {"log_softmax", {{"x", K::kTensor}, {"dim", K::kInt, int64_t{-1}}}},
       {"dropout", {{"x", K::kTensor}, {"p", K::kNumber, 0.5}}, CheckDropout},
-      Loss("nll_loss"), Loss("cross_entropy"),
       {"max_pool2d",
        {{"x", K::kTensor},
         {"kernel_size", K::kInts, std::nullopt, true},
@@ -211,6 +228,12 @@ const std::vector<OpBuiltin>& OpBuiltins() {
         {"g", K::kOptionalTensor},
         {"h", K::kOptionalTensor},
         {"dim", K::kInt, int64_t{0}}}},
+      Loss("nll_loss", "weight"),
+      Loss("cross_entropy", "weight", {{"label_smoothing", K::kNumber, 0.0}}),
+      Loss("binary_cross_entropy", "weight"),
+      Loss("binary_cross_entropy_with_logits", "pos_weight"),
+      Loss("mse_loss"), Loss("l1_loss"),
+      Loss("smooth_l1_loss", "", {{"beta", K::kNumber, 1.0}}),
   };
   return *table;
 }

@@ -76,6 +76,16 @@ using IndexMapFn = std::function<std::vector<int>(const Node& node, const Tensor
 // For kComposite ops: builds the primitive form; returns the node replacing `node`.
 using ExpandFn = std::function<NodeId(GraphBuilder&, const Node& node, bool training)>;
 
+// A classification loss's reading of its operands: the class each sample is predicted to be and
+// the class its target names, both i64 [N]. Evaluation counts accuracy from them.
+struct Prediction {
+  NodeId predicted = kNoNode;
+  NodeId truth = kNoNode;
+};
+// For loss ops: the prediction the loss's operands imply, or nullopt where the loss has no
+// notion of a class (regression, or a shape without one class per sample).
+using PredictFn = std::function<std::optional<Prediction>(GraphBuilder&, const Node& loss)>;
+
 struct OpDef {
   std::string name;
   std::string summary;
@@ -88,6 +98,7 @@ struct OpDef {
   ReduceKind reduce_kind = ReduceKind::kSum;  // kReduction ops.
   IndexMapFn index_map;         // kIndexMap ops.
   ExpandFn expand;              // kComposite ops.
+  PredictFn predict;            // Classification losses: what accuracy compares.
 
   bool Has(Trait t) const { return (traits & t) != 0; }
 };

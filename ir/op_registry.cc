@@ -21,6 +21,7 @@ const OpRegistry& OpRegistry::Global() {
     RegisterWindowOps(*r);
     RegisterConvOps(*r);
     RegisterRnnOps(*r);
+    RegisterLossOps(*r);
     return r;
   }();
   return *registry;

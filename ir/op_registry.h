@@ -41,6 +41,7 @@ void RegisterNormOps(OpRegistry& r);
 void RegisterWindowOps(OpRegistry& r);
 void RegisterConvOps(OpRegistry& r);
 void RegisterRnnOps(OpRegistry& r);
+void RegisterLossOps(OpRegistry& r);
 
 }  // namespace kiln::ir
 

@@ -81,16 +81,20 @@ absl::StatusOr<ir::Graph> BuildEvalStep(const ir::Graph& model) {
   KILN_ASSIGN_OR_RETURN(ir::NodeId loss, LossOf(model));
   ir::Graph eval = model;
   eval.name = absl::StrCat(model.name, "_eval");
-  // Accuracy compares the argmax of the loss's prediction operand with its class-index target.
+  // Accuracy: a classification loss says which class each sample is predicted to be and which
+  // its target names (OpDef::predict); a loss without one (regression) gets no accuracy.
   const ir::Node loss_node = eval.node(loss);
-  ir::GraphBuilder b(eval);
-  b.set_loc(loss_node.loc);
-  if (loss_node.operands.size() >= 2 && eval.node(loss_node.operands[0]).type.rank() == 2 &&
-      eval.node(loss_node.operands[1]).type.dtype == ir::DType::kI64) {
-    ir::NodeId predicted = b.ArgMax(loss_node.operands[0], 1);
-    ir::NodeId correct = b.ReduceSum(b.Equal(predicted, loss_node.operands[1]), {0});
-    KILN_RETURN_IF_ERROR(b.status());
-    eval.outputs.emplace_back(kCorrectOutput, correct);
+  const ir::OpDef& def = ir::OpOf(loss_node);
+  if (def.predict) {
+    ir::GraphBuilder b(eval);
+    b.set_loc(loss_node.loc);
+    std::optional<ir::Prediction> prediction = def.predict(b, loss_node);
+    if (prediction) {
+      ir::NodeId correct = b.ReduceSum(b.Equal(prediction->predicted, prediction->truth), {0});
+      KILN_RETURN_IF_ERROR(b.status());
+      eval.outputs.emplace_back(kCorrectOutput, correct);
+      eval.outputs.emplace_back(kPredictedOutput, prediction->predicted);
+    }
   }
   KILN_RETURN_IF_ERROR(ExpandComposites(eval, /*training=*/false).status());
   return eval;

@@ -1,6 +1,7 @@
 // Turns a model's forward graph into the two graphs kiln compiles: ONE training step (forward,
 // loss, backward, optimizer update with in-place writes of parameters and optimizer state) and
-// an evaluation step (forward in eval mode, loss, count of correct predictions, no gradients).
+// an evaluation step (forward in eval mode, loss, count of correct predictions and each sample's
+// predicted class for classification losses, no gradients).
 #ifndef KILN_PASSES_TRAINING_STEP_H_
 #define KILN_PASSES_TRAINING_STEP_H_
 
@@ -14,7 +15,8 @@ namespace kiln::passes {
 
 // Output names the runtime reads.
 inline constexpr char kLossOutput[] = "loss";
-inline constexpr char kCorrectOutput[] = "correct";
+inline constexpr char kCorrectOutput[] = "correct";      // f32 []: correct predictions.
+inline constexpr char kPredictedOutput[] = "predicted";  // i64 [N]: each sample's class.
 
 // `model` is the frontend's graph with a scalar output named "loss"; composites not yet expanded.
 absl::StatusOr<ir::Graph> BuildTrainingStep(const ir::Graph& model, const ir::TrainConfig& train);

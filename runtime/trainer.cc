@@ -130,6 +130,7 @@ struct Trainer::Step {
   int64_t* rng_key = nullptr;
   const float* loss = nullptr;
   const float* correct = nullptr;
+  const int64_t* predicted = nullptr;  // Evaluation entries of classification losses.
 };
 
 Trainer::Trainer(Executable& executable, ThreadPool& pool, TrainOptions options)
@@ -207,6 +208,11 @@ absl::StatusOr<Trainer::Step> Trainer::BindStep(bool training, int64_t batch_siz
   if (correct.ok()) {
     KILN_RETURN_IF_ERROR(CheckScalar(entry, *correct, ElementType::kF32));
     step.correct = correct->f32();
+  }
+  absl::StatusOr<BufferView> predicted = entry.Output(kPredictedOutput);
+  if (predicted.ok() && predicted->spec->type == ElementType::kI64 &&
+      predicted->num_elements() == entry.batch_size()) {
+    step.predicted = predicted->i64();
   }
   return step;
 }
@@ -289,6 +295,9 @@ absl::StatusOr<Evaluation> Trainer::Evaluate(const Dataset& data) {
     KILN_ASSIGN_OR_RETURN(last, BindStep(/*training=*/false, remainder, data));
   }
   const bool has_accuracy = full.correct != nullptr && (remainder == 0 || last.correct != nullptr);
+  const bool per_class = options_.per_class_accuracy && full.predicted != nullptr &&
+                         (remainder == 0 || last.predicted != nullptr);
+  Evaluation result;
 
   double loss_sum = 0.0;
   double correct_sum = 0.0;
@@ -300,8 +309,8 @@ absl::StatusOr<Evaluation> Trainer::Evaluate(const Dataset& data) {
     const double loss = RunStep(step, rows, /*global_step=*/0);
     loss_sum += loss * static_cast<double>(rows);
     if (has_accuracy) correct_sum += *step.correct;
+    if (per_class) CountClasses(data, b * batch_size, rows, step.predicted, result);
   }
-  Evaluation result;
   result.seconds = SecondsSince(start);
   result.loss = data.num_samples > 0 ? loss_sum / data.num_samples : kNaN;
   result.accuracy = has_accuracy && data.num_samples > 0 ? correct_sum / data.num_samples : kNaN;
@@ -310,6 +319,7 @@ absl::StatusOr<Evaluation> Trainer::Evaluate(const Dataset& data) {
 
 absl::StatusOr<std::vector<EpochMetrics>> Trainer::Fit(const Dataset& train, const Dataset& test) {
   std::vector<EpochMetrics> history = options_.history;
+  Evaluation last_evaluation;
   for (int64_t epoch = options_.first_epoch; epoch <= options_.epochs; ++epoch) {
     KILN_ASSIGN_OR_RETURN(EpochMetrics metrics, TrainEpoch(train, epoch));
     metrics.test_loss = kNaN;
@@ -319,6 +329,7 @@ absl::StatusOr<std::vector<EpochMetrics>> Trainer::Fit(const Dataset& train, con
       metrics.test_loss = evaluation.loss;
       metrics.test_accuracy = evaluation.accuracy;
       metrics.eval_seconds = evaluation.seconds;
+      last_evaluation = std::move(evaluation);
     }
     history.push_back(metrics);
     if (options_.log != nullptr) {
@@ -337,7 +348,43 @@ absl::StatusOr<std::vector<EpochMetrics>> Trainer::Fit(const Dataset& train, con
       KILN_RETURN_IF_ERROR(WriteFileAtomically(options_.metrics_out, MetricsJson(history)));
     }
   }
+  if (options_.per_class_accuracy && options_.log != nullptr &&
+      !last_evaluation.class_total.empty()) {
+    *options_.log << "\n" << FormatPerClassReport(last_evaluation) << std::flush;
+  }
   return history;
+}
+
+void CountClasses(const Dataset& data, int64_t first, int64_t rows, const int64_t* predicted,
+                  Evaluation& evaluation) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t label = data.labels[first + r];
+    if (label < 0) continue;
+    if (static_cast<size_t>(label) >= evaluation.class_total.size()) {
+      evaluation.class_total.resize(label + 1, 0);
+      evaluation.class_correct.resize(label + 1, 0);
+    }
+    ++evaluation.class_total[label];
+    if (predicted[r] == label) ++evaluation.class_correct[label];
+  }
+}
+
+std::string FormatPerClassReport(const Evaluation& evaluation) {
+  std::string report = absl::StrFormat("Test Loss: %.6f\n\n", evaluation.loss);
+  int64_t total = 0, correct = 0;
+  for (size_t c = 0; c < evaluation.class_total.size(); ++c) {
+    const int64_t n = evaluation.class_total[c], right = evaluation.class_correct[c];
+    total += n;
+    correct += right;
+    if (n == 0) continue;
+    absl::StrAppendFormat(&report, "Test Accuracy of %d: %d%% (%d/%d)\n", c, 100 * right / n,
+                          right, n);
+  }
+  if (total > 0) {
+    absl::StrAppendFormat(&report, "\nTest Accuracy (Overall): %d%% (%d/%d)\n",
+                          100 * correct / total, correct, total);
+  }
+  return report;
 }
 
 std::string FormatEpochLine(const EpochMetrics& metrics, int64_t epochs) {

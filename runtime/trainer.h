@@ -37,6 +37,7 @@ inline constexpr char kLearningRateInput[] = "kiln.lr";
 inline constexpr char kRngInput[] = "kiln.rng";
 inline constexpr char kLossOutput[] = "loss";
 inline constexpr char kCorrectOutput[] = "correct";
+inline constexpr char kPredictedOutput[] = "predicted";
 
 struct EpochMetrics {
   int64_t epoch = 0;           // 1-based.
@@ -84,6 +85,9 @@ struct TrainOptions {
   std::string model_name;                             // Recorded in checkpoints.
   std::string metrics_out;                            // Metrics JSON path; empty: none.
   std::ostream* log = nullptr;                        // Receives one line per epoch.
+  // After the last epoch, log the test loss and the test accuracy of each class (needs the
+  // evaluation entries' "predicted" output: i64 [batch], each sample's predicted class).
+  bool per_class_accuracy = false;
   // Called after each epoch, once its checkpoint is written.
   std::function<void(const EpochMetrics&)> on_epoch;
 };
@@ -92,6 +96,10 @@ struct Evaluation {
   double loss = 0.0;
   double accuracy = 0.0;
   double seconds = 0.0;
+  // With TrainOptions::per_class_accuracy: per class (the data's label), the test samples of
+  // that class and how many of them were predicted right. Empty otherwise.
+  std::vector<int64_t> class_total;
+  std::vector<int64_t> class_correct;
 };
 
 class Trainer {
@@ -128,6 +136,15 @@ class Trainer {
 
 // "epoch 1/10  train_loss 0.4921  test_loss 0.4012  test_acc 0.8561  3.21s  18690 samples/s"
 std::string FormatEpochLine(const EpochMetrics& metrics, int64_t epochs);
+
+// Adds one evaluated batch (samples first..first+rows-1 of `data`, whose predicted classes are
+// `predicted`) to evaluation.class_total / class_correct, keyed by the data's labels.
+void CountClasses(const Dataset& data, int64_t first, int64_t rows, const int64_t* predicted,
+                  Evaluation& evaluation);
+
+// "Test Loss: 0.071234", a blank line, one "Test Accuracy of 7: 98% (1010/1028)" per class
+// with samples, and "Test Accuracy (Overall): 97% (1950/2000)" (percentages rounded down).
+std::string FormatPerClassReport(const Evaluation& evaluation);
 
 // {"epochs":[{"epoch":1,"train_loss":...,"test_loss":...,"test_accuracy":...,"seconds":...,
 //   "eval_seconds":...,"samples_per_second":...},...]}; non-finite values are null.

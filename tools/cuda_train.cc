@@ -76,6 +76,9 @@ absl::Status TrainOnCuda(const CommandLine& line, bool resume) {
   run.checkpoint_path = line.String("checkpoint").value_or("");
   run.model_name = compiled.name;
   run.log = &std::cout;
+  run.per_class_accuracy =
+      line.Has("per-class") || std::find(train.metrics.begin(), train.metrics.end(),
+                                         "per_class_accuracy") != train.metrics.end();
   runtime::CudaTrainer trainer(*executable, *host, run);
   KILN_ASSIGN_OR_RETURN(std::vector<runtime::EpochMetrics> history,
                         trainer.Fit(data.train, data.test));

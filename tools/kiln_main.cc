@@ -27,6 +27,9 @@ kiln train options (override the model's train section):
                        FILE (atomically: temp file, fsync, rename; CRC-32 checked on load).
   --resume             Continue the run saved in --checkpoint FILE from the epoch after its
                        last one, as if it had never stopped (missing file: start fresh).
+  --per-class          After the last epoch, print the test loss and each class's test
+                       accuracy (Test Accuracy of 7: 98% (1010/1028)), as the train
+                       section's metrics = [.., per_class_accuracy] does.
   --data-dir DIR       Directory with the IDX files (default: the data source's own).
   --train-limit N      Train on the first N samples only.
   --test-limit N       Evaluate on the first N test samples only.

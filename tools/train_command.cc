@@ -76,7 +76,7 @@ absl::Status Train(std::vector<std::string> args) {
       CommandLine line,
       CommandLine::Parse(args, {"epochs", "batch-size", "lr", "seed", "metrics-out", "data-dir",
                                 "train-limit", "test-limit", "threads", "checkpoint", "device"},
-                         {"resume"}));
+                         {"resume", "per-class"}));
   const bool resume = line.Has("resume");
   const std::string device = line.String("device").value_or("cpu");
   if (device == "cuda") return TrainOnCuda(line, resume);  // tools/cuda_train.cc
@@ -116,6 +116,9 @@ absl::Status Train(std::vector<std::string> args) {
   run.checkpoint_path = line.String("checkpoint").value_or("");
   run.model_name = compiled.name;
   run.log = &std::cout;
+  run.per_class_accuracy =
+      line.Has("per-class") || std::find(train.metrics.begin(), train.metrics.end(),
+                                         "per_class_accuracy") != train.metrics.end();
   if (resume) {
     KILN_ASSIGN_OR_RETURN(bool more, Resume(data.train.num_samples, *executable, run));
     if (!more) return absl::OkStatus();

@@ -210,9 +210,6 @@ absl::StatusOr<EmittedKernel> EmitReductionKernel(KernelContext& k) {
     return absl::UnimplementedError(absl::StrCat("reduction of ", k.node(operand).type.ToString()));
   }
   ir::ReduceKind kind = def.reduce_kind;
-  if (kind == ir::ReduceKind::kArgMax && !trailing) {
-    return absl::UnimplementedError("argmax over a non-innermost dim");
-  }
   int parallel_dim = -1;
   for (int d = 0; d < rank && parallel_dim < 0; ++d) {
     if (!reduced[d]) parallel_dim = d;
@@ -252,9 +249,21 @@ absl::StatusOr<EmittedKernel> EmitReductionKernel(KernelContext& k) {
   };
   NodeId out = k.kernel().outputs[0];
 
-  if (trailing) {
-    ir::Shape outer(in_shape.begin(), in_shape.begin() + first_reduced);
-    ir::Shape inner(in_shape.begin() + first_reduced, in_shape.end());
+  // argmax needs the register form whatever its dim (the index travels with the running max):
+  // loop over the kept dims outside and the reduced dims inside, in the input's coordinates.
+  if (trailing || kind == ir::ReduceKind::kArgMax) {
+    ir::Shape outer, inner;
+    for (int d = 0; d < rank; ++d) (reduced[d] ? inner : outer).push_back(in_shape[d]);
+    if (!trailing) parallel_dim = tasks > 1 ? 0 : -1;  // The first kept dim leads `outer`.
+    auto input_coords = [&](const std::vector<llvm::Value*>& outer_coords,
+                            const std::vector<llvm::Value*>& inner_coords) {
+      std::vector<llvm::Value*> coords;
+      size_t o = 0, i = 0;
+      for (int d = 0; d < rank; ++d) {
+        coords.push_back(reduced[d] ? inner_coords[i++] : outer_coords[o++]);
+      }
+      return coords;
+    };
     llvm::IRBuilder<> entry(&k.function()->getEntryBlock(), k.function()->getEntryBlock().begin());
     llvm::Value* acc = entry.CreateAlloca(f32, nullptr, "acc");
     llvm::Value* best_index = entry.CreateAlloca(b.getInt64Ty(), nullptr, "best_index");
@@ -262,8 +271,7 @@ absl::StatusOr<EmittedKernel> EmitReductionKernel(KernelContext& k) {
       b.CreateStore(llvm::ConstantFP::get(f32, init), acc);
       b.CreateStore(b.getInt64(0), best_index);
       k.LoopNest(inner, -1, [&](const std::vector<llvm::Value*>& inner_coords) {
-        std::vector<llvm::Value*> coords = outer_coords;
-        coords.insert(coords.end(), inner_coords.begin(), inner_coords.end());
+        std::vector<llvm::Value*> coords = input_coords(outer_coords, inner_coords);
         eval.Reset();
         llvm::Value* x = sb.Unwrap(eval.Evaluate(operand, WrapCoords(sb, coords)));
         llvm::Value* current = b.CreateLoad(f32, acc);

@@ -1,4 +1,4 @@
-// Neural-network layers and losses. These are composites: they keep their own name in the IR
+// Neural-network layers (losses are in loss_ops.cc). These are composites: they keep their own name in the IR
 // (so dumps and errors speak the user's language) and expand into primitives before autodiff,
 // which therefore needs no gradient rules of their own.
 #include <cmath>
@@ -53,90 +53,17 @@ absl::StatusOr<TensorType> SoftmaxType(std::span<const TensorType> ops, const At
   return ops[0];
 }
 
-// x - max(x) along dim, with the max excluded from differentiation: the result of (log-)softmax
-// does not depend on it, and leaving it out gives the textbook gradient.
-NodeId Shifted(GraphBuilder& b, NodeId x, int64_t dim) {
-  return b.Sub(x, b.Op("stop_gradient", {b.ReduceMax(x, {dim}, /*keepdim=*/true)}));
-}
-
 int64_t DimOf(const Node& node) {
   int64_t dim = node.attrs.GetInt("dim", -1);
   return dim < 0 ? dim + node.type.rank() : dim;
 }
 
 NodeId ExpandLogSoftmax(GraphBuilder& b, const Node& node, bool) {
-  int64_t dim = DimOf(node);
-  NodeId s = Shifted(b, node.operands[0], dim);
-  return b.Sub(s, b.Log(b.ReduceSum(b.Exp(s), {dim}, /*keepdim=*/true)));
+  return LogSoftmaxAlong(b, node.operands[0], DimOf(node));
 }
 
 NodeId ExpandSoftmax(GraphBuilder& b, const Node& node, bool) {
-  int64_t dim = DimOf(node);
-  NodeId e = b.Exp(Shifted(b, node.operands[0], dim));
-  return b.Div(e, b.ReduceSum(e, {dim}, /*keepdim=*/true));
-}
-
-absl::StatusOr<TensorType> NllLossType(std::span<const TensorType> ops, const Attrs& attrs) {
-  if (ops.size() != 2 && ops.size() != 3) {
-    return absl::InvalidArgumentError("expects (input, target) or (input, target, weight)");
-  }
-  const TensorType& x = ops[0];
-  const TensorType& t = ops[1];
-  if (x.dtype != DType::kF32 || x.rank() != 2) {
-    return absl::InvalidArgumentError("expects f32[N,C] scores, got " + x.ToString());
-  }
-  if (t.dtype != DType::kI64 || t.shape != Shape{x.shape[0]}) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "target %s does not match input %s (expected i64[%d] class indices)", t.ToString(),
-        x.ToString(), x.shape[0]));
-  }
-  if (ops.size() == 3 && (ops[2].dtype != DType::kF32 || ops[2].shape != Shape{x.shape[1]})) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "class weights %s do not match input %s (expected f32[%d])", ops[2].ToString(), x.ToString(),
-        x.shape[1]));
-  }
-  std::string reduction = attrs.GetString("reduction", "mean");
-  if (reduction == "none") return TensorType{DType::kF32, {x.shape[0]}};
-  if (reduction != "mean" && reduction != "sum") {
-    return absl::InvalidArgumentError("reduction must be mean, sum or none, got " + reduction);
-  }
-  return TensorType{DType::kF32, {}};
-}
-
-// loss_i = -w[t_i] * logp[i, t_i]; mean divides by sum_i w[t_i] (N without weights), as
-// torch.nn.functional.nll_loss does. The pick is a one-hot product so it fuses into the
-// reduction instead of needing a gather kernel.
-NodeId NllLoss(GraphBuilder& b, NodeId logp, NodeId target, std::optional<NodeId> weight,
-               const std::string& reduction) {
-  Shape shape = b.type(logp).shape;
-  // Named locals fix the node order (argument evaluation order is unspecified in C++).
-  NodeId column = b.Reshape(target, {shape[0], 1});
-  NodeId classes = b.Iota(shape, 1);
-  NodeId one_hot = b.Equal(column, classes);
-  NodeId sample_weight = weight ? b.Mul(one_hot, *weight) : one_hot;
-  NodeId picked = b.Mul(logp, sample_weight);
-  if (reduction == "none") return b.Neg(b.ReduceSum(picked, {1}));
-  NodeId total = b.Neg(b.ReduceSum(picked, {0, 1}));
-  if (reduction == "sum") return total;
-  NodeId denom = weight ? b.ReduceSum(sample_weight, {0, 1})
-                        : b.Scalar(static_cast<double>(shape[0]));
-  return b.Div(total, denom);
-}
-
-std::optional<NodeId> OptionalOperand(const Node& node, size_t i) {
-  return node.operands.size() > i ? std::optional<NodeId>(node.operands[i]) : std::nullopt;
-}
-
-NodeId ExpandNllLoss(GraphBuilder& b, const Node& node, bool) {
-  return NllLoss(b, node.operands[0], node.operands[1], OptionalOperand(node, 2),
-                 node.attrs.GetString("reduction", "mean"));
-}
-
-NodeId ExpandCrossEntropy(GraphBuilder& b, const Node& node, bool) {
-  NodeId s = Shifted(b, node.operands[0], 1);
-  NodeId logp = b.Sub(s, b.Log(b.ReduceSum(b.Exp(s), {1}, /*keepdim=*/true)));
-  return NllLoss(b, logp, node.operands[1], OptionalOperand(node, 2),
-                 node.attrs.GetString("reduction", "mean"));
+  return SoftmaxAlong(b, node.operands[0], DimOf(node));
 }
 
 absl::StatusOr<TensorType> DropoutType(std::span<const TensorType> ops, const Attrs& attrs) {
@@ -244,10 +171,6 @@ void RegisterNnOps(OpRegistry& r) {
   r.Add(Composite("softmax", "exp(x) / sum(exp(x)) along `dim`.", 1, SoftmaxType, ExpandSoftmax));
   r.Add(Composite("log_softmax", "x - logsumexp(x) along `dim`.", 1, SoftmaxType,
                   ExpandLogSoftmax));
-  r.Add(Composite("nll_loss", "Negative log-likelihood of class indices; optional class weights.",
-                  -1, NllLossType, ExpandNllLoss));
-  r.Add(Composite("cross_entropy", "nll_loss(log_softmax(logits, 1), target).", -1, NllLossType,
-                  ExpandCrossEntropy));
   r.Add(Composite("dropout", "Zeroes elements with probability `p` in training.", 1, DropoutType,
                   ExpandDropout));
   r.Add(Composite("flatten", "Collapses dims from `start_dim` on into one.", 1, FlattenType,

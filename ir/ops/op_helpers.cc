@@ -21,6 +21,24 @@ absl::StatusOr<TensorType> BroadcastOperands(std::span<const TensorType> operand
   return out;
 }
 
+namespace {
+
+NodeId Shifted(GraphBuilder& b, NodeId x, int64_t dim) {
+  return b.Sub(x, b.Op("stop_gradient", {b.ReduceMax(x, {dim}, /*keepdim=*/true)}));
+}
+
+}  // namespace
+
+NodeId LogSoftmaxAlong(GraphBuilder& b, NodeId x, int64_t dim) {
+  NodeId s = Shifted(b, x, dim);
+  return b.Sub(s, b.Log(b.ReduceSum(b.Exp(s), {dim}, /*keepdim=*/true)));
+}
+
+NodeId SoftmaxAlong(GraphBuilder& b, NodeId x, int64_t dim) {
+  NodeId e = b.Exp(Shifted(b, x, dim));
+  return b.Div(e, b.ReduceSum(e, {dim}, /*keepdim=*/true));
+}
+
 absl::Status RequireFloat(const TensorType& type, const char* what) {
   if (type.dtype == DType::kF32) return absl::OkStatus();
   return absl::InvalidArgumentError(

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "ir/graph_builder.h"
 #include "ir/op_def.h"
 
 namespace kiln::ir {
@@ -21,6 +22,12 @@ absl::Status RequireFloat(const TensorType& type, const char* what);
 
 // Normalizes a possibly negative dim against `rank`; error if out of range.
 absl::StatusOr<int64_t> NormalizeDim(int64_t dim, int64_t rank);
+
+// log_softmax(x, dim) in primitives, shifted by a max that is excluded from differentiation:
+// the result does not depend on it, and leaving it out gives the textbook gradient. Used by the
+// softmax composites and by the losses that take logits.
+NodeId LogSoftmaxAlong(GraphBuilder& b, NodeId x, int64_t dim);
+NodeId SoftmaxAlong(GraphBuilder& b, NodeId x, int64_t dim);
 
 // Reads the `dtype` and `shape` attrs that leaves and shape-producing ops carry.
 absl::StatusOr<TensorType> TypeFromAttrs(const Attrs& attrs);

@@ -44,6 +44,7 @@ struct CudaTrainer::Step {
   int entry = -1;
   int64_t target_dim = 0;  // As Trainer::Step: f32 targets gathered per sample.
   bool has_correct = false;
+  bool has_predicted = false;  // Evaluation entries of classification losses.
   std::array<Staged, CudaExecutable::kParities> staged;
 };
 
@@ -91,6 +92,7 @@ absl::StatusOr<CudaTrainer::Step> CudaTrainer::BindStep(bool training, int64_t b
   }
   KILN_RETURN_IF_ERROR(device_.Output(step.entry, 0, kLossOutput).status());
   step.has_correct = device_.Output(step.entry, 0, kCorrectOutput).ok();
+  step.has_predicted = device_.Output(step.entry, 0, kPredictedOutput).ok();
   return step;
 }
 
@@ -118,6 +120,12 @@ absl::Status CudaTrainer::RunBatches(const Batcher& batcher, const std::vector<i
       KILN_ASSIGN_OR_RETURN(const void* correct,
                             device_.Output(done.step->entry, done.parity, kCorrectOutput));
       totals.correct_sum += *static_cast<const float*>(correct);
+    }
+    if (totals.classes != nullptr && done.step->has_predicted) {
+      KILN_ASSIGN_OR_RETURN(const void* predicted,
+                            device_.Output(done.step->entry, done.parity, kPredictedOutput));
+      CountClasses(data, done.batch * batcher.batch_size(), done.rows,
+                   static_cast<const int64_t*>(predicted), *totals.classes);
     }
     return absl::OkStatus();
   };
@@ -195,13 +203,16 @@ absl::StatusOr<Evaluation> CudaTrainer::Evaluate(const Dataset& data) {
     KILN_ASSIGN_OR_RETURN(last, BindStep(/*training=*/false, remainder, data));
   }
   const bool has_accuracy = full.has_correct && (remainder == 0 || last.has_correct);
+  Evaluation result;
   Totals totals;
+  const bool per_class = options_.per_class_accuracy && full.has_predicted &&
+                         (remainder == 0 || last.has_predicted);
+  if (per_class) totals.classes = &result;
   const Clock::time_point start = Clock::now();
   // Evaluation steps take global step 0's key, as on the CPU (dropout is off in them anyway).
   learning_rate_ = 0.0;
   KILN_RETURN_IF_ERROR(RunBatches(batcher, order, data, full, last, /*epoch=*/0,
                                   /*first_global_step=*/0, /*training=*/false, totals));
-  Evaluation result;
   result.seconds = SecondsSince(start);
   result.loss = data.num_samples > 0 ? totals.loss_sum / data.num_samples : kNaN;
   result.accuracy =
@@ -212,6 +223,7 @@ absl::StatusOr<Evaluation> CudaTrainer::Evaluate(const Dataset& data) {
 absl::StatusOr<std::vector<EpochMetrics>> CudaTrainer::Fit(const Dataset& train,
                                                            const Dataset& test) {
   std::vector<EpochMetrics> history = options_.history;
+  Evaluation last_evaluation;
   for (int64_t epoch = options_.first_epoch; epoch <= options_.epochs; ++epoch) {
     KILN_ASSIGN_OR_RETURN(EpochMetrics metrics, TrainEpoch(train, epoch));
     metrics.test_loss = kNaN;
@@ -221,6 +233,7 @@ absl::StatusOr<std::vector<EpochMetrics>> CudaTrainer::Fit(const Dataset& train,
       metrics.test_loss = evaluation.loss;
       metrics.test_accuracy = evaluation.accuracy;
       metrics.eval_seconds = evaluation.seconds;
+      last_evaluation = std::move(evaluation);
     }
     history.push_back(metrics);
     if (options_.log != nullptr) {
@@ -241,6 +254,10 @@ absl::StatusOr<std::vector<EpochMetrics>> CudaTrainer::Fit(const Dataset& train,
     }
   }
   KILN_RETURN_IF_ERROR(device_.DownloadPersistent());
+  if (options_.per_class_accuracy && options_.log != nullptr &&
+      !last_evaluation.class_total.empty()) {
+    *options_.log << "\n" << FormatPerClassReport(last_evaluation) << std::flush;
+  }
   return history;
 }
 

@@ -38,6 +38,7 @@ class CudaTrainer {
   struct Totals {
     double loss_sum = 0.0;
     double correct_sum = 0.0;
+    Evaluation* classes = nullptr;  // Evaluation with per_class_accuracy: per-class counts.
   };
   absl::StatusOr<Step> BindStep(bool training, int64_t batch_size, const Dataset& data);
   // Runs every batch of `batcher` through full/last, pipelined; adds rows * loss (and correct).

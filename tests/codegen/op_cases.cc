@@ -124,6 +124,46 @@ std::vector<GradCase> PrimitiveCases() {
   return cases;
 }
 
+// The losses of loss_ops.cc under each reduction. Targets that are parameters (probabilities,
+// regression targets) have their gradient checked too. Regression inputs are kGrid against
+// kGridHalf targets: the difference stays 0.1 away from l1's kink at 0 and from smooth_l1's
+// switch at beta = 0.4.
+void AddLossCases(std::vector<GradCase>& cases) {
+  const Operand labels{{4}, Domain::kLabels}, class_weights{{5}, Domain::kPositive};
+  for (const char* reduction : {"mean", "sum", "none"}) {
+    Attrs attrs = {{"reduction", std::string(reduction)}};
+    Attrs smoothed = {{"reduction", std::string(reduction)}, {"label_smoothing", 0.1}};
+    std::string r = reduction;
+    cases.push_back({"cross_entropy", r + "_probabilities",
+                     {{{4, 5}}, {{4, 5}, Domain::kProbability}}, attrs});
+    cases.push_back({"cross_entropy", r + "_probabilities_weighted_smoothed",
+                     {{{4, 5}}, {{4, 5}, Domain::kProbability}, class_weights}, smoothed});
+    cases.push_back({"cross_entropy", r + "_smoothed", {{{4, 5}}, labels}, smoothed});
+    cases.push_back({"cross_entropy", r + "_weighted_smoothed",
+                     {{{4, 5}}, labels, class_weights}, smoothed});
+    cases.push_back({"binary_cross_entropy", r,
+                     {{{4, 3}, Domain::kProbability}, {{4, 3}, Domain::kMask}}, attrs});
+    cases.push_back({"binary_cross_entropy", r + "_weighted",
+                     {{{4, 3}, Domain::kProbability}, {{4, 3}, Domain::kProbability},
+                      {{3}, Domain::kPositive}},
+                     attrs});
+    cases.push_back({"binary_cross_entropy_with_logits", r,
+                     {{{4, 3}, Domain::kWide}, {{4, 3}, Domain::kMask}}, attrs});
+    cases.push_back({"binary_cross_entropy_with_logits", r + "_pos_weight",
+                     {{{4, 3}}, {{4, 3}, Domain::kProbability}, {{3}, Domain::kPositive}},
+                     attrs});
+    for (const char* op : {"mse_loss", "l1_loss", "smooth_l1_loss"}) {
+      Attrs loss_attrs = attrs;
+      if (std::string(op) == "smooth_l1_loss") loss_attrs.Set("beta", 0.4);
+      cases.push_back({op, r, {{{3, 4}, Domain::kGrid}, {{3, 4}, Domain::kGridHalf}}, loss_attrs});
+    }
+  }
+  cases.push_back({"smooth_l1_loss", "beta0_is_l1",
+                   {{{3, 4}, Domain::kGrid}, {{3, 4}, Domain::kGridHalf}},
+                   {{"reduction", std::string("mean")}, {"beta", 0.0}}});
+  cases.push_back({"smooth_l1_loss", "default_beta",
+                   {{{3, 4}, Domain::kWide}, {{3, 4}}}, {{"reduction", std::string("sum")}}});
+}
 std::vector<GradCase> CompositeCases() {
   std::vector<GradCase> cases;
   cases.push_back({"linear", "rank3_bias", {{{2, 3, 4}}, {{4, 5}}, {{5}}}});
@@ -142,6 +182,7 @@ std::vector<GradCase> CompositeCases() {
   cases.push_back({"cross_entropy", "mean_weighted",
                    {{{4, 5}}, {{4}, Domain::kLabels}, {{5}, Domain::kPositive}},
                    {{"reduction", std::string("mean")}}});
+  AddLossCases(cases);
   cases.push_back({"reduce_mean", "dims0", {{{3, 4}}}, Reduce({0}, false)});
   cases.push_back({"reduce_mean", "dims0_1_keep", {{{3, 4}}}, Reduce({0, 1}, true)});
   for (const char* op : {"var", "std"}) {
@@ -205,6 +246,8 @@ std::vector<GradCase> NoGradientCases() {
                    {{"dtype", std::string("i64")}}, /*expect_zero=*/true, /*cast_result=*/true});
   cases.push_back({"argmax", "dim1", {{{3, 4}, Domain::kDistinct}}, Reduce({1}, false),
                    /*expect_zero=*/true, /*cast_result=*/true});
+  cases.push_back({"argmax", "dim0_keep", {{{3, 4}, Domain::kDistinct}}, Reduce({0}, true),
+                   /*expect_zero=*/true, /*cast_result=*/true});
   return cases;
 }
 
@@ -239,6 +282,7 @@ std::vector<double> Draw(const Operand& operand, const Shape& scores_shape, std:
       case Domain::kPositive:
       case Domain::kStatePositive: v[i] = 0.5 + 1.5 * unit(rng); break;
       case Domain::kWide: v[i] = -6 + 12 * unit(rng); break;
+      case Domain::kProbability: v[i] = 0.1 + 0.8 * unit(rng); break;
       case Domain::kNonZero: v[i] = (unit(rng) < 0.5 ? -1 : 1) * (0.5 + unit(rng)); break;
       case Domain::kGrid: v[i] = -0.9 + 0.2 * grid(rng); break;
       case Domain::kGridHalf: v[i] = -1.0 + 0.2 * half_grid(rng); break;

@@ -28,6 +28,7 @@ enum class Domain {
   kGridHalf,   // Parameter, multiples of 0.2 in [-1, 1]: at least 0.1 from every kGrid value.
   kDistinct,   // Parameter, a shuffle of distinct values 0.1 apart (no ties for a max).
   kWide,       // Parameter, uniform in [-6, 6].
+  kProbability,  // Parameter, uniform in [0.1, 0.9] (binary cross-entropy's input).
   kMask,       // Input, fixed 0/1 values (select's condition).
   kLabels,     // Input, i64 class indices in [0, shape.back() of operand 0).
   kState,          // State, uniform in [-1.5, 1.5]: batch norm's running mean.

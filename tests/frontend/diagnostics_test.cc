@@ -24,6 +24,24 @@ TEST(DiagnosticsTest, UnknownOp) {
             "        ^");
 }
 
+// A loss whose target does not fit its input names the op and both types.
+TEST(DiagnosticsTest, LossTargetMismatch) {
+  std::string message = LowerError(std::string(kHeader) +
+                                   "  p = sigmoid(linear(x, 1))\n"
+                                   "  loss = binary_cross_entropy(p, y)\n"
+                                   "}\n");
+  EXPECT_NE(message.find("t.kiln:5:"), std::string::npos) << message;
+  EXPECT_NE(message.find("binary_cross_entropy"), std::string::npos) << message;
+  EXPECT_NE(message.find("target i64[64] does not match input f32[64,1] (expected f32[64,1])"),
+            std::string::npos)
+      << message;
+  message = LowerError(std::string(kHeader) +
+                       "  loss = cross_entropy(linear(x, 10), y, reduction=average)\n"
+                       "}\n");
+  EXPECT_NE(message.find("reduction must be mean, sum or none, got 'average'"), std::string::npos)
+      << message;
+}
+
 TEST(DiagnosticsTest, UndefinedName) {
   EXPECT_EQ(LowerError(std::string(kHeader) +
                        "  h2 = relu(x)\n"
@@ -156,7 +174,7 @@ TEST(DiagnosticsTest, OpArgumentErrors) {
             std::string::npos);
   EXPECT_NE(LowerError(std::string(kHeader) +
                        "  loss = cross_entropy(linear(x, 10), y, reduction=avg)\n}\n")
-                .find("4:10: error: cross_entropy: reduction must be mean or sum, got 'avg'"),
+                .find("4:10: error: cross_entropy: reduction must be mean, sum or none, got 'avg'"),
             std::string::npos);
   EXPECT_NE(LowerError(std::string(kHeader) + "  h = dropout(x, p=1.5)\n  loss = 1\n}\n")
                 .find("dropout probability must be in [0, 1), got 1.5"),

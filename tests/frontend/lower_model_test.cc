@@ -224,6 +224,45 @@ TEST(LowerModelTest, PlainOps) {
   EXPECT_EQ(NodeNamed(graph, "loss").attrs.GetString("reduction"), "sum");
 }
 
+// torch.sum/mean/amax/amin-style aliases, argmax over any dim, and the losses' arguments.
+TEST(LowerModelTest, TorchStyleReductionsAndLosses) {
+  ir::Graph graph = LowerOk(
+      "model m {\n"
+      "  input x: f32[B, 4, 5]\n"
+      "  input y: f32[B, 4, 5]\n"
+      "  s = sum(x, 1, true)\n"
+      "  a = mean(x, [0, 2])\n"
+      "  hi = max(x, dim=-1)\n"
+      "  lo = min(x)\n"
+      "  i = argmax(x, 1, keepdim=true)\n"
+      "  l1 = smooth_l1_loss(x, y, beta=0.5)\n"
+      "  l2 = binary_cross_entropy_with_logits(x, y, pos_weight=sum(y, 0), reduction=none)\n"
+      "  loss = l1 + mse_loss(x, y, reduction=sum) + l1_loss(x, y) + sum(l2)\n"
+      "}\n");
+  EXPECT_EQ(NodeNamed(graph, "s").op, "reduce_sum");
+  EXPECT_EQ(NodeNamed(graph, "s").type.ToString(), "f32[64,1,5]");
+  EXPECT_EQ(NodeNamed(graph, "a").op, "reduce_mean");
+  EXPECT_EQ(NodeNamed(graph, "a").type.ToString(), "f32[4]");
+  EXPECT_EQ(NodeNamed(graph, "hi").op, "reduce_max");
+  EXPECT_EQ(NodeNamed(graph, "hi").type.ToString(), "f32[64,4]");
+  EXPECT_EQ(NodeNamed(graph, "lo").type.ToString(), "f32[]");
+  EXPECT_EQ(NodeNamed(graph, "i").type.ToString(), "i64[64,1,5]");
+  EXPECT_DOUBLE_EQ(NodeNamed(graph, "l1").attrs.GetFloat("beta"), 0.5);
+  EXPECT_EQ(NodeNamed(graph, "l2").type.ToString(), "f32[64,4,5]");
+  EXPECT_EQ(NodeNamed(graph, "l2").operands.size(), 3u);
+}
+
+TEST(LowerModelTest, CrossEntropyTakesProbabilitiesAndLabelSmoothing) {
+  ir::Graph graph = LowerOk(
+      "model m {\n"
+      "  input x: f32[B, 10]\n"
+      "  input y: f32[B, 3]\n"
+      "  loss = cross_entropy(linear(x, 3), y, label_smoothing=0.1)\n"
+      "}\n");
+  EXPECT_DOUBLE_EQ(NodeNamed(graph, "loss").attrs.GetFloat("label_smoothing"), 0.1);
+  EXPECT_EQ(NodeNamed(graph, "loss").type.ToString(), "f32[]");
+}
+
 TEST(LowerModelTest, LinearOptions) {
   ir::Graph graph = LowerOk(std::string(kHeader) +
                             "  a = linear(x, 256, init=kaiming_normal(nonlinearity=relu))\n"

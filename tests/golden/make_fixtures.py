@@ -295,6 +295,8 @@ def write_w3(filename, kind, functional, full, pixels, labels, source):
 # Operand kinds: ("x", shape, gen) float input with a gradient; ("t", shape, classes) i64 class
 # targets (no gradient); ("w", shape, gen) float input without a gradient (class weights).
 # gen: "n" normal, "p" positive (0.5..2), "nz" normal away from 0 (|x| >= 0.3),
+#      "u" probabilities (0.05..0.95), "b" binary 0/1, "simplex" rows of class probabilities,
+#      "onehot" one-hot rows,
 #      "relu" normal with a few exact zeros, "tie" values with repeated entries,
 #      "wide" normal with standard deviation 3.
 
@@ -502,6 +504,58 @@ CASES = [
          lambda t: F.one_hot(t, 5).float()),
     case("adaptive_avg_pool2d_1x1", "adaptive_avg_pool2d", [("x", [2, 4, 6, 6], "n")],
          "output_size=1", lambda x: F.adaptive_avg_pool2d(x, 1)),
+    # Losses (ir/ops/loss_ops.cc). Targets are "w" operands (no gradient compared) except the
+    # regression losses', whose target gradient PyTorch also gives.
+    *[case("bce_" + r, "binary_cross_entropy", [("x", [4, 3], "u"), ("w", [4, 3], "b")],
+           "reduction=" + r,
+           lambda x, t, r=r: F.binary_cross_entropy(x, t, reduction=r))
+      for r in ("mean", "sum", "none")],
+    case("bce_w_mean", "binary_cross_entropy",
+         [("x", [4, 3], "u"), ("w", [4, 3], "u"), ("w", [3], "p")], "reduction=mean",
+         lambda x, t, w: F.binary_cross_entropy(x, t, weight=w, reduction="mean")),
+    case("bce_column", "binary_cross_entropy", [("x", [6, 1], "u"), ("w", [6, 1], "b")],
+         "reduction=mean", lambda x, t: F.binary_cross_entropy(x, t)),
+    *[case("bcel_" + r, "binary_cross_entropy_with_logits",
+           [("x", [4, 3], "wide"), ("w", [4, 3], "b")], "reduction=" + r,
+           lambda x, t, r=r: F.binary_cross_entropy_with_logits(x, t, reduction=r))
+      for r in ("mean", "sum", "none")],
+    case("bcel_pw_mean", "binary_cross_entropy_with_logits",
+         [("x", [4, 3], "wide"), ("w", [4, 3], "u"), ("w", [3], "p")], "reduction=mean",
+         lambda x, t, pw: F.binary_cross_entropy_with_logits(x, t, pos_weight=pw)),
+    *[case("ce_prob_" + r, "cross_entropy", [("x", [4, 5], "n"), ("w", [4, 5], "simplex")],
+           "reduction=" + r, lambda x, t, r=r: F.cross_entropy(x, t, reduction=r))
+      for r in ("mean", "sum", "none")],
+    case("ce_prob_w_ls_mean", "cross_entropy",
+         [("x", [4, 5], "n"), ("w", [4, 5], "simplex"), ("w", [5], "p")],
+         "reduction=mean label_smoothing=0.1",
+         lambda x, t, w: F.cross_entropy(x, t, weight=w, label_smoothing=0.1)),
+    case("ce_onehot_ls_sum", "cross_entropy", [("x", [4, 5], "n"), ("w", [4, 5], "onehot")],
+         "reduction=sum label_smoothing=0.2",
+         lambda x, t: F.cross_entropy(x, t, reduction="sum", label_smoothing=0.2)),
+    *[case("ce_ls_" + r, "cross_entropy", [("x", [6, 5], "n"), ("t", [6], 5)],
+           "reduction=%s label_smoothing=0.1" % r,
+           lambda x, t, r=r: F.cross_entropy(x, t, reduction=r, label_smoothing=0.1))
+      for r in ("mean", "sum", "none")],
+    *[case("ce_w_ls_" + r, "cross_entropy", [("x", [6, 5], "n"), ("t", [6], 5), ("w", [5], "p")],
+           "reduction=%s label_smoothing=0.15" % r,
+           lambda x, t, w, r=r: F.cross_entropy(x, t, weight=w, reduction=r,
+                                                label_smoothing=0.15))
+      for r in ("mean", "sum", "none")],
+    case("ce_w_sum", "cross_entropy", [("x", [6, 5], "n"), ("t", [6], 5), ("w", [5], "p")],
+         "reduction=sum", lambda x, t, w: F.cross_entropy(x, t, weight=w, reduction="sum")),
+    *[case("mse_" + r, "mse_loss", [("x", [3, 4], "n"), ("x", [3, 4], "n")], "reduction=" + r,
+           lambda x, t, r=r: F.mse_loss(x, t, reduction=r))
+      for r in ("mean", "sum", "none")],
+    *[case("l1_" + r, "l1_loss", [("x", [3, 4], "n"), ("x", [3, 4], "n")], "reduction=" + r,
+           lambda x, t, r=r: F.l1_loss(x, t, reduction=r))
+      for r in ("mean", "sum", "none")],
+    *[case("smooth_l1_" + r, "smooth_l1_loss", [("x", [3, 4], "wide"), ("x", [3, 4], "n")],
+           "reduction=" + r, lambda x, t, r=r: F.smooth_l1_loss(x, t, reduction=r))
+      for r in ("mean", "sum", "none")],
+    case("smooth_l1_beta05", "smooth_l1_loss", [("x", [3, 4], "n"), ("x", [3, 4], "n")],
+         "reduction=mean beta=0.5", lambda x, t: F.smooth_l1_loss(x, t, beta=0.5)),
+    case("smooth_l1_beta0", "smooth_l1_loss", [("x", [3, 4], "n"), ("x", [3, 4], "n")],
+         "reduction=sum beta=0.0", lambda x, t: F.smooth_l1_loss(x, t, reduction="sum", beta=0.0)),
 ]
 
 
@@ -537,6 +591,15 @@ def generate(gen, shape, kind):
         return flat.reshape(shape)
     if kind == "wide":
         return values * 3.0  # Reaches the tails of sigmoid, tanh and gelu.
+    if kind == "u":
+        return 0.05 + 0.9 * torch.rand(shape, generator=gen)  # Probabilities away from 0 and 1.
+    if kind == "b":
+        return torch.randint(0, 2, shape, generator=gen).to(torch.float32)  # Binary targets.
+    if kind == "simplex":
+        return torch.softmax(values * 2.0, dim=-1)  # Rows of class probabilities.
+    if kind == "onehot":
+        return F.one_hot(torch.randint(0, shape[-1], shape[:-1], generator=gen),
+                         shape[-1]).to(torch.float32)
     if kind == "tie":
         # Few distinct values, so the two operands of maximum tie at several positions.
         return torch.randint(-2, 3, shape, generator=gen).to(torch.float32) * 0.5

@@ -490,7 +490,9 @@ TEST(OpParityCoverageTest, CoversTheOpList) {
                          "maximum", "pow", "matmul", "reduce_sum", "reduce_max", "softmax",
                          "log_softmax", "nll_loss", "cross_entropy", "linear", "flatten",
                          "reduce_mean", "abs", "clamp", "leaky_relu", "sigmoid", "tanh", "gelu",
-                         "normal_cdf", "minimum", "reduce_min", "var", "std"}) {
+                         "normal_cdf", "minimum", "reduce_min", "var", "std",
+                         "binary_cross_entropy", "binary_cross_entropy_with_logits", "mse_loss",
+                         "l1_loss", "smooth_l1_loss"}) {
     EXPECT_GT(ops[op], 0) << op;
   }
 }

@@ -151,15 +151,39 @@ TEST(TrainingStepTest, EvalStepReportsLossAndCorrectAndUpdatesNothing) {
   EXPECT_TRUE(eval->updates.empty());
   std::vector<std::string> outputs;
   for (const auto& [name, id] : eval->outputs) outputs.push_back(name);
-  EXPECT_EQ(outputs, (std::vector<std::string>{kLossOutput, kCorrectOutput}));
+  EXPECT_EQ(outputs, (std::vector<std::string>{kLossOutput, kCorrectOutput, kPredictedOutput}));
   // correct = sum(argmax(logp, 1) == y): an f32 count of the batch.
   const ir::Node& correct = eval->node(eval->Output(kCorrectOutput));
   EXPECT_EQ(correct.op, "reduce_sum");
   EXPECT_EQ(correct.type, (TensorType{DType::kF32, {}}));
   EXPECT_EQ(CountOps(*eval, "argmax"), 1);
+  EXPECT_EQ(eval->node(eval->Output(kPredictedOutput)).op, "argmax");
   EXPECT_EQ(eval->FindByName(kLearningRateInput), ir::kNoNode);
   EXPECT_EQ(CountOps(*eval, "state"), 0);
   EXPECT_FALSE(HasComposite(*eval));
+}
+
+// A sigmoid output with binary cross-entropy: correct = sum((p > 0.5) == (y > 0.5)), no argmax.
+TEST(TrainingStepTest, BinaryEvalStepThresholdsTheProbability) {
+  Model model = LoadExample("examples/binary_classifier.kiln", 8);
+  absl::StatusOr<Graph> eval = BuildEvalStep(model.graph);
+  ASSERT_TRUE(eval.ok()) << eval.status();
+  EXPECT_TRUE(ir::VerifyGraph(*eval).ok());
+  ASSERT_NE(eval->Output(kCorrectOutput), ir::kNoNode);
+  EXPECT_EQ(CountOps(*eval, "argmax"), 0);
+  const ir::Node& predicted = eval->node(eval->Output(kPredictedOutput));
+  EXPECT_EQ(predicted.op, "cast");
+  EXPECT_EQ(predicted.type, (TensorType{DType::kI64, {8}}));
+}
+
+// A regression loss has no accuracy: the eval step reports the loss only.
+TEST(TrainingStepTest, RegressionEvalStepHasNoAccuracy) {
+  Model model = LoadExample("examples/regression.kiln", 8);
+  absl::StatusOr<Graph> eval = BuildEvalStep(model.graph);
+  ASSERT_TRUE(eval.ok()) << eval.status();
+  std::vector<std::string> outputs;
+  for (const auto& [name, id] : eval->outputs) outputs.push_back(name);
+  EXPECT_EQ(outputs, (std::vector<std::string>{kLossOutput}));
 }
 
 TEST(TrainingStepTest, DropoutIsActiveOnlyInTheTrainingStep) {

@@ -326,5 +326,18 @@ TEST_F(TrainerTest, NoTestSetSkipsEvaluation) {
   EXPECT_TRUE(absl::StrContains(MetricsJson(*history), "\"test_loss\":null")) << log_.str();
 }
 
+// W4's report: percentages rounded down, classes without test samples left out.
+TEST(PerClassReportTest, FormatsLikeW4) {
+  Evaluation evaluation;
+  evaluation.loss = 0.0712341;
+  evaluation.class_total = {980, 0, 1028};
+  evaluation.class_correct = {973, 0, 1010};
+  EXPECT_EQ(FormatPerClassReport(evaluation),
+            "Test Loss: 0.071234\n\n"
+            "Test Accuracy of 0: 99% (973/980)\n"
+            "Test Accuracy of 2: 98% (1010/1028)\n\n"
+            "Test Accuracy (Overall): 98% (1983/2008)\n");
+}
+
 }  // namespace
 }  // namespace kiln::runtime

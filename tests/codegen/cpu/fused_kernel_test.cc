@@ -355,6 +355,50 @@ void Argmax(int64_t rows, int64_t cols) {
 TEST(FusedKernelTest, ArgmaxFirstMaximumWins) { Argmax(37, 13); }
 TEST(FusedKernelTest, ArgmaxThreaded) { Argmax(2000, 10); }
 
+// argmax over a leading or middle dim of [d0, d1, d2] (keepdim on the middle one), ties common.
+void ArgmaxAlong(int64_t dim, const std::vector<int64_t>& shape) {
+  Graph graph;
+  ir::GraphBuilder b(graph);
+  NodeId x = b.Input("x", F32(shape));
+  graph.outputs = {{"i", b.Op("argmax", {x},
+                              {{"dims", std::vector<int64_t>{dim}}, {"keepdim", int64_t{dim == 1}}})}};
+  ASSERT_TRUE(b.status().ok()) << b.status();
+  auto runner = Compile(std::move(graph));
+  ASSERT_NE(runner, nullptr);
+  std::mt19937 rng(23);
+  std::uniform_int_distribution<int> small(-3, 3);
+  std::vector<double> xs(shape[0] * shape[1] * shape[2]);
+  for (double& v : xs) v = small(rng);
+  Set(*runner, "x", xs);
+  ASSERT_TRUE(runner->Run().ok());
+  // Output element (a, c) of the two kept dims, in row-major order.
+  std::vector<double> want;
+  std::vector<int64_t> kept;
+  for (int64_t d = 0; d < 3; ++d) {
+    if (d != dim) kept.push_back(d);
+  }
+  for (int64_t a = 0; a < shape[kept[0]]; ++a) {
+    for (int64_t c = 0; c < shape[kept[1]]; ++c) {
+      auto at = [&](int64_t k) {
+        int64_t coords[3];
+        coords[dim] = k;
+        coords[kept[0]] = a;
+        coords[kept[1]] = c;
+        return xs[(coords[0] * shape[1] + coords[1]) * shape[2] + coords[2]];
+      };
+      int64_t best = 0;
+      for (int64_t k = 1; k < shape[dim]; ++k) {
+        if (at(k) > at(best)) best = k;
+      }
+      want.push_back(static_cast<double>(best));
+    }
+  }
+  EXPECT_EQ(Read(*runner, "i"), want);
+}
+
+TEST(FusedKernelTest, ArgmaxAlongTheLeadingDim) { ArgmaxAlong(0, {7, 5, 3}); }
+TEST(FusedKernelTest, ArgmaxAlongAMiddleDimThreaded) { ArgmaxAlong(1, {600, 9, 4}); }
+
 // Two graph outputs that are one node (here after CSE merges relu(x) twice) must both be
 // readable by their own names.
 TEST(FusedKernelTest, TwoOutputNamesForOneNodeAreBothReadable) {

@@ -275,3 +275,38 @@ TEST(DropoutTrainingTest, KeepsOneMinusPAndRescales) {
 
 }  // namespace
 }  // namespace kiln::cpu
+
+namespace kiln::cpu {
+namespace {
+
+// A saturated sigmoid gives probabilities of exactly 0 and 1 in f32. binary_cross_entropy then
+// clamps each log at -100 as PyTorch does, and its gradient stays finite (0 * inf would be NaN).
+TEST(BinaryCrossEntropyTest, ProbabilitiesOfExactlyZeroAndOneAreClampedAndFinite) {
+  Graph graph;
+  graph.name = "bce_edges";
+  ir::GraphBuilder b(graph);
+  NodeId p = b.Parameter("p", TensorType{DType::kF32, {4}},
+                         {{"init", std::string("constant")}, {"value", 0.0}});
+  NodeId t = b.Input("t", TensorType{DType::kF32, {4}});
+  NodeId loss = b.Op("binary_cross_entropy", {p, t}, {{"reduction", std::string("none")}});
+  NodeId total = b.ReduceSum(loss, {0});
+  ASSERT_TRUE(b.status().ok()) << b.status();
+  graph.outputs = {{"loss", loss}, {"total", total}};
+  ASSERT_TRUE(passes::ExpandComposites(graph, /*training=*/false).ok());
+  auto grads = passes::AppendGradients(graph, graph.Output("total"), {graph.FindByName("p")});
+  ASSERT_TRUE(grads.ok()) << grads.status();
+  graph.outputs.emplace_back("grad", (*grads)[0]);
+  auto runner = tools::GraphRunner::Compile(std::move(graph));
+  ASSERT_TRUE(runner.ok()) << runner.status();
+  ASSERT_TRUE((*runner)->Set("p", {0.0, 1.0, 0.0, 1.0}).ok());
+  ASSERT_TRUE((*runner)->Set("t", {0.0, 1.0, 1.0, 0.0}).ok());
+  ASSERT_TRUE((*runner)->Run().ok());
+  // Right answers cost 0, confidently wrong ones the clamp's 100 (torch gives 0, 0, 100, 100).
+  EXPECT_EQ(*(*runner)->Read("loss"), (std::vector<double>{0.0, 0.0, 100.0, 100.0}));
+  auto grad = (*runner)->Read("grad");
+  ASSERT_TRUE(grad.ok()) << grad.status();
+  for (double g : *grad) EXPECT_TRUE(std::isfinite(g)) << g;
+}
+
+}  // namespace
+}  // namespace kiln::cpu

@@ -172,7 +172,15 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"examples/fashion_mlp_functional.kiln", false, 64},
                       Case{"examples/fashion_mlp_functional.kiln", false, 16},
                       Case{"examples/activations_mlp.kiln", true, 64},
-                      Case{"examples/activations_mlp.kiln", false, 16}),
+                      Case{"examples/activations_mlp.kiln", false, 16},
+                      Case{"examples/binary_classifier.kiln", true, 100},
+                      Case{"examples/binary_classifier.kiln", false, 100},
+                      Case{"examples/multiclass_classifier.kiln", true, 100},
+                      Case{"examples/multiclass_classifier.kiln", false, 100},
+                      Case{"examples/regression.kiln", true, 100},
+                      Case{"examples/regression.kiln", false, 100},
+                      Case{"examples/mnist_dropout_mlp.kiln", true, 16},
+                      Case{"examples/mnist_dropout_mlp.kiln", false, 16}),
     CaseName);
 
 // The forward layer of an eval step, relu(x·W + b), is a GEMM cuBLASLt can run with its
