@@ -105,20 +105,7 @@ absl::Status Train(std::vector<std::string> args) {
       train.optimizer.kind, train.optimizer.Get("lr", 0.0), train.epochs,
       compiled.spec.entries.size(), compile_seconds, pool.num_threads());
 
-  runtime::TrainOptions run;
-  run.epochs = train.epochs;
-  run.batch_size = train.batch_size;
-  run.learning_rate = train.optimizer.Get("lr", 0.0);
-  run.schedule = ScheduleOf(train.schedule);
-  run.seed = train.seed;
-  run.shuffle = train.data.shuffle;
-  run.metrics_out = line.String("metrics-out").value_or("");
-  run.checkpoint_path = line.String("checkpoint").value_or("");
-  run.model_name = compiled.name;
-  run.log = &std::cout;
-  run.per_class_accuracy =
-      line.Has("per-class") || std::find(train.metrics.begin(), train.metrics.end(),
-                                         "per_class_accuracy") != train.metrics.end();
+  runtime::TrainOptions run = TrainOptionsOf(line, train, compiled.name);
   if (resume) {
     KILN_ASSIGN_OR_RETURN(bool more, Resume(data.train.num_samples, *executable, run));
     if (!more) return absl::OkStatus();
@@ -126,10 +113,7 @@ absl::Status Train(std::vector<std::string> args) {
   runtime::Trainer trainer(*executable, pool, run);
   KILN_ASSIGN_OR_RETURN(std::vector<runtime::EpochMetrics> history,
                         trainer.Fit(data.train, data.test));
-  if (!history.empty()) {
-    std::cout << absl::StrFormat("final test accuracy %.4f, test loss %.4f\n",
-                                 history.back().test_accuracy, history.back().test_loss);
-  }
+  std::cout << FinalSummary(history);
   return absl::OkStatus();
 }
 

@@ -1,8 +1,11 @@
 #include "tools/train_setup.h"
 
 #include <algorithm>
+#include <cmath>
+#include <iostream>
 #include <map>
 
+#include "absl/strings/str_format.h"
 #include "frontend/frontend.h"
 #include "support/status.h"
 
@@ -88,6 +91,35 @@ absl::StatusOr<PreparedTraining> PrepareTraining(const CommandLine& line) {
   p.compile_start = std::chrono::steady_clock::now();
   KILN_ASSIGN_OR_RETURN(p.compiled, CompileModel(p.ast, p.train, options));
   return p;
+}
+
+runtime::TrainOptions TrainOptionsOf(const CommandLine& line, const ir::TrainConfig& train,
+                                     const std::string& model_name) {
+  runtime::TrainOptions run;
+  run.epochs = train.epochs;
+  run.batch_size = train.batch_size;
+  run.learning_rate = train.optimizer.Get("lr", 0.0);
+  run.schedule = ScheduleOf(train.schedule);
+  run.seed = train.seed;
+  run.shuffle = train.data.shuffle;
+  run.metrics_out = line.String("metrics-out").value_or("");
+  run.checkpoint_path = line.String("checkpoint").value_or("");
+  run.model_name = model_name;
+  run.log = &std::cout;
+  run.per_class_accuracy =
+      line.Has("per-class") || std::find(train.metrics.begin(), train.metrics.end(),
+                                         "per_class_accuracy") != train.metrics.end();
+  return run;
+}
+
+std::string FinalSummary(const std::vector<runtime::EpochMetrics>& history) {
+  if (history.empty()) return "";
+  const runtime::EpochMetrics& last = history.back();
+  if (std::isnan(last.test_accuracy)) {
+    return absl::StrFormat("final test loss %.4f\n", last.test_loss);
+  }
+  return absl::StrFormat("final test accuracy %.4f, test loss %.4f\n", last.test_accuracy,
+                         last.test_loss);
 }
 
 }  // namespace kiln::tools

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -24,6 +25,14 @@ runtime::LrSchedule ScheduleOf(const ir::ScheduleConfig& schedule);
 
 // Applies --epochs, --batch-size, --lr, --seed, --train-limit, --test-limit and --data-dir.
 absl::Status ApplyOverrides(const CommandLine& line, ir::TrainConfig& train);
+
+// The trainer's options from the train section and the flags (--metrics-out, --checkpoint,
+// --per-class); the log goes to stdout.
+runtime::TrainOptions TrainOptionsOf(const CommandLine& line, const ir::TrainConfig& train,
+                                     const std::string& model_name);
+
+// The closing line: test accuracy (classifiers) and test loss of the last epoch.
+std::string FinalSummary(const std::vector<runtime::EpochMetrics>& history);
 
 // The static batch sizes a data set of `samples` needs: full batches and the smaller last one.
 void AddBatchSizes(std::vector<EntryRequest>& entries, bool training, int64_t samples,
