@@ -46,7 +46,7 @@ absl::StatusOr<ir::NodeId> LowerLinear(LayerCall& call) {
   return call.builder.Op("linear", operands, {}, call.name);
 }
 
-// nn.BatchNorm1d / nn.BatchNorm2d over dim 1 of x: `rank` lists the input ranks the layer takes.
+// nn.BatchNorm1d / nn.BatchNorm2d over dim 1 of x: `ranks` lists the input ranks the layer takes.
 // weight (ones) and bias (zeros) are trainable; running_mean (zeros) and running_var (ones) are
 // persistent state that only the training step's batch_norm updates write.
 absl::StatusOr<ir::NodeId> LowerBatchNorm(LayerCall& call, std::vector<int64_t> ranks,

@@ -63,50 +63,66 @@ void UpdateRunning(GraphBuilder& b, NodeId running, NodeId batch_statistic, doub
   b.graph().updates.push_back({running, blended});
 }
 
-// torch.nn.BatchNorm{1,2}d: y = (x - mean) / sqrt(var + eps) * weight + bias. Training uses the
-// batch mean and biased variance and moves the running statistics towards the batch's with the
-// UNBIASED variance, as PyTorch does; evaluation uses the running statistics.
-NodeId ExpandBatchNorm(GraphBuilder& b, const Node& node, bool training) {
-  NodeId x = node.operands[0], weight = node.operands[1], bias = node.operands[2];
-  NodeId running_mean = node.operands[3], running_var = node.operands[4];
-  const int64_t rank = node.type.rank();
-  const double momentum = node.attrs.GetFloat("momentum", 0.1);
-  const double eps = node.attrs.GetFloat("eps", 1e-5);
-  NodeId centered, var;
-  if (training) {
-    for (NodeId running : {running_mean, running_var}) {
-      if (b.graph().node(running).op == "state") continue;
-      b.Fail(
-          absl::StrFormat("batch_norm '%s': the running statistics must be persistent state "
-                          "(batch_norm1d and batch_norm2d create them), got %s '%s'",
-                          node.name, b.graph().node(running).op, b.graph().node(running).name));
-      return x;
-    }
-    std::vector<int64_t> dims = StatisticDims(rank);
-    int64_t count = 1;
-    for (int64_t d : dims) count *= node.type.shape[d];
-    if (count < 2) {
-      b.Fail(
-          absl::StrFormat("batch_norm '%s': training needs more than one value per channel, "
-                          "got input %s",
-                          node.name, node.type.ToString()));
-      return x;
-    }
-    NodeId n = b.Scalar(static_cast<double>(count));
-    NodeId mean = b.Div(b.ReduceSum(x, dims, /*keepdim=*/true), n);
-    centered = b.Sub(x, mean);
-    // Two passes (mean first) rather than E[x^2] - E[x]^2, which cancels in f32.
-    var = b.Div(b.ReduceSum(b.Mul(centered, centered), dims, /*keepdim=*/true), n);
-    UpdateRunning(b, running_mean, mean, momentum);
-    NodeId unbiased = b.Mul(var, b.Scalar(static_cast<double>(count) / (count - 1)));
-    UpdateRunning(b, running_var, unbiased, momentum);
-  } else {
-    centered = b.Sub(x, PerChannel(b, running_mean, rank));
-    var = PerChannel(b, running_var, rank);
+// The checks a training-mode expansion needs beyond the shape rule; records a located error.
+bool CanTrain(GraphBuilder& b, const Node& node, int64_t count) {
+  for (int i : {3, 4}) {
+    const Node& running = b.graph().node(node.operands[i]);
+    if (running.op == "state") continue;
+    b.Fail(
+        absl::StrFormat("batch_norm '%s': the running statistics must be persistent state "
+                        "(batch_norm1d and batch_norm2d create them), got %s '%s'",
+                        node.name, running.op, running.name));
+    return false;
   }
-  NodeId inv_std = b.Div(b.Scalar(1.0), b.Sqrt(b.Add(var, b.Scalar(eps))));
-  NodeId scale = b.Mul(inv_std, PerChannel(b, weight, rank));
-  return b.Add(b.Mul(centered, scale), PerChannel(b, bias, rank));
+  if (count >= 2) return true;
+  b.Fail(absl::StrFormat(
+      "batch_norm '%s': training needs more than one value per channel, got input %s", node.name,
+      node.type.ToString()));
+  return false;
+}
+
+// x - mean and the variance to normalize by, both broadcastable against x.
+struct Statistics {
+  NodeId centered = kNoNode;
+  NodeId var = kNoNode;
+};
+
+// The batch's mean and biased variance over every dim but 1; appends the running-statistics
+// updates, which take the UNBIASED variance as PyTorch's do.
+Statistics BatchStatistics(GraphBuilder& b, const Node& node, int64_t count) {
+  const NodeId x = node.operands[0];
+  const double momentum = node.attrs.GetFloat("momentum", 0.1);
+  std::vector<int64_t> dims = StatisticDims(node.type.rank());
+  NodeId n = b.Scalar(static_cast<double>(count));
+  NodeId mean = b.Div(b.ReduceSum(x, dims, /*keepdim=*/true), n);
+  NodeId centered = b.Sub(x, mean);
+  // Two passes (mean first) rather than E[x^2] - E[x]^2, which cancels in f32.
+  NodeId var = b.Div(b.ReduceSum(b.Mul(centered, centered), dims, /*keepdim=*/true), n);
+  UpdateRunning(b, node.operands[3], mean, momentum);
+  NodeId unbiased = b.Mul(var, b.Scalar(static_cast<double>(count) / (count - 1)));
+  UpdateRunning(b, node.operands[4], unbiased, momentum);
+  return {centered, var};
+}
+
+// torch.nn.BatchNorm{1,2}d: y = (x - mean) / sqrt(var + eps) * weight + bias, with the batch's
+// statistics in training and the running statistics in evaluation.
+NodeId ExpandBatchNorm(GraphBuilder& b, const Node& node, bool training) {
+  const NodeId x = node.operands[0];
+  const int64_t rank = node.type.rank();
+  int64_t count = 1;
+  for (int64_t d : StatisticDims(rank)) count *= node.type.shape[d];
+  Statistics stats;
+  if (training) {
+    if (!CanTrain(b, node, count)) return x;
+    stats = BatchStatistics(b, node, count);
+  } else {
+    stats.centered = b.Sub(x, PerChannel(b, node.operands[3], rank));
+    stats.var = PerChannel(b, node.operands[4], rank);
+  }
+  const double eps = node.attrs.GetFloat("eps", 1e-5);
+  NodeId inv_std = b.Div(b.Scalar(1.0), b.Sqrt(b.Add(stats.var, b.Scalar(eps))));
+  NodeId scale = b.Mul(inv_std, PerChannel(b, node.operands[1], rank));
+  return b.Add(b.Mul(stats.centered, scale), PerChannel(b, node.operands[2], rank));
 }
 
 }  // namespace

@@ -184,5 +184,27 @@ TEST(DiagnosticsTest, OpArgumentErrors) {
             std::string::npos);
 }
 
+TEST(DiagnosticsTest, BatchNormOfTheWrongRank) {
+  EXPECT_EQ(LowerError(std::string(kHeader) +
+                       "  h = batch_norm2d(x)\n"
+                       "  loss = cross_entropy(h, y)\n"
+                       "}\n"),
+            "t.kiln:4:7: error: batch_norm2d 'h': expects an f32 input [N, C, H, W], got "
+            "f32[64,784]\n"
+            "    h = batch_norm2d(x)\n"
+            "        ^");
+}
+
+TEST(DiagnosticsTest, BatchNormNumFeaturesMismatch) {
+  EXPECT_EQ(LowerError(std::string(kHeader) +
+                       "  h = batch_norm1d(x, 256)\n"
+                       "  loss = cross_entropy(linear(h, 10), y)\n"
+                       "}\n"),
+            "t.kiln:4:23: error: batch_norm1d: num_features is 256 but input f32[64,784] has 784 "
+            "channels (dim 1)\n"
+            "    h = batch_norm1d(x, 256)\n"
+            "                        ^");
+}
+
 }  // namespace
 }  // namespace kiln::frontend
