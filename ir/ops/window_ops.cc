@@ -97,22 +97,42 @@ absl::StatusOr<TensorType> Col2ImType(std::span<const TensorType> ops, const Att
   return TensorType{DType::kF32, {p.shape[0], p.shape[3], size[0], size[1]}};
 }
 
+// One patch entry that may hold input position x along a spatial dim: patch index `out`, kernel
+// index `k`, and whether the pair is real.
+struct PatchTap {
+  Value out, k, valid;
+};
+
+// The taps of input position x (i64) along one dim of the window.
+std::vector<PatchTap> TapsOf(ScalarBuilder& b, Value x, int64_t kernel, int64_t stride,
+                             int64_t pad, int64_t dilation, int64_t out_size) {
+  if (stride == kernel && dilation == 1) {
+    // Windows tile the dim (pooling with the default stride): one tap, found by division.
+    Value t = PlusConst(b, x, pad);
+    Value out = b.IDiv(t, stride);
+    return {{out, b.IRem(t, stride), b.CmpGT(b.ConstI64(out_size), out)}};
+  }
+  std::vector<PatchTap> taps;
+  for (int64_t k = 0; k < kernel; ++k) {
+    auto [out, valid] = Unstride(b, PlusConst(b, x, pad - k * dilation), stride, out_size);
+    taps.push_back({out, b.ConstI64(k), valid});
+  }
+  return taps;
+}
+
 Value EmitCol2Im(ScalarBuilder& b, const WindowInputs& in) {
   std::vector<int64_t> size = in.node.attrs.GetInts("input_size");
   WindowGeometry g = *WindowGeometry::FromAttrs(in.node.attrs, size[0], size[1]);
   Value n = in.coords[0], c = in.coords[1], h = in.coords[2], w = in.coords[3];
-  std::vector<std::pair<Value, Value>> rows, cols;
-  for (int64_t kh = 0; kh < g.kernel_h; ++kh) {
-    rows.push_back(Unstride(b, PlusConst(b, h, g.pad_h - kh * g.dilation_h), g.stride_h, g.out_h));
-  }
-  for (int64_t kw = 0; kw < g.kernel_w; ++kw) {
-    cols.push_back(Unstride(b, PlusConst(b, w, g.pad_w - kw * g.dilation_w), g.stride_w, g.out_w));
-  }
+  std::vector<PatchTap> rows =
+      TapsOf(b, h, g.kernel_h, g.stride_h, g.pad_h, g.dilation_h, g.out_h);
+  std::vector<PatchTap> cols =
+      TapsOf(b, w, g.kernel_w, g.stride_w, g.pad_w, g.dilation_w, g.out_w);
   Value sum = b.ConstF32(0.0);
-  for (int64_t kh = 0; kh < g.kernel_h; ++kh) {
-    for (int64_t kw = 0; kw < g.kernel_w; ++kw) {
-      Value at[] = {n, rows[kh].first, cols[kw].first, c, b.ConstI64(kh), b.ConstI64(kw)};
-      sum = b.Add(sum, in.load(0, at, b.And(rows[kh].second, cols[kw].second), 0.0));
+  for (const PatchTap& row : rows) {
+    for (const PatchTap& col : cols) {
+      Value at[] = {n, row.out, col.out, c, row.k, col.k};
+      sum = b.Add(sum, in.load(0, at, b.And(row.valid, col.valid), 0.0));
     }
   }
   return sum;

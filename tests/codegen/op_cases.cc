@@ -100,6 +100,9 @@ std::vector<GradCase> PrimitiveCases() {
   cases.push_back({"col2im", "k3_s2_p1", {{{1, 3, 3, 2, 3, 3}}},
                    {{"kernel", int64_t{3}}, {"stride", int64_t{2}}, {"padding", int64_t{1}},
                     {"input_size", Ints{5, 5}}}});
+  // Stride = kernel: the windows tile the input, each pixel has one tap.
+  cases.push_back({"col2im", "k2_s2_tiles", {{{2, 2, 3, 2, 2, 2}}},
+                   {{"kernel", int64_t{2}}, {"stride", int64_t{2}}, {"input_size", Ints{5, 6}}}});
   cases.push_back({"col2im", "k2_s1", {{{2, 3, 4, 1, 2, 2}}},
                    {{"kernel", int64_t{2}}, {"input_size", Ints{4, 5}}}});
   cases.push_back({"slice", "strided", {{{4, 6}}},

@@ -85,6 +85,23 @@ TEST_F(ConstantEvaluatorTest, ShiftRightIsLogical) {
   EXPECT_EQ(eval_.I64(eval_.IShrU(I(-1), 0)), -1);
 }
 
+// Window ops test divisibility by a stride: C's truncating division, as LLVM's sdiv/srem and
+// CUDA's / and % give.
+TEST_F(ConstantEvaluatorTest, DivisionByAConstantTruncatesTowardZero) {
+  EXPECT_EQ(eval_.I64(eval_.IDiv(I(7), 2)), 3);
+  EXPECT_EQ(eval_.I64(eval_.IDiv(I(-7), 2)), -3);
+  EXPECT_EQ(eval_.I64(eval_.IRem(I(7), 2)), 1);
+  EXPECT_EQ(eval_.I64(eval_.IRem(I(-7), 2)), -1);
+  EXPECT_EQ(eval_.I64(eval_.IRem(I(6), 3)), 0);
+}
+
+TEST_F(ConstantEvaluatorTest, AndOfBools) {
+  Value t = eval_.CmpEQ(I(1), I(1)), f = eval_.CmpEQ(I(1), I(2));
+  EXPECT_TRUE(eval_.Bool(eval_.And(t, t)));
+  EXPECT_FALSE(eval_.Bool(eval_.And(t, f)));
+  EXPECT_FALSE(eval_.Bool(eval_.And(f, t)));
+}
+
 TEST_F(ConstantEvaluatorTest, ComparisonsGiveBoolAndNaNIsUnordered) {
   double nan = std::numeric_limits<double>::quiet_NaN();
   Value gt = eval_.CmpGT(F(2), F(1));

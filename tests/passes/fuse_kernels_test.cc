@@ -55,6 +55,45 @@ TEST(FuseKernelsTest, BiasAndReluBecomeTheGemmEpilogue) {
             "  outputs: %5 relu 'h' f32[8,4]\n");
 }
 
+// A window op reads its operand from memory at computed coordinates, and its elementwise
+// consumer runs in the same loop.
+TEST(FuseKernelsTest, WindowOpReadsABufferAndFeedsItsConsumerLoop) {
+  ir::Graph graph = Parse(R"(graph g {
+    %x = input() {dtype="f32", shape=[4,6]} : f32[4,6] name="x"
+    %e = exp(%x) : f32[4,6]
+    %s = slice(%e) {starts=[1,0], steps=[2,3], stops=[4,6]} : f32[2,2]
+    %r = relu(%s) : f32[2,2] name="r"
+    outputs { r = %r }
+  })");
+  EXPECT_EQ(Describe(graph),
+            "kernel k0_exp (loop, 1 ops)\n"
+            "  ops:     %1 exp\n"
+            "  inputs:  %0 input 'x'\n"
+            "  outputs: %1 exp f32[4,6]\n"
+            "kernel k1_slice_relu (loop, 2 ops)\n"
+            "  ops:     %2 slice, %3 relu 'r'\n"
+            "  inputs:  %1 exp\n"
+            "  outputs: %3 relu 'r' f32[2,2]\n");
+}
+
+// The CPU GEMM epilogue computes a vector of columns at once: no window op joins it.
+TEST(FuseKernelsTest, WindowOpDoesNotJoinAGemmEpilogue) {
+  ir::Graph graph = Parse(R"(graph g {
+    %x = input() {dtype="f32", shape=[4,6]} : f32[4,6] name="x"
+    %w = input() {dtype="f32", shape=[6,4]} : f32[6,4] name="w"
+    %y = input() {dtype="f32", shape=[4,8]} : f32[4,8] name="y"
+    %mm = matmul(%x, %w) {transpose_a=0, transpose_b=0} : f32[4,4]
+    %s = slice(%y) {starts=[0,0], steps=[1,2], stops=[4,8]} : f32[4,4]
+    %z = add(%mm, %s) : f32[4,4] name="z"
+    outputs { z = %z }
+  })");
+  std::vector<Kernel> kernels = Fuse(graph);
+  int with_add = KernelOf(kernels, 5);
+  ASSERT_GE(with_add, 0);
+  EXPECT_EQ(kernels[with_add].kind, KernelKind::kLoop);
+  EXPECT_NE(KernelOf(kernels, 3), with_add);
+}
+
 TEST(FuseKernelsTest, MatmulThatIsAGraphOutputIsNotFused) {
   // The raw product must be stored, so it cannot live only in the GEMM's accumulators.
   ir::Graph graph = Parse(R"(graph g {

@@ -24,7 +24,8 @@ struct Case {
 
 std::string CaseName(const ::testing::TestParamInfo<Case>& info) {
   std::string path = info.param.model;
-  std::string stem = path.substr(path.find('/') + 1, path.find('.') - path.find('/') - 1);
+  const size_t slash = path.rfind('/');
+  std::string stem = path.substr(slash + 1, path.rfind('.') - slash - 1);
   return stem + (info.param.training ? "_train_b" : "_eval_b") + std::to_string(info.param.batch);
 }
 
@@ -180,7 +181,11 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"examples/regression.kiln", true, 100},
                       Case{"examples/regression.kiln", false, 100},
                       Case{"examples/mnist_dropout_mlp.kiln", true, 16},
-                      Case{"examples/mnist_dropout_mlp.kiln", false, 16}),
+                      Case{"examples/mnist_dropout_mlp.kiln", false, 16},
+                      Case{"examples/fashion_cnn.kiln", true, 64},
+                      Case{"examples/fashion_cnn.kiln", false, 16},
+                      Case{"tests/codegen/cuda/spatial_ops.kiln", true, 16},
+                      Case{"tests/codegen/cuda/spatial_ops.kiln", false, 16}),
     CaseName);
 
 // The forward layer of an eval step, relu(x·W + b), is a GEMM cuBLASLt can run with its
