@@ -27,6 +27,10 @@ kiln train options (override the model's train section):
                        FILE (atomically: temp file, fsync, rename; CRC-32 checked on load).
   --resume             Continue the run saved in --checkpoint FILE from the epoch after its
                        last one, as if it had never stopped (missing file: start fresh).
+  --init-weights FILE  Start from the parameters and batch-norm running statistics in FILE
+                       (a kiln checkpoint, or PyTorch weights written by
+                       scripts/export_pytorch_weights.py), matched by name; the train
+                       section's init_exclude names those that keep their initializers.
   --data-dir DIR       Directory with the IDX files (default: the data source's own).
   --train-limit N      Train on the first N samples only.
   --test-limit N       Evaluate on the first N test samples only.
