@@ -122,6 +122,16 @@ double Norm(const std::vector<double>& v) {
   return std::sqrt(sum);
 }
 
+// The largest relative error seen, reported at the end of the step test.
+struct Worst {
+  double error = 0;
+  std::string what;
+  void Note(double e, const std::string& w) {
+    if (e > error) error = e, what = w;
+  }
+};
+Worst worst;
+
 testing::AssertionResult RelativeL2(const std::string& what, const std::vector<double>& got,
                                     const std::vector<double>& want) {
   if (got.size() != want.size() || want.empty()) {
@@ -131,6 +141,7 @@ testing::AssertionResult RelativeL2(const std::string& what, const std::vector<d
   std::vector<double> diff(got.size());
   for (size_t i = 0; i < got.size(); ++i) diff[i] = got[i] - want[i];
   const double error = Norm(diff) / std::max(Norm(want), 1e-30);
+  worst.Note(error, what);
   if (error <= kRtol) return testing::AssertionSuccess();
   return testing::AssertionFailure() << what << ": relative L2 error " << error << " > " << kRtol;
 }
@@ -242,6 +253,7 @@ TEST(ResNet18ParityTest, OneAdamTrainingStepMatchesPyTorch) {
     if (fixture->Find("grad." + rule.name) != nullptr) {
       const std::vector<double> grad = Read(step, "grad." + rule.name);
       const double want_norm = fixture->Values("grad_norm." + rule.name)[0];
+      worst.Note(std::abs(Norm(grad) - want_norm) / want_norm, "grad_norm." + rule.name);
       EXPECT_LE(std::abs(Norm(grad) - want_norm), kRtol * want_norm)
           << "gradient norm " << Norm(grad) << ", PyTorch " << want_norm;
       EXPECT_TRUE(RelativeL2("grad." + rule.name, Pick(*fixture, rule.name, grad),
@@ -254,6 +266,8 @@ TEST(ResNet18ParityTest, OneAdamTrainingStepMatchesPyTorch) {
   }
   EXPECT_EQ(grads, 62);
   EXPECT_EQ(updated, 102);
+  worst.Note(std::abs(loss[0] - want_loss) / std::abs(want_loss), "loss");
+  std::cout << "largest relative error: " << worst.error << " (" << worst.what << ")\n";
 }
 
 // The exporter's file (fc and the stem's batch norm of the fixture's PyTorch model, as
