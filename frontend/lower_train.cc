@@ -345,7 +345,8 @@ absl::StatusOr<double> Positive(const TrainEntry& entry) {
 
 // `freeze = [fc1.weight, fc2]` or `freeze = ["fc*"]`: parameter names, module names or globs
 // ending in '*'. The training-step builder checks them against the model's parameters.
-absl::StatusOr<std::vector<ir::FreezePattern>> FreezePatterns(const Expr& value) {
+absl::StatusOr<std::vector<ir::FreezePattern>> FreezePatterns(const Expr& value,
+                                                              const std::string& key) {
   std::vector<const Expr*> items;
   if (value.kind == Expr::Kind::kList || value.kind == Expr::Kind::kTuple) {
     for (const Expr& item : value.operands) items.push_back(&item);
@@ -355,8 +356,8 @@ absl::StatusOr<std::vector<ir::FreezePattern>> FreezePatterns(const Expr& value)
   std::vector<ir::FreezePattern> patterns;
   for (const Expr* item : items) {
     if (item->kind != Expr::Kind::kName && item->kind != Expr::Kind::kString) {
-      return ErrorAt(item->loc,
-                     "freeze must be a list of parameter names such as [fc1.weight, \"fc2.*\"]");
+      return ErrorAt(item->loc, absl::StrCat(key, " must be a list of parameter names such as "
+                                             "[fc1.weight, \"fc2.*\"]"));
     }
     patterns.push_back({item->text, item->loc});
   }
@@ -396,7 +397,8 @@ absl::StatusOr<std::vector<std::string>> Metrics(const Expr& value) {
 absl::Status LowerEntry(const TrainEntry& entry, ir::TrainConfig& config) {
   static const std::vector<std::string> kKeys = {
       "data",     "optimizer",      "batch_size",      "epochs", "seed",
-      "metrics",  "clip_grad_norm", "clip_grad_value", "freeze", "schedule"};
+      "metrics",  "clip_grad_norm", "clip_grad_value", "freeze", "schedule",
+      "init_weights", "init_exclude"};
   if (entry.key == "data") return LowerData(entry.value, config.data);
   if (entry.key == "optimizer") return LowerOptimizer(entry.value, config.optimizer);
   if (entry.key == "schedule") return LowerSchedule(entry.value, config.schedule);
@@ -407,7 +409,20 @@ absl::Status LowerEntry(const TrainEntry& entry, ir::TrainConfig& config) {
     return absl::OkStatus();
   }
   if (entry.key == "freeze") {
-    KILN_ASSIGN_OR_RETURN(config.freeze, FreezePatterns(entry.value));
+    KILN_ASSIGN_OR_RETURN(config.freeze, FreezePatterns(entry.value, entry.key));
+    return absl::OkStatus();
+  }
+  if (entry.key == "init_exclude") {
+    KILN_ASSIGN_OR_RETURN(config.init_exclude, FreezePatterns(entry.value, entry.key));
+    return absl::OkStatus();
+  }
+  if (entry.key == "init_weights") {
+    KILN_ASSIGN_OR_RETURN(Value v, EvalConstant(entry.value));
+    if (v.kind != Value::Kind::kString || v.text.empty()) {
+      return ErrorAt(entry.value.loc, "init_weights must be a file name in quotes");
+    }
+    config.init_weights = v.text;
+    config.init_weights_loc = entry.value.loc;
     return absl::OkStatus();
   }
   if (entry.key == "batch_size") {

@@ -69,6 +69,15 @@ struct FreezePattern {
   SourceLoc loc;
 };
 
+// Whether `pattern` (as in FreezePattern) names the parameter `name`: the name itself, a module
+// prefix ("fc1" matches fc1.weight, not fc10.weight) or a glob ending in '*'.
+inline bool MatchesNamePattern(const std::string& pattern, const std::string& name) {
+  if (!pattern.empty() && pattern.back() == '*') {
+    return name.compare(0, pattern.size() - 1, pattern, 0, pattern.size() - 1) == 0;
+  }
+  return name == pattern || name.rfind(pattern + ".", 0) == 0;
+}
+
 struct TrainConfig {
   DataConfig data;
   OptimizerConfig optimizer;
@@ -80,6 +89,12 @@ struct TrainConfig {
   double clip_grad_norm = 0.0;
   SourceLoc clip_loc;
   std::vector<FreezePattern> freeze;  // Parameters that get no gradient and no update.
+  // Start from named tensors saved elsewhere (a kiln checkpoint or weights exported from
+  // PyTorch): every parameter and running statistic is loaded from this file by name, except
+  // those init_exclude names (a replaced head), which keep their initializers. "" = none.
+  std::string init_weights;
+  SourceLoc init_weights_loc;
+  std::vector<FreezePattern> init_exclude;
   int64_t batch_size = 64;
   int64_t epochs = 1;
   uint64_t seed = 0;

@@ -30,14 +30,6 @@ std::vector<ir::NodeId> Parameters(const ir::Graph& graph) {
   return params;
 }
 
-bool Matches(const std::string& pattern, const std::string& name) {
-  if (!pattern.empty() && pattern.back() == '*') {
-    return name.compare(0, pattern.size() - 1, pattern, 0, pattern.size() - 1) == 0;
-  }
-  // A module name freezes every parameter under it: "fc1" matches fc1.weight and fc1.bias.
-  return name == pattern || name.rfind(pattern + ".", 0) == 0;
-}
-
 }  // namespace
 
 absl::Status MarkFrozen(ir::Graph& graph, const std::vector<ir::FreezePattern>& freeze) {
@@ -48,7 +40,7 @@ absl::Status MarkFrozen(ir::Graph& graph, const std::vector<ir::FreezePattern>& 
   for (const ir::FreezePattern& pattern : freeze) {
     bool matched = false;
     for (const std::string& name : names) {
-      if (!Matches(pattern.pattern, name)) continue;
+      if (!ir::MatchesNamePattern(pattern.pattern, name)) continue;
       graph.mutable_node(graph.FindByName(name)).attrs.Set("frozen", int64_t{1});
       matched = true;
     }

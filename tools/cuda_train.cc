@@ -51,6 +51,7 @@ absl::Status TrainOnCuda(const CommandLine& line, bool resume) {
   KILN_RETURN_IF_ERROR(jit->AddModule(std::move(compiled.module), std::move(compiled.context)));
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<runtime::Executable> host,
                         runtime::Executable::Create(compiled.spec, *jit, train.seed));
+  KILN_RETURN_IF_ERROR(LoadInitWeights(prepared, *host, std::cout));
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<runtime::CudaContext> gpu, runtime::CudaContext::Create(0));
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<runtime::CudaExecutable> executable,
                         runtime::CudaExecutable::Create(*gpu, *host, std::move(device_program),

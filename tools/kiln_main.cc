@@ -30,6 +30,10 @@ kiln train options (override the model's train section):
   --per-class          After the last epoch, print the test loss and each class's test
                        accuracy (Test Accuracy of 7: 98% (1010/1028)), as the train
                        section's metrics = [.., per_class_accuracy] does.
+  --init-weights FILE  Start from the parameters and batch-norm running statistics in FILE
+                       (a kiln checkpoint, or PyTorch weights written by
+                       scripts/export_pytorch_weights.py), matched by name; the train
+                       section's init_exclude names those that keep their initializers.
   --data-dir DIR       Directory with the IDX files (default: the data source's own).
   --train-limit N      Train on the first N samples only.
   --test-limit N       Evaluate on the first N test samples only.

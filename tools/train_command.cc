@@ -75,7 +75,8 @@ absl::Status Train(std::vector<std::string> args) {
   KILN_ASSIGN_OR_RETURN(
       CommandLine line,
       CommandLine::Parse(args, {"epochs", "batch-size", "lr", "seed", "metrics-out", "data-dir",
-                                "train-limit", "test-limit", "threads", "checkpoint", "device"},
+                                "train-limit", "test-limit", "threads", "checkpoint", "device",
+                                "init-weights"},
                          {"resume", "per-class"}));
   const bool resume = line.Has("resume");
   const std::string device = line.String("device").value_or("cpu");
@@ -93,6 +94,7 @@ absl::Status Train(std::vector<std::string> args) {
   KILN_RETURN_IF_ERROR(jit->AddModule(std::move(compiled.module), std::move(compiled.context)));
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<runtime::Executable> executable,
                         runtime::Executable::Create(compiled.spec, *jit, train.seed));
+  KILN_RETURN_IF_ERROR(LoadInitWeights(prepared, *executable, std::cout));
   double compile_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - compile_start).count();
 

@@ -7,6 +7,9 @@
 
 #include "absl/strings/str_format.h"
 #include "frontend/frontend.h"
+#include "ir/op_registry.h"
+#include "runtime/init_weights.h"
+#include "support/source_location.h"
 #include "support/status.h"
 
 namespace kiln::tools {
@@ -55,6 +58,7 @@ absl::Status ApplyOverrides(const CommandLine& line, ir::TrainConfig& train) {
   if (train_limit) train.data.train_limit = *train_limit;
   if (test_limit) train.data.test_limit = *test_limit;
   if (auto dir = line.String("data-dir")) train.data.path = *dir;
+  if (auto weights = line.String("init-weights")) train.init_weights = *weights;
   if (train.epochs < 1) return absl::InvalidArgumentError("--epochs must be at least 1");
   if (train.batch_size < 1) return absl::InvalidArgumentError("--batch-size must be at least 1");
   return absl::OkStatus();
@@ -73,6 +77,50 @@ runtime::LrSchedule ScheduleOf(const ir::ScheduleConfig& schedule) {
           .eta_min = schedule.eta_min};
 }
 
+namespace {
+
+// Splits the model's parameters and running statistics (the persistent tensors of the forward
+// graph; optimizer state is added later, by the training step) into those init_weights loads
+// and those init_exclude keeps. An init_exclude item that names nothing is an error.
+absl::Status PlanInitWeights(PreparedTraining& p) {
+  const ir::TrainConfig& train = p.train;
+  if (train.init_weights.empty()) return absl::OkStatus();  // init_exclude alone: nothing to do.
+  KILN_ASSIGN_OR_RETURN(ir::Graph model, frontend::LowerModel(p.ast, {{"B", train.batch_size}}));
+  std::vector<std::string> names;
+  for (const ir::Node& node : model.nodes()) {
+    if (ir::OpOf(node).Has(ir::kPersistent)) names.push_back(node.name);
+  }
+  for (const ir::FreezePattern& pattern : train.init_exclude) {
+    bool matched = false;
+    for (const std::string& name : names) matched |= ir::MatchesNamePattern(pattern.pattern, name);
+    if (!matched) {
+      return ErrorAt(pattern.loc, absl::StrCat("init_exclude: no parameter '", pattern.pattern,
+                                               "'", DidYouMean(pattern.pattern, names)));
+    }
+  }
+  for (const std::string& name : names) {
+    bool keep = false;
+    for (const ir::FreezePattern& pattern : train.init_exclude) {
+      keep |= ir::MatchesNamePattern(pattern.pattern, name);
+    }
+    (keep ? p.init_keep : p.init_load).push_back(name);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status LoadInitWeights(const PreparedTraining& prepared, runtime::Executable& executable,
+                             std::ostream& log) {
+  if (prepared.train.init_weights.empty()) return absl::OkStatus();
+  KILN_ASSIGN_OR_RETURN(runtime::InitWeightsReport report,
+                        runtime::LoadInitialWeights(prepared.train.init_weights,
+                                                    prepared.init_load, prepared.init_keep,
+                                                    executable));
+  log << runtime::FormatInitWeightsReport(prepared.train.init_weights, report);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<PreparedTraining> PrepareTraining(const CommandLine& line) {
   if (line.positional().size() != 1) {
     return absl::InvalidArgumentError("usage: kiln train FILE [options] (see kiln --help)");
@@ -84,6 +132,7 @@ absl::StatusOr<PreparedTraining> PrepareTraining(const CommandLine& line) {
   // Model errors first: they should not wait for (or be hidden behind) loading the data.
   KILN_RETURN_IF_ERROR(
       CompileEntryProgram(p.ast, p.train, {true, p.train.batch_size}, CompileOptions()).status());
+  KILN_RETURN_IF_ERROR(PlanInitWeights(p));
   KILN_ASSIGN_OR_RETURN(p.data, runtime::LoadDataset(DataSpecOf(p.train.data)));
   CompileOptions options;
   AddBatchSizes(options.entries, true, p.data.train.num_samples, p.train.batch_size);

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,7 @@
 #include "frontend/ast.h"
 #include "ir/train_config.h"
 #include "runtime/dataset.h"
+#include "runtime/executable.h"
 #include "runtime/trainer.h"
 #include "tools/command_line.h"
 #include "tools/compile_pipeline.h"
@@ -23,7 +25,8 @@ namespace kiln::tools {
 runtime::DataSpec DataSpecOf(const ir::DataConfig& data);
 runtime::LrSchedule ScheduleOf(const ir::ScheduleConfig& schedule);
 
-// Applies --epochs, --batch-size, --lr, --seed, --train-limit, --test-limit and --data-dir.
+// Applies --epochs, --batch-size, --lr, --seed, --train-limit, --test-limit, --data-dir and
+// --init-weights.
 absl::Status ApplyOverrides(const CommandLine& line, ir::TrainConfig& train);
 
 // The trainer's options from the train section and the flags (--metrics-out, --checkpoint,
@@ -47,8 +50,16 @@ struct PreparedTraining {
   runtime::DataSplits data;
   CompiledModel compiled;
   std::chrono::steady_clock::time_point compile_start;  // When compilation began.
+  // The model's parameters and running statistics (not optimizer state) that init_weights
+  // loads, and those init_exclude keeps at their initializers; both empty without init_weights.
+  std::vector<std::string> init_load, init_keep;
 };
 absl::StatusOr<PreparedTraining> PrepareTraining(const CommandLine& line);
+
+// When the run has init_weights, loads them into `executable` (the host copy that initializes
+// every device) and writes the one-line report to `log`.
+absl::Status LoadInitWeights(const PreparedTraining& prepared, runtime::Executable& executable,
+                             std::ostream& log);
 
 }  // namespace kiln::tools
 

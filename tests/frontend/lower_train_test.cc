@@ -108,6 +108,50 @@ TEST(LowerTrainTest, DataSources) {
             std::string::npos);
 }
 
+TEST(LowerTrainTest, InitWeightsAndInitExclude) {
+  ir::TrainConfig config =
+      TrainOk("  optimizer = adam\n  init_weights = \"w.kckpt\"\n  init_exclude = [fc, \"head*\"]\n");
+  EXPECT_EQ(config.init_weights, "w.kckpt");
+  ASSERT_EQ(config.init_exclude.size(), 2u);
+  EXPECT_EQ(config.init_exclude[0].pattern, "fc");
+  EXPECT_EQ(config.init_exclude[1].pattern, "head*");
+  EXPECT_EQ(TrainError("  optimizer = adam\n  init_weights = 3\n"),
+            "t.kiln:6:18: error: init_weights must be a file name in quotes\n"
+            "    init_weights = 3\n"
+            "                   ^");
+  // Module names, exact names and globs match as in freeze.
+  EXPECT_TRUE(ir::MatchesNamePattern("fc", "fc.0.weight"));
+  EXPECT_FALSE(ir::MatchesNamePattern("fc", "fc1.weight"));
+  EXPECT_TRUE(ir::MatchesNamePattern("fc*", "fc1.weight"));
+  EXPECT_TRUE(ir::MatchesNamePattern("layer1.0.conv1.weight", "layer1.0.conv1.weight"));
+}
+
+// The W6 examples: torchvision's state_dict names, and the feature-extraction train section.
+TEST(LowerTrainTest, ResNet18Examples) {
+  auto ast = ParseModelFile("examples/resnet18_features.kiln");
+  ASSERT_TRUE(ast.ok()) << ast.status();
+  auto config = LowerTrainConfig(*ast);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_DOUBLE_EQ(config->optimizer.Get("lr", 0), 1e-4);
+  EXPECT_DOUBLE_EQ(config->optimizer.Get("weight_decay", 0), 1e-5);
+  EXPECT_EQ(config->freeze.size(), 6u);
+  ASSERT_EQ(config->init_exclude.size(), 1u);
+  EXPECT_EQ(config->init_exclude[0].pattern, "fc");
+  for (const char* file : {"examples/resnet18.kiln", "examples/resnet18_features.kiln"}) {
+    auto model_ast = ParseModelFile(file);
+    ASSERT_TRUE(model_ast.ok()) << model_ast.status();
+    auto graph = LowerModel(*model_ast, {{"B", 2}});
+    ASSERT_TRUE(graph.ok()) << graph.status();
+    int params = 0;
+    for (const ir::Node& node : graph->nodes()) params += node.op == "parameter";
+    for (const char* name : {"conv1.weight", "bn1.running_var", "layer1.0.conv1.weight",
+                             "layer2.0.downsample.0.weight", "layer4.1.bn2.bias"}) {
+      EXPECT_NE(graph->FindByName(name), ir::kNoNode) << file << ": " << name;
+    }
+    EXPECT_EQ(params, std::string(file).find("features") == std::string::npos ? 62 : 66) << file;
+  }
+}
+
 TEST(LowerTrainTest, UnknownKeyGolden) {
   EXPECT_EQ(TrainError("  optimizer = adam()\n"
                        "  epoch = 3\n"),
