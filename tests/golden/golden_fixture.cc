@@ -52,6 +52,13 @@ std::vector<double> Fixture::Values(const std::string& name) const {
   return tensor == nullptr ? std::vector<double>{} : tensor->values;
 }
 
+std::string Fixture::Meta(const std::string& key) const {
+  for (const auto& [k, v] : meta) {
+    if (k == key) return v;
+  }
+  return "";
+}
+
 std::vector<std::string> Fixture::MetaAll(const std::string& key) const {
   std::vector<std::string> values;
   for (const auto& [k, v] : meta) {

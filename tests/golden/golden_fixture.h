@@ -34,6 +34,8 @@ struct Fixture {
   const GoldTensor* Find(const std::string& name) const;
   // The tensor's values; empty (and a test failure naming it) when the fixture lacks it.
   std::vector<double> Values(const std::string& name) const;
+  // The value of the first "meta KEY ..." line with this key ("" when there is none).
+  std::string Meta(const std::string& key) const;
   // The values of every "meta KEY ..." line with this key.
   std::vector<std::string> MetaAll(const std::string& key) const;
 };

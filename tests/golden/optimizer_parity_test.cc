@@ -34,6 +34,7 @@
 #include "gtest/gtest.h"
 #include "passes/optimizers.h"
 #include "passes/training_step.h"
+#include "tests/golden/golden_fixture.h"
 #include "tools/graph_runner.h"
 
 namespace kiln {
@@ -57,72 +58,8 @@ train {
 }
 )";
 
-// ---------------------------------------------------------------------------------------------
-// The .kgf format (see make_fixtures.py): "KILNGOLD 1\n", then "meta KEY VALUE\n" lines and
-// "tensor NAME DTYPE RANK DIMS...\n" headers, each followed by raw little-endian data.
-
-struct Fixture {
-  std::vector<std::pair<std::string, std::string>> meta;
-  std::map<std::string, std::vector<double>> tensors;
-
-  const std::vector<double>* Find(const std::string& name) const {
-    auto it = tensors.find(name);
-    return it == tensors.end() ? nullptr : &it->second;
-  }
-};
-
-absl::StatusOr<Fixture> LoadFixture(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) {
-    return absl::NotFoundError(absl::StrCat(
-        path, ": cannot open (run /usr/bin/python3 tests/golden/make_optimizer_fixtures.py)"));
-  }
-  std::string data((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
-  size_t pos = 0;
-  auto next_line = [&] {
-    size_t end = std::min(data.find('\n', pos), data.size());
-    std::string line = data.substr(pos, end - pos);
-    pos = std::min(end + 1, data.size());
-    return line;
-  };
-  if (next_line() != "KILNGOLD 1") return absl::DataLossError(path + ": not a kiln fixture");
-  Fixture fixture;
-  while (pos < data.size()) {
-    std::string line = next_line();
-    std::vector<std::string> words = absl::StrSplit(line, ' ', absl::SkipEmpty());
-    if (words.size() >= 2 && words[0] == "meta") {
-      fixture.meta.emplace_back(words[1], line.substr(line.find(words[1]) + words[1].size() + 1));
-      continue;
-    }
-    int64_t rank = 0, count = 1;
-    if (words.size() < 4 || words[0] != "tensor" || !absl::SimpleAtoi(words[3], &rank) ||
-        static_cast<int64_t>(words.size()) != 4 + rank) {
-      return absl::DataLossError(absl::StrCat(path, ": bad record '", line, "'"));
-    }
-    for (int64_t d = 0; d < rank; ++d) {
-      int64_t dim = 0;
-      if (!absl::SimpleAtoi(words[4 + d], &dim)) return absl::DataLossError(path + ": bad dim");
-      count *= dim;
-    }
-    size_t width = words[2] == "f32" ? 4 : words[2] == "i64" ? 8 : 0;
-    if (width == 0 || pos + count * width > data.size()) {
-      return absl::DataLossError(absl::StrCat(path, ": truncated or bad tensor ", words[1]));
-    }
-    std::vector<double>& values = fixture.tensors[words[1]];
-    for (int64_t i = 0; i < count; ++i, pos += width) {
-      if (width == 4) {
-        float f;
-        std::memcpy(&f, data.data() + pos, 4);
-        values.push_back(f);
-      } else {
-        int64_t v;
-        std::memcpy(&v, data.data() + pos, 8);
-        values.push_back(static_cast<double>(v));
-      }
-    }
-  }
-  return fixture;
-}
+using golden::Fixture;
+using golden::LoadFixture;
 
 const Fixture* OptimizerFixture() {
   static const Fixture* fixture = [] {
@@ -198,10 +135,13 @@ TEST_P(OptimizerParityTest, TenStepsMatchPyTorch) {
   const Fixture& fixture = *OptimizerFixture();
   Case c = ParseCase(GetParam());
   SCOPED_TRACE(absl::StrCat(c.optimizer, " ", c.train_lines));
-  const std::vector<double>* xs = fixture.Find("x");
-  const std::vector<double>* ys = fixture.Find("y");
-  const std::vector<double>* losses = fixture.Find(c.name + ".losses");
-  ASSERT_TRUE(xs && ys && losses);
+  const golden::GoldTensor* x = fixture.Find("x");
+  const golden::GoldTensor* y = fixture.Find("y");
+  const golden::GoldTensor* loss = fixture.Find(c.name + ".losses");
+  ASSERT_TRUE(x && y && loss);
+  const std::vector<double>* xs = &x->values;
+  const std::vector<double>* ys = &y->values;
+  const std::vector<double>* losses = &loss->values;
   const int64_t steps = static_cast<int64_t>(losses->size());
   const int64_t batch = static_cast<int64_t>(ys->size()) / steps;
 
@@ -220,7 +160,7 @@ TEST_P(OptimizerParityTest, TenStepsMatchPyTorch) {
   tools::GraphRunner& step = **runner;
 
   for (const char* param : kParams) {
-    ASSERT_TRUE(step.Set(param, *fixture.Find(absl::StrCat("init.", param))).ok()) << param;
+    ASSERT_TRUE(step.Set(param, fixture.Values(absl::StrCat("init.", param))).ok()) << param;
   }
   ASSERT_TRUE(step.Set(passes::kLearningRateInput, {train->optimizer.Get("lr", 0.0)}).ok());
   const int64_t features = static_cast<int64_t>(xs->size()) / (steps * batch);
@@ -241,7 +181,7 @@ TEST_P(OptimizerParityTest, TenStepsMatchPyTorch) {
   const bool centered = c.optimizer.find("centered=true") != std::string::npos;
   for (const char* param : kParams) {
     EXPECT_TRUE(AllClose(param, Values(step.Read(param)),
-                         *fixture.Find(absl::StrCat(c.name, ".final.", param)),
+                         fixture.Values(absl::StrCat(c.name, ".final.", param)),
                          centered ? kCenteredRmspropRtol : kRtol));
   }
 }

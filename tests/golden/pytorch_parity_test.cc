@@ -45,6 +45,7 @@
 #include "passes/expand_composites.h"
 #include "passes/optimizers.h"
 #include "passes/training_step.h"
+#include "tests/golden/golden_fixture.h"
 #include "tools/graph_runner.h"
 
 namespace kiln {
@@ -53,92 +54,9 @@ namespace {
 constexpr double kRtol = 1e-4;
 constexpr double kFloor = 0.1;
 
-// ---------------------------------------------------------------------------------------------
-// The fixture format: "KILNGOLD 1\n", then "meta KEY VALUE...\n" lines and
-// "tensor NAME DTYPE RANK DIMS...\n" headers each followed by raw little-endian data.
-
-struct GoldTensor {
-  std::string dtype;  // f32 | i64 | u8
-  std::vector<int64_t> shape;
-  std::vector<double> values;
-};
-
-struct Fixture {
-  std::vector<std::pair<std::string, std::string>> meta;  // In file order; keys may repeat.
-  std::map<std::string, GoldTensor> tensors;
-
-  std::string Meta(const std::string& key) const {
-    for (const auto& [k, v] : meta) {
-      if (k == key) return v;
-    }
-    return "";
-  }
-  const GoldTensor* Find(const std::string& name) const {
-    auto it = tensors.find(name);
-    return it == tensors.end() ? nullptr : &it->second;
-  }
-};
-
-template <typename T>
-T ReadLittleEndian(const char* p) {
-  T value;
-  std::memcpy(&value, p, sizeof(T));  // The fixtures are little-endian, as is every host we run.
-  return value;
-}
-
-absl::StatusOr<Fixture> LoadFixture(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) {
-    return absl::NotFoundError(absl::StrCat(
-        path, ": cannot open (run /usr/bin/python3 tests/golden/make_fixtures.py)"));
-  }
-  std::string data((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
-  size_t pos = 0;
-  auto next_line = [&]() {
-    size_t end = data.find('\n', pos);
-    if (end == std::string::npos) end = data.size();
-    std::string line = data.substr(pos, end - pos);
-    pos = std::min(end + 1, data.size());
-    return line;
-  };
-  if (next_line() != "KILNGOLD 1") return absl::DataLossError(path + ": not a kiln fixture");
-  Fixture fixture;
-  while (pos < data.size()) {
-    std::string line = next_line();
-    std::vector<std::string> words = absl::StrSplit(line, ' ', absl::SkipEmpty());
-    if (words.size() >= 2 && words[0] == "meta") {
-      fixture.meta.emplace_back(words[1], line.substr(line.find(words[1]) + words[1].size() + 1));
-      continue;
-    }
-    int64_t rank = 0;
-    if (words.size() < 4 || words[0] != "tensor" || !absl::SimpleAtoi(words[3], &rank) ||
-        static_cast<int64_t>(words.size()) != 4 + rank) {
-      return absl::DataLossError(absl::StrCat(path, ": bad record '", line, "'"));
-    }
-    GoldTensor t;
-    t.dtype = words[2];
-    int64_t count = 1;
-    for (int64_t d = 0; d < rank; ++d) {
-      int64_t dim = 0;
-      if (!absl::SimpleAtoi(words[4 + d], &dim)) return absl::DataLossError(path + ": bad dim");
-      t.shape.push_back(dim);
-      count *= dim;
-    }
-    size_t width = t.dtype == "f32" ? 4 : t.dtype == "i64" ? 8 : t.dtype == "u8" ? 1 : 0;
-    if (width == 0 || pos + count * width > data.size()) {
-      return absl::DataLossError(absl::StrCat(path, ": truncated or bad tensor ", words[1]));
-    }
-    const char* p = data.data() + pos;
-    for (int64_t i = 0; i < count; ++i, p += width) {
-      if (width == 4) t.values.push_back(ReadLittleEndian<float>(p));
-      if (width == 8) t.values.push_back(static_cast<double>(ReadLittleEndian<int64_t>(p)));
-      if (width == 1) t.values.push_back(static_cast<uint8_t>(*p));
-    }
-    pos += count * width;
-    fixture.tensors[words[1]] = std::move(t);
-  }
-  return fixture;
-}
+using golden::Fixture;
+using golden::GoldTensor;
+using golden::LoadFixture;
 
 // ---------------------------------------------------------------------------------------------
 // Comparison.
