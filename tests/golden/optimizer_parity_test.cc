@@ -42,7 +42,6 @@ namespace {
 
 constexpr double kRtol = 1e-5;
 constexpr double kCenteredRmspropRtol = 5e-5;
-constexpr double kFloor = 0.1;
 constexpr char kFixturePath[] = "tests/golden/optimizers.kgf";
 constexpr const char* kParams[] = {"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"};
 
@@ -58,6 +57,7 @@ train {
 }
 )";
 
+using golden::AllClose;
 using golden::Fixture;
 using golden::LoadFixture;
 
@@ -95,32 +95,6 @@ std::vector<std::string> CaseTexts() {
     if (key == "case") texts.push_back(value);
   }
   return texts;
-}
-
-testing::AssertionResult AllClose(const std::string& what, const std::vector<double>& got,
-                                  const std::vector<double>& want, double rtol = kRtol) {
-  if (got.size() != want.size()) {
-    return testing::AssertionFailure()
-           << what << ": kiln has " << got.size() << " values, PyTorch " << want.size();
-  }
-  double scale = 0.0;
-  for (double w : want) scale = std::max(scale, std::abs(w));
-  int64_t misses = 0, worst_at = -1;
-  double worst = 0.0;
-  for (size_t i = 0; i < want.size(); ++i) {
-    double allowed = rtol * std::max(std::abs(want[i]), kFloor * scale);
-    double error = std::abs(got[i] - want[i]);
-    double units = allowed > 0 ? error / allowed : (error > 0 ? INFINITY : 0.0);
-    if (!(units <= 1.0)) ++misses;
-    if (!(units <= worst)) {
-      worst = units;
-      worst_at = static_cast<int64_t>(i);
-    }
-  }
-  if (misses == 0) return testing::AssertionSuccess();
-  return testing::AssertionFailure() << absl::StrFormat(
-             "%s: worst at [%d]: kiln %.9g vs PyTorch %.9g (%.3g x tolerance), %d of %d outside",
-             what, worst_at, got[worst_at], want[worst_at], worst, misses, want.size());
 }
 
 std::vector<double> Values(const absl::StatusOr<std::vector<double>>& result) {
@@ -177,7 +151,7 @@ TEST_P(OptimizerParityTest, TenStepsMatchPyTorch) {
     ASSERT_EQ(loss.size(), 1u);
     kiln_losses.push_back(loss[0]);
   }
-  EXPECT_TRUE(AllClose("loss per step", kiln_losses, *losses));
+  EXPECT_TRUE(AllClose("loss per step", kiln_losses, *losses, kRtol));
   const bool centered = c.optimizer.find("centered=true") != std::string::npos;
   for (const char* param : kParams) {
     EXPECT_TRUE(AllClose(param, Values(step.Read(param)),
