@@ -398,7 +398,7 @@ absl::Status LowerEntry(const TrainEntry& entry, ir::TrainConfig& config) {
   static const std::vector<std::string> kKeys = {
       "data",     "optimizer",      "batch_size",      "epochs", "seed",
       "metrics",  "clip_grad_norm", "clip_grad_value", "freeze", "schedule",
-      "init_weights", "init_exclude"};
+      "init_weights", "init_exclude", "early_stopping_patience"};
   if (entry.key == "data") return LowerData(entry.value, config.data);
   if (entry.key == "optimizer") return LowerOptimizer(entry.value, config.optimizer);
   if (entry.key == "schedule") return LowerSchedule(entry.value, config.schedule);
@@ -431,6 +431,10 @@ absl::Status LowerEntry(const TrainEntry& entry, ir::TrainConfig& config) {
   }
   if (entry.key == "epochs") {
     KILN_ASSIGN_OR_RETURN(config.epochs, Integer(entry, 1));
+    return absl::OkStatus();
+  }
+  if (entry.key == "early_stopping_patience") {
+    KILN_ASSIGN_OR_RETURN(config.early_stopping_patience, Integer(entry, 1));
     return absl::OkStatus();
   }
   if (entry.key == "seed") {

@@ -97,6 +97,8 @@ struct TrainConfig {
   std::vector<FreezePattern> init_exclude;
   int64_t batch_size = 64;
   int64_t epochs = 1;
+  // Stop once the test (validation) loss has not improved for this many epochs; 0: never.
+  int64_t early_stopping_patience = 0;
   uint64_t seed = 0;
   std::vector<std::string> metrics = {"loss", "accuracy"};
 };

@@ -319,6 +319,11 @@ absl::StatusOr<Evaluation> Trainer::Evaluate(const Dataset& data) {
 
 absl::StatusOr<std::vector<EpochMetrics>> Trainer::Fit(const Dataset& train, const Dataset& test) {
   std::vector<EpochMetrics> history = options_.history;
+  // A resumed run whose checkpoint was written by the epoch that stopped it stops again.
+  if (std::string why = EarlyStopReason(history, options_.early_stopping_patience); !why.empty()) {
+    if (options_.log != nullptr) *options_.log << why << std::endl;
+    return history;
+  }
   Evaluation last_evaluation;
   for (int64_t epoch = options_.first_epoch; epoch <= options_.epochs; ++epoch) {
     KILN_ASSIGN_OR_RETURN(EpochMetrics metrics, TrainEpoch(train, epoch));
@@ -347,12 +352,30 @@ absl::StatusOr<std::vector<EpochMetrics>> Trainer::Fit(const Dataset& train, con
     if (!options_.metrics_out.empty()) {
       KILN_RETURN_IF_ERROR(WriteFileAtomically(options_.metrics_out, MetricsJson(history)));
     }
+    if (std::string why = EarlyStopReason(history, options_.early_stopping_patience);
+        !why.empty()) {
+      if (options_.log != nullptr) *options_.log << why << std::endl;
+      break;
+    }
   }
   if (options_.per_class_accuracy && options_.log != nullptr &&
       !last_evaluation.class_total.empty()) {
     *options_.log << "\n" << FormatPerClassReport(last_evaluation) << std::flush;
   }
   return history;
+}
+
+std::string EarlyStopReason(const std::vector<EpochMetrics>& history, int64_t patience) {
+  if (patience <= 0 || history.empty()) return "";
+  size_t best = 0;
+  for (size_t i = 1; i < history.size(); ++i) {
+    if (history[i].test_loss < history[best].test_loss) best = i;  // NaN never improves.
+  }
+  const size_t since = history.size() - 1 - best;
+  if (static_cast<int64_t>(since) < patience) return "";
+  return absl::StrFormat("early stopping: test loss has not improved for %d epochs (best %.4f "
+                         "after epoch %d)",
+                         since, history[best].test_loss, history[best].epoch);
 }
 
 void CountClasses(const Dataset& data, int64_t first, int64_t rows, const int64_t* predicted,

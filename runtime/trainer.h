@@ -88,6 +88,10 @@ struct TrainOptions {
   // After the last epoch, log the test loss and the test accuracy of each class (needs the
   // evaluation entries' "predicted" output: i64 [batch], each sample's predicted class).
   bool per_class_accuracy = false;
+  // Stop after the epoch where the test loss has not improved on its best for this many epochs
+  // (Keras' EarlyStopping on val_loss, mode min; 0: off). Judged from the history, so a resumed
+  // run stops where an uninterrupted one would.
+  int64_t early_stopping_patience = 0;
   // Called after each epoch, once its checkpoint is written.
   std::function<void(const EpochMetrics&)> on_epoch;
 };
@@ -101,6 +105,9 @@ struct Evaluation {
   std::vector<int64_t> class_total;
   std::vector<int64_t> class_correct;
 };
+
+// The early-stopping verdict on `history`: a line saying why training stops, or "" to go on.
+std::string EarlyStopReason(const std::vector<EpochMetrics>& history, int64_t patience);
 
 class Trainer {
  public:

@@ -146,6 +146,7 @@ runtime::TrainOptions TrainOptionsOf(const CommandLine& line, const ir::TrainCon
                                      const std::string& model_name) {
   runtime::TrainOptions run;
   run.epochs = train.epochs;
+  run.early_stopping_patience = train.early_stopping_patience;
   run.batch_size = train.batch_size;
   run.learning_rate = train.optimizer.Get("lr", 0.0);
   run.schedule = ScheduleOf(train.schedule);

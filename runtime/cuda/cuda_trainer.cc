@@ -223,6 +223,11 @@ absl::StatusOr<Evaluation> CudaTrainer::Evaluate(const Dataset& data) {
 absl::StatusOr<std::vector<EpochMetrics>> CudaTrainer::Fit(const Dataset& train,
                                                            const Dataset& test) {
   std::vector<EpochMetrics> history = options_.history;
+  // A resumed run whose checkpoint was written by the epoch that stopped it stops again.
+  if (std::string why = EarlyStopReason(history, options_.early_stopping_patience); !why.empty()) {
+    if (options_.log != nullptr) *options_.log << why << std::endl;
+    return history;
+  }
   Evaluation last_evaluation;
   for (int64_t epoch = options_.first_epoch; epoch <= options_.epochs; ++epoch) {
     KILN_ASSIGN_OR_RETURN(EpochMetrics metrics, TrainEpoch(train, epoch));
@@ -251,6 +256,11 @@ absl::StatusOr<std::vector<EpochMetrics>> CudaTrainer::Fit(const Dataset& train,
     if (options_.on_epoch) options_.on_epoch(metrics);
     if (!options_.metrics_out.empty()) {
       KILN_RETURN_IF_ERROR(WriteFileAtomically(options_.metrics_out, MetricsJson(history)));
+    }
+    if (std::string why = EarlyStopReason(history, options_.early_stopping_patience);
+        !why.empty()) {
+      if (options_.log != nullptr) *options_.log << why << std::endl;
+      break;
     }
   }
   KILN_RETURN_IF_ERROR(device_.DownloadPersistent());

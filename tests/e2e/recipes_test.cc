@@ -1,5 +1,5 @@
 // End-to-end for the recipe examples without a test of their own, each on a slice of its data with
-// the real `kiln` binary: W2's weight decay + dropout, W5's three batch sizes on MNIST (mini-batch,
+// the real `kiln` binary: W2's weight decay + dropout and early stopping, W5's three batch sizes on MNIST (mini-batch,
 // full batch, one sample per step) and the CNN with batch normalization.
 #include <filesystem>
 #include <string>
@@ -44,6 +44,23 @@ TEST(RecipesTest, WeightDecayAndDropoutLearnTheBinaryTable) {
   // The whole recipe: 100 epochs of 9 steps (W2: ~0.96; kiln 0.95 with this draw).
   const std::string json = Train({"examples/binary_weight_decay.kiln"});
   EXPECT_GE(Last(json, "test_accuracy"), 0.9) << json;
+}
+
+TEST(RecipesTest, EarlyStoppingEndsLongBeforeTheEpochLimit) {
+  TempDir dir;
+  const std::string metrics = dir.File("metrics.json");
+  RunResult r = RunKiln({"train", "examples/binary_early_stopping.kiln", "--metrics-out", metrics});
+  ASSERT_TRUE(Succeeded(r)) << Describe(r);
+  EXPECT_NE(r.out.find("early stopping: test loss has not improved for 3 epochs"),
+            std::string::npos)
+      << r.out;
+  const std::string json = ReadFile(metrics);
+  const double epochs = Last(json, "epoch");
+  EXPECT_LT(epochs, 1000) << json;
+  EXPECT_GE(Last(json, "test_accuracy"), 0.85) << json;
+
+  r = RunKiln({"compile", "examples/binary_early_stopping.kiln", "--emit=summary"});
+  EXPECT_NE(r.out.find("trainable parameters      465"), std::string::npos) << Describe(r);
 }
 
 TEST(RecipesTest, MnistLearnsWithEveryBatchSize) {

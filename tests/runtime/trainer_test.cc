@@ -339,5 +339,26 @@ TEST(PerClassReportTest, FormatsLikeW4) {
             "Test Accuracy (Overall): 98% (1983/2008)\n");
 }
 
+// Keras' EarlyStopping(monitor="val_loss", mode="min", patience=N): stop once N epochs have
+// passed without a new lowest test loss; equal is no improvement, NaN never is.
+TEST(EarlyStoppingTest, StopsAfterPatienceEpochsWithoutANewBest) {
+  auto history = [](std::vector<double> losses) {
+    std::vector<EpochMetrics> h;
+    for (size_t i = 0; i < losses.size(); ++i) {
+      EpochMetrics m;
+      m.epoch = static_cast<int64_t>(i) + 1;
+      m.test_loss = losses[i];
+      h.push_back(m);
+    }
+    return h;
+  };
+  EXPECT_EQ(EarlyStopReason(history({0.9, 0.8, 0.85, 0.81}), 3), "");
+  EXPECT_EQ(EarlyStopReason(history({0.9, 0.8, 0.85, 0.81, 0.8}), 3),
+            "early stopping: test loss has not improved for 3 epochs (best 0.8000 after epoch 2)");
+  EXPECT_EQ(EarlyStopReason(history({0.9, 0.8, 0.85, 0.81, 0.8}), 0), "");  // Off.
+  EXPECT_EQ(EarlyStopReason(history({0.9, NAN, NAN}), 2).substr(0, 14), "early stopping");
+  EXPECT_EQ(EarlyStopReason(history({0.9, 0.7, 0.6}), 1), "");
+}
+
 }  // namespace
 }  // namespace kiln::runtime
