@@ -340,13 +340,16 @@ absl::StatusOr<std::vector<EpochMetrics>> Trainer::Fit(const Dataset& train, con
     if (options_.log != nullptr) {
       *options_.log << FormatEpochLine(metrics, options_.epochs) << std::endl;
     }
+    const CheckpointState state{.model_name = options_.model_name,
+                                .seed = options_.seed,
+                                .epoch = epoch,
+                                .global_step = epoch * metrics.steps,
+                                .history = history};
     if (!options_.checkpoint_path.empty()) {
-      const CheckpointState state{.model_name = options_.model_name,
-                                  .seed = options_.seed,
-                                  .epoch = epoch,
-                                  .global_step = epoch * metrics.steps,
-                                  .history = history};
       KILN_RETURN_IF_ERROR(SaveCheckpoint(options_.checkpoint_path, state, executable_));
+    }
+    if (!options_.best_checkpoint_path.empty() && IsBestEpoch(history)) {
+      KILN_RETURN_IF_ERROR(SaveCheckpoint(options_.best_checkpoint_path, state, executable_));
     }
     if (options_.on_epoch) options_.on_epoch(metrics);
     if (!options_.metrics_out.empty()) {
@@ -363,6 +366,17 @@ absl::StatusOr<std::vector<EpochMetrics>> Trainer::Fit(const Dataset& train, con
     *options_.log << "\n" << FormatPerClassReport(last_evaluation) << std::flush;
   }
   return history;
+}
+
+bool IsBestEpoch(const std::vector<EpochMetrics>& history) {
+  if (history.empty() || !(history.back().test_loss == history.back().test_loss)) return false;
+  for (size_t i = 0; i + 1 < history.size(); ++i) {
+    if (!(history.back().test_loss < history[i].test_loss) &&
+        history[i].test_loss == history[i].test_loss) {
+      return false;
+    }
+  }
+  return true;
 }
 
 std::string EarlyStopReason(const std::vector<EpochMetrics>& history, int64_t patience) {

@@ -82,6 +82,9 @@ struct TrainOptions {
   std::vector<EpochMetrics> history;
   // After every epoch, SaveCheckpoint (runtime/checkpoint.h) to this path; empty: none.
   std::string checkpoint_path;
+  // After every epoch whose test loss is the lowest so far, SaveCheckpoint to this path: the
+  // model with the best validation loss (W6's fine-tuning), loadable with --init-weights.
+  std::string best_checkpoint_path;
   std::string model_name;                             // Recorded in checkpoints.
   std::string metrics_out;                            // Metrics JSON path; empty: none.
   std::ostream* log = nullptr;                        // Receives one line per epoch.
@@ -105,6 +108,9 @@ struct Evaluation {
   std::vector<int64_t> class_total;
   std::vector<int64_t> class_correct;
 };
+
+// Whether the last epoch of `history` has the lowest test loss so far (strictly; NaN never).
+bool IsBestEpoch(const std::vector<EpochMetrics>& history);
 
 // The early-stopping verdict on `history`: a line saying why training stops, or "" to go on.
 std::string EarlyStopReason(const std::vector<EpochMetrics>& history, int64_t patience);

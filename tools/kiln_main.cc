@@ -27,6 +27,9 @@ kiln train options (override the model's train section):
                        FILE (atomically: temp file, fsync, rename; CRC-32 checked on load).
   --resume             Continue the run saved in --checkpoint FILE from the epoch after its
                        last one, as if it had never stopped (missing file: start fresh).
+  --save-best FILE     After every epoch with the lowest test loss so far, save a checkpoint
+                       to FILE: the model with the best validation loss (load it with
+                       --init-weights FILE).
   --per-class          After the last epoch, print the test loss and each class's test
                        accuracy (Test Accuracy of 7: 98% (1010/1028)), as the train
                        section's metrics = [.., per_class_accuracy] does.

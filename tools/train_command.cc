@@ -76,7 +76,7 @@ absl::Status Train(std::vector<std::string> args) {
       CommandLine line,
       CommandLine::Parse(args, {"epochs", "batch-size", "lr", "seed", "metrics-out", "data-dir",
                                 "train-limit", "test-limit", "threads", "checkpoint", "device",
-                                "init-weights"},
+                                "init-weights", "save-best"},
                          {"resume", "per-class"}));
   const bool resume = line.Has("resume");
   const std::string device = line.String("device").value_or("cpu");

@@ -154,6 +154,7 @@ runtime::TrainOptions TrainOptionsOf(const CommandLine& line, const ir::TrainCon
   run.shuffle = train.data.shuffle;
   run.metrics_out = line.String("metrics-out").value_or("");
   run.checkpoint_path = line.String("checkpoint").value_or("");
+  run.best_checkpoint_path = line.String("save-best").value_or("");
   run.model_name = model_name;
   run.log = &std::cout;
   run.per_class_accuracy =

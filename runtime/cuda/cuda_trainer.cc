@@ -244,14 +244,20 @@ absl::StatusOr<std::vector<EpochMetrics>> CudaTrainer::Fit(const Dataset& train,
     if (options_.log != nullptr) {
       *options_.log << FormatEpochLine(metrics, options_.epochs) << std::endl;
     }
-    if (!options_.checkpoint_path.empty()) {
+    const bool save_best = !options_.best_checkpoint_path.empty() && IsBestEpoch(history);
+    if (!options_.checkpoint_path.empty() || save_best) {
       KILN_RETURN_IF_ERROR(device_.DownloadPersistent());
       const CheckpointState state{.model_name = options_.model_name,
                                   .seed = options_.seed,
                                   .epoch = epoch,
                                   .global_step = epoch * metrics.steps,
                                   .history = history};
-      KILN_RETURN_IF_ERROR(SaveCheckpoint(options_.checkpoint_path, state, host_));
+      if (!options_.checkpoint_path.empty()) {
+        KILN_RETURN_IF_ERROR(SaveCheckpoint(options_.checkpoint_path, state, host_));
+      }
+      if (save_best) {
+        KILN_RETURN_IF_ERROR(SaveCheckpoint(options_.best_checkpoint_path, state, host_));
+      }
     }
     if (options_.on_epoch) options_.on_epoch(metrics);
     if (!options_.metrics_out.empty()) {

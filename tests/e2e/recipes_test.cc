@@ -2,10 +2,12 @@
 // the real `kiln` binary: W2's weight decay + dropout and early stopping, W5's three batch sizes on MNIST (mini-batch,
 // full batch, one sample per step) and the CNN with batch normalization.
 #include <filesystem>
+#include <regex>
 #include <string>
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "runtime/checkpoint.h"
 #include "tests/e2e/kiln_process.h"
 
 namespace kiln {
@@ -58,6 +60,17 @@ TEST(RecipesTest, EarlyStoppingEndsLongBeforeTheEpochLimit) {
   const double epochs = Last(json, "epoch");
   EXPECT_LT(epochs, 1000) << json;
   EXPECT_GE(Last(json, "test_accuracy"), 0.85) << json;
+
+  // --save-best keeps the epoch the early-stopping line names as best.
+  const std::string best = dir.File("best.ckpt");
+  r = RunKiln({"train", "examples/binary_early_stopping.kiln", "--save-best", best});
+  ASSERT_TRUE(Succeeded(r)) << Describe(r);
+  std::smatch match;
+  ASSERT_TRUE(std::regex_search(r.out, match, std::regex(R"(best ([0-9.]+) after epoch (\d+))")))
+      << r.out;
+  absl::StatusOr<runtime::Checkpoint> saved = runtime::ReadCheckpoint(best);
+  ASSERT_TRUE(saved.ok()) << saved.status();
+  EXPECT_EQ(saved->state.epoch, std::stoll(match[2])) << r.out;
 
   r = RunKiln({"compile", "examples/binary_early_stopping.kiln", "--emit=summary"});
   EXPECT_NE(r.out.find("trainable parameters      465"), std::string::npos) << Describe(r);

@@ -358,6 +358,12 @@ TEST(EarlyStoppingTest, StopsAfterPatienceEpochsWithoutANewBest) {
   EXPECT_EQ(EarlyStopReason(history({0.9, 0.8, 0.85, 0.81, 0.8}), 0), "");  // Off.
   EXPECT_EQ(EarlyStopReason(history({0.9, NAN, NAN}), 2).substr(0, 14), "early stopping");
   EXPECT_EQ(EarlyStopReason(history({0.9, 0.7, 0.6}), 1), "");
+  // --save-best's rule: a strictly lower test loss than every earlier epoch.
+  EXPECT_TRUE(IsBestEpoch(history({0.9})));
+  EXPECT_TRUE(IsBestEpoch(history({0.9, 0.8})));
+  EXPECT_FALSE(IsBestEpoch(history({0.9, 0.8, 0.8})));
+  EXPECT_FALSE(IsBestEpoch(history({0.9, 0.8, NAN})));
+  EXPECT_TRUE(IsBestEpoch(history({NAN, 0.8})));
 }
 
 }  // namespace
