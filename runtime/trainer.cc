@@ -317,55 +317,68 @@ absl::StatusOr<Evaluation> Trainer::Evaluate(const Dataset& data) {
   return result;
 }
 
-absl::StatusOr<std::vector<EpochMetrics>> Trainer::Fit(const Dataset& train, const Dataset& test) {
-  std::vector<EpochMetrics> history = options_.history;
+absl::StatusOr<std::vector<EpochMetrics>> RunEpochs(const TrainOptions& options,
+                                                   const EpochBackend& backend) {
+  std::vector<EpochMetrics> history = options.history;
   // A resumed run whose checkpoint was written by the epoch that stopped it stops again.
-  if (std::string why = EarlyStopReason(history, options_.early_stopping_patience); !why.empty()) {
-    if (options_.log != nullptr) *options_.log << why << std::endl;
+  if (std::string why = EarlyStopReason(history, options.early_stopping_patience); !why.empty()) {
+    if (options.log != nullptr) *options.log << why << std::endl;
     return history;
   }
   Evaluation last_evaluation;
-  for (int64_t epoch = options_.first_epoch; epoch <= options_.epochs; ++epoch) {
-    KILN_ASSIGN_OR_RETURN(EpochMetrics metrics, TrainEpoch(train, epoch));
+  for (int64_t epoch = options.first_epoch; epoch <= options.epochs; ++epoch) {
+    KILN_ASSIGN_OR_RETURN(EpochMetrics metrics, backend.train_epoch(epoch));
     metrics.test_loss = kNaN;
     metrics.test_accuracy = kNaN;
-    if (test.num_samples > 0) {
-      KILN_ASSIGN_OR_RETURN(Evaluation evaluation, Evaluate(test));
+    if (backend.has_test_set) {
+      KILN_ASSIGN_OR_RETURN(Evaluation evaluation, backend.evaluate());
       metrics.test_loss = evaluation.loss;
       metrics.test_accuracy = evaluation.accuracy;
       metrics.eval_seconds = evaluation.seconds;
       last_evaluation = std::move(evaluation);
     }
     history.push_back(metrics);
-    if (options_.log != nullptr) {
-      *options_.log << FormatEpochLine(metrics, options_.epochs) << std::endl;
+    if (options.log != nullptr) {
+      *options.log << FormatEpochLine(metrics, options.epochs) << std::endl;
     }
-    const CheckpointState state{.model_name = options_.model_name,
-                                .seed = options_.seed,
-                                .epoch = epoch,
-                                .global_step = epoch * metrics.steps,
-                                .history = history};
-    if (!options_.checkpoint_path.empty()) {
-      KILN_RETURN_IF_ERROR(SaveCheckpoint(options_.checkpoint_path, state, executable_));
+    const bool save_best = !options.best_checkpoint_path.empty() && IsBestEpoch(history);
+    if (!options.checkpoint_path.empty() || save_best) {
+      if (backend.sync_host) KILN_RETURN_IF_ERROR(backend.sync_host());
+      const CheckpointState state{.model_name = options.model_name,
+                                  .seed = options.seed,
+                                  .epoch = epoch,
+                                  .global_step = epoch * metrics.steps,
+                                  .history = history};
+      if (!options.checkpoint_path.empty()) {
+        KILN_RETURN_IF_ERROR(SaveCheckpoint(options.checkpoint_path, state, *backend.host));
+      }
+      if (save_best) {
+        KILN_RETURN_IF_ERROR(SaveCheckpoint(options.best_checkpoint_path, state, *backend.host));
+      }
     }
-    if (!options_.best_checkpoint_path.empty() && IsBestEpoch(history)) {
-      KILN_RETURN_IF_ERROR(SaveCheckpoint(options_.best_checkpoint_path, state, executable_));
+    if (options.on_epoch) options.on_epoch(metrics);
+    if (!options.metrics_out.empty()) {
+      KILN_RETURN_IF_ERROR(WriteFileAtomically(options.metrics_out, MetricsJson(history)));
     }
-    if (options_.on_epoch) options_.on_epoch(metrics);
-    if (!options_.metrics_out.empty()) {
-      KILN_RETURN_IF_ERROR(WriteFileAtomically(options_.metrics_out, MetricsJson(history)));
-    }
-    if (std::string why = EarlyStopReason(history, options_.early_stopping_patience);
+    if (std::string why = EarlyStopReason(history, options.early_stopping_patience);
         !why.empty()) {
-      if (options_.log != nullptr) *options_.log << why << std::endl;
+      if (options.log != nullptr) *options.log << why << std::endl;
       break;
     }
   }
-  if (options_.per_class_accuracy && options_.log != nullptr &&
+  if (options.per_class_accuracy && options.log != nullptr &&
       !last_evaluation.class_total.empty()) {
-    *options_.log << "\n" << FormatPerClassReport(last_evaluation) << std::flush;
+    *options.log << "\n" << FormatPerClassReport(last_evaluation) << std::flush;
   }
   return history;
+}
+
+absl::StatusOr<std::vector<EpochMetrics>> Trainer::Fit(const Dataset& train, const Dataset& test) {
+  return RunEpochs(options_,
+                   EpochBackend{.train_epoch = [&](int64_t epoch) { return TrainEpoch(train, epoch); },
+                                .evaluate = [&] { return Evaluate(test); },
+                                .has_test_set = test.num_samples > 0,
+                                .host = &executable_});
 }
 
 bool IsBestEpoch(const std::vector<EpochMetrics>& history) {

@@ -115,6 +115,23 @@ bool IsBestEpoch(const std::vector<EpochMetrics>& history);
 // The early-stopping verdict on `history`: a line saying why training stops, or "" to go on.
 std::string EarlyStopReason(const std::vector<EpochMetrics>& history, int64_t patience);
 
+// What a backend's trainer lends the epoch loop that every trainer shares (RunEpochs): one epoch
+// of training, one evaluation, the host executable whose persistent tensors checkpoints hold,
+// and, for a device backend, the copy that brings them up to date before a checkpoint.
+struct EpochBackend {
+  std::function<absl::StatusOr<EpochMetrics>(int64_t epoch)> train_epoch;
+  std::function<absl::StatusOr<Evaluation>()> evaluate;  // Called only when there is a test set.
+  bool has_test_set = false;
+  const Executable* host = nullptr;
+  std::function<absl::Status()> sync_host;  // Null: the host tensors are current.
+};
+
+// Epochs first_epoch..epochs: train, evaluate, log, checkpoint (and the best checkpoint), the
+// on_epoch callback, the metrics file, early stopping; then the per-class report. Returns
+// options.history followed by the new epochs' metrics.
+absl::StatusOr<std::vector<EpochMetrics>> RunEpochs(const TrainOptions& options,
+                                                   const EpochBackend& backend);
+
 class Trainer {
  public:
   Trainer(Executable& executable, ThreadPool& pool, TrainOptions options);

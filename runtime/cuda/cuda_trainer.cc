@@ -10,7 +10,6 @@
 
 #include "absl/strings/str_format.h"
 #include "runtime/batcher.h"
-#include "runtime/checkpoint.h"
 #include "runtime/random.h"
 #include "support/status.h"
 
@@ -222,58 +221,16 @@ absl::StatusOr<Evaluation> CudaTrainer::Evaluate(const Dataset& data) {
 
 absl::StatusOr<std::vector<EpochMetrics>> CudaTrainer::Fit(const Dataset& train,
                                                            const Dataset& test) {
-  std::vector<EpochMetrics> history = options_.history;
-  // A resumed run whose checkpoint was written by the epoch that stopped it stops again.
-  if (std::string why = EarlyStopReason(history, options_.early_stopping_patience); !why.empty()) {
-    if (options_.log != nullptr) *options_.log << why << std::endl;
-    return history;
-  }
-  Evaluation last_evaluation;
-  for (int64_t epoch = options_.first_epoch; epoch <= options_.epochs; ++epoch) {
-    KILN_ASSIGN_OR_RETURN(EpochMetrics metrics, TrainEpoch(train, epoch));
-    metrics.test_loss = kNaN;
-    metrics.test_accuracy = kNaN;
-    if (test.num_samples > 0) {
-      KILN_ASSIGN_OR_RETURN(Evaluation evaluation, Evaluate(test));
-      metrics.test_loss = evaluation.loss;
-      metrics.test_accuracy = evaluation.accuracy;
-      metrics.eval_seconds = evaluation.seconds;
-      last_evaluation = std::move(evaluation);
-    }
-    history.push_back(metrics);
-    if (options_.log != nullptr) {
-      *options_.log << FormatEpochLine(metrics, options_.epochs) << std::endl;
-    }
-    const bool save_best = !options_.best_checkpoint_path.empty() && IsBestEpoch(history);
-    if (!options_.checkpoint_path.empty() || save_best) {
-      KILN_RETURN_IF_ERROR(device_.DownloadPersistent());
-      const CheckpointState state{.model_name = options_.model_name,
-                                  .seed = options_.seed,
-                                  .epoch = epoch,
-                                  .global_step = epoch * metrics.steps,
-                                  .history = history};
-      if (!options_.checkpoint_path.empty()) {
-        KILN_RETURN_IF_ERROR(SaveCheckpoint(options_.checkpoint_path, state, host_));
-      }
-      if (save_best) {
-        KILN_RETURN_IF_ERROR(SaveCheckpoint(options_.best_checkpoint_path, state, host_));
-      }
-    }
-    if (options_.on_epoch) options_.on_epoch(metrics);
-    if (!options_.metrics_out.empty()) {
-      KILN_RETURN_IF_ERROR(WriteFileAtomically(options_.metrics_out, MetricsJson(history)));
-    }
-    if (std::string why = EarlyStopReason(history, options_.early_stopping_patience);
-        !why.empty()) {
-      if (options_.log != nullptr) *options_.log << why << std::endl;
-      break;
-    }
-  }
+  KILN_ASSIGN_OR_RETURN(
+      std::vector<EpochMetrics> history,
+      RunEpochs(options_,
+                EpochBackend{.train_epoch = [&](int64_t epoch) { return TrainEpoch(train, epoch); },
+                             .evaluate = [&] { return Evaluate(test); },
+                             .has_test_set = test.num_samples > 0,
+                             .host = &host_,
+                             .sync_host = [&] { return device_.DownloadPersistent(); }}));
+  // The trained parameters back on the host, for the caller's final checkpoint or export.
   KILN_RETURN_IF_ERROR(device_.DownloadPersistent());
-  if (options_.per_class_accuracy && options_.log != nullptr &&
-      !last_evaluation.class_total.empty()) {
-    *options_.log << "\n" << FormatPerClassReport(last_evaluation) << std::flush;
-  }
   return history;
 }
 
