@@ -14,30 +14,27 @@ namespace kiln {
 namespace {
 
 namespace fs = std::filesystem;
+using e2e::Describe;
+using e2e::HaveFashionMnist;
 using e2e::JsonNumber;
+using e2e::kFashionMnistDir;
 using e2e::ReadFile;
 using e2e::RunKiln;
 using e2e::RunResult;
 using e2e::Succeeded;
 using e2e::TempDir;
-
-constexpr char kFashionMnistDir[] = "/usr/share/datasets/fashion-mnist";
+using e2e::TrainRun;
+using e2e::TrainWithMetrics;
 
 TEST(CnnExampleTest, TrainsOnASliceOfFashionMnist) {
-  if (!fs::exists(fs::path(kFashionMnistDir) / "train-images-idx3-ubyte.gz")) {
-    GTEST_SKIP() << kFashionMnistDir << " is not installed (Debian's dataset-fashion-mnist)";
-  }
-  TempDir dir;
-  fs::path metrics = dir.path() / "metrics.json";
-  RunResult r = RunKiln({"train", "examples/fashion_cnn.kiln", "--epochs", "1",
-                         "--train-limit", "3000", "--test-limit", "500", "--metrics-out",
-                         metrics.string()});
-  ASSERT_TRUE(Succeeded(r)) << r.out << r.err;
-  std::string json = ReadFile(metrics);
-  ASSERT_FALSE(json.empty()) << "no metrics file written\n" << r.err;
+  if (!HaveFashionMnist()) GTEST_SKIP() << kFashionMnistDir << " is not installed";
+  TrainRun r = TrainWithMetrics({"examples/fashion_cnn.kiln", "--epochs", "1", "--train-limit",
+                                 "3000", "--test-limit", "500"});
+  ASSERT_TRUE(Succeeded(r.run)) << Describe(r.run);
+  ASSERT_FALSE(r.metrics.empty()) << "no metrics file written\n" << r.run.err;
   // Chance is 10% accuracy and a loss of log(10) = 2.30.
-  EXPECT_GE(JsonNumber(json, "test_accuracy"), 0.65) << json;
-  EXPECT_LT(JsonNumber(json, "train_loss"), 1.2) << json;
+  EXPECT_GE(JsonNumber(r.metrics, "test_accuracy"), 0.65) << r.metrics;
+  EXPECT_LT(JsonNumber(r.metrics, "train_loss"), 1.2) << r.metrics;
 }
 
 // The pooling, slicing, padding and concatenation builtins lower to their IR ops.

@@ -85,6 +85,27 @@ inline RunResult RunKiln(std::vector<std::string> args) {
   return result;
 }
 
+// Where Debian's dataset-fashion-mnist puts the real data set; tests that train on it skip
+// when it is missing.
+inline constexpr char kFashionMnistDir[] = "/usr/share/datasets/fashion-mnist";
+inline bool HaveFashionMnist() {
+  return fs::exists(fs::path(kFashionMnistDir) / "train-images-idx3-ubyte.gz");
+}
+
+// `kiln train ARGS... --metrics-out FILE`: the run and the metrics JSON it wrote ("" if none).
+struct TrainRun {
+  RunResult run;
+  std::string metrics;
+};
+inline TrainRun TrainWithMetrics(std::vector<std::string> args) {
+  TempDir dir;
+  const std::string metrics = dir.File("metrics.json");
+  args.insert(args.begin(), "train");
+  args.insert(args.end(), {"--metrics-out", metrics});
+  RunResult run = RunKiln(std::move(args));
+  return {std::move(run), ReadFile(metrics)};
+}
+
 // Exited normally with status 0.
 inline bool Succeeded(const RunResult& r) { return r.exited && r.exit_code == 0; }
 

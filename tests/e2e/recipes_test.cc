@@ -15,25 +15,23 @@ namespace {
 
 namespace fs = std::filesystem;
 using e2e::Describe;
+using e2e::HaveFashionMnist;
 using e2e::JsonNumber;
+using e2e::kFashionMnistDir;
 using e2e::ReadFile;
 using e2e::RunKiln;
 using e2e::RunResult;
 using e2e::Succeeded;
 using e2e::TempDir;
+using e2e::TrainRun;
+using e2e::TrainWithMetrics;
 
 constexpr char kMnistDir[] = "/work/shared/data/mnist-10k";
-constexpr char kFashionMnistDir[] = "/usr/share/datasets/fashion-mnist";
-
 // Trains and returns the metrics JSON of the run (empty on failure, reported).
 std::string Train(std::vector<std::string> args) {
-  TempDir dir;
-  const std::string metrics = dir.File("metrics.json");
-  args.insert(args.begin(), "train");
-  args.insert(args.end(), {"--metrics-out", metrics});
-  RunResult r = RunKiln(args);
-  EXPECT_TRUE(Succeeded(r)) << Describe(r);
-  return ReadFile(metrics);
+  TrainRun r = TrainWithMetrics(std::move(args));
+  EXPECT_TRUE(Succeeded(r.run)) << Describe(r.run);
+  return r.metrics;
 }
 
 // The last epoch's value of `key`.
@@ -99,9 +97,7 @@ TEST(RecipesTest, MnistLearnsWithEveryBatchSize) {
 }
 
 TEST(RecipesTest, CnnWithBatchNormLearnsOnASlice) {
-  if (!fs::exists(fs::path(kFashionMnistDir) / "train-images-idx3-ubyte.gz")) {
-    GTEST_SKIP() << kFashionMnistDir << " is not installed (Debian's dataset-fashion-mnist)";
-  }
+  if (!HaveFashionMnist()) GTEST_SKIP() << kFashionMnistDir << " is not installed";
   const std::string json = Train({"examples/fashion_cnn_bn.kiln", "--epochs", "1", "--train-limit",
                                   "2000", "--test-limit", "500"});
   EXPECT_GE(Last(json, "test_accuracy"), 0.6) << json;

@@ -142,4 +142,27 @@ testing::AssertionResult AllClose(const std::string& what, const std::vector<dou
              what, worst_at, got[worst_at], want[worst_at], worst, misses, want.size());
 }
 
+double HashedWeight(uint64_t salt, uint64_t index, double scale) {
+  constexpr uint64_t kMask = 0xFFFFFFFFu;
+  uint64_t h = (index * 2654435761u + salt * 40503u + 12345u) & kMask;
+  h ^= h >> 15;
+  h = (h * 2246822519u) & kMask;
+  h ^= h >> 13;
+  h = (h * 3266489917u) & kMask;
+  h ^= h >> 16;
+  const int64_t k = static_cast<int64_t>(h % 2001) - 1000;
+  return (static_cast<double>(k) / 1000.0) * scale;
+}
+
+std::map<std::string, double> ParseHparams(const std::string& text) {
+  std::map<std::string, double> hparams;
+  for (absl::string_view item : absl::StrSplit(text, ' ', absl::SkipEmpty())) {
+    std::pair<std::string, std::string> kv = absl::StrSplit(item, '=');
+    double value = 0;
+    EXPECT_TRUE(absl::SimpleAtod(kv.second, &value)) << item;
+    hparams[kv.first] = value;
+  }
+  return hparams;
+}
+
 }  // namespace kiln::golden

@@ -48,6 +48,14 @@ absl::StatusOr<Fixture> LoadFixture(const std::string& path);
 testing::AssertionResult AllClose(const std::string& what, const std::vector<double>& got,
                                   const std::vector<double>& want, double rtol);
 
+// make_fixtures.py's InitialWeight hash: an integer hash of (salt, index) mapped to
+// U(-scale, scale) in steps of scale/1000, in double; exact in both languages, so fixtures need
+// not store initial weights.
+double HashedWeight(uint64_t salt, uint64_t index, double scale);
+
+// "lr=0.001 weight_decay=0.0001" -> {lr: 0.001, weight_decay: 0.0001}.
+std::map<std::string, double> ParseHparams(const std::string& text);
+
 }  // namespace kiln::golden
 
 #endif  // KILN_TESTS_GOLDEN_GOLDEN_FIXTURE_H_

@@ -57,6 +57,7 @@ constexpr double kFloor = 0.1;
 using golden::Fixture;
 using golden::GoldTensor;
 using golden::LoadFixture;
+using golden::ParseHparams;
 
 // ---------------------------------------------------------------------------------------------
 // Comparison.
@@ -124,20 +125,6 @@ std::vector<double> Values(const absl::StatusOr<T>& result) {
 // ---------------------------------------------------------------------------------------------
 // W3.
 
-// The initial weights of make_fixtures.py's InitialWeight: an integer hash mapped to
-// U(-bound, bound) in steps of bound/1000; exact in both languages.
-float InitialWeight(uint64_t salt, uint64_t index, double bound) {
-  constexpr uint64_t kMask = 0xFFFFFFFFu;
-  uint64_t h = (index * 2654435761u + salt * 40503u + 12345u) & kMask;
-  h ^= h >> 15;
-  h = (h * 2246822519u) & kMask;
-  h ^= h >> 13;
-  h = (h * 3266489917u) & kMask;
-  h ^= h >> 16;
-  int64_t k = static_cast<int64_t>(h % 2001) - 1000;
-  return static_cast<float>((static_cast<double>(k) / 1000.0) * bound);
-}
-
 struct Layer {
   const char* name;
   int64_t in, out;
@@ -149,20 +136,8 @@ std::vector<double> InitialValues(int layer, bool bias) {
   double bound = 1.0 / std::sqrt(static_cast<double>(l.in));
   int64_t count = bias ? l.out : l.in * l.out;
   std::vector<double> values(count);
-  for (int64_t i = 0; i < count; ++i) values[i] = InitialWeight(2 * layer + (bias ? 1 : 0), i, bound);
+  for (int64_t i = 0; i < count; ++i) values[i] = static_cast<float>(golden::HashedWeight(2 * layer + (bias ? 1 : 0), i, bound));
   return values;
-}
-
-// "lr=0.003 beta1=0.9" -> {lr: 0.003, beta1: 0.9}.
-std::map<std::string, double> ParseHparams(const std::string& text) {
-  std::map<std::string, double> hparams;
-  for (absl::string_view item : absl::StrSplit(text, ' ', absl::SkipEmpty())) {
-    std::pair<std::string, std::string> kv = absl::StrSplit(item, '=');
-    double value = 0;
-    EXPECT_TRUE(absl::SimpleAtod(kv.second, &value)) << item;
-    hparams[kv.first] = value;
-  }
-  return hparams;
 }
 
 absl::StatusOr<std::unique_ptr<tools::GraphRunner>> CompileTrainingStep(

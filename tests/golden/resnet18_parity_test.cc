@@ -60,20 +60,6 @@ const golden::Fixture* ResNetFixture() {
   return fixture;
 }
 
-// make_fixtures.py's InitialWeight: an integer hash mapped to U(-scale, scale) in steps of
-// scale/1000, plus an offset; exact in both languages.
-float InitialWeight(uint64_t salt, uint64_t index, double scale, double offset) {
-  constexpr uint64_t kMask = 0xFFFFFFFFu;
-  uint64_t h = (index * 2654435761u + salt * 40503u + 12345u) & kMask;
-  h ^= h >> 15;
-  h = (h * 2246822519u) & kMask;
-  h ^= h >> 13;
-  h = (h * 3266489917u) & kMask;
-  h ^= h >> 16;
-  const int64_t k = static_cast<int64_t>(h % 2001) - 1000;
-  return static_cast<float>(offset + (static_cast<double>(k) / 1000.0) * scale);
-}
-
 struct InitRule {
   std::string name;
   uint64_t salt = 0;
@@ -99,21 +85,9 @@ std::vector<InitRule> InitRules(const golden::Fixture& fixture) {
 std::vector<double> InitialValues(const InitRule& rule, size_t count) {
   std::vector<double> values(count);
   for (size_t i = 0; i < count; ++i) {
-    values[i] = InitialWeight(rule.salt, i, rule.scale, rule.offset);
+    values[i] = static_cast<float>(rule.offset + golden::HashedWeight(rule.salt, i, rule.scale));
   }
   return values;
-}
-
-// "lr=0.001 weight_decay=0.0001" -> {lr: 0.001, weight_decay: 0.0001}.
-std::map<std::string, double> ParseHparams(const std::string& text) {
-  std::map<std::string, double> hparams;
-  for (absl::string_view item : absl::StrSplit(text, ' ', absl::SkipEmpty())) {
-    std::pair<std::string, std::string> kv = absl::StrSplit(item, '=');
-    double value = 0;
-    EXPECT_TRUE(absl::SimpleAtod(kv.second, &value)) << item;
-    hparams[kv.first] = value;
-  }
-  return hparams;
 }
 
 double Norm(const std::vector<double>& v) {
@@ -158,7 +132,7 @@ absl::StatusOr<Step> CompileStep(const golden::Fixture& fixture, int64_t batch) 
   absl::StatusOr<ir::TrainConfig> train = frontend::LowerTrainConfig(*ast);
   if (!train.ok()) return train.status();
   train->optimizer.kind = fixture.MetaAll("optimizer")[0];
-  train->optimizer.hparams = ParseHparams(fixture.MetaAll("hparams")[0]);
+  train->optimizer.hparams = golden::ParseHparams(fixture.MetaAll("hparams")[0]);
   absl::StatusOr<ir::Graph> model = frontend::LowerModel(*ast, {{"B", batch}});
   if (!model.ok()) return model.status();
   ir::Graph graph = *std::move(model);
@@ -229,7 +203,7 @@ TEST(ResNet18ParityTest, OneAdamTrainingStepMatchesPyTorch) {
     ASSERT_TRUE(step.Set(rule.name, InitialValues(rule, current->size())).ok()) << rule.name;
   }
   ASSERT_TRUE(step.Set(passes::kLearningRateInput,
-                       {ParseHparams(fixture->MetaAll("hparams")[0])["lr"]})
+                       {golden::ParseHparams(fixture->MetaAll("hparams")[0])["lr"]})
                   .ok());
   // ToTensor() then Normalize(0.5, 0.5), in double and rounded once, as the script does.
   std::vector<double> x;
