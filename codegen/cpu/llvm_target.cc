@@ -9,12 +9,14 @@
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/IR/PassManager.h"
 #include "llvm/IR/Verifier.h"
+#include "llvm/MC/MCSubtargetInfo.h"
 #include "llvm/MC/TargetRegistry.h"
 #include "llvm/Passes/PassBuilder.h"
 #include "llvm/Support/TargetSelect.h"
 #include "llvm/Support/raw_ostream.h"
 #include "llvm/TargetParser/Host.h"
 #include "llvm/Transforms/Utils/Cloning.h"
+#include "support/status.h"
 
 namespace kiln::cpu {
 
@@ -38,18 +40,42 @@ std::string HostFeatures() {
 }
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<llvm::TargetMachine>> CreateHostTargetMachine() {
+namespace {
+absl::StatusOr<const llvm::Target*> ProcessTarget() {
   InitializeLlvm();
-  std::string triple = llvm::sys::getProcessTriple();
   std::string error;
-  const llvm::Target* target = llvm::TargetRegistry::lookupTarget(triple, error);
+  const llvm::Target* target = llvm::TargetRegistry::lookupTarget(llvm::sys::getProcessTriple(), error);
   if (target == nullptr) return absl::InternalError(absl::StrCat("LLVM target: ", error));
+  return target;
+}
+
+absl::StatusOr<std::unique_ptr<llvm::TargetMachine>> MakeTargetMachine(const std::string& cpu,
+                                                                       const std::string& features) {
+  KILN_ASSIGN_OR_RETURN(const llvm::Target* target, ProcessTarget());
+  std::string triple = llvm::sys::getProcessTriple();
   llvm::TargetOptions options;
   std::unique_ptr<llvm::TargetMachine> machine(target->createTargetMachine(
-      triple, llvm::sys::getHostCPUName(), HostFeatures(), options, llvm::Reloc::PIC_,
-      std::nullopt, llvm::CodeGenOptLevel::Aggressive));
+      triple, cpu, features, options, llvm::Reloc::PIC_, std::nullopt,
+      llvm::CodeGenOptLevel::Aggressive));
   if (!machine) return absl::InternalError("could not create a TargetMachine for " + triple);
   return machine;
+}
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<llvm::TargetMachine>> CreateHostTargetMachine() {
+  return MakeTargetMachine(llvm::sys::getHostCPUName().str(), HostFeatures());
+}
+
+absl::StatusOr<std::unique_ptr<llvm::TargetMachine>> CreateTargetMachine(const std::string& cpu) {
+  if (cpu == "host") return CreateHostTargetMachine();
+  KILN_ASSIGN_OR_RETURN(const llvm::Target* target, ProcessTarget());
+  std::unique_ptr<llvm::MCSubtargetInfo> info(
+      target->createMCSubtargetInfo(llvm::sys::getProcessTriple(), "", ""));
+  if (info == nullptr || !info->isCPUStringValid(cpu)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown CPU '", cpu, "' (try host, x86-64-v3 or x86-64-v4)"));
+  }
+  return MakeTargetMachine(cpu, "");
 }
 
 absl::Status OptimizeModule(llvm::Module& module, llvm::TargetMachine& target) {

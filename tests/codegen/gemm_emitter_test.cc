@@ -1,6 +1,6 @@
 // Runs JIT-compiled GEMM kernels against a double-precision reference over a grid of shapes with
 // ragged edges, all transpose combinations and several tilings; checks the fused epilogue, that
-// nothing past C is written, that the work splits across threads, and that the code is AVX-512 FMA.
+// nothing past C is written, that the work splits across threads, and that the code is vector FMA on AVX2 and AVX-512.
 #include "codegen/cpu/gemm_emitter.h"
 
 #include <gtest/gtest.h>
@@ -17,6 +17,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "codegen/cpu/gemm_test_jit.h"
+#include "codegen/cpu/llvm_target.h"
 #include "llvm/IR/Intrinsics.h"
 
 namespace kiln::cpu {
@@ -291,19 +292,42 @@ TEST_F(GemmEmitterTest, SplitsAcrossThreads) {
   }
 }
 
-// The optimized code is AVX-512 FMA: <16 x float> fused multiply-adds in the IR (llvm.fmuladd
-// until instruction selection) and vfmadd on zmm registers in the assembly.
-TEST_F(GemmEmitterTest, EmitsVectorFma) {
-  std::string ir, assembly;
+// Optimized and assembled for a named CPU (not the host: the test must not depend on the machine
+// it runs on), the GEMM is vector FMA: <16 x float> fused multiply-adds in the IR (llvm.fmuladd
+// until instruction selection), no scalar ones, and vfmadd on the CPU's widest registers.
+void ExpectVectorFma(const std::string& cpu, const std::string& registers) {
+  SCOPED_TRACE(cpu);
+  llvm::LLVMContext context;
+  llvm::Module module("gemm_fma", context);
+  EmitGemmKernel(module, "gemm", {.m = 64, .n = 256, .k = 784}, GemmEpilogue());
+  auto target = CreateTargetMachine(cpu);
+  ASSERT_TRUE(target.ok()) << target.status();
+  ASSERT_TRUE(OptimizeModule(module, **target).ok());
+  auto ir = EmitModule(module, **target, OutputKind::kLlvmIr);
+  auto assembly = EmitModule(module, **target, OutputKind::kAssembly);
+  ASSERT_TRUE(ir.ok() && assembly.ok());
+  EXPECT_TRUE(std::regex_search(*ir, std::regex(R"(<16 x float> @llvm\.(fma|fmuladd)\.v16f32)")))
+      << "no <16 x float> fma in the optimized IR";
+  EXPECT_FALSE(std::regex_search(*ir, std::regex(R"(float @llvm\.(fma|fmuladd)\.f32)")))
+      << "scalar fma in the optimized IR";
+  EXPECT_TRUE(std::regex_search(*assembly, std::regex("vfmadd[0-9]+ps\\s[^\\n]*" + registers)))
+      << "no vfmadd on " << registers << " registers in the assembly";
+}
+
+TEST(GemmInstructionsTest, Avx512UsesZmm) { ExpectVectorFma("x86-64-v4", "zmm"); }
+TEST(GemmInstructionsTest, Avx2UsesYmm) { ExpectVectorFma("x86-64-v3", "ymm"); }
+
+TEST(GemmInstructionsTest, UnknownCpuIsAnError) {
+  auto target = CreateTargetMachine("pentium9000");
+  ASSERT_FALSE(target.ok());
+  EXPECT_NE(target.status().message().find("unknown CPU 'pentium9000'"), std::string::npos);
+}
+
+// The host build still JIT-compiles and runs a large case (whatever its vector ISA).
+TEST_F(GemmEmitterTest, HostBuildRunsLargeCase) {
   Case c;
   c.shape = {.m = 64, .n = 256, .k = 784};
-  RunCases({c}, &ir, &assembly);
-  EXPECT_TRUE(std::regex_search(ir, std::regex(R"(<16 x float> @llvm\.(fma|fmuladd)\.v16f32)")))
-      << "no <16 x float> fma in the optimized IR";
-  EXPECT_FALSE(std::regex_search(ir, std::regex(R"(float @llvm\.(fma|fmuladd)\.f32)")))
-      << "scalar fma in the optimized IR";
-  EXPECT_TRUE(std::regex_search(assembly, std::regex(R"(vfmadd[0-9]+ps\s[^\n]*zmm)")))
-      << "no vfmadd on zmm registers in the assembly";
+  RunCases({c});
 }
 
 }  // namespace
