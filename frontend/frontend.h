@@ -38,6 +38,10 @@ absl::StatusOr<ir::TrainConfig> LowerTrainConfig(const ModelAst& ast);
 // The model's inputs in declaration order (first = features, second = labels).
 std::vector<std::string> InputNames(const ModelAst& ast);
 
+// The name of the batch dimension: the first dim of the first input (`N` in `input x: f32[N, 784]`),
+// or "B" when that dim is a number. Every command binds the batch size to this name.
+std::string BatchDimName(const ModelAst& ast);
+
 }  // namespace kiln::frontend
 
 #endif  // KILN_FRONTEND_FRONTEND_H_

@@ -399,6 +399,15 @@ absl::StatusOr<ModelAst> ParseModelFile(const std::string& path) {
   return ParseModel(text.str(), path);
 }
 
+std::string BatchDimName(const ModelAst& ast) {
+  for (const Stmt& stmt : ast.model.body) {
+    if (stmt.kind != Stmt::Kind::kInput || stmt.type.dims.empty()) continue;
+    const Expr& dim = stmt.type.dims[0];
+    return dim.kind == Expr::Kind::kName ? dim.text : "B";
+  }
+  return "B";
+}
+
 std::vector<std::string> InputNames(const ModelAst& ast) {
   std::vector<std::string> names;
   for (const Stmt& stmt : ast.model.body) {

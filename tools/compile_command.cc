@@ -56,8 +56,9 @@ absl::Status Compile(const std::vector<std::string>& args) {
   if (emit == "summary" || emit == "dot") {
     // The forward graph as written (composites unexpanded), parameters marked frozen as the
     // train section says.
+    const int64_t batch_size = options.entries[0].batch_size;
     KILN_ASSIGN_OR_RETURN(ir::Graph model,
-                          frontend::LowerModel(ast, {{"B", options.entries[0].batch_size}}));
+                          frontend::LowerModel(ast, {{frontend::BatchDimName(ast), batch_size}}));
     KILN_RETURN_IF_ERROR(passes::MarkFrozen(model, train.freeze));
     return WriteOutput(emit == "summary" ? ir::DescribeModel(model) : ir::GraphToDot(model),
                        output);

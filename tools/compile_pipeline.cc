@@ -17,16 +17,6 @@
 namespace kiln::tools {
 namespace {
 
-// The name of the batch dimension: the first dim of the first input (`input x: f32[B, 784]`).
-std::string BatchDimName(const frontend::ModelAst& ast) {
-  for (const frontend::Stmt& stmt : ast.model.body) {
-    if (stmt.kind != frontend::Stmt::Kind::kInput || stmt.type.dims.empty()) continue;
-    const frontend::Expr& dim = stmt.type.dims[0];
-    return dim.kind == frontend::Expr::Kind::kName ? dim.text : "B";
-  }
-  return "B";
-}
-
 absl::Status Simplify(ir::Graph& graph, const CompileOptions& options) {
   passes::PassPipeline pipeline;
   pipeline.Add("fold-constants", passes::FoldConstants);
@@ -75,7 +65,7 @@ absl::StatusOr<ir::KernelProgram> CompileEntryProgram(const frontend::ModelAst& 
                                                       const EntryRequest& request,
                                                       const CompileOptions& options) {
   KILN_ASSIGN_OR_RETURN(ir::Graph model,
-                        frontend::LowerModel(ast, {{BatchDimName(ast), request.batch_size}}));
+                        frontend::LowerModel(ast, {{frontend::BatchDimName(ast), request.batch_size}}));
   ir::Graph step;
   if (request.training) {
     KILN_ASSIGN_OR_RETURN(step, passes::BuildTrainingStep(model, train));

@@ -85,7 +85,9 @@ namespace {
 absl::Status PlanInitWeights(PreparedTraining& p) {
   const ir::TrainConfig& train = p.train;
   if (train.init_weights.empty()) return absl::OkStatus();  // init_exclude alone: nothing to do.
-  KILN_ASSIGN_OR_RETURN(ir::Graph model, frontend::LowerModel(p.ast, {{"B", train.batch_size}}));
+  KILN_ASSIGN_OR_RETURN(
+      ir::Graph model,
+      frontend::LowerModel(p.ast, {{frontend::BatchDimName(p.ast), train.batch_size}}));
   std::vector<std::string> names;
   for (const ir::Node& node : model.nodes()) {
     if (ir::OpOf(node).Has(ir::kPersistent)) names.push_back(node.name);

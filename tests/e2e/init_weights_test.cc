@@ -82,6 +82,21 @@ TEST_F(InitWeightsTest, LoadsTheTrunkByNameAndKeepsTheNewHead) {
   }
 }
 
+// The batch dim named `N` instead of `B`: the names are matched on the model lowered at the
+// train section's batch size, whatever the dim is called.
+TEST_F(InitWeightsTest, BatchDimNotNamedB) {
+  std::string model = Transfer(true);
+  for (const char* from : {"f32[B, 8]", "i64[B]"}) {
+    std::string to = from;
+    to.replace(to.find('B'), 1, "N");
+    model.replace(model.find(from), std::string(from).size(), to);
+  }
+  RunResult r = RunKiln({"train", dir_.Write("n.kiln", model).string(), "--init-weights",
+                         weights_, "--threads", "1"});
+  ASSERT_EQ(r.exit_code, 0) << Describe(r);
+  EXPECT_NE(r.out.find("kiln: loaded 6 tensors"), std::string::npos) << r.out;
+}
+
 TEST_F(InitWeightsTest, MissingNameShapeMismatchAndCorruptFileAreOneLineErrors) {
   RunResult missing = RunKiln({"train", dir_.Write("t.kiln", Transfer(false)).string(),
                                "--init-weights", weights_});

@@ -233,6 +233,24 @@ train {
   EXPECT_NE(r.out.find("output loss"), std::string::npos) << r.out;
 }
 
+// The batch dim is whatever the first input calls it: `N` works for every command, not only train.
+TEST(KilnCliTest, SummaryWithABatchDimNotNamedB) {
+  TempDir dir;
+  fs::path model = dir.Write("n.kiln", R"(model n {
+  input x: f32[N, 10]
+  input y: f32[N, 1]
+  loss = reduce_mean((linear(x, 1, name=out) - y) ** 2)
+}
+train {
+  optimizer = sgd(lr=0.1)
+}
+)");
+  RunResult r = RunKiln({"compile", model.string(), "--emit=summary"});
+  ASSERT_TRUE(r.exited && r.exit_code == 0) << Describe(r);
+  EXPECT_TRUE(std::regex_search(r.out, std::regex(R"(total +11\n)"))) << r.out;
+  EXPECT_NE(r.out.find("f32[64,1]"), std::string::npos) << r.out;
+}
+
 TEST(KilnCliTest, EmitObjWritesAnElfObjectWithTheEntryPoints) {
   TempDir dir;
   fs::path object = dir.path() / "mlp.o";
