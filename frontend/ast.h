@@ -31,6 +31,7 @@ struct Expr {
   std::string text;           // kString value, kName / kCall name, operator ("+", "**", ...).
   std::vector<Expr> operands; // kUnary / kBinary operands, kTuple / kList items.
   std::vector<Arg> args;      // kCall arguments in source order.
+  int height = 1;             // Levels in this subtree, 1 for a leaf; the parser bounds it.
 };
 
 // One call argument; `keyword` is empty for a positional argument.

@@ -16,6 +16,9 @@ namespace kiln::frontend {
 namespace {
 
 constexpr int kMaxBlockDepth = 64;
+// Each statement's expression is at most 500 levels (the parser's limit), but block calls nest
+// them: lowering bounds its own recursion so that 64 nested blocks cannot exhaust the stack.
+constexpr int kMaxEvalDepth = 2000;
 
 // Names visible in one model or block instance.
 struct Scope {
@@ -170,6 +173,16 @@ class ModelLowering {
   // `bind_name` is the name an assignment gives this expression; it names the node made for the
   // outermost call or operator, and the instance of a layer or block called there.
   absl::StatusOr<Value> Eval(const Expr& expr, Scope& scope, const std::string& bind_name) {
+    if (eval_depth_ >= kMaxEvalDepth) {
+      return ErrorAt(expr.loc, "expressions nested too deeply through block calls");
+    }
+    ++eval_depth_;
+    absl::StatusOr<Value> value = EvalNested(expr, scope, bind_name);
+    --eval_depth_;
+    return value;
+  }
+
+  absl::StatusOr<Value> EvalNested(const Expr& expr, Scope& scope, const std::string& bind_name) {
     switch (expr.kind) {
       case Expr::Kind::kNumber: return Value::Number(expr.number, expr.is_int);
       case Expr::Kind::kString: return Value::String(expr.text);
@@ -534,6 +547,7 @@ class ModelLowering {
   std::map<std::string, SourceLoc> params_;  // Parameter name -> where it was created.
   std::set<std::string> node_names_;
   std::vector<std::string> call_stack_;      // Blocks being instantiated, outermost first.
+  int eval_depth_ = 0;                       // Active Eval calls.
 };
 
 // F.linear(input, weight, bias=None).

@@ -12,6 +12,11 @@
 namespace kiln::frontend {
 namespace {
 
+// Deeper expressions are refused with a located error: the parser, lowering and the syntax tree's
+// destructor each recurse once per level, and no file may exhaust the stack. A chain `a + b + c`
+// is one level per operator.
+constexpr int kMaxExprHeight = 500;
+
 class Parser {
  public:
   explicit Parser(std::vector<Token> tokens) : tokens_(std::move(tokens)) {}
@@ -227,14 +232,41 @@ class Parser {
   }
 
   // Precedence, loosest first: + -, * /, unary -, ** (right-associative), as in Python.
-  absl::StatusOr<Expr> ParseExpr() { return ParseSum(); }
+  absl::StatusOr<Expr> ParseExpr() {
+    KILN_RETURN_IF_ERROR(Enter());
+    absl::StatusOr<Expr> e = ParseSum();
+    --nesting_;
+    return e;
+  }
+
+  // The parser's own recursion: '(' and '[' nest without adding levels to the tree, and a run of
+  // unary '-' or '**' recurses before any node exists.
+  absl::Status Enter() {
+    if (nesting_ >= kMaxExprHeight) return TooDeep(Peek().loc);
+    ++nesting_;
+    return absl::OkStatus();
+  }
+
+  static absl::Status TooDeep(const SourceLoc& loc) {
+    return ErrorAt(loc, absl::StrCat("expression nested too deeply (more than ", kMaxExprHeight,
+                                     " levels); split it into several statements"));
+  }
+
+  // Sets `e.height` from its children; an error where it passes the limit.
+  static absl::Status Measure(Expr& e) {
+    int below = 0;
+    for (const Expr& operand : e.operands) below = std::max(below, operand.height);
+    for (const Arg& arg : e.args) below = std::max(below, arg.value.height);
+    e.height = below + 1;
+    return e.height > kMaxExprHeight ? TooDeep(e.loc) : absl::OkStatus();
+  }
 
   absl::StatusOr<Expr> ParseSum() {
     KILN_ASSIGN_OR_RETURN(Expr lhs, ParseProduct());
     while (IsPunct("+") || IsPunct("-")) {
       Token op = Next();
       KILN_ASSIGN_OR_RETURN(Expr rhs, ParseProduct());
-      lhs = Binary(op, std::move(lhs), std::move(rhs));
+      KILN_ASSIGN_OR_RETURN(lhs, Binary(op, std::move(lhs), std::move(rhs)));
     }
     return lhs;
   }
@@ -244,12 +276,19 @@ class Parser {
     while (IsPunct("*") || IsPunct("/")) {
       Token op = Next();
       KILN_ASSIGN_OR_RETURN(Expr rhs, ParseUnary());
-      lhs = Binary(op, std::move(lhs), std::move(rhs));
+      KILN_ASSIGN_OR_RETURN(lhs, Binary(op, std::move(lhs), std::move(rhs)));
     }
     return lhs;
   }
 
   absl::StatusOr<Expr> ParseUnary() {
+    KILN_RETURN_IF_ERROR(Enter());
+    absl::StatusOr<Expr> e = ParseSignedPower();
+    --nesting_;
+    return e;
+  }
+
+  absl::StatusOr<Expr> ParseSignedPower() {
     if (IsPunct("-")) {
       Token op = Next();
       KILN_ASSIGN_OR_RETURN(Expr operand, ParseUnary());
@@ -258,6 +297,7 @@ class Parser {
       e.loc = op.loc;
       e.text = "-";
       e.operands.push_back(std::move(operand));
+      KILN_RETURN_IF_ERROR(Measure(e));
       return e;
     }
     if (IsPunct("+")) Next();
@@ -272,13 +312,14 @@ class Parser {
     return Binary(op, std::move(base), std::move(exponent));
   }
 
-  static Expr Binary(const Token& op, Expr lhs, Expr rhs) {
+  static absl::StatusOr<Expr> Binary(const Token& op, Expr lhs, Expr rhs) {
     Expr e;
     e.kind = Expr::Kind::kBinary;
     e.loc = op.loc;
     e.text = op.text;
     e.operands.push_back(std::move(lhs));
     e.operands.push_back(std::move(rhs));
+    KILN_RETURN_IF_ERROR(Measure(e));
     return e;
   }
 
@@ -306,6 +347,7 @@ class Parser {
         e.kind = Expr::Kind::kCall;
         Next();
         KILN_RETURN_IF_ERROR(ParseArgs(e));
+        KILN_RETURN_IF_ERROR(Measure(e));
         return e;
       default:
         break;
@@ -315,6 +357,7 @@ class Parser {
       Next();
       e.kind = Expr::Kind::kList;
       KILN_RETURN_IF_ERROR(ParseItems("]", e.operands));
+      KILN_RETURN_IF_ERROR(Measure(e));
       return e;
     }
     return ErrorAt(t.loc, absl::StrCat("expected an expression, got ", Describe(t)));
@@ -334,6 +377,7 @@ class Parser {
     tuple.operands.push_back(std::move(first));
     KILN_RETURN_IF_ERROR(Expect(",", "or ')' in parentheses"));
     KILN_RETURN_IF_ERROR(ParseItems(")", tuple.operands));
+    KILN_RETURN_IF_ERROR(Measure(tuple));
     return tuple;
   }
 
@@ -376,6 +420,7 @@ class Parser {
 
   std::vector<Token> tokens_;
   size_t pos_ = 0;
+  int nesting_ = 0;  // Active ParseExpr / ParseUnary calls.
 };
 
 }  // namespace
