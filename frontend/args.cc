@@ -50,10 +50,20 @@ const Expr* Args::Raw(const std::string& name) const {
   return it == bound_.end() ? nullptr : it->second;
 }
 
+namespace {
+// What an integer argument must be, saying why where a whole number is too large to be exact.
+std::string IntegerWanted(const Value& got) {
+  const bool too_large = got.kind == Value::Kind::kNumber && std::abs(got.number) > kMaxExactInteger;
+  return too_large ? "an integer within +-2^53" : "an integer";
+}
+}  // namespace
+
 absl::Status Args::WrongKind(const std::string& name, const std::string& wanted,
                              const Value& got) const {
+  // A number of the wrong kind (0.5 for an integer, 1e300 beyond 2^53) is shown as it is.
+  std::string what = got.kind == Value::Kind::kNumber ? absl::StrCat(got.number) : KindName(got);
   return ErrorAt(Raw(name)->loc, absl::StrCat(callee_, ": '", name, "' must be ", wanted,
-                                              ", got ", KindName(got)));
+                                              ", got ", what));
 }
 
 absl::StatusOr<Value> Args::Get(const std::string& name) const {
@@ -75,10 +85,10 @@ absl::StatusOr<ir::NodeId> Args::Tensor(const std::string& name) const {
 absl::StatusOr<int64_t> Args::Int(const std::string& name, int64_t fallback) const {
   if (!Has(name)) return fallback;
   KILN_ASSIGN_OR_RETURN(Value v, Get(name));
-  if (v.kind != Value::Kind::kNumber || v.number != std::floor(v.number)) {
-    return WrongKind(name, "an integer", v);
-  }
-  return static_cast<int64_t>(v.number);
+  std::optional<int64_t> integer =
+      v.kind == Value::Kind::kNumber ? ExactInteger(v.number) : std::nullopt;
+  if (!integer.has_value()) return WrongKind(name, IntegerWanted(v), v);
+  return *integer;
 }
 
 absl::StatusOr<double> Args::Number(const std::string& name, double fallback) const {
@@ -108,10 +118,12 @@ absl::StatusOr<std::vector<int64_t>> Args::Ints(const std::string& name) const {
   std::vector<Value> items = v.kind == Value::Kind::kTuple ? v.items : std::vector<Value>{v};
   std::vector<int64_t> ints;
   for (const Value& item : items) {
-    if (item.kind != Value::Kind::kNumber || item.number != std::floor(item.number)) {
-      return WrongKind(name, "an integer or a list of integers", v);
+    std::optional<int64_t> integer =
+        item.kind == Value::Kind::kNumber ? ExactInteger(item.number) : std::nullopt;
+    if (!integer.has_value()) {
+      return WrongKind(name, "an integer or a list of integers", item);
     }
-    ints.push_back(static_cast<int64_t>(item.number));
+    ints.push_back(*integer);
   }
   return ints;
 }

@@ -128,13 +128,15 @@ class ModelLowering {
     type.dtype = *dtype;
     for (const Expr& dim : ast.dims) {
       KILN_ASSIGN_OR_RETURN(Value v, EvalConstant(dim, Resolver(scope)));
-      if (v.kind != Value::Kind::kNumber || !v.is_int || v.number <= 0) {
+      std::optional<int64_t> size =
+          v.kind == Value::Kind::kNumber && v.is_int ? ExactInteger(v.number) : std::nullopt;
+      if (!size.has_value() || *size <= 0) {
         return ErrorAt(dim.loc, absl::StrCat("a dimension must be a positive integer, got ",
                                              v.kind == Value::Kind::kNumber
                                                  ? absl::StrCat(v.number)
                                                  : KindName(v)));
       }
-      type.shape.push_back(static_cast<int64_t>(v.number));
+      type.shape.push_back(*size);
     }
     return type;
   }
@@ -405,15 +407,21 @@ class ModelLowering {
   static absl::StatusOr<ir::AttrValue> ToAttr(const Value& v, const Arg& arg) {
     switch (v.kind) {
       case Value::Kind::kNumber:
-        if (v.is_int) return ir::AttrValue(static_cast<int64_t>(v.number));
+        if (v.is_int) {
+          if (std::optional<int64_t> integer = ExactInteger(v.number)) return ir::AttrValue(*integer);
+          break;
+        }
         return ir::AttrValue(v.number);
       case Value::Kind::kBool: return ir::AttrValue(int64_t{v.boolean});
       case Value::Kind::kString: return ir::AttrValue(v.text);
       case Value::Kind::kTuple: {
         std::vector<int64_t> ints;
         for (const Value& item : v.items) {
-          if (item.kind != Value::Kind::kNumber || !item.is_int) break;
-          ints.push_back(static_cast<int64_t>(item.number));
+          std::optional<int64_t> integer =
+              item.kind == Value::Kind::kNumber && item.is_int ? ExactInteger(item.number)
+                                                               : std::nullopt;
+          if (!integer.has_value()) break;
+          ints.push_back(*integer);
         }
         if (ints.size() == v.items.size()) return ir::AttrValue(ints);
         break;

@@ -366,10 +366,13 @@ absl::StatusOr<std::vector<ir::FreezePattern>> FreezePatterns(const Expr& value,
 
 absl::StatusOr<int64_t> Integer(const TrainEntry& entry, int64_t min) {
   KILN_ASSIGN_OR_RETURN(Value v, EvalConstant(entry.value));
-  if (v.kind != Value::Kind::kNumber || v.number != std::floor(v.number) || v.number < min) {
-    return ErrorAt(entry.value.loc, absl::StrCat(entry.key, " must be an integer >= ", min));
+  std::optional<int64_t> integer =
+      v.kind == Value::Kind::kNumber ? ExactInteger(v.number) : std::nullopt;
+  if (!integer.has_value() || *integer < min) {
+    return ErrorAt(entry.value.loc,
+                   absl::StrCat(entry.key, " must be an integer >= ", min, " (and within 2^53)"));
   }
-  return static_cast<int64_t>(v.number);
+  return *integer;
 }
 
 absl::StatusOr<std::vector<std::string>> Metrics(const Expr& value) {

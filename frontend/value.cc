@@ -36,6 +36,11 @@ Value Value::String(std::string s) {
   return v;
 }
 
+std::optional<int64_t> ExactInteger(double number) {
+  if (!(std::abs(number) <= kMaxExactInteger) || number != std::floor(number)) return std::nullopt;
+  return static_cast<int64_t>(number);
+}
+
 std::string KindName(const Value& value) {
   switch (value.kind) {
     case Value::Kind::kTensor: return "a tensor";

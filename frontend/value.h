@@ -4,7 +4,9 @@
 #ifndef KILN_FRONTEND_VALUE_H_
 #define KILN_FRONTEND_VALUE_H_
 
+#include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,6 +31,12 @@ struct Value {
   static Value Bool(bool b);
   static Value String(std::string s);
 };
+
+// Numbers are doubles while lowering, so an integer is exact only within +-2^53. A whole number in
+// that range converts to int64; anything else (a fraction, 1e300, inf, nan) gives nullopt, so no
+// caller casts an out-of-range double (undefined behaviour) or trusts a rounded integer.
+inline constexpr double kMaxExactInteger = 9007199254740992.0;  // 2^53
+std::optional<int64_t> ExactInteger(double number);
 
 // "a tensor", "a number", "an integer", ... for error messages.
 std::string KindName(const Value& value);

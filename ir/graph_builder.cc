@@ -27,9 +27,10 @@ NodeId GraphBuilder::Op(const std::string& op, std::vector<NodeId> operands, Att
     return kNoNode;
   }
   auto type = (*def)->infer_type(operand_types, attrs);
-  if (!type.ok()) {
+  absl::Status size = type.ok() ? CheckTensorSize(type->dtype, type->shape) : type.status();
+  if (!size.ok()) {
     std::string who = name.empty() ? op : absl::StrCat(op, " '", name, "'");
-    status_ = ErrorAt(loc_, absl::StrCat(who, ": ", type.status().message()));
+    status_ = ErrorAt(loc_, absl::StrCat(who, ": ", size.message()));
     return kNoNode;
   }
   Node node;

@@ -1,6 +1,7 @@
 #include "ir/types.h"
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 
@@ -37,6 +38,30 @@ int64_t NumElements(const Shape& shape) {
   int64_t n = 1;
   for (int64_t d : shape) n *= d;
   return n;
+}
+
+std::optional<int64_t> CheckedMul(int64_t a, int64_t b) {
+  int64_t product;
+  if (__builtin_mul_overflow(a, b, &product)) return std::nullopt;
+  return product;
+}
+
+absl::Status CheckTensorSize(DType dtype, const Shape& shape) {
+  const std::string type = absl::StrCat(DTypeName(dtype), ShapeToString(shape));
+  // Sizes are multiplied in double for the message: exact enough to say how far over it is.
+  double bytes = static_cast<double>(DTypeSize(dtype));
+  for (int64_t d : shape) {
+    if (d < 0) {
+      return absl::InvalidArgumentError(absl::StrFormat("%s has a negative dimension", type));
+    }
+    bytes *= static_cast<double>(d);
+  }
+  if (bytes > static_cast<double>(kMaxTensorBytes)) {
+    return absl::ResourceExhaustedError(absl::StrFormat(
+        "%s takes %.3g bytes, more than kiln's limit of %d GiB per tensor", type, bytes,
+        kMaxTensorBytes >> 30));
+  }
+  return absl::OkStatus();
 }
 
 std::string ShapeToString(const Shape& shape) {

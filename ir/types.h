@@ -3,6 +3,7 @@
 #define KILN_IR_TYPES_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,7 +22,19 @@ inline bool IsFloat(DType d) { return d != DType::kI64; }
 
 using Shape = std::vector<int64_t>;
 
+// The product of the dims; callers hold shapes that passed CheckTensorSize (or are its operands).
 int64_t NumElements(const Shape& shape);
+
+// The largest tensor kiln compiles: far above any model kiln trains, and small enough that element
+// counts, byte sizes and the buffer offsets summed from them stay far from int64 overflow.
+inline constexpr int64_t kMaxTensorBytes = int64_t{1} << 38;  // 256 GiB
+
+// OK when every dim is >= 0 and the tensor takes at most kMaxTensorBytes; the error names the
+// type and its size. Every node's type passes it (GraphBuilder, the verifier).
+absl::Status CheckTensorSize(DType dtype, const Shape& shape);
+
+// a * b, or nullopt where it would overflow int64.
+std::optional<int64_t> CheckedMul(int64_t a, int64_t b);
 std::string ShapeToString(const Shape& shape);  // "[64,784]"
 
 // Row-major strides in elements.

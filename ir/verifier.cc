@@ -67,6 +67,8 @@ absl::Status VerifyNode(const Graph& graph, NodeId id) {
   for (NodeId operand : node.operands) operand_types.push_back(graph.node(operand).type);
   absl::StatusOr<TensorType> inferred = def->infer_type(operand_types, node.attrs);
   if (!inferred.ok()) return NodeError(graph, id, inferred.status().message());
+  absl::Status size = CheckTensorSize(inferred->dtype, inferred->shape);
+  if (!size.ok()) return NodeError(graph, id, size.message());
   if (*inferred != node.type) {
     return NodeError(graph, id,
                      absl::StrFormat("stored type %s but the op infers %s", node.type.ToString(),

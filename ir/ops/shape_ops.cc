@@ -22,8 +22,14 @@ const OpDef kReshape = {
       int64_t known = 1, infer_at = -1;
       bool valid = true;
       for (size_t i = 0; i < shape.size(); ++i) {
-        if (shape[i] == -1 && infer_at < 0) infer_at = i;
-        else known *= shape[i];
+        if (shape[i] == -1 && infer_at < 0) {
+          infer_at = i;
+          continue;
+        }
+        // A product that overflows cannot equal the operand's element count.
+        std::optional<int64_t> product = CheckedMul(known, shape[i]);
+        if (!product.has_value()) valid = false;
+        known = product.value_or(1);
         // Only one -1 may be inferred; other sizes must be positive ([-2,-3] multiplies to 6).
         if (shape[i] <= 0 && static_cast<int64_t>(i) != infer_at) valid = false;
       }

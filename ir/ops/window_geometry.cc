@@ -37,6 +37,15 @@ absl::StatusOr<WindowGeometry> WindowGeometry::FromAttrs(const Attrs& attrs, int
         g.kernel_h, g.kernel_w, g.stride_h, g.stride_w, g.dilation_h, g.dilation_w, g.pad_h,
         g.pad_w));
   }
+  // Real windows are far smaller; the bound keeps the arithmetic below from overflowing int64.
+  constexpr int64_t kMaxWindowAttr = int64_t{1} << 31;
+  for (int64_t v : {g.kernel_h, g.kernel_w, g.stride_h, g.stride_w, g.pad_h, g.pad_w,
+                    g.dilation_h, g.dilation_w}) {
+    if (v > kMaxWindowAttr) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "kernel, stride, padding and dilation must be at most 2^31, got %d", v));
+    }
+  }
   int64_t span_h = g.dilation_h * (g.kernel_h - 1) + 1;
   int64_t span_w = g.dilation_w * (g.kernel_w - 1) + 1;
   int64_t padded_h = in_h + 2 * g.pad_h, padded_w = in_w + 2 * g.pad_w;

@@ -103,7 +103,7 @@ TEST(DiagnosticsTest, WrongArgumentKind) {
                        "  h = softmax(x, dim=0.5)\n"
                        "  loss = cross_entropy(h, y)\n"
                        "}\n"),
-            "t.kiln:4:22: error: softmax: 'dim' must be an integer, got a number\n"
+            "t.kiln:4:22: error: softmax: 'dim' must be an integer, got 0.5\n"
             "    h = softmax(x, dim=0.5)\n"
             "                       ^");
 }

@@ -62,5 +62,60 @@ TEST(HostileInputTest, ChainBelowTheLimitCompiles) {
   EXPECT_TRUE(graph.ok()) << graph.status();
 }
 
+TEST(HostileInputTest, ReshapeWhoseProductOverflows) {
+  std::string message = LowerError(ModelWith("reshape(x, [4294967296, 4294967296, -1])"));
+  EXPECT_NE(message.find("cannot reshape f32[64,4] to [4294967296,4294967296,-1]"),
+            std::string::npos)
+      << message;
+}
+
+TEST(HostileInputTest, LayerTooLargeIsACompileError) {
+  std::string message = LowerError(ModelWith("linear(x, 10000000000000)"));
+  EXPECT_NE(message.find("t.kiln:4:"), std::string::npos) << message;
+  EXPECT_NE(message.find("more than kiln's limit of 256 GiB per tensor"), std::string::npos)
+      << message;
+}
+
+TEST(HostileInputTest, ParameterTooLargeNamesTheShape) {
+  std::string message = LowerError(
+      "model m {\n"
+      "  input x: f32[B, 4]\n"
+      "  param p: f32[4294967296, 4294967296, 16] = zeros\n"
+      "  loss = mean(x)\n"
+      "}\n");
+  EXPECT_NE(message.find("t.kiln:3:"), std::string::npos) << message;
+  EXPECT_NE(message.find("f32[4294967296,4294967296,16] takes 1.18e+21 bytes"), std::string::npos)
+      << message;
+}
+
+TEST(HostileInputTest, InputTooLarge) {
+  std::string message = LowerError(
+      "model m {\n"
+      "  input x: f32[B, 3037000500, 3037000500]\n"
+      "  loss = mean(x)\n"
+      "}\n");
+  EXPECT_NE(message.find("t.kiln:2:"), std::string::npos) << message;
+  EXPECT_NE(message.find("f32[64,3037000500,3037000500] takes"), std::string::npos) << message;
+}
+
+// Integers are doubles while lowering: 1e300 or 2^64 has no exact int64, and must not be cast.
+TEST(HostileInputTest, IntegersBeyondTwoToTheFiftyThree) {
+  std::string message = LowerError(ModelWith("linear(x, 1e300)"));
+  EXPECT_NE(message.find("'out_features' must be an integer within +-2^53, got 1e+300"),
+            std::string::npos)
+      << message;
+  message = LowerError(ModelWith("linear(x, 4611686018427387904)"));
+  EXPECT_NE(message.find("must be an integer within +-2^53, got 4.61169e+18"), std::string::npos)
+      << message;
+  message = LowerError(ModelWith("reshape(x, [4294967296 * 4294967296])"));
+  EXPECT_NE(message.find("must be an integer or a list of integers"), std::string::npos) << message;
+  message = LowerError(
+      "model m {\n"
+      "  input x: f32[B, 18446744073709551616]\n"
+      "  loss = mean(x)\n"
+      "}\n");
+  EXPECT_NE(message.find("a dimension must be a positive integer"), std::string::npos) << message;
+}
+
 }  // namespace
 }  // namespace kiln::frontend
