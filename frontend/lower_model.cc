@@ -536,11 +536,13 @@ class ModelLowering {
   }
 
   // Node names stay unique so Graph::FindByName is unambiguous: a rebound `h` becomes "h_2".
+  // The next suffix to try is kept per base name, so rebinding `h` n times costs O(n log n), not
+  // O(n^2) probes.
   std::string UniqueNodeName(const std::string& base) {
     std::string name = base;
-    for (int i = 2; node_names_.count(name) || params_.count(name); ++i) {
-      name = absl::StrCat(base, "_", i);
-    }
+    int& next = next_suffix_[base];
+    if (next == 0) next = 2;
+    while (node_names_.count(name) || params_.count(name)) name = absl::StrCat(base, "_", next++);
     node_names_.insert(name);
     return name;
   }
@@ -554,6 +556,7 @@ class ModelLowering {
   std::map<std::string, const BlockAst*> blocks_;
   std::map<std::string, SourceLoc> params_;  // Parameter name -> where it was created.
   std::set<std::string> node_names_;
+  std::map<std::string, int> next_suffix_;   // Per base name: the next "_<n>" to try.
   std::vector<std::string> call_stack_;      // Blocks being instantiated, outermost first.
   int eval_depth_ = 0;                       // Active Eval calls.
 };
