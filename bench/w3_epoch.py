@@ -12,7 +12,7 @@ settings — eager with the default Adam, eager with Adam(fused=True), and torch
 "reduce-overhead") (CUDA graphs) with the fused Adam — and the best is the peer; kiln runs
 `kiln train --device cuda` (its CUDA graphs, inputs copied while the previous step computes).
 
-PyTorch runs in its fastest setting on this 2-core machine (see /work/shared/BASELINES.md):
+PyTorch runs in its fastest setting on this 2-core machine (see ../shared/BASELINES.md):
 torch.set_num_threads(1) and OPENBLAS_NUM_THREADS=1 (set below, before numpy/torch load
 OpenBLAS). Its data pipeline is the recipe's: the real Fashion-MNIST IDX files read with
 gzip + numpy, x / 255, Normalize(0.5, 0.5), shuffled batches of 64 (the last one 32), Adam(3e-3),
@@ -204,7 +204,7 @@ def main():
         print("pytorch %s (1 thread, OPENBLAS_NUM_THREADS=1; BLAS %s, core %s): epoch %.3f s  "
               "train_loss %.4f" % (torch.__version__, blas, torch_result["core"], seconds, loss))
     if not any("openblas" in p for p in torch_result["blas"]):
-        print("WARNING: PyTorch is not using OpenBLAS (%s); /work/shared/BASELINES.md assumes "
+        print("WARNING: PyTorch is not using OpenBLAS (%s); ../shared/BASELINES.md assumes "
               "OpenBLAS 0.3.21 — see --openblas-dir" % blas)
     elif torch_result["core"] in ("Prescott", "Core2", "Nehalem", "Atom"):
         print("WARNING: OpenBLAS chose the %s kernels (no AVX2); see --openblas-coretype" %

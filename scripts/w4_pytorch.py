@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """W4's MNIST dropout MLP in PyTorch, the reference for examples/mnist_dropout_mlp.kiln.
 
-    /usr/bin/python3 scripts/w4_pytorch.py [--epochs 10] [--data /work/shared/data/mnist-10k]
+    /usr/bin/python3 scripts/w4_pytorch.py [--epochs 10] [--data ../shared/data/mnist-10k]
 
 784 -> 512 ReLU Dropout(0.2) -> 512 ReLU Dropout(0.2) -> 10, CrossEntropyLoss, SGD(lr=0.05),
 batch 16 shuffled, pixels / 255 (transforms.ToTensor()). Prints the test loss and accuracy after
@@ -35,7 +35,7 @@ def load(data, split):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--data", default="/work/shared/data/mnist-10k")
+    parser.add_argument("--data", default="../shared/data/mnist-10k")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     torch.manual_seed(args.seed)

@@ -14,7 +14,7 @@ using e2e::Describe;
 using e2e::RunKiln;
 using e2e::RunResult;
 
-constexpr char kMnistDir[] = "/work/shared/data/mnist-10k";
+constexpr char kMnistDir[] = "../shared/data/mnist-10k";
 
 TEST(MnistExampleTest, TrainsOnASliceAndReportsPerClassAccuracy) {
   if (!std::filesystem::exists(std::string(kMnistDir) + "/train-images-idx3-ubyte.gz")) {
