@@ -39,44 +39,44 @@ void ExpectTooDeep(const std::string& expr) {
   EXPECT_NE(message.find("nested too deeply"), std::string::npos) << message.substr(0, 200);
 }
 
-TEST(HostileInputTest, DeepParentheses) {
+TEST(HostileModelFileTest, DeepParentheses) {
   ExpectTooDeep(Repeat("(", 3000) + "x" + Repeat(")", 3000));
 }
 
-TEST(HostileInputTest, LongOperatorChain) { ExpectTooDeep("x" + Repeat(" + x", 5000)); }
+TEST(HostileModelFileTest, LongOperatorChain) { ExpectTooDeep("x" + Repeat(" + x", 5000)); }
 
-TEST(HostileInputTest, NestedCalls) {
+TEST(HostileModelFileTest, NestedCalls) {
   ExpectTooDeep(Repeat("relu(", 30000) + "x" + Repeat(")", 30000));
 }
 
-TEST(HostileInputTest, NestedLists) { ExpectTooDeep(Repeat("[", 100000)); }
+TEST(HostileModelFileTest, NestedLists) { ExpectTooDeep(Repeat("[", 100000)); }
 
-TEST(HostileInputTest, UnaryAndPowerRuns) {
+TEST(HostileModelFileTest, UnaryAndPowerRuns) {
   ExpectTooDeep(Repeat("-", 100000) + "x");
   ExpectTooDeep("x" + Repeat(" ** x", 100000));
 }
 
 // Just under the limit still compiles: the limit is not set below what the recursion can take.
-TEST(HostileInputTest, ChainBelowTheLimitCompiles) {
+TEST(HostileModelFileTest, ChainBelowTheLimitCompiles) {
   auto graph = Lower(ModelWith("x" + Repeat(" + x", 400)));
   EXPECT_TRUE(graph.ok()) << graph.status();
 }
 
-TEST(HostileInputTest, ReshapeWhoseProductOverflows) {
+TEST(HostileModelFileTest, ReshapeWhoseProductOverflows) {
   std::string message = LowerError(ModelWith("reshape(x, [4294967296, 4294967296, -1])"));
   EXPECT_NE(message.find("cannot reshape f32[64,4] to [4294967296,4294967296,-1]"),
             std::string::npos)
       << message;
 }
 
-TEST(HostileInputTest, LayerTooLargeIsACompileError) {
+TEST(HostileModelFileTest, LayerTooLargeIsACompileError) {
   std::string message = LowerError(ModelWith("linear(x, 10000000000000)"));
   EXPECT_NE(message.find("t.kiln:4:"), std::string::npos) << message;
   EXPECT_NE(message.find("more than kiln's limit of 256 GiB per tensor"), std::string::npos)
       << message;
 }
 
-TEST(HostileInputTest, ParameterTooLargeNamesTheShape) {
+TEST(HostileModelFileTest, ParameterTooLargeNamesTheShape) {
   std::string message = LowerError(
       "model m {\n"
       "  input x: f32[B, 4]\n"
@@ -88,7 +88,7 @@ TEST(HostileInputTest, ParameterTooLargeNamesTheShape) {
       << message;
 }
 
-TEST(HostileInputTest, InputTooLarge) {
+TEST(HostileModelFileTest, InputTooLarge) {
   std::string message = LowerError(
       "model m {\n"
       "  input x: f32[B, 3037000500, 3037000500]\n"
@@ -99,7 +99,7 @@ TEST(HostileInputTest, InputTooLarge) {
 }
 
 // Integers are doubles while lowering: 1e300 or 2^64 has no exact int64, and must not be cast.
-TEST(HostileInputTest, IntegersBeyondTwoToTheFiftyThree) {
+TEST(HostileModelFileTest, IntegersBeyondTwoToTheFiftyThree) {
   std::string message = LowerError(ModelWith("linear(x, 1e300)"));
   EXPECT_NE(message.find("'out_features' must be an integer within +-2^53, got 1e+300"),
             std::string::npos)
@@ -119,7 +119,7 @@ TEST(HostileInputTest, IntegersBeyondTwoToTheFiftyThree) {
 
 // Rebinding one name many times gives h, h_2, ... h_20000 without probing every earlier suffix
 // each time (that was quadratic: 8,000 rebinds took 38 s).
-TEST(HostileInputTest, ManyRebindsOfOneName) {
+TEST(HostileModelFileTest, ManyRebindsOfOneName) {
   std::string body = "model m {\n  input x: f32[B, 4]\n  input y: f32[B, 4]\n  h = relu(x)\n";
   for (int i = 0; i < 20000; ++i) body += "  h = relu(h)\n";
   body += "  loss = mse_loss(h, y)\n}\n";
