@@ -105,8 +105,10 @@ const OpDef kRandomUniform = {
       kernel::Value index = LinearIndex(b, in.coords, in.node.type.shape);
       kernel::Value stream = Mix64(
           b, b.IAdd(in.operands[0],
-                    b.ConstI64(static_cast<int64_t>(0x9e3779b97f4a7c15ULL) *
-                               (in.node.attrs.GetInt("salt") + 1))));
+                    // Wrapping multiply, in unsigned arithmetic where wrapping is defined.
+                    b.ConstI64(static_cast<int64_t>(
+                        0x9e3779b97f4a7c15ULL *
+                        (static_cast<uint64_t>(in.node.attrs.GetInt("salt")) + 1)))));
       kernel::Value bits = Mix64(b, b.IXor(stream, index));
       kernel::Value top24 = b.Cast(b.IShrU(bits, 40), kernel::ScalarType::kF32);
       return b.Mul(top24, b.ConstF32(1.0 / 16777216.0));
