@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages kiln needs to build, test and train (as root, or via sudo).
-# Quiet and quick when everything is already there.
+# Quiet and quick when everything is already there. --sanitize adds clang and its sanitizer and
+# libFuzzer runtimes (for scripts/test.sh --sanitize and scripts/fuzz.sh).
 set -euo pipefail
 
 packages=(
@@ -12,6 +13,7 @@ packages=(
   zlib1g-dev libzstd-dev
   dataset-fashion-mnist
 )
+if [[ ${1:-} == --sanitize ]]; then packages+=(clang-19 libclang-rt-19-dev); fi
 
 missing=()
 for p in "${packages[@]}"; do
