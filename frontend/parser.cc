@@ -232,19 +232,17 @@ class Parser {
   }
 
   // Precedence, loosest first: + -, * /, unary -, ** (right-associative), as in Python.
-  absl::StatusOr<Expr> ParseExpr() {
-    KILN_RETURN_IF_ERROR(Enter());
-    absl::StatusOr<Expr> e = ParseSum();
-    --nesting_;
-    return e;
-  }
+  absl::StatusOr<Expr> ParseExpr() { return Nested(&Parser::ParseSum); }
 
-  // The parser's own recursion: '(' and '[' nest without adding levels to the tree, and a run of
-  // unary '-' or '**' recurses before any node exists.
-  absl::Status Enter() {
+  // Runs `parse` one level deeper in the parser's own recursion, which is bounded too: '(' and
+  // '[' nest without adding levels to the tree, and a run of unary '-' or '**' recurses before
+  // any node exists.
+  absl::StatusOr<Expr> Nested(absl::StatusOr<Expr> (Parser::*parse)()) {
     if (nesting_ >= kMaxExprHeight) return TooDeep(Peek().loc);
     ++nesting_;
-    return absl::OkStatus();
+    absl::StatusOr<Expr> e = (this->*parse)();
+    --nesting_;
+    return e;
   }
 
   static absl::Status TooDeep(const SourceLoc& loc) {
@@ -281,12 +279,7 @@ class Parser {
     return lhs;
   }
 
-  absl::StatusOr<Expr> ParseUnary() {
-    KILN_RETURN_IF_ERROR(Enter());
-    absl::StatusOr<Expr> e = ParseSignedPower();
-    --nesting_;
-    return e;
-  }
+  absl::StatusOr<Expr> ParseUnary() { return Nested(&Parser::ParseSignedPower); }
 
   absl::StatusOr<Expr> ParseSignedPower() {
     if (IsPunct("-")) {
