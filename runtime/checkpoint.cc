@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "support/file_io.h"
 #include "support/status.h"
 
 namespace kiln::runtime {

@@ -180,11 +180,6 @@ std::string FormatPerClassReport(const Evaluation& evaluation);
 //   "eval_seconds":...,"samples_per_second":...},...]}; non-finite values are null.
 std::string MetricsJson(const std::vector<EpochMetrics>& history);
 
-// Writes `contents` to a temporary file beside `path`, fsyncs it, renames it over `path` and
-// fsyncs the directory: readers never see a half-written file, and after a crash or power loss
-// `path` holds either the old contents or the new.
-absl::Status WriteFileAtomically(const std::string& path, const std::string& contents);
-
 }  // namespace kiln::runtime
 
 #endif  // KILN_RUNTIME_TRAINER_H_

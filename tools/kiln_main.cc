@@ -1,4 +1,5 @@
 // kiln: compile and train .kiln model files.
+#include <csignal>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -81,6 +82,10 @@ GFLOP/s and GB/s (bytes of the buffers it reads and writes).
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Past `ulimit -f` the kernel sends SIGXFSZ, whose default action kills kiln mid-write and
+  // leaves a temporary file behind. Ignored, the write fails with EFBIG instead, which every
+  // writer reports as a one-line error after removing its temporary file, like ENOSPC.
+  std::signal(SIGXFSZ, SIG_IGN);
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
     std::cout << kUsage;

@@ -1,0 +1,64 @@
+// End-to-end: hostile or unlucky input (issue 8) gets a one-line error and exit status 1 from the
+// real `kiln` binary, never a signal, an uncaught exception, a hang or a silently wrong answer.
+// Resource limits (`ulimit -v`, `ulimit -f`) make the failures the fixes prevent quick and
+// deterministic.
+#include <algorithm>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "tests/e2e/kiln_process.h"
+
+namespace kiln {
+namespace {
+
+namespace fs = std::filesystem;
+using e2e::Describe;
+using e2e::RunKiln;
+using e2e::RunResult;
+using e2e::TempDir;
+
+// A small classifier on generated data: 771 parameters, so its checkpoint (with Adam's state)
+// is about 9 KiB.
+constexpr char kModel[] =
+    "model tiny {\n  input x: f32[B, 8]\n  input y: i64[B]\n"
+    "  loss = cross_entropy(linear(relu(linear(x, 64, name=fc1)), 3, name=out), y)\n}\n"
+    "train {\n  data = make_classification(n_samples=200, n_features=8, n_informative=4, "
+    "n_classes=3, seed=1)\n  optimizer = adam(lr=1e-2)\n  batch_size = 32\n  epochs = 2\n}\n";
+
+// Exited (no signal) with status 1 and exactly one line on stderr containing `expected`.
+void ExpectOneLineError(const RunResult& r, const std::string& expected) {
+  ASSERT_TRUE(r.exited) << "killed by a signal: " << Describe(r);
+  EXPECT_EQ(r.exit_code, 1) << Describe(r);
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << Describe(r);
+  EXPECT_NE(r.err.find(expected), std::string::npos) << "expected '" << expected << "'\n"
+                                                     << Describe(r);
+}
+
+std::vector<std::string> FilesIn(const fs::path& dir) {
+  std::vector<std::string> names;
+  for (const fs::directory_entry& entry : fs::directory_iterator(dir)) {
+    names.push_back(entry.path().filename().string());
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+// Defect 6: past `ulimit -f` the kernel sends SIGXFSZ, which used to kill kiln mid-write and
+// leave the temporary checkpoint behind. Now the write fails with EFBIG: one line, exit 1, and
+// the temporary file removed.
+TEST(HostileInputTest, FileSizeLimitIsAOneLineErrorAndLeavesNoTemporaryFile) {
+  TempDir model_dir, out_dir;
+  const std::string model = model_dir.Write("tiny.kiln", kModel).string();
+  const std::string checkpoint = out_dir.File("run.ckpt");
+  RunResult r = RunKiln({"train", model, "--checkpoint", checkpoint, "--metrics-out",
+                         out_dir.File("metrics.json"), "--threads", "1"},
+                        "-f 4");
+  ExpectOneLineError(r, "kiln: " + checkpoint + ": cannot write: File too large");
+  EXPECT_EQ(FilesIn(out_dir.path()), std::vector<std::string>{}) << Describe(r);
+}
+
+}  // namespace
+}  // namespace kiln
