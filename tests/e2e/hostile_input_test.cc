@@ -1,7 +1,7 @@
 // End-to-end: hostile or unlucky input (issue 8) gets a one-line error and exit status 1 from the
 // real `kiln` binary, never a signal, an uncaught exception, a hang or a silently wrong answer.
 // Resource limits (`ulimit -v`, `ulimit -f`) make the failures the fixes prevent quick and
-// deterministic.
+// deterministic: an allocation of what a header claims, an endless read of /dev/zero, SIGXFSZ.
 #include <algorithm>
 #include <cstdint>
 #include <filesystem>
@@ -20,6 +20,10 @@ using e2e::RunKiln;
 using e2e::RunResult;
 using e2e::TempDir;
 
+// 4 GiB of address space: plenty for kiln and its JIT, far too little for what the hostile
+// headers below claim, so an attempt to allocate it fails at once instead of paging.
+constexpr char kMemoryLimit[] = "-v 4194304";
+
 // A small classifier on generated data: 771 parameters, so its checkpoint (with Adam's state)
 // is about 9 KiB.
 constexpr char kModel[] =
@@ -37,6 +41,17 @@ void ExpectOneLineError(const RunResult& r, const std::string& expected) {
                                                      << Describe(r);
 }
 
+// Big-endian 32-bit header words of an IDX file.
+std::string IdxHeader(uint32_t magic, const std::vector<uint32_t>& dims) {
+  std::string bytes;
+  auto put = [&](uint32_t v) {
+    for (int shift = 24; shift >= 0; shift -= 8) bytes.push_back(static_cast<char>(v >> shift));
+  };
+  put(magic);
+  for (uint32_t d : dims) put(d);
+  return bytes;
+}
+
 std::vector<std::string> FilesIn(const fs::path& dir) {
   std::vector<std::string> names;
   for (const fs::directory_entry& entry : fs::directory_iterator(dir)) {
@@ -44,6 +59,35 @@ std::vector<std::string> FilesIn(const fs::path& dir) {
   }
   std::sort(names.begin(), names.end());
   return names;
+}
+
+// Defect 3: a 200 KB images file whose header claims 20,000,000 images (15.7 GB) used to be
+// allocated in full before a byte was read: std::bad_alloc under any memory limit.
+TEST(HostileInputTest, IdxHeaderClaimingMoreThanTheFileIsTruncationNotAnAllocation) {
+  TempDir dir;
+  dir.Write("train-images-idx3-ubyte",
+            IdxHeader(0x803, {20000000, 28, 28}) + std::string(200000, '\0'));
+  dir.Write("train-labels-idx1-ubyte", IdxHeader(0x801, {100}) + std::string(100, '\1'));
+  dir.Write("t10k-images-idx3-ubyte", IdxHeader(0x803, {10, 28, 28}) + std::string(7840, '\0'));
+  dir.Write("t10k-labels-idx1-ubyte", IdxHeader(0x801, {10}) + std::string(10, '\1'));
+  RunResult r = RunKiln(
+      {"train", "examples/fashion_mlp.kiln", "--data-dir", dir.path().string()}, kMemoryLimit);
+  ExpectOneLineError(r, "train-images-idx3-ubyte: truncated: expected 15680000000 bytes of "
+                        "pixels, got 200000");
+}
+
+// Defect 3: /dev/zero as weights or checkpoint used to be read until memory ran out.
+TEST(HostileInputTest, DeviceAsWeightsOrCheckpointIsRefused) {
+  TempDir dir;
+  const std::string model = dir.Write("tiny.kiln", kModel).string();
+  RunResult weights = RunKiln({"train", model, "--init-weights", "/dev/zero"}, kMemoryLimit);
+  ExpectOneLineError(weights, "kiln: /dev/zero: not a regular file (a character device)");
+  RunResult resume =
+      RunKiln({"train", model, "--checkpoint", "/dev/zero", "--resume"}, kMemoryLimit);
+  ExpectOneLineError(resume, "kiln: /dev/zero: not a regular file (a character device)");
+  RunResult directory =
+      RunKiln({"train", model, "--checkpoint", dir.path().string(), "--resume"}, kMemoryLimit);
+  ExpectOneLineError(directory, "not a regular file (a directory)");
 }
 
 // Defect 6: past `ulimit -f` the kernel sends SIGXFSZ, which used to kill kiln mid-write and

@@ -5,9 +5,11 @@
 
 #include <bit>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <limits>
 #include <set>
 #include <sstream>
@@ -20,6 +22,7 @@
 #include "runtime/thread_pool.h"
 #include "runtime/trainer.h"
 #include "tests/runtime/fake_kernel_library.h"
+#include "tests/runtime/memory_limit.h"
 
 namespace kiln::runtime {
 namespace {
@@ -262,8 +265,20 @@ TEST_F(CheckpointTest, MissingFileIsNotFound) {
   std::unique_ptr<Executable> exe = Make();
   absl::StatusOr<CheckpointState> loaded = LoadCheckpoint(path_, *exe);
   EXPECT_EQ(loaded.status().code(), absl::StatusCode::kNotFound);
-  EXPECT_TRUE(absl::StartsWith(loaded.status().message(), path_ + ": cannot read"))
+  EXPECT_TRUE(absl::StartsWith(loaded.status().message(), path_ + ": cannot open"))
       << loaded.status();
+}
+
+// /dev/zero would be read until memory ran out (here: the 2 GiB address space of the child);
+// a checkpoint must be a regular file, and its preamble is checked before the rest is read.
+TEST_F(CheckpointTest, DevicesAreRefusedNotReadForever) {
+  EXPECT_EXIT(
+      {
+        testing::LimitAddressSpace();
+        std::cerr << ReadCheckpoint("/dev/zero").status().message();
+        std::exit(0);
+      },
+      ::testing::ExitedWithCode(0), "/dev/zero: not a regular file \\(a character device\\)");
 }
 
 TEST_F(CheckpointTest, NewerFormatVersionIsRejected) {
