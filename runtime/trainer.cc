@@ -286,6 +286,12 @@ absl::StatusOr<Evaluation> Trainer::Evaluate(const Dataset& data) {
 absl::StatusOr<std::vector<EpochMetrics>> RunEpochs(const TrainOptions& options,
                                                    const EpochBackend& backend) {
   std::vector<EpochMetrics> history = options.history;
+  // A resumed run first makes the metrics file match the checkpoint it continues: a run killed
+  // between the checkpoint's rename and the metrics file's left the file an epoch behind, and a
+  // resume with nothing left to train would otherwise never rewrite it.
+  if (!options.metrics_out.empty() && !history.empty()) {
+    KILN_RETURN_IF_ERROR(WriteFileAtomically(options.metrics_out, MetricsJson(history)));
+  }
   // A resumed run whose checkpoint was written by the epoch that stopped it stops again.
   if (std::string why = EarlyStopReason(history, options.early_stopping_patience); !why.empty()) {
     if (options.log != nullptr) *options.log << why << std::endl;

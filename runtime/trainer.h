@@ -128,7 +128,8 @@ struct EpochBackend {
 
 // Epochs first_epoch..epochs: train, evaluate, log, checkpoint (and the best checkpoint), the
 // on_epoch callback, the metrics file, early stopping; then the per-class report. Returns
-// options.history followed by the new epochs' metrics.
+// options.history followed by the new epochs' metrics. A resumed run (options.history not empty)
+// rewrites the metrics file from options.history first, even when no epoch is left to train.
 absl::StatusOr<std::vector<EpochMetrics>> RunEpochs(const TrainOptions& options,
                                                    const EpochBackend& backend);
 

@@ -44,31 +44,32 @@ absl::Status CheckSameRun(const std::string& path, const runtime::CheckpointStat
 }
 
 // Continues the run saved in run.checkpoint_path: loads its tensors into `executable` and sets
-// `run` to start after its last epoch. A missing file means a fresh start. Returns false when
-// the checkpoint already holds all the epochs asked for.
-absl::StatusOr<bool> Resume(int64_t train_samples, runtime::Executable& executable,
-                            runtime::TrainOptions& run) {
+// `run` to start after its last epoch. A missing file means a fresh start. When the checkpoint
+// already holds all the epochs asked for, the run has none left to train; it still goes through
+// the trainer, which rewrites the metrics file from the checkpoint's history.
+absl::Status Resume(int64_t train_samples, runtime::Executable& executable,
+                    runtime::TrainOptions& run) {
   const std::string& path = run.checkpoint_path;
   absl::StatusOr<runtime::Checkpoint> checkpoint = runtime::ReadCheckpoint(path);
   if (absl::IsNotFound(checkpoint.status())) {
     std::cout << absl::StrFormat("kiln: %s does not exist; starting from epoch 1\n", path);
-    return true;
+    return absl::OkStatus();
   }
   KILN_RETURN_IF_ERROR(checkpoint.status());
   const runtime::CheckpointState& state = checkpoint->state;
   KILN_RETURN_IF_ERROR(CheckSameRun(path, state, run, train_samples));
+  KILN_RETURN_IF_ERROR(runtime::RestoreCheckpoint(*checkpoint, executable));
+  run.first_epoch = state.epoch + 1;
+  run.history = state.history;
   if (state.epoch >= run.epochs) {
     std::cout << absl::StrFormat(
         "kiln: %s already holds %d of %d epochs; nothing to train (raise --epochs to go on)\n",
         path, state.epoch, run.epochs);
-    return false;
+    return absl::OkStatus();
   }
-  KILN_RETURN_IF_ERROR(runtime::RestoreCheckpoint(*checkpoint, executable));
-  run.first_epoch = state.epoch + 1;
-  run.history = state.history;
   std::cout << absl::StrFormat("kiln: resuming from %s after epoch %d of %d\n", path,
                                state.epoch, run.epochs);
-  return true;
+  return absl::OkStatus();
 }
 
 absl::Status Train(std::vector<std::string> args) {
@@ -108,10 +109,7 @@ absl::Status Train(std::vector<std::string> args) {
       compiled.spec.entries.size(), compile_seconds, pool.num_threads());
 
   runtime::TrainOptions run = TrainOptionsOf(line, train, compiled.name);
-  if (resume) {
-    KILN_ASSIGN_OR_RETURN(bool more, Resume(data.train.num_samples, *executable, run));
-    if (!more) return absl::OkStatus();
-  }
+  if (resume) KILN_RETURN_IF_ERROR(Resume(data.train.num_samples, *executable, run));
   runtime::Trainer trainer(*executable, pool, run);
   KILN_ASSIGN_OR_RETURN(std::vector<runtime::EpochMetrics> history,
                         trainer.Fit(data.train, data.test));

@@ -104,5 +104,40 @@ TEST(HostileInputTest, FileSizeLimitIsAOneLineErrorAndLeavesNoTemporaryFile) {
   EXPECT_EQ(FilesIn(out_dir.path()), std::vector<std::string>{}) << Describe(r);
 }
 
+// Occurrences of `needle` in `text`.
+int Count(const std::string& text, const std::string& needle) {
+  int n = 0;
+  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) {
+    ++n;
+  }
+  return n;
+}
+
+// Defect 5: a run killed between the final checkpoint's rename and the metrics file's left the
+// metrics with 3 of 4 epochs; `--resume` said "nothing to train", exited 0 and never rewrote
+// them. Now the resumed run rewrites the metrics file from the checkpoint's history.
+TEST(HostileInputTest, ResumeWithNothingToTrainRewritesStaleMetrics) {
+  TempDir dir;
+  const std::string model = dir.Write("tiny.kiln", kModel).string();
+  const std::string checkpoint = dir.File("run.ckpt"), metrics = dir.File("metrics.json");
+  const std::vector<std::string> run = {"train", model, "--epochs", "4", "--threads", "1",
+                                        "--checkpoint", checkpoint, "--metrics-out", metrics};
+  RunResult first = RunKiln(run);
+  ASSERT_TRUE(e2e::Succeeded(first)) << Describe(first);
+  const std::string complete = e2e::ReadFile(metrics);
+  ASSERT_EQ(Count(complete, "\"epoch\":"), 4) << complete;
+  // The interrupted run's metrics file: its first three epochs.
+  const std::string stale = complete.substr(0, complete.find(",{\"epoch\":4")) + "]}\n";
+  dir.Write("metrics.json", stale);
+
+  std::vector<std::string> resume = run;
+  resume.push_back("--resume");
+  RunResult again = RunKiln(resume);
+  ASSERT_TRUE(e2e::Succeeded(again)) << Describe(again);
+  EXPECT_NE(again.out.find("already holds 4 of 4 epochs; nothing to train"), std::string::npos)
+      << Describe(again);
+  EXPECT_EQ(e2e::ReadFile(metrics), complete);
+}
+
 }  // namespace
 }  // namespace kiln
