@@ -85,6 +85,15 @@ absl::StatusOr<ir::KernelProgram> CompileEntryProgram(const frontend::ModelAst& 
   return LowerToKernels(std::move(step), options);
 }
 
+absl::StatusOr<std::optional<int64_t>> ModelClassCount(const frontend::ModelAst& ast,
+                                                       const ir::TrainConfig& train) {
+  const std::vector<std::string> inputs = frontend::InputNames(ast);
+  if (inputs.size() < 2) return std::nullopt;
+  KILN_ASSIGN_OR_RETURN(ir::Graph model,
+                        frontend::LowerModel(ast, {{BatchDimName(ast), train.batch_size}}));
+  return passes::ClassCount(model, inputs[1]);
+}
+
 absl::StatusOr<ir::KernelProgram> LowerToKernels(ir::Graph graph, const CompileOptions& options) {
   ir::KernelProgram program;
   program.graph = std::move(graph);

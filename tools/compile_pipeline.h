@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <ostream>
 #include <set>
 #include <string>
@@ -59,6 +60,11 @@ absl::StatusOr<ir::KernelProgram> CompileEntryProgram(const frontend::ModelAst& 
                                                       const ir::TrainConfig& train,
                                                       const EntryRequest& request,
                                                       const CompileOptions& options);
+
+// The model's class count (passes::ClassCount of its labels input), for checking the data's
+// labels before training; nullopt when its labels are not class indices.
+absl::StatusOr<std::optional<int64_t>> ModelClassCount(const frontend::ModelAst& ast,
+                                                       const ir::TrainConfig& train);
 
 // Every stage, for all requested entries, into one LLVM module.
 absl::StatusOr<CompiledModel> CompileModel(const frontend::ModelAst& ast,

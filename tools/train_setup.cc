@@ -4,6 +4,7 @@
 #include <cmath>
 #include <iostream>
 #include <map>
+#include <optional>
 
 #include "absl/strings/str_format.h"
 #include "frontend/frontend.h"
@@ -133,7 +134,12 @@ absl::StatusOr<PreparedTraining> PrepareTraining(const CommandLine& line) {
   KILN_RETURN_IF_ERROR(
       CompileEntryProgram(p.ast, p.train, {true, p.train.batch_size}, CompileOptions()).status());
   KILN_RETURN_IF_ERROR(PlanInitWeights(p));
-  KILN_ASSIGN_OR_RETURN(p.data, runtime::LoadDataset(DataSpecOf(p.train.data)));
+  runtime::DataSpec data = DataSpecOf(p.train.data);
+  // Labels are checked against the model's classes as they are loaded, where the file and the
+  // sample are known; past this point an out-of-range label would silently index garbage.
+  KILN_ASSIGN_OR_RETURN(std::optional<int64_t> classes, ModelClassCount(p.ast, p.train));
+  data.num_classes = classes.value_or(0);
+  KILN_ASSIGN_OR_RETURN(p.data, runtime::LoadDataset(data));
   CompileOptions options;
   AddBatchSizes(options.entries, true, p.data.train.num_samples, p.train.batch_size);
   AddBatchSizes(options.entries, false, p.data.test.num_samples, p.train.batch_size);

@@ -104,6 +104,33 @@ TEST(HostileInputTest, FileSizeLimitIsAOneLineErrorAndLeavesNoTemporaryFile) {
   EXPECT_EQ(FilesIn(out_dir.path()), std::vector<std::string>{}) << Describe(r);
 }
 
+// Defect 7: test labels all equal to 10 for a 10-class model gave "final test accuracy 0.0000,
+// test loss 0.0000" and exit 0. Labels are checked against the model's classes (the width of
+// its scores) when loaded.
+TEST(HostileInputTest, LabelOutOfRangeForTheModelsClassesIsAOneLineError) {
+  TempDir dir;
+  dir.Write("train-images-idx3-ubyte", IdxHeader(0x803, {100, 28, 28}) + std::string(78400, '\0'));
+  dir.Write("train-labels-idx1-ubyte", IdxHeader(0x801, {100}) + std::string(100, '\1'));
+  dir.Write("t10k-images-idx3-ubyte", IdxHeader(0x803, {10, 28, 28}) + std::string(7840, '\0'));
+  dir.Write("t10k-labels-idx1-ubyte", IdxHeader(0x801, {10}) + std::string(10, '\x0a'));
+  RunResult r = RunKiln({"train", "examples/fashion_mlp.kiln", "--data-dir", dir.path().string(),
+                         "--epochs", "1"});
+  ExpectOneLineError(r, "t10k-labels-idx1-ubyte: label 10 of sample 0 is out of range for 10 "
+                        "classes");
+
+  // A CSV label of 99999999999 in a 2-class model.
+  const std::string csv = dir.Write("data.csv", "a,b,label\n1,2,0\n3,4,99999999999\n").string();
+  const std::string model = dir.Write(
+      "two.kiln",
+      "model two {\n  input x: f32[B, 2]\n  input y: i64[B]\n"
+      "  loss = cross_entropy(linear(x, 2, name=out), y)\n}\n"
+      "train {\n  data = csv(path=\"" + csv + "\")\n  optimizer = sgd(lr=0.1)\n  batch_size = 2\n}\n")
+                                .string();
+  RunResult tabular = RunKiln({"train", model});
+  ExpectOneLineError(tabular, csv + " column 'label': label 99999999999 of sample 1 is out of "
+                                    "range for 2 classes");
+}
+
 // Occurrences of `needle` in `text`.
 int Count(const std::string& text, const std::string& needle) {
   int n = 0;

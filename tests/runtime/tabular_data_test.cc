@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "gtest/gtest.h"
 #include "runtime/csv_reader.h"
 #include "runtime/dataset.h"
@@ -491,6 +492,27 @@ TEST(LoadTabularTest, TensorFiles) {
   EXPECT_FALSE(LoadDataset(spec).ok());  // 3 labels for 4 samples
   fs::remove(x);
   fs::remove(y);
+}
+
+// A CSV label of 99999999999, or 2 in a 2-class model, used to train silently.
+TEST(LoadTabularTest, ClassLabelsOutOfRangeNameTheFileSampleAndLabel) {
+  const fs::path csv = WriteText("labels.csv", "a,b,label\n1,2,0\n3,4,1\n5,6,99999999999\n");
+  DataSpec spec;
+  spec.source = "csv";
+  spec.path = csv.string();
+  spec.num_classes = 2;
+  EXPECT_EQ(LoadDataset(spec).status().message(),
+            csv.string() + " column 'label': label 99999999999 of sample 2 is out of range for "
+                           "2 classes");
+  spec.source = "make_classification";
+  spec.params = {{"n_samples", 20}, {"n_classes", 3}, {"n_features", 4}, {"n_informative", 3},
+                 {"n_redundant", 0}};
+  EXPECT_TRUE(absl::StrContains(LoadDataset(spec).status().message(),
+                                "make_classification: label 2 of sample "))
+      << LoadDataset(spec).status();
+  spec.num_classes = 3;
+  EXPECT_TRUE(LoadDataset(spec).ok());
+  fs::remove(csv);
 }
 
 TEST(LoadTabularTest, OneHotOfRegressionIsAnError) {
