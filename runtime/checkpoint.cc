@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cmath>
 #include <cstring>
 #include <set>
 #include <utility>
@@ -11,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "runtime/tensor.h"
 #include "support/file_io.h"
 #include "support/status.h"
 
@@ -146,6 +148,26 @@ absl::Status Malformed(const std::string& path, const std::string& what) {
   return absl::DataLossError(absl::StrFormat("%s: malformed checkpoint (%s)", path, what));
 }
 
+// The smallest encoded tensor: an empty name, the type, rank 0 and the byte count.
+constexpr size_t kMinTensorBytes = 4 + 1 + 4 + 8;
+// One encoded EpochMetrics.
+constexpr size_t kMetricsBytes = 9 * 8;
+
+// Weights that are NaN or infinite would poison every step after a resume; a run whose loss went
+// non-finite stops before checkpointing, so such a file is damaged or forged.
+absl::Status CheckFinite(const std::string& path, const CheckpointTensor& tensor) {
+  if (tensor.type != ElementType::kF32) return absl::OkStatus();
+  const size_t n = tensor.bytes.size() / sizeof(float);
+  for (size_t i = 0; i < n; ++i) {
+    float value;
+    std::memcpy(&value, tensor.bytes.data() + i * sizeof(float), sizeof(float));
+    if (std::isfinite(value)) continue;
+    return absl::DataLossError(absl::StrFormat(
+        "%s: checkpoint holds a non-finite value in tensor '%s'", path, tensor.name));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<CheckpointTensor> DecodeTensor(const std::string& path, Decoder& in) {
   CheckpointTensor tensor;
   tensor.name = in.Str();
@@ -154,21 +176,52 @@ absl::StatusOr<CheckpointTensor> DecodeTensor(const std::string& path, Decoder& 
   tensor.type = type == 0 ? ElementType::kF32 : ElementType::kI64;
   const uint32_t rank = in.U32();
   if (rank > in.remaining() / 8) return Malformed(path, "a tensor's rank exceeds the file");
-  for (uint32_t i = 0; i < rank; ++i) {
-    const int64_t dim = in.I64();
-    if (dim < 0) return Malformed(path, absl::StrFormat("tensor '%s' has a negative dimension", tensor.name));
-    tensor.shape.push_back(dim);
-  }
+  for (uint32_t i = 0; i < rank; ++i) tensor.shape.push_back(in.I64());
   const uint64_t bytes = in.U64();
   if (!in.ok() || bytes > in.remaining()) return Malformed(path, "a tensor runs past the end");
-  const int64_t expected = NumElements(tensor.shape) * ElementSize(tensor.type);
-  if (bytes != static_cast<uint64_t>(expected)) {
+  // Negative dimensions and products past 64 bits are refused before they are compared.
+  absl::StatusOr<int64_t> expected = CheckedByteSize(tensor.type, tensor.shape);
+  if (!expected.ok()) {
+    return Malformed(path, absl::StrFormat("tensor '%s': %s", tensor.name,
+                                           expected.status().message()));
+  }
+  if (bytes != static_cast<uint64_t>(*expected)) {
     return Malformed(path, absl::StrFormat("tensor '%s' holds %d bytes but %s needs %d",
                                            tensor.name, bytes,
-                                           TypeString(tensor.type, tensor.shape), expected));
+                                           TypeString(tensor.type, tensor.shape), *expected));
   }
   tensor.bytes = in.Bytes(bytes);
+  KILN_RETURN_IF_ERROR(CheckFinite(path, tensor));
   return tensor;
+}
+
+// Where the run stood must be one a run can reach: epochs 1..epoch each recorded once, in order,
+// every epoch of the same number of steps, and global_step the steps of `epoch` epochs. This is
+// what bounds `epoch` (each recorded epoch costs bytes of the file), so resuming can neither
+// start at a negative epoch nor overflow epoch * steps.
+absl::Status CheckProgress(const std::string& path, const CheckpointState& state) {
+  if (state.epoch < 0) {
+    return Malformed(path, absl::StrFormat("epoch %d is negative", state.epoch));
+  }
+  if (state.history.size() != static_cast<uint64_t>(state.epoch)) {
+    return Malformed(path, absl::StrFormat("it says %d epochs are done but holds metrics of %d",
+                                           state.epoch, state.history.size()));
+  }
+  const int64_t steps = state.history.empty() ? 0 : state.history[0].steps;
+  for (size_t i = 0; i < state.history.size(); ++i) {
+    const EpochMetrics& m = state.history[i];
+    if (m.epoch != static_cast<int64_t>(i) + 1 || m.steps != steps || m.steps < 0 ||
+        m.train_samples < 0) {
+      return Malformed(path, absl::StrFormat("the metrics of epoch %d are inconsistent", i + 1));
+    }
+  }
+  int64_t global_step = 0;
+  if (__builtin_mul_overflow(state.epoch, steps, &global_step) ||
+      global_step != state.global_step) {
+    return Malformed(path, absl::StrFormat("global step %d is not %d epochs of %d steps",
+                                           state.global_step, state.epoch, steps));
+  }
+  return absl::OkStatus();
 }
 
 // The body between the preamble and the final checksum.
@@ -181,9 +234,16 @@ absl::Status DecodeBody(const std::string& data, Checkpoint& checkpoint) {
   state.epoch = in.I64();
   state.global_step = in.I64();
   const uint32_t epochs = in.U32();
-  if (epochs > in.remaining() / 72) return Malformed(path, "the metrics history exceeds the file");
+  if (epochs > in.remaining() / kMetricsBytes) {
+    return Malformed(path, "the metrics history exceeds the file");
+  }
   for (uint32_t i = 0; i < epochs; ++i) state.history.push_back(DecodeMetrics(in));
+  if (!in.ok()) return Malformed(path, "a field runs past the end");
+  KILN_RETURN_IF_ERROR(CheckProgress(path, state));
   const uint32_t tensors = in.U32();
+  if (tensors > in.remaining() / kMinTensorBytes) {
+    return Malformed(path, "the tensor count exceeds the file");
+  }
   for (uint32_t i = 0; i < tensors && in.ok(); ++i) {
     KILN_ASSIGN_OR_RETURN(CheckpointTensor tensor, DecodeTensor(path, in));
     checkpoint.tensors.push_back(std::move(tensor));

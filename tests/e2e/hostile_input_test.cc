@@ -2,8 +2,11 @@
 // real `kiln` binary, never a signal, an uncaught exception, a hang or a silently wrong answer.
 // Resource limits (`ulimit -v`, `ulimit -f`) make the failures the fixes prevent quick and
 // deterministic: an allocation of what a header claims, an endless read of /dev/zero, SIGXFSZ.
+#include <zlib.h>
+
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -129,6 +132,36 @@ TEST(HostileInputTest, LabelOutOfRangeForTheModelsClassesIsAOneLineError) {
   RunResult tabular = RunKiln({"train", model});
   ExpectOneLineError(tabular, csv + " column 'label': label 99999999999 of sample 1 is out of "
                                     "range for 2 classes");
+}
+
+// Recomputes a checkpoint's two CRC-32s (of the 20-byte preamble, and of everything before the
+// last 4 bytes) with zlib, as a forger would.
+void Reseal(std::string& bytes) {
+  for (size_t crc_at : {size_t{20}, bytes.size() - 4}) {
+    const uint32_t crc = crc32(0, reinterpret_cast<const Bytef*>(bytes.data()), crc_at);
+    for (int i = 0; i < 4; ++i) bytes[crc_at + i] = static_cast<char>((crc >> (8 * i)) & 0xff);
+  }
+}
+
+// Defect 9: a checkpoint forged to say epoch -3 (checksums recomputed) was accepted: "resuming
+// after epoch -3 of 3", then epochs -2..3 trained. Every field read is range-checked.
+TEST(HostileInputTest, ForgedCheckpointEpochIsRefused) {
+  TempDir dir;
+  const std::string model = dir.Write("tiny.kiln", kModel).string();
+  const std::string checkpoint = dir.File("run.ckpt");
+  RunResult first = RunKiln({"train", model, "--epochs", "1", "--checkpoint", checkpoint});
+  ASSERT_TRUE(e2e::Succeeded(first)) << Describe(first);
+  std::string bytes = e2e::ReadFile(checkpoint);
+  // The preamble (24 bytes), the model name (u32 length + "tiny"), the seed, then the epoch.
+  const size_t epoch_at = 24 + 4 + 4 + 8;
+  ASSERT_EQ(bytes.substr(28, 4), "tiny");
+  const int64_t forged = -3;
+  std::memcpy(bytes.data() + epoch_at, &forged, sizeof(forged));
+  Reseal(bytes);
+  dir.Write("run.ckpt", bytes);
+  RunResult r = RunKiln({"train", model, "--epochs", "3", "--checkpoint", checkpoint, "--resume"});
+  ExpectOneLineError(r, "kiln: " + checkpoint + ": malformed checkpoint (epoch -3 is negative)");
+  EXPECT_EQ(r.out.find("resuming"), std::string::npos) << Describe(r);
 }
 
 // Occurrences of `needle` in `text`.

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <iostream>
 #include <limits>
@@ -86,6 +87,22 @@ EpochMetrics Metrics(int64_t epoch, double train_loss, double test_loss) {
   return m;
 }
 
+// Recomputes both checksums of a checkpoint's bytes (the preamble's and the whole file's), as a
+// forger would, so only the range checks stand between the forged fields and a resume.
+void Reseal(std::string& bytes) {
+  const auto seal = [&bytes](size_t crc_at) {
+    const uint32_t crc = crc32(0, reinterpret_cast<const Bytef*>(bytes.data()), crc_at);
+    for (int i = 0; i < 4; ++i) bytes[crc_at + i] = static_cast<char>((crc >> (8 * i)) & 0xff);
+  };
+  seal(20);
+  seal(bytes.size() - 4);
+}
+
+template <typename T>
+void Poke(std::string& bytes, size_t at, T value) {
+  std::memcpy(bytes.data() + at, &value, sizeof(T));
+}
+
 bool SameBits(double a, double b) { return std::bit_cast<uint64_t>(a) == std::bit_cast<uint64_t>(b); }
 
 class CheckpointTest : public ::testing::Test {
@@ -135,8 +152,9 @@ TEST_F(CheckpointTest, RoundTripIsBitExact) {
   float* weight = saved->FindPersistent("fc1.weight")->f32();
   weight[0] = -0.0f;
   weight[1] = std::numeric_limits<float>::denorm_min();
-  weight[2] = std::bit_cast<float>(0x7fc00123u);  // A NaN with a payload.
-  weight[3] = std::numeric_limits<float>::infinity();
+  // (NaN and infinity are refused on load: NonFiniteWeightsAreRejected.)
+  weight[2] = std::numeric_limits<float>::max();
+  weight[3] = std::bit_cast<float>(0x80800001u);  // One ulp below -min(): every bit counts.
   saved->FindPersistent("adam.step")->i64()[0] = (int64_t{1} << 40) + 3;
   ASSERT_TRUE(SaveCheckpoint(path_, state_, *saved).ok());
 
@@ -175,6 +193,8 @@ TEST_F(CheckpointTest, SavingOverwritesAndLeavesNoTemporaryFile) {
   ASSERT_TRUE(SaveCheckpoint(path_, state_, *exe).ok());
   exe->FindPersistent("adam.step")->i64()[0] = 99;
   state_.epoch = 3;
+  state_.global_step = 9;
+  state_.history.push_back(Metrics(3, 1.0, 0.5));
   ASSERT_TRUE(SaveCheckpoint(path_, state_, *exe).ok());
 
   std::set<std::string> files;
@@ -285,15 +305,79 @@ TEST_F(CheckpointTest, NewerFormatVersionIsRejected) {
   std::unique_ptr<Executable> exe = Make();
   std::string bytes = EncodeCheckpoint(state_, *exe);
   bytes[8] = 2;  // The version, little-endian; then re-seal the preamble and the whole file.
-  const auto seal = [&bytes](size_t crc_at) {
-    const uint32_t crc = crc32(0, reinterpret_cast<const Bytef*>(bytes.data()), crc_at);
-    for (int i = 0; i < 4; ++i) bytes[crc_at + i] = static_cast<char>((crc >> (8 * i)) & 0xff);
-  };
-  seal(20);
-  seal(bytes.size() - 4);
+  Reseal(bytes);
   WriteFile(path_, bytes);
   EXPECT_EQ(ReadCheckpoint(path_).status().message(),
             path_ + ": checkpoint format version 2, this kiln reads version 1");
+}
+
+// With recomputed checksums a forged checkpoint passes every integrity check; the fields are
+// range-checked so a resume cannot start after epoch -3 or overflow epoch * steps.
+TEST_F(CheckpointTest, ForgedProgressIsRejected) {
+  std::unique_ptr<Executable> exe = Make();
+  const auto error = [&](const CheckpointState& state) {
+    WriteFile(path_, EncodeCheckpoint(state, *exe));
+    return std::string(ReadCheckpoint(path_).status().message());
+  };
+  const std::string malformed = path_ + ": malformed checkpoint ";
+  CheckpointState forged = state_;
+  forged.epoch = -3;
+  EXPECT_EQ(error(forged), malformed + "(epoch -3 is negative)");
+  forged.epoch = int64_t{1} << 62;
+  EXPECT_EQ(error(forged),
+            malformed + "(it says 4611686018427387904 epochs are done but holds metrics of 2)");
+  forged = state_;
+  forged.global_step = 7;
+  EXPECT_EQ(error(forged), malformed + "(global step 7 is not 2 epochs of 3 steps)");
+  forged = state_;
+  forged.history[1].epoch = 5;
+  EXPECT_EQ(error(forged), malformed + "(the metrics of epoch 2 are inconsistent)");
+  forged = state_;
+  forged.history[0].steps = forged.history[1].steps = int64_t{1} << 62;
+  forged.global_step = int64_t{1} << 62;
+  EXPECT_EQ(error(forged),
+            malformed + "(global step 4611686018427387904 is not 2 epochs of 4611686018427387904 "
+                        "steps)");
+}
+
+TEST_F(CheckpointTest, NonFiniteWeightsAreRejected) {
+  for (float bad : {std::numeric_limits<float>::quiet_NaN(),
+                    -std::numeric_limits<float>::infinity()}) {
+    std::unique_ptr<Executable> exe = Make();
+    exe->FindPersistent("fc1.weight")->f32()[5] = bad;
+    ASSERT_TRUE(SaveCheckpoint(path_, state_, *exe).ok());
+    EXPECT_EQ(ReadCheckpoint(path_).status().message(),
+              path_ + ": checkpoint holds a non-finite value in tensor 'fc1.weight'");
+  }
+}
+
+// Tensor headers: type codes, negative dimensions, sizes past 64 bits, counts past the file.
+TEST_F(CheckpointTest, ForgedTensorHeadersAreRejected) {
+  std::unique_ptr<Executable> exe = Make();
+  const std::string good = EncodeCheckpoint(state_, *exe);
+  const size_t name = good.find("fc1.weight");  // The first tensor: name, u8 type, u32 rank, dims.
+  ASSERT_NE(name, std::string::npos);
+  const size_t type = name + 10, dims = type + 1 + 4, count = name - 4 - 4;
+  const auto error = [&](const std::function<void(std::string&)>& forge) {
+    std::string bytes = good;
+    forge(bytes);
+    Reseal(bytes);
+    WriteFile(path_, bytes);
+    return std::string(ReadCheckpoint(path_).status().message());
+  };
+  const std::string malformed = path_ + ": malformed checkpoint ";
+  EXPECT_EQ(error([&](std::string& b) { Poke<uint8_t>(b, type, 7); }),
+            malformed + "(tensor 'fc1.weight' has type code 7)");
+  EXPECT_EQ(error([&](std::string& b) { Poke<int64_t>(b, dims, -1); }),
+            malformed + "(tensor 'fc1.weight': f32[-1,4] has a negative dimension)");
+  EXPECT_EQ(error([&](std::string& b) {
+              Poke<int64_t>(b, dims, int64_t{1} << 40);
+              Poke<int64_t>(b, dims + 8, int64_t{1} << 40);
+            }),
+            malformed + "(tensor 'fc1.weight': f32[1099511627776,1099511627776] has more bytes "
+                        "than 64 bits can count)");
+  EXPECT_EQ(error([&](std::string& b) { Poke<uint32_t>(b, count, 0xffffffff); }),
+            malformed + "(the tensor count exceeds the file)");
 }
 
 TEST_F(CheckpointTest, ShapeMismatchNamesTheTensor) {
