@@ -224,6 +224,22 @@ absl::Status CheckProgress(const std::string& path, const CheckpointState& state
   return absl::OkStatus();
 }
 
+// Version 2 on: the run's settings, each two strings of at least their 4-byte lengths.
+absl::Status DecodeSettings(const std::string& path, uint32_t version, Decoder& in,
+                            CheckpointState& state) {
+  if (version < 2) return absl::OkStatus();
+  const uint32_t count = in.U32();
+  if (count > in.remaining() / 8) return Malformed(path, "the settings exceed the file");
+  for (uint32_t i = 0; i < count && in.ok(); ++i) {
+    RunSetting setting;
+    setting.name = in.Str();
+    setting.value = in.Str();
+    state.settings.push_back(std::move(setting));
+  }
+  if (!in.ok()) return Malformed(path, "a field runs past the end");
+  return absl::OkStatus();
+}
+
 // The body between the preamble and the final checksum.
 absl::Status DecodeBody(const std::string& data, Checkpoint& checkpoint) {
   const std::string& path = checkpoint.path;
@@ -233,6 +249,7 @@ absl::Status DecodeBody(const std::string& data, Checkpoint& checkpoint) {
   state.seed = in.U64();
   state.epoch = in.I64();
   state.global_step = in.I64();
+  KILN_RETURN_IF_ERROR(DecodeSettings(path, checkpoint.version, in, state));
   const uint32_t epochs = in.U32();
   if (epochs > in.remaining() / kMetricsBytes) {
     return Malformed(path, "the metrics history exceeds the file");
@@ -274,10 +291,10 @@ absl::Status VerifyPreamble(const std::string& path, const std::string& header, 
   Decoder preamble(header, 8, kPreambleBytes);
   const uint32_t version = preamble.U32();
   const uint64_t file_size = preamble.U64();
-  if (version != kCheckpointVersion) {
+  if (version < 1 || version > kCheckpointVersion) {
     return absl::FailedPreconditionError(
-        absl::StrFormat("%s: checkpoint format version %d, this kiln reads version %d", path,
-                        version, kCheckpointVersion));
+        absl::StrFormat("%s: checkpoint format version %d, this kiln reads versions 1 to %d",
+                        path, version, kCheckpointVersion));
   }
   if (static_cast<uint64_t>(size) < file_size) {
     return absl::DataLossError(
@@ -360,6 +377,11 @@ std::string EncodeCheckpoint(const CheckpointState& state, const Executable& exe
   out.U64(state.seed);
   out.I64(state.epoch);
   out.I64(state.global_step);
+  out.U32(static_cast<uint32_t>(state.settings.size()));
+  for (const RunSetting& setting : state.settings) {
+    out.Str(setting.name);
+    out.Str(setting.value);
+  }
   out.U32(static_cast<uint32_t>(state.history.size()));
   for (const EpochMetrics& metrics : state.history) EncodeMetrics(metrics, out);
   out.U32(static_cast<uint32_t>(executable.persistent().size()));
@@ -392,6 +414,7 @@ absl::StatusOr<Checkpoint> ReadCheckpoint(const std::string& path) {
   KILN_ASSIGN_OR_RETURN(std::string data, ReadVerifiedFile(path));
   Checkpoint checkpoint;
   checkpoint.path = path;
+  checkpoint.version = ReadU32At(data, 8);  // Checked by ReadVerifiedFile.
   KILN_RETURN_IF_ERROR(DecodeBody(data, checkpoint));
   return checkpoint;
 }

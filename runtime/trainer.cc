@@ -320,6 +320,7 @@ absl::StatusOr<std::vector<EpochMetrics>> RunEpochs(const TrainOptions& options,
                                   .seed = options.seed,
                                   .epoch = epoch,
                                   .global_step = epoch * metrics.steps,
+                                  .settings = options.settings,
                                   .history = history};
       if (!options.checkpoint_path.empty()) {
         KILN_RETURN_IF_ERROR(SaveCheckpoint(options.checkpoint_path, state, *backend.host));

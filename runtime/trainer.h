@@ -66,6 +66,13 @@ struct LrSchedule {
 // The learning rate of `epoch` (1-based) under `schedule`, starting from `base`.
 double ScheduledLearningRate(const LrSchedule& schedule, double base, int64_t epoch);
 
+// A setting that shapes a run's trajectory ("lr", "0.003"), recorded in its checkpoints so a
+// resume can refuse to continue the run with a different one.
+struct RunSetting {
+  std::string name;
+  std::string value;
+};
+
 struct TrainOptions {
   int64_t epochs = 1;
   int64_t batch_size = 64;
@@ -86,6 +93,7 @@ struct TrainOptions {
   // model with the best validation loss (W6's fine-tuning), loadable with --init-weights.
   std::string best_checkpoint_path;
   std::string model_name;                             // Recorded in checkpoints.
+  std::vector<RunSetting> settings;                   // Recorded in checkpoints.
   std::string metrics_out;                            // Metrics JSON path; empty: none.
   std::ostream* log = nullptr;                        // Receives one line per epoch.
   // After the last epoch, log the test loss and the test accuracy of each class (needs the

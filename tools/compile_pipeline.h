@@ -66,6 +66,11 @@ absl::StatusOr<ir::KernelProgram> CompileEntryProgram(const frontend::ModelAst& 
 absl::StatusOr<std::optional<int64_t>> ModelClassCount(const frontend::ModelAst& ast,
                                                        const ir::TrainConfig& train);
 
+// A digest of the model's graph for batch 1 (ops, attributes, shapes, names, initializers; not
+// source locations, comments or the train section), "fnv1a:0123456789abcdef": what a checkpoint
+// records so a resume can tell that the model changed.
+absl::StatusOr<std::string> ModelFingerprint(const frontend::ModelAst& ast);
+
 // Every stage, for all requested entries, into one LLVM module.
 absl::StatusOr<CompiledModel> CompileModel(const frontend::ModelAst& ast,
                                            const ir::TrainConfig& train,

@@ -28,6 +28,9 @@ kiln train options (override the model's train section):
                        FILE (atomically: temp file, fsync, rename; CRC-32 checked on load).
   --resume             Continue the run saved in --checkpoint FILE from the epoch after its
                        last one, as if it had never stopped (missing file: start fresh).
+                       The run must keep the settings the checkpoint records (model,
+                       optimizer, --lr, schedule, --batch-size, --seed, the limits, the
+                       data); only --epochs, --threads and the output files may change.
   --save-best FILE     After every epoch with the lowest test loss so far, save a checkpoint
                        to FILE: the model with the best validation loss (load it with
                        --init-weights FILE).

@@ -164,6 +164,42 @@ TEST(HostileInputTest, ForgedCheckpointEpochIsRefused) {
   EXPECT_EQ(r.out.find("resuming"), std::string::npos) << Describe(r);
 }
 
+// Defect 9: --resume silently accepted a changed --lr, --train-limit (same steps per epoch) or
+// --data-dir. The settings that shape a run are recorded in its checkpoint and a resume that
+// changes one is refused, naming it; --epochs may grow.
+TEST(HostileInputTest, ResumeWithChangedSettingsIsRefused) {
+  TempDir dir;
+  const std::string model = dir.Write("tiny.kiln", kModel).string();
+  const std::string checkpoint = dir.File("run.ckpt");
+  RunResult first = RunKiln({"train", model, "--epochs", "1", "--checkpoint", checkpoint});
+  ASSERT_TRUE(e2e::Succeeded(first)) << Describe(first);
+  const std::string saved = e2e::ReadFile(checkpoint);
+  const auto resume = [&](std::vector<std::string> flags) {
+    std::vector<std::string> args = {"train", model, "--checkpoint", checkpoint, "--resume"};
+    args.insert(args.end(), flags.begin(), flags.end());
+    return RunKiln(args);
+  };
+  const std::string keep = "; a resume must keep the settings that shape training (it may change "
+                           "--epochs, --threads and the output files)";
+  ExpectOneLineError(resume({"--lr", "0.02"}),
+                     checkpoint + ": saved by a run with lr 0.01, this run has lr 0.02" + keep);
+  // 170 of the 180 training samples: still 6 steps of 32 per epoch, so only the recorded
+  // setting tells the runs apart.
+  ExpectOneLineError(resume({"--train-limit", "170"}),
+                     checkpoint + ": saved by a run with train limit all, this run has train "
+                                  "limit 170" + keep);
+  ExpectOneLineError(resume({"--data-dir", dir.path().string()}),
+                     checkpoint + ": saved by a run with data dir (the source's default), this "
+                                  "run has data dir " + dir.path().string() + keep);
+  EXPECT_EQ(e2e::ReadFile(checkpoint), saved) << "a refused resume changed the checkpoint";
+
+  RunResult more = resume({"--epochs", "2", "--threads", "1"});
+  ASSERT_TRUE(e2e::Succeeded(more)) << Describe(more);
+  EXPECT_NE(more.out.find("resuming from " + checkpoint + " after epoch 1 of 2"),
+            std::string::npos)
+      << Describe(more);
+}
+
 // Occurrences of `needle` in `text`.
 int Count(const std::string& text, const std::string& needle) {
   int n = 0;

@@ -304,11 +304,42 @@ TEST_F(CheckpointTest, DevicesAreRefusedNotReadForever) {
 TEST_F(CheckpointTest, NewerFormatVersionIsRejected) {
   std::unique_ptr<Executable> exe = Make();
   std::string bytes = EncodeCheckpoint(state_, *exe);
-  bytes[8] = 2;  // The version, little-endian; then re-seal the preamble and the whole file.
+  bytes[8] = 3;  // The version, little-endian; then re-seal the preamble and the whole file.
   Reseal(bytes);
   WriteFile(path_, bytes);
   EXPECT_EQ(ReadCheckpoint(path_).status().message(),
-            path_ + ": checkpoint format version 2, this kiln reads version 1");
+            path_ + ": checkpoint format version 3, this kiln reads versions 1 to 2");
+}
+
+TEST_F(CheckpointTest, SettingsRoundTrip) {
+  std::unique_ptr<Executable> exe = Make();
+  state_.settings = {{"lr", "0.003"}, {"data dir", "/data/fashion mnist"}};
+  ASSERT_TRUE(SaveCheckpoint(path_, state_, *exe).ok());
+  absl::StatusOr<Checkpoint> read = ReadCheckpoint(path_);
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(read->version, 2u);
+  ASSERT_EQ(read->state.settings.size(), 2u);
+  EXPECT_EQ(read->state.settings[1].name, "data dir");
+  EXPECT_EQ(read->state.settings[1].value, "/data/fashion mnist");
+}
+
+// Version 1 (before settings were recorded, and what scripts/export_pytorch_weights.py writes)
+// still reads, with no settings.
+TEST_F(CheckpointTest, VersionOneReadsWithoutSettings) {
+  std::unique_ptr<Executable> exe = Make();
+  std::string bytes = EncodeCheckpoint(state_, *exe);
+  const size_t settings_count = 24 + 4 + state_.model_name.size() + 8 + 8 + 8;
+  bytes.erase(settings_count, 4);
+  Poke<uint32_t>(bytes, 8, 1);
+  Poke<uint64_t>(bytes, 12, bytes.size());
+  Reseal(bytes);
+  WriteFile(path_, bytes);
+  absl::StatusOr<Checkpoint> read = ReadCheckpoint(path_);
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(read->version, 1u);
+  EXPECT_TRUE(read->state.settings.empty());
+  EXPECT_EQ(read->state.epoch, 2);
+  EXPECT_EQ(read->tensors.size(), 3u);
 }
 
 // With recomputed checksums a forged checkpoint passes every integrity check; the fields are
