@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -23,6 +24,10 @@ namespace fs = std::filesystem;
 // When this process started (near enough: when its static objects were built). Temporary files
 // last written before then cannot belong to a write this process is doing.
 const fs::file_time_type kProcessStart = fs::file_time_type::clock::now();
+// File times come from the kernel's coarse clock, which lags the precise one by up to a few
+// milliseconds; a file written just after this process started can carry an earlier time.
+// Only files older than the start by this much count as stale.
+constexpr std::chrono::seconds kStaleMargin(2);
 
 absl::Status FileError(const std::string& path, const std::string& what, int error) {
   return absl::UnavailableError(absl::StrFormat("%s: %s: %s", path, what, std::strerror(error)));
@@ -70,7 +75,7 @@ absl::Status SyncDirectoryOf(const std::string& path) {
 }
 
 // Removes `<path>.tmp.*` files that a killed run left behind. The rule: a regular file of exactly
-// that prefix whose last write predates this process's start. A killed writer's file stopped
+// that prefix whose last write predates this process's start (by kStaleMargin). A killed writer's file stopped
 // changing when it died, which for a run this one continues or replaces was before this process
 // began; a live writer's file is being written, so its time is recent and it is left alone. The
 // one loser is a second, concurrent run writing the same target that stalled before this process
@@ -87,7 +92,7 @@ void RemoveStaleTempFiles(const std::string& path) {
     std::error_code ignored;
     if (!entry.is_regular_file(ignored) || ignored) continue;
     const fs::file_time_type written = entry.last_write_time(ignored);
-    if (ignored || written >= kProcessStart) continue;
+    if (ignored || written >= kProcessStart - kStaleMargin) continue;
     fs::remove(entry.path(), ignored);
   }
 }
@@ -158,10 +163,7 @@ absl::Status WriteFileAtomically(const std::string& path, const std::string& con
   // system), so concurrent writers and a stale temp file from a killed run cannot collide.
   std::string temp = path + ".tmp.XXXXXX";
   const int fd = mkostemp(temp.data(), O_CLOEXEC);
-  if (fd < 0) {
-    return absl::UnavailableError(
-        absl::StrFormat("%s: cannot write: %s", temp, std::strerror(errno)));
-  }
+  if (fd < 0) return FileError(path, "cannot create a temporary file beside it", errno);
   // Errors name `path`, the file the user asked for: the temporary file is removed below.
   absl::Status status = WriteAndSync(fd, path, contents);
   if (close(fd) != 0 && status.ok()) status = FileError(path, "cannot write", errno);
