@@ -73,10 +73,11 @@ TEST(HostileInputTest, IdxHeaderClaimingMoreThanTheFileIsTruncationNotAnAllocati
   dir.Write("train-labels-idx1-ubyte", IdxHeader(0x801, {100}) + std::string(100, '\1'));
   dir.Write("t10k-images-idx3-ubyte", IdxHeader(0x803, {10, 28, 28}) + std::string(7840, '\0'));
   dir.Write("t10k-labels-idx1-ubyte", IdxHeader(0x801, {10}) + std::string(10, '\1'));
-  RunResult r = RunKiln(
-      {"train", "examples/fashion_mlp.kiln", "--data-dir", dir.path().string()}, kMemoryLimit);
-  ExpectOneLineError(r, "train-images-idx3-ubyte: truncated: expected 15680000000 bytes of "
-                        "pixels, got 200000");
+  RunResult r = RunKiln({"train", "examples/fashion_mlp.kiln", "--data-dir", dir.path().string()},
+                        kMemoryLimit);
+  ExpectOneLineError(r,
+                     "train-images-idx3-ubyte: truncated: expected 15680000000 bytes of "
+                     "pixels, got 200000");
 }
 
 // Defect 3: /dev/zero as weights or checkpoint used to be read until memory ran out.
@@ -116,22 +117,25 @@ TEST(HostileInputTest, LabelOutOfRangeForTheModelsClassesIsAOneLineError) {
   dir.Write("train-labels-idx1-ubyte", IdxHeader(0x801, {100}) + std::string(100, '\1'));
   dir.Write("t10k-images-idx3-ubyte", IdxHeader(0x803, {10, 28, 28}) + std::string(7840, '\0'));
   dir.Write("t10k-labels-idx1-ubyte", IdxHeader(0x801, {10}) + std::string(10, '\x0a'));
-  RunResult r = RunKiln({"train", "examples/fashion_mlp.kiln", "--data-dir", dir.path().string(),
-                         "--epochs", "1"});
-  ExpectOneLineError(r, "t10k-labels-idx1-ubyte: label 10 of sample 0 is out of range for 10 "
-                        "classes");
+  RunResult r = RunKiln(
+      {"train", "examples/fashion_mlp.kiln", "--data-dir", dir.path().string(), "--epochs", "1"});
+  ExpectOneLineError(r,
+                     "t10k-labels-idx1-ubyte: label 10 of sample 0 is out of range for 10 "
+                     "classes");
 
   // A CSV label of 99999999999 in a 2-class model.
   const std::string csv = dir.Write("data.csv", "a,b,label\n1,2,0\n3,4,99999999999\n").string();
-  const std::string model = dir.Write(
-      "two.kiln",
-      "model two {\n  input x: f32[B, 2]\n  input y: i64[B]\n"
-      "  loss = cross_entropy(linear(x, 2, name=out), y)\n}\n"
-      "train {\n  data = csv(path=\"" + csv + "\")\n  optimizer = sgd(lr=0.1)\n  batch_size = 2\n}\n")
-                                .string();
+  const std::string model =
+      dir.Write("two.kiln",
+                "model two {\n  input x: f32[B, 2]\n  input y: i64[B]\n"
+                "  loss = cross_entropy(linear(x, 2, name=out), y)\n}\n"
+                "train {\n  data = csv(path=\"" +
+                    csv + "\")\n  optimizer = sgd(lr=0.1)\n  batch_size = 2\n}\n")
+          .string();
   RunResult tabular = RunKiln({"train", model});
-  ExpectOneLineError(tabular, csv + " column 'label': label 99999999999 of sample 1 is out of "
-                                    "range for 2 classes");
+  ExpectOneLineError(tabular, csv +
+                                  " column 'label': label 99999999999 of sample 1 is out of "
+                                  "range for 2 classes");
 }
 
 // Recomputes a checkpoint's two CRC-32s (of the 20-byte preamble, and of everything before the
@@ -152,11 +156,17 @@ TEST(HostileInputTest, ForgedCheckpointEpochIsRefused) {
   RunResult first = RunKiln({"train", model, "--epochs", "1", "--checkpoint", checkpoint});
   ASSERT_TRUE(e2e::Succeeded(first)) << Describe(first);
   std::string bytes = e2e::ReadFile(checkpoint);
-  // The preamble (24 bytes), the model name (u32 length + "tiny"), the seed, then the epoch.
+  // The preamble (24 bytes), the model name (u32 length + "tiny"), the seed, then the epoch and
+  // the global step.
   const size_t epoch_at = 24 + 4 + 4 + 8;
   ASSERT_EQ(bytes.substr(28, 4), "tiny");
-  const int64_t forged = -3;
-  std::memcpy(bytes.data() + epoch_at, &forged, sizeof(forged));
+  // After one epoch the global step is the steps per epoch; forge both fields consistently, as
+  // the old steps-per-epoch check would otherwise notice.
+  int64_t steps = 0;
+  std::memcpy(&steps, bytes.data() + epoch_at + 8, sizeof(steps));
+  const int64_t epoch = -3, global_step = epoch * steps;
+  std::memcpy(bytes.data() + epoch_at, &epoch, sizeof(epoch));
+  std::memcpy(bytes.data() + epoch_at + 8, &global_step, sizeof(global_step));
   Reseal(bytes);
   dir.Write("run.ckpt", bytes);
   RunResult r = RunKiln({"train", model, "--epochs", "3", "--checkpoint", checkpoint, "--resume"});
@@ -179,24 +189,28 @@ TEST(HostileInputTest, ResumeWithChangedSettingsIsRefused) {
     args.insert(args.end(), flags.begin(), flags.end());
     return RunKiln(args);
   };
-  const std::string keep = "; a resume must keep the settings that shape training (it may change "
-                           "--epochs, --threads and the output files)";
+  const std::string keep =
+      "; a resume must keep the settings that shape training (it may change "
+      "--epochs, --threads and the output files)";
   ExpectOneLineError(resume({"--lr", "0.02"}),
                      checkpoint + ": saved by a run with lr 0.01, this run has lr 0.02" + keep);
   // 170 of the 180 training samples: still 6 steps of 32 per epoch, so only the recorded
   // setting tells the runs apart.
   ExpectOneLineError(resume({"--train-limit", "170"}),
-                     checkpoint + ": saved by a run with train limit all, this run has train "
-                                  "limit 170" + keep);
+                     checkpoint +
+                         ": saved by a run with train limit all, this run has train "
+                         "limit 170" +
+                         keep);
   ExpectOneLineError(resume({"--data-dir", dir.path().string()}),
-                     checkpoint + ": saved by a run with data dir (the source's default), this "
-                                  "run has data dir " + dir.path().string() + keep);
+                     checkpoint +
+                         ": saved by a run with data dir (the source's default), this "
+                         "run has data dir " +
+                         dir.path().string() + keep);
   EXPECT_EQ(e2e::ReadFile(checkpoint), saved) << "a refused resume changed the checkpoint";
 
   RunResult more = resume({"--epochs", "2", "--threads", "1"});
   ASSERT_TRUE(e2e::Succeeded(more)) << Describe(more);
-  EXPECT_NE(more.out.find("resuming from " + checkpoint + " after epoch 1 of 2"),
-            std::string::npos)
+  EXPECT_NE(more.out.find("resuming from " + checkpoint + " after epoch 1 of 2"), std::string::npos)
       << Describe(more);
 }
 
@@ -216,8 +230,9 @@ TEST(HostileInputTest, ResumeWithNothingToTrainRewritesStaleMetrics) {
   TempDir dir;
   const std::string model = dir.Write("tiny.kiln", kModel).string();
   const std::string checkpoint = dir.File("run.ckpt"), metrics = dir.File("metrics.json");
-  const std::vector<std::string> run = {"train", model, "--epochs", "4", "--threads", "1",
-                                        "--checkpoint", checkpoint, "--metrics-out", metrics};
+  const std::vector<std::string> run = {"train",         model,  "--epochs",     "4",
+                                        "--threads",     "1",    "--checkpoint", checkpoint,
+                                        "--metrics-out", metrics};
   RunResult first = RunKiln(run);
   ASSERT_TRUE(e2e::Succeeded(first)) << Describe(first);
   const std::string complete = e2e::ReadFile(metrics);

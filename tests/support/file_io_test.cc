@@ -97,7 +97,8 @@ TEST_F(FileIoTest, WriteRemovesStaleTemporaryFilesOfItsTargetOnly) {
   fs::last_write_time(dir_ / "other.json.tmp.Zz9999", an_hour_ago);
 
   ASSERT_TRUE(WriteFileAtomically(Path("m.json"), "{}").ok());
-  EXPECT_EQ(Files(), (std::set<std::string>{"m.json", "m.json.tmp.live01", "other.json.tmp.Zz9999"}));
+  EXPECT_EQ(Files(),
+            (std::set<std::string>{"m.json", "m.json.tmp.live01", "other.json.tmp.Zz9999"}));
 }
 
 TEST_F(FileIoTest, WriteIntoAMissingDirectoryIsOneLine) {
