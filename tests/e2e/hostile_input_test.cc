@@ -214,6 +214,44 @@ TEST(HostileInputTest, ResumeWithChangedSettingsIsRefused) {
       << Describe(more);
 }
 
+// A little-endian u32 of `bytes` at `at`.
+uint32_t U32At(const std::string& bytes, size_t at) {
+  uint32_t value = 0;
+  std::memcpy(&value, bytes.data() + at, sizeof(value));
+  return value;
+}
+
+// A checkpoint of format version 1 (before settings were recorded) still resumes, with a note
+// that changed settings cannot be detected.
+TEST(HostileInputTest, VersionOneCheckpointResumesWithANote) {
+  TempDir dir;
+  const std::string model = dir.Write("tiny.kiln", kModel).string();
+  const std::string checkpoint = dir.File("run.ckpt");
+  RunResult first = RunKiln({"train", model, "--epochs", "1", "--checkpoint", checkpoint});
+  ASSERT_TRUE(e2e::Succeeded(first)) << Describe(first);
+  // Version 2 keeps the settings right after the global step: u32 count, then name and value
+  // strings (u32 length + bytes). Version 1 is the same file without them.
+  std::string bytes = e2e::ReadFile(checkpoint);
+  const size_t settings_at = 24 + 4 + 4 + 8 + 8 + 8;
+  size_t end = settings_at + 4;
+  for (uint32_t i = 0; i < 2 * U32At(bytes, settings_at); ++i) end += 4 + U32At(bytes, end);
+  bytes.erase(settings_at, end - settings_at);
+  const uint32_t version = 1;
+  const uint64_t size = bytes.size();
+  std::memcpy(bytes.data() + 8, &version, sizeof(version));
+  std::memcpy(bytes.data() + 12, &size, sizeof(size));
+  Reseal(bytes);
+  dir.Write("run.ckpt", bytes);
+
+  RunResult r = RunKiln({"train", model, "--epochs", "2", "--checkpoint", checkpoint, "--resume"});
+  ASSERT_TRUE(e2e::Succeeded(r)) << Describe(r);
+  EXPECT_NE(r.out.find(checkpoint + " was written by an older kiln; settings not recorded"),
+            std::string::npos)
+      << Describe(r);
+  EXPECT_NE(r.out.find("resuming from " + checkpoint + " after epoch 1 of 2"), std::string::npos)
+      << Describe(r);
+}
+
 // Occurrences of `needle` in `text`.
 int Count(const std::string& text, const std::string& needle) {
   int n = 0;
