@@ -1,15 +1,10 @@
 #include "ir/serialize.h"
 
-#include <fcntl.h>
-#include <unistd.h>
 #include <zlib.h>
 
-#include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <map>
 #include <memory>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -17,6 +12,7 @@
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "ir/verifier.h"
+#include "support/file_io.h"
 #include "support/status.h"
 
 namespace kiln::ir {
@@ -184,36 +180,6 @@ uint32_t Crc32(const std::string& data, size_t offset) {
   return static_cast<uint32_t>(crc);
 }
 
-absl::Status IoError(const std::string& path, absl::string_view what) {
-  return absl::UnavailableError(absl::StrCat(path, ": ", what, ": ", std::strerror(errno)));
-}
-
-absl::Status WriteAll(int fd, const std::string& data, const std::string& path) {
-  size_t written = 0;
-  while (written < data.size()) {
-    ssize_t n = write(fd, data.data() + written, data.size() - written);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return IoError(path, "cannot write");
-    written += static_cast<size_t>(n);
-  }
-  return absl::OkStatus();
-}
-
-// Writes `data` to `path` so that readers see either the old file or the whole new one.
-absl::Status WriteFileAtomically(const std::string& path, const std::string& data) {
-  std::string temp = absl::StrCat(path, ".tmp.", getpid());
-  int fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return IoError(temp, "cannot create");
-  absl::Status status = WriteAll(fd, data, temp);
-  if (status.ok() && fsync(fd) != 0) status = IoError(temp, "cannot fsync");
-  if (close(fd) != 0 && status.ok()) status = IoError(temp, "cannot close");
-  if (status.ok() && rename(temp.c_str(), path.c_str()) != 0) {
-    status = IoError(path, "cannot rename the temporary file over it");
-  }
-  if (!status.ok()) unlink(temp.c_str());
-  return status;
-}
-
 std::string SerializeDeterministically(const proto::CompiledModel& model) {
   std::string bytes;
   {
@@ -223,15 +189,6 @@ std::string SerializeDeterministically(const proto::CompiledModel& model) {
     model.SerializeToCodedStream(&coded);
   }
   return bytes;
-}
-
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return IoError(path, "cannot open");
-  std::ostringstream contents;
-  contents << in.rdbuf();
-  if (in.bad()) return IoError(path, "cannot read");
-  return contents.str();
 }
 
 absl::Status WithPath(const std::string& path, const absl::Status& status) {
@@ -377,7 +334,7 @@ absl::Status SaveModel(const Graph& graph, const TrainConfig& config, const std:
 }
 
 absl::StatusOr<std::pair<Graph, TrainConfig>> LoadModel(const std::string& path) {
-  absl::StatusOr<std::string> bytes = ReadFile(path);
+  absl::StatusOr<std::string> bytes = ReadWholeFile(path);
   if (!bytes.ok()) return bytes.status();
   absl::StatusOr<proto::CompiledModel> model = DecodeModelFile(*bytes);
   if (!model.ok()) return WithPath(path, model.status());

@@ -32,6 +32,21 @@ std::vector<ir::NodeId> Parameters(const ir::Graph& graph) {
 
 }  // namespace
 
+std::optional<int64_t> ClassCount(const ir::Graph& model, const std::string& labels_input) {
+  const ir::NodeId labels = model.FindByName(labels_input);
+  if (labels == ir::kNoNode || model.node(labels).type.dtype != ir::DType::kI64) {
+    return std::nullopt;
+  }
+  // Read from types, not op names: every class-index loss takes (scores f32[N, C], target
+  // i64[N]), the target indexing dim 1 of the scores (ClassLossType in ir/ops/loss_ops.cc).
+  for (const ir::Node& node : model.nodes()) {
+    if (node.operands.size() < 2 || node.operands[1] != labels) continue;
+    const ir::TensorType& scores = model.node(node.operands[0]).type;
+    if (scores.dtype == ir::DType::kF32 && scores.rank() == 2) return scores.shape[1];
+  }
+  return std::nullopt;
+}
+
 absl::Status MarkFrozen(ir::Graph& graph, const std::vector<ir::FreezePattern>& freeze) {
   std::vector<std::string> names;
   for (const ir::Node& node : graph.nodes()) {

@@ -5,6 +5,9 @@
 #ifndef KILN_PASSES_TRAINING_STEP_H_
 #define KILN_PASSES_TRAINING_STEP_H_
 
+#include <cstdint>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -21,6 +24,11 @@ inline constexpr char kPredictedOutput[] = "predicted";  // i64 [N]: each sample
 // `model` is the frontend's graph with a scalar output named "loss"; composites not yet expanded.
 absl::StatusOr<ir::Graph> BuildTrainingStep(const ir::Graph& model, const ir::TrainConfig& train);
 absl::StatusOr<ir::Graph> BuildEvalStep(const ir::Graph& model);
+
+// How many classes the model's class-index targets range over: the C of a loss taking scores
+// f32[N, C] and the labels input `labels_input` (i64[N]) as its target, as nll_loss and
+// cross_entropy do. nullopt when the labels are not used that way (regression, probabilities).
+std::optional<int64_t> ClassCount(const ir::Graph& model, const std::string& labels_input);
 
 // Sets attr "frozen" on the parameters `freeze` names (exact names, module prefixes, globs
 // ending in '*'); a pattern matching none is an error at its position.

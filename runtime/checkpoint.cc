@@ -4,8 +4,7 @@
 
 #include <algorithm>
 #include <bit>
-#include <cerrno>
-#include <cstdio>
+#include <cmath>
 #include <cstring>
 #include <set>
 #include <utility>
@@ -13,6 +12,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "runtime/tensor.h"
+#include "support/file_io.h"
 #include "support/status.h"
 
 namespace kiln::runtime {
@@ -147,6 +148,26 @@ absl::Status Malformed(const std::string& path, const std::string& what) {
   return absl::DataLossError(absl::StrFormat("%s: malformed checkpoint (%s)", path, what));
 }
 
+// The smallest encoded tensor: an empty name, the type, rank 0 and the byte count.
+constexpr size_t kMinTensorBytes = 4 + 1 + 4 + 8;
+// One encoded EpochMetrics.
+constexpr size_t kMetricsBytes = 9 * 8;
+
+// Weights that are NaN or infinite would poison every step after a resume; a run whose loss went
+// non-finite stops before checkpointing, so such a file is damaged or forged.
+absl::Status CheckFinite(const std::string& path, const CheckpointTensor& tensor) {
+  if (tensor.type != ElementType::kF32) return absl::OkStatus();
+  const size_t n = tensor.bytes.size() / sizeof(float);
+  for (size_t i = 0; i < n; ++i) {
+    float value;
+    std::memcpy(&value, tensor.bytes.data() + i * sizeof(float), sizeof(float));
+    if (std::isfinite(value)) continue;
+    return absl::DataLossError(absl::StrFormat(
+        "%s: checkpoint holds a non-finite value in tensor '%s'", path, tensor.name));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<CheckpointTensor> DecodeTensor(const std::string& path, Decoder& in) {
   CheckpointTensor tensor;
   tensor.name = in.Str();
@@ -155,21 +176,68 @@ absl::StatusOr<CheckpointTensor> DecodeTensor(const std::string& path, Decoder& 
   tensor.type = type == 0 ? ElementType::kF32 : ElementType::kI64;
   const uint32_t rank = in.U32();
   if (rank > in.remaining() / 8) return Malformed(path, "a tensor's rank exceeds the file");
-  for (uint32_t i = 0; i < rank; ++i) {
-    const int64_t dim = in.I64();
-    if (dim < 0) return Malformed(path, absl::StrFormat("tensor '%s' has a negative dimension", tensor.name));
-    tensor.shape.push_back(dim);
-  }
+  for (uint32_t i = 0; i < rank; ++i) tensor.shape.push_back(in.I64());
   const uint64_t bytes = in.U64();
   if (!in.ok() || bytes > in.remaining()) return Malformed(path, "a tensor runs past the end");
-  const int64_t expected = NumElements(tensor.shape) * ElementSize(tensor.type);
-  if (bytes != static_cast<uint64_t>(expected)) {
+  // Negative dimensions and products past 64 bits are refused before they are compared.
+  absl::StatusOr<int64_t> expected = CheckedByteSize(tensor.type, tensor.shape);
+  if (!expected.ok()) {
+    return Malformed(path, absl::StrFormat("tensor '%s': %s", tensor.name,
+                                           expected.status().message()));
+  }
+  if (bytes != static_cast<uint64_t>(*expected)) {
     return Malformed(path, absl::StrFormat("tensor '%s' holds %d bytes but %s needs %d",
                                            tensor.name, bytes,
-                                           TypeString(tensor.type, tensor.shape), expected));
+                                           TypeString(tensor.type, tensor.shape), *expected));
   }
   tensor.bytes = in.Bytes(bytes);
+  KILN_RETURN_IF_ERROR(CheckFinite(path, tensor));
   return tensor;
+}
+
+// Where the run stood must be one a run can reach: epochs 1..epoch each recorded once, in order,
+// every epoch of the same number of steps, and global_step the steps of `epoch` epochs. This is
+// what bounds `epoch` (each recorded epoch costs bytes of the file), so resuming can neither
+// start at a negative epoch nor overflow epoch * steps.
+absl::Status CheckProgress(const std::string& path, const CheckpointState& state) {
+  if (state.epoch < 0) {
+    return Malformed(path, absl::StrFormat("epoch %d is negative", state.epoch));
+  }
+  if (state.history.size() != static_cast<uint64_t>(state.epoch)) {
+    return Malformed(path, absl::StrFormat("it says %d epochs are done but holds metrics of %d",
+                                           state.epoch, state.history.size()));
+  }
+  const int64_t steps = state.history.empty() ? 0 : state.history[0].steps;
+  for (size_t i = 0; i < state.history.size(); ++i) {
+    const EpochMetrics& m = state.history[i];
+    if (m.epoch != static_cast<int64_t>(i) + 1 || m.steps != steps || m.steps < 0 ||
+        m.train_samples < 0) {
+      return Malformed(path, absl::StrFormat("the metrics of epoch %d are inconsistent", i + 1));
+    }
+  }
+  int64_t global_step = 0;
+  if (__builtin_mul_overflow(state.epoch, steps, &global_step) ||
+      global_step != state.global_step) {
+    return Malformed(path, absl::StrFormat("global step %d is not %d epochs of %d steps",
+                                           state.global_step, state.epoch, steps));
+  }
+  return absl::OkStatus();
+}
+
+// Version 2 on: the run's settings, each two strings of at least their 4-byte lengths.
+absl::Status DecodeSettings(const std::string& path, uint32_t version, Decoder& in,
+                            CheckpointState& state) {
+  if (version < 2) return absl::OkStatus();
+  const uint32_t count = in.U32();
+  if (count > in.remaining() / 8) return Malformed(path, "the settings exceed the file");
+  for (uint32_t i = 0; i < count && in.ok(); ++i) {
+    RunSetting setting;
+    setting.name = in.Str();
+    setting.value = in.Str();
+    state.settings.push_back(std::move(setting));
+  }
+  if (!in.ok()) return Malformed(path, "a field runs past the end");
+  return absl::OkStatus();
 }
 
 // The body between the preamble and the final checksum.
@@ -181,10 +249,18 @@ absl::Status DecodeBody(const std::string& data, Checkpoint& checkpoint) {
   state.seed = in.U64();
   state.epoch = in.I64();
   state.global_step = in.I64();
+  KILN_RETURN_IF_ERROR(DecodeSettings(path, checkpoint.version, in, state));
   const uint32_t epochs = in.U32();
-  if (epochs > in.remaining() / 72) return Malformed(path, "the metrics history exceeds the file");
+  if (epochs > in.remaining() / kMetricsBytes) {
+    return Malformed(path, "the metrics history exceeds the file");
+  }
   for (uint32_t i = 0; i < epochs; ++i) state.history.push_back(DecodeMetrics(in));
+  if (!in.ok()) return Malformed(path, "a field runs past the end");
+  KILN_RETURN_IF_ERROR(CheckProgress(path, state));
   const uint32_t tensors = in.U32();
+  if (tensors > in.remaining() / kMinTensorBytes) {
+    return Malformed(path, "the tensor count exceeds the file");
+  }
   for (uint32_t i = 0; i < tensors && in.ok(); ++i) {
     KILN_ASSIGN_OR_RETURN(CheckpointTensor tensor, DecodeTensor(path, in));
     checkpoint.tensors.push_back(std::move(tensor));
@@ -194,61 +270,62 @@ absl::Status DecodeBody(const std::string& data, Checkpoint& checkpoint) {
   return absl::OkStatus();
 }
 
-// The preamble and both checksums; after this the body can be trusted.
-absl::Status VerifyFile(const std::string& path, const std::string& data) {
+// Checks the preamble (`header`: the file's first kHeaderBytes, or all of it when shorter)
+// against the file's real size, before anything the size fields declare is allocated or read.
+absl::Status VerifyPreamble(const std::string& path, const std::string& header, int64_t size) {
   const std::string magic(kCheckpointMagic, 8);
-  if (data.size() < kHeaderBytes) {
-    if (magic.compare(0, std::min(data.size(), magic.size()), data, 0, 8) != 0) {
+  if (header.size() < kHeaderBytes) {
+    if (magic.compare(0, std::min(header.size(), magic.size()), header, 0, 8) != 0) {
       return absl::DataLossError(absl::StrFormat("%s: not a kiln checkpoint", path));
     }
     return absl::DataLossError(
-        absl::StrFormat("%s: truncated (%d bytes, shorter than the header)", path, data.size()));
+        absl::StrFormat("%s: truncated (%d bytes, shorter than the header)", path, size));
   }
-  if (data.compare(0, 8, magic) != 0) {
+  if (header.compare(0, 8, magic) != 0) {
     return absl::DataLossError(absl::StrFormat("%s: not a kiln checkpoint", path));
   }
-  if (Crc32(data.data(), kPreambleBytes) != ReadU32At(data, kPreambleBytes)) {
+  if (Crc32(header.data(), kPreambleBytes) != ReadU32At(header, kPreambleBytes)) {
     return absl::DataLossError(
         absl::StrFormat("%s: checksum mismatch in the header (file is corrupt)", path));
   }
-  Decoder preamble(data, 8, kPreambleBytes);
+  Decoder preamble(header, 8, kPreambleBytes);
   const uint32_t version = preamble.U32();
   const uint64_t file_size = preamble.U64();
-  if (version != kCheckpointVersion) {
+  if (version < 1 || version > kCheckpointVersion) {
     return absl::FailedPreconditionError(
-        absl::StrFormat("%s: checkpoint format version %d, this kiln reads version %d", path,
-                        version, kCheckpointVersion));
+        absl::StrFormat("%s: checkpoint format version %d, this kiln reads versions 1 to %d",
+                        path, version, kCheckpointVersion));
   }
-  if (data.size() < file_size) {
+  if (static_cast<uint64_t>(size) < file_size) {
     return absl::DataLossError(
-        absl::StrFormat("%s: truncated (%d of %d bytes)", path, data.size(), file_size));
+        absl::StrFormat("%s: truncated (%d of %d bytes)", path, size, file_size));
   }
-  if (data.size() > file_size || file_size < kHeaderBytes + kCrcBytes) {
+  if (static_cast<uint64_t>(size) > file_size || file_size < kHeaderBytes + kCrcBytes) {
     return absl::DataLossError(absl::StrFormat(
-        "%s: %d bytes but the header says %d (file is corrupt)", path, data.size(), file_size));
+        "%s: %d bytes but the header says %d (file is corrupt)", path, size, file_size));
+  }
+  return absl::OkStatus();
+}
+
+// Reads the preamble, checks it against the file's size, then reads the rest and checks the
+// whole file's checksum; after this the body can be trusted. Reading the preamble first means a
+// file that is not a checkpoint, or whose header lies about its size, costs 24 bytes of reading.
+absl::StatusOr<std::string> ReadVerifiedFile(const std::string& path) {
+  KILN_ASSIGN_OR_RETURN(ReadableFile file, ReadableFile::Open(path));
+  std::string data(kHeaderBytes, '\0');
+  KILN_ASSIGN_OR_RETURN(int64_t got, file.Read(data.data(), kHeaderBytes));
+  data.resize(got);
+  KILN_RETURN_IF_ERROR(VerifyPreamble(path, data, file.size()));
+  data.resize(file.size());
+  KILN_ASSIGN_OR_RETURN(got, file.Read(data.data() + kHeaderBytes, file.size() - kHeaderBytes));
+  if (got != file.size() - static_cast<int64_t>(kHeaderBytes)) {
+    return absl::DataLossError(absl::StrFormat("%s: truncated while being read (%d of %d bytes)",
+                                               path, kHeaderBytes + got, file.size()));
   }
   const size_t body_end = data.size() - kCrcBytes;
   if (Crc32(data.data(), body_end) != ReadU32At(data, body_end)) {
     return absl::DataLossError(absl::StrFormat("%s: checksum mismatch (file is corrupt)", path));
   }
-  return absl::OkStatus();
-}
-
-absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
-  std::FILE* file = std::fopen(path.c_str(), "rb");
-  if (file == nullptr) {
-    const int error = errno;
-    const std::string message = absl::StrFormat("%s: cannot read: %s", path, std::strerror(error));
-    if (error == ENOENT) return absl::NotFoundError(message);
-    return absl::UnavailableError(message);
-  }
-  std::string data;
-  char chunk[1 << 16];
-  size_t n;
-  while ((n = std::fread(chunk, 1, sizeof(chunk), file)) > 0) data.append(chunk, n);
-  const bool failed = std::ferror(file) != 0;
-  std::fclose(file);
-  if (failed) return absl::UnavailableError(absl::StrFormat("%s: read error", path));
   return data;
 }
 
@@ -300,6 +377,11 @@ std::string EncodeCheckpoint(const CheckpointState& state, const Executable& exe
   out.U64(state.seed);
   out.I64(state.epoch);
   out.I64(state.global_step);
+  out.U32(static_cast<uint32_t>(state.settings.size()));
+  for (const RunSetting& setting : state.settings) {
+    out.Str(setting.name);
+    out.Str(setting.value);
+  }
   out.U32(static_cast<uint32_t>(state.history.size()));
   for (const EpochMetrics& metrics : state.history) EncodeMetrics(metrics, out);
   out.U32(static_cast<uint32_t>(executable.persistent().size()));
@@ -329,10 +411,10 @@ absl::Status SaveCheckpoint(const std::string& path, const CheckpointState& stat
 }
 
 absl::StatusOr<Checkpoint> ReadCheckpoint(const std::string& path) {
-  KILN_ASSIGN_OR_RETURN(std::string data, ReadWholeFile(path));
-  KILN_RETURN_IF_ERROR(VerifyFile(path, data));
+  KILN_ASSIGN_OR_RETURN(std::string data, ReadVerifiedFile(path));
   Checkpoint checkpoint;
   checkpoint.path = path;
+  checkpoint.version = ReadU32At(data, 8);  // Checked by ReadVerifiedFile.
   KILN_RETURN_IF_ERROR(DecodeBody(data, checkpoint));
   return checkpoint;
 }

@@ -11,12 +11,14 @@
 // File layout (integers and floats little-endian):
 //   "KILNCKPT"  u32 version  u64 file_size  u32 crc32(bytes 0..19)        -- the preamble
 //   str model_name  u64 seed  i64 epoch  i64 global_step
+//   u32 n  n x {str name, str value}                                   -- the run's settings
 //   u32 n  n x {i64 epoch, f64 train_loss, test_loss, test_accuracy, seconds, eval_seconds,
 //               samples_per_second, i64 train_samples, i64 steps}
 //   u32 n  n x {str name, u8 type (0 f32, 1 i64), u32 rank, rank x i64 dim, u64 bytes, data}
 //   u32 crc32(everything before it)
 // where str is u32 length + bytes. The preamble's own checksum lets a reader tell a truncated
-// file (shorter than file_size) from a corrupt one (a damaged file_size).
+// file (shorter than file_size) from a corrupt one (a damaged file_size). Version 1 files (and
+// scripts/export_pytorch_weights.py's) lack the settings; they read with none recorded.
 #ifndef KILN_RUNTIME_CHECKPOINT_H_
 #define KILN_RUNTIME_CHECKPOINT_H_
 
@@ -33,7 +35,7 @@
 namespace kiln::runtime {
 
 inline constexpr char kCheckpointMagic[] = "KILNCKPT";  // 8 bytes, no terminator in the file.
-inline constexpr uint32_t kCheckpointVersion = 1;
+inline constexpr uint32_t kCheckpointVersion = 2;  // Reads 1 (no settings) and 2.
 
 // Where a run stood when the checkpoint was written.
 struct CheckpointState {
@@ -41,6 +43,8 @@ struct CheckpointState {
   uint64_t seed = 0;
   int64_t epoch = 0;        // Epochs completed; a resumed run starts at epoch + 1.
   int64_t global_step = 0;  // Training steps completed (the next step's key index).
+  // What shaped the run (TrainOptions::settings); empty in version 1 files.
+  std::vector<RunSetting> settings;
   std::vector<EpochMetrics> history;  // Metrics of epochs 1..epoch.
 };
 
@@ -55,6 +59,7 @@ struct CheckpointTensor {
 // A checkpoint file read and checked (magic, version, size, checksum) but not yet applied.
 struct Checkpoint {
   std::string path;  // For messages.
+  uint32_t version = kCheckpointVersion;  // 1: written before settings were recorded.
   CheckpointState state;
   std::vector<CheckpointTensor> tensors;
 };

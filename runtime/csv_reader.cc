@@ -1,16 +1,13 @@
 #include "runtime/csv_reader.h"
 
 #include <algorithm>
-#include <cerrno>
 #include <charconv>
-#include <cstring>
-#include <fstream>
-#include <sstream>
 #include <string_view>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "support/file_io.h"
 #include "support/source_location.h"
 #include "support/status.h"
 
@@ -139,13 +136,9 @@ absl::StatusOr<CsvTable> ParseCsv(const std::string& text, const std::string& pa
 
 absl::StatusOr<CsvTable> ReadCsv(const std::string& path, const std::vector<std::string>& features,
                                  const std::string& label) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) {
-    return absl::NotFoundError(absl::StrFormat("%s: cannot open: %s", path, std::strerror(errno)));
-  }
-  std::stringstream text;
-  text << file.rdbuf();
-  return ParseCsv(text.str(), path, features, label);
+  // Only regular files: a device such as /dev/zero would otherwise be read until memory ran out.
+  KILN_ASSIGN_OR_RETURN(std::string text, ReadWholeFile(path));
+  return ParseCsv(text, path, features, label);
 }
 
 }  // namespace kiln::runtime

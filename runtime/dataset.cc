@@ -83,9 +83,25 @@ bool IsTabular(const std::string& source) {
          source == "make_regression";
 }
 
+// Each of the first `count` labels is a class of a model with `num_classes` classes (0: not
+// checked). `source` names the file in the message.
+template <typename Label>
+absl::Status CheckClassLabels(const std::vector<Label>& labels, int64_t count, int64_t num_classes,
+                              const std::string& source) {
+  if (num_classes <= 0) return absl::OkStatus();
+  for (int64_t i = 0; i < count; ++i) {
+    const int64_t label = static_cast<int64_t>(labels[i]);
+    if (label >= 0 && label < num_classes) continue;
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s: label %d of sample %d is out of range for %d classes", source,
+                        label, i, num_classes));
+  }
+  return absl::OkStatus();
+}
+
 // Labels read as numbers become class indices, or with `regression` f32 targets [N, 1].
-absl::Status SetLabels(const std::vector<double>& values, bool regression, const std::string& what,
-                       Dataset& data) {
+absl::Status SetLabels(const std::vector<double>& values, bool regression, int64_t num_classes,
+                       const std::string& what, Dataset& data) {
   data.labels.assign(values.size(), 0);
   if (regression) {
     data.target_dim = 1;
@@ -101,7 +117,7 @@ absl::Status SetLabels(const std::vector<double>& values, bool regression, const
     }
     data.labels[i] = static_cast<int64_t>(values[i]);
   }
-  return absl::OkStatus();
+  return CheckClassLabels(data.labels, data.num_samples, num_classes, what);
 }
 
 absl::StatusOr<Dataset> LoadCsvTable(const DataSpec& spec) {
@@ -111,7 +127,7 @@ absl::StatusOr<Dataset> LoadCsvTable(const DataSpec& spec) {
   data.feature_dim = static_cast<int64_t>(table.feature_names.size());
   data.sample_shape = {data.feature_dim};
   data.features = std::move(table.features);
-  KILN_RETURN_IF_ERROR(SetLabels(table.label, spec.regression,
+  KILN_RETURN_IF_ERROR(SetLabels(table.label, spec.regression, spec.num_classes,
                                  absl::StrFormat("%s column '%s'", spec.path, table.label_name),
                                  data));
   return data;
@@ -143,7 +159,8 @@ absl::StatusOr<Dataset> LoadTensorTable(const DataSpec& spec) {
   data.features = std::move(features.f32);
   if (labels.type == ElementType::kI64) {
     const std::vector<double> values(labels.i64.begin(), labels.i64.end());
-    KILN_RETURN_IF_ERROR(SetLabels(values, spec.regression, spec.labels_path, data));
+    KILN_RETURN_IF_ERROR(
+        SetLabels(values, spec.regression, spec.num_classes, spec.labels_path, data));
     return data;
   }
   // f32 labels are real targets (regression, or probabilities), fed as they are.
@@ -159,7 +176,10 @@ absl::StatusOr<Dataset> LoadTable(const DataSpec& spec) {
   if (spec.source == "make_classification") {
     KILN_ASSIGN_OR_RETURN(ClassificationParams params,
                           ClassificationParamsOf(spec.params, spec.seed));
-    return MakeClassification(params);
+    KILN_ASSIGN_OR_RETURN(Dataset data, MakeClassification(params));
+    KILN_RETURN_IF_ERROR(
+        CheckClassLabels(data.labels, data.num_samples, spec.num_classes, spec.source));
+    return data;
   }
   KILN_ASSIGN_OR_RETURN(RegressionParams params, RegressionParamsOf(spec.params, spec.seed));
   return MakeRegression(params);
@@ -231,6 +251,8 @@ absl::StatusOr<Dataset> LoadIdxSplit(const std::string& images_path, const std::
   for (int64_t dim : data.sample_shape) data.feature_dim *= dim;
   data.features.resize(data.num_samples * data.feature_dim);
   for (size_t i = 0; i < data.features.size(); ++i) data.features[i] = table[images.data[i]];
+  KILN_RETURN_IF_ERROR(
+      CheckClassLabels(labels.data, data.num_samples, spec.num_classes, labels_path));
   data.labels.assign(labels.data.begin(), labels.data.begin() + data.num_samples);
   return data;
 }

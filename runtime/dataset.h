@@ -61,6 +61,10 @@ struct DataSpec {
   std::optional<int64_t> test_limit;
   // Whether training batches are drawn in a fresh seeded order each epoch.
   bool shuffle = true;
+  // The model's class count (the C of its scores f32[N, C]). When > 0, every class label must
+  // be in [0, num_classes) or loading fails naming the file, the sample and the label; an
+  // out-of-range label would otherwise index past the scores and train on garbage.
+  int64_t num_classes = 0;
 };
 
 struct Dataset {

@@ -26,7 +26,12 @@ const char* RoleName(BufferRole role) {
 
 // Bytes the buffer's shape needs; the compiler may reserve more (padding), never less.
 absl::StatusOr<int64_t> CheckedBytes(const EntrySpec& entry, const BufferSpec& buffer) {
-  const int64_t needed = NumElements(buffer.shape) * ElementSize(buffer.type);
+  absl::StatusOr<int64_t> size = CheckedByteSize(buffer.type, buffer.shape);
+  if (!size.ok()) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "entry '%s': buffer '%s': %s", entry.symbol, buffer.name, size.status().message()));
+  }
+  const int64_t needed = *size;
   if (buffer.bytes != 0 && buffer.bytes < needed) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "entry '%s': buffer '%s' is %s (%d bytes) but reserves only %d bytes", entry.symbol,
@@ -115,7 +120,8 @@ absl::Status Executable::AllocatePersistent() {
       return absl::InvalidArgumentError(absl::StrFormat(
           "persistent tensor '%s' is i64 and can only be initialized to a constant", spec.name));
     }
-    persistent_.emplace_back(spec.name, spec.type, spec.shape);
+    KILN_ASSIGN_OR_RETURN(Tensor tensor, Tensor::Create(spec.name, spec.type, spec.shape));
+    persistent_.push_back(std::move(tensor));
   }
   return absl::OkStatus();
 }
@@ -127,7 +133,12 @@ absl::StatusOr<std::unique_ptr<Entry>> Executable::BindEntry(const EntrySpec& sp
     return absl::NotFoundError(absl::StrFormat("entry '%s': symbol resolved to null", spec.symbol));
   }
   std::unique_ptr<Entry> entry(new Entry(spec, fn));
-  entry->arena_ = AlignedBuffer(spec.arena_bytes);
+  absl::StatusOr<AlignedBuffer> arena = AlignedBuffer::Allocate(spec.arena_bytes);
+  if (!arena.ok()) {
+    return absl::ResourceExhaustedError(
+        absl::StrFormat("entry '%s': arena: %s", spec.symbol, arena.status().message()));
+  }
+  entry->arena_ = *std::move(arena);
   entry->slots_.resize(spec.buffers.size());
   for (int i = 0; i < static_cast<int>(spec.buffers.size()); ++i) {
     if (!entry->index_.emplace(spec.buffers[i].name, i).second) {
@@ -144,10 +155,16 @@ absl::Status Executable::BindBuffer(Entry& entry, int index) {
   const BufferSpec& buffer = spec.buffers[index];
   KILN_ASSIGN_OR_RETURN(int64_t bytes, CheckedBytes(spec, buffer));
   switch (buffer.role) {
-    case BufferRole::kInput:
-      entry.inputs_.emplace_back(bytes);
+    case BufferRole::kInput: {
+      absl::StatusOr<AlignedBuffer> input = AlignedBuffer::Allocate(bytes);
+      if (!input.ok()) {
+        return absl::ResourceExhaustedError(absl::StrFormat(
+            "entry '%s': input '%s': %s", spec.symbol, buffer.name, input.status().message()));
+      }
+      entry.inputs_.push_back(*std::move(input));
       entry.slots_[index] = entry.inputs_.back().data();
       return absl::OkStatus();
+    }
     case BufferRole::kPersistent: {
       Tensor* tensor = FindPersistent(buffer.name);
       if (tensor == nullptr) {
@@ -166,7 +183,7 @@ absl::Status Executable::BindBuffer(Entry& entry, int index) {
     case BufferRole::kOutput:
     case BufferRole::kTemp:
       if (buffer.arena_offset < 0 || buffer.arena_offset % kBufferAlignment != 0 ||
-          buffer.arena_offset + bytes > spec.arena_bytes) {
+          bytes > spec.arena_bytes - buffer.arena_offset) {
         return absl::InvalidArgumentError(absl::StrFormat(
             "entry '%s': %s buffer '%s' (%d bytes at offset %d) does not fit the %d-byte arena "
             "at a %d-byte aligned offset",

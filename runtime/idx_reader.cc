@@ -6,9 +6,11 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_format.h"
+#include "support/file_io.h"
 #include "support/status.h"
 
 namespace kiln::runtime {
@@ -80,10 +82,32 @@ absl::StatusOr<std::vector<int64_t>> ReadHeader(gzFile file, const std::string& 
   return dims;
 }
 
+// Reads `payload` bytes of data in pieces that grow with what has arrived (each at most the
+// size read so far), so a header that claims far more than the file holds costs at most twice
+// the bytes really there, not the claim. gzip data cannot be sized before it is inflated.
+absl::StatusOr<std::vector<uint8_t>> ReadPayload(gzFile file, const std::string& path,
+                                                 int64_t payload, const std::string& what) {
+  constexpr int64_t kFirstPiece = int64_t{1} << 20;
+  std::vector<uint8_t> data;
+  while (static_cast<int64_t>(data.size()) < payload) {
+    const int64_t have = static_cast<int64_t>(data.size());
+    const int64_t piece = std::min(payload - have, std::max(have, kFirstPiece));
+    data.resize(have + piece);
+    KILN_ASSIGN_OR_RETURN(int64_t got, ReadFully(file, path, data.data() + have, piece));
+    if (got < piece) {
+      return FileError(path, absl::StrFormat("truncated: expected %d bytes of %s, got %d",
+                                             payload, what, have + got));
+    }
+  }
+  return data;
+}
+
 }  // namespace
 
 absl::StatusOr<IdxArray> ReadIdx(const std::string& path, uint32_t expected_magic,
                                  const std::string& what) {
+  // Refuses devices, directories and FIFOs (gzread of /dev/zero never ends) and learns the size.
+  KILN_ASSIGN_OR_RETURN(ReadableFile probe, ReadableFile::Open(path));
   errno = 0;
   GzFile file(gzopen(path.c_str(), "rb"));
   if (file == nullptr) {
@@ -96,17 +120,20 @@ absl::StatusOr<IdxArray> ReadIdx(const std::string& path, uint32_t expected_magi
   KILN_ASSIGN_OR_RETURN(array.dims, ReadHeader(file.get(), path, expected_magic));
   int64_t payload = 1;
   for (int64_t dim : array.dims) {
-    payload *= dim;
-    if (payload > kMaxPayloadBytes) {
+    // Checked before multiplying: two 32-bit dimensions can overflow 64 bits.
+    if (dim != 0 && payload > kMaxPayloadBytes / dim) {
       return FileError(path, "corrupt header: dimensions claim more than 16 GiB of data");
     }
+    payload *= dim;
   }
-  array.data.resize(payload);
-  KILN_ASSIGN_OR_RETURN(int64_t got, ReadFully(file.get(), path, array.data.data(), payload));
-  if (got < payload) {
-    return FileError(
-        path, absl::StrFormat("truncated: expected %d bytes of %s, got %d", payload, what, got));
+  // A raw file's payload is the rest of the file: check the claim before reading any of it.
+  const int64_t header_bytes = 4 + 4 * static_cast<int64_t>(array.dims.size());
+  if (gzdirect(file.get()) && probe.size() - header_bytes < payload) {
+    const int64_t held = std::max<int64_t>(probe.size() - header_bytes, 0);
+    return FileError(path, absl::StrFormat("truncated: expected %d bytes of %s, got %d", payload,
+                                           what, held));
   }
+  KILN_ASSIGN_OR_RETURN(array.data, ReadPayload(file.get(), path, payload, what));
   return array;
 }
 

@@ -3,9 +3,10 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
-#include <new>
+#include <limits>
 #include <utility>
 
+#include "absl/status/status.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 
@@ -43,19 +44,50 @@ std::string TypeString(ElementType type, const std::vector<int64_t>& shape) {
 
 void AlignedBuffer::Free::operator()(void* p) const { std::free(p); }
 
-AlignedBuffer::AlignedBuffer(int64_t bytes) : bytes_(bytes) {
+absl::StatusOr<int64_t> CheckedByteSize(ElementType type, const std::vector<int64_t>& shape) {
+  int64_t bytes = ElementSize(type);
+  for (int64_t dim : shape) {
+    if (dim < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("%s has a negative dimension", TypeString(type, shape)));
+    }
+    if (__builtin_mul_overflow(bytes, dim, &bytes)) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("%s has more bytes than 64 bits can count", TypeString(type, shape)));
+    }
+  }
+  return bytes;
+}
+
+absl::StatusOr<AlignedBuffer> AlignedBuffer::Allocate(int64_t bytes) {
+  // Refused before rounding up so the rounding cannot overflow.
+  if (bytes < 0 || bytes > std::numeric_limits<int64_t>::max() - kBufferAlignment) {
+    return absl::ResourceExhaustedError(absl::StrFormat("cannot allocate %d bytes", bytes));
+  }
   const int64_t rounded = std::max<int64_t>(
       kBufferAlignment, (bytes + kBufferAlignment - 1) / kBufferAlignment * kBufferAlignment);
   void* p = std::aligned_alloc(kBufferAlignment, static_cast<size_t>(rounded));
-  if (p == nullptr) throw std::bad_alloc();
+  if (p == nullptr) {
+    return absl::ResourceExhaustedError(
+        absl::StrFormat("cannot allocate %d bytes (out of memory)", bytes));
+  }
   std::memset(p, 0, static_cast<size_t>(rounded));
-  data_.reset(p);
+  AlignedBuffer buffer;
+  buffer.data_.reset(p);
+  buffer.bytes_ = bytes;
+  return buffer;
 }
 
-Tensor::Tensor(std::string name, ElementType type, std::vector<int64_t> shape)
-    : name_(std::move(name)),
-      type_(type),
-      shape_(std::move(shape)),
-      buffer_(NumElements(shape_) * ElementSize(type_)) {}
+absl::StatusOr<Tensor> Tensor::Create(std::string name, ElementType type,
+                                      std::vector<int64_t> shape) {
+  absl::StatusOr<int64_t> bytes = CheckedByteSize(type, shape);
+  absl::StatusOr<AlignedBuffer> buffer =
+      bytes.ok() ? AlignedBuffer::Allocate(*bytes) : bytes.status();
+  if (!buffer.ok()) {
+    return absl::Status(buffer.status().code(),
+                        absl::StrFormat("tensor '%s': %s", name, buffer.status().message()));
+  }
+  return Tensor(std::move(name), type, std::move(shape), *std::move(buffer));
+}
 
 }  // namespace kiln::runtime

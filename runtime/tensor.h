@@ -8,8 +8,10 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "runtime/program.h"
 
 namespace kiln::runtime {
@@ -21,12 +23,17 @@ const char* ElementTypeName(ElementType type);
 int64_t NumElements(const std::vector<int64_t>& shape);
 // "f32[784,256]", "i64[]".
 std::string TypeString(ElementType type, const std::vector<int64_t>& shape);
+// The bytes a tensor of `type` and `shape` holds, or an error when a dimension is negative or
+// the product overflows 64 bits (shapes from files and compiled programs are not trusted).
+absl::StatusOr<int64_t> CheckedByteSize(ElementType type, const std::vector<int64_t>& shape);
 
 class AlignedBuffer {
  public:
   AlignedBuffer() = default;
-  // At least `bytes` (rounded up to the alignment; never null, even for 0), zero-filled.
-  explicit AlignedBuffer(int64_t bytes);
+  // At least `bytes` (rounded up to the alignment; never null, even for 0), zero-filled. A size
+  // the machine cannot provide is ResourceExhausted ("cannot allocate 21474836480 bytes"), not a
+  // crash.
+  static absl::StatusOr<AlignedBuffer> Allocate(int64_t bytes);
 
   void* data() const { return data_.get(); }
   int64_t bytes() const { return bytes_; }
@@ -41,7 +48,9 @@ class AlignedBuffer {
 
 class Tensor {
  public:
-  Tensor(std::string name, ElementType type, std::vector<int64_t> shape);
+  // A zero-filled tensor; errors as CheckedByteSize and AlignedBuffer::Allocate, naming it.
+  static absl::StatusOr<Tensor> Create(std::string name, ElementType type,
+                                       std::vector<int64_t> shape);
 
   const std::string& name() const { return name_; }
   ElementType type() const { return type_; }
@@ -54,6 +63,9 @@ class Tensor {
   int64_t* i64() const { return static_cast<int64_t*>(buffer_.data()); }
 
  private:
+  Tensor(std::string name, ElementType type, std::vector<int64_t> shape, AlignedBuffer buffer)
+      : name_(std::move(name)), type_(type), shape_(std::move(shape)), buffer_(std::move(buffer)) {}
+
   std::string name_;
   ElementType type_;
   std::vector<int64_t> shape_;

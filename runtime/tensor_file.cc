@@ -7,10 +7,11 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
-#include <sstream>
 
 #include "absl/strings/str_format.h"
 #include "runtime/tensor.h"
+#include "support/file_io.h"
+#include "support/status.h"
 
 namespace kiln::runtime {
 namespace {
@@ -142,13 +143,10 @@ absl::Status WriteTensorFile(const std::string& path, const HostTensor& tensor) 
 }
 
 absl::StatusOr<HostTensor> ReadTensorFile(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) {
-    return absl::NotFoundError(absl::StrFormat("%s: cannot open: %s", path, std::strerror(errno)));
-  }
-  std::stringstream bytes;
-  bytes << file.rdbuf();
-  return DecodeTensorFile(bytes.str(), path);
+  // Only regular files, read at their real size; DecodeTensorFile then checks the header's shape
+  // against that size before allocating the tensor.
+  KILN_ASSIGN_OR_RETURN(std::string bytes, ReadWholeFile(path));
+  return DecodeTensorFile(bytes, path);
 }
 
 }  // namespace kiln::runtime

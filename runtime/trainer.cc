@@ -1,9 +1,5 @@
 #include "runtime/trainer.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
@@ -18,6 +14,7 @@
 #include "runtime/batcher.h"
 #include "runtime/checkpoint.h"
 #include "runtime/random.h"
+#include "support/file_io.h"
 #include "support/status.h"
 
 namespace kiln::runtime {
@@ -63,37 +60,6 @@ const char* NonFiniteName(double value) { return std::isnan(value) ? "NaN" : "In
 std::string JsonNumber(double value) {
   if (!std::isfinite(value)) return "null";
   return absl::StrFormat("%.9g", value);
-}
-
-absl::Status FileError(const std::string& path, const std::string& what, int error) {
-  return absl::UnavailableError(absl::StrFormat("%s: %s: %s", path, what, std::strerror(error)));
-}
-
-// Writes all of `contents` to `fd` and flushes it to the device.
-absl::Status WriteAndSync(int fd, const std::string& path, const std::string& contents) {
-  size_t done = 0;
-  while (done < contents.size()) {
-    const ssize_t n = write(fd, contents.data() + done, contents.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return FileError(path, "cannot write", errno);
-    done += static_cast<size_t>(n);
-  }
-  // mkstemp creates the file 0600; give it the permissions an ordinary file gets.
-  if (fchmod(fd, 0644) != 0) return FileError(path, "cannot set permissions", errno);
-  if (fsync(fd) != 0) return FileError(path, "cannot sync", errno);
-  return absl::OkStatus();
-}
-
-absl::Status SyncDirectoryOf(const std::string& path) {
-  const size_t slash = path.rfind('/');
-  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
-  const int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-  if (fd < 0) return FileError(dir, "cannot open directory to sync", errno);
-  const bool synced = fsync(fd) == 0;
-  const int error = errno;
-  close(fd);
-  if (!synced) return FileError(dir, "cannot sync directory", error);
-  return absl::OkStatus();
 }
 
 }  // namespace
@@ -320,6 +286,12 @@ absl::StatusOr<Evaluation> Trainer::Evaluate(const Dataset& data) {
 absl::StatusOr<std::vector<EpochMetrics>> RunEpochs(const TrainOptions& options,
                                                    const EpochBackend& backend) {
   std::vector<EpochMetrics> history = options.history;
+  // A resumed run first makes the metrics file match the checkpoint it continues: a run killed
+  // between the checkpoint's rename and the metrics file's left the file an epoch behind, and a
+  // resume with nothing left to train would otherwise never rewrite it.
+  if (!options.metrics_out.empty() && !history.empty()) {
+    KILN_RETURN_IF_ERROR(WriteFileAtomically(options.metrics_out, MetricsJson(history)));
+  }
   // A resumed run whose checkpoint was written by the epoch that stopped it stops again.
   if (std::string why = EarlyStopReason(history, options.early_stopping_patience); !why.empty()) {
     if (options.log != nullptr) *options.log << why << std::endl;
@@ -348,6 +320,7 @@ absl::StatusOr<std::vector<EpochMetrics>> RunEpochs(const TrainOptions& options,
                                   .seed = options.seed,
                                   .epoch = epoch,
                                   .global_step = epoch * metrics.steps,
+                                  .settings = options.settings,
                                   .history = history};
       if (!options.checkpoint_path.empty()) {
         KILN_RETURN_IF_ERROR(SaveCheckpoint(options.checkpoint_path, state, *backend.host));
@@ -458,28 +431,6 @@ std::string MetricsJson(const std::vector<EpochMetrics>& history) {
   }
   absl::StrAppend(&json, "]}\n");
   return json;
-}
-
-absl::Status WriteFileAtomically(const std::string& path, const std::string& contents) {
-  // A unique temporary name in the same directory (rename is atomic only within a file
-  // system), so concurrent writers and a stale temp file from a killed run cannot collide.
-  std::string temp = path + ".tmp.XXXXXX";
-  const int fd = mkstemp(temp.data());
-  if (fd < 0) {
-    return absl::UnavailableError(
-        absl::StrFormat("%s: cannot write: %s", temp, std::strerror(errno)));
-  }
-  absl::Status status = WriteAndSync(fd, temp, contents);
-  if (close(fd) != 0 && status.ok()) status = FileError(temp, "cannot write", errno);
-  if (status.ok() && std::rename(temp.c_str(), path.c_str()) != 0) {
-    status = FileError(path, absl::StrCat("cannot replace with ", temp), errno);
-  }
-  if (!status.ok()) {
-    unlink(temp.c_str());
-    return status;
-  }
-  // The rename itself lives in the directory; sync it so the new name survives a power loss.
-  return SyncDirectoryOf(path);
 }
 
 }  // namespace kiln::runtime

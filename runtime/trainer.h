@@ -66,6 +66,13 @@ struct LrSchedule {
 // The learning rate of `epoch` (1-based) under `schedule`, starting from `base`.
 double ScheduledLearningRate(const LrSchedule& schedule, double base, int64_t epoch);
 
+// A setting that shapes a run's trajectory ("lr", "0.003"), recorded in its checkpoints so a
+// resume can refuse to continue the run with a different one.
+struct RunSetting {
+  std::string name;
+  std::string value;
+};
+
 struct TrainOptions {
   int64_t epochs = 1;
   int64_t batch_size = 64;
@@ -86,6 +93,7 @@ struct TrainOptions {
   // model with the best validation loss (W6's fine-tuning), loadable with --init-weights.
   std::string best_checkpoint_path;
   std::string model_name;                             // Recorded in checkpoints.
+  std::vector<RunSetting> settings;                   // Recorded in checkpoints.
   std::string metrics_out;                            // Metrics JSON path; empty: none.
   std::ostream* log = nullptr;                        // Receives one line per epoch.
   // After the last epoch, log the test loss and the test accuracy of each class (needs the
@@ -128,7 +136,8 @@ struct EpochBackend {
 
 // Epochs first_epoch..epochs: train, evaluate, log, checkpoint (and the best checkpoint), the
 // on_epoch callback, the metrics file, early stopping; then the per-class report. Returns
-// options.history followed by the new epochs' metrics.
+// options.history followed by the new epochs' metrics. A resumed run (options.history not empty)
+// rewrites the metrics file from options.history first, even when no epoch is left to train.
 absl::StatusOr<std::vector<EpochMetrics>> RunEpochs(const TrainOptions& options,
                                                    const EpochBackend& backend);
 
@@ -179,11 +188,6 @@ std::string FormatPerClassReport(const Evaluation& evaluation);
 // {"epochs":[{"epoch":1,"train_loss":...,"test_loss":...,"test_accuracy":...,"seconds":...,
 //   "eval_seconds":...,"samples_per_second":...},...]}; non-finite values are null.
 std::string MetricsJson(const std::vector<EpochMetrics>& history);
-
-// Writes `contents` to a temporary file beside `path`, fsyncs it, renames it over `path` and
-// fsyncs the directory: readers never see a half-written file, and after a crash or power loss
-// `path` holds either the old contents or the new.
-absl::Status WriteFileAtomically(const std::string& path, const std::string& contents);
 
 }  // namespace kiln::runtime
 

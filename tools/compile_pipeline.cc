@@ -1,10 +1,12 @@
 #include "tools/compile_pipeline.h"
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "codegen/cpu/llvm_target.h"
 #include "codegen/cpu/program_emitter.h"
 #include "frontend/frontend.h"
 #include "ir/op_registry.h"
+#include "ir/printer.h"
 #include "passes/common_subexpression_elimination.h"
 #include "passes/constant_folding.h"
 #include "passes/dead_code_elimination.h"
@@ -73,6 +75,26 @@ absl::StatusOr<ir::KernelProgram> CompileEntryProgram(const frontend::ModelAst& 
     KILN_ASSIGN_OR_RETURN(step, passes::BuildEvalStep(model));
   }
   return LowerToKernels(std::move(step), options);
+}
+
+absl::StatusOr<std::optional<int64_t>> ModelClassCount(const frontend::ModelAst& ast,
+                                                       const ir::TrainConfig& train) {
+  const std::vector<std::string> inputs = frontend::InputNames(ast);
+  if (inputs.size() < 2) return std::nullopt;
+  KILN_ASSIGN_OR_RETURN(ir::Graph model,
+                        frontend::LowerModel(ast, {{BatchDimName(ast), train.batch_size}}));
+  return passes::ClassCount(model, inputs[1]);
+}
+
+absl::StatusOr<std::string> ModelFingerprint(const frontend::ModelAst& ast) {
+  // Batch 1: the batch size is a setting of its own, with its own message.
+  KILN_ASSIGN_OR_RETURN(ir::Graph model, frontend::LowerModel(ast, {{BatchDimName(ast), 1}}));
+  // Locations move when comments or the train section change; the model does not.
+  for (ir::NodeId id = 0; id < model.size(); ++id) model.mutable_node(id).loc = SourceLoc();
+  // FNV-1a, 64 bits: stable across runs and builds (std::hash and absl::Hash are not).
+  uint64_t hash = 0xcbf29ce484222325ull;
+  for (unsigned char c : ir::PrintGraph(model)) hash = (hash ^ c) * 0x100000001b3ull;
+  return absl::StrFormat("fnv1a:%016x", hash);
 }
 
 absl::StatusOr<ir::KernelProgram> LowerToKernels(ir::Graph graph, const CompileOptions& options) {

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <ostream>
 #include <set>
 #include <string>
@@ -59,6 +60,16 @@ absl::StatusOr<ir::KernelProgram> CompileEntryProgram(const frontend::ModelAst& 
                                                       const ir::TrainConfig& train,
                                                       const EntryRequest& request,
                                                       const CompileOptions& options);
+
+// The model's class count (passes::ClassCount of its labels input), for checking the data's
+// labels before training; nullopt when its labels are not class indices.
+absl::StatusOr<std::optional<int64_t>> ModelClassCount(const frontend::ModelAst& ast,
+                                                       const ir::TrainConfig& train);
+
+// A digest of the model's graph for batch 1 (ops, attributes, shapes, names, initializers; not
+// source locations, comments or the train section), "fnv1a:0123456789abcdef": what a checkpoint
+// records so a resume can tell that the model changed.
+absl::StatusOr<std::string> ModelFingerprint(const frontend::ModelAst& ast);
 
 // Every stage, for all requested entries, into one LLVM module.
 absl::StatusOr<CompiledModel> CompileModel(const frontend::ModelAst& ast,

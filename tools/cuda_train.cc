@@ -67,6 +67,7 @@ absl::Status TrainOnCuda(const CommandLine& line, bool resume) {
       executable->cublaslt_active() ? "on" : "off");
 
   runtime::TrainOptions run = TrainOptionsOf(line, train, compiled.name);
+  run.settings = prepared.settings;
   runtime::CudaTrainer trainer(*executable, *host, run);
   KILN_ASSIGN_OR_RETURN(std::vector<runtime::EpochMetrics> history,
                         trainer.Fit(data.train, data.test));

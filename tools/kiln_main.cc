@@ -1,4 +1,5 @@
 // kiln: compile and train .kiln model files.
+#include <csignal>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -27,6 +28,9 @@ kiln train options (override the model's train section):
                        FILE (atomically: temp file, fsync, rename; CRC-32 checked on load).
   --resume             Continue the run saved in --checkpoint FILE from the epoch after its
                        last one, as if it had never stopped (missing file: start fresh).
+                       The run must keep the settings the checkpoint records (model,
+                       optimizer, --lr, schedule, --batch-size, --seed, the limits, the
+                       data); only --epochs, --threads and the output files may change.
   --save-best FILE     After every epoch with the lowest test loss so far, save a checkpoint
                        to FILE: the model with the best validation loss (load it with
                        --init-weights FILE).
@@ -81,6 +85,10 @@ GFLOP/s and GB/s (bytes of the buffers it reads and writes).
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Past `ulimit -f` the kernel sends SIGXFSZ, whose default action kills kiln mid-write and
+  // leaves a temporary file behind. Ignored, the write fails with EFBIG instead, which every
+  // writer reports as a one-line error after removing its temporary file, like ENOSPC.
+  std::signal(SIGXFSZ, SIG_IGN);
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
     std::cout << kUsage;

@@ -4,8 +4,11 @@
 #include <cmath>
 #include <iostream>
 #include <map>
+#include <optional>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "frontend/frontend.h"
 #include "ir/op_registry.h"
 #include "runtime/init_weights.h"
@@ -135,7 +138,14 @@ absl::StatusOr<PreparedTraining> PrepareTraining(const CommandLine& line) {
   KILN_RETURN_IF_ERROR(
       CompileEntryProgram(p.ast, p.train, {true, p.train.batch_size}, CompileOptions()).status());
   KILN_RETURN_IF_ERROR(PlanInitWeights(p));
-  KILN_ASSIGN_OR_RETURN(p.data, runtime::LoadDataset(DataSpecOf(p.train.data)));
+  runtime::DataSpec data = DataSpecOf(p.train.data);
+  // Labels are checked against the model's classes as they are loaded, where the file and the
+  // sample are known; past this point an out-of-range label would silently index garbage.
+  KILN_ASSIGN_OR_RETURN(std::optional<int64_t> classes, ModelClassCount(p.ast, p.train));
+  data.num_classes = classes.value_or(0);
+  KILN_ASSIGN_OR_RETURN(p.data, runtime::LoadDataset(data));
+  KILN_ASSIGN_OR_RETURN(std::string fingerprint, ModelFingerprint(p.ast));
+  p.settings = RunSettingsOf(p.train, fingerprint);
   CompileOptions options;
   AddBatchSizes(options.entries, true, p.data.train.num_samples, p.train.batch_size);
   AddBatchSizes(options.entries, false, p.data.test.num_samples, p.train.batch_size);
@@ -163,6 +173,54 @@ runtime::TrainOptions TrainOptionsOf(const CommandLine& line, const ir::TrainCon
       line.Has("per-class") || std::find(train.metrics.begin(), train.metrics.end(),
                                          "per_class_accuracy") != train.metrics.end();
   return run;
+}
+
+namespace {
+
+std::string Number(double value) { return absl::StrFormat("%.15g", value); }
+
+std::string DataOptions(const ir::DataConfig& data) {
+  std::string options = absl::StrFormat(
+      "scale=%s mean=[%s] std=[%s] shuffle=%d labels=%s features=[%s] label=%s regression=%d "
+      "test_fraction=%s standardize=%d one_hot=%d seed=%d",
+      Number(data.scale), absl::StrJoin(data.mean, ","), absl::StrJoin(data.std, ","),
+      data.shuffle, data.labels_path, absl::StrJoin(data.features, ","), data.label,
+      data.regression, Number(data.test_fraction), data.standardize, data.one_hot, data.seed);
+  for (const auto& [name, value] : data.params) {
+    absl::StrAppend(&options, " ", name, "=", Number(value));
+  }
+  return options;
+}
+
+}  // namespace
+
+std::vector<runtime::RunSetting> RunSettingsOf(const ir::TrainConfig& train,
+                                               const std::string& model_fingerprint) {
+  auto limit = [](int64_t n) { return n > 0 ? absl::StrCat(n) : std::string("all"); };
+  std::string optimizer = train.optimizer.kind;
+  for (const auto& [name, value] : train.optimizer.hparams) {
+    if (name != "lr") absl::StrAppend(&optimizer, " ", name, "=", Number(value));
+  }
+  const ir::ScheduleConfig& schedule = train.schedule;
+  std::vector<std::string> freeze;
+  for (const ir::FreezePattern& pattern : train.freeze) freeze.push_back(pattern.pattern);
+  return {
+      {"model", model_fingerprint},
+      {"optimizer", optimizer},
+      {"lr", Number(train.optimizer.Get("lr", 0.0))},
+      {"lr schedule", absl::StrFormat("%s step_size=%d gamma=%s t_max=%d eta_min=%s",
+                                      schedule.kind, schedule.step_size, Number(schedule.gamma),
+                                      schedule.t_max, Number(schedule.eta_min))},
+      {"batch size", absl::StrCat(train.batch_size)},
+      {"train limit", limit(train.data.train_limit)},
+      {"test limit", limit(train.data.test_limit)},
+      {"data source", train.data.source},
+      {"data dir", train.data.path.empty() ? "(the source's default)" : train.data.path},
+      {"data options", DataOptions(train.data)},
+      {"gradient clipping", absl::StrFormat("value=%s norm=%s", Number(train.clip_grad_value),
+                                            Number(train.clip_grad_norm))},
+      {"freeze", absl::StrCat("[", absl::StrJoin(freeze, ","), "]")},
+  };
 }
 
 std::string FinalSummary(const std::vector<runtime::EpochMetrics>& history) {

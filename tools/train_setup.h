@@ -34,6 +34,13 @@ absl::Status ApplyOverrides(const CommandLine& line, ir::TrainConfig& train);
 runtime::TrainOptions TrainOptionsOf(const CommandLine& line, const ir::TrainConfig& train,
                                      const std::string& model_name);
 
+// The settings that shape a run's trajectory, as its checkpoints record them and a resume
+// compares them: the model (`model_fingerprint`), optimizer, learning rate and schedule, batch
+// size, data limits, data source, directory and options, gradient clipping and freezing. Not
+// --epochs (a resumed run may go on for more), --threads or the output files.
+std::vector<runtime::RunSetting> RunSettingsOf(const ir::TrainConfig& train,
+                                               const std::string& model_fingerprint);
+
 // The closing line: test accuracy (classifiers) and test loss of the last epoch.
 std::string FinalSummary(const std::vector<runtime::EpochMetrics>& history);
 
@@ -53,6 +60,8 @@ struct PreparedTraining {
   // The model's parameters and running statistics (not optimizer state) that init_weights
   // loads, and those init_exclude keeps at their initializers; both empty without init_weights.
   std::vector<std::string> init_load, init_keep;
+  // What shapes the run's trajectory (RunSettingsOf), recorded in its checkpoints.
+  std::vector<runtime::RunSetting> settings;
 };
 absl::StatusOr<PreparedTraining> PrepareTraining(const CommandLine& line);
 

@@ -61,17 +61,24 @@ class TempDir {
 };
 
 // Runs KILN_BINARY with `args`; output goes to files, so a chatty child cannot block on a pipe.
-inline RunResult RunKiln(std::vector<std::string> args) {
+// `ulimits`, when given, are bash `ulimit` options applied to the child first ("-f 8": files of
+// at most 8 KiB; "-v 4194304": 4 GiB of address space).
+inline RunResult RunKiln(std::vector<std::string> args, const std::string& ulimits = "") {
   TempDir capture;
   const fs::path out = capture.path() / "stdout", err = capture.path() / "stderr";
   const pid_t pid = fork();
   if (pid == 0) {
     if (!freopen(out.c_str(), "w", stdout) || !freopen(err.c_str(), "w", stderr)) _exit(127);
     std::string binary = KILN_BINARY;
-    std::vector<char*> argv = {binary.data()};
-    for (std::string& arg : args) argv.push_back(arg.data());
+    std::vector<std::string> command = {binary};
+    if (!ulimits.empty()) {
+      command = {"/bin/bash", "-c", "ulimit " + ulimits + " && exec \"$0\" \"$@\"", binary};
+    }
+    command.insert(command.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (std::string& arg : command) argv.push_back(arg.data());
     argv.push_back(nullptr);
-    execv(binary.c_str(), argv.data());
+    execv(argv[0], argv.data());
     _exit(127);
   }
   RunResult result;

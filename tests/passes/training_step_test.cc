@@ -186,6 +186,17 @@ TEST(TrainingStepTest, RegressionEvalStepHasNoAccuracy) {
   EXPECT_EQ(outputs, (std::vector<std::string>{kLossOutput}));
 }
 
+// The class count the data's labels are checked against: the C of the scores a class-index
+// loss takes with the labels input as its target; none for float targets.
+TEST(TrainingStepTest, ClassCountIsTheScoresWidthOfAClassIndexLoss) {
+  EXPECT_EQ(ClassCount(LoadExample("examples/fashion_mlp.kiln", 8).graph, "y"), 10);
+  EXPECT_EQ(ClassCount(LoadExample("examples/binary_classifier.kiln", 8).graph, "y"),
+            std::nullopt);
+  EXPECT_EQ(ClassCount(LoadExample("examples/regression.kiln", 8).graph, "y"), std::nullopt);
+  EXPECT_EQ(ClassCount(LoadExample("examples/fashion_mlp.kiln", 8).graph, "no_such_input"),
+            std::nullopt);
+}
+
 TEST(TrainingStepTest, DropoutIsActiveOnlyInTheTrainingStep) {
   Model model = LoadExample("examples/fashion_mlp_dropout.kiln", 8);
   Graph step = Build(model.graph, model.train);

@@ -5,9 +5,12 @@
 
 #include <bit>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <fstream>
+#include <iostream>
 #include <limits>
 #include <set>
 #include <sstream>
@@ -20,6 +23,7 @@
 #include "runtime/thread_pool.h"
 #include "runtime/trainer.h"
 #include "tests/runtime/fake_kernel_library.h"
+#include "tests/runtime/memory_limit.h"
 
 namespace kiln::runtime {
 namespace {
@@ -83,6 +87,22 @@ EpochMetrics Metrics(int64_t epoch, double train_loss, double test_loss) {
   return m;
 }
 
+// Recomputes both checksums of a checkpoint's bytes (the preamble's and the whole file's), as a
+// forger would, so only the range checks stand between the forged fields and a resume.
+void Reseal(std::string& bytes) {
+  const auto seal = [&bytes](size_t crc_at) {
+    const uint32_t crc = crc32(0, reinterpret_cast<const Bytef*>(bytes.data()), crc_at);
+    for (int i = 0; i < 4; ++i) bytes[crc_at + i] = static_cast<char>((crc >> (8 * i)) & 0xff);
+  };
+  seal(20);
+  seal(bytes.size() - 4);
+}
+
+template <typename T>
+void Poke(std::string& bytes, size_t at, T value) {
+  std::memcpy(bytes.data() + at, &value, sizeof(T));
+}
+
 bool SameBits(double a, double b) { return std::bit_cast<uint64_t>(a) == std::bit_cast<uint64_t>(b); }
 
 class CheckpointTest : public ::testing::Test {
@@ -132,8 +152,9 @@ TEST_F(CheckpointTest, RoundTripIsBitExact) {
   float* weight = saved->FindPersistent("fc1.weight")->f32();
   weight[0] = -0.0f;
   weight[1] = std::numeric_limits<float>::denorm_min();
-  weight[2] = std::bit_cast<float>(0x7fc00123u);  // A NaN with a payload.
-  weight[3] = std::numeric_limits<float>::infinity();
+  // (NaN and infinity are refused on load: NonFiniteWeightsAreRejected.)
+  weight[2] = std::numeric_limits<float>::max();
+  weight[3] = std::bit_cast<float>(0x80800001u);  // One ulp below -min(): every bit counts.
   saved->FindPersistent("adam.step")->i64()[0] = (int64_t{1} << 40) + 3;
   ASSERT_TRUE(SaveCheckpoint(path_, state_, *saved).ok());
 
@@ -172,6 +193,8 @@ TEST_F(CheckpointTest, SavingOverwritesAndLeavesNoTemporaryFile) {
   ASSERT_TRUE(SaveCheckpoint(path_, state_, *exe).ok());
   exe->FindPersistent("adam.step")->i64()[0] = 99;
   state_.epoch = 3;
+  state_.global_step = 9;
+  state_.history.push_back(Metrics(3, 1.0, 0.5));
   ASSERT_TRUE(SaveCheckpoint(path_, state_, *exe).ok());
 
   std::set<std::string> files;
@@ -262,23 +285,130 @@ TEST_F(CheckpointTest, MissingFileIsNotFound) {
   std::unique_ptr<Executable> exe = Make();
   absl::StatusOr<CheckpointState> loaded = LoadCheckpoint(path_, *exe);
   EXPECT_EQ(loaded.status().code(), absl::StatusCode::kNotFound);
-  EXPECT_TRUE(absl::StartsWith(loaded.status().message(), path_ + ": cannot read"))
+  EXPECT_TRUE(absl::StartsWith(loaded.status().message(), path_ + ": cannot open"))
       << loaded.status();
+}
+
+// /dev/zero would be read until memory ran out (here: the 2 GiB address space of the child);
+// a checkpoint must be a regular file, and its preamble is checked before the rest is read.
+TEST_F(CheckpointTest, DevicesAreRefusedNotReadForever) {
+  EXPECT_EXIT(
+      {
+        testing::LimitAddressSpace();
+        std::cerr << ReadCheckpoint("/dev/zero").status().message();
+        std::exit(0);
+      },
+      ::testing::ExitedWithCode(0), "/dev/zero: not a regular file \\(a character device\\)");
 }
 
 TEST_F(CheckpointTest, NewerFormatVersionIsRejected) {
   std::unique_ptr<Executable> exe = Make();
   std::string bytes = EncodeCheckpoint(state_, *exe);
-  bytes[8] = 2;  // The version, little-endian; then re-seal the preamble and the whole file.
-  const auto seal = [&bytes](size_t crc_at) {
-    const uint32_t crc = crc32(0, reinterpret_cast<const Bytef*>(bytes.data()), crc_at);
-    for (int i = 0; i < 4; ++i) bytes[crc_at + i] = static_cast<char>((crc >> (8 * i)) & 0xff);
-  };
-  seal(20);
-  seal(bytes.size() - 4);
+  bytes[8] = 3;  // The version, little-endian; then re-seal the preamble and the whole file.
+  Reseal(bytes);
   WriteFile(path_, bytes);
   EXPECT_EQ(ReadCheckpoint(path_).status().message(),
-            path_ + ": checkpoint format version 2, this kiln reads version 1");
+            path_ + ": checkpoint format version 3, this kiln reads versions 1 to 2");
+}
+
+TEST_F(CheckpointTest, SettingsRoundTrip) {
+  std::unique_ptr<Executable> exe = Make();
+  state_.settings = {{"lr", "0.003"}, {"data dir", "/data/fashion mnist"}};
+  ASSERT_TRUE(SaveCheckpoint(path_, state_, *exe).ok());
+  absl::StatusOr<Checkpoint> read = ReadCheckpoint(path_);
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(read->version, 2u);
+  ASSERT_EQ(read->state.settings.size(), 2u);
+  EXPECT_EQ(read->state.settings[1].name, "data dir");
+  EXPECT_EQ(read->state.settings[1].value, "/data/fashion mnist");
+}
+
+// Version 1 (before settings were recorded, and what scripts/export_pytorch_weights.py writes)
+// still reads, with no settings.
+TEST_F(CheckpointTest, VersionOneReadsWithoutSettings) {
+  std::unique_ptr<Executable> exe = Make();
+  std::string bytes = EncodeCheckpoint(state_, *exe);
+  const size_t settings_count = 24 + 4 + state_.model_name.size() + 8 + 8 + 8;
+  bytes.erase(settings_count, 4);
+  Poke<uint32_t>(bytes, 8, 1);
+  Poke<uint64_t>(bytes, 12, bytes.size());
+  Reseal(bytes);
+  WriteFile(path_, bytes);
+  absl::StatusOr<Checkpoint> read = ReadCheckpoint(path_);
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(read->version, 1u);
+  EXPECT_TRUE(read->state.settings.empty());
+  EXPECT_EQ(read->state.epoch, 2);
+  EXPECT_EQ(read->tensors.size(), 3u);
+}
+
+// With recomputed checksums a forged checkpoint passes every integrity check; the fields are
+// range-checked so a resume cannot start after epoch -3 or overflow epoch * steps.
+TEST_F(CheckpointTest, ForgedProgressIsRejected) {
+  std::unique_ptr<Executable> exe = Make();
+  const auto error = [&](const CheckpointState& state) {
+    WriteFile(path_, EncodeCheckpoint(state, *exe));
+    return std::string(ReadCheckpoint(path_).status().message());
+  };
+  const std::string malformed = path_ + ": malformed checkpoint ";
+  CheckpointState forged = state_;
+  forged.epoch = -3;
+  EXPECT_EQ(error(forged), malformed + "(epoch -3 is negative)");
+  forged.epoch = int64_t{1} << 62;
+  EXPECT_EQ(error(forged),
+            malformed + "(it says 4611686018427387904 epochs are done but holds metrics of 2)");
+  forged = state_;
+  forged.global_step = 7;
+  EXPECT_EQ(error(forged), malformed + "(global step 7 is not 2 epochs of 3 steps)");
+  forged = state_;
+  forged.history[1].epoch = 5;
+  EXPECT_EQ(error(forged), malformed + "(the metrics of epoch 2 are inconsistent)");
+  forged = state_;
+  forged.history[0].steps = forged.history[1].steps = int64_t{1} << 62;
+  forged.global_step = int64_t{1} << 62;
+  EXPECT_EQ(error(forged),
+            malformed + "(global step 4611686018427387904 is not 2 epochs of 4611686018427387904 "
+                        "steps)");
+}
+
+TEST_F(CheckpointTest, NonFiniteWeightsAreRejected) {
+  for (float bad : {std::numeric_limits<float>::quiet_NaN(),
+                    -std::numeric_limits<float>::infinity()}) {
+    std::unique_ptr<Executable> exe = Make();
+    exe->FindPersistent("fc1.weight")->f32()[5] = bad;
+    ASSERT_TRUE(SaveCheckpoint(path_, state_, *exe).ok());
+    EXPECT_EQ(ReadCheckpoint(path_).status().message(),
+              path_ + ": checkpoint holds a non-finite value in tensor 'fc1.weight'");
+  }
+}
+
+// Tensor headers: type codes, negative dimensions, sizes past 64 bits, counts past the file.
+TEST_F(CheckpointTest, ForgedTensorHeadersAreRejected) {
+  std::unique_ptr<Executable> exe = Make();
+  const std::string good = EncodeCheckpoint(state_, *exe);
+  const size_t name = good.find("fc1.weight");  // The first tensor: name, u8 type, u32 rank, dims.
+  ASSERT_NE(name, std::string::npos);
+  const size_t type = name + 10, dims = type + 1 + 4, count = name - 4 - 4;
+  const auto error = [&](const std::function<void(std::string&)>& forge) {
+    std::string bytes = good;
+    forge(bytes);
+    Reseal(bytes);
+    WriteFile(path_, bytes);
+    return std::string(ReadCheckpoint(path_).status().message());
+  };
+  const std::string malformed = path_ + ": malformed checkpoint ";
+  EXPECT_EQ(error([&](std::string& b) { Poke<uint8_t>(b, type, 7); }),
+            malformed + "(tensor 'fc1.weight' has type code 7)");
+  EXPECT_EQ(error([&](std::string& b) { Poke<int64_t>(b, dims, -1); }),
+            malformed + "(tensor 'fc1.weight': f32[-1,4] has a negative dimension)");
+  EXPECT_EQ(error([&](std::string& b) {
+              Poke<int64_t>(b, dims, int64_t{1} << 40);
+              Poke<int64_t>(b, dims + 8, int64_t{1} << 40);
+            }),
+            malformed + "(tensor 'fc1.weight': f32[1099511627776,1099511627776] has more bytes "
+                        "than 64 bits can count)");
+  EXPECT_EQ(error([&](std::string& b) { Poke<uint32_t>(b, count, 0xffffffff); }),
+            malformed + "(the tensor count exceeds the file)");
 }
 
 TEST_F(CheckpointTest, ShapeMismatchNamesTheTensor) {

@@ -84,6 +84,28 @@ TEST(DatasetTest, CountMismatchIsAnError) {
                 "/train-images-idx3-ubyte.gz has 5 images");
 }
 
+// Test labels of 10 for a 10-class model used to train and report "test accuracy 0.0000,
+// test loss 0.0000": an out-of-range label indexes past the scores. Loading refuses it,
+// naming the file, the sample and the label; unchecked when the class count is unknown (0).
+TEST(DatasetTest, LabelsOutOfRangeForTheModelsClassesAreRefused) {
+  const std::string dir = MakeTempDir("dataset_labels");
+  WriteTinyDataset(dir, "t10k-");
+  WriteFile(dir + "/t10k-labels-idx1-ubyte.gz", IdxBytes(kIdxLabelsMagic, {3}, {10, 10, 10}),
+            true);
+  DataSpec spec;
+  spec.path = dir;
+  EXPECT_TRUE(LoadDataset(spec).ok());
+  spec.num_classes = 10;
+  EXPECT_EQ(LoadDataset(spec).status().message(),
+            dir + "/t10k-labels-idx1-ubyte.gz: label 10 of sample 0 is out of range for 10 "
+                  "classes");
+  // The train labels are 9, 0, 3, 3, 1.
+  spec.num_classes = 5;
+  EXPECT_EQ(LoadDataset(spec).status().message(),
+            dir + "/train-labels-idx1-ubyte.gz: label 9 of sample 0 is out of range for 5 "
+                  "classes");
+}
+
 TEST(DatasetTest, MissingFilesNameTheExpectedFile) {
   const std::string dir = MakeTempDir("dataset_missing");
   DataSpec spec;

@@ -227,6 +227,27 @@ TEST_F(ExecutableTest, ArenaChecks) {
             "entry 'forward_4': buffer 't' is f32[4] (16 bytes) but reserves only 8 bytes");
 }
 
+// A model too big for the machine, or a shape whose size overflows, is a one-line error rather
+// than std::bad_alloc escaping (or a wrapped-around size being allocated).
+TEST_F(ExecutableTest, AllocationsTheMachineCannotMakeAreErrors) {
+  ProgramSpec program = MakeProgram();
+  program.entries[0].arena_bytes = int64_t{1} << 62;
+  absl::StatusOr<std::unique_ptr<Executable>> exe = Create(program);
+  EXPECT_EQ(exe.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(exe.status().message(),
+            "entry 'forward_4': arena: cannot allocate 4611686018427387904 bytes (out of memory)");
+  program = MakeProgram();
+  program.persistent[0].shape = {int64_t{1} << 40, int64_t{1} << 40};
+  EXPECT_EQ(CreateError(program),
+            "tensor 'w': f32[1099511627776,1099511627776] has more bytes than 64 bits can count");
+  program = MakeProgram();
+  program.entries[0].buffers[0].shape = {int64_t{1} << 62, 4};
+  program.entries[0].buffers[0].bytes = 0;
+  EXPECT_EQ(CreateError(program),
+            "entry 'forward_4': buffer 'x': f32[4611686018427387904,4] has more bytes than 64 bits "
+            "can count");
+}
+
 TEST_F(ExecutableTest, RejectsDuplicatesAndRandomIntegerInit) {
   ProgramSpec program = MakeProgram();
   program.entries[0].buffers.push_back(program.entries[0].buffers[0]);

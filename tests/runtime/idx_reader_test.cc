@@ -1,17 +1,21 @@
 #include "runtime/idx_reader.h"
 
 #include <cstdio>
+#include <cstdlib>
+#include <iostream>
 #include <string>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "gtest/gtest.h"
 #include "tests/runtime/idx_test_util.h"
+#include "tests/runtime/memory_limit.h"
 
 namespace kiln::runtime {
 namespace {
 
 using testing::IdxBytes;
+using testing::LimitAddressSpace;
 using testing::MakeTempDir;
 using testing::WriteFile;
 
@@ -106,6 +110,38 @@ TEST_F(IdxReaderTest, ImplausibleDimensions) {
             /*gzip=*/false);
   EXPECT_EQ(ReadIdxImages(Path("huge")).status().message(),
             Path("huge") + ": corrupt header: dimensions claim more than 16 GiB of data");
+}
+
+// A 200 KB file whose header claims 20,000,000 images (15.7 GB): the claim is checked against the
+// bytes really there (raw: the file size; gzip: what inflates) before it is allocated. Run with a
+// 2 GiB address space, so allocating the claim kills the child instead of the test machine.
+TEST_F(IdxReaderTest, HeaderClaimingMoreThanTheFileHoldsAllocatesNothingLikeIt) {
+  const std::vector<uint8_t> pixels = Iota(200000);
+  for (bool gzip : {false, true}) {
+    const std::string path = Path(gzip ? "claim.gz" : "claim");
+    WriteFile(path, IdxBytes(kIdxImagesMagic, {20000000, 28, 28}, pixels), gzip);
+    EXPECT_EXIT(
+        {
+          LimitAddressSpace();
+          std::cerr << ReadIdxImages(path).status().message();
+          std::exit(0);
+        },
+        ::testing::ExitedWithCode(0), "truncated: expected 15680000000 bytes of pixels, got 200000")
+        << (gzip ? "gzip" : "raw");
+  }
+}
+
+TEST_F(IdxReaderTest, DevicesAreRefusedNotReadForever) {
+  EXPECT_EQ(ReadIdxImages("/dev/zero").status().message(),
+            "/dev/zero: not a regular file (a character device)");
+}
+
+TEST_F(IdxReaderTest, DimensionsWhoseProductOverflowsAreRefused) {
+  // 0xffffffff^2 wraps 64 bits to a negative count; the product is checked before it is formed.
+  WriteFile(Path("wrap"), IdxBytes(kIdxImagesMagic, {0xffffffff, 0xffffffff, 16}, {}),
+            /*gzip=*/false);
+  EXPECT_EQ(ReadIdxImages(Path("wrap")).status().message(),
+            Path("wrap") + ": corrupt header: dimensions claim more than 16 GiB of data");
 }
 
 }  // namespace

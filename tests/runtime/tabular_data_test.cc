@@ -1,22 +1,29 @@
 // Tabular data: the CSV reader, kiln's tensor file, the scikit-learn-style generators, the
 // seeded train/test split, the standardizer, one-hot targets, and LoadDataset putting them
 // together.
+#include <zlib.h>
+
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <numeric>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "gtest/gtest.h"
 #include "runtime/csv_reader.h"
 #include "runtime/dataset.h"
 #include "runtime/preprocess.h"
 #include "runtime/synthetic.h"
 #include "runtime/tensor_file.h"
+#include "tests/runtime/memory_limit.h"
 
 namespace kiln::runtime {
 namespace {
@@ -87,7 +94,48 @@ TEST(CsvTest, MissingFileIsOneLine) {
   EXPECT_EQ(table.status().message().find('\n'), std::string::npos);
 }
 
+// /dev/zero never ends: read like a file it would fill memory (here, with a 2 GiB address
+// space, kill the child). Only regular files are read.
+TEST(CsvTest, DevicesAreRefusedNotReadForever) {
+  EXPECT_EXIT(
+      {
+        testing::LimitAddressSpace();
+        std::cerr << ReadCsv("/dev/zero", {}, "").status().message();
+        std::exit(0);
+      },
+      ::testing::ExitedWithCode(0), "/dev/zero: not a regular file \\(a character device\\)");
+}
+
 // --- Tensor files ------------------------------------------------------------------------
+
+TEST(TensorFileTest, DevicesAreRefusedNotReadForever) {
+  EXPECT_EXIT(
+      {
+        testing::LimitAddressSpace();
+        std::cerr << ReadTensorFile("/dev/zero").status().message();
+        std::exit(0);
+      },
+      ::testing::ExitedWithCode(0), "/dev/zero: not a regular file \\(a character device\\)");
+}
+
+// A small file whose header (with a valid CRC) claims 2^37 elements: refused by comparing the
+// claim with the file's size, before anything that size is allocated.
+TEST(TensorFileTest, ShapeClaimingMoreThanTheFileHoldsIsRefusedBeforeAllocating) {
+  std::string bytes = EncodeTensorFile(HostTensor{ElementType::kF32, {4}, {1, 2, 3, 4}, {}});
+  const int64_t claim = int64_t{1} << 37;
+  std::memcpy(bytes.data() + 24, &claim, sizeof(claim));
+  const uint32_t crc = crc32(0, reinterpret_cast<const Bytef*>(bytes.data()), bytes.size() - 4);
+  std::memcpy(bytes.data() + bytes.size() - 4, &crc, sizeof(crc));
+  const fs::path path = WriteText("claim.kt", bytes);
+  EXPECT_EXIT(
+      {
+        testing::LimitAddressSpace();
+        std::cerr << ReadTensorFile(path).status().message();
+        std::exit(0);
+      },
+      ::testing::ExitedWithCode(0), "52 bytes, but shape and dtype need 549755813924");
+  fs::remove(path);
+}
 
 TEST(TensorFileTest, RoundTripsF32AndI64) {
   HostTensor x{ElementType::kF32, {2, 3}, {1, -2, 3.5f, 0, 1e-30f, -7}, {}};
@@ -444,6 +492,27 @@ TEST(LoadTabularTest, TensorFiles) {
   EXPECT_FALSE(LoadDataset(spec).ok());  // 3 labels for 4 samples
   fs::remove(x);
   fs::remove(y);
+}
+
+// A CSV label of 99999999999, or 2 in a 2-class model, used to train silently.
+TEST(LoadTabularTest, ClassLabelsOutOfRangeNameTheFileSampleAndLabel) {
+  const fs::path csv = WriteText("labels.csv", "a,b,label\n1,2,0\n3,4,1\n5,6,99999999999\n");
+  DataSpec spec;
+  spec.source = "csv";
+  spec.path = csv.string();
+  spec.num_classes = 2;
+  EXPECT_EQ(LoadDataset(spec).status().message(),
+            csv.string() + " column 'label': label 99999999999 of sample 2 is out of range for "
+                           "2 classes");
+  spec.source = "make_classification";
+  spec.params = {{"n_samples", 20}, {"n_classes", 3}, {"n_features", 4}, {"n_informative", 3},
+                 {"n_redundant", 0}};
+  EXPECT_TRUE(absl::StrContains(LoadDataset(spec).status().message(),
+                                "make_classification: label 2 of sample "))
+      << LoadDataset(spec).status();
+  spec.num_classes = 3;
+  EXPECT_TRUE(LoadDataset(spec).ok());
+  fs::remove(csv);
 }
 
 TEST(LoadTabularTest, OneHotOfRegressionIsAnError) {

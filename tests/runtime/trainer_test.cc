@@ -272,6 +272,25 @@ TEST_F(TrainerTest, ResumedRunSeesWhatTheUninterruptedRunSaw) {
             std::vector<int64_t>(full.rng_keys.begin() + 6, full.rng_keys.end()));
 }
 
+// A run killed between the checkpoint's rename and the metrics file's left the metrics an
+// epoch behind the checkpoint. Resuming rewrites them from the checkpoint's history, even when
+// the checkpoint holds every epoch and nothing is left to train.
+TEST_F(TrainerTest, ResumeRewritesTheMetricsFileFromTheHistory) {
+  options_.metrics_out = metrics_path_;
+  absl::StatusOr<std::vector<EpochMetrics>> saved = Fit();
+  ASSERT_TRUE(saved.ok()) << saved.status();
+  ASSERT_EQ(saved->size(), 2u);
+  const std::string complete = ReadMetrics();
+  std::ofstream(metrics_path_, std::ios::trunc) << MetricsJson({(*saved)[0]});
+
+  observed = Observed();
+  options_.history = *saved;
+  options_.first_epoch = 3;
+  ASSERT_TRUE(Fit().ok());
+  EXPECT_TRUE(observed.samples.empty()) << "an epoch was trained";
+  EXPECT_EQ(ReadMetrics(), complete);
+}
+
 TEST_F(TrainerTest, NonFiniteLossStopsTraining) {
   options_.metrics_out = metrics_path_;
   observed.nan_at_step = 4;  // The second step of epoch 2.
