@@ -89,7 +89,7 @@ absl::StatusOr<ir::KernelProgram> LowerToKernels(ir::Graph graph, const CompileO
   ir::KernelProgram program;
   program.graph = std::move(graph);
   KILN_RETURN_IF_ERROR(Simplify(program.graph, options));
-  KILN_ASSIGN_OR_RETURN(program.kernels, passes::FuseKernels(program.graph));
+  KILN_ASSIGN_OR_RETURN(program.kernels, passes::FuseKernels(program.graph, options.fusion));
   KILN_ASSIGN_OR_RETURN(program.memory, passes::PlanMemory(program.graph, program.kernels));
   return program;
 }
