@@ -108,6 +108,7 @@ absl::Status Train(std::vector<std::string> args) {
       compiled.spec.entries.size(), compile_seconds, pool.num_threads());
 
   runtime::TrainOptions run = TrainOptionsOf(line, train, compiled.name);
+  run.unfused_program = UnfusedProgram(prepared);
   if (resume) {
     KILN_ASSIGN_OR_RETURN(bool more, Resume(data.train.num_samples, *executable, run));
     if (!more) return absl::OkStatus();
