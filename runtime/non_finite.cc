@@ -61,9 +61,11 @@ absl::StatusOr<std::optional<NonFiniteValue>> RunCheckingValues(Entry& entry,
   return found;
 }
 
-const Tensor* FirstNonFinitePersistent(const Executable& executable) {
-  for (const Tensor& tensor : executable.persistent()) {
-    if (tensor.type() != ElementType::kF32) continue;
+const Tensor* FirstNonFiniteParameter(const Executable& executable) {
+  const std::vector<PersistentSpec>& specs = executable.program().persistent;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    const Tensor& tensor = executable.persistent()[i];
+    if (!specs[i].trainable || tensor.type() != ElementType::kF32) continue;
     if (FirstNonFinite(tensor.f32(), tensor.num_elements()) >= 0) return &tensor;
   }
   return nullptr;

@@ -40,8 +40,10 @@ int64_t FirstNonFinite(const float* data, int64_t n);
 absl::StatusOr<std::optional<NonFiniteValue>> RunCheckingValues(Entry& entry,
                                                                 const KilnParallel* parallel);
 
-// The first f32 persistent tensor of `executable` that holds a NaN or infinity, or nullptr.
-const Tensor* FirstNonFinitePersistent(const Executable& executable);
+// The first trainable parameter of `executable` that holds a NaN or infinity, or nullptr.
+// Optimizer state may overflow harmlessly (Adam's squared-gradient average reaching inf only
+// stops the update), so only parameters are judged.
+const Tensor* FirstNonFiniteParameter(const Executable& executable);
 
 }  // namespace kiln::runtime
 

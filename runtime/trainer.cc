@@ -317,7 +317,7 @@ absl::StatusOr<EpochMetrics> Trainer::TrainEpoch(const Dataset& train, int64_t e
   }
   metrics.seconds = SecondsSince(start);
   // The last step's update can leave a parameter non-finite while every loss was finite.
-  if (const Tensor* tensor = FirstNonFinitePersistent(executable_)) {
+  if (const Tensor* tensor = FirstNonFiniteParameter(executable_)) {
     return NonFiniteError(absl::StrFormat("epoch %d: '%s' is not finite after the last step",
                                           epoch, tensor->name()),
                           metrics.steps, /*from_epoch_start=*/true, replay);

@@ -35,6 +35,7 @@ struct Observed {
   std::vector<int64_t> rng_keys;
   std::vector<float> learning_rates;
   int64_t nan_at_step = -1;  // The training step (0-based, counted by "steps") that returns NaN.
+  int64_t poison_at_step = -1;  // The step after which PoisonParameterStep's parameter is inf.
 } observed;
 
 // Training slots: x f32[b,3], y i64[b], kiln.lr, kiln.rng, steps i64[] (persistent), loss.
@@ -338,6 +339,35 @@ TEST_F(TrainerTest, NonFiniteLossNamesTheOpFromAReplayOfTheEpoch) {
             "epoch 2 step 2: loss is nan; first non-finite value (nan) produced by 'log' "
             "(m.kiln:5:9) in the forward pass");
   EXPECT_EQ(builds, 1);
+}
+
+// TrainStep, plus a trainable f32[] "w" (slot 6) that turns inf at observed.poison_at_step while
+// the loss stays finite: only the parameter check after the epoch can see it.
+template <int64_t kBatch>
+void PoisonParameterStep(void** slots, const KilnParallel* parallel) {
+  const int64_t steps = *static_cast<const int64_t*>(slots[4]);
+  TrainStep<kBatch>(slots, parallel);
+  if (steps == observed.poison_at_step) {
+    *static_cast<float*>(slots[6]) = std::numeric_limits<float>::infinity();
+  }
+}
+
+TEST_F(TrainerTest, NonFiniteParameterAfterTheEpochIsAnError) {
+  ProgramSpec program = MakeProgram();
+  for (int e = 0; e < 2; ++e) {
+    program.entries[e].buffers.push_back(
+        Buffer("w", BufferRole::kPersistent, ElementType::kF32, {}));
+  }
+  PersistentSpec w;
+  w.name = "w";
+  w.trainable = true;
+  program.persistent.push_back(w);
+  library_.Add("train_4", &PoisonParameterStep<4>);
+  library_.Add("train_2", &PoisonParameterStep<2>);
+  observed.poison_at_step = 2;  // The last step of epoch 1.
+  absl::StatusOr<std::vector<EpochMetrics>> history = Fit(program);
+  ASSERT_FALSE(history.ok());
+  EXPECT_EQ(history.status().message(), "epoch 1: 'w' is not finite after the last step");
 }
 
 TEST_F(TrainerTest, NonFiniteTestLossIsAnError) {
