@@ -365,13 +365,25 @@ absl::Status Trainer::NonFiniteError(
     const std::string& headline, int64_t seen, bool from_epoch_start,
     const std::function<absl::StatusOr<std::optional<Culprit>>(Trainer&)>& replay) {
   if (!options_.unfused_program) return absl::AbortedError(headline);
+  absl::StatusOr<std::string> why = ExplainNonFinite(seen, from_epoch_start, replay);
+  // The run stops either way; a replay that cannot run leaves the headline and says why.
+  if (!why.ok()) {
+    return absl::AbortedError(
+        absl::StrCat(headline, "; the op-by-op replay failed: ", why.status().message()));
+  }
+  return absl::AbortedError(absl::StrCat(headline, "; ", *why));
+}
+
+absl::StatusOr<std::string> Trainer::ExplainNonFinite(
+    int64_t seen, bool from_epoch_start,
+    const std::function<absl::StatusOr<std::optional<Culprit>>(Trainer&)>& replay) {
   KILN_ASSIGN_OR_RETURN(Executable * unfused, options_.unfused_program());
   const std::vector<Tensor>& tensors = executable_.persistent();
   for (size_t i = 0; i < tensors.size(); ++i) {
     Tensor* target = unfused->FindPersistent(tensors[i].name());
     if (target == nullptr || target->bytes() != tensors[i].bytes()) {
-      return absl::InternalError(absl::StrFormat(
-          "%s (the unfused program has no tensor '%s' like it)", headline, tensors[i].name()));
+      return absl::InternalError(
+          absl::StrFormat("the unfused program has no tensor '%s' like it", tensors[i].name()));
     }
     const void* from = from_epoch_start ? epoch_start_[i].data() : tensors[i].data();
     std::memcpy(target->data(), from, tensors[i].bytes());
@@ -384,15 +396,15 @@ absl::Status Trainer::NonFiniteError(
   KILN_ASSIGN_OR_RETURN(std::optional<Culprit> culprit, replay(unfused_trainer));
   if (!culprit) {
     // The unfused program rounds differently (no FMA across ops, other summation orders).
-    return absl::AbortedError(absl::StrCat(
-        headline, "; replayed op by op, every value stayed finite, so no op can be named"));
+    return std::string("replayed op by op, every value stayed finite, so no op can be named");
   }
   const NonFiniteValue& value = culprit->value;
   const std::string where =
-      culprit->step == seen ? "" : absl::StrFormat(" (at %s %d)", from_epoch_start ? "step" : "batch",
-                                                    culprit->step);
-  return absl::AbortedError(absl::StrFormat("%s; first non-finite value (%s) %s%s", headline,
-                                            NonFiniteName(value.value), value.source, where));
+      culprit->step == seen
+          ? ""
+          : absl::StrFormat(" (at %s %d)", from_epoch_start ? "step" : "batch", culprit->step);
+  return absl::StrFormat("first non-finite value (%s) %s%s", NonFiniteName(value.value),
+                         value.source, where);
 }
 
 absl::StatusOr<std::optional<Trainer::Culprit>> Trainer::ReplayEpoch(const Dataset& train,

@@ -182,6 +182,10 @@ class Trainer {
   absl::Status NonFiniteError(
       const std::string& headline, int64_t seen, bool from_epoch_start,
       const std::function<absl::StatusOr<std::optional<Culprit>>(Trainer&)>& replay);
+  // The second half of NonFiniteError's message: what the replay found.
+  absl::StatusOr<std::string> ExplainNonFinite(
+      int64_t seen, bool from_epoch_start,
+      const std::function<absl::StatusOr<std::optional<Culprit>>(Trainer&)>& replay);
   // Steps of `epoch` kernel by kernel until one produces a non-finite value.
   absl::StatusOr<std::optional<Culprit>> ReplayEpoch(const Dataset& train, int64_t epoch);
   // Evaluation batch `batch` (0-based) kernel by kernel.

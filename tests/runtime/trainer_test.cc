@@ -341,6 +341,19 @@ TEST_F(TrainerTest, NonFiniteLossNamesTheOpFromAReplayOfTheEpoch) {
   EXPECT_EQ(builds, 1);
 }
 
+// The run stops with the step even when the replay cannot be built.
+TEST_F(TrainerTest, ReplayThatCannotBeBuiltStillStopsTheRun) {
+  options_.unfused_program = []() -> absl::StatusOr<Executable*> {
+    return absl::InternalError("out of memory");
+  };
+  observed.nan_at_step = 1;
+  absl::StatusOr<std::vector<EpochMetrics>> history = Fit();
+  ASSERT_FALSE(history.ok());
+  EXPECT_TRUE(absl::IsAborted(history.status())) << history.status();
+  EXPECT_EQ(history.status().message(),
+            "epoch 1 step 2: loss is nan; the op-by-op replay failed: out of memory");
+}
+
 // TrainStep, plus a trainable f32[] "w" (slot 6) that turns inf at observed.poison_at_step while
 // the loss stays finite: only the parameter check after the epoch can see it.
 template <int64_t kBatch>
