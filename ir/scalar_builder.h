@@ -32,8 +32,12 @@ class ScalarBuilder {
   virtual Value Mul(Value a, Value b) = 0;
   virtual Value Div(Value a, Value b) = 0;
   virtual Value Neg(Value a) = 0;
-  virtual Value Max(Value a, Value b) = 0;  // IEEE maxNum: max(NaN, x) = x.
-  virtual Value Min(Value a, Value b) = 0;
+  // max and min as torch.maximum/minimum: NaN when either operand is NaN. IEEE maxNum would
+  // drop the NaN, so relu(NaN) = 0 would hide a diverged model. Written once with compares and
+  // selects so every backend computes the same thing; when `b` is a constant the NaN test folds
+  // away, and `b > a ? b : a` is exactly x86's maxps(b, a), so relu stays one instruction.
+  Value Max(Value a, Value b) { return Select(CmpEQ(b, b), Select(CmpGT(b, a), b, a), b); }
+  Value Min(Value a, Value b) { return Select(CmpEQ(b, b), Select(CmpGT(a, b), b, a), b); }
   virtual Value Exp(Value a) = 0;
   virtual Value Log(Value a) = 0;
   virtual Value Sqrt(Value a) = 0;

@@ -84,12 +84,6 @@ Value ConstantEvaluator::Sub(Value a, Value b) { return MakeF32(F32(a) - F32(b),
 Value ConstantEvaluator::Mul(Value a, Value b) { return MakeF32(F32(a) * F32(b), Varies(a, b)); }
 Value ConstantEvaluator::Div(Value a, Value b) { return MakeF32(F32(a) / F32(b), Varies(a, b)); }
 Value ConstantEvaluator::Neg(Value a) { return MakeF32(-F32(a), Varies(a)); }
-Value ConstantEvaluator::Max(Value a, Value b) {
-  return MakeF32(std::fmax(F32(a), F32(b)), Varies(a, b));
-}
-Value ConstantEvaluator::Min(Value a, Value b) {
-  return MakeF32(std::fmin(F32(a), F32(b)), Varies(a, b));
-}
 Value ConstantEvaluator::Exp(Value a) { return MakeF32(std::exp(F32(a)), Varies(a)); }
 Value ConstantEvaluator::Log(Value a) { return MakeF32(std::log(F32(a)), Varies(a)); }
 Value ConstantEvaluator::Sqrt(Value a) { return MakeF32(std::sqrt(F32(a)), Varies(a)); }

@@ -28,8 +28,8 @@ bool IsWindow(const Node& n) { return ir::OpOf(n).Has(ir::kWindow); }
 
 class Fuser {
  public:
-  explicit Fuser(const Graph& graph)
-      : graph_(graph), users_(graph.Users()), kernel_of_(graph.size(), -1),
+  Fuser(const Graph& graph, FusionOptions options)
+      : graph_(graph), options_(options), users_(graph.Users()), kernel_of_(graph.size(), -1),
         must_store_(graph.size(), false), is_update_value_(graph.size(), false),
         needs_buffer_(graph.size(), false), recomputed_(graph.size(), false) {
     for (const auto& [name, id] : graph.outputs) must_store_[id] = true;
@@ -62,7 +62,7 @@ class Fuser {
   // Puts `n` into a consumer's kernel when that is legal and cheap, else starts a kernel.
   void Place(const Node& n) {
     const ir::OpDef& def = ir::OpOf(n);
-    int consumer = SoleConsumerKernel(n);
+    int consumer = options_.one_op_per_kernel ? -1 : SoleConsumerKernel(n);
     if (def.Has(ir::kContraction) && consumer >= 0 && CanBecomeEpilogue(consumer, n)) {
       Kernel& k = kernels_[consumer];
       k.kind = KernelKind::kMatmul;
@@ -88,6 +88,7 @@ class Fuser {
   // A cheap op whose users sit in several kernels is recomputed in each of them instead of
   // being stored and reloaded: an add or a compare costs less than a round trip to memory.
   bool ShouldRecompute(const Node& n) const {
+    if (options_.one_op_per_kernel) return false;
     if (!ir::OpOf(n).Has(ir::kCheap) || !IsElementwiseLike(n)) return false;
     if (must_store_[n.id] || needs_buffer_[n.id] || users_[n.id].empty()) return false;
     std::set<int> kernels;
@@ -255,6 +256,7 @@ class Fuser {
   }
 
   const Graph& graph_;
+  FusionOptions options_;
   std::vector<std::vector<NodeId>> users_;
   std::vector<int> kernel_of_;
   std::vector<bool> must_store_;   // Graph outputs and update values.
@@ -286,8 +288,9 @@ bool IsInlinedGenerator(const ir::Node& node) {
   return node.op == "constant" || node.op == "iota";
 }
 
-absl::StatusOr<std::vector<ir::Kernel>> FuseKernels(const ir::Graph& graph) {
-  return Fuser(graph).Run();
+absl::StatusOr<std::vector<ir::Kernel>> FuseKernels(const ir::Graph& graph,
+                                                    FusionOptions options) {
+  return Fuser(graph, options).Run();
 }
 
 std::string DescribeKernels(const ir::Graph& graph, const std::vector<ir::Kernel>& kernels) {

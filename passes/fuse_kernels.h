@@ -16,9 +16,16 @@
 
 namespace kiln::passes {
 
+struct FusionOptions {
+  // Every op in a kernel of its own, its value stored: slower, but every intermediate value can
+  // be inspected (the trainer's replay that names the op behind a non-finite value).
+  bool one_op_per_kernel = false;
+};
+
 // Kernels in a valid execution order: producers first, and every reader of a persistent tensor
 // before the kernel that overwrites it in place.
-absl::StatusOr<std::vector<ir::Kernel>> FuseKernels(const ir::Graph& graph);
+absl::StatusOr<std::vector<ir::Kernel>> FuseKernels(const ir::Graph& graph,
+                                                    FusionOptions options = {});
 
 // One block per kernel: its name, kind, outputs and fused ops — the fusion dump of
 // `kiln compile --emit=fusion`.

@@ -65,6 +65,27 @@ void FillTensor(Tensor& tensor, const InitSpec& init, Rng& rng) {
 
 }  // namespace
 
+absl::Status Entry::RunKernels(const KilnParallel* parallel,
+                               const std::function<bool(int)>& after) {
+  if (kernels_.empty()) {
+    for (const KernelSpec& kernel : spec_.kernels) {
+      // The library hands out every symbol as an entry function; kernels have the task ABI.
+      KILN_ASSIGN_OR_RETURN(KilnEntryFn fn, library_.Resolve(kernel.symbol));
+      kernels_.push_back(reinterpret_cast<KilnTaskFn>(reinterpret_cast<void*>(fn)));
+    }
+  }
+  for (size_t k = 0; k < kernels_.size(); ++k) {
+    const KernelSpec& kernel = spec_.kernels[k];
+    if (kernel.parallel) {
+      parallel->run(parallel->pool, kernels_[k], slots_.data(), kernel.num_tasks);
+    } else {
+      kernels_[k](slots_.data(), 0, kernel.num_tasks);
+    }
+    if (!after(static_cast<int>(k))) break;
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<BufferView> Entry::Find(const std::string& name, BufferRole role) const {
   auto it = index_.find(name);
   if (it == index_.end() || spec_.buffers[it->second].role != role) {
@@ -132,7 +153,7 @@ absl::StatusOr<std::unique_ptr<Entry>> Executable::BindEntry(const EntrySpec& sp
   if (fn == nullptr) {
     return absl::NotFoundError(absl::StrFormat("entry '%s': symbol resolved to null", spec.symbol));
   }
-  std::unique_ptr<Entry> entry(new Entry(spec, fn));
+  std::unique_ptr<Entry> entry(new Entry(spec, fn, library));
   absl::StatusOr<AlignedBuffer> arena = AlignedBuffer::Allocate(spec.arena_bytes);
   if (!arena.ok()) {
     return absl::ResourceExhaustedError(

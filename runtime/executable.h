@@ -12,6 +12,7 @@
 #define KILN_RUNTIME_EXECUTABLE_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -53,13 +54,21 @@ class Entry {
   // The slot table the generated code receives (profilers call single kernels with it).
   void** slots() { return slots_.data(); }
 
+  // Runs the entry's kernels one at a time, as Run does, calling `after(k)` once kernel k has
+  // finished; stops early when `after` returns false. For diagnosis: the kernels are looked up
+  // by symbol (once) and called from here, so it is slower than Run.
+  absl::Status RunKernels(const KilnParallel* parallel, const std::function<bool(int)>& after);
+
  private:
   friend class Executable;
-  Entry(EntrySpec spec, KilnEntryFn fn) : spec_(std::move(spec)), fn_(fn) {}
+  Entry(EntrySpec spec, KilnEntryFn fn, KernelLibrary& library)
+      : spec_(std::move(spec)), fn_(fn), library_(library) {}
   absl::StatusOr<BufferView> Find(const std::string& name, BufferRole role) const;
 
   EntrySpec spec_;
   KilnEntryFn fn_;
+  KernelLibrary& library_;
+  std::vector<KilnTaskFn> kernels_;  // Resolved by the first RunKernels.
   AlignedBuffer arena_;
   std::vector<AlignedBuffer> inputs_;
   std::vector<void*> slots_;  // slots_[i] is buffers[i]'s memory.

@@ -44,6 +44,10 @@ struct KernelSpec {
   bool parallel = false;  // Dispatched across the thread pool (else run on the caller).
   double flops = 0.0;     // Floating-point operations of one call (matmul: 2mnk).
   int64_t bytes = 0;      // Bytes of the buffers it reads and writes.
+  std::vector<int> outputs;  // Indices into EntrySpec::buffers of the buffers it writes.
+  // What it computes in the model's terms, for errors about its values:
+  // "'log' (h, model.kiln:5:9) in the forward pass".
+  std::string origin;
 };
 
 // One compiled function: `void symbol(void** slots, const KilnParallel* parallel)`, where

@@ -13,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "runtime/batcher.h"
 #include "runtime/checkpoint.h"
+#include "runtime/non_finite.h"
 #include "runtime/random.h"
 #include "support/file_io.h"
 #include "support/status.h"
@@ -54,8 +55,6 @@ absl::Status CheckBatchSize(int64_t batch_size) {
 int64_t BatchFor(int64_t batch_size, int64_t samples) {
   return samples > 0 ? std::min(batch_size, samples) : batch_size;
 }
-
-const char* NonFiniteName(double value) { return std::isnan(value) ? "NaN" : "Inf"; }
 
 std::string JsonNumber(double value) {
   if (!std::isfinite(value)) return "null";
@@ -195,7 +194,45 @@ void Trainer::GatherBatch(const Batcher& batcher, const std::vector<int64_t>& or
   }
 }
 
-double Trainer::RunStep(const Step& step, int64_t batch_rows, int64_t global_step) {
+// One pass over a data set: its batches and the entries that run them (the full batch size and,
+// when the data does not divide evenly, the smaller last batch).
+struct Trainer::Pass {
+  std::vector<int64_t> order;
+  Batcher batcher;
+  int64_t batch_size = 0;
+  Step full;
+  Step last;
+
+  const Step& StepFor(int64_t batch) const {
+    return batcher.BatchRows(batch) == batch_size ? full : last;
+  }
+};
+
+// What a kernel-by-kernel replay found, and at which step or batch (1-based).
+struct Trainer::Culprit {
+  NonFiniteValue value;
+  int64_t step = 0;
+};
+
+absl::StatusOr<Trainer::Pass> Trainer::PlanPass(bool training, const Dataset& data,
+                                                int64_t epoch) {
+  const int64_t requested = training || options_.eval_batch_size <= 0 ? options_.batch_size
+                                                                      : options_.eval_batch_size;
+  KILN_RETURN_IF_ERROR(CheckBatchSize(requested));
+  const int64_t batch_size = BatchFor(requested, data.num_samples);
+  std::vector<int64_t> order = training && options_.shuffle
+                                   ? ShuffledOrder(data.num_samples, options_.seed, epoch)
+                                   : IdentityOrder(data.num_samples);
+  Pass pass{order, Batcher(data, batch_size, order), batch_size};
+  KILN_ASSIGN_OR_RETURN(pass.full, BindStep(training, batch_size, data));
+  const int64_t remainder = data.num_samples % batch_size;
+  if (remainder != 0) {
+    KILN_ASSIGN_OR_RETURN(pass.last, BindStep(training, remainder, data));
+  }
+  return pass;
+}
+
+void Trainer::FeedStep(const Step& step, int64_t batch_rows, int64_t global_step) {
   if (step.labels_f32 != nullptr && step.target_dim == 0) {
     for (int64_t i = 0; i < batch_rows; ++i) {
       step.labels_f32[i] = static_cast<float>(step.labels[i]);
@@ -205,42 +242,52 @@ double Trainer::RunStep(const Step& step, int64_t batch_rows, int64_t global_ste
     *step.learning_rate = static_cast<float>(learning_rate_);
   }
   if (step.rng_key != nullptr) *step.rng_key = StepKey(options_.seed, global_step);
+}
+
+double Trainer::RunStep(const Step& step, int64_t batch_rows, int64_t global_step) {
+  FeedStep(step, batch_rows, global_step);
   step.entry->Run(pool_.parallel());
   return static_cast<double>(*step.loss);
 }
 
 absl::StatusOr<EpochMetrics> Trainer::TrainEpoch(const Dataset& train, int64_t epoch) {
   learning_rate_ = ScheduledLearningRate(options_.schedule, options_.learning_rate, epoch);
-  KILN_RETURN_IF_ERROR(CheckBatchSize(options_.batch_size));
-  const int64_t batch_size = BatchFor(options_.batch_size, train.num_samples);
-  const std::vector<int64_t> order = options_.shuffle
-                                         ? ShuffledOrder(train.num_samples, options_.seed, epoch)
-                                         : IdentityOrder(train.num_samples);
-  Batcher batcher(train, batch_size, order);
-  KILN_ASSIGN_OR_RETURN(Step full, BindStep(/*training=*/true, batch_size, train));
-  Step last;
-  const int64_t remainder = train.num_samples % batch_size;
-  if (remainder != 0) {
-    KILN_ASSIGN_OR_RETURN(last, BindStep(/*training=*/true, remainder, train));
+  epoch_ = epoch;
+  KILN_ASSIGN_OR_RETURN(Pass pass, PlanPass(/*training=*/true, train, epoch));
+  // One copy of the parameters and optimizer state per epoch: what a replay starts from.
+  if (options_.unfused_program) {
+    epoch_start_.clear();
+    for (const Tensor& tensor : executable_.persistent()) {
+      epoch_start_.emplace_back(static_cast<const char*>(tensor.data()), tensor.bytes());
+    }
   }
+  auto replay = [&](Trainer& unfused) { return unfused.ReplayEpoch(train, epoch); };
 
   EpochMetrics metrics;
   metrics.epoch = epoch;
-  metrics.steps = batcher.num_batches();
+  metrics.steps = pass.batcher.num_batches();
   double loss_sum = 0.0;
   const Clock::time_point start = Clock::now();
-  for (int64_t b = 0; b < batcher.num_batches(); ++b) {
-    const int64_t rows = batcher.BatchRows(b);
-    const Step& step = rows == batch_size ? full : last;
-    GatherBatch(batcher, order, train, b, step);
+  for (int64_t b = 0; b < metrics.steps; ++b) {
+    const int64_t rows = pass.batcher.BatchRows(b);
+    const Step& step = pass.StepFor(b);
+    GatherBatch(pass.batcher, pass.order, train, b, step);
+    // The loss is read back every step anyway, so this check costs one comparison.
     const double loss = RunStep(step, rows, (epoch - 1) * metrics.steps + b);
     if (!std::isfinite(loss)) {
-      return absl::AbortedError(
-          absl::StrFormat("loss became %s at epoch %d step %d", NonFiniteName(loss), epoch, b + 1));
+      return NonFiniteError(
+          absl::StrFormat("epoch %d step %d: loss is %s", epoch, b + 1, NonFiniteName(loss)),
+          b + 1, /*from_epoch_start=*/true, replay);
     }
     loss_sum += loss * static_cast<double>(rows);
   }
   metrics.seconds = SecondsSince(start);
+  // The last step's update can leave a parameter non-finite while every loss was finite.
+  if (const Tensor* tensor = FirstNonFiniteParameter(executable_)) {
+    return NonFiniteError(absl::StrFormat("epoch %d: '%s' is not finite after the last step",
+                                          epoch, tensor->name()),
+                          metrics.steps, /*from_epoch_start=*/true, replay);
+  }
   metrics.train_samples = train.num_samples;
   metrics.train_loss = train.num_samples > 0 ? loss_sum / train.num_samples : kNaN;
   metrics.samples_per_second = metrics.seconds > 0 ? train.num_samples / metrics.seconds : 0.0;
@@ -248,39 +295,110 @@ absl::StatusOr<EpochMetrics> Trainer::TrainEpoch(const Dataset& train, int64_t e
 }
 
 absl::StatusOr<Evaluation> Trainer::Evaluate(const Dataset& data) {
-  const int64_t requested =
-      options_.eval_batch_size > 0 ? options_.eval_batch_size : options_.batch_size;
-  KILN_RETURN_IF_ERROR(CheckBatchSize(requested));
-  const int64_t batch_size = BatchFor(requested, data.num_samples);
-  const std::vector<int64_t> order = IdentityOrder(data.num_samples);
-  Batcher batcher(data, batch_size, order);
-  KILN_ASSIGN_OR_RETURN(Step full, BindStep(/*training=*/false, batch_size, data));
-  Step last;
-  const int64_t remainder = data.num_samples % batch_size;
-  if (remainder != 0) {
-    KILN_ASSIGN_OR_RETURN(last, BindStep(/*training=*/false, remainder, data));
-  }
-  const bool has_accuracy = full.correct != nullptr && (remainder == 0 || last.correct != nullptr);
-  const bool per_class = options_.per_class_accuracy && full.predicted != nullptr &&
-                         (remainder == 0 || last.predicted != nullptr);
+  KILN_ASSIGN_OR_RETURN(Pass pass, PlanPass(/*training=*/false, data, /*epoch=*/0));
+  const int64_t remainder = data.num_samples % pass.batch_size;
+  const bool has_accuracy =
+      pass.full.correct != nullptr && (remainder == 0 || pass.last.correct != nullptr);
+  const bool per_class = options_.per_class_accuracy && pass.full.predicted != nullptr &&
+                         (remainder == 0 || pass.last.predicted != nullptr);
   Evaluation result;
 
   double loss_sum = 0.0;
   double correct_sum = 0.0;
   const Clock::time_point start = Clock::now();
-  for (int64_t b = 0; b < batcher.num_batches(); ++b) {
-    const int64_t rows = batcher.BatchRows(b);
-    const Step& step = rows == batch_size ? full : last;
-    GatherBatch(batcher, order, data, b, step);
+  for (int64_t b = 0; b < pass.batcher.num_batches(); ++b) {
+    const int64_t rows = pass.batcher.BatchRows(b);
+    const Step& step = pass.StepFor(b);
+    GatherBatch(pass.batcher, pass.order, data, b, step);
     const double loss = RunStep(step, rows, /*global_step=*/0);
+    if (!std::isfinite(loss)) {
+      return NonFiniteError(absl::StrFormat("epoch %d evaluation batch %d: test loss is %s",
+                                            epoch_, b + 1, NonFiniteName(loss)),
+                            b + 1, /*from_epoch_start=*/false,
+                            [&](Trainer& unfused) { return unfused.ReplayEvaluation(data, b); });
+    }
     loss_sum += loss * static_cast<double>(rows);
     if (has_accuracy) correct_sum += *step.correct;
-    if (per_class) CountClasses(data, b * batch_size, rows, step.predicted, result);
+    if (per_class) CountClasses(data, b * pass.batch_size, rows, step.predicted, result);
   }
   result.seconds = SecondsSince(start);
   result.loss = data.num_samples > 0 ? loss_sum / data.num_samples : kNaN;
   result.accuracy = has_accuracy && data.num_samples > 0 ? correct_sum / data.num_samples : kNaN;
   return result;
+}
+
+absl::Status Trainer::NonFiniteError(
+    const std::string& headline, int64_t seen, bool from_epoch_start,
+    const std::function<absl::StatusOr<std::optional<Culprit>>(Trainer&)>& replay) {
+  if (!options_.unfused_program) return absl::AbortedError(headline);
+  absl::StatusOr<std::string> why = ExplainNonFinite(seen, from_epoch_start, replay);
+  // The run stops either way; a replay that cannot run leaves the headline and says why.
+  if (!why.ok()) {
+    return absl::AbortedError(
+        absl::StrCat(headline, "; the op-by-op replay failed: ", why.status().message()));
+  }
+  return absl::AbortedError(absl::StrCat(headline, "; ", *why));
+}
+
+absl::StatusOr<std::string> Trainer::ExplainNonFinite(
+    int64_t seen, bool from_epoch_start,
+    const std::function<absl::StatusOr<std::optional<Culprit>>(Trainer&)>& replay) {
+  KILN_ASSIGN_OR_RETURN(Executable * unfused, options_.unfused_program());
+  const std::vector<Tensor>& tensors = executable_.persistent();
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    Tensor* target = unfused->FindPersistent(tensors[i].name());
+    if (target == nullptr || target->bytes() != tensors[i].bytes()) {
+      return absl::InternalError(
+          absl::StrFormat("the unfused program has no tensor '%s' like it", tensors[i].name()));
+    }
+    const void* from = from_epoch_start ? epoch_start_[i].data() : tensors[i].data();
+    std::memcpy(target->data(), from, tensors[i].bytes());
+  }
+  TrainOptions options = options_;
+  options.unfused_program = nullptr;
+  options.log = nullptr;
+  Trainer unfused_trainer(*unfused, pool_, std::move(options));
+  unfused_trainer.epoch_ = epoch_;
+  KILN_ASSIGN_OR_RETURN(std::optional<Culprit> culprit, replay(unfused_trainer));
+  if (!culprit) {
+    // The unfused program rounds differently (no FMA across ops, other summation orders).
+    return std::string("replayed op by op, every value stayed finite, so no op can be named");
+  }
+  const NonFiniteValue& value = culprit->value;
+  const std::string where =
+      culprit->step == seen
+          ? ""
+          : absl::StrFormat(" (at %s %d)", from_epoch_start ? "step" : "batch", culprit->step);
+  return absl::StrFormat("first non-finite value (%s) %s%s", NonFiniteName(value.value),
+                         value.source, where);
+}
+
+absl::StatusOr<std::optional<Trainer::Culprit>> Trainer::ReplayEpoch(const Dataset& train,
+                                                                     int64_t epoch) {
+  learning_rate_ = ScheduledLearningRate(options_.schedule, options_.learning_rate, epoch);
+  KILN_ASSIGN_OR_RETURN(Pass pass, PlanPass(/*training=*/true, train, epoch));
+  const int64_t steps = pass.batcher.num_batches();
+  for (int64_t b = 0; b < steps; ++b) {
+    const Step& step = pass.StepFor(b);
+    GatherBatch(pass.batcher, pass.order, train, b, step);
+    FeedStep(step, pass.batcher.BatchRows(b), (epoch - 1) * steps + b);
+    KILN_ASSIGN_OR_RETURN(std::optional<NonFiniteValue> found,
+                          RunCheckingValues(*step.entry, pool_.parallel()));
+    if (found) return Culprit{*found, b + 1};
+  }
+  return std::nullopt;
+}
+
+absl::StatusOr<std::optional<Trainer::Culprit>> Trainer::ReplayEvaluation(const Dataset& data,
+                                                                          int64_t batch) {
+  KILN_ASSIGN_OR_RETURN(Pass pass, PlanPass(/*training=*/false, data, /*epoch=*/0));
+  const Step& step = pass.StepFor(batch);
+  GatherBatch(pass.batcher, pass.order, data, batch, step);
+  FeedStep(step, pass.batcher.BatchRows(batch), /*global_step=*/0);
+  KILN_ASSIGN_OR_RETURN(std::optional<NonFiniteValue> found,
+                        RunCheckingValues(*step.entry, pool_.parallel()));
+  if (!found) return std::nullopt;
+  return Culprit{*found, batch + 1};
 }
 
 absl::StatusOr<std::vector<EpochMetrics>> RunEpochs(const TrainOptions& options,

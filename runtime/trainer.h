@@ -20,6 +20,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -105,6 +106,12 @@ struct TrainOptions {
   int64_t early_stopping_patience = 0;
   // Called after each epoch, once its checkpoint is written.
   std::function<void(const EpochMetrics&)> on_epoch;
+  // The same program compiled with one op per kernel, built on first call (the tool compiles it
+  // only when needed). When a loss or parameter stops being finite, the trainer replays the
+  // epoch (or the evaluation batch) on it kernel by kernel, from the state the original started
+  // from, and the error names the op that produced the first NaN or infinity. Null: the error
+  // names only the step.
+  std::function<absl::StatusOr<Executable*>()> unfused_program;
 };
 
 struct Evaluation {
@@ -146,8 +153,11 @@ class Trainer {
   Trainer(Executable& executable, ThreadPool& pool, TrainOptions options);
 
   // Runs epochs first_epoch..epochs and returns options.history followed by their metrics. A
-  // non-finite training loss stops training with an error ("loss became NaN at epoch 2 step
-  // 113"); the metrics file and the checkpoint then hold the finished epochs.
+  // non-finite training or test loss, or a parameter that is not finite after an epoch, stops
+  // training with an error ("epoch 2 step 113: loss is nan; first non-finite value (nan)
+  // produced by 'log' (h, model.kiln:5:9) in the forward pass", the second half from the
+  // replay on TrainOptions::unfused_program); the metrics file and the checkpoint then hold the
+  // finished epochs.
   absl::StatusOr<std::vector<EpochMetrics>> Fit(const Dataset& train, const Dataset& test);
 
   // One epoch of training (no evaluation, no logging); fills everything but the test fields.
@@ -158,19 +168,46 @@ class Trainer {
 
  private:
   struct Step;
+  struct Pass;
+  struct Culprit;
+  // The batches of one pass over `data` (shuffled for training as epoch `epoch` is) and the
+  // entries that run them.
+  absl::StatusOr<Pass> PlanPass(bool training, const Dataset& data, int64_t epoch);
   absl::StatusOr<Step> BindStep(bool training, int64_t batch_size, const Dataset& data);
   absl::Status BindInput(const BufferView& view, const Dataset& data, Step& step);
   // Copies batch `batch` (samples order[batch * batch_size ...]) into the step's inputs: features,
   // labels, and the data's f32 targets when the step takes them.
   void GatherBatch(const Batcher& batcher, const std::vector<int64_t>& order, const Dataset& data,
                    int64_t batch, const Step& step) const;
+  // Feeds the per-step scalars: learning rate, step key, f32 labels.
+  void FeedStep(const Step& step, int64_t batch_rows, int64_t global_step);
   // Feeds the per-step scalars, runs the entry and returns its loss.
   double RunStep(const Step& step, int64_t batch_rows, int64_t global_step);
+
+  // The error for a non-finite value, `headline` saying where it was seen (step or batch
+  // `seen`). With an unfused program, `replay` runs on it (a Trainer of its own) from the
+  // epoch's starting state (training) or the current one (evaluation), and the error names
+  // what produced the first non-finite value.
+  absl::Status NonFiniteError(
+      const std::string& headline, int64_t seen, bool from_epoch_start,
+      const std::function<absl::StatusOr<std::optional<Culprit>>(Trainer&)>& replay);
+  // The second half of NonFiniteError's message: what the replay found.
+  absl::StatusOr<std::string> ExplainNonFinite(
+      int64_t seen, bool from_epoch_start,
+      const std::function<absl::StatusOr<std::optional<Culprit>>(Trainer&)>& replay);
+  // Steps of `epoch` kernel by kernel until one produces a non-finite value.
+  absl::StatusOr<std::optional<Culprit>> ReplayEpoch(const Dataset& train, int64_t epoch);
+  // Evaluation batch `batch` (0-based) kernel by kernel.
+  absl::StatusOr<std::optional<Culprit>> ReplayEvaluation(const Dataset& data, int64_t batch);
 
   Executable& executable_;
   ThreadPool& pool_;
   TrainOptions options_;
   double learning_rate_ = 0.0;  // The current epoch's scheduled rate, fed as "kiln.lr".
+  int64_t epoch_ = 0;           // The epoch trained last (for evaluation's errors).
+  // The persistent tensors' bytes as the epoch started, for the replay; kept only with
+  // options_.unfused_program.
+  std::vector<std::string> epoch_start_;
 };
 
 // "epoch 1/10  train_loss 0.4921  test_loss 0.4012  test_acc 0.8561  3.21s  18690 samples/s"

@@ -88,7 +88,7 @@ absl::StatusOr<std::optional<int64_t>> ModelClassCount(const frontend::ModelAst&
 
 absl::StatusOr<std::string> ModelFingerprint(const frontend::ModelAst& ast) {
   // Batch 1: the batch size is a setting of its own, with its own message.
-  KILN_ASSIGN_OR_RETURN(ir::Graph model, frontend::LowerModel(ast, {{BatchDimName(ast), 1}}));
+  KILN_ASSIGN_OR_RETURN(ir::Graph model, frontend::LowerModel(ast, {{frontend::BatchDimName(ast), 1}}));
   // Locations move when comments or the train section change; the model does not.
   for (ir::NodeId id = 0; id < model.size(); ++id) model.mutable_node(id).loc = SourceLoc();
   // FNV-1a, 64 bits: stable across runs and builds (std::hash and absl::Hash are not).
@@ -101,7 +101,7 @@ absl::StatusOr<ir::KernelProgram> LowerToKernels(ir::Graph graph, const CompileO
   ir::KernelProgram program;
   program.graph = std::move(graph);
   KILN_RETURN_IF_ERROR(Simplify(program.graph, options));
-  KILN_ASSIGN_OR_RETURN(program.kernels, passes::FuseKernels(program.graph));
+  KILN_ASSIGN_OR_RETURN(program.kernels, passes::FuseKernels(program.graph, options.fusion));
   KILN_ASSIGN_OR_RETURN(program.memory, passes::PlanMemory(program.graph, program.kernels));
   return program;
 }

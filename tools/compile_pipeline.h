@@ -17,6 +17,7 @@
 #include "frontend/ast.h"
 #include "ir/kernel_program.h"
 #include "ir/train_config.h"
+#include "passes/fuse_kernels.h"
 #include "llvm/IR/LLVMContext.h"
 #include "llvm/IR/Module.h"
 #include "runtime/program.h"
@@ -33,6 +34,7 @@ struct CompileOptions {
   std::vector<EntryRequest> entries;
   std::set<std::string> disabled_passes;  // Pass names, e.g. "cse".
   std::ostream* dump_passes = nullptr;    // IR after every pass.
+  passes::FusionOptions fusion;
 };
 
 struct CompiledEntry {

@@ -155,6 +155,7 @@ absl::Status Train(std::vector<std::string> args) {
 
   runtime::TrainOptions run = TrainOptionsOf(line, train, compiled.name);
   run.settings = prepared.settings;
+  run.unfused_program = UnfusedProgram(prepared);
   if (resume) KILN_RETURN_IF_ERROR(Resume(data.train.num_samples, *executable, run));
   runtime::Trainer trainer(*executable, pool, run);
   KILN_ASSIGN_OR_RETURN(std::vector<runtime::EpochMetrics> history,

@@ -4,11 +4,13 @@
 #include <cmath>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "codegen/cpu/jit.h"
 #include "frontend/frontend.h"
 #include "ir/op_registry.h"
 #include "runtime/init_weights.h"
@@ -146,12 +148,33 @@ absl::StatusOr<PreparedTraining> PrepareTraining(const CommandLine& line) {
   KILN_ASSIGN_OR_RETURN(p.data, runtime::LoadDataset(data));
   KILN_ASSIGN_OR_RETURN(std::string fingerprint, ModelFingerprint(p.ast));
   p.settings = RunSettingsOf(p.train, fingerprint);
-  CompileOptions options;
-  AddBatchSizes(options.entries, true, p.data.train.num_samples, p.train.batch_size);
-  AddBatchSizes(options.entries, false, p.data.test.num_samples, p.train.batch_size);
+  AddBatchSizes(p.options.entries, true, p.data.train.num_samples, p.train.batch_size);
+  AddBatchSizes(p.options.entries, false, p.data.test.num_samples, p.train.batch_size);
   p.compile_start = std::chrono::steady_clock::now();
-  KILN_ASSIGN_OR_RETURN(p.compiled, CompileModel(p.ast, p.train, options));
+  KILN_ASSIGN_OR_RETURN(p.compiled, CompileModel(p.ast, p.train, p.options));
   return p;
+}
+
+std::function<absl::StatusOr<runtime::Executable*>()> UnfusedProgram(
+    const PreparedTraining& prepared) {
+  struct Built {
+    std::unique_ptr<cpu::CpuJit> jit;
+    std::unique_ptr<runtime::Executable> executable;
+  };
+  auto built = std::make_shared<Built>();
+  CompileOptions options = prepared.options;
+  options.fusion.one_op_per_kernel = true;
+  return [built, options, ast = prepared.ast,
+          train = prepared.train]() -> absl::StatusOr<runtime::Executable*> {
+    if (built->executable != nullptr) return built->executable.get();
+    KILN_ASSIGN_OR_RETURN(CompiledModel compiled, CompileModel(ast, train, options));
+    KILN_ASSIGN_OR_RETURN(built->jit, cpu::CpuJit::Create());
+    KILN_RETURN_IF_ERROR(
+        built->jit->AddModule(std::move(compiled.module), std::move(compiled.context)));
+    KILN_ASSIGN_OR_RETURN(built->executable,
+                          runtime::Executable::Create(compiled.spec, *built->jit, train.seed));
+    return built->executable.get();
+  };
 }
 
 runtime::TrainOptions TrainOptionsOf(const CommandLine& line, const ir::TrainConfig& train,

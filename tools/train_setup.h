@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -56,6 +57,7 @@ struct PreparedTraining {
   ir::TrainConfig train;
   runtime::DataSplits data;
   CompiledModel compiled;
+  CompileOptions options;  // What `compiled` was compiled with (its entry points).
   std::chrono::steady_clock::time_point compile_start;  // When compilation began.
   // The model's parameters and running statistics (not optimizer state) that init_weights
   // loads, and those init_exclude keeps at their initializers; both empty without init_weights.
@@ -64,6 +66,12 @@ struct PreparedTraining {
   std::vector<runtime::RunSetting> settings;
 };
 absl::StatusOr<PreparedTraining> PrepareTraining(const CommandLine& line);
+
+// TrainOptions::unfused_program for `prepared`: on first call, compiles the same entry points
+// with one op per kernel, JIT-compiles them (seconds for a large model; only a run that has
+// gone non-finite pays it) and keeps the executable for later calls.
+std::function<absl::StatusOr<runtime::Executable*>()> UnfusedProgram(
+    const PreparedTraining& prepared);
 
 // When the run has init_weights, loads them into `executable` (the host copy that initializes
 // every device) and writes the one-line report to `log`.

@@ -244,8 +244,10 @@ absl::StatusOr<EmittedKernel> EmitReductionKernel(KernelContext& k) {
       b.clearFastMathFlags();
       return sum;
     }
-    if (kind == ir::ReduceKind::kMin) return b.CreateMinNum(acc, x);
-    return b.CreateMaxNum(acc, x);
+    // llvm.minimum/maximum propagate NaN, as torch.min/max reductions do (minnum would drop
+    // it); the vectorizer knows them as reductions.
+    if (kind == ir::ReduceKind::kMin) return b.CreateBinaryIntrinsic(llvm::Intrinsic::minimum, acc, x);
+    return b.CreateBinaryIntrinsic(llvm::Intrinsic::maximum, acc, x);
   };
   NodeId out = k.kernel().outputs[0];
 
@@ -276,8 +278,10 @@ absl::StatusOr<EmittedKernel> EmitReductionKernel(KernelContext& k) {
         llvm::Value* x = sb.Unwrap(eval.Evaluate(operand, WrapCoords(sb, coords)));
         llvm::Value* current = b.CreateLoad(f32, acc);
         if (kind == ir::ReduceKind::kArgMax) {
-          // Strictly greater: the first maximum wins, as in torch.argmax.
-          llvm::Value* better = b.CreateFCmpOGT(x, current);
+          // Strictly greater: the first maximum wins, as in torch.argmax, which also takes NaN
+          // for the largest value (so max_pool2d, an argmax and a pick, passes NaN on).
+          llvm::Value* first_nan = b.CreateAnd(b.CreateFCmpUNO(x, x), b.CreateFCmpORD(current, current));
+          llvm::Value* better = b.CreateOr(b.CreateFCmpOGT(x, current), first_nan);
           b.CreateStore(b.CreateSelect(better, x, current), acc);
           llvm::Value* old_index = b.CreateLoad(b.getInt64Ty(), best_index);
           b.CreateStore(b.CreateSelect(better, inner_coords.back(), old_index), best_index);

@@ -35,12 +35,6 @@ Value LlvmScalarBuilder::Sub(Value a, Value b) { return Float(b_.CreateFSub(Unwr
 Value LlvmScalarBuilder::Mul(Value a, Value b) { return Float(b_.CreateFMul(Unwrap(a), Unwrap(b))); }
 Value LlvmScalarBuilder::Div(Value a, Value b) { return Float(b_.CreateFDiv(Unwrap(a), Unwrap(b))); }
 Value LlvmScalarBuilder::Neg(Value a) { return Float(b_.CreateFNeg(Unwrap(a))); }
-Value LlvmScalarBuilder::Max(Value a, Value b) {
-  return Float(b_.CreateMaxNum(Unwrap(a), Unwrap(b)));
-}
-Value LlvmScalarBuilder::Min(Value a, Value b) {
-  return Float(b_.CreateMinNum(Unwrap(a), Unwrap(b)));
-}
 
 llvm::Value* LlvmScalarBuilder::Intrinsic(llvm::Intrinsic::ID id, llvm::Value* a) {
   return b_.CreateUnaryIntrinsic(id, a);

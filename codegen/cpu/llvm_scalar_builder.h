@@ -32,8 +32,6 @@ class LlvmScalarBuilder : public kernel::ScalarBuilder {
   kernel::Value Mul(kernel::Value a, kernel::Value b) override;
   kernel::Value Div(kernel::Value a, kernel::Value b) override;
   kernel::Value Neg(kernel::Value a) override;
-  kernel::Value Max(kernel::Value a, kernel::Value b) override;
-  kernel::Value Min(kernel::Value a, kernel::Value b) override;
   kernel::Value Exp(kernel::Value a) override;
   kernel::Value Log(kernel::Value a) override;
   kernel::Value Sqrt(kernel::Value a) override;

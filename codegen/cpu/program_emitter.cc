@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "codegen/cpu/kernel_emitter.h"
+#include "codegen/kernel_origin.h"
 #include "llvm/IR/IRBuilder.h"
 #include "support/status.h"
 
@@ -59,6 +60,12 @@ int64_t KernelBytes(const ir::Graph& graph, const ir::Kernel& kernel) {
   return bytes;
 }
 
+std::vector<int> OutputBuffers(const ir::BufferAssignment& memory, const ir::Kernel& kernel) {
+  std::vector<int> buffers;
+  for (ir::NodeId id : kernel.outputs) buffers.push_back(memory.node_buffer[id]);
+  return buffers;
+}
+
 }  // namespace
 
 absl::StatusOr<runtime::EntrySpec> EmitEntryPoint(llvm::Module& module,
@@ -83,6 +90,7 @@ absl::StatusOr<runtime::EntrySpec> EmitEntryPoint(llvm::Module& module,
   auto* run_type = llvm::FunctionType::get(b.getVoidTy(), {ptr, ptr, ptr, b.getInt64Ty()}, false);
 
   runtime::EntrySpec spec = DescribeBuffers(program.memory, symbol);
+  const codegen::KernelOrigins origins(program.graph);
   for (const ir::Kernel& original : program.kernels) {
     ir::Kernel kernel = original;
     kernel.name = absl::StrCat(symbol, "_", original.name);
@@ -90,7 +98,8 @@ absl::StatusOr<runtime::EntrySpec> EmitEntryPoint(llvm::Module& module,
                           EmitKernel(module, program.graph, kernel, program.memory));
     spec.kernels.push_back({kernel.name, emitted.num_tasks, emitted.parallel,
                             KernelFlops(program.graph, kernel),
-                            KernelBytes(program.graph, kernel)});
+                            KernelBytes(program.graph, kernel),
+                            OutputBuffers(program.memory, kernel), origins.Describe(original)});
     if (!emitted.parallel) {
       b.CreateCall(task_type, emitted.function,
                    {slots, b.getInt64(0), b.getInt64(emitted.num_tasks)});

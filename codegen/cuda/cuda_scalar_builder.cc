@@ -75,12 +75,6 @@ Value CudaScalarBuilder::Sub(Value a, Value b) { return Float(Binary(a, "-", b))
 Value CudaScalarBuilder::Mul(Value a, Value b) { return Float(Binary(a, "*", b)); }
 Value CudaScalarBuilder::Div(Value a, Value b) { return Float(Binary(a, "/", b)); }
 Value CudaScalarBuilder::Neg(Value a) { return Float(absl::StrCat("-", Name(a))); }
-Value CudaScalarBuilder::Max(Value a, Value b) {
-  return Float(absl::StrCat("fmaxf(", Name(a), ", ", Name(b), ")"));
-}
-Value CudaScalarBuilder::Min(Value a, Value b) {
-  return Float(absl::StrCat("fminf(", Name(a), ", ", Name(b), ")"));
-}
 Value CudaScalarBuilder::Exp(Value a) { return Float(Call("expf", a)); }
 Value CudaScalarBuilder::Log(Value a) { return Float(Call("logf", a)); }
 Value CudaScalarBuilder::Sqrt(Value a) { return Float(Call("sqrtf", a)); }

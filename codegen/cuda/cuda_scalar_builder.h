@@ -2,13 +2,13 @@
 //
 //   CudaScalarBuilder b("    ");
 //   kernel::Value x = b.Emit(kernel::ScalarType::kF32, "b3[i]");   // const float v0 = b3[i];
-//   kernel::Value y = b.Max(x, b.ConstF32(0));                     // const float v2 = fmaxf(v0, v1);
+//   kernel::Value y = b.Exp(x);                                    // const float v1 = expf(v0);
 //   std::string body = b.TakeCode();
 //
 // Every value is one `const` local (float, long long or bool) named v<id>, so the text reads
 // like SSA and NVRTC's optimizer sees plain scalar code. Semantics follow the CPU backend
 // (codegen/cpu/llvm_scalar_builder.cc) and passes/constant_evaluator.h:
-//   - Max/Min are IEEE maxNum/minNum (fmaxf/fminf: max(NaN, x) = x);
+//   - Max/Min propagate NaN (ScalarBuilder writes them as compares and selects, not fmaxf);
 //   - i64 add/mul/shift go through unsigned long long so they wrap exactly like LLVM's
 //     `add`/`mul`/`lshr` (the dropout hash depends on every bit);
 //   - comparisons of floats are ordered (false on NaN), Cast(f32 -> bool) is `!= 0` (true on NaN);
@@ -53,8 +53,6 @@ class CudaScalarBuilder : public kernel::ScalarBuilder {
   kernel::Value Mul(kernel::Value a, kernel::Value b) override;
   kernel::Value Div(kernel::Value a, kernel::Value b) override;
   kernel::Value Neg(kernel::Value a) override;
-  kernel::Value Max(kernel::Value a, kernel::Value b) override;
-  kernel::Value Min(kernel::Value a, kernel::Value b) override;
   kernel::Value Exp(kernel::Value a) override;
   kernel::Value Log(kernel::Value a) override;
   kernel::Value Sqrt(kernel::Value a) override;

@@ -42,21 +42,28 @@ __forceinline__ float WarpSum(float v) {
   for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_down_sync(kFullMask, v, offset);
   return v;
 }
+// max and min that propagate NaN, as torch.max/min reductions do (fmaxf/fminf drop it).
+__forceinline__ float MaxNaN(float a, float b) { return (a != a || b != b) ? a + b : fmaxf(a, b); }
+__forceinline__ float MinNaN(float a, float b) { return (a != a || b != b) ? a + b : fminf(a, b); }
 __forceinline__ float WarpMax(float v) {
   for (int offset = 16; offset > 0; offset >>= 1) {
-    v = fmaxf(v, __shfl_down_sync(kFullMask, v, offset));
+    v = MaxNaN(v, __shfl_down_sync(kFullMask, v, offset));
   }
   return v;
 }
 __forceinline__ float WarpMin(float v) {
   for (int offset = 16; offset > 0; offset >>= 1) {
-    v = fminf(v, __shfl_down_sync(kFullMask, v, offset));
+    v = MinNaN(v, __shfl_down_sync(kFullMask, v, offset));
   }
   return v;
 }
-// (value, index) pairs: the larger value wins, ties go to the smaller index (first maximum).
+// torch.argmax's order: NaN ranks above every number.
+__forceinline__ bool ArgMaxGreater(float a, float b) { return a > b || (a != a && b == b); }
+// (value, index) pairs: the larger value wins, ties (NaN with NaN included) go to the smaller
+// index (first maximum).
 __forceinline__ void ArgMaxCombine(float& v, long long& i, float other_v, long long other_i) {
-  if (other_v > v || (other_v == v && other_i < i)) {
+  const bool tie = other_v == v || (other_v != other_v && v != v);
+  if (ArgMaxGreater(other_v, v) || (tie && other_i < i)) {
     v = other_v;
     i = other_i;
   }

@@ -77,8 +77,8 @@ std::string InitLiteral(ir::ReduceKind kind) {
 std::string Combine(ir::ReduceKind kind, const std::string& a, const std::string& b) {
   switch (kind) {
     case ir::ReduceKind::kSum: return absl::StrCat(a, " + ", b);
-    case ir::ReduceKind::kMin: return absl::StrCat("fminf(", a, ", ", b, ")");
-    default: return absl::StrCat("fmaxf(", a, ", ", b, ")");
+    case ir::ReduceKind::kMin: return absl::StrCat("kiln_rt::MinNaN(", a, ", ", b, ")");
+    default: return absl::StrCat("kiln_rt::MaxNaN(", a, ", ", b, ")");
   }
 }
 
@@ -106,8 +106,9 @@ std::string Accumulate(const ReductionShape& r, const CudaScalarBuilder& sb, Val
                        const std::string& index) {
   std::string xs = sb.Name(x);
   if (r.kind == ir::ReduceKind::kArgMax) {
-    // Strictly greater: within a thread indices rise, so the first maximum stays.
-    return absl::StrCat("if (", xs, " > acc) { acc = ", xs, "; best = ", index, "; }");
+    // Strictly greater: within a thread indices rise, so the first maximum (or NaN) stays.
+    return absl::StrCat("if (kiln_rt::ArgMaxGreater(", xs, ", acc)) { acc = ", xs, "; best = ",
+                        index, "; }");
   }
   return absl::StrCat("acc = ", Combine(r.kind, "acc", xs), ";");
 }

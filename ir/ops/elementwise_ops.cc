@@ -124,20 +124,25 @@ void RegisterArithmetic(OpRegistry& r) {
     NodeId gb = g.b.Neg(g.b.Div(g.b.Mul(ga, a), b));
     return {g.b.SumToShape(ga, ShapeOf(g, 0)), g.b.SumToShape(gb, ShapeOf(g, 1))};
   }, /*cheap=*/false));
-  // Ties split the gradient evenly, as torch.maximum does.
-  r.Add(Binary("maximum", "max(a, b)", &ScalarBuilder::Max, [](GradContext& g) -> Grads {
+  // Ties split the gradient evenly, as torch.maximum does. Written as "1 unless the other one
+  // wins", so that with a NaN (the output is NaN) both operands get the gradient, as in PyTorch.
+  r.Add(Binary("maximum", "max(a, b); NaN if either is NaN", &ScalarBuilder::Max,
+               [](GradContext& g) -> Grads {
     NodeId a = g.operand(0), b = g.operand(1);
     NodeId half_tie = g.b.Mul(g.b.Equal(a, b), g.b.Scalar(0.5));
-    NodeId wa = g.b.Add(g.b.Greater(a, b), half_tie);
-    NodeId wb = g.b.Add(g.b.Greater(b, a), half_tie);
+    NodeId one = g.b.Scalar(1.0);
+    NodeId wa = g.b.Sub(g.b.Sub(one, g.b.Greater(b, a)), half_tie);
+    NodeId wb = g.b.Sub(g.b.Sub(one, g.b.Greater(a, b)), half_tie);
     return {g.b.SumToShape(g.b.Mul(g.output_grad, wa), ShapeOf(g, 0)),
             g.b.SumToShape(g.b.Mul(g.output_grad, wb), ShapeOf(g, 1))};
   }));
-  r.Add(Binary("minimum", "min(a, b)", &ScalarBuilder::Min, [](GradContext& g) -> Grads {
+  r.Add(Binary("minimum", "min(a, b); NaN if either is NaN", &ScalarBuilder::Min,
+               [](GradContext& g) -> Grads {
     NodeId a = g.operand(0), b = g.operand(1);
     NodeId half_tie = g.b.Mul(g.b.Equal(a, b), g.b.Scalar(0.5));
-    NodeId wa = g.b.Add(g.b.Greater(b, a), half_tie);
-    NodeId wb = g.b.Add(g.b.Greater(a, b), half_tie);
+    NodeId one = g.b.Scalar(1.0);
+    NodeId wa = g.b.Sub(g.b.Sub(one, g.b.Greater(a, b)), half_tie);
+    NodeId wb = g.b.Sub(g.b.Sub(one, g.b.Greater(b, a)), half_tie);
     return {g.b.SumToShape(g.b.Mul(g.output_grad, wa), ShapeOf(g, 0)),
             g.b.SumToShape(g.b.Mul(g.output_grad, wb), ShapeOf(g, 1))};
   }));
@@ -167,15 +172,17 @@ void RegisterUnary(OpRegistry& r) {
   }));
   // d relu/dx is 0 at x == 0, matching PyTorch. The mask reads the output (y > 0 iff x > 0) so
   // the backward pass keeps only y alive and the pre-activation stays inside the GEMM epilogue.
+  // relu(NaN) = NaN, and the gradient passes where y is NaN, as torch's threshold_backward
+  // (zero where y <= 0) does.
   r.Add(OpDef{
       .name = "relu",
-      .summary = "max(x, 0)",
+      .summary = "max(x, 0); relu(NaN) = NaN",
       .num_operands = 1,
       .traits = kElementwise | kCheap,
       .infer_type = SameFloatType,
       .gradient = [](GradContext& g) -> Grads {
         NodeId y = g.node.id;
-        return {g.b.Select(g.b.Greater(y, g.b.Scalar(0)), g.output_grad, g.b.Scalar(0))};
+        return {g.b.Select(AtMost(g.b, y, 0.0), g.b.Scalar(0), g.output_grad)};
       },
       .emit_element = [](ScalarBuilder& b, const ElementInputs& in) {
         return b.Max(in.operands[0], b.ConstF32(0.0));

@@ -206,10 +206,11 @@ absl::StatusOr<TensorType> PairType(std::span<const TensorType> ops, const Attrs
 // log(x) clamped below at -100 as torch.nn.functional.binary_cross_entropy does. log(0) is
 // selected away rather than clamped, so its infinite derivative never meets a zero gradient
 // (0 * inf would turn a saturated sigmoid's update into NaN). Positive f32 inputs are at least
-// FLT_MIN (denormals are flushed), whose log is -87.3, so only 0 reaches the clamp.
+// FLT_MIN (denormals are flushed), whose log is -87.3, so only 0 reaches the clamp. A NaN
+// probability is not <= 0, so its NaN log goes through rather than becoming -100.
 NodeId ClampedLog(GraphBuilder& b, NodeId x) {
   NodeId log = b.Log(b.Maximum(x, b.Scalar(std::numeric_limits<float>::min())));
-  return b.Select(b.Greater(x, b.Scalar(0.0)), log, b.Scalar(-100.0));
+  return b.Select(b.Op("greater_equal", {b.Scalar(0.0), x}), b.Scalar(-100.0), log);
 }
 
 // -w (t log p + (1 - t) log(1 - p)).

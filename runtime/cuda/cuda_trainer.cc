@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_format.h"
 #include "runtime/batcher.h"
+#include "runtime/non_finite.h"
 #include "runtime/random.h"
 #include "support/status.h"
 
@@ -109,10 +110,14 @@ absl::Status CudaTrainer::RunBatches(const Batcher& batcher, const std::vector<i
     KILN_ASSIGN_OR_RETURN(const void* loss_ptr,
                           device_.Output(done.step->entry, done.parity, kLossOutput));
     const double loss = *static_cast<const float*>(loss_ptr);
-    if (training && !std::isfinite(loss)) {
-      return absl::AbortedError(absl::StrFormat("loss became %s at epoch %d step %d",
-                                                std::isnan(loss) ? "NaN" : "Inf", epoch,
-                                                done.batch + 1));
+    if (!std::isfinite(loss)) {
+      // The CPU trainer's wording; naming the op needs its unfused replay (TrainOptions).
+      if (!training) {
+        return absl::AbortedError(absl::StrFormat("evaluation batch %d: test loss is %s",
+                                                  done.batch + 1, NonFiniteName(loss)));
+      }
+      return absl::AbortedError(absl::StrFormat("epoch %d step %d: loss is %s", epoch,
+                                                done.batch + 1, NonFiniteName(loss)));
     }
     totals.loss_sum += loss * static_cast<double>(done.rows);
     if (done.step->has_correct) {

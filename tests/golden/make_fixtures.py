@@ -95,9 +95,15 @@ def scaled_errors(got, ref):
     """Each element's error in units of the test's tolerance (<= 1 passes)."""
     got = np.asarray(got, dtype=np.float64)
     ref = np.asarray(ref, dtype=np.float64)
-    floor = FLOOR * np.max(np.abs(ref)) if ref.size else 0.0
+    floor = FLOOR * np.nanmax(np.abs(ref)) if ref.size and not np.isnan(ref).all() else 0.0
     allowed = np.maximum(RTOL * np.maximum(np.abs(ref), floor), 1e-30)
-    return np.abs(got - ref) / allowed
+    errors = np.atleast_1d(np.abs(got - ref) / allowed)
+    # A NaN must be matched by a NaN (no error), and only by one (infinite error).
+    got, ref = np.atleast_1d(got), np.atleast_1d(ref)
+    both = np.isnan(got) & np.isnan(ref)
+    errors[both] = 0.0
+    errors[np.isnan(got) != np.isnan(ref)] = np.inf
+    return errors
 
 
 def adam_outliers_ok(got, ref):
@@ -578,6 +584,27 @@ CASES = [
          "reduction=mean beta=0.5", lambda x, t: F.smooth_l1_loss(x, t, beta=0.5)),
     case("smooth_l1_beta0", "smooth_l1_loss", [("x", [3, 4], "n"), ("x", [3, 4], "n")],
          "reduction=sum beta=0.0", lambda x, t: F.smooth_l1_loss(x, t, reduction="sum", beta=0.0)),
+    # NaN goes through as in PyTorch, forward and backward ("nan": every 13th element is NaN, so
+    # no 2x2 pooling window holds two: there PyTorch's CPU kernel takes the last NaN, kiln's
+    # argmax the first, as torch.argmax does).
+    case("relu_nan", "relu", [("x", [4, 6], "nan")], "", F.relu),
+    case("leaky_relu_nan", "leaky_relu", [("x", [4, 6], "nan")], "", lambda x: F.leaky_relu(x)),
+    case("clamp_nan", "clamp", [("x", [4, 5], "nan")], "min=-0.5 max=0.5",
+         lambda x: torch.clamp(x, -0.5, 0.5)),
+    case("maximum_nan", "maximum", [("x", [3, 5], "nan"), ("x", [3, 5], "n")], "", torch.maximum),
+    case("maximum_nan_rhs", "maximum", [("x", [3, 5], "n"), ("x", [3, 5], "nan")], "",
+         torch.maximum),
+    case("minimum_nan", "minimum", [("x", [3, 5], "nan"), ("x", [3, 5], "n")], "", torch.minimum),
+    case("minimum_nan_rhs", "minimum", [("x", [3, 5], "n"), ("x", [3, 5], "nan")], "",
+         torch.minimum),
+    case("max_pool2d_nan", "max_pool2d", [("x", [2, 3, 6, 6], "nan")], "kernel_size=2",
+         lambda x: F.max_pool2d(x, 2)),
+    # A row with a NaN: its max is NaN and, as amax shares the gradient among the elements equal
+    # to the max (none), its gradient is NaN throughout.
+    case("reduce_max_nan", "reduce_max", [("x", [3, 5], "nan")], "dims=1",
+         lambda x: x.amax(dim=1)),
+    case("reduce_min_nan", "reduce_min", [("x", [3, 5], "nan")], "dims=1",
+         lambda x: x.amin(dim=1)),
 ]
 
 
@@ -622,6 +649,10 @@ def generate(gen, shape, kind):
     if kind == "onehot":
         return F.one_hot(torch.randint(0, shape[-1], shape[:-1], generator=gen),
                          shape[-1]).to(torch.float32)
+    if kind == "nan":
+        flat = values.reshape(-1)
+        flat[5::13] = float("nan")
+        return flat.reshape(shape)
     if kind == "tie":
         # Few distinct values, so the two operands of maximum tie at several positions.
         return torch.randint(-2, 3, shape, generator=gen).to(torch.float32) * 0.5

@@ -81,13 +81,14 @@ TEST(AutodiffTest, MlpGradientsHaveTheExpectedStructure) {
   EXPECT_EQ(dw.operands[0], x);
   EXPECT_EQ(dw.attrs.GetInt("transpose_a"), 1);
   EXPECT_EQ(dw.attrs.GetInt("transpose_b"), 0);
-  // dz is relu's mask applied to the broadcast loss gradient: select(y > 0, g, 0) on y = relu.
+  // dz is relu's mask applied to the broadcast loss gradient: select(0 >= y, 0, g) on y = relu
+  // (zero where y <= 0, so a NaN y passes the gradient on, as in PyTorch).
   const Node& dz = graph.node(dw.operands[1]);
   ASSERT_EQ(dz.op, "select") << ir::PrintGraph(graph);
   const Node& mask = graph.node(dz.operands[0]);
-  EXPECT_EQ(mask.op, "greater");
-  EXPECT_EQ(mask.operands[0], h);
-  EXPECT_EQ(graph.node(dz.operands[1]).op, "broadcast_to");
+  EXPECT_EQ(mask.op, "greater_equal");
+  EXPECT_EQ(mask.operands[1], h);
+  EXPECT_EQ(graph.node(dz.operands[2]).op, "broadcast_to");
   EXPECT_EQ(dz.type.shape, (ir::Shape{4, 2}));
   // db = dz summed over the batch: the same dz feeds both parameter gradients.
   const Node& db = graph.node(grads[1]);

@@ -46,12 +46,17 @@ TEST_F(ConstantEvaluatorTest, FloatArithmeticRoundsEveryStep) {
   EXPECT_TRUE(std::isinf(eval_.F32(eval_.Div(F(1), F(0)))));
 }
 
-TEST_F(ConstantEvaluatorTest, MaxAndMinIgnoreNaN) {
+// As torch.maximum/minimum: a NaN on either side gives NaN (IEEE maxNum would give the other).
+TEST_F(ConstantEvaluatorTest, MaxAndMinPropagateNaN) {
   double nan = std::numeric_limits<double>::quiet_NaN();
-  EXPECT_EQ(eval_.F32(eval_.Max(F(nan), F(2))), 2.0f);
+  EXPECT_TRUE(std::isnan(eval_.F32(eval_.Max(F(nan), F(2)))));
+  EXPECT_TRUE(std::isnan(eval_.F32(eval_.Max(F(2), F(nan)))));
   EXPECT_EQ(eval_.F32(eval_.Max(F(-1), F(2))), 2.0f);
-  EXPECT_EQ(eval_.F32(eval_.Min(F(2), F(nan))), 2.0f);
+  EXPECT_EQ(eval_.F32(eval_.Max(F(2), F(-1))), 2.0f);
+  EXPECT_TRUE(std::isnan(eval_.F32(eval_.Min(F(2), F(nan)))));
+  EXPECT_TRUE(std::isnan(eval_.F32(eval_.Min(F(nan), F(2)))));
   EXPECT_EQ(eval_.F32(eval_.Min(F(-1), F(2))), -1.0f);
+  EXPECT_EQ(eval_.F32(eval_.Min(F(2), F(-1))), -1.0f);
 }
 
 TEST_F(ConstantEvaluatorTest, Transcendentals) {

@@ -55,6 +55,37 @@ TEST(FuseKernelsTest, BiasAndReluBecomeTheGemmEpilogue) {
             "  outputs: %5 relu 'h' f32[8,4]\n");
 }
 
+// The replay that names the op behind a NaN needs every op's value in memory: with
+// one_op_per_kernel the same graph is three kernels, each storing what it computes, the
+// constant still recomputed inside its user.
+TEST(FuseKernelsTest, OneOpPerKernelStoresEveryValue) {
+  ir::Graph graph = Parse(R"(graph g {
+    %x = input() {dtype="f32", shape=[8,16]} : f32[8,16] name="x"
+    %w = parameter() {dtype="f32", init="constant", shape=[16,4], value=0.0} : f32[16,4] name="w"
+    %c = constant() {dtype="f32", shape=[], value=1.0} : f32[]
+    %mm = matmul(%x, %w) {transpose_a=0, transpose_b=0} : f32[8,4]
+    %z = add(%mm, %c) : f32[8,4]
+    %h = relu(%z) : f32[8,4] name="h"
+    outputs { h = %h }
+  })");
+  absl::StatusOr<std::vector<Kernel>> kernels =
+      FuseKernels(graph, FusionOptions{.one_op_per_kernel = true});
+  ASSERT_TRUE(kernels.ok()) << kernels.status();
+  EXPECT_EQ(DescribeKernels(graph, *kernels),
+            "kernel k0_matmul (matmul, 1 ops)\n"
+            "  ops:     %3 matmul\n"
+            "  inputs:  %0 input 'x', %1 parameter 'w'\n"
+            "  outputs: %3 matmul f32[8,4]\n"
+            "kernel k1_add (loop, 1 ops)\n"
+            "  ops:     %4 add\n"
+            "  inputs:  %3 matmul\n"
+            "  outputs: %4 add f32[8,4]\n"
+            "kernel k2_relu (loop, 1 ops)\n"
+            "  ops:     %5 relu 'h'\n"
+            "  inputs:  %4 add\n"
+            "  outputs: %5 relu 'h' f32[8,4]\n");
+}
+
 // A window op reads its operand from memory at computed coordinates, and its elementwise
 // consumer runs in the same loop.
 TEST(FuseKernelsTest, WindowOpReadsABufferAndFeedsItsConsumerLoop) {

@@ -4,9 +4,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <memory>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -33,6 +35,7 @@ struct Observed {
   std::vector<int64_t> rng_keys;
   std::vector<float> learning_rates;
   int64_t nan_at_step = -1;  // The training step (0-based, counted by "steps") that returns NaN.
+  int64_t poison_at_step = -1;  // The step after which PoisonParameterStep's parameter is inf.
 } observed;
 
 // Training slots: x f32[b,3], y i64[b], kiln.lr, kiln.rng, steps i64[] (persistent), loss.
@@ -296,11 +299,114 @@ TEST_F(TrainerTest, NonFiniteLossStopsTraining) {
   observed.nan_at_step = 4;  // The second step of epoch 2.
   absl::StatusOr<std::vector<EpochMetrics>> history = Fit();
   ASSERT_FALSE(history.ok());
-  EXPECT_EQ(history.status().message(), "loss became NaN at epoch 2 step 2");
+  EXPECT_EQ(history.status().message(), "epoch 2 step 2: loss is nan");
   // The metrics file holds the epoch that finished.
   const std::string json = ReadMetrics();
   EXPECT_TRUE(absl::StartsWith(json, "{\"epochs\":[{\"epoch\":1,")) << json;
   EXPECT_FALSE(absl::StrContains(json, "\"epoch\":2")) << json;
+}
+
+// The unfused program of the replay: the training step as two kernels over the same slots plus
+// a temporary h f32[] (slot 6). kUnfusedLog writes h, NaN at observed.nan_at_step as counted by
+// the persistent "steps"; kUnfusedLoss copies h to the loss and counts the step.
+void UnfusedLog(void** slots, int64_t, int64_t) {
+  const int64_t steps = *static_cast<const int64_t*>(slots[4]);
+  *static_cast<float*>(slots[6]) =
+      steps == observed.nan_at_step ? std::numeric_limits<float>::quiet_NaN() : 1.0f;
+}
+void UnfusedLoss(void** slots, int64_t, int64_t) {
+  *static_cast<float*>(slots[5]) = *static_cast<const float*>(slots[6]);
+  ++*static_cast<int64_t*>(slots[4]);
+}
+void NeverCalled(void**, const KilnParallel*) { std::abort(); }
+
+ProgramSpec MakeUnfusedProgram() {
+  ProgramSpec program = MakeProgram();
+  program.entries.resize(2);  // The training entries.
+  for (EntrySpec& entry : program.entries) {
+    entry.buffers.push_back(Buffer("h", BufferRole::kTemp, ElementType::kF32, {}, 64));
+    entry.arena_bytes = 128;
+    entry.kernels = {
+        {.symbol = "unfused_log", .outputs = {6}, .origin = "'log' (m.kiln:5:9) in the forward pass"},
+        {.symbol = "unfused_loss", .outputs = {5}, .origin = "'mean' 'loss' in the forward pass"}};
+  }
+  return program;
+}
+
+TEST_F(TrainerTest, NonFiniteLossNamesTheOpFromAReplayOfTheEpoch) {
+  FakeKernelLibrary unfused_library;
+  unfused_library.Add("train_4", &NeverCalled);
+  unfused_library.Add("train_2", &NeverCalled);
+  unfused_library.Add("unfused_log", reinterpret_cast<KilnEntryFn>(&UnfusedLog));
+  unfused_library.Add("unfused_loss", reinterpret_cast<KilnEntryFn>(&UnfusedLoss));
+  std::unique_ptr<Executable> unfused;
+  int builds = 0;
+  options_.unfused_program = [&]() -> absl::StatusOr<Executable*> {
+    ++builds;
+    absl::StatusOr<std::unique_ptr<Executable>> exe =
+        Executable::Create(MakeUnfusedProgram(), unfused_library, options_.seed);
+    if (!exe.ok()) return exe.status();
+    unfused = *std::move(exe);
+    return unfused.get();
+  };
+  // Step 2 of epoch 2. The fused step has counted 5 steps when the error is seen; the replay
+  // reaches NaN at the same step only if it starts from the epoch's state (3 steps).
+  observed.nan_at_step = 4;
+  absl::StatusOr<std::vector<EpochMetrics>> history = Fit();
+  ASSERT_FALSE(history.ok());
+  EXPECT_EQ(history.status().message(),
+            "epoch 2 step 2: loss is nan; first non-finite value (nan) produced by 'log' "
+            "(m.kiln:5:9) in the forward pass");
+  EXPECT_EQ(builds, 1);
+}
+
+// The run stops with the step even when the replay cannot be built.
+TEST_F(TrainerTest, ReplayThatCannotBeBuiltStillStopsTheRun) {
+  options_.unfused_program = []() -> absl::StatusOr<Executable*> {
+    return absl::InternalError("out of memory");
+  };
+  observed.nan_at_step = 1;
+  absl::StatusOr<std::vector<EpochMetrics>> history = Fit();
+  ASSERT_FALSE(history.ok());
+  EXPECT_TRUE(absl::IsAborted(history.status())) << history.status();
+  EXPECT_EQ(history.status().message(),
+            "epoch 1 step 2: loss is nan; the op-by-op replay failed: out of memory");
+}
+
+// TrainStep, plus a trainable f32[] "w" (slot 6) that turns inf at observed.poison_at_step while
+// the loss stays finite: only the parameter check after the epoch can see it.
+template <int64_t kBatch>
+void PoisonParameterStep(void** slots, const KilnParallel* parallel) {
+  const int64_t steps = *static_cast<const int64_t*>(slots[4]);
+  TrainStep<kBatch>(slots, parallel);
+  if (steps == observed.poison_at_step) {
+    *static_cast<float*>(slots[6]) = std::numeric_limits<float>::infinity();
+  }
+}
+
+TEST_F(TrainerTest, NonFiniteParameterAfterTheEpochIsAnError) {
+  ProgramSpec program = MakeProgram();
+  for (int e = 0; e < 2; ++e) {
+    program.entries[e].buffers.push_back(
+        Buffer("w", BufferRole::kPersistent, ElementType::kF32, {}));
+  }
+  PersistentSpec w;
+  w.name = "w";
+  w.trainable = true;
+  program.persistent.push_back(w);
+  library_.Add("train_4", &PoisonParameterStep<4>);
+  library_.Add("train_2", &PoisonParameterStep<2>);
+  observed.poison_at_step = 2;  // The last step of epoch 1.
+  absl::StatusOr<std::vector<EpochMetrics>> history = Fit(program);
+  ASSERT_FALSE(history.ok());
+  EXPECT_EQ(history.status().message(), "epoch 1: 'w' is not finite after the last step");
+}
+
+TEST_F(TrainerTest, NonFiniteTestLossIsAnError) {
+  test_ = MakeData({1, 0, 1, 1, 0, 2}, {1, 2, std::numeric_limits<float>::infinity(), 4, 5, 9});
+  absl::StatusOr<std::vector<EpochMetrics>> history = Fit();
+  ASSERT_FALSE(history.ok());
+  EXPECT_EQ(history.status().message(), "epoch 1 evaluation batch 1: test loss is inf");
 }
 
 TEST_F(TrainerTest, MissingEntryForTheLastBatch) {
