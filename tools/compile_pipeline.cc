@@ -66,8 +66,9 @@ absl::StatusOr<ir::KernelProgram> CompileEntryProgram(const frontend::ModelAst& 
                                                       const ir::TrainConfig& train,
                                                       const EntryRequest& request,
                                                       const CompileOptions& options) {
-  KILN_ASSIGN_OR_RETURN(ir::Graph model,
-                        frontend::LowerModel(ast, {{frontend::BatchDimName(ast), request.batch_size}}));
+  KILN_ASSIGN_OR_RETURN(
+      ir::Graph model,
+      frontend::LowerModel(ast, {{frontend::BatchDimName(ast), request.batch_size}}));
   ir::Graph step;
   if (request.training) {
     KILN_ASSIGN_OR_RETURN(step, passes::BuildTrainingStep(model, train));
@@ -81,14 +82,16 @@ absl::StatusOr<std::optional<int64_t>> ModelClassCount(const frontend::ModelAst&
                                                        const ir::TrainConfig& train) {
   const std::vector<std::string> inputs = frontend::InputNames(ast);
   if (inputs.size() < 2) return std::nullopt;
-  KILN_ASSIGN_OR_RETURN(ir::Graph model,
-                        frontend::LowerModel(ast, {{BatchDimName(ast), train.batch_size}}));
+  KILN_ASSIGN_OR_RETURN(
+      ir::Graph model,
+      frontend::LowerModel(ast, {{frontend::BatchDimName(ast), train.batch_size}}));
   return passes::ClassCount(model, inputs[1]);
 }
 
 absl::StatusOr<std::string> ModelFingerprint(const frontend::ModelAst& ast) {
   // Batch 1: the batch size is a setting of its own, with its own message.
-  KILN_ASSIGN_OR_RETURN(ir::Graph model, frontend::LowerModel(ast, {{frontend::BatchDimName(ast), 1}}));
+  KILN_ASSIGN_OR_RETURN(ir::Graph model,
+                        frontend::LowerModel(ast, {{frontend::BatchDimName(ast), 1}}));
   // Locations move when comments or the train section change; the model does not.
   for (ir::NodeId id = 0; id < model.size(); ++id) model.mutable_node(id).loc = SourceLoc();
   // FNV-1a, 64 bits: stable across runs and builds (std::hash and absl::Hash are not).
