@@ -112,6 +112,8 @@ absl::StatusOr<HostTensor> DecodeTensorFile(const std::string& bytes, const std:
     return Corrupt(path, absl::StrFormat("%d bytes, but shape and dtype need %d", bytes.size(),
                                          expected));
   }
+  // An empty vector's data() may be null, which memcpy must not get even for 0 bytes.
+  if (elements == 0) return tensor;
   if (tensor.type == ElementType::kF32) {
     tensor.f32.resize(elements);
     std::memcpy(tensor.f32.data(), bytes.data() + data_offset, elements * element_size);
