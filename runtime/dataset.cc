@@ -65,17 +65,30 @@ std::string FindSplitFile(const std::string& dir, bool train, const std::string&
   return FindFile(dir, names);
 }
 
+// The sources that read a directory of four IDX files, and where each looks without a path.
+struct ImageSource {
+  const char* name;
+  const char* default_dir;  // Empty: a path is required.
+};
+constexpr ImageSource kImageSources[] = {
+    {"fashion_mnist", kFashionMnistDefaultDir}, {"mnist", ""}, {"idx", ""}};
+
 absl::StatusOr<std::string> DataDirectory(const DataSpec& spec) {
-  if (spec.source != "fashion_mnist" && spec.source != "mnist") {
+  const ImageSource* source = nullptr;
+  for (const ImageSource& s : kImageSources) {
+    if (spec.source == s.name) source = &s;
+  }
+  if (source == nullptr) {
     // Tabular sources never get here (LoadDataset dispatches them first); the message names the
     // image sources, which tests/runtime/dataset_test.cc pins.
     return absl::InvalidArgumentError(absl::StrFormat(
-        "unknown data source '%s' (expected fashion_mnist or mnist)", spec.source));
+        "unknown data source '%s' (expected fashion_mnist, mnist or idx)", spec.source));
   }
   if (!spec.path.empty()) return spec.path;
-  if (spec.source == "fashion_mnist") return std::string(kFashionMnistDefaultDir);
-  return absl::InvalidArgumentError(
-      "data source 'mnist' needs a path: the directory holding train-images-idx3-ubyte.gz");
+  if (*source->default_dir != '\0') return std::string(source->default_dir);
+  return absl::InvalidArgumentError(absl::StrFormat(
+      "data source '%s' needs a path: the directory holding train-images-idx3-ubyte.gz",
+      spec.source));
 }
 
 bool IsTabular(const std::string& source) {

@@ -72,6 +72,23 @@ TEST(DatasetTest, MnistWithTestPrefixAndLimits) {
   EXPECT_EQ(data->test.num_samples, 3);
 }
 
+// idx(path=...) is the documented name for any MNIST-style directory; the frontend accepted it
+// and the runtime once refused it ("unknown data source 'idx'").
+TEST(DatasetTest, IdxSourceReadsAnyMnistStyleDirectory) {
+  const std::string dir = MakeTempDir("dataset_idx");
+  WriteTinyDataset(dir, "t10k-");
+  DataSpec spec;
+  spec.source = "idx";
+  spec.path = dir;
+  absl::StatusOr<DataSplits> data = LoadDataset(spec);
+  ASSERT_TRUE(data.ok()) << data.status();
+  EXPECT_EQ(data->train.labels, (std::vector<int64_t>{9, 0, 3, 3, 1}));
+  EXPECT_EQ(data->test.num_samples, 3);
+  spec.path.clear();
+  EXPECT_EQ(LoadDataset(spec).status().message(),
+            "data source 'idx' needs a path: the directory holding train-images-idx3-ubyte.gz");
+}
+
 TEST(DatasetTest, CountMismatchIsAnError) {
   const std::string dir = MakeTempDir("dataset_mismatch");
   WriteTinyDataset(dir, "t10k-");
@@ -118,7 +135,7 @@ TEST(DatasetTest, BadSpecs) {
   DataSpec spec;
   spec.source = "cifar10";
   EXPECT_EQ(LoadDataset(spec).status().message(),
-            "unknown data source 'cifar10' (expected fashion_mnist or mnist)");
+            "unknown data source 'cifar10' (expected fashion_mnist, mnist or idx)");
   spec.source = "mnist";
   EXPECT_EQ(LoadDataset(spec).status().message(),
             "data source 'mnist' needs a path: the directory holding train-images-idx3-ubyte.gz");
