@@ -8,12 +8,11 @@ kiln=build/tools/kiln
 out=tests/fuzz/seeds
 rm -rf "$out"
 mkdir -p "$out"/{model_file,ir_text,model_proto,checkpoint,idx,csv,tensor_file}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 
 # A small model with a train section on synthetic data: IR text, a serialized step graph and a
 # checkpoint of one epoch.
-cat > "$tmp/tiny.kiln" <<'MODEL'
+model=$out/model_file/tiny.kiln  # Compiled from here, so locations in the seeds are stable.
+cat > "$model" <<'MODEL'
 model tiny {
   input x: f32[B, 6]
   input y: i64[B]
@@ -27,11 +26,10 @@ train {
   optimizer = adam(lr=0.01)
 }
 MODEL
-cp "$tmp/tiny.kiln" "$out/model_file/tiny.kiln"  # examples/ are seeds too (scripts/fuzz.sh)
-"$kiln" compile "$tmp/tiny.kiln" --emit=ir > "$out/ir_text/tiny_train.kir"
-"$kiln" compile "$tmp/tiny.kiln" --emit=ir --mode=eval > "$out/ir_text/tiny_eval.kir"
-"$kiln" compile "$tmp/tiny.kiln" --emit=graph -o "$out/model_proto/tiny.kgraph"
-"$kiln" train "$tmp/tiny.kiln" --checkpoint "$out/checkpoint/tiny.kckpt" > /dev/null
+"$kiln" compile "$model" --emit=ir > "$out/ir_text/tiny_train.kir"
+"$kiln" compile "$model" --emit=ir --mode=eval > "$out/ir_text/tiny_eval.kir"
+"$kiln" compile "$model" --emit=graph -o "$out/model_proto/tiny.kgraph"
+"$kiln" train "$model" --checkpoint "$out/checkpoint/tiny.kckpt" > /dev/null
 
 python3 - "$out" <<'PY'
 import gzip, struct, sys, zlib
@@ -42,7 +40,7 @@ images = idx(0x803, [3, 4, 4], range(48))
 labels = idx(0x801, [3], [0, 9, 3])
 open(f"{out}/idx/images.idx", "wb").write(images)
 open(f"{out}/idx/labels.idx", "wb").write(labels)
-open(f"{out}/idx/images.idx.gz", "wb").write(gzip.compress(images))
+open(f"{out}/idx/images.idx.gz", "wb").write(gzip.compress(images, mtime=0))
 open(f"{out}/csv/plain.csv", "w").write("a,b,label\n1.5,2,0\n-3,4e-2,1\n0,0,2\n")
 open(f"{out}/csv/quoted.csv", "w").write('"a","b",c,label\n1,"2",3,1\n4,5,,0\n')
 def tensor(dtype, shape, payload):
