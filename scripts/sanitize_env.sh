@@ -10,5 +10,7 @@ SANITIZE_CMAKE_ARGS=(
 )
 # cuBLASLt leaks a little when it fails to start without a GPU; that is NVIDIA's, not kiln's.
 export LSAN_OPTIONS="suppressions=$PWD/scripts/lsan.supp:print_suppressions=0"
-export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1"
+# allocator_may_return_null: a failed allocation returns null (kiln turns it into a Status), as
+# without ASan, instead of ASan aborting the process.
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1:allocator_may_return_null=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"

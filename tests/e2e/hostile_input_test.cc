@@ -13,6 +13,7 @@
 
 #include "gtest/gtest.h"
 #include "tests/e2e/kiln_process.h"
+#include "tests/sanitizers.h"
 
 namespace kiln {
 namespace {
@@ -25,7 +26,8 @@ using e2e::TempDir;
 
 // 4 GiB of address space: plenty for kiln and its JIT, far too little for what the hostile
 // headers below claim, so an attempt to allocate it fails at once instead of paging.
-constexpr char kMemoryLimit[] = "-v 4194304";
+// No cap under AddressSanitizer (tests/sanitizers.h).
+const char* const kMemoryLimit = testing::kAddressSanitizer ? "" : "-v 4194304";
 
 // A small classifier on generated data: 771 parameters, so its checkpoint (with Adam's state)
 // is about 9 KiB.

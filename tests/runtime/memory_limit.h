@@ -11,11 +11,15 @@
 
 #include <cstdint>
 
+#include "tests/sanitizers.h"
+
 namespace kiln::runtime::testing {
 
 inline constexpr uint64_t kTestAddressSpace = uint64_t{2} << 30;
 
+// A no-op under AddressSanitizer, whose shadow memory needs more address space than any cap.
 inline void LimitAddressSpace(uint64_t bytes = kTestAddressSpace) {
+  if (kiln::testing::kAddressSanitizer) return;
   const rlimit limit{bytes, bytes};
   setrlimit(RLIMIT_AS, &limit);
 }
