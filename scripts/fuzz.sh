@@ -5,6 +5,8 @@
 # Targets: model_file ir_text model_proto checkpoint idx csv tensor_file (tests/fuzz/*_fuzzer.cc).
 # The corpus grows in build-sanitize/fuzz/TARGET/corpus (seeded from tests/fuzz/seeds/TARGET and,
 # for model files, examples/); a crash leaves its input in build-sanitize/fuzz/TARGET/ and fails.
+# KILN_FUZZ_SEED fixes libFuzzer's random seed (CI sets it, so its smoke run repeats the same
+# mutations as far as its time allows); unset, every run explores differently.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 all_targets=(model_file ir_text model_proto checkpoint idx csv tensor_file)
@@ -28,8 +30,8 @@ for t in "${targets[@]}"; do
   mkdir -p "$work/corpus"
   seeds=(tests/fuzz/seeds/"$t")
   [[ $t == model_file ]] && seeds+=(examples)
-  flags=(-max_total_time="$2" -timeout=30 -rss_limit_mb=4096 -print_final_stats=1
-         -artifact_prefix="$work/" -dict=tests/fuzz/kiln.dict)
+  flags=(-max_total_time="$2" -seed="${KILN_FUZZ_SEED:-0}" -timeout=30 -rss_limit_mb=4096
+         -print_final_stats=1 -artifact_prefix="$work/" -dict=tests/fuzz/kiln.dict)
   [[ $t == model_file || $t == ir_text ]] && flags+=(-max_len=8192)
   echo "== fuzzing $t for $2 s"
   # Stats go to the log; the lines that matter are echoed.
