@@ -19,6 +19,7 @@ namespace kiln {
 namespace {
 
 namespace fs = std::filesystem;
+using e2e::IdxHeader;
 using e2e::Describe;
 using e2e::RunKiln;
 using e2e::RunResult;
@@ -44,17 +45,6 @@ void ExpectOneLineError(const RunResult& r, const std::string& expected) {
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << Describe(r);
   EXPECT_NE(r.err.find(expected), std::string::npos) << "expected '" << expected << "'\n"
                                                      << Describe(r);
-}
-
-// Big-endian 32-bit header words of an IDX file.
-std::string IdxHeader(uint32_t magic, const std::vector<uint32_t>& dims) {
-  std::string bytes;
-  auto put = [&](uint32_t v) {
-    for (int shift = 24; shift >= 0; shift -= 8) bytes.push_back(static_cast<char>(v >> shift));
-  };
-  put(magic);
-  for (uint32_t d : dims) put(d);
-  return bytes;
 }
 
 std::vector<std::string> FilesIn(const fs::path& dir) {

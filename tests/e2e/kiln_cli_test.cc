@@ -21,6 +21,7 @@ namespace kiln {
 namespace {
 
 namespace fs = std::filesystem;
+using e2e::IdxHeader;
 using e2e::Describe;
 using e2e::JsonNumber;
 using e2e::ReadFile;
@@ -153,17 +154,6 @@ TEST(KilnCliTest, MissingDataDirectoryIsAOneLineError) {
   std::string missing = (dir.path() / "no-such-dir").string();
   RunResult r = RunKiln({"train", "examples/fashion_mlp.kiln", "--data-dir", missing});
   ExpectOneLineError(r, missing);
-}
-
-// Big-endian 32-bit header words of an IDX file.
-std::string IdxHeader(uint32_t magic, const std::vector<uint32_t>& dims) {
-  std::string bytes;
-  auto put = [&](uint32_t v) {
-    for (int shift = 24; shift >= 0; shift -= 8) bytes.push_back(static_cast<char>(v >> shift));
-  };
-  put(magic);
-  for (uint32_t d : dims) put(d);
-  return bytes;
 }
 
 TEST(KilnCliTest, TruncatedIdxFileIsAOneLineError) {

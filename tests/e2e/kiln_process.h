@@ -15,6 +15,7 @@
 #include <regex>
 #include <sstream>
 #include <string>
+#include <cstdint>
 #include <vector>
 
 namespace kiln::e2e {
@@ -128,6 +129,17 @@ inline double JsonNumber(const std::string& json, const std::string& key) {
   std::regex pattern("\"" + key + "\"\\s*:\\s*([-+0-9.eE]+)");
   if (!std::regex_search(json, match, pattern)) return NAN;
   return std::stod(match[1]);
+}
+
+// Big-endian 32-bit header words of an IDX file: the magic, then each dim.
+inline std::string IdxHeader(uint32_t magic, const std::vector<uint32_t>& dims) {
+  std::string bytes;
+  auto put = [&](uint32_t v) {
+    for (int shift = 24; shift >= 0; shift -= 8) bytes.push_back(static_cast<char>(v >> shift));
+  };
+  put(magic);
+  for (uint32_t d : dims) put(d);
+  return bytes;
 }
 
 }  // namespace kiln::e2e
