@@ -139,14 +139,19 @@ void Reseal(std::string& bytes) {
   }
 }
 
+// One epoch of `model` that writes `checkpoint`: the run the checkpoint tests forge or resume.
+void TrainOneEpoch(const std::string& model, const std::string& checkpoint) {
+  RunResult first = RunKiln({"train", model, "--epochs", "1", "--checkpoint", checkpoint});
+  ASSERT_TRUE(e2e::Succeeded(first)) << Describe(first);
+}
+
 // Defect 9: a checkpoint forged to say epoch -3 (checksums recomputed) was accepted: "resuming
 // after epoch -3 of 3", then epochs -2..3 trained. Every field read is range-checked.
 TEST(HostileInputTest, ForgedCheckpointEpochIsRefused) {
   TempDir dir;
   const std::string model = dir.Write("tiny.kiln", kModel).string();
   const std::string checkpoint = dir.File("run.ckpt");
-  RunResult first = RunKiln({"train", model, "--epochs", "1", "--checkpoint", checkpoint});
-  ASSERT_TRUE(e2e::Succeeded(first)) << Describe(first);
+  ASSERT_NO_FATAL_FAILURE(TrainOneEpoch(model, checkpoint));
   std::string bytes = e2e::ReadFile(checkpoint);
   // The preamble (24 bytes), the model name (u32 length + "tiny"), the seed, then the epoch and
   // the global step.
@@ -173,8 +178,7 @@ TEST(HostileInputTest, ResumeWithChangedSettingsIsRefused) {
   TempDir dir;
   const std::string model = dir.Write("tiny.kiln", kModel).string();
   const std::string checkpoint = dir.File("run.ckpt");
-  RunResult first = RunKiln({"train", model, "--epochs", "1", "--checkpoint", checkpoint});
-  ASSERT_TRUE(e2e::Succeeded(first)) << Describe(first);
+  ASSERT_NO_FATAL_FAILURE(TrainOneEpoch(model, checkpoint));
   const std::string saved = e2e::ReadFile(checkpoint);
   const auto resume = [&](std::vector<std::string> flags) {
     std::vector<std::string> args = {"train", model, "--checkpoint", checkpoint, "--resume"};
@@ -219,8 +223,7 @@ TEST(HostileInputTest, VersionOneCheckpointResumesWithANote) {
   TempDir dir;
   const std::string model = dir.Write("tiny.kiln", kModel).string();
   const std::string checkpoint = dir.File("run.ckpt");
-  RunResult first = RunKiln({"train", model, "--epochs", "1", "--checkpoint", checkpoint});
-  ASSERT_TRUE(e2e::Succeeded(first)) << Describe(first);
+  ASSERT_NO_FATAL_FAILURE(TrainOneEpoch(model, checkpoint));
   // Version 2 keeps the settings right after the global step: u32 count, then name and value
   // strings (u32 length + bytes). Version 1 is the same file without them.
   std::string bytes = e2e::ReadFile(checkpoint);
