@@ -1,0 +1,181 @@
+// State shared by the emitters of one CPU kernel function (codegen/cpu/kernel_emitter.cc for
+// loops and matmuls, reduction_emitter.cc for reductions): the function being built, its
+// buffers' base pointers, and loop-building helpers.
+#ifndef KILN_CODEGEN_CPU_KERNEL_CONTEXT_H_
+#define KILN_CODEGEN_CPU_KERNEL_CONTEXT_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <span>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "codegen/cpu/llvm_scalar_builder.h"
+#include "codegen/fused_evaluator.h"
+#include "ir/kernel_program.h"
+#include "llvm/IR/IRBuilder.h"
+#include "llvm/IR/Module.h"
+
+namespace kiln::cpu {
+
+// Below this many elements a kernel runs on one thread: waking the other costs more than it saves.
+constexpr int64_t kMinParallelElements = 16384;
+constexpr double kMinParallelFlops = 1e6;
+
+inline kernel::ScalarType ScalarTypeOf(ir::DType dtype) {
+  return dtype == ir::DType::kI64 ? kernel::ScalarType::kI64 : kernel::ScalarType::kF32;
+}
+
+// State shared by the emitters of one kernel function.
+class KernelContext {
+ public:
+  KernelContext(llvm::Module& module, const ir::Graph& graph, const ir::Kernel& kernel,
+                const ir::BufferAssignment& memory)
+      : module_(module), graph_(graph), kernel_(kernel), memory_(memory),
+        b_(module.getContext()) {}
+
+  // Creates the kernel function `void name(ptr slots, i64 begin, i64 end)` and its entry block.
+  void CreateFunction() {
+    llvm::LLVMContext& ctx = module_.getContext();
+    auto* ptr = llvm::PointerType::get(ctx, 0);
+    auto* fn_type = llvm::FunctionType::get(llvm::Type::getVoidTy(ctx),
+                                            {ptr, b_.getInt64Ty(), b_.getInt64Ty()}, false);
+    function_ = llvm::Function::Create(fn_type, llvm::Function::ExternalLinkage, kernel_.name,
+                                       module_);
+    function_->getArg(0)->setName("slots");
+    function_->getArg(1)->setName("begin");
+    function_->getArg(2)->setName("end");
+    function_->addParamAttr(0, llvm::Attribute::NoAlias);
+    function_->addFnAttr("prefer-vector-width", "512");
+    entry_ = llvm::BasicBlock::Create(ctx, "entry", function_);
+    b_.SetInsertPoint(entry_);
+  }
+
+  // Works inside a function made by someone else with the same ABI (the GEMM emitter's).
+  void Attach(llvm::Function* function) {
+    if (function_ == function) return;
+    function_ = function;
+    entry_ = &function->getEntryBlock();
+    pointers_.clear();
+  }
+
+  llvm::IRBuilder<>& b() { return b_; }
+  llvm::Module& module() { return module_; }
+  llvm::Function* function() { return function_; }
+  llvm::Value* begin() { return function_->getArg(1); }
+  llvm::Value* end() { return function_->getArg(2); }
+  llvm::Value* slots() { return function_->getArg(0); }
+  const ir::Graph& graph() const { return graph_; }
+  const ir::Kernel& kernel() const { return kernel_; }
+  const ir::Node& node(ir::NodeId id) const { return graph_.node(id); }
+
+  int Slot(ir::NodeId id) const { return memory_.node_buffer[id]; }
+
+  // The base pointer of `id`'s buffer, loaded once in the entry block.
+  llvm::Value* Pointer(ir::NodeId id) {
+    int slot = Slot(id);
+    auto it = pointers_.find(slot);
+    if (it != pointers_.end()) return it->second;
+    llvm::IRBuilder<> entry(entry_, entry_->begin());
+    llvm::Value* address = entry.CreateConstInBoundsGEP1_64(entry.getPtrTy(), slots(), slot);
+    llvm::Value* pointer = entry.CreateLoad(entry.getPtrTy(), address, absl::StrCat("buf", slot));
+    pointers_[slot] = pointer;
+    return pointer;
+  }
+
+  llvm::Type* ElementType(ir::NodeId id) {
+    return node(id).type.dtype == ir::DType::kI64 ? b_.getInt64Ty() : b_.getFloatTy();
+  }
+
+  // Row-major linear index of scalar coordinates in `shape`.
+  llvm::Value* LinearIndex(const std::vector<llvm::Value*>& coords, const ir::Shape& shape) {
+    std::vector<int64_t> strides = ir::RowMajorStrides(shape);
+    llvm::Value* index = b_.getInt64(0);
+    for (size_t d = 0; d < coords.size(); ++d) {
+      if (shape[d] == 1) continue;
+      index = b_.CreateAdd(index, b_.CreateMul(coords[d], b_.getInt64(strides[d])), "", true, true);
+    }
+    return index;
+  }
+
+  llvm::Value* ElementPointer(ir::NodeId id, llvm::Value* index) {
+    return b_.CreateInBoundsGEP(ElementType(id), Pointer(id), index);
+  }
+
+  // for (i = lo; i < hi; ++i) body(i), leaving the builder after the loop.
+  void Loop(llvm::Value* lo, llvm::Value* hi, const std::function<void(llvm::Value*)>& body) {
+    llvm::LLVMContext& ctx = module_.getContext();
+    llvm::BasicBlock* preheader = b_.GetInsertBlock();
+    auto* header = llvm::BasicBlock::Create(ctx, "loop", function_);
+    auto* body_block = llvm::BasicBlock::Create(ctx, "body", function_);
+    auto* exit = llvm::BasicBlock::Create(ctx, "exit", function_);
+    b_.CreateBr(header);
+    b_.SetInsertPoint(header);
+    llvm::PHINode* i = b_.CreatePHI(b_.getInt64Ty(), 2, "i");
+    i->addIncoming(lo, preheader);
+    b_.CreateCondBr(b_.CreateICmpSLT(i, hi), body_block, exit);
+    b_.SetInsertPoint(body_block);
+    body(i);
+    llvm::Value* next = b_.CreateAdd(i, b_.getInt64(1), "", true, true);
+    i->addIncoming(next, b_.GetInsertBlock());
+    b_.CreateBr(header);
+    b_.SetInsertPoint(exit);
+  }
+
+  // Nested loops over `shape`; dim `parallel_dim` (if >= 0) runs over [begin, end) only.
+  void LoopNest(const ir::Shape& shape, int parallel_dim,
+                const std::function<void(const std::vector<llvm::Value*>&)>& body) {
+    std::vector<llvm::Value*> coords;
+    std::function<void(size_t)> nest = [&](size_t d) {
+      if (d == shape.size()) return body(coords);
+      bool split = static_cast<int>(d) == parallel_dim;
+      Loop(split ? begin() : b_.getInt64(0), split ? end() : b_.getInt64(shape[d]),
+           [&](llvm::Value* i) {
+             coords.push_back(i);
+             nest(d + 1);
+             coords.pop_back();
+           });
+    };
+    nest(0);
+  }
+
+  void Finish() { b_.CreateRetVoid(); }
+
+ private:
+  llvm::Module& module_;
+  const ir::Graph& graph_;
+  const ir::Kernel& kernel_;
+  const ir::BufferAssignment& memory_;
+  llvm::IRBuilder<> b_;
+  llvm::Function* function_ = nullptr;
+  llvm::BasicBlock* entry_ = nullptr;
+  std::map<int, llvm::Value*> pointers_;
+};
+
+// Scalar loads: coordinates are plain i64 values.
+inline codegen::FusedEvaluator::LoadFn ScalarLoader(KernelContext& k, LlvmScalarBuilder& sb) {
+  return [&k, &sb](ir::NodeId id, std::span<const kernel::Value> coords) {
+    std::vector<llvm::Value*> raw;
+    for (const kernel::Value& c : coords) raw.push_back(sb.Unwrap(c));
+    llvm::Value* index = k.LinearIndex(raw, k.node(id).type.shape);
+    llvm::Value* v = k.b().CreateLoad(k.ElementType(id), k.ElementPointer(id, index));
+    return sb.Wrap(v, ScalarTypeOf(k.node(id).type.dtype));
+  };
+}
+
+inline std::vector<kernel::Value> WrapCoords(LlvmScalarBuilder& sb,
+                                             const std::vector<llvm::Value*>& c) {
+  std::vector<kernel::Value> coords;
+  for (llvm::Value* v : c) coords.push_back(sb.Wrap(v, kernel::ScalarType::kI64));
+  return coords;
+}
+
+inline int64_t TasksFor(const ir::Shape& shape, int parallel_dim) {
+  if (parallel_dim < 0 || ir::NumElements(shape) < kMinParallelElements) return 1;
+  return shape[parallel_dim];
+}
+
+}  // namespace kiln::cpu
+
+#endif  // KILN_CODEGEN_CPU_KERNEL_CONTEXT_H_
