@@ -203,25 +203,67 @@ absl::StatusOr<TensorType> PairType(std::span<const TensorType> ops, const Attrs
   return Reduced(ops[0].shape, attrs);
 }
 
-// log(x) clamped below at -100 as torch.nn.functional.binary_cross_entropy does. log(0) is
-// selected away rather than clamped, so its infinite derivative never meets a zero gradient
-// (0 * inf would turn a saturated sigmoid's update into NaN). Positive f32 inputs are at least
-// FLT_MIN (denormals are flushed), whose log is -87.3, so only 0 reaches the clamp. A NaN
-// probability is not <= 0, so its NaN log goes through rather than becoming -100.
-NodeId ClampedLog(GraphBuilder& b, NodeId x) {
-  NodeId log = b.Log(b.Maximum(x, b.Scalar(std::numeric_limits<float>::min())));
-  return b.Select(b.Op("greater_equal", {b.Scalar(0.0), x}), b.Scalar(-100.0), log);
+// binary_cross_entropy's per-element loss is a primitive of its own because PyTorch's backward is
+// not the derivative of its forward: d/dp = (p - t) / max(p (1 - p), 1e-12), which is bounded
+// where the chain rule's t/p would blow up (after a sigmoid that saturates, |logit| > ~27.6, the
+// gradient then shrinks towards 0 instead of staying at -1). Matching it is part of matching
+// PyTorch. Forward, as ATen's CPU kernel: (t - 1) max(log1p(-p), -100) - t max(log(p), -100).
+constexpr double kBceLogFloor = -100.0;
+constexpr double kBceEpsilon = 1e-12;
+
+// max(v, -100) that lets NaN through (std::max(NaN, -100) is NaN, as in ATen).
+kernel::Value AtLeastLogFloor(kernel::ScalarBuilder& b, kernel::Value v) {
+  kernel::Value floor = b.ConstF32(kBceLogFloor);
+  return b.Select(b.CmpGT(floor, v), floor, v);
 }
 
-// -w (t log p + (1 - t) log(1 - p)).
+// log1p(-p) without a log1p primitive: with u = 1 - p rounded, log(u) * (-p) / (u - 1) is
+// accurate to a few ulps (Goldberg's trick); u == 1 means p is below half an ulp of 1, where
+// log1p(-p) = -p.
+kernel::Value Log1pOfNegative(kernel::ScalarBuilder& b, kernel::Value p) {
+  kernel::Value one = b.ConstF32(1.0);
+  kernel::Value u = b.Sub(one, p);
+  kernel::Value minus_p = b.Neg(p);
+  kernel::Value scaled = b.Div(b.Mul(b.Log(u), minus_p), b.Sub(u, one));
+  return b.Select(b.CmpEQ(u, one), minus_p, scaled);
+}
+
+const OpDef kBinaryCrossEntropyTerm = {
+    .name = "binary_cross_entropy_term",
+    .summary = "Per-element BCE of probability p and target t, with PyTorch's clamps and "
+               "backward (d/dp = (p - t) / max(p (1 - p), 1e-12)).",
+    .num_operands = 2,
+    .traits = kElementwise,
+    .infer_type = [](std::span<const TensorType> ops, const Attrs&) -> absl::StatusOr<TensorType> {
+      if (ops[0].dtype != DType::kF32 || ops[1].dtype != DType::kF32 ||
+          ops[0].shape != ops[1].shape) {
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "expects f32 probability and target of one shape, got %s and %s", ops[0].ToString(),
+            ops[1].ToString()));
+      }
+      return ops[0];
+    },
+    // d/dt = log(1 - p) - log(p) = -logit(p), ATen's binary_cross_entropy_target_backward.
+    .gradient = [](GradContext& g) -> std::vector<std::optional<NodeId>> {
+      NodeId p = g.operand(0), t = g.operand(1);
+      NodeId one = g.b.Scalar(1.0);
+      NodeId variance = g.b.Mul(g.b.Sub(one, p), p);
+      NodeId denominator = g.b.Maximum(variance, g.b.Scalar(kBceEpsilon));
+      NodeId grad_p = g.b.Div(g.b.Mul(g.output_grad, g.b.Sub(p, t)), denominator);
+      NodeId grad_t = g.b.Mul(g.output_grad, g.b.Sub(g.b.Log(g.b.Sub(one, p)), g.b.Log(p)));
+      return {grad_p, grad_t};
+    },
+    .emit_element = [](kernel::ScalarBuilder& b, const ElementInputs& in) {
+      kernel::Value p = in.operands[0], t = in.operands[1];
+      kernel::Value log_p = AtLeastLogFloor(b, b.Log(p));
+      kernel::Value log_q = AtLeastLogFloor(b, Log1pOfNegative(b, p));
+      return b.Sub(b.Mul(b.Sub(t, b.ConstF32(1.0)), log_q), b.Mul(t, log_p));
+    },
+};
+
+// mean / sum of w * binary_cross_entropy_term(p, t).
 NodeId ExpandBinaryCrossEntropy(GraphBuilder& b, const Node& node, bool) {
-  NodeId p = node.operands[0], t = node.operands[1];
-  NodeId one = b.Scalar(1.0);
-  NodeId log_p = ClampedLog(b, p);
-  NodeId log_q = ClampedLog(b, b.Sub(one, p));
-  NodeId positive = b.Mul(t, log_p);
-  NodeId negative = b.Mul(b.Sub(one, t), log_q);
-  NodeId losses = b.Neg(b.Add(positive, negative));
+  NodeId losses = b.Op(kBinaryCrossEntropyTerm.name, {node.operands[0], node.operands[1]});
   if (std::optional<NodeId> weight = OptionalOperand(node, 2)) losses = b.Mul(losses, *weight);
   return ReduceAll(b, losses, ReductionOf(node));
 }
@@ -309,6 +351,7 @@ InferTypeFn PairLoss(const char* extra) {
 }  // namespace
 
 void RegisterLossOps(OpRegistry& r) {
+  r.Add(kBinaryCrossEntropyTerm);
   r.Add(Loss("nll_loss", "Negative log-likelihood of class indices; optional class weights.",
              ClassLoss(false), ExpandNllLoss, PredictClass));
   r.Add(Loss("cross_entropy",

@@ -132,6 +132,8 @@ std::vector<GradCase> PrimitiveCases() {
 // kGridHalf targets: the difference stays 0.1 away from l1's kink at 0 and from smooth_l1's
 // switch at beta = 0.4.
 void AddLossCases(std::vector<GradCase>& cases) {
+  cases.push_back({"binary_cross_entropy_term", "4x3",
+                   {{{4, 3}, Domain::kProbability}, {{4, 3}, Domain::kProbability}}});
   const Operand labels{{4}, Domain::kLabels}, class_weights{{5}, Domain::kPositive};
   for (const char* reduction : {"mean", "sum", "none"}) {
     Attrs attrs = {{"reduction", std::string(reduction)}};

@@ -389,6 +389,8 @@ TEST(OpParityCoverageTest, EveryRegisteredOpHasAPyTorchCase) {
       {"dropout", "random: kept fraction, scaling and mask reuse in DropoutTrainingTest"},
       {"random_uniform", "random: bit-exact against the host hash in the constant evaluator tests"},
       {"iota", "no operands: fused_kernel_test"},
+      {"binary_cross_entropy_term",
+       "binary_cross_entropy's element: its cases, and fidelity.kgf's saturated sigmoids"},
       {"adaptive_avg_pool2d_grad", "adaptive_avg_pool2d's gradient: its cases' input gradients"},
   };
   std::map<std::string, int> ops;
