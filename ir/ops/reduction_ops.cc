@@ -15,7 +15,8 @@ using Grads = std::vector<std::optional<NodeId>>;
 
 absl::StatusOr<TensorType> ReducedType(const TensorType& in, const Attrs& attrs, DType dtype) {
   std::vector<int64_t> dims = attrs.GetInts("dims");
-  if (dims.empty()) {
+  // A rank-0 tensor reduces over no dims (to itself), as torch.sum of a 0-dim tensor does.
+  if (dims.empty() && in.rank() > 0) {
     return absl::InvalidArgumentError("a reduction needs at least one dim");
   }
   std::vector<bool> reduced(in.rank(), false);

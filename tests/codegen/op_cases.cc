@@ -85,6 +85,8 @@ std::vector<GradCase> PrimitiveCases() {
       }
     }
     cases.push_back({op, "rank3_dims0_2", {{{2, 3, 4}, d}}, Reduce({0, 2}, false)});
+    // A rank-0 tensor reduces over no dims, as torch.sum(scalar) does.
+    cases.push_back({op, "rank0", {{{}, d}}, Reduce({}, false)});
   }
   cases.push_back({"reshape", "to_2x6", {{{3, 4}}}, {{"shape", Shape{2, 6}}}});
   cases.push_back({"reshape", "to_flat", {{{2, 3, 2}}}, {{"shape", Shape{-1}}}});
@@ -190,6 +192,7 @@ std::vector<GradCase> CompositeCases() {
   AddLossCases(cases);
   cases.push_back({"reduce_mean", "dims0", {{{3, 4}}}, Reduce({0}, false)});
   cases.push_back({"reduce_mean", "dims0_1_keep", {{{3, 4}}}, Reduce({0, 1}, true)});
+  cases.push_back({"reduce_mean", "rank0", {{{}}}, Reduce({}, false)});
   for (const char* op : {"var", "std"}) {
     for (bool unbiased : {false, true}) {
       Attrs dims1 = Reduce({1}, false), dims01 = Reduce({0, -1}, true);

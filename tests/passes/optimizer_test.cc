@@ -3,6 +3,7 @@
 // parity of every update rule with PyTorch is tests/golden/optimizer_parity_test.cc.
 #include "passes/optimizers.h"
 
+#include <cmath>
 #include <set>
 #include <string>
 #include <vector>
@@ -149,6 +150,50 @@ TEST(ClipTest, NormAndValueClippingInTheGraph) {
   for (size_t i = 0; i < grad.size(); ++i) {
     EXPECT_NEAR(by_value[i], std::clamp(grad[i], -1e-4, 1e-4), 1e-6) << i;
   }
+}
+
+// A rank-0 parameter is part of the global norm like any other (its square is its own sum).
+TEST(ClipTest, NormClippingIncludesRankZeroParameters) {
+  constexpr char kScaled[] = R"(model scaled {
+  input x: f32[B, 4]
+  input y: i64[B]
+  param s: f32[] = ones
+  loss = cross_entropy(linear(x, 3, name=fc) * s, y)
+}
+train {
+  optimizer = sgd(lr=1)
+  clip_grad_norm = 1e-4
+}
+)";
+  absl::StatusOr<frontend::ModelAst> ast = frontend::ParseModel(kScaled, "scaled.kiln");
+  ASSERT_TRUE(ast.ok()) << ast.status();
+  absl::StatusOr<ir::TrainConfig> train = frontend::LowerTrainConfig(*ast);
+  absl::StatusOr<ir::Graph> model = frontend::LowerModel(*ast, {{"B", 2}});
+  ASSERT_TRUE(train.ok() && model.ok());
+  absl::StatusOr<ir::Graph> step = passes::BuildTrainingStep(*model, *train);
+  ASSERT_TRUE(step.ok()) << step.status();
+  auto runner = tools::GraphRunner::Compile(*std::move(step));
+  ASSERT_TRUE(runner.ok()) << runner.status();
+  std::vector<double> weight(12);
+  for (size_t i = 0; i < weight.size(); ++i) weight[i] = 0.1 * (static_cast<double>(i % 5) - 2);
+  ASSERT_TRUE((*runner)->Set("fc.weight", weight).ok());
+  ASSERT_TRUE((*runner)->Set("fc.bias", {0.0, 0.0, 0.0}).ok());
+  ASSERT_TRUE((*runner)->Set("s", {1.0}).ok());
+  ASSERT_TRUE((*runner)->Set("kiln.lr", {1.0}).ok());
+  ASSERT_TRUE((*runner)->Set("x", {1, 2, 3, 4, -1, 0.5, 2, 1}).ok());
+  ASSERT_TRUE((*runner)->Set("y", {0, 2}).ok());
+  ASSERT_TRUE((*runner)->Run().ok());
+  double norm = 0;
+  std::vector<double> s = *(*runner)->Read("s");
+  ASSERT_EQ(s.size(), 1u);
+  norm += (1.0 - s[0]) * (1.0 - s[0]);
+  std::vector<double> after = *(*runner)->Read("fc.weight");
+  for (size_t i = 0; i < after.size(); ++i) norm += std::pow(weight[i] - after[i], 2);
+  std::vector<double> bias = *(*runner)->Read("fc.bias");
+  for (double b : bias) norm += b * b;
+  EXPECT_NE(s[0], 1.0);  // s moved...
+  // ...and the whole step was clipped to 1e-4 (its unclipped norm is ~1e-3).
+  EXPECT_NEAR(std::sqrt(norm), 1e-4, 1e-7);
 }
 
 TEST(ScheduleTest, ClosedFormsMatchTorchLrScheduler) {
