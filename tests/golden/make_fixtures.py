@@ -120,6 +120,102 @@ def max_scaled_error(got, ref):
 
 
 # ---------------------------------------------------------------------------------------------
+# Numerical fidelity (fidelity.kgf; numerical_fidelity_test.cc).
+#
+# bce_saturation: sigmoid then binary_cross_entropy (sum) at logits +-{10, 25, 28, 29.31, 40} with
+# targets 1 and 0. Where the sigmoid saturates, PyTorch's BCE backward divides by
+# max(p (1 - p), 1e-12), so the gradient shrinks towards 0 (logit -29.31, target 1: -0.1866)
+# where the chain rule would give -1. The saturation is a float32 phenomenon (sigmoid(25) rounds
+# to 1), so the reference is PyTorch's float32 result.
+#
+# padded_conv_bn: a 1x1 convolution with padding 2 (the border is the bias alone, so each
+# channel's |mean| / std is large) feeding batch_norm2d, batch 64 of 28x28: 65,536 values per
+# channel, from 3 input channels (batch norm is blind to a channel's scale and shift, so the
+# weights' gradient is meaningful only across input channels, and the bias's is 0). A float32
+# mean taken left to right is off by its rounding error, which the
+# normalization turns into gradient error far above PyTorch's own. x and the upstream gradient
+# come from InitialWeight (x = 0.5 + U(-0.5, 0.5), upstream U(-1, 1)), so only parameters and
+# results are stored; grad_x every FIDELITY_X_STRIDE-th element.
+FIDELITY_RTOL = 1e-5
+# The convolution weights' gradient is a difference of nearly equal sums (batch norm makes it
+# orthogonal to the weights), so PyTorch's own float32 run misses 1e-5 on it (2.6x): 1e-4 there.
+FIDELITY_RTOL_CONV_WEIGHT = 1e-4
+FIDELITY_X_STRIDE = 8
+BCE_LOGITS = [10.0, 25.0, 28.0, 29.31, 40.0]
+CONV_BN = dict(batch=64, in_channels=3, channels=4, size=28, padding=2)
+
+
+def bce_saturation():
+    magnitudes = BCE_LOGITS
+    logits = [-m for m in magnitudes] + magnitudes
+    x = torch.tensor(logits + logits, dtype=torch.float32, requires_grad=True)
+    t = torch.tensor([1.0] * len(logits) + [0.0] * len(logits), dtype=torch.float32)
+    loss = F.binary_cross_entropy(torch.sigmoid(x), t, reduction="sum")
+    loss.backward()
+    return x.detach(), t, loss.detach(), x.grad
+
+
+def conv_bn_inputs():
+    c = CONV_BN
+    x_shape = [c["batch"], c["in_channels"], c["size"], c["size"]]
+    padded = c["size"] + 2 * c["padding"]
+    up_shape = [c["batch"], c["channels"], padded, padded]
+    x = hash_array(101, np.arange(np.prod(x_shape), dtype=np.uint64), 0.5) + np.float32(0.5)
+    upstream = hash_array(102, np.arange(np.prod(up_shape), dtype=np.uint64), 1.0)
+    gen = torch.Generator().manual_seed(17)
+    conv_weight = (0.5 + torch.rand([c["channels"], c["in_channels"], 1, 1],
+                                    generator=gen)).to(torch.float32)
+    conv_bias = (3.0 + torch.rand([c["channels"]], generator=gen)).to(torch.float32)
+    bn_weight = (0.5 + torch.rand([c["channels"]], generator=gen)).to(torch.float32)
+    bn_bias = torch.randn([c["channels"]], generator=gen).to(torch.float32)
+    return (torch.from_numpy(x.astype(np.float32).reshape(x_shape)),
+            torch.from_numpy(upstream.reshape(up_shape)), conv_weight, conv_bias, bn_weight,
+            bn_bias)
+
+
+def run_conv_bn(inputs, dtype):
+    x, upstream, conv_weight, conv_bias, bn_weight, bn_bias = [t.to(dtype) for t in inputs]
+    params = [t.clone().requires_grad_(True) for t in (conv_weight, conv_bias, bn_weight, bn_bias)]
+    xs = x.clone().requires_grad_(True)
+    h = F.conv2d(xs, params[0], params[1], padding=CONV_BN["padding"])
+    out = F.batch_norm(h, None, None, params[2], params[3], training=True, eps=1e-5)
+    (out * upstream).sum().backward()
+    # No conv bias gradient: batch norm removes any per-channel shift, so it is 0 up to rounding.
+    return {"grad_conv_weight": params[0].grad, "grad_bn_weight": params[2].grad, "grad_bn_bias": params[3].grad,
+            "grad_x": xs.grad.reshape(-1)[::FIDELITY_X_STRIDE]}
+
+
+def write_fidelity():
+    w = Writer(os.path.join(HERE, "fidelity.kgf"))
+    w.meta("tolerance", "rtol=%g" % FIDELITY_RTOL, "floor=%g" % FLOOR)
+    x, t, loss, grad = bce_saturation()
+    w.tensor("bce.logits", x.numpy(), "f32")
+    w.tensor("bce.target", t.numpy(), "f32")
+    w.tensor("bce.loss", loss.numpy(), "f32")
+    w.tensor("bce.grad", grad.numpy(), "f32")
+    inputs = conv_bn_inputs()
+    w.meta("conv_bn", " ".join("%s=%d" % kv for kv in CONV_BN.items()),
+           "x_stride=%d" % FIDELITY_X_STRIDE)
+    for name, value in zip(("conv_weight", "conv_bias", "bn_weight", "bn_bias"), inputs[2:]):
+        w.tensor("conv_bn." + name, value.numpy(), "f32")
+    ref = run_conv_bn(inputs, torch.float64)
+    got = run_conv_bn(inputs, torch.float32)
+    worst = 0.0
+    for key, value in ref.items():
+        w.tensor("conv_bn." + key, value.numpy(), "f32")
+        rtol = FIDELITY_RTOL_CONV_WEIGHT if key == "grad_conv_weight" else FIDELITY_RTOL
+        w.meta("conv_bn_rtol", key, rtol)
+        err = (max_scaled_error(got[key], value) * RTOL) / rtol
+        print("  conv_bn %-17s torch-f32 error %.3f of tolerance" % (key, err))
+        worst = max(worst, err)
+    size = w.close()
+    print("%-22s %8d bytes  torch-f32 worst error %.3f of tolerance" %
+          ("fidelity.kgf", size, worst))
+    assert worst <= 1.0
+    return size
+
+
+# ---------------------------------------------------------------------------------------------
 # W3 MLP.
 
 def InitialWeight(salt, index, bound):
@@ -804,6 +900,7 @@ def main():
     total += write_w3("w3_cross_entropy.kgf", "adam", True, False, pixels, labels, source)
     total += write_ops()
     total += write_batch_norm()
+    total += write_fidelity()
     print("total %d bytes (torch %s, data: %s)" % (total, torch.__version__, source))
     assert total < 2 * 1024 * 1024, "fixtures must stay under 2 MB"
     return 0
