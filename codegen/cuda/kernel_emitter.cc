@@ -57,6 +57,38 @@ __forceinline__ float WarpMin(float v) {
   }
   return v;
 }
+// A float sum whose error grows with log(n) rather than n (PyTorch's sums are cascades too):
+// elements go into a chunk of 16; full chunks fold pairwise through `level`, partial sums of
+// 1, 2, 4, ... chunks, the way a carry ripples through a binary counter (codegen/
+// summation_plan.h has the same scheme for the CPU). Threads then combine by a tree.
+struct CascadeSum {
+  static constexpr int kChunk = 16;
+  float level[48];  // level[l] holds 2^l chunks where bit l of `chunks` is set.
+  unsigned long long chunks = 0;
+  float chunk = 0.0f;
+  int in_chunk = 0;
+  __forceinline__ void Add(float x) {
+    chunk += x;
+    if (++in_chunk == kChunk) Push();
+  }
+  __forceinline__ void Push() {
+    float v = chunk;
+    int l = 0;
+    for (; (chunks >> l) & 1ull; ++l) v += level[l];
+    level[l] = v;
+    ++chunks;
+    chunk = 0.0f;
+    in_chunk = 0;
+  }
+  // The small partials first: the open chunk, then the levels from the lowest.
+  __forceinline__ float Total() const {
+    float total = chunk;
+    for (int l = 0; l < 48; ++l) {
+      if ((chunks >> l) & 1ull) total += level[l];
+    }
+    return total;
+  }
+};
 // torch.argmax's order: NaN ranks above every number.
 __forceinline__ bool ArgMaxGreater(float a, float b) { return a > b || (a != a && b == b); }
 // (value, index) pairs: the larger value wins, ties (NaN with NaN included) go to the smaller

@@ -110,7 +110,20 @@ std::string Accumulate(const ReductionShape& r, const CudaScalarBuilder& sb, Val
     return absl::StrCat("if (kiln_rt::ArgMaxGreater(", xs, ", acc)) { acc = ", xs, "; best = ",
                         index, "; }");
   }
+  if (r.kind == ir::ReduceKind::kSum) return absl::StrCat("sum.Add(", xs, ");");
   return absl::StrCat("acc = ", Combine(r.kind, "acc", xs), ";");
+}
+
+// A thread's accumulator: sums fold through kiln_rt::CascadeSum (error ~log n, not n) and hand
+// `acc` its total before the threads combine; max and min fold into `acc` directly.
+std::string DeclareAccumulator(const ReductionShape& r, const std::string& indent) {
+  std::string decl = absl::StrCat(indent, "float acc = ", InitLiteral(r.kind), ";\n");
+  if (r.kind == ir::ReduceKind::kSum) absl::StrAppend(&decl, indent, "kiln_rt::CascadeSum sum;\n");
+  return decl;
+}
+
+std::string FinishAccumulator(const ReductionShape& r, const std::string& indent) {
+  return r.kind == ir::ReduceKind::kSum ? absl::StrCat(indent, "acc = sum.Total();\n") : "";
 }
 
 // Rows: the reduced dims are innermost, so output element `row` folds a contiguous row.
@@ -149,14 +162,15 @@ absl::StatusOr<CudaKernel> EmitRowReduction(EmitterContext& k, const ReductionSh
                     "  for (long long row = blockIdx.x; row < ", rows,
                     "ll; row += gridDim.x) {\n");
   }
-  absl::StrAppend(&s, "    float acc = ", InitLiteral(r.kind), ";\n");
+  absl::StrAppend(&s, DeclareAccumulator(r, "    "));
   if (argmax) {
     // A lane that sees no element keeps an index past every real one, so it never wins a tie.
     absl::StrAppend(&s, "    long long best = ", lane, " < ", row_len, "ll ? (long long)", lane,
                     " : 0x7fffffffffffffffll;\n");
   }
   absl::StrAppend(&s, "    {\n", outer_code, "      for (long long j = ", lane, "; j < ", row_len,
-                  "ll; j += ", lanes, ") {\n", inner_code, "      }\n    }\n");
+                  "ll; j += ", lanes, ") {\n", inner_code, "      }\n    }\n",
+                  FinishAccumulator(r, "    "));
   if (argmax) {
     absl::StrAppend(&s, "    kiln_rt::WarpArgMax(acc, best);\n");
   } else {
@@ -219,10 +233,11 @@ absl::StatusOr<CudaKernel> EmitColumnReduction(EmitterContext& k, const Reductio
       "  for (long long base = (long long)blockIdx.x * ", kColumnWidth, "; base < ", kept_count,
       "ll; base += (long long)gridDim.x * ", kColumnWidth, ") {\n",
       "    const long long o = base + threadIdx.x;\n",
-      "    float acc = ", InitLiteral(r.kind), ";\n",
+      DeclareAccumulator(r, "    "),
       "    if (o < ", kept_count, "ll) {\n", outer_code,
       "      for (long long red = threadIdx.y; red < ", reduced_count,
       "ll; red += blockDim.y) {\n", inner_code, "      }\n    }\n",
+      FinishAccumulator(r, "    "),
       "    partial[threadIdx.y][threadIdx.x] = acc;\n", "    __syncthreads();\n",
       "    if (threadIdx.y == 0 && o < ", kept_count, "ll) {\n",
       "      float total = partial[0][threadIdx.x];\n",
