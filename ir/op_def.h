@@ -32,7 +32,15 @@ enum Trait : uint32_t {
   kCheap = 1u << 9,        // About one instruction per element: fusion may recompute it freely.
   kWindow = 1u << 10,      // Output element reads operand elements at computed coordinates
                            // (im2col, slice, pad): has emit_window; operands live in memory.
+  kRandom = 1u << 11,      // Different values every evaluation (random_uniform): never folded,
+                           // never merged with an equal-looking node.
+  kGenerator = 1u << 12,   // Computed from attrs and coordinates alone (constant, iota):
+                           // inlined into every consumer instead of stored.
+  kTrainable = 1u << 13,   // A parameter: gets a gradient and an optimizer update unless frozen.
 };
+
+// What a vendor GEMM library (cuBLASLt) can apply to a matmul's result in its epilogue.
+enum class LibraryEpilogue { kNone, kAdd, kRelu };
 
 enum class ReduceKind { kSum, kMax, kMin, kArgMax };
 
@@ -75,6 +83,9 @@ using EmitWindowFn = std::function<kernel::Value(kernel::ScalarBuilder&, const W
 using IndexMapFn = std::function<std::vector<int>(const Node& node, const TensorType& operand)>;
 // For kComposite ops: builds the primitive form; returns the node replacing `node`.
 using ExpandFn = std::function<NodeId(GraphBuilder&, const Node& node, bool training)>;
+// For ops where op(op(x, inner attrs), outer attrs) == op(x, composed attrs) (transpose): the
+// composed attrs.
+using ComposeFn = std::function<Attrs(const Attrs& inner, const Attrs& outer)>;
 
 // A classification loss's reading of its operands: the class each sample is predicted to be and
 // the class its target names, both i64 [N]. Evaluation counts accuracy from them.
@@ -99,6 +110,8 @@ struct OpDef {
   IndexMapFn index_map;         // kIndexMap ops.
   ExpandFn expand;              // kComposite ops.
   PredictFn predict;            // Classification losses: what accuracy compares.
+  ComposeFn compose;            // Ops that fold a chain of themselves into one.
+  LibraryEpilogue library_epilogue = LibraryEpilogue::kNone;
 
   bool Has(Trait t) const { return (traits & t) != 0; }
 };

@@ -26,7 +26,7 @@ NodeKey KeyOf(const Node& node) {
 // The op table has no "random" trait yet, so the random generators are listed here. Two
 // random_uniform nodes with equal key and salt would compute equal bits, but call sites that ask
 // for noise twice mean two independent draws; merging would hide a salt bug instead of exposing it.
-bool IsRandom(const Node& node) { return node.op == "random_uniform"; }
+bool IsRandom(const Node& node) { return ir::OpOf(node).Has(ir::kRandom); }
 
 // A leaf without a per-element formula is a tensor supplied from outside the graph (input,
 // parameter, state): equal types say nothing about equal contents.

@@ -22,7 +22,7 @@ bool IsConstant(const Node& node) { return node.op == kConstantOp; }
 
 // See common_subexpression_elimination.cc: the op table has no "random" trait yet. Folding a
 // random op would be exact only for a constant key; it is never worth the surprise.
-bool IsRandom(const Node& node) { return node.op == "random_uniform"; }
+bool IsRandom(const Node& node) { return ir::OpOf(node).Has(ir::kRandom); }
 
 // i64 constants carry their value as a double attr (the constant op reads GetFloat), so only
 // integers of magnitude up to 2^53 survive the trip exactly.
@@ -124,23 +124,20 @@ NodeId RemoveIdentityIndexMap(const Graph& graph, const Node& node) {
 bool CollapseAliasChain(const Graph& graph, Node& node) {
   if (!ir::OpOf(node).Has(ir::kAlias) || node.operands.size() != 1) return false;
   const Node& inner = graph.node(node.operands[0]);
-  if (inner.op != node.op || inner.operands.size() != 1) return false;
+  if (&ir::OpOf(inner) != &ir::OpOf(node) || inner.operands.size() != 1) return false;
   node.operands[0] = inner.operands[0];
   return true;
 }
 
-// transpose(transpose(x, p), q) -> transpose(x, r) with r[i] = p[q[i]]: output dim i of the
-// outer one is dim q[i] of the inner one, which is dim p[q[i]] of x.
-bool ComposeTransposes(const Graph& graph, Node& node) {
-  if (node.op != "transpose") return false;
+// op(op(x, a), b) -> op(x, compose(a, b)) for ops whose record says how (transpose: the
+// permutations compose).
+bool ComposeChain(const Graph& graph, Node& node) {
+  const ir::OpDef& def = ir::OpOf(node);
+  if (!def.compose || node.operands.size() != 1) return false;
   const Node& inner = graph.node(node.operands[0]);
-  if (inner.op != "transpose") return false;
-  std::vector<int64_t> outer_perm = node.attrs.GetInts("perm");
-  std::vector<int64_t> inner_perm = inner.attrs.GetInts("perm");
-  std::vector<int64_t> composed;
-  for (int64_t q : outer_perm) composed.push_back(inner_perm[q]);
+  if (&ir::OpOf(inner) != &def || inner.operands.size() != 1) return false;
+  node.attrs = def.compose(inner.attrs, node.attrs);
   node.operands[0] = inner.operands[0];
-  node.attrs.Set("perm", composed);
   return true;
 }
 
@@ -148,7 +145,7 @@ bool ComposeTransposes(const Graph& graph, Node& node) {
 bool RewriteInPlace(Graph& graph, Node& node) {
   bool changed = FoldElementwiseConstant(graph, node);
   changed = CollapseAliasChain(graph, node) || changed;
-  changed = ComposeTransposes(graph, node) || changed;
+  changed = ComposeChain(graph, node) || changed;
   return changed;
 }
 

@@ -285,7 +285,7 @@ std::string NodeLabel(const Graph& graph, NodeId id) {
 }  // namespace
 
 bool IsInlinedGenerator(const ir::Node& node) {
-  return node.op == "constant" || node.op == "iota";
+  return ir::OpOf(node).Has(ir::kGenerator);
 }
 
 absl::StatusOr<std::vector<ir::Kernel>> FuseKernels(const ir::Graph& graph,

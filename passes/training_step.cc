@@ -25,7 +25,9 @@ absl::StatusOr<ir::NodeId> LossOf(const ir::Graph& model) {
 std::vector<ir::NodeId> Parameters(const ir::Graph& graph) {
   std::vector<ir::NodeId> params;
   for (const ir::Node& node : graph.nodes()) {
-    if (node.op == "parameter" && node.attrs.GetInt("frozen") == 0) params.push_back(node.id);
+    if (ir::OpOf(node).Has(ir::kTrainable) && node.attrs.GetInt("frozen") == 0) {
+      params.push_back(node.id);
+    }
   }
   return params;
 }
@@ -50,7 +52,7 @@ std::optional<int64_t> ClassCount(const ir::Graph& model, const std::string& lab
 absl::Status MarkFrozen(ir::Graph& graph, const std::vector<ir::FreezePattern>& freeze) {
   std::vector<std::string> names;
   for (const ir::Node& node : graph.nodes()) {
-    if (node.op == "parameter") names.push_back(node.name);
+    if (ir::OpOf(node).Has(ir::kTrainable)) names.push_back(node.name);
   }
   for (const ir::FreezePattern& pattern : freeze) {
     bool matched = false;

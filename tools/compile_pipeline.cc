@@ -42,7 +42,7 @@ std::vector<runtime::PersistentSpec> PersistentTensors(const ir::Graph& graph) {
     spec.type = node.type.dtype == ir::DType::kI64 ? runtime::ElementType::kI64
                                                    : runtime::ElementType::kF32;
     spec.shape = node.type.shape;
-    spec.trainable = node.op == "parameter";
+    spec.trainable = ir::OpOf(node).Has(ir::kTrainable);
     std::string init = node.attrs.GetString("init", "constant");
     if (init == "uniform") {
       spec.init = {runtime::InitSpec::Kind::kUniform, node.attrs.GetFloat("low"),

@@ -166,7 +166,9 @@ absl::StatusOr<EmittedKernel> EmitMatmulKernel(KernelContext& k) {
   // tensor updated in place, its old value must survive until the epilogue reads it.
   GemmTiling tiling = ChooseGemmTiling(shape);
   for (NodeId out : kernel.outputs) {
-    if (k.graph().node(out).op != "matmul" && IsUpdateValue(k.graph(), out)) tiling.kc = 0;
+    if (!ir::OpOf(k.graph().node(out)).Has(ir::kContraction) && IsUpdateValue(k.graph(), out)) {
+      tiling.kc = 0;
+    }
   }
   llvm::Function* fn = EmitGemmKernel(k.module(), kernel.name, shape, epilogue, tiling);
   // Below ~1 MFLOP a GEMM takes a few microseconds: waking a second thread costs about as much.

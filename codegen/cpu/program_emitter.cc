@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "codegen/cpu/kernel_emitter.h"
 #include "codegen/kernel_origin.h"
+#include "ir/op_registry.h"
 #include "llvm/IR/IRBuilder.h"
 #include "support/status.h"
 
@@ -42,11 +43,12 @@ double KernelFlops(const ir::Graph& graph, const ir::Kernel& kernel) {
   double flops = 0.0;
   for (ir::NodeId id : kernel.nodes) {
     const ir::Node& node = graph.node(id);
-    if (node.op == "matmul") {
+    const ir::OpDef& def = ir::OpOf(node);
+    if (def.Has(ir::kContraction)) {
       const ir::Shape& a = graph.node(node.operands[0]).type.shape;
       int64_t k = node.attrs.GetInt("transpose_a") ? a[0] : a[1];
       flops += 2.0 * node.type.num_elements() * k;
-    } else if (node.op != "constant" && node.op != "iota") {
+    } else if (!def.Has(ir::kGenerator)) {
       flops += static_cast<double>(node.type.num_elements());
     }
   }

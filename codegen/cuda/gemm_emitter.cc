@@ -3,6 +3,7 @@
 // which of them cuBLASLt's fixed epilogues could take over.
 #include "absl/strings/str_cat.h"
 #include "codegen/cuda/emitter_context.h"
+#include "ir/op_registry.h"
 #include "support/status.h"
 
 namespace kiln::cuda {
@@ -37,7 +38,8 @@ void PlanCublasLtEpilogue(const EmitterContext& k, GemmPlan& plan, NodeId* bias_
   NodeId current = kernel.root;
   size_t next = 0;
   bool bias = false, relu = false;
-  if (next < rest.size() && k.node(rest[next]).op == "add") {
+  auto epilogue_of = [&](NodeId id) { return ir::OpOf(k.node(id)).library_epilogue; };
+  if (next < rest.size() && epilogue_of(rest[next]) == ir::LibraryEpilogue::kAdd) {
     const ir::Node& add = k.node(rest[next]);
     NodeId other = add.operands[0] == current ? add.operands[1] : add.operands[0];
     const ir::Shape& shape = k.node(other).type.shape;
@@ -51,7 +53,7 @@ void PlanCublasLtEpilogue(const EmitterContext& k, GemmPlan& plan, NodeId* bias_
       ++next;
     }
   }
-  if (next < rest.size() && k.node(rest[next]).op == "relu" &&
+  if (next < rest.size() && epilogue_of(rest[next]) == ir::LibraryEpilogue::kRelu &&
       k.node(rest[next]).operands[0] == current) {
     relu = true;
     current = rest[next];

@@ -104,10 +104,12 @@ Shape ShapeOf(GradContext& g, int i) { return g.b.type(g.operand(i)).shape; }
 
 void RegisterArithmetic(OpRegistry& r) {
   // d(a+b) = (g, g), each summed over the dims it was broadcast along.
-  r.Add(Binary("add", "a + b", &ScalarBuilder::Add, [](GradContext& g) -> Grads {
+  OpDef add = Binary("add", "a + b", &ScalarBuilder::Add, [](GradContext& g) -> Grads {
     return {g.b.SumToShape(g.output_grad, ShapeOf(g, 0)),
             g.b.SumToShape(g.output_grad, ShapeOf(g, 1))};
-  }));
+  });
+  add.library_epilogue = LibraryEpilogue::kAdd;  // A bias add after a GEMM.
+  r.Add(add);
   r.Add(Binary("sub", "a - b", &ScalarBuilder::Sub, [](GradContext& g) -> Grads {
     return {g.b.SumToShape(g.output_grad, ShapeOf(g, 0)),
             g.b.SumToShape(g.b.Neg(g.output_grad), ShapeOf(g, 1))};
@@ -187,6 +189,7 @@ void RegisterUnary(OpRegistry& r) {
       .emit_element = [](ScalarBuilder& b, const ElementInputs& in) {
         return b.Max(in.operands[0], b.ConstF32(0.0));
       },
+      .library_epilogue = LibraryEpilogue::kRelu,
   });
   r.Add(OpDef{
       .name = "stop_gradient",

@@ -41,7 +41,7 @@ const OpDef kParameter = {
     .name = "parameter",
     .summary = "A trainable tensor; attrs `init` (uniform|normal|constant) and its arguments.",
     .num_operands = 0,
-    .traits = kLeaf | kPersistent,
+    .traits = kLeaf | kPersistent | kTrainable,
     .infer_type = LeafType,
 };
 
@@ -57,7 +57,7 @@ const OpDef kConstant = {
     .name = "constant",
     .summary = "A tensor whose every element is `value`.",
     .num_operands = 0,
-    .traits = kLeaf | kElementwise | kNoGradient | kCheap,
+    .traits = kLeaf | kElementwise | kNoGradient | kCheap | kGenerator,
     .infer_type = LeafType,
     .emit_element = [](kernel::ScalarBuilder& b, const ElementInputs& in) {
       double v = in.node.attrs.GetFloat("value");
@@ -70,7 +70,7 @@ const OpDef kIota = {
     .name = "iota",
     .summary = "Each element is its coordinate along `dim`.",
     .num_operands = 0,
-    .traits = kElementwise | kNoGradient | kCheap,
+    .traits = kElementwise | kNoGradient | kCheap | kGenerator,
     .infer_type = [](std::span<const TensorType>, const Attrs& attrs) -> absl::StatusOr<TensorType> {
       auto type = TypeFromAttrs(attrs);
       if (!type.ok()) return type.status();
@@ -90,7 +90,7 @@ const OpDef kRandomUniform = {
     .name = "random_uniform",
     .summary = "Uniform [0,1) noise from a counter-based hash of (key operand, salt, index).",
     .num_operands = 1,
-    .traits = kElementwise | kNoGradient,
+    .traits = kElementwise | kNoGradient | kRandom,
     .infer_type = [](std::span<const TensorType> operands,
                      const Attrs& attrs) -> absl::StatusOr<TensorType> {
       if (operands[0].dtype != DType::kI64 || operands[0].rank() != 0) {

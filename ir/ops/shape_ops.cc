@@ -111,6 +111,13 @@ const OpDef kTranspose = {
       for (size_t out_dim = 0; out_dim < perm.size(); ++out_dim) map[perm[out_dim]] = out_dim;
       return map;
     },
+    // transpose(transpose(x, p), q) = transpose(x, r) with r[i] = p[q[i]]: output dim i of the
+    // outer one is dim q[i] of the inner one, which is dim p[q[i]] of x.
+    .compose = [](const Attrs& inner, const Attrs& outer) {
+      std::vector<int64_t> inner_perm = inner.GetInts("perm"), composed;
+      for (int64_t q : outer.GetInts("perm")) composed.push_back(inner_perm[q]);
+      return Attrs{{"perm", composed}};
+    },
 };
 
 }  // namespace
