@@ -22,6 +22,26 @@ std::vector<bool> DependsOnWrt(const ir::Graph& graph, const std::vector<ir::Nod
 
 }  // namespace
 
+absl::Status CheckGradientRule(const ir::Graph& graph, const ir::Node& node,
+                               std::span<const std::optional<ir::NodeId>> grads) {
+  if (grads.size() != node.operands.size()) {
+    return ErrorAt(node.loc, absl::StrCat("the gradient rule of '", node.op, "' returned ",
+                                          grads.size(), " gradients for ", node.operands.size(),
+                                          " operands"));
+  }
+  for (size_t i = 0; i < grads.size(); ++i) {
+    if (!grads[i]) continue;
+    const ir::TensorType& want = graph.node(node.operands[i]).type;
+    const ir::TensorType& got = graph.node(*grads[i]).type;
+    if (got.dtype != want.dtype || got.shape != want.shape) {
+      return ErrorAt(node.loc, absl::StrCat("the gradient rule of '", node.op,
+                                            "' returned ", got.ToString(), " for operand ", i,
+                                            " of type ", want.ToString()));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::vector<ir::NodeId>> AppendGradients(ir::Graph& graph, ir::NodeId loss,
                                                         const std::vector<ir::NodeId>& wrt) {
   if (graph.node(loss).type.rank() != 0) {
@@ -48,7 +68,8 @@ absl::StatusOr<std::vector<ir::NodeId>> AppendGradients(ir::Graph& graph, ir::No
     ir::GradContext context{b, node, adjoint[id]};
     std::vector<std::optional<ir::NodeId>> grads = def.gradient(context);
     KILN_RETURN_IF_ERROR(b.status());
-    for (size_t i = 0; i < node.operands.size() && i < grads.size(); ++i) {
+    KILN_RETURN_IF_ERROR(CheckGradientRule(graph, node, grads));
+    for (size_t i = 0; i < node.operands.size(); ++i) {
       ir::NodeId operand = node.operands[i];
       if (!grads[i] || !depends[operand]) continue;
       adjoint[operand] = adjoint[operand] == ir::kNoNode ? *grads[i] : b.Add(adjoint[operand], *grads[i]);

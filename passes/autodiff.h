@@ -2,6 +2,8 @@
 #ifndef KILN_PASSES_AUTODIFF_H_
 #define KILN_PASSES_AUTODIFF_H_
 
+#include <optional>
+#include <span>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -14,6 +16,12 @@ namespace kiln::passes {
 // Composite ops must have been expanded first.
 absl::StatusOr<std::vector<ir::NodeId>> AppendGradients(ir::Graph& graph, ir::NodeId loss,
                                                         const std::vector<ir::NodeId>& wrt);
+
+// What a gradient rule returned for `node`, checked before it is used: one entry per operand,
+// each absent or of its operand's type. A rule that returns too few gradients would otherwise
+// drop the rest silently, and one of the wrong shape would surface far away (or not at all).
+absl::Status CheckGradientRule(const ir::Graph& graph, const ir::Node& node,
+                               std::span<const std::optional<ir::NodeId>> grads);
 
 }  // namespace kiln::passes
 

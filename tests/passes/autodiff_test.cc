@@ -237,5 +237,30 @@ TEST(AutodiffTest, UnexpandedCompositeIsALocatedError) {
       << grads.status();
 }
 
+// A rule must return one gradient (or none) per operand, each of its operand's type.
+TEST(AutodiffTest, GradientRuleResultsAreChecked) {
+  Graph graph;
+  GraphBuilder b(graph);
+  NodeId x = b.Parameter("x", F32({2, 3}), ZeroInit());
+  NodeId y = b.Parameter("y", F32({3}), ZeroInit());
+  NodeId sum = b.Add(x, y);
+  NodeId row = b.ReduceSum(x, {0});
+  const Node node = graph.node(sum);
+  std::vector<std::optional<NodeId>> one = {x};
+  std::vector<std::optional<NodeId>> swapped = {y, x};
+  std::vector<std::optional<NodeId>> fine = {x, row};
+  std::vector<std::optional<NodeId>> partly = {std::nullopt, row};
+  absl::Status too_few = CheckGradientRule(graph, node, one);
+  EXPECT_TRUE(absl::StrContains(too_few.message(),
+                                "the gradient rule of 'add' returned 1 gradients for 2 operands"))
+      << too_few;
+  absl::Status wrong_type = CheckGradientRule(graph, node, swapped);
+  EXPECT_TRUE(absl::StrContains(wrong_type.message(),
+                                "returned f32[3] for operand 0 of type f32[2,3]"))
+      << wrong_type;
+  EXPECT_TRUE(CheckGradientRule(graph, node, fine).ok());
+  EXPECT_TRUE(CheckGradientRule(graph, node, partly).ok());
+}
+
 }  // namespace
 }  // namespace kiln::passes
