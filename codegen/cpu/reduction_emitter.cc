@@ -6,8 +6,10 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "codegen/reduction_geometry.h"
 #include "codegen/summation_plan.h"
 #include "ir/op_registry.h"
+#include "support/status.h"
 
 namespace kiln::cpu {
 namespace {
@@ -17,22 +19,14 @@ using ir::NodeId;
 // Max, min and argmax. When the reduced dims are the innermost ones, each output element is
 // folded in a register; otherwise the fold accumulates into the output buffer in the input's
 // memory order, which keeps the innermost loop contiguous (and vectorizable).
-absl::StatusOr<EmittedKernel> EmitExtremumKernel(KernelContext& k) {
-  const ir::Node& root = k.node(k.kernel().root);
-  const ir::OpDef& def = ir::OpOf(root);
-  NodeId operand = root.operands[0];
-  const ir::Shape& in_shape = k.node(operand).type.shape;
+absl::StatusOr<EmittedKernel> EmitExtremumKernel(KernelContext& k,
+                                                 const codegen::ReductionGeometry& geometry) {
+  NodeId operand = geometry.operand;
+  const ir::Shape& in_shape = geometry.in_shape;
   const int rank = static_cast<int>(in_shape.size());
-  std::vector<bool> reduced(rank, false);
-  for (int64_t d : root.attrs.GetInts("dims")) reduced[d < 0 ? d + rank : d] = true;
-  int first_reduced = rank;
-  while (first_reduced > 0 && reduced[first_reduced - 1]) --first_reduced;
-  bool trailing = true;
-  for (int d = 0; d < first_reduced; ++d) trailing = trailing && !reduced[d];
-  if (k.node(operand).type.dtype != ir::DType::kF32) {
-    return absl::UnimplementedError(absl::StrCat("reduction of ", k.node(operand).type.ToString()));
-  }
-  ir::ReduceKind kind = def.reduce_kind;
+  const std::vector<bool>& reduced = geometry.reduced;
+  const bool trailing = geometry.trailing;
+  const ir::ReduceKind kind = geometry.kind;
   int parallel_dim = -1;
   for (int d = 0; d < rank && parallel_dim < 0; ++d) {
     if (!reduced[d]) parallel_dim = d;
@@ -52,11 +46,7 @@ absl::StatusOr<EmittedKernel> EmitExtremumKernel(KernelContext& k) {
     for (int d = 0; d < rank; ++d) {
       if (!reduced[d]) kept.push_back(coords[d]);
     }
-    std::vector<int64_t> kept_shape;
-    for (int d = 0; d < rank; ++d) {
-      if (!reduced[d]) kept_shape.push_back(in_shape[d]);
-    }
-    return k.LinearIndex(kept, kept_shape);
+    return k.LinearIndex(kept, geometry.kept_shape);
   };
   auto combine = [&](llvm::Value* acc, llvm::Value* x) -> llvm::Value* {
     // llvm.minimum/maximum propagate NaN, as torch.min/max reductions do (minnum would drop
@@ -339,16 +329,11 @@ class SumEmitter {
   llvm::Value* count_ = nullptr;   // Chunks pushed so far.
 };
 
-absl::StatusOr<EmittedKernel> EmitSumKernel(KernelContext& k) {
-  const ir::Node& root = k.node(k.kernel().root);
-  NodeId operand = root.operands[0];
-  const ir::TensorType& in = k.node(operand).type;
-  if (in.dtype != ir::DType::kF32) {
-    return absl::UnimplementedError(absl::StrCat("reduction of ", in.ToString()));
-  }
-  const int rank = static_cast<int>(in.shape.size());
-  std::vector<bool> reduced(rank, false);
-  for (int64_t d : root.attrs.GetInts("dims")) reduced[d < 0 ? d + rank : d] = true;
+absl::StatusOr<EmittedKernel> EmitSumKernel(KernelContext& k,
+                                            const codegen::ReductionGeometry& geometry) {
+  const ir::TensorType& in = k.node(geometry.operand).type;
+  const NodeId operand = geometry.operand;
+  const std::vector<bool>& reduced = geometry.reduced;
   if (ir::NumElements(in.shape) == 0) {
     // Nothing to fold: every output is 0 (an empty kept dim leaves nothing to store).
     ir::Shape out_shape = k.node(k.kernel().outputs[0]).type.shape;
@@ -375,10 +360,10 @@ absl::StatusOr<EmittedKernel> EmitSumKernel(KernelContext& k) {
 }  // namespace
 
 absl::StatusOr<EmittedKernel> EmitReductionKernel(KernelContext& k) {
-  if (ir::OpOf(k.node(k.kernel().root)).reduce_kind == ir::ReduceKind::kSum) {
-    return EmitSumKernel(k);
-  }
-  return EmitExtremumKernel(k);
+  KILN_ASSIGN_OR_RETURN(codegen::ReductionGeometry geometry,
+                        codegen::AnalyzeReduction(k.graph(), k.kernel()));
+  if (geometry.kind == ir::ReduceKind::kSum) return EmitSumKernel(k, geometry);
+  return EmitExtremumKernel(k, geometry);
 }
 
 }  // namespace kiln::cpu

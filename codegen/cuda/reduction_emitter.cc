@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "codegen/cuda/emitter_context.h"
+#include "codegen/reduction_geometry.h"
 #include "ir/op_registry.h"
 #include "support/status.h"
 
@@ -21,42 +22,15 @@ constexpr int64_t kWarpRowLimit = 1024;
 constexpr int kColumnWidth = 32;
 constexpr int kColumnDepth = 8;
 
-struct ReductionShape {
-  ir::ReduceKind kind;
-  NodeId operand;
-  ir::Shape in_shape;
-  std::vector<bool> reduced;
-  bool trailing = true;  // Every reduced dim is after every kept one.
-  ir::Shape kept_shape, reduced_shape;
-};
+using ReductionShape = codegen::ReductionGeometry;
 
+// The shared geometry, and what this emitter does not do.
 absl::StatusOr<ReductionShape> Analyze(const EmitterContext& k) {
-  const ir::Node& root = k.node(k.kernel().root);
-  ReductionShape r;
-  r.kind = ir::OpOf(root).reduce_kind;
-  r.operand = root.operands[0];
-  r.in_shape = k.node(r.operand).type.shape;
-  const int rank = static_cast<int>(r.in_shape.size());
-  r.reduced.assign(rank, false);
-  for (int64_t d : root.attrs.GetInts("dims")) r.reduced[d < 0 ? d + rank : d] = true;
-  bool seen_reduced = false;
-  for (int d = 0; d < rank; ++d) {
-    if (r.reduced[d]) {
-      seen_reduced = true;
-      r.reduced_shape.push_back(r.in_shape[d]);
-    } else {
-      if (seen_reduced) r.trailing = false;
-      r.kept_shape.push_back(r.in_shape[d]);
-    }
-  }
-  if (k.node(r.operand).type.dtype != ir::DType::kF32) {
-    return absl::UnimplementedError(
-        absl::StrCat("reduction of ", k.node(r.operand).type.ToString()));
-  }
+  KILN_ASSIGN_OR_RETURN(ReductionShape r, codegen::AnalyzeReduction(k.graph(), k.kernel()));
   if (r.kind == ir::ReduceKind::kArgMax && r.reduced_shape.size() != 1) {
     return absl::UnimplementedError("argmax over more than one dim");
   }
-  if (k.kernel().outputs.size() != 1 || k.kernel().outputs[0] != root.id) {
+  if (k.kernel().outputs.size() != 1 || k.kernel().outputs[0] != k.kernel().root) {
     return absl::UnimplementedError(
         absl::StrCat("reduction kernel ", k.kernel().name, " stores more than its root"));
   }
