@@ -30,10 +30,10 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "frontend/frontend.h"
 #include "gtest/gtest.h"
 #include "passes/optimizers.h"
 #include "passes/training_step.h"
+#include "tests/golden/compile_step.h"
 #include "tests/golden/golden_fixture.h"
 #include "tools/graph_runner.h"
 
@@ -120,18 +120,11 @@ TEST_P(OptimizerParityTest, TenStepsMatchPyTorch) {
   const int64_t batch = static_cast<int64_t>(ys->size()) / steps;
 
   std::string text = absl::StrFormat(kModel, c.optimizer, c.train_lines);
-  absl::StatusOr<frontend::ModelAst> ast = frontend::ParseModel(text, c.name + ".kiln");
-  ASSERT_TRUE(ast.ok()) << ast.status();
-  absl::StatusOr<ir::TrainConfig> train = frontend::LowerTrainConfig(*ast);
-  ASSERT_TRUE(train.ok()) << train.status();
-  absl::StatusOr<ir::Graph> model = frontend::LowerModel(*ast, {{"B", batch}});
-  ASSERT_TRUE(model.ok()) << model.status();
-  absl::StatusOr<ir::Graph> graph = passes::BuildTrainingStep(*model, *train);
-  ASSERT_TRUE(graph.ok()) << graph.status();
-  absl::StatusOr<std::unique_ptr<tools::GraphRunner>> runner =
-      tools::GraphRunner::Compile(*std::move(graph));
-  ASSERT_TRUE(runner.ok()) << runner.status();
-  tools::GraphRunner& step = **runner;
+  absl::StatusOr<golden::CompiledStep> compiled =
+      golden::CompileTrainingStep(text, c.name + ".kiln", batch);
+  ASSERT_TRUE(compiled.ok()) << compiled.status();
+  const ir::TrainConfig* train = &compiled->train;
+  tools::GraphRunner& step = *compiled->runner;
 
   for (const char* param : kParams) {
     ASSERT_TRUE(step.Set(param, fixture.Values(absl::StrCat("init.", param))).ok()) << param;

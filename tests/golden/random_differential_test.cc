@@ -31,10 +31,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "frontend/frontend.h"
 #include "gtest/gtest.h"
 #include "passes/optimizers.h"
 #include "passes/training_step.h"
+#include "tests/golden/compile_step.h"
 #include "tests/golden/golden_fixture.h"
 #include "tools/graph_runner.h"
 
@@ -146,18 +146,10 @@ TEST_P(RandomDifferentialTest, StepsMatchPyTorch) {
   std::string text(text_tensor->values.begin(), text_tensor->values.end());
   SCOPED_TRACE(absl::StrCat(CaseLine(name), "\n", text));
 
-  absl::StatusOr<frontend::ModelAst> ast = frontend::ParseModel(text, name + ".kiln");
-  ASSERT_TRUE(ast.ok()) << ast.status();
-  absl::StatusOr<ir::TrainConfig> train = frontend::LowerTrainConfig(*ast);
-  ASSERT_TRUE(train.ok()) << train.status();
-  absl::StatusOr<ir::Graph> model = frontend::LowerModel(*ast, {{"B", train->batch_size}});
-  ASSERT_TRUE(model.ok()) << model.status();
-  absl::StatusOr<ir::Graph> graph = passes::BuildTrainingStep(*model, *train);
-  ASSERT_TRUE(graph.ok()) << graph.status();
-  absl::StatusOr<std::unique_ptr<tools::GraphRunner>> runner =
-      tools::GraphRunner::Compile(*std::move(graph));
-  ASSERT_TRUE(runner.ok()) << runner.status();
-  tools::GraphRunner& step = **runner;
+  absl::StatusOr<golden::CompiledStep> compiled = golden::CompileTrainingStep(text, name + ".kiln");
+  ASSERT_TRUE(compiled.ok()) << compiled.status();
+  const ir::TrainConfig* train = &compiled->train;
+  tools::GraphRunner& step = *compiled->runner;
 
   for (const auto& [param, init] : WithPrefix(fixture, name + ".init.")) {
     ASSERT_TRUE(step.Set(param, init->values).ok()) << param;
