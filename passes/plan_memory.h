@@ -29,10 +29,9 @@
 #include "absl/status/statusor.h"
 #include "ir/graph.h"
 #include "ir/kernel_program.h"
+#include "support/buffer_alignment.h"
 
 namespace kiln::passes {
-
-constexpr int64_t kBufferAlignment = 64;
 
 // Bytes an arena buffer of this type occupies: its size rounded up to kBufferAlignment.
 int64_t ArenaBytes(const ir::TensorType& type);

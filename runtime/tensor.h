@@ -13,10 +13,9 @@
 
 #include "absl/status/statusor.h"
 #include "runtime/program.h"
+#include "support/buffer_alignment.h"
 
 namespace kiln::runtime {
-
-inline constexpr int64_t kBufferAlignment = 64;
 
 int64_t ElementSize(ElementType type);
 const char* ElementTypeName(ElementType type);
