@@ -112,6 +112,8 @@ std::vector<SumCase> Cases() {
   }
   cases.push_back({"all_of_a_matrix", {1000, 1000}, {0, 1}});
   cases.push_back({"middle_dim", {2, 100000, 3}, {1}});
+  // 1,000 columns x 12 levels exceed the levels' scratch budget: the columns are tiled.
+  cases.push_back({"wide_columns_tiled", {4000, 1000}, {0}});
   return cases;
 }
 
