@@ -105,13 +105,10 @@ absl::StatusOr<EmittedKernel> EmitExtremumKernel(KernelContext& k,
   }
 
   // Accumulate into the output: initialize this task's slice, then fold in memory order.
-  ir::Shape kept_shape;
+  const ir::Shape& kept_shape = geometry.kept_shape;
   std::vector<int> kept_dims;
   for (int d = 0; d < rank; ++d) {
-    if (!reduced[d]) {
-      kept_shape.push_back(in_shape[d]);
-      kept_dims.push_back(d);
-    }
+    if (!reduced[d]) kept_dims.push_back(d);
   }
   int kept_parallel = -1;
   for (size_t i = 0; i < kept_dims.size(); ++i) {
@@ -143,12 +140,12 @@ absl::StatusOr<EmittedKernel> EmitExtremumKernel(KernelContext& k,
 // With one push per output there are no levels: the chunk's sum is the output.
 class SumEmitter {
  public:
-  SumEmitter(KernelContext& k, const codegen::SummationPlan& plan, NodeId operand,
-             const ir::Shape& in_shape, const std::vector<bool>& reduced, int64_t tasks)
-      : k_(k), b_(k.b()), plan_(plan), operand_(operand), in_shape_(in_shape),
-        reduced_(reduced), parallel_(tasks > 1 ? plan.parallel : Parallel::kNone),
+  SumEmitter(KernelContext& k, const codegen::SummationPlan& plan,
+             const codegen::ReductionGeometry& geometry, int64_t tasks)
+      : k_(k), b_(k.b()), plan_(plan), geometry_(geometry), in_shape_(geometry.in_shape),
+        parallel_(tasks > 1 ? plan.parallel : Parallel::kNone),
         sb_(k.b(), 1), eval_(k.graph(), k.kernel(), sb_, ScalarLoader(k, sb_)),
-        coords_(in_shape.size(), nullptr), tile_base_(in_shape.size(), nullptr) {}
+        coords_(in_shape_.size(), nullptr), tile_base_(in_shape_.size(), nullptr) {}
 
   void Emit() {
     llvm::IRBuilder<> entry(&k_.function()->getEntryBlock(),
@@ -244,7 +241,7 @@ class SumEmitter {
   // The operand (with its fused producers) at the current coordinates.
   llvm::Value* Element() {
     eval_.Reset();
-    return sb_.Unwrap(eval_.Evaluate(operand_, WrapCoords(sb_, coords_)));
+    return sb_.Unwrap(eval_.Evaluate(geometry_.operand, WrapCoords(sb_, coords_)));
   }
 
   // Runs `body` for each slab element, passing its index into a level.
@@ -303,21 +300,17 @@ class SumEmitter {
 
   llvm::Value* OutputPointer() {
     std::vector<llvm::Value*> kept;
-    ir::Shape kept_shape;
     for (size_t d = 0; d < in_shape_.size(); ++d) {
-      if (reduced_[d]) continue;
-      kept.push_back(coords_[d]);
-      kept_shape.push_back(in_shape_[d]);
+      if (!geometry_.reduced[d]) kept.push_back(coords_[d]);
     }
-    return k_.ElementPointer(k_.kernel().outputs[0], k_.LinearIndex(kept, kept_shape));
+    return k_.ElementPointer(k_.kernel().outputs[0], k_.LinearIndex(kept, geometry_.kept_shape));
   }
 
   KernelContext& k_;
   llvm::IRBuilder<>& b_;
   const codegen::SummationPlan& plan_;
-  NodeId operand_;
-  const ir::Shape& in_shape_;
-  const std::vector<bool>& reduced_;
+  const codegen::ReductionGeometry& geometry_;
+  const ir::Shape& in_shape_;  // geometry_.in_shape
   Parallel parallel_;
   LlvmScalarBuilder sb_;
   codegen::FusedEvaluator eval_;
@@ -331,10 +324,8 @@ class SumEmitter {
 
 absl::StatusOr<EmittedKernel> EmitSumKernel(KernelContext& k,
                                             const codegen::ReductionGeometry& geometry) {
-  const ir::TensorType& in = k.node(geometry.operand).type;
-  const NodeId operand = geometry.operand;
-  const std::vector<bool>& reduced = geometry.reduced;
-  if (ir::NumElements(in.shape) == 0) {
+  const ir::Shape& in_shape = geometry.in_shape;
+  if (ir::NumElements(in_shape) == 0) {
     // Nothing to fold: every output is 0 (an empty kept dim leaves nothing to store).
     ir::Shape out_shape = k.node(k.kernel().outputs[0]).type.shape;
     k.LoopNest(out_shape, -1, [&](const std::vector<llvm::Value*>& coords) {
@@ -344,16 +335,16 @@ absl::StatusOr<EmittedKernel> EmitSumKernel(KernelContext& k,
     k.Finish();
     return EmittedKernel{k.function(), 1, false};
   }
-  codegen::SummationPlan plan = codegen::PlanSummation(in.shape, reduced);
+  codegen::SummationPlan plan = codegen::PlanSummation(in_shape, geometry.reduced);
   int64_t tasks = 1;
-  if (ir::NumElements(in.shape) >= kMinParallelElements) {
+  if (ir::NumElements(in_shape) >= kMinParallelElements) {
     if (plan.parallel == codegen::SummationPlan::Parallel::kIndependent) {
       tasks = plan.independent.front().extent;
     } else if (plan.parallel == codegen::SummationPlan::Parallel::kSlab) {
       tasks = plan.slab.front().extent;
     }
   }
-  SumEmitter(k, plan, operand, in.shape, reduced, tasks).Emit();
+  SumEmitter(k, plan, geometry, tasks).Emit();
   return EmittedKernel{k.function(), tasks, tasks > 1};
 }
 
