@@ -1,9 +1,10 @@
 // `kiln compile FILE --emit=...`: show or write what the compiler makes of a model.
 #include <fstream>
 #include <iostream>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
-#include "codegen/cpu/llvm_target.h"
+#include "absl/strings/str_join.h"
 #include "frontend/frontend.h"
 #include "ir/model_summary.h"
 #include "ir/printer.h"
@@ -14,8 +15,8 @@
 #include "support/status.h"
 #include "tools/command_line.h"
 #include "tools/commands.h"
+#include "tools/backend_registry.h"
 #include "tools/compile_pipeline.h"
-#include "tools/device.h"
 
 namespace kiln::tools {
 namespace {
@@ -73,17 +74,6 @@ absl::Status Compile(const std::vector<std::string>& args) {
     std::cerr << "kiln: wrote " << output << "\n";
     return absl::OkStatus();
   }
-  if (emit == "cuda") {
-    KILN_ASSIGN_OR_RETURN(ir::KernelProgram program,
-                          CompileEntryProgram(ast, train, options.entries[0], options));
-    KILN_ASSIGN_OR_RETURN(std::string source,
-                          CudaSource(program, EntrySymbol(ast.model.name, options.entries[0])));
-    return WriteOutput(source, output);
-  }
-  std::string device = line.String("device").value_or("cpu");
-  if (device != "cpu") {
-    return absl::InvalidArgumentError("--device " + device + " supports only --emit=cuda here");
-  }
   if (emit == "ir" || emit == "fusion" || emit == "memory") {
     KILN_ASSIGN_OR_RETURN(ir::KernelProgram program,
                           CompileEntryProgram(ast, train, options.entries[0], options));
@@ -92,22 +82,37 @@ absl::Status Compile(const std::vector<std::string>& args) {
                                           : passes::DescribeMemoryPlan(program.memory);
     return WriteOutput(text, output);
   }
-  if (emit != "llvm" && emit != "asm" && emit != "obj") {
-    return absl::InvalidArgumentError(
-        "--emit must be one of summary, dot, ir, graph, fusion, memory, llvm, asm, obj, cuda; got '" + emit +
-        "'");
+  // Generated code: the backend --device names (or, without it, the one that writes `emit`).
+  const codegen::Backend* backend = nullptr;
+  if (auto device = line.String("device")) {
+    KILN_ASSIGN_OR_RETURN(backend, FindBackend(*device));
+  } else {
+    backend = BackendEmitting(emit);
+  }
+  std::optional<codegen::EmitFormat> format;
+  std::vector<std::string> kinds = {"summary", "dot", "ir", "graph", "fusion", "memory"};
+  for (const codegen::Backend* candidate : Backends()) {
+    for (const codegen::EmitFormat& f : candidate->emit_formats()) {
+      kinds.push_back(f.name);
+      if (candidate == backend && f.name == emit) format = f;
+    }
+  }
+  if (!format) {
+    if (backend != nullptr && BackendEmitting(emit) != nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat("--device ", std::string(backend->name()),
+                                                     " does not emit '", emit, "'"));
+    }
+    return absl::InvalidArgumentError(absl::StrCat("--emit must be one of ",
+                                                   absl::StrJoin(kinds, ", "), "; got '", emit,
+                                                   "'"));
   }
   // Object files carry every entry point the runtime needs: training and evaluation.
-  if (emit == "obj") options.entries.push_back({mode != "train", options.entries[0].batch_size});
+  if (format->binary) options.entries.push_back({mode != "train", options.entries[0].batch_size});
   KILN_ASSIGN_OR_RETURN(CompiledModel compiled, CompileModel(ast, train, options));
-  KILN_ASSIGN_OR_RETURN(auto target, cpu::CreateHostTargetMachine());
-  cpu::OutputKind kind = emit == "llvm"  ? cpu::OutputKind::kLlvmIr
-                         : emit == "asm" ? cpu::OutputKind::kAssembly
-                                         : cpu::OutputKind::kObject;
-  KILN_ASSIGN_OR_RETURN(std::string text, cpu::EmitModule(*compiled.module, *target, kind));
-  if (emit == "obj" && output.empty()) output = compiled.name + ".o";
+  KILN_ASSIGN_OR_RETURN(std::string text, backend->Emit(compiled, emit));
+  if (format->binary && output.empty()) output = compiled.name + "." + format->extension;
   KILN_RETURN_IF_ERROR(WriteOutput(text, output));
-  if (emit == "obj") std::cerr << "kiln: wrote " << output << " (" << text.size() << " bytes)\n";
+  if (format->binary) std::cerr << "kiln: wrote " << output << " (" << text.size() << " bytes)\n";
   return absl::OkStatus();
 }
 

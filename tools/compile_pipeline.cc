@@ -2,8 +2,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "codegen/cpu/llvm_target.h"
-#include "codegen/cpu/program_emitter.h"
 #include "frontend/frontend.h"
 #include "ir/op_registry.h"
 #include "ir/printer.h"
@@ -115,33 +113,24 @@ absl::StatusOr<CompiledModel> CompileModel(const frontend::ModelAst& ast,
   CompiledModel compiled;
   compiled.name = ast.model.name;
   compiled.train = train;
-  compiled.context = std::make_unique<llvm::LLVMContext>();
-  compiled.module = std::make_unique<llvm::Module>(compiled.name, *compiled.context);
   std::vector<std::string> inputs = frontend::InputNames(ast);
-  if (inputs.size() >= 1) compiled.spec.features_input = inputs[0];
-  if (inputs.size() >= 2) compiled.spec.labels_input = inputs[1];
+  if (inputs.size() >= 1) compiled.features_input = inputs[0];
+  if (inputs.size() >= 2) compiled.labels_input = inputs[1];
 
   for (const EntryRequest& request : options.entries) {
     KILN_ASSIGN_OR_RETURN(ir::KernelProgram program,
                           CompileEntryProgram(ast, train, request, options));
-    KILN_ASSIGN_OR_RETURN(
-        runtime::EntrySpec entry,
-        cpu::EmitEntryPoint(*compiled.module, program, EntrySymbol(compiled.name, request)));
-    entry.training = request.training;
-    entry.batch_size = request.batch_size;
-    compiled.spec.entries.push_back(std::move(entry));
     // Parameters and optimizer state as the training step declares them (a superset of what
     // evaluation reads).
-    if (request.training && compiled.spec.persistent.empty()) {
-      compiled.spec.persistent = PersistentTensors(program.graph);
+    if (request.training && compiled.persistent.empty()) {
+      compiled.persistent = PersistentTensors(program.graph);
     }
-    compiled.entries.push_back({request, std::move(program)});
+    compiled.entries.push_back(
+        {request, EntrySymbol(compiled.name, request), std::move(program)});
   }
-  if (compiled.spec.persistent.empty() && !compiled.entries.empty()) {
-    compiled.spec.persistent = PersistentTensors(compiled.entries[0].program.graph);
+  if (compiled.persistent.empty() && !compiled.entries.empty()) {
+    compiled.persistent = PersistentTensors(compiled.entries[0].program.graph);
   }
-  KILN_ASSIGN_OR_RETURN(auto target, cpu::CreateHostTargetMachine());
-  KILN_RETURN_IF_ERROR(cpu::OptimizeModule(*compiled.module, *target));
   return compiled;
 }
 

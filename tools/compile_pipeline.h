@@ -1,7 +1,7 @@
-// The compiler as one function of named stages:
+// The compiler's graph stages as one function of named stages:
 //   model file ─parse→ AST ─lower→ forward graph ─BuildTrainingStep/BuildEvalStep→ step graphs
-//   ─simplify (fold, CSE, DCE)→ ─fuse→ kernels ─plan memory→ KernelProgram ─emit→ LLVM module
-//   ─O3→ optimized module (JIT it, or write IR/assembly/object).
+//   ─simplify (fold, CSE, DCE)→ ─fuse→ kernels ─plan memory→ KernelProgram per entry point
+// and from there a backend (codegen/backend.h, tools/backend_registry.h) generates and loads code.
 #ifndef KILN_TOOLS_COMPILE_PIPELINE_H_
 #define KILN_TOOLS_COMPILE_PIPELINE_H_
 
@@ -17,38 +17,21 @@
 #include "frontend/ast.h"
 #include "ir/kernel_program.h"
 #include "ir/train_config.h"
+#include "codegen/backend.h"
 #include "passes/fuse_kernels.h"
-#include "llvm/IR/LLVMContext.h"
-#include "llvm/IR/Module.h"
 #include "runtime/program.h"
 
 namespace kiln::tools {
 
-// One compiled function: a training step or an evaluation, for one static batch size.
-struct EntryRequest {
-  bool training = true;
-  int64_t batch_size = 64;
-};
+using codegen::CompiledEntry;
+using codegen::CompiledModel;
+using codegen::EntryRequest;
 
 struct CompileOptions {
   std::vector<EntryRequest> entries;
   std::set<std::string> disabled_passes;  // Pass names, e.g. "cse".
   std::ostream* dump_passes = nullptr;    // IR after every pass.
   passes::FusionOptions fusion;
-};
-
-struct CompiledEntry {
-  EntryRequest request;
-  ir::KernelProgram program;
-};
-
-struct CompiledModel {
-  std::string name;
-  ir::TrainConfig train;
-  runtime::ProgramSpec spec;
-  std::vector<CompiledEntry> entries;  // Same order as spec.entries.
-  std::unique_ptr<llvm::LLVMContext> context;
-  std::unique_ptr<llvm::Module> module;  // Optimized (O3) and ready to JIT or write out.
 };
 
 // The graph stages after the step graph exists: simplify, fuse, plan memory.
@@ -73,7 +56,7 @@ absl::StatusOr<std::optional<int64_t>> ModelClassCount(const frontend::ModelAst&
 // records so a resume can tell that the model changed.
 absl::StatusOr<std::string> ModelFingerprint(const frontend::ModelAst& ast);
 
-// Every stage, for all requested entries, into one LLVM module.
+// The graph stages for all requested entries: what every backend compiles.
 absl::StatusOr<CompiledModel> CompileModel(const frontend::ModelAst& ast,
                                            const ir::TrainConfig& train,
                                            const CompileOptions& options);

@@ -1,8 +1,6 @@
 #include "tools/graph_runner.h"
 
 #include "absl/strings/str_cat.h"
-#include "codegen/cpu/llvm_target.h"
-#include "codegen/cpu/program_emitter.h"
 #include "support/status.h"
 
 namespace kiln::tools {
@@ -11,20 +9,13 @@ absl::StatusOr<std::unique_ptr<GraphRunner>> GraphRunner::Compile(ir::Graph grap
                                                                   const CompileOptions& options) {
   std::unique_ptr<GraphRunner> runner(new GraphRunner);
   KILN_ASSIGN_OR_RETURN(runner->program_, LowerToKernels(std::move(graph), options));
-  auto context = std::make_unique<llvm::LLVMContext>();
-  auto module = std::make_unique<llvm::Module>("graph_runner", *context);
-  runtime::ProgramSpec spec;
-  KILN_ASSIGN_OR_RETURN(runtime::EntrySpec entry,
-                        cpu::EmitEntryPoint(*module, runner->program_, "graph_runner_entry"));
-  entry.training = true;
-  spec.entries.push_back(std::move(entry));
-  spec.persistent = PersistentTensors(runner->program_.graph);
-  KILN_ASSIGN_OR_RETURN(auto target, cpu::CreateHostTargetMachine());
-  KILN_RETURN_IF_ERROR(cpu::OptimizeModule(*module, *target));
-  KILN_ASSIGN_OR_RETURN(runner->jit_, cpu::CpuJit::Create());
-  KILN_RETURN_IF_ERROR(runner->jit_->AddModule(std::move(module), std::move(context)));
-  KILN_ASSIGN_OR_RETURN(runner->executable_,
-                        runtime::Executable::Create(std::move(spec), *runner->jit_, 0));
+  CompiledModel model;
+  model.name = "graph_runner";
+  model.persistent = PersistentTensors(runner->program_.graph);
+  model.entries.push_back({{.training = true, .batch_size = 0}, "graph_runner_entry",
+                           runner->program_});
+  KILN_ASSIGN_OR_RETURN(runner->host_, cpu::LoadOnHost(model, /*seed=*/0));
+  runner->executable_ = runner->host_.executable.get();
   KILN_ASSIGN_OR_RETURN(runner->entry_, runner->executable_->FindEntry(true, 0));
   runner->pool_ = std::make_unique<runtime::ThreadPool>();
   return runner;

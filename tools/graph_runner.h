@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "codegen/cpu/jit.h"
+#include "codegen/cpu/cpu_backend.h"
 #include "ir/graph.h"
 #include "ir/kernel_program.h"
 #include "runtime/executable.h"
@@ -46,8 +46,8 @@ class GraphRunner {
   absl::StatusOr<runtime::BufferView> Find(const std::string& name) const;
 
   ir::KernelProgram program_;
-  std::unique_ptr<cpu::CpuJit> jit_;
-  std::unique_ptr<runtime::Executable> executable_;
+  cpu::HostProgram host_;
+  runtime::Executable* executable_ = nullptr;  // host_.executable.
   runtime::Entry* entry_ = nullptr;
   std::unique_ptr<runtime::ThreadPool> pool_;
 };

@@ -7,18 +7,16 @@
 #include <vector>
 
 #include "absl/strings/str_format.h"
-#include "codegen/cpu/jit.h"
 #include "frontend/frontend.h"
 #include "runtime/checkpoint.h"
 #include "runtime/dataset.h"
 #include "runtime/executable.h"
-#include "runtime/thread_pool.h"
 #include "runtime/trainer.h"
 #include "support/status.h"
+#include "tools/backend_registry.h"
 #include "tools/command_line.h"
 #include "tools/commands.h"
 #include "tools/compile_pipeline.h"
-#include "tools/device.h"
 #include "tools/train_setup.h"
 
 namespace kiln::tools {
@@ -125,41 +123,37 @@ absl::Status Train(std::vector<std::string> args) {
                                 "init-weights", "save-best"},
                          {"resume", "per-class"}));
   const bool resume = line.Has("resume");
-  const std::string device = line.String("device").value_or("cpu");
-  if (device == "cuda") return TrainOnCuda(line, resume);  // tools/cuda_train.cc
-  KILN_RETURN_IF_ERROR(RequireCpuDevice(device));
+  // First, so a machine without the device gets one line and no compile.
+  KILN_ASSIGN_OR_RETURN(const codegen::Backend* backend,
+                        FindBackend(line.String("device").value_or("cpu")));
   if (resume && !line.Has("checkpoint")) {
     return absl::InvalidArgumentError("--resume needs --checkpoint FILE");
   }
+  KILN_ASSIGN_OR_RETURN(auto threads, line.Int("threads"));
   KILN_ASSIGN_OR_RETURN(PreparedTraining prepared, PrepareTraining(line));
   const ir::TrainConfig& train = prepared.train;
   const runtime::DataSplits& data = prepared.data;
-  CompiledModel& compiled = prepared.compiled;
-  const auto compile_start = prepared.compile_start;
-  KILN_ASSIGN_OR_RETURN(std::unique_ptr<cpu::CpuJit> jit, cpu::CpuJit::Create());
-  KILN_RETURN_IF_ERROR(jit->AddModule(std::move(compiled.module), std::move(compiled.context)));
-  KILN_ASSIGN_OR_RETURN(std::unique_ptr<runtime::Executable> executable,
-                        runtime::Executable::Create(compiled.spec, *jit, train.seed));
-  KILN_RETURN_IF_ERROR(LoadInitWeights(prepared, *executable, std::cout));
-  double compile_seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - compile_start).count();
-
-  KILN_ASSIGN_OR_RETURN(auto threads, line.Int("threads"));
-  runtime::ThreadPool pool(threads ? static_cast<int>(*threads) : 0);
+  const CompiledModel& compiled = prepared.compiled;
+  KILN_ASSIGN_OR_RETURN(
+      std::unique_ptr<codegen::LoadedModel> loaded,
+      backend->Load(compiled, {.seed = train.seed, .threads = static_cast<int>(threads.value_or(0))}));
+  KILN_RETURN_IF_ERROR(LoadInitWeights(prepared, loaded->host(), std::cout));
+  double compile_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                                         prepared.compile_start)
+                               .count();
   std::cout << absl::StrFormat(
       "kiln: %s — %d train / %d test samples, batch %d, %s lr %g, %d epochs "
-      "(compiled %d entry points in %.2fs, %d threads)\n",
+      "(compiled %d entry points in %.2fs, %s)\n",
       compiled.name, data.train.num_samples, data.test.num_samples, train.batch_size,
-      train.optimizer.kind, train.optimizer.Get("lr", 0.0), train.epochs,
-      compiled.spec.entries.size(), compile_seconds, pool.num_threads());
+      train.optimizer.kind, train.optimizer.Get("lr", 0.0), train.epochs, compiled.entries.size(),
+      compile_seconds, loaded->Describe());
 
   runtime::TrainOptions run = TrainOptionsOf(line, train, compiled.name);
   run.settings = prepared.settings;
   run.unfused_program = UnfusedProgram(prepared);
-  if (resume) KILN_RETURN_IF_ERROR(Resume(data.train.num_samples, *executable, run));
-  runtime::Trainer trainer(*executable, pool, run);
+  if (resume) KILN_RETURN_IF_ERROR(Resume(data.train.num_samples, loaded->host(), run));
   KILN_ASSIGN_OR_RETURN(std::vector<runtime::EpochMetrics> history,
-                        trainer.Fit(data.train, data.test));
+                        loaded->Fit(data.train, data.test, std::move(run)));
   std::cout << FinalSummary(history);
   return absl::OkStatus();
 }

@@ -10,7 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "codegen/cpu/jit.h"
+#include "codegen/cpu/cpu_backend.h"
 #include "frontend/frontend.h"
 #include "ir/op_registry.h"
 #include "runtime/init_weights.h"
@@ -157,22 +157,15 @@ absl::StatusOr<PreparedTraining> PrepareTraining(const CommandLine& line) {
 
 std::function<absl::StatusOr<runtime::Executable*>()> UnfusedProgram(
     const PreparedTraining& prepared) {
-  struct Built {
-    std::unique_ptr<cpu::CpuJit> jit;
-    std::unique_ptr<runtime::Executable> executable;
-  };
-  auto built = std::make_shared<Built>();
+  // The replay runs on the host whatever the device: it diagnoses the model, not the device.
+  auto built = std::make_shared<cpu::HostProgram>();
   CompileOptions options = prepared.options;
   options.fusion.one_op_per_kernel = true;
   return [built, options, ast = prepared.ast,
           train = prepared.train]() -> absl::StatusOr<runtime::Executable*> {
     if (built->executable != nullptr) return built->executable.get();
     KILN_ASSIGN_OR_RETURN(CompiledModel compiled, CompileModel(ast, train, options));
-    KILN_ASSIGN_OR_RETURN(built->jit, cpu::CpuJit::Create());
-    KILN_RETURN_IF_ERROR(
-        built->jit->AddModule(std::move(compiled.module), std::move(compiled.context)));
-    KILN_ASSIGN_OR_RETURN(built->executable,
-                          runtime::Executable::Create(compiled.spec, *built->jit, train.seed));
+    KILN_ASSIGN_OR_RETURN(*built, cpu::LoadOnHost(compiled, train.seed));
     return built->executable.get();
   };
 }

@@ -1,18 +1,22 @@
-// The CUDA backend's entry points for the tools: is a GPU usable, and kernel program -> CUDA C ->
-// CUBIN in one call.
+// The CUDA backend: kernel programs -> CUDA C -> NVRTC (CUBIN) -> runtime::CudaExecutable, with
+// cuBLASLt GEMMs and CUDA-graph replay; the host copy of the parameters is a CPU build of the same
+// model (cpu::LoadOnHost), which initializes them exactly as a CPU run does.
 //
-//   // kiln train --device cuda
-//   KILN_RETURN_IF_ERROR(cuda::CheckCudaAvailable());
-//   KILN_ASSIGN_OR_RETURN(cuda::CudaBuild build, cuda::BuildCuda(program, "mlp_train_b64", {}));
+//   cuda::CudaBackend backend;                  // `kiln train --device cuda`
+//   KILN_RETURN_IF_ERROR(backend.CheckAvailable());
+//   KILN_ASSIGN_OR_RETURN(auto loaded, backend.Load(model, {.seed = 1}));
 #ifndef KILN_CODEGEN_CUDA_CUDA_BACKEND_H_
 #define KILN_CODEGEN_CUDA_CUDA_BACKEND_H_
 
+#include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "codegen/backend.h"
 #include "codegen/cuda/nvrtc_compiler.h"
 #include "codegen/cuda/program_emitter.h"
 #include "runtime/cuda/device_plan.h"
@@ -42,6 +46,17 @@ std::optional<runtime::DeviceGemm> ToDeviceGemm(const GemmPlan& plan);
 absl::StatusOr<runtime::DeviceProgram> BuildDeviceProgram(
     const std::vector<const ir::KernelProgram*>& programs,
     const std::vector<std::string>& prefixes, const NvrtcOptions& options);
+
+class CudaBackend : public codegen::Backend {
+ public:
+  std::string_view name() const override { return "cuda"; }
+  absl::Status CheckAvailable() const override { return CheckCudaAvailable(); }
+  std::vector<codegen::EmitFormat> emit_formats() const override;
+  absl::StatusOr<std::string> Emit(const codegen::CompiledModel& model,
+                                   std::string_view format) const override;
+  absl::StatusOr<std::unique_ptr<codegen::LoadedModel>> Load(
+      const codegen::CompiledModel& model, const codegen::LoadOptions& options) const override;
+};
 
 }  // namespace kiln::cuda
 

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "codegen/cpu/cpu_backend.h"
 #include "codegen/cpu/jit.h"
 #include "codegen/cuda/cuda_backend.h"
 #include "frontend/frontend.h"
@@ -33,6 +34,7 @@ constexpr int64_t kBatch = 64;
 
 struct Compiled {
   tools::CompiledModel model;
+  ProgramSpec spec;  // The CPU build's buffer tables.
   std::unique_ptr<cpu::CpuJit> jit;
   DeviceProgram device;
 };
@@ -96,13 +98,16 @@ class CudaExecutableGpuTest
     EXPECT_TRUE(device.ok()) << device.status();
     if (!device.ok()) return compiled;
     compiled.device = *std::move(device);
+    auto module = cpu::EmitCpuModule(compiled.model);
+    EXPECT_TRUE(module.ok()) << module.status();
+    if (!module.ok()) return compiled;
+    compiled.spec = module->spec;
     auto jit = cpu::CpuJit::Create();
     EXPECT_TRUE(jit.ok()) << jit.status();
     if (!jit.ok()) return compiled;
     compiled.jit = *std::move(jit);
-    EXPECT_TRUE(compiled.jit
-                    ->AddModule(std::move(compiled.model.module), std::move(compiled.model.context))
-                    .ok());
+    EXPECT_TRUE(
+        compiled.jit->AddModule(std::move(module->module), std::move(module->context)).ok());
     return compiled;
   }
 
@@ -111,7 +116,7 @@ class CudaExecutableGpuTest
     const auto [graphs, cublaslt] = GetParam();
     Compiled compiled = Compile();
     if (HasFailure()) return;
-    const ProgramSpec& spec = compiled.model.spec;
+    const ProgramSpec& spec = compiled.spec;
     auto cpu_exe = Executable::Create(spec, *compiled.jit, /*seed=*/7);
     auto host_exe = Executable::Create(spec, *compiled.jit, /*seed=*/7);
     ASSERT_TRUE(cpu_exe.ok() && host_exe.ok());

@@ -1,0 +1,148 @@
+#include "codegen/cpu/cpu_backend.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+#include "codegen/cpu/llvm_target.h"
+#include "codegen/cpu/program_emitter.h"
+#include "runtime/thread_pool.h"
+#include "runtime/trainer.h"
+#include "support/status.h"
+
+namespace kiln::cpu {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Best of ten rounds: on a shared machine the minimum is the figure that reflects the code.
+template <typename Fn>
+double MicrosecondsPerCall(int iterations, Fn&& fn) {
+  for (int i = 0; i < 3; ++i) fn();  // Warm caches and wake the pool.
+  const int per_round = std::max(1, iterations / 10);
+  double best = 1e300;
+  for (int round = 0; round < 10; ++round) {
+    auto start = Clock::now();
+    for (int i = 0; i < per_round; ++i) fn();
+    double us = std::chrono::duration<double, std::micro>(Clock::now() - start).count();
+    best = std::min(best, us / per_round);
+  }
+  return best;
+}
+
+class CpuLoadedModel : public codegen::LoadedModel {
+ public:
+  CpuLoadedModel(HostProgram program, int threads)
+      : program_(std::move(program)), pool_(threads) {}
+
+  runtime::Executable& host() override { return *program_.executable; }
+
+  std::string Describe() const override { return absl::StrCat(pool_.num_threads(), " threads"); }
+
+  absl::StatusOr<std::vector<runtime::EpochMetrics>> Fit(const runtime::Dataset& train,
+                                                         const runtime::Dataset& test,
+                                                         runtime::TrainOptions options) override {
+    runtime::Trainer trainer(*program_.executable, pool_, std::move(options));
+    return trainer.Fit(train, test);
+  }
+
+  absl::StatusOr<codegen::StepProfile> Profile(bool training, int64_t batch_size,
+                                               int iterations) override {
+    KILN_ASSIGN_OR_RETURN(runtime::Entry * entry,
+                          program_.executable->FindEntry(training, batch_size));
+    KILN_RETURN_IF_ERROR(codegen::FillProfileInputs(*entry));
+    const KilnParallel* parallel = pool_.parallel();
+    codegen::StepProfile profile;
+    profile.method = absl::StrCat(pool_.num_threads(),
+                                  " threads, best of 10 rounds; * = split across the thread pool");
+    profile.step_microseconds = MicrosecondsPerCall(iterations, [&] { entry->Run(parallel); });
+    for (const runtime::KernelSpec& kernel : entry->spec().kernels) {
+      KILN_ASSIGN_OR_RETURN(KilnEntryFn address, program_.jit->Resolve(kernel.symbol));
+      auto task = reinterpret_cast<KilnTaskFn>(address);
+      void** slots = entry->slots();
+      codegen::KernelTiming timing;
+      timing.name = kernel.symbol.substr(entry->spec().symbol.size() + 1);
+      timing.flops = kernel.flops;
+      timing.bytes = kernel.bytes;
+      timing.launch = absl::StrCat(kernel.num_tasks, kernel.parallel ? " tasks*" : " tasks");
+      timing.microseconds = MicrosecondsPerCall(iterations, [&] {
+        if (kernel.parallel) {
+          parallel->run(parallel->pool, task, slots, kernel.num_tasks);
+        } else {
+          task(slots, 0, kernel.num_tasks);
+        }
+      });
+      profile.kernels.push_back(std::move(timing));
+    }
+    return profile;
+  }
+
+ private:
+  HostProgram program_;
+  runtime::ThreadPool pool_;
+};
+
+}  // namespace
+
+absl::StatusOr<CpuModule> EmitCpuModule(const codegen::CompiledModel& model) {
+  CpuModule out;
+  out.context = std::make_unique<llvm::LLVMContext>();
+  out.module = std::make_unique<llvm::Module>(model.name, *out.context);
+  out.spec.persistent = model.persistent;
+  out.spec.features_input = model.features_input;
+  out.spec.labels_input = model.labels_input;
+  for (const codegen::CompiledEntry& compiled : model.entries) {
+    KILN_ASSIGN_OR_RETURN(runtime::EntrySpec entry,
+                          EmitEntryPoint(*out.module, compiled.program, compiled.symbol));
+    entry.training = compiled.request.training;
+    entry.batch_size = compiled.request.batch_size;
+    out.spec.entries.push_back(std::move(entry));
+  }
+  KILN_ASSIGN_OR_RETURN(auto target, CreateHostTargetMachine());
+  KILN_RETURN_IF_ERROR(OptimizeModule(*out.module, *target));
+  return out;
+}
+
+absl::StatusOr<HostProgram> LoadOnHost(const codegen::CompiledModel& model, uint64_t seed) {
+  KILN_ASSIGN_OR_RETURN(CpuModule module, EmitCpuModule(model));
+  HostProgram program;
+  KILN_ASSIGN_OR_RETURN(program.jit, CpuJit::Create());
+  KILN_RETURN_IF_ERROR(program.jit->AddModule(std::move(module.module), std::move(module.context)));
+  KILN_ASSIGN_OR_RETURN(program.executable,
+                        runtime::Executable::Create(std::move(module.spec), *program.jit, seed));
+  return program;
+}
+
+std::vector<codegen::EmitFormat> CpuBackend::emit_formats() const {
+  return {
+      {"llvm", "the optimized LLVM IR of every kernel and entry point", false, "ll"},
+      {"asm", "host assembly", false, "s"},
+      {"obj", "an object file (written to -o, default <model>.o)", true, "o"},
+  };
+}
+
+absl::StatusOr<std::string> CpuBackend::Emit(const codegen::CompiledModel& model,
+                                             std::string_view format) const {
+  OutputKind kind;
+  if (format == "llvm") {
+    kind = OutputKind::kLlvmIr;
+  } else if (format == "asm") {
+    kind = OutputKind::kAssembly;
+  } else if (format == "obj") {
+    kind = OutputKind::kObject;
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the cpu backend does not emit '", std::string(format), "'"));
+  }
+  KILN_ASSIGN_OR_RETURN(CpuModule module, EmitCpuModule(model));
+  KILN_ASSIGN_OR_RETURN(auto target, CreateHostTargetMachine());
+  return EmitModule(*module.module, *target, kind);
+}
+
+absl::StatusOr<std::unique_ptr<codegen::LoadedModel>> CpuBackend::Load(
+    const codegen::CompiledModel& model, const codegen::LoadOptions& options) const {
+  KILN_ASSIGN_OR_RETURN(HostProgram program, LoadOnHost(model, options.seed));
+  return std::make_unique<CpuLoadedModel>(std::move(program), options.threads);
+}
+
+}  // namespace kiln::cpu

@@ -1,0 +1,52 @@
+// The CPU backend: kernel programs -> LLVM IR -> O3 for this CPU -> ORC JIT (or IR, assembly, an
+// object file), run by runtime::Executable and runtime::Trainer on a thread pool.
+#ifndef KILN_CODEGEN_CPU_CPU_BACKEND_H_
+#define KILN_CODEGEN_CPU_CPU_BACKEND_H_
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "codegen/backend.h"
+#include "codegen/cpu/jit.h"
+#include "llvm/IR/LLVMContext.h"
+#include "llvm/IR/Module.h"
+#include "runtime/executable.h"
+#include "runtime/program.h"
+
+namespace kiln::cpu {
+
+// Every entry of a model in one optimized (O3, this CPU) module, and the buffer tables the
+// runtime binds its slots from.
+struct CpuModule {
+  std::unique_ptr<llvm::LLVMContext> context;
+  std::unique_ptr<llvm::Module> module;
+  runtime::ProgramSpec spec;
+};
+absl::StatusOr<CpuModule> EmitCpuModule(const codegen::CompiledModel& model);
+
+// A model JIT-compiled for this CPU, its persistent tensors initialized from `seed`. The CUDA
+// backend keeps one as the host copy of the parameters; the trainer's non-finite replay runs an
+// unfused one.
+struct HostProgram {
+  std::unique_ptr<CpuJit> jit;  // Declared first: the executable resolves symbols in it.
+  std::unique_ptr<runtime::Executable> executable;
+};
+absl::StatusOr<HostProgram> LoadOnHost(const codegen::CompiledModel& model, uint64_t seed);
+
+class CpuBackend : public codegen::Backend {
+ public:
+  std::string_view name() const override { return "cpu"; }
+  absl::Status CheckAvailable() const override { return absl::OkStatus(); }
+  std::vector<codegen::EmitFormat> emit_formats() const override;
+  absl::StatusOr<std::string> Emit(const codegen::CompiledModel& model,
+                                   std::string_view format) const override;
+  absl::StatusOr<std::unique_ptr<codegen::LoadedModel>> Load(
+      const codegen::CompiledModel& model, const codegen::LoadOptions& options) const override;
+};
+
+}  // namespace kiln::cpu
+
+#endif  // KILN_CODEGEN_CPU_CPU_BACKEND_H_
