@@ -114,6 +114,11 @@ struct OpDef {
   LibraryEpilogue library_epilogue = LibraryEpilogue::kNone;
 
   bool Has(Trait t) const { return (traits & t) != 0; }
+
+  // A leaf the runtime binds from outside the graph by name (input, parameter, state), as opposed
+  // to a generator leaf (constant, iota) whose per-element formula kernels compute inline. Its
+  // contents are unknown to the compiler: equal types say nothing about equal values.
+  bool IsBoundLeaf() const { return Has(kLeaf) && !Has(kElementwise); }
 };
 
 }  // namespace kiln::ir

@@ -37,10 +37,6 @@ absl::Status GraphError(absl::string_view reason) {
 
 bool IsValid(const Graph& graph, NodeId id) { return id >= 0 && id < graph.size(); }
 
-// Leaves whose buffers the runtime binds by name. Constants are leaves too, but are computed
-// inside kernels (they are elementwise) and need no name.
-bool IsBoundLeaf(const OpDef& def) { return def.Has(kLeaf) && !def.Has(kElementwise); }
-
 absl::Status VerifyNode(const Graph& graph, NodeId id) {
   const Node& node = graph.node(id);
   if (node.id != id) {
@@ -80,7 +76,7 @@ absl::Status VerifyNode(const Graph& graph, NodeId id) {
 absl::Status VerifyLeafNames(const Graph& graph) {
   std::map<std::string, NodeId> leaves;
   for (const Node& node : graph.nodes()) {
-    if (!IsBoundLeaf(OpOf(node))) continue;
+    if (!OpOf(node).IsBoundLeaf()) continue;  // Only bound leaves need names.
     if (node.name.empty()) return NodeError(graph, node.id, "has no name to bind it by");
     auto [it, inserted] = leaves.emplace(node.name, node.id);
     if (!inserted) {

@@ -23,18 +23,12 @@ NodeKey KeyOf(const Node& node) {
   return {node.op, node.operands, node.attrs.values(), node.type.dtype, node.type.shape};
 }
 
-// The op table has no "random" trait yet, so the random generators are listed here. Two
-// random_uniform nodes with equal key and salt would compute equal bits, but call sites that ask
-// for noise twice mean two independent draws; merging would hide a salt bug instead of exposing it.
+// Two random_uniform nodes with equal key and salt would compute equal bits, but call sites that
+// ask for noise twice mean two independent draws; merging would hide a salt bug instead of
+// exposing it.
 bool IsRandom(const Node& node) { return ir::OpOf(node).Has(ir::kRandom); }
 
-// A leaf without a per-element formula is a tensor supplied from outside the graph (input,
-// parameter, state): equal types say nothing about equal contents.
-bool IsExternalTensor(const ir::OpDef& def) {
-  return def.Has(ir::kLeaf) && !def.Has(ir::kElementwise);
-}
-
-bool MayMerge(const Node& node) { return !IsExternalTensor(ir::OpOf(node)) && !IsRandom(node); }
+bool MayMerge(const Node& node) { return !ir::OpOf(node).IsBoundLeaf() && !IsRandom(node); }
 
 std::vector<bool> UpdateValues(const Graph& graph) {
   std::vector<bool> is_value(graph.size(), false);

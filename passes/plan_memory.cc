@@ -32,9 +32,6 @@ struct Lifetime {
   bool Overlaps(const Lifetime& other) const { return first <= other.last && other.first <= last; }
 };
 
-// A leaf the runtime binds from outside (input, parameter, state), as opposed to a constant.
-bool IsBoundLeaf(const ir::OpDef& def) { return def.Has(ir::kLeaf) && !def.Has(ir::kElementwise); }
-
 class MemoryPlanner {
  public:
   MemoryPlanner(const Graph& graph, const std::vector<Kernel>& kernels)
@@ -77,7 +74,7 @@ class MemoryPlanner {
       for (NodeId id : kernel.outputs) {
         if (auto s = CheckNode(kernel, id); !s.ok()) return s;
         const ir::OpDef& def = ir::OpOf(graph_.node(id));
-        if (def.Has(ir::kAlias) || IsBoundLeaf(def)) {
+        if (def.Has(ir::kAlias) || def.IsBoundLeaf()) {
           return Error(id, absl::StrCat("kernel '", kernel.name, "' cannot write a ",
                                         graph_.node(id).op, ", which has no buffer of its own"));
         }
@@ -161,7 +158,7 @@ class MemoryPlanner {
   // The buffer holding `id` (through its alias chain), creating bound leaves' buffers, or -1.
   int MaterializedBuffer(NodeId id) {
     NodeId root = AliasRoot(id);
-    if (IsBoundLeaf(ir::OpOf(graph_.node(root)))) return BoundLeafBuffer(root);
+    if (ir::OpOf(graph_.node(root)).IsBoundLeaf()) return BoundLeafBuffer(root);
     return plan_.node_buffer[root];
   }
 
