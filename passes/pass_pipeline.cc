@@ -5,10 +5,9 @@
 #include "absl/strings/str_cat.h"
 #include "ir/printer.h"
 #include "ir/verifier.h"
-#include "passes/common_subexpression_elimination.h"
-#include "passes/constant_folding.h"
-#include "passes/dead_code_elimination.h"
+#include "passes/pass_registry.h"
 #include "support/source_location.h"
+#include "support/status.h"
 
 namespace kiln::passes {
 
@@ -43,9 +42,12 @@ absl::Status PassPipeline::Verify(const ir::Graph& graph, const std::string& whe
                                                   ": ", status.message()));
 }
 
-absl::Status PassPipeline::Run(ir::Graph& graph) const {
+absl::Status PassPipeline::Run(ir::Graph& graph) const { return RunOnce(graph).status(); }
+
+absl::StatusOr<bool> PassPipeline::RunOnce(ir::Graph& graph) const {
   if (auto s = CheckDisabledNamesExist(); !s.ok()) return s;
   if (auto s = Verify(graph, "on input"); !s.ok()) return s;
+  bool changed_any = false;
   for (const NamedPass& pass : passes_) {
     if (disabled_.count(pass.name)) continue;
     absl::StatusOr<bool> changed = pass.run(graph);
@@ -54,25 +56,29 @@ absl::Status PassPipeline::Run(ir::Graph& graph) const {
                           absl::StrCat("pipeline '", name_, "': pass '", pass.name,
                                        "' failed: ", changed.status().message()));
     }
+    changed_any = *changed || changed_any;
     if (dump_ != nullptr) *dump_ << "// after " << pass.name << "\n" << ir::PrintGraph(graph);
     if (auto s = Verify(graph, absl::StrCat("after pass '", pass.name, "'")); !s.ok()) return s;
   }
-  return absl::OkStatus();
+  return changed_any;
 }
 
-absl::StatusOr<bool> Simplify(ir::Graph& graph, int max_rounds) {
+absl::StatusOr<bool> PassPipeline::RunToFixedPoint(ir::Graph& graph, int max_rounds) const {
   bool changed_any = false;
   for (int round = 0; round < max_rounds; ++round) {
-    bool changed = false;
-    for (auto pass : {FoldConstants, EliminateCommonSubexpressions, EliminateDeadCode}) {
-      absl::StatusOr<bool> pass_changed = pass(graph);
-      if (!pass_changed.ok()) return pass_changed.status();
-      changed = *pass_changed || changed;
-    }
+    KILN_ASSIGN_OR_RETURN(bool changed, RunOnce(graph));
     if (!changed) return changed_any;
     changed_any = true;
   }
   return changed_any;
+}
+
+absl::StatusOr<bool> Simplify(ir::Graph& graph, const SimplifyOptions& options) {
+  PassPipeline pipeline("simplify");
+  for (const char* name : kSimplifyPasses) KILN_RETURN_IF_ERROR(AddRegisteredPass(pipeline, name));
+  for (const std::string& name : options.disabled) pipeline.Disable(name);
+  pipeline.set_dump(options.dump);
+  return pipeline.RunToFixedPoint(graph, options.max_rounds);
 }
 
 }  // namespace kiln::passes

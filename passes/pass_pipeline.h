@@ -8,6 +8,9 @@
 //   pipeline.Disable("cse");          // e.g. from a --disable-pass flag
 //   pipeline.set_dump(&std::cerr);    // "// after fold-constants" + the printed graph
 //   KILN_RETURN_IF_ERROR(pipeline.Run(graph));
+//
+// Passes are named from one table, passes/pass_registry.h; Simplify (fold-constants, cse, dce
+// to a fixed point) is the pipeline `kiln compile` runs and `kiln opt --passes=simplify` names.
 #ifndef KILN_PASSES_PASS_PIPELINE_H_
 #define KILN_PASSES_PASS_PIPELINE_H_
 
@@ -41,6 +44,9 @@ class PassPipeline {
 
   // Runs the enabled passes in order. Errors name the pass that failed or left an invalid graph.
   absl::Status Run(ir::Graph& graph) const;
+  // Runs the pipeline again and again until a whole round changes nothing, at most `max_rounds`
+  // times. Returns whether any round changed the graph.
+  absl::StatusOr<bool> RunToFixedPoint(ir::Graph& graph, int max_rounds) const;
 
   std::vector<std::string> pass_names() const;
 
@@ -51,6 +57,8 @@ class PassPipeline {
   };
 
   absl::Status CheckDisabledNamesExist() const;
+  // One round: whether any pass reported a change.
+  absl::StatusOr<bool> RunOnce(ir::Graph& graph) const;
   absl::Status Verify(const ir::Graph& graph, const std::string& when) const;
 
   std::string name_;
@@ -60,10 +68,17 @@ class PassPipeline {
   bool verify_ = true;
 };
 
-// Constant folding, CSE and DCE repeated until none changes the graph (at most `max_rounds`
-// rounds; each round only shrinks or folds the graph, so a handful suffices in practice).
-// Returns whether anything changed.
-absl::StatusOr<bool> Simplify(ir::Graph& graph, int max_rounds = 8);
+struct SimplifyOptions {
+  std::set<std::string> disabled;  // Pass names to skip, e.g. "cse" (an unknown one is an error).
+  std::ostream* dump = nullptr;    // Where to print the graph after every pass.
+  // Each round only shrinks or folds the graph, so a handful suffices in practice.
+  int max_rounds = 8;
+};
+
+// THE simplification pipeline ("simplify"): constant folding, CSE and DCE, in that order, run
+// as a PassPipeline (verified after every pass) until a round changes nothing. CSE exposes folds
+// (x*1 once two constants merge) and DCE cleans up after both. Returns whether anything changed.
+absl::StatusOr<bool> Simplify(ir::Graph& graph, const SimplifyOptions& options = {});
 
 }  // namespace kiln::passes
 

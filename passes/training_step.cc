@@ -21,8 +21,9 @@ absl::StatusOr<ir::NodeId> LossOf(const ir::Graph& model) {
   return loss;
 }
 
-// Trainable parameters in declaration order (the order checkpoints and optimizers use).
-std::vector<ir::NodeId> Parameters(const ir::Graph& graph) {
+}  // namespace
+
+std::vector<ir::NodeId> TrainableParameters(const ir::Graph& graph) {
   std::vector<ir::NodeId> params;
   for (const ir::Node& node : graph.nodes()) {
     if (ir::OpOf(node).Has(ir::kTrainable) && node.attrs.GetInt("frozen") == 0) {
@@ -31,8 +32,6 @@ std::vector<ir::NodeId> Parameters(const ir::Graph& graph) {
   }
   return params;
 }
-
-}  // namespace
 
 std::optional<int64_t> ClassCount(const ir::Graph& model, const std::string& labels_input) {
   const ir::NodeId labels = model.FindByName(labels_input);
@@ -75,7 +74,7 @@ absl::StatusOr<ir::Graph> BuildTrainingStep(const ir::Graph& model, const ir::Tr
   KILN_RETURN_IF_ERROR(ExpandComposites(step, /*training=*/true).status());
   KILN_RETURN_IF_ERROR(MarkFrozen(step, train.freeze));
   ir::NodeId loss = step.Output(kLossOutput);
-  std::vector<ir::NodeId> params = Parameters(step);
+  std::vector<ir::NodeId> params = TrainableParameters(step);
   if (params.empty() && !train.freeze.empty()) {
     return ErrorAt(train.freeze.front().loc, "freeze: every parameter is frozen");
   }

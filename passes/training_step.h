@@ -25,6 +25,10 @@ inline constexpr char kPredictedOutput[] = "predicted";  // i64 [N]: each sample
 absl::StatusOr<ir::Graph> BuildTrainingStep(const ir::Graph& model, const ir::TrainConfig& train);
 absl::StatusOr<ir::Graph> BuildEvalStep(const ir::Graph& model);
 
+// Trainable parameters that are not frozen, in declaration order (the order checkpoints and
+// optimizers use): the tensors the training step differentiates the loss with respect to.
+std::vector<ir::NodeId> TrainableParameters(const ir::Graph& graph);
+
 // How many classes the model's class-index targets range over: the C of a loss taking scores
 // f32[N, C] and the labels input `labels_input` (i64[N]) as its target, as nll_loss and
 // cross_entropy do. nullopt when the labels are not used that way (regression, probabilities).

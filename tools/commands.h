@@ -11,6 +11,7 @@ namespace kiln::tools {
 int TrainCommand(const std::vector<std::string>& args);
 int CompileCommand(const std::vector<std::string>& args);
 int ProfileCommand(const std::vector<std::string>& args);
+int OptCommand(const std::vector<std::string>& args);
 
 }  // namespace kiln::tools
 

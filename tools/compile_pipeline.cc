@@ -5,9 +5,6 @@
 #include "frontend/frontend.h"
 #include "ir/op_registry.h"
 #include "ir/printer.h"
-#include "passes/common_subexpression_elimination.h"
-#include "passes/constant_folding.h"
-#include "passes/dead_code_elimination.h"
 #include "passes/fuse_kernels.h"
 #include "passes/pass_pipeline.h"
 #include "passes/plan_memory.h"
@@ -15,22 +12,6 @@
 #include "support/status.h"
 
 namespace kiln::tools {
-namespace {
-
-absl::Status Simplify(ir::Graph& graph, const CompileOptions& options) {
-  passes::PassPipeline pipeline;
-  pipeline.Add("fold-constants", passes::FoldConstants);
-  pipeline.Add("cse", passes::EliminateCommonSubexpressions);
-  pipeline.Add("dce", passes::EliminateDeadCode);
-  for (const std::string& name : options.disabled_passes) pipeline.Disable(name);
-  pipeline.set_dump(options.dump_passes);
-  // Two rounds: CSE exposes folds (x*1 after merging) and DCE cleans up after both.
-  for (int round = 0; round < 2; ++round) KILN_RETURN_IF_ERROR(pipeline.Run(graph));
-  return absl::OkStatus();
-}
-
-}  // namespace
-
 std::vector<runtime::PersistentSpec> PersistentTensors(const ir::Graph& graph) {
   std::vector<runtime::PersistentSpec> tensors;
   for (const ir::Node& node : graph.nodes()) {
@@ -101,7 +82,9 @@ absl::StatusOr<std::string> ModelFingerprint(const frontend::ModelAst& ast) {
 absl::StatusOr<ir::KernelProgram> LowerToKernels(ir::Graph graph, const CompileOptions& options) {
   ir::KernelProgram program;
   program.graph = std::move(graph);
-  KILN_RETURN_IF_ERROR(Simplify(program.graph, options));
+  passes::SimplifyOptions simplify{.disabled = options.disabled_passes,
+                                   .dump = options.dump_passes};
+  KILN_RETURN_IF_ERROR(passes::Simplify(program.graph, simplify).status());
   KILN_ASSIGN_OR_RETURN(program.kernels, passes::FuseKernels(program.graph, options.fusion));
   KILN_ASSIGN_OR_RETURN(program.memory, passes::PlanMemory(program.graph, program.kernels));
   return program;

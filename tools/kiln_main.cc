@@ -14,6 +14,7 @@ Usage:
   kiln train FILE [options]      Compile FILE and train it, one line per epoch.
   kiln compile FILE [options]    Compile FILE and print or write an intermediate form.
   kiln profile FILE [options]    Time the compiled step and each of its fused kernels.
+  kiln opt FILE.kir --passes=P   Run graph passes on IR text and print the resulting graph.
   kiln --help                    This text.
 
 kiln train options (override the model's train section):
@@ -67,7 +68,7 @@ kiln compile options:
   --mode=train|eval    Which step to show for ir/fusion/memory (default: train).
   --batch-size N       The static batch size to compile for (default: the train section's).
   -o FILE / --output FILE   Where to write the output (default: stdout; obj: <model>.o).
-  --disable-pass NAME  Skip a graph pass (fold-constants, cse, dce).
+  --disable-pass NAME  Skip a pass of simplify (fold-constants, cse, dce).
   --dump-passes        Print the graph after every pass (to stderr).
   --device cpu|cuda    The backend to generate for (cuda: only --emit=cuda).
 
@@ -80,6 +81,14 @@ kiln profile options:
                        kernel alone, timed with device events).
 Prints microseconds per step, then for every kernel its time, share of the step, achieved
 GFLOP/s and GB/s (bytes of the buffers it reads and writes).
+
+kiln opt options (FILE.kir is a graph in the IR text format, ir/printer.h):
+  --passes=a,b,c       Registered passes to run in order, the graph verified after each.
+  --list-passes        Print the registered passes with a line about each.
+  -o FILE / --output FILE   Where to write the result (default: stdout).
+  --dump-passes        Print the graph after every pass (to stderr).
+Prints the resulting graph; the analyses fuse and plan-memory leave it unchanged and print
+their report after it ("// fuse", "// plan-memory").
 )";
 
 }  // namespace
@@ -102,6 +111,7 @@ int main(int argc, char** argv) {
   if (command == "train") return kiln::tools::TrainCommand(args);
   if (command == "compile") return kiln::tools::CompileCommand(args);
   if (command == "profile") return kiln::tools::ProfileCommand(args);
-  std::cerr << "kiln: unknown command '" << command << "' (expected train or compile; see kiln --help)\n";
+  if (command == "opt") return kiln::tools::OptCommand(args);
+  std::cerr << "kiln: unknown command '" << command << "' (expected train, compile, profile or opt; see kiln --help)\n";
   return 2;
 }

@@ -158,5 +158,82 @@ TEST(SimplifyTest, FoldsMergesAndCleansToAFixedPoint) {
   EXPECT_FALSE(*again);
 }
 
+TEST(PassPipelineTest, RunToFixedPointRepeatsUntilARoundChangesNothing) {
+  ir::Graph graph = Parse(kSmallGraph);
+  PassPipeline pipeline;
+  int runs = 0;
+  pipeline.Add("changes-twice",
+               [&runs](ir::Graph&) -> absl::StatusOr<bool> { return ++runs <= 2; });
+  absl::StatusOr<bool> changed = pipeline.RunToFixedPoint(graph, /*max_rounds=*/8);
+  ASSERT_TRUE(changed.ok()) << changed.status();
+  EXPECT_TRUE(*changed);
+  EXPECT_EQ(runs, 3);  // Two rounds that change, one that confirms nothing does.
+}
+
+TEST(PassPipelineTest, RunToFixedPointStopsAfterMaxRounds) {
+  ir::Graph graph = Parse(kSmallGraph);
+  PassPipeline pipeline;
+  int runs = 0;
+  pipeline.Add("always-changes", [&runs](ir::Graph&) -> absl::StatusOr<bool> {
+    ++runs;
+    return true;
+  });
+  absl::StatusOr<bool> changed = pipeline.RunToFixedPoint(graph, /*max_rounds=*/4);
+  ASSERT_TRUE(changed.ok()) << changed.status();
+  EXPECT_EQ(runs, 4);
+}
+
+constexpr char kTwoEqualProducts[] = R"(graph g {
+  %x = input() {dtype="f32", shape=[2]} : f32[2] name="x"
+  %five = constant() {dtype="f32", shape=[], value=5.0} : f32[]
+  %m1 = mul(%x, %five) : f32[2]
+  %m2 = mul(%x, %five) : f32[2]
+  %sum = add(%m1, %m2) : f32[2]
+  outputs { y = %sum }
+})";
+
+int CountOps(const ir::Graph& graph, const std::string& op) {
+  int count = 0;
+  for (const ir::Node& node : graph.nodes()) count += node.op == op;
+  return count;
+}
+
+TEST(SimplifyTest, DisabledPassesAreSkippedByName) {
+  ir::Graph merged = Parse(kTwoEqualProducts);
+  ASSERT_TRUE(Simplify(merged).ok());
+  EXPECT_EQ(CountOps(merged, "mul"), 1);
+
+  ir::Graph kept = Parse(kTwoEqualProducts);
+  absl::StatusOr<bool> changed = Simplify(kept, {.disabled = {"cse"}});
+  ASSERT_TRUE(changed.ok()) << changed.status();
+  EXPECT_FALSE(*changed);
+  EXPECT_EQ(CountOps(kept, "mul"), 2);
+}
+
+TEST(SimplifyTest, DisablingAPassItDoesNotRunIsAnError) {
+  ir::Graph graph = Parse(kTwoEqualProducts);
+  absl::Status status = Simplify(graph, {.disabled = {"fuse"}}).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StrContains(status.message(),
+                                "pipeline 'simplify': cannot disable unknown "
+                                "pass 'fuse'"))
+      << status;
+}
+
+TEST(SimplifyTest, DumpsEveryPassOfEveryRound) {
+  ir::Graph graph = Parse(kTwoEqualProducts);
+  std::ostringstream dump;
+  ASSERT_TRUE(Simplify(graph, {.dump = &dump}).ok());
+  // Round 1 merges the muls, round 2 changes nothing: two rounds of three passes.
+  const std::string text = dump.str();
+  EXPECT_TRUE(absl::StartsWith(text, "// after fold-constants\ngraph g {")) << text;
+  int dumps = 0;
+  for (size_t at = text.find("// after "); at != std::string::npos;
+       at = text.find("// after ", at + 1)) {
+    ++dumps;
+  }
+  EXPECT_EQ(dumps, 6) << text;
+}
+
 }  // namespace
 }  // namespace kiln::passes
