@@ -18,6 +18,15 @@ enum class KernelKind {
   kMatmul,     // `root` is a matmul; elementwise consumers are fused into its epilogue.
 };
 
+// A producer→consumer edge that enters a kernel from another one: the consumer, computed inside,
+// reads the producer's stored value. `reason` says why fusion kept them apart; it is what
+// `kiln compile --emit=fusion` prints under "not fused".
+struct UnfusedEdge {
+  NodeId producer = kNoNode;     // Computed by another kernel (reshape views followed back).
+  NodeId consumer = kNoNode;     // Computed inside this kernel.
+  std::string reason;            // E.g. "producer has users in 2 kernels and exp is too costly...".
+};
+
 struct Kernel {
   std::string name;              // Unique symbol-safe name, e.g. "k4_matmul_add_relu".
   KernelKind kind = KernelKind::kLoop;
@@ -25,6 +34,7 @@ struct Kernel {
   std::vector<NodeId> nodes;     // Every node computed inside, in topological order.
   std::vector<NodeId> outputs;   // Nodes whose values the kernel stores to their buffers.
   std::vector<NodeId> inputs;    // Nodes read from buffers (leaves or other kernels' outputs).
+  std::vector<UnfusedEdge> unfused_inputs;  // Inputs other kernels compute, and why; by producer.
 };
 
 enum class BufferKind { kInput, kPersistent, kOutput, kTemp };

@@ -1,13 +1,19 @@
 #include "passes/fuse_kernels.h"
 
 #include <algorithm>
+#include <cassert>
+#include <map>
 #include <queue>
 #include <set>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "ir/op_registry.h"
+#include "passes/fusion_decision.h"
 
 namespace kiln::passes {
 namespace {
@@ -26,19 +32,38 @@ bool IsElementwiseLike(const Node& n) {
 }
 bool IsWindow(const Node& n) { return ir::OpOf(n).Has(ir::kWindow); }
 
+const char* KindName(KernelKind kind) {
+  switch (kind) {
+    case KernelKind::kLoop: return "loop";
+    case KernelKind::kReduction: return "reduction";
+    case KernelKind::kMatmul: return "matmul";
+  }
+  return "?";
+}
+
+// "%5 add 'fc1'": how the fusion dump and its reasons name a node.
+std::string NodeLabel(const Graph& graph, NodeId id) {
+  const Node& n = graph.node(id);
+  std::string label = absl::StrCat("%", id, " ", n.op);
+  if (!n.name.empty()) absl::StrAppend(&label, " '", n.name, "'");
+  return label;
+}
+
+FusionDecision Forbid(std::string reason) { return FusionDecision::Forbid(std::move(reason)); }
+
 class Fuser {
  public:
   Fuser(const Graph& graph, FusionOptions options)
       : graph_(graph), options_(options), users_(graph.Users()), kernel_of_(graph.size(), -1),
         must_store_(graph.size(), false), is_update_value_(graph.size(), false),
-        needs_buffer_(graph.size(), false), recomputed_(graph.size(), false) {
+        needs_buffer_(graph.size(), false), recomputed_(graph.size(), false),
+        not_fused_(graph.size()) {
     for (const auto& [name, id] : graph.outputs) must_store_[id] = true;
     for (const ir::Update& u : graph.updates) must_store_[u.value] = is_update_value_[u.value] = true;
     // Operands a kernel reads from memory rather than recomputing. A window op reads its
     // operands at computed coordinates, possibly many times per element: from memory too.
     for (const Node& n : graph.nodes()) {
-      const ir::OpDef& def = ir::OpOf(n);
-      if (!def.Has(ir::kAlias) && !def.Has(ir::kContraction) && !def.Has(ir::kWindow)) continue;
+      if (!ReadsOperandsFromMemory(n)) continue;
       for (NodeId operand : n.operands) needs_buffer_[operand] = true;
     }
   }
@@ -59,22 +84,24 @@ class Fuser {
   }
 
  private:
-  // Puts `n` into a consumer's kernel when that is legal and cheap, else starts a kernel.
-  void Place(const Node& n) {
+  static bool ReadsOperandsFromMemory(const Node& n) {
     const ir::OpDef& def = ir::OpOf(n);
-    int consumer = options_.one_op_per_kernel ? -1 : SoleConsumerKernel(n);
-    if (def.Has(ir::kContraction) && consumer >= 0 && CanBecomeEpilogue(consumer, n)) {
-      Kernel& k = kernels_[consumer];
-      k.kind = KernelKind::kMatmul;
-      k.root = n.id;
-      Add(consumer, n.id);
+    return def.Has(ir::kAlias) || def.Has(ir::kContraction) || def.Has(ir::kWindow);
+  }
+
+  std::string Label(NodeId id) const { return NodeLabel(graph_, id); }
+
+  // Puts `n` into its users' kernel when that is legal and cheap, else starts a kernel and
+  // records why `n` could not join.
+  void Place(const Node& n) {
+    int consumer = -1;
+    FusionDecision join = CanJoinUsers(n, consumer);
+    if (join) {
+      Join(consumer, n);
       return;
     }
-    if (IsElementwiseLike(n) && consumer >= 0 && CanAbsorb(consumer, n)) {
-      Add(consumer, n.id);
-      if (must_store_[n.id]) kernels_[consumer].outputs.push_back(n.id);
-      return;
-    }
+    not_fused_[n.id] = join.Explain();
+    const ir::OpDef& def = ir::OpOf(n);
     Kernel k;
     k.kind = def.Has(ir::kReduction)     ? KernelKind::kReduction
              : def.Has(ir::kContraction) ? KernelKind::kMatmul
@@ -85,34 +112,112 @@ class Fuser {
     Add(static_cast<int>(kernels_.size()) - 1, n.id);
   }
 
+  // A matmul joins as the root of a GEMM whose epilogue the kernel becomes; anything else as one
+  // more node of the kernel, stored when its value is needed.
+  void Join(int kernel, const Node& n) {
+    if (ir::OpOf(n).Has(ir::kContraction)) {
+      kernels_[kernel].kind = KernelKind::kMatmul;
+      kernels_[kernel].root = n.id;
+      Add(kernel, n.id);
+      return;
+    }
+    Add(kernel, n.id);
+    if (must_store_[n.id]) kernels_[kernel].outputs.push_back(n.id);
+  }
+
+  // Whether `n` may join the kernel holding all its users, which `kernel` is set to.
+  FusionDecision CanJoinUsers(const Node& n, int& kernel) const {
+    if (options_.one_op_per_kernel) return Forbid("one op per kernel was requested");
+    const ir::OpDef& def = ir::OpOf(n);
+    if (def.Has(ir::kReduction)) {
+      return Forbid(absl::StrCat("producer is a reduction (", n.op, "), which roots a kernel"));
+    }
+    if (!def.Has(ir::kContraction) && !IsElementwiseLike(n)) {
+      return Forbid(absl::StrCat("producer (", n.op, ") is neither elementwise nor a matmul"));
+    }
+    FusionDecision sole = SoleConsumerKernel(n, kernel);
+    if (!sole) return sole;
+    if (def.Has(ir::kContraction)) return CanBecomeEpilogue(kernel, n);
+    return CanAbsorb(kernel, n);
+  }
+
+  // Why `id`'s value is stored: "graph output 'loss'" or "the new value of 'fc1.weight'".
+  std::string StoredAs(NodeId id) const {
+    for (const ir::Update& u : graph_.updates) {
+      if (u.value != id) continue;
+      const std::string& target = graph_.node(u.target).name;
+      return absl::StrCat("the new value of ",
+                          target.empty() ? Label(u.target) : "'" + target + "'");
+    }
+    for (const auto& [name, output] : graph_.outputs) {
+      if (output == id) return absl::StrCat("graph output '", name, "'");
+    }
+    return "stored";
+  }
+
+  // Names the user that reads `n` from memory (a matmul, a window op or a reshape view).
+  std::string BufferReason(const Node& n) const {
+    for (NodeId user : users_[n.id]) {
+      const ir::OpDef& def = ir::OpOf(graph_.node(user));
+      if (def.Has(ir::kAlias)) return absl::StrCat(Label(user), " views the producer's buffer");
+      if (def.Has(ir::kContraction)) {
+        return absl::StrCat(Label(user), " reads the producer from memory");
+      }
+      if (def.Has(ir::kWindow)) {
+        return absl::StrCat(Label(user), " reads the producer at computed coordinates");
+      }
+    }
+    return "a consumer reads the producer from memory";
+  }
+
   // A cheap op whose users sit in several kernels is recomputed in each of them instead of
   // being stored and reloaded: an add or a compare costs less than a round trip to memory.
-  bool ShouldRecompute(const Node& n) const {
-    if (options_.one_op_per_kernel) return false;
-    if (!ir::OpOf(n).Has(ir::kCheap) || !IsElementwiseLike(n)) return false;
-    if (must_store_[n.id] || needs_buffer_[n.id] || users_[n.id].empty()) return false;
+  // Allowed means "recompute"; a refusal says why `n` cannot be (a clause that can follow "and").
+  FusionDecision ShouldRecompute(const Node& n) const {
+    if (options_.one_op_per_kernel) return Forbid("one op per kernel was requested");
+    if (!ir::OpOf(n).Has(ir::kCheap) || !IsElementwiseLike(n)) {
+      return Forbid(absl::StrCat(n.op, " is too costly to recompute"));
+    }
+    if (must_store_[n.id]) return Forbid(absl::StrCat("it is ", StoredAs(n.id)));
+    if (needs_buffer_[n.id]) return Forbid(BufferReason(n));
+    if (users_[n.id].empty()) return Forbid("it has no users");
     std::set<int> kernels;
     bool feeds_recomputed = false;
     for (NodeId user : users_[n.id]) {
-      if (kernel_of_[user] < 0 && !recomputed_[user]) return false;
+      if (kernel_of_[user] < 0 && !recomputed_[user]) {
+        return Forbid(absl::StrCat("user ", Label(user), " is in no kernel"));
+      }
       feeds_recomputed |= recomputed_[user];
       kernels.insert(kernel_of_[user]);
     }
     // A cheap operand of a recomputed node is recomputed along with it.
-    return feeds_recomputed || kernels.size() > 1;
+    if (feeds_recomputed || kernels.size() > 1) return FusionDecision::Allow();
+    return Forbid("its users share one kernel");
   }
 
-  // The one kernel holding every user of `n`, or -1 (no users, several kernels, or a user that
-  // must read `n` from memory).
-  int SoleConsumerKernel(const Node& n) const {
-    if (needs_buffer_[n.id]) return -1;
-    int kernel = -1;
+  // The one kernel holding every user of `n` (set in `kernel`), or why there is none: no users,
+  // several kernels, a user recomputed in several, or a user that must read `n` from memory.
+  FusionDecision SoleConsumerKernel(const Node& n, int& kernel) const {
+    kernel = -1;
+    if (needs_buffer_[n.id]) return Forbid(BufferReason(n));
+    if (users_[n.id].empty()) return Forbid("producer has no users");
+    std::set<int> kernels;
     for (NodeId user : users_[n.id]) {
-      int k = kernel_of_[user];
-      if (k < 0 || (kernel >= 0 && k != kernel)) return -1;
-      kernel = k;
+      if (kernel_of_[user] >= 0) {
+        kernels.insert(kernel_of_[user]);
+        continue;
+      }
+      // Users are placed before their operands; one in no kernel is recomputed where used.
+      return Forbid(absl::StrCat("user ", Label(user),
+                                 " is recomputed in each kernel using it, and ",
+                                 ShouldRecompute(n).Explain()));
     }
-    return kernel;
+    if (kernels.size() > 1) {
+      return Forbid(absl::StrCat("producer has users in ", kernels.size(), " kernels, and ",
+                                 ShouldRecompute(n).Explain()));
+    }
+    kernel = *kernels.begin();
+    return FusionDecision::Allow();
   }
 
   const ir::TensorType& IterationType(const Kernel& k) const {
@@ -121,38 +226,78 @@ class Fuser {
     return root.type;
   }
 
-  bool CanAbsorb(int kernel, const Node& n) const {
+  // "the reduction kernel of %16 reduce_max": kernels get their names only once scheduled.
+  std::string KernelLabel(const Kernel& k) const {
+    return absl::StrCat("the ", KindName(k.kind), " kernel of ", Label(k.root));
+  }
+
+  FusionDecision CanAbsorb(int kernel, const Node& n) const {
     const Kernel& k = kernels_[kernel];
     // Window ops need scalar coordinates of their own element: loop kernels only.
-    if (IsWindow(n) && k.kind != KernelKind::kLoop) return false;
+    if (IsWindow(n) && k.kind != KernelKind::kLoop) {
+      return Forbid(absl::StrCat("window op ", n.op, " needs a loop kernel, not ", KernelLabel(k)));
+    }
     // Absorbing a producer that the kernel reads with broadcasting recomputes it per use: only
     // worth it for cheap ops.
-    if (n.type.num_elements() != IterationType(k).num_elements() &&
-        !ir::OpOf(n).Has(ir::kCheap)) {
-      return false;
+    const ir::TensorType& iteration = IterationType(k);
+    if (n.type.num_elements() != iteration.num_elements() && !ir::OpOf(n).Has(ir::kCheap)) {
+      return Forbid(absl::StrCat(KernelLabel(k), " reads ", n.op, " ", n.type.ToString(),
+                                 " broadcast over ", iteration.ToString(),
+                                 ": it would be recomputed per use, and ", n.op,
+                                 " is too costly to recompute"));
     }
-    if (!must_store_[n.id]) return true;
+    if (!must_store_[n.id]) return FusionDecision::Allow();
     // A stored value must be computed at the kernel's own coordinates: a loop kernel output.
-    return k.kind == KernelKind::kLoop && n.type.shape == IterationType(k).shape;
+    if (k.kind != KernelKind::kLoop) {
+      return Forbid(absl::StrCat("producer is ", StoredAs(n.id), ", and ", KernelLabel(k),
+                                 " stores only its result"));
+    }
+    if (n.type.shape != iteration.shape) {
+      return Forbid(absl::StrCat("producer is ", StoredAs(n.id), " of type ", n.type.ToString(),
+                                 ", but ", KernelLabel(k), " iterates over ",
+                                 iteration.ToString()));
+    }
+    return FusionDecision::Allow();
   }
 
   // A matmul can feed a loop kernel as its epilogue when every node depending on it inside the
   // kernel is a same-shaped elementwise op: the epilogue sees one accumulator tile at a time.
-  bool CanBecomeEpilogue(int kernel, const Node& matmul) const {
+  FusionDecision CanBecomeEpilogue(int kernel, const Node& matmul) const {
     const Kernel& k = kernels_[kernel];
-    if (k.kind != KernelKind::kLoop || must_store_[matmul.id]) return false;
+    if (k.kind != KernelKind::kLoop) {
+      return Forbid(absl::StrCat("a GEMM epilogue must be a loop kernel, not ", KernelLabel(k)));
+    }
+    if (must_store_[matmul.id]) {
+      return Forbid(absl::StrCat("the matmul is ", StoredAs(matmul.id),
+                                 ", so it cannot live only in the GEMM's accumulators"));
+    }
     // Optimizer updates stay in their own loop kernels: measured, an Adam step in the epilogue
     // of the weight-gradient GEMM slows the GEMM down more than the saved pass over the gradient
     // gains (the epilogue's extra streams evict the packed panels).
     for (NodeId out : k.outputs) {
-      if (is_update_value_[out]) return false;
+      if (is_update_value_[out]) {
+        return Forbid(absl::StrCat("the consumers' kernel writes ", Label(out), ", ", StoredAs(out),
+                                   "; optimizer updates stay out of GEMM epilogues"));
+      }
     }
-    if (IterationType(k).shape != matmul.type.shape) return false;
+    const ir::TensorType& iteration = IterationType(k);
+    if (iteration.shape != matmul.type.shape) {
+      return Forbid(absl::StrCat(KernelLabel(k), " iterates over ", iteration.ToString(),
+                                 ", the matmul produces ", matmul.type.ToString()));
+    }
     // The CPU epilogue evaluates a vector of columns at once; a window op's computed coordinates
     // need scalar ones.
     for (NodeId id : k.nodes) {
-      if (IsWindow(graph_.node(id))) return false;
+      if (IsWindow(graph_.node(id))) {
+        return Forbid(absl::StrCat(KernelLabel(k), " holds window op ", Label(id),
+                                   ", which a vectorized GEMM epilogue cannot compute"));
+      }
     }
+    return EpilogueDependentsAreElementwise(k, matmul);
+  }
+
+  // Every node of `k` that depends on `matmul` must be elementwise and of the matmul's shape.
+  FusionDecision EpilogueDependentsAreElementwise(const Kernel& k, const Node& matmul) const {
     std::set<NodeId> depends = {matmul.id};
     std::vector<NodeId> nodes = k.nodes;
     std::sort(nodes.begin(), nodes.end());
@@ -161,12 +306,18 @@ class Fuser {
       bool uses = std::any_of(node.operands.begin(), node.operands.end(),
                               [&](NodeId o) { return depends.count(o) > 0; });
       if (!uses) continue;
-      if (!ir::OpOf(node).Has(ir::kElementwise) || node.type.shape != matmul.type.shape) {
-        return false;
+      if (!ir::OpOf(node).Has(ir::kElementwise)) {
+        return Forbid(absl::StrCat(Label(id), " depends on the matmul in ", KernelLabel(k),
+                                   " and is not elementwise"));
+      }
+      if (node.type.shape != matmul.type.shape) {
+        return Forbid(absl::StrCat(Label(id), " depends on the matmul in ", KernelLabel(k),
+                                   " but has type ", node.type.ToString(), ", not ",
+                                   matmul.type.ToString()));
       }
       depends.insert(id);
     }
-    return true;
+    return FusionDecision::Allow();
   }
 
   void Add(int kernel, NodeId id) {
@@ -196,13 +347,35 @@ class Fuser {
     }
     k.inputs.assign(inputs.begin(), inputs.end());
     std::sort(k.outputs.begin(), k.outputs.end());
+    RecordUnfusedInputs(k, inside);
+  }
+
+  // Every edge into `k` from a node another kernel computes, with the reason that node gave
+  // when it started a kernel of its own instead of joining its users'.
+  void RecordUnfusedInputs(Kernel& k, const std::set<NodeId>& inside) const {
+    std::set<std::pair<NodeId, NodeId>> edges;  // (producer, consumer)
+    for (NodeId id : k.nodes) {
+      for (NodeId operand : graph_.node(id).operands) {
+        if (inside.count(operand)) continue;
+        NodeId producer = ViewSource(operand);
+        if (!IsLeaf(graph_.node(producer))) edges.insert({producer, id});
+      }
+    }
+    for (const auto& [producer, consumer] : edges) {
+      // Only nodes that rooted a kernel of their own are read across a kernel boundary.
+      assert(!not_fused_[producer].empty());
+      k.unfused_inputs.push_back({producer, consumer, not_fused_[producer]});
+    }
+  }
+
+  // The node whose buffer `id` is: itself, or the source of the reshape views it is made of.
+  NodeId ViewSource(NodeId id) const {
+    while (IsAlias(graph_.node(id))) id = graph_.node(id).operands[0];
+    return id;
   }
 
   // The kernel whose output `id` is (following reshape views back to their source), or -1.
-  int ProducerKernel(NodeId id) const {
-    while (IsAlias(graph_.node(id))) id = graph_.node(id).operands[0];
-    return kernel_of_[id];
-  }
+  int ProducerKernel(NodeId id) const { return kernel_of_[ViewSource(id)]; }
 
   absl::StatusOr<std::vector<Kernel>> Schedule() {
     const int n = static_cast<int>(kernels_.size());
@@ -263,24 +436,9 @@ class Fuser {
   std::vector<bool> is_update_value_;  // Written over a persistent tensor at the step's end.
   std::vector<bool> needs_buffer_; // Read by a matmul or viewed by a reshape.
   std::vector<bool> recomputed_;   // Cheap nodes recomputed inside each consumer kernel.
+  std::vector<std::string> not_fused_;  // Why a node roots a kernel rather than join its users'.
   std::vector<Kernel> kernels_;
 };
-
-const char* KindName(KernelKind kind) {
-  switch (kind) {
-    case KernelKind::kLoop: return "loop";
-    case KernelKind::kReduction: return "reduction";
-    case KernelKind::kMatmul: return "matmul";
-  }
-  return "?";
-}
-
-std::string NodeLabel(const Graph& graph, NodeId id) {
-  const Node& n = graph.node(id);
-  std::string label = absl::StrCat("%", id, " ", n.op);
-  if (!n.name.empty()) absl::StrAppend(&label, " '", n.name, "'");
-  return label;
-}
 
 }  // namespace
 
@@ -307,6 +465,28 @@ std::string DescribeKernels(const ir::Graph& graph, const std::vector<ir::Kernel
     absl::StrAppendFormat(&out, "kernel %s (%s, %d ops)\n  ops:     %s\n  inputs:  %s\n  outputs: %s\n",
                           k.name, KindName(k.kind), ops.size(), absl::StrJoin(ops, ", "),
                           absl::StrJoin(inputs, ", "), absl::StrJoin(outputs, ", "));
+  }
+  absl::StrAppend(&out, DescribeUnfusedEdges(graph, kernels));
+  return out;
+}
+
+std::string DescribeUnfusedEdges(const ir::Graph& graph, const std::vector<ir::Kernel>& kernels) {
+  // One line per producer and reason, listing its consumers once each: a consumer recomputed in
+  // several kernels, or a learning rate read by every update kernel, would otherwise repeat.
+  std::map<std::pair<NodeId, std::string>, std::set<NodeId>> consumers;
+  for (const Kernel& k : kernels) {
+    for (const ir::UnfusedEdge& e : k.unfused_inputs) {
+      consumers[{e.producer, e.reason}].insert(e.consumer);
+    }
+  }
+  if (consumers.empty()) return "";
+  std::string out = "not fused:\n";
+  for (const auto& [producer_and_reason, users] : consumers) {
+    const auto& [producer, reason] = producer_and_reason;
+    std::vector<std::string> labels;
+    for (NodeId user : users) labels.push_back(NodeLabel(graph, user));
+    absl::StrAppend(&out, "  ", NodeLabel(graph, producer), " -> ", absl::StrJoin(labels, ", "),
+                    ": ", reason, "\n");
   }
   return out;
 }

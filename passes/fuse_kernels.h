@@ -3,6 +3,8 @@
 //     results are all needed (one Adam update = one kernel writing p, m and v);
 //   - elementwise producers of a reduction are computed inside the reduction's loop;
 //   - elementwise consumers of a matmul (bias, ReLU) become the GEMM's epilogue.
+// Every producer that does not join its consumers records why (a FusionDecision's reason) in the
+// consuming kernels' `unfused_inputs`.
 // Constants and iotas are recomputed inside every kernel that uses them; reshapes are views.
 #ifndef KILN_PASSES_FUSE_KERNELS_H_
 #define KILN_PASSES_FUSE_KERNELS_H_
@@ -27,9 +29,17 @@ struct FusionOptions {
 absl::StatusOr<std::vector<ir::Kernel>> FuseKernels(const ir::Graph& graph,
                                                     FusionOptions options = {});
 
-// One block per kernel: its name, kind, outputs and fused ops — the fusion dump of
-// `kiln compile --emit=fusion`.
+// One block per kernel: its name, kind, outputs and fused ops, then DescribeUnfusedEdges — the
+// fusion dump of `kiln compile --emit=fusion`.
 std::string DescribeKernels(const ir::Graph& graph, const std::vector<ir::Kernel>& kernels);
+
+// The "not fused:" section: each producer another kernel reads, its consumers and why it was not
+// fused into them (Kernel::unfused_inputs), e.g.
+//   not fused:
+//     %1 exp -> %2 reduce_sum, %3 reduce_max: producer has users in 2 kernels, and exp is too
+//     costly to recompute
+// Empty when every kernel reads only leaves.
+std::string DescribeUnfusedEdges(const ir::Graph& graph, const std::vector<ir::Kernel>& kernels);
 
 // True for nodes that are recomputed where used instead of getting a kernel (constant, iota).
 bool IsInlinedGenerator(const ir::Node& node);

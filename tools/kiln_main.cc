@@ -59,7 +59,8 @@ kiln compile options:
                          ir      the training-step graph after the graph passes
                          graph   the same graph serialized (Protobuf, with its train
                                  config; written to -o, default <model>.train.kgraph)
-                         fusion  the kernels and the ops fused into each
+                         fusion  the kernels and the ops fused into each, then
+                                 why each value read across kernels was not fused
                          memory  the buffer plan: planned peak vs. no reuse
                          llvm    the optimized LLVM IR of every kernel and entry point
                          asm     host assembly

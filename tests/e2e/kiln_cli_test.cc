@@ -192,6 +192,28 @@ TEST(KilnCliTest, FusionDumpShowsEpilogueAndOneKernelPerAdamUpdate) {
   }
 }
 
+// Every producer another kernel reads says why it was not fused into its consumers.
+TEST(KilnCliTest, FusionDumpSaysWhyProducersWereNotFused) {
+  RunResult r = RunKiln({"compile", "examples/fashion_mlp.kiln", "--emit=fusion"});
+  ASSERT_TRUE(r.exited && r.exit_code == 0) << Describe(r);
+  size_t section = r.out.find("\nnot fused:\n");
+  ASSERT_NE(section, std::string::npos) << r.out;
+  std::string not_fused = r.out.substr(section);
+  // h1 is stored because the second layer's GEMM reads it from memory.
+  EXPECT_TRUE(std::regex_search(
+      not_fused,
+      std::regex(R"(\n  %\d+ relu 'h1' -> %\d+ matmul[^\n]*: )"
+                 R"(%\d+ matmul reads the producer from memory\n)")))
+      << not_fused;
+  // The weight gradient's GEMM does not take the Adam update as its epilogue.
+  EXPECT_TRUE(std::regex_search(
+      not_fused,
+      std::regex(R"(\n  %\d+ matmul -> [^\n]*: the consumers' kernel writes %\d+ sub, )"
+                 R"(the new value of 'fc1.weight'; )"
+                 R"(optimizer updates stay out of GEMM epilogues\n)")))
+      << not_fused;
+}
+
 // W2's model summary: 10-16-16-1 has 465 trainable parameters; freeze moves a layer's to frozen.
 TEST(KilnCliTest, SummaryCountsParametersPerLayer) {
   TempDir dir;

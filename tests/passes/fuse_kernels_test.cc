@@ -1,6 +1,7 @@
 // FuseKernels: which nodes share a kernel, what each kernel reads and stores, and the order the
 // kernels run in. Graphs go in as IR text; the fusion dump (DescribeKernels) comes out. Each rule
-// that fires has a twin case where it must not.
+// that fires has a twin case where it must not, and the twin that is not fused asserts the
+// reason the pass gives for it (Kernel::unfused_inputs, printed under "not fused:").
 #include "passes/fuse_kernels.h"
 
 #include <algorithm>
@@ -9,6 +10,7 @@
 
 #include "gtest/gtest.h"
 #include "ir/graph.h"
+#include "passes/fusion_decision.h"
 #include "tests/passes/pass_test_util.h"
 
 namespace kiln::passes {
@@ -34,6 +36,33 @@ int KernelOf(const std::vector<Kernel>& kernels, NodeId id) {
     if (std::find(nodes.begin(), nodes.end(), id) != nodes.end()) return static_cast<int>(k);
   }
   return -1;
+}
+
+// Why `producer` was not fused into `consumer`: the reason recorded in the kernel computing
+// `consumer`, or "" when no kernel reads `producer` across a boundary into `consumer`.
+std::string UnfusedReason(const std::vector<Kernel>& kernels, NodeId producer, NodeId consumer) {
+  for (const Kernel& k : kernels) {
+    for (const ir::UnfusedEdge& e : k.unfused_inputs) {
+      if (e.producer == producer && e.consumer == consumer) return e.reason;
+    }
+  }
+  return "";
+}
+
+bool NoUnfusedEdges(const std::vector<Kernel>& kernels) {
+  return std::all_of(kernels.begin(), kernels.end(),
+                     [](const Kernel& k) { return k.unfused_inputs.empty(); });
+}
+
+TEST(FusionDecisionTest, AllowHasNoReasonAndForbidKeepsIts) {
+  FusionDecision allow = FusionDecision::Allow();
+  EXPECT_TRUE(allow);
+  EXPECT_TRUE(allow.CanFuse());
+  EXPECT_EQ(allow.Explain(), "");
+  FusionDecision forbid = FusionDecision::Forbid("producer has users in 2 kernels");
+  EXPECT_FALSE(forbid);
+  EXPECT_FALSE(forbid.CanFuse());
+  EXPECT_EQ(forbid.Explain(), "producer has users in 2 kernels");
 }
 
 // Node ids below follow the order of the lines in each graph (the parser numbers them so).
@@ -83,7 +112,10 @@ TEST(FuseKernelsTest, OneOpPerKernelStoresEveryValue) {
             "kernel k2_relu (loop, 1 ops)\n"
             "  ops:     %5 relu 'h'\n"
             "  inputs:  %4 add\n"
-            "  outputs: %5 relu 'h' f32[8,4]\n");
+            "  outputs: %5 relu 'h' f32[8,4]\n"
+            "not fused:\n"
+            "  %3 matmul -> %4 add: one op per kernel was requested\n"
+            "  %4 add -> %5 relu 'h': one op per kernel was requested\n");
 }
 
 // A window op reads its operand from memory at computed coordinates, and its elementwise
@@ -104,7 +136,24 @@ TEST(FuseKernelsTest, WindowOpReadsABufferAndFeedsItsConsumerLoop) {
             "kernel k1_slice_relu (loop, 2 ops)\n"
             "  ops:     %2 slice, %3 relu 'r'\n"
             "  inputs:  %1 exp\n"
-            "  outputs: %3 relu 'r' f32[2,2]\n");
+            "  outputs: %3 relu 'r' f32[2,2]\n"
+            "not fused:\n"
+            "  %1 exp -> %2 slice: %2 slice reads the producer at computed coordinates\n");
+}
+
+// The twin of WindowOpReadsABufferAndFeedsItsConsumerLoop: a window op computes its own
+// element's coordinates, which a reduction's loop does not give it.
+TEST(FuseKernelsTest, WindowOpDoesNotJoinAReduction) {
+  ir::Graph graph = Parse(R"(graph g {
+    %x = input() {dtype="f32", shape=[4,6]} : f32[4,6] name="x"
+    %s = slice(%x) {starts=[1,0], steps=[2,3], stops=[4,6]} : f32[2,2]
+    %t = reduce_sum(%s) {dims=[1], keepdim=0} : f32[2] name="t"
+    outputs { t = %t }
+  })");
+  std::vector<Kernel> kernels = Fuse(graph);
+  ASSERT_EQ(kernels.size(), 2u) << DescribeKernels(graph, kernels);
+  EXPECT_EQ(UnfusedReason(kernels, 1, 2),
+            "window op slice needs a loop kernel, not the reduction kernel of %2 reduce_sum 't'");
 }
 
 // The CPU GEMM epilogue computes a vector of columns at once: no window op joins it.
@@ -123,6 +172,9 @@ TEST(FuseKernelsTest, WindowOpDoesNotJoinAGemmEpilogue) {
   ASSERT_GE(with_add, 0);
   EXPECT_EQ(kernels[with_add].kind, KernelKind::kLoop);
   EXPECT_NE(KernelOf(kernels, 3), with_add);
+  EXPECT_EQ(UnfusedReason(kernels, 3, 5),
+            "the loop kernel of %5 add 'z' holds window op %4 slice, which a vectorized GEMM "
+            "epilogue cannot compute");
 }
 
 TEST(FuseKernelsTest, MatmulThatIsAGraphOutputIsNotFused) {
@@ -142,7 +194,10 @@ TEST(FuseKernelsTest, MatmulThatIsAGraphOutputIsNotFused) {
             "kernel k1_relu (loop, 1 ops)\n"
             "  ops:     %3 relu\n"
             "  inputs:  %2 matmul\n"
-            "  outputs: %3 relu f32[8,4]\n");
+            "  outputs: %3 relu f32[8,4]\n"
+            "not fused:\n"
+            "  %2 matmul -> %3 relu: the matmul is graph output 'logits', so it cannot live only "
+            "in the GEMM's accumulators\n");
 }
 
 TEST(FuseKernelsTest, InPlaceUpdateIsNotAGemmEpilogue) {
@@ -163,6 +218,9 @@ TEST(FuseKernelsTest, InPlaceUpdateIsNotAGemmEpilogue) {
   EXPECT_EQ(kernels[1].kind, KernelKind::kLoop);
   EXPECT_EQ(kernels[1].nodes, std::vector<NodeId>{4});
   EXPECT_EQ(kernels[1].outputs, std::vector<NodeId>{4});
+  EXPECT_EQ(UnfusedReason(kernels, 3, 4),
+            "the consumers' kernel writes %4 sub, the new value of 'w'; optimizer updates stay out "
+            "of GEMM epilogues");
 }
 
 TEST(FuseKernelsTest, SameSubtractionWithoutTheUpdateIsAnEpilogue) {
@@ -181,6 +239,7 @@ TEST(FuseKernelsTest, SameSubtractionWithoutTheUpdateIsAnEpilogue) {
   EXPECT_EQ(kernels[0].root, 3);
   EXPECT_EQ(kernels[0].nodes, (std::vector<NodeId>{3, 4}));
   EXPECT_EQ(kernels[0].outputs, std::vector<NodeId>{4});
+  EXPECT_TRUE(NoUnfusedEdges(kernels));
 }
 
 TEST(FuseKernelsTest, ExpensiveProducerOfTwoKernelsIsMaterialized) {
@@ -205,7 +264,10 @@ TEST(FuseKernelsTest, ExpensiveProducerOfTwoKernelsIsMaterialized) {
             "kernel k2_reduce_max (reduction, 1 ops)\n"
             "  ops:     %3 reduce_max\n"
             "  inputs:  %1 exp\n"
-            "  outputs: %3 reduce_max f32[8]\n");
+            "  outputs: %3 reduce_max f32[8]\n"
+            "not fused:\n"
+            "  %1 exp -> %2 reduce_sum, %3 reduce_max: producer has users in 2 kernels, and exp is "
+            "too costly to recompute\n");
 }
 
 TEST(FuseKernelsTest, CheapProducerOfTwoKernelsIsRecomputedInEach) {
@@ -228,6 +290,43 @@ TEST(FuseKernelsTest, CheapProducerOfTwoKernelsIsRecomputedInEach) {
             "  outputs: %3 reduce_max f32[8]\n");
 }
 
+TEST(FuseKernelsTest, ExpensiveProducerOfARecomputedOpIsMaterialized) {
+  // neg is recomputed in both reductions; exp, feeding it, is too costly to follow it there.
+  ir::Graph graph = Parse(R"(graph g {
+    %x = input() {dtype="f32", shape=[4,8]} : f32[4,8] name="x"
+    %e = exp(%x) : f32[4,8]
+    %n = neg(%e) : f32[4,8]
+    %rows = reduce_sum(%n) {dims=[1], keepdim=0} : f32[4]
+    %cols = reduce_max(%n) {dims=[0], keepdim=0} : f32[8]
+    outputs { rows = %rows, cols = %cols }
+  })");
+  std::vector<Kernel> kernels = Fuse(graph);
+  ASSERT_EQ(kernels.size(), 3u) << DescribeKernels(graph, kernels);
+  EXPECT_EQ(UnfusedReason(kernels, 1, 2),
+            "user %2 neg is recomputed in each kernel using it, and exp is too costly to "
+            "recompute");
+  // The edge enters both reductions; the dump lists it once.
+  EXPECT_EQ(DescribeUnfusedEdges(graph, kernels),
+            "not fused:\n"
+            "  %1 exp -> %2 neg: user %2 neg is recomputed in each kernel using it, and exp is too "
+            "costly to recompute\n");
+}
+
+TEST(FuseKernelsTest, ProducerOfAGraphOutputUsedByTwoKernelsIsStored) {
+  // neg is cheap but a graph output: recomputing it would still leave it to store.
+  ir::Graph graph = Parse(R"(graph g {
+    %x = input() {dtype="f32", shape=[4,8]} : f32[4,8] name="x"
+    %n = neg(%x) : f32[4,8]
+    %rows = reduce_sum(%n) {dims=[1], keepdim=0} : f32[4]
+    %cols = reduce_max(%n) {dims=[0], keepdim=0} : f32[8]
+    outputs { n = %n, rows = %rows, cols = %cols }
+  })");
+  std::vector<Kernel> kernels = Fuse(graph);
+  ASSERT_EQ(kernels.size(), 3u) << DescribeKernels(graph, kernels);
+  EXPECT_EQ(UnfusedReason(kernels, 1, 3),
+            "producer has users in 2 kernels, and it is graph output 'n'");
+}
+
 TEST(FuseKernelsTest, BroadcastOfAnExpensiveOpIsNotAbsorbed) {
   // exp of a [4] vector read by a [3,4] loop would run 12 times instead of 4.
   ir::Graph graph = Parse(R"(graph g {
@@ -246,7 +345,10 @@ TEST(FuseKernelsTest, BroadcastOfAnExpensiveOpIsNotAbsorbed) {
             "kernel k1_broadcast_to_mul (loop, 2 ops)\n"
             "  ops:     %3 broadcast_to, %4 mul\n"
             "  inputs:  %0 input 'x', %2 exp\n"
-            "  outputs: %4 mul f32[3,4]\n");
+            "  outputs: %4 mul f32[3,4]\n"
+            "not fused:\n"
+            "  %2 exp -> %3 broadcast_to: the loop kernel of %4 mul reads exp f32[4] broadcast "
+            "over f32[3,4]: it would be recomputed per use, and exp is too costly to recompute\n");
 }
 
 TEST(FuseKernelsTest, BroadcastOfACheapOpIsAbsorbed) {
@@ -264,6 +366,115 @@ TEST(FuseKernelsTest, BroadcastOfACheapOpIsAbsorbed) {
             "  outputs: %3 add f32[3,4]\n");
 }
 
+TEST(FuseKernelsTest, StoredCheapOpOfAnotherShapeIsNotAbsorbed) {
+  // The twin of BroadcastOfACheapOpIsAbsorbed with neg also a graph output: the loop runs over
+  // [3,4] coordinates and can store no [4] value.
+  ir::Graph graph = Parse(R"(graph g {
+    %x = input() {dtype="f32", shape=[3,4]} : f32[3,4] name="x"
+    %v = input() {dtype="f32", shape=[4]} : f32[4] name="v"
+    %n = neg(%v) : f32[4]
+    %y = add(%x, %n) : f32[3,4]
+    outputs { y = %y, n = %n }
+  })");
+  std::vector<Kernel> kernels = Fuse(graph);
+  ASSERT_EQ(kernels.size(), 2u) << DescribeKernels(graph, kernels);
+  EXPECT_EQ(UnfusedReason(kernels, 2, 3),
+            "producer is graph output 'n' of type f32[4], but the loop kernel of %3 add iterates "
+            "over f32[3,4]");
+}
+
+TEST(FuseKernelsTest, StoredProducerOfAReductionIsNotAbsorbed) {
+  // The twin of ReductionAbsorbsItsElementwiseProducers: a reduction stores only its result.
+  ir::Graph graph = Parse(R"(graph g {
+    %x = input() {dtype="f32", shape=[4,8]} : f32[4,8] name="x"
+    %e = exp(%x) : f32[4,8]
+    %s = reduce_sum(%e) {dims=[1], keepdim=0} : f32[4]
+    outputs { e = %e, s = %s }
+  })");
+  std::vector<Kernel> kernels = Fuse(graph);
+  ASSERT_EQ(kernels.size(), 2u) << DescribeKernels(graph, kernels);
+  EXPECT_EQ(UnfusedReason(kernels, 1, 2),
+            "producer is graph output 'e', and the reduction kernel of %2 reduce_sum stores only "
+            "its result");
+}
+
+TEST(FuseKernelsTest, ReductionRootsItsOwnKernel) {
+  // Elementwise ops fuse into a reduction's loads, never the other way round.
+  ir::Graph graph = Parse(R"(graph g {
+    %x = input() {dtype="f32", shape=[4,8]} : f32[4,8] name="x"
+    %s = reduce_sum(%x) {dims=[1], keepdim=0} : f32[4]
+    %l = log(%s) : f32[4] name="l"
+    outputs { l = %l }
+  })");
+  std::vector<Kernel> kernels = Fuse(graph);
+  ASSERT_EQ(kernels.size(), 2u) << DescribeKernels(graph, kernels);
+  EXPECT_EQ(UnfusedReason(kernels, 1, 2),
+            "producer is a reduction (reduce_sum), which roots a kernel");
+}
+
+TEST(FuseKernelsTest, MatmulFeedingAReductionIsNotAnEpilogue) {
+  ir::Graph graph = Parse(R"(graph g {
+    %x = input() {dtype="f32", shape=[4,6]} : f32[4,6] name="x"
+    %w = input() {dtype="f32", shape=[6,4]} : f32[6,4] name="w"
+    %mm = matmul(%x, %w) {transpose_a=0, transpose_b=0} : f32[4,4]
+    %s = reduce_sum(%mm) {dims=[1], keepdim=0} : f32[4] name="s"
+    outputs { s = %s }
+  })");
+  std::vector<Kernel> kernels = Fuse(graph);
+  ASSERT_EQ(kernels.size(), 2u) << DescribeKernels(graph, kernels);
+  EXPECT_EQ(UnfusedReason(kernels, 2, 3),
+            "a GEMM epilogue must be a loop kernel, not the reduction kernel of %3 reduce_sum 's'");
+}
+
+TEST(FuseKernelsTest, MatmulBroadcastIntoALargerLoopIsNotAnEpilogue) {
+  // The epilogue sees one accumulator tile of [4,1]; the add runs over [4,3].
+  ir::Graph graph = Parse(R"(graph g {
+    %x = input() {dtype="f32", shape=[4,6]} : f32[4,6] name="x"
+    %w = input() {dtype="f32", shape=[6,1]} : f32[6,1] name="w"
+    %y = input() {dtype="f32", shape=[4,3]} : f32[4,3] name="y"
+    %mm = matmul(%x, %w) {transpose_a=0, transpose_b=0} : f32[4,1]
+    %z = add(%y, %mm) : f32[4,3] name="z"
+    outputs { z = %z }
+  })");
+  std::vector<Kernel> kernels = Fuse(graph);
+  ASSERT_EQ(kernels.size(), 2u) << DescribeKernels(graph, kernels);
+  EXPECT_EQ(UnfusedReason(kernels, 3, 4),
+            "the loop kernel of %4 add 'z' iterates over f32[4,3], the matmul produces f32[4,1]");
+}
+
+TEST(FuseKernelsTest, MatmulReadThroughATransposeIsNotAnEpilogue) {
+  // The transpose joins the relu's loop, but an epilogue sees the accumulator tile only at its
+  // own coordinates.
+  ir::Graph graph = Parse(R"(graph g {
+    %x = input() {dtype="f32", shape=[4,6]} : f32[4,6] name="x"
+    %w = input() {dtype="f32", shape=[6,4]} : f32[6,4] name="w"
+    %mm = matmul(%x, %w) {transpose_a=0, transpose_b=0} : f32[4,4]
+    %t = transpose(%mm) {perm=[1,0]} : f32[4,4]
+    %r = relu(%t) : f32[4,4] name="r"
+    outputs { r = %r }
+  })");
+  std::vector<Kernel> kernels = Fuse(graph);
+  ASSERT_EQ(kernels.size(), 2u) << DescribeKernels(graph, kernels);
+  EXPECT_EQ(UnfusedReason(kernels, 2, 3),
+            "%3 transpose depends on the matmul in the loop kernel of %4 relu 'r' and is not "
+            "elementwise");
+}
+
+TEST(FuseKernelsTest, MatmulOperandIsReadFromMemory) {
+  // The twin of BiasAndReluBecomeTheGemmEpilogue one layer up: the relu feeding the next GEMM
+  // is stored, because the GEMM packs its operands from memory.
+  ir::Graph graph = Parse(R"(graph g {
+    %x = input() {dtype="f32", shape=[8,16]} : f32[8,16] name="x"
+    %w = input() {dtype="f32", shape=[16,4]} : f32[16,4] name="w"
+    %h = relu(%x) : f32[8,16] name="h"
+    %mm = matmul(%h, %w) {transpose_a=0, transpose_b=0} : f32[8,4] name="y"
+    outputs { y = %mm }
+  })");
+  std::vector<Kernel> kernels = Fuse(graph);
+  ASSERT_EQ(kernels.size(), 2u) << DescribeKernels(graph, kernels);
+  EXPECT_EQ(UnfusedReason(kernels, 2, 3), "%3 matmul 'y' reads the producer from memory");
+}
+
 TEST(FuseKernelsTest, ReductionAbsorbsItsElementwiseProducers) {
   ir::Graph graph = Parse(R"(graph g {
     %x = input() {dtype="f32", shape=[4,8]} : f32[4,8] name="x"
@@ -279,7 +490,7 @@ TEST(FuseKernelsTest, ReductionAbsorbsItsElementwiseProducers) {
             "kernel k0_transpose_exp_mul_reduce_sum (reduction, 4 ops)\n"
             "  ops:     %2 transpose, %3 exp, %5 mul, %6 reduce_sum\n"
             "  inputs:  %0 input 'x'\n"
-            "  outputs: %6 reduce_sum f32[8,1]\n");
+            "  outputs: %6 reduce_sum f32[8,1]\n");  // Nothing under "not fused".
 }
 
 TEST(FuseKernelsTest, AdamStyleUpdateIsOneLoopKernelWithThreeOutputs) {
@@ -352,6 +563,8 @@ TEST(FuseKernelsTest, ProducersComeBeforeConsumersAcrossReshapeViews) {
   EXPECT_EQ(KernelOf(kernels, 2), -1);  // Views get no kernel.
   EXPECT_LT(KernelOf(kernels, 1), KernelOf(kernels, 3));
   EXPECT_EQ(kernels[1].inputs, std::vector<NodeId>{2});
+  // The edge runs from the viewed buffer's producer to the reader of the view.
+  EXPECT_EQ(UnfusedReason(kernels, 1, 3), "%2 reshape views the producer's buffer");
 }
 
 TEST(FuseKernelsTest, ArgmaxIsAReductionKernelWithItsPrologue) {
