@@ -1,14 +1,14 @@
-// Lowers the train section to an ir::TrainConfig. Data sources and optimizers are tables of
-// signatures with PyTorch's argument names; every hyperparameter gets its PyTorch default.
+// Lowers the train section to an ir::TrainConfig. Optimizers are bound against their table
+// (ir/optimizer_defs.h); data sources are tables of signatures with PyTorch's argument names.
 #include <algorithm>
 #include <cmath>
-#include <functional>
 #include <map>
 
 #include "absl/strings/str_cat.h"
 #include "frontend/args.h"
 #include "frontend/frontend.h"
 #include "frontend/value.h"
+#include "ir/optimizer_defs.h"
 #include "support/status.h"
 
 namespace kiln::frontend {
@@ -178,130 +178,59 @@ absl::Status LowerData(const Expr& value, ir::DataConfig& data) {
   return absl::OkStatus();
 }
 
-// torch.optim.SGD(lr, momentum=0, dampening=0, weight_decay=0, nesterov=False).
-absl::Status LowerSgd(const Args& args, std::map<std::string, double>& h) {
-  KILN_ASSIGN_OR_RETURN(h["lr"], args.Number("lr", 0.0));
-  KILN_ASSIGN_OR_RETURN(h["momentum"], args.Number("momentum", 0.0));
-  KILN_ASSIGN_OR_RETURN(h["dampening"], args.Number("dampening", 0.0));
-  KILN_ASSIGN_OR_RETURN(h["weight_decay"], args.Number("weight_decay", 0.0));
-  KILN_ASSIGN_OR_RETURN(bool nesterov, args.Bool("nesterov", false));
-  h["nesterov"] = nesterov ? 1.0 : 0.0;
-  KILN_RETURN_IF_ERROR(CheckRange(args, "lr", h["lr"], 0, INFINITY, ">= 0"));
-  KILN_RETURN_IF_ERROR(CheckRange(args, "momentum", h["momentum"], 0, INFINITY, ">= 0"));
-  KILN_RETURN_IF_ERROR(CheckRange(args, "weight_decay", h["weight_decay"], 0, INFINITY, ">= 0"));
-  if (nesterov && (h["momentum"] <= 0 || h["dampening"] != 0)) {
-    return ErrorAt(args.Raw("nesterov")->loc,
-                   "sgd: nesterov momentum requires momentum > 0 and dampening = 0");
+// Reads one hyperparameter of an optimizer call into `hparams`, or its default when left out.
+absl::Status LowerHparam(const Args& args, const ir::Hparam& h,
+                         std::map<std::string, double>& hparams) {
+  const std::string name(h.name);
+  switch (h.type) {
+    case ir::HparamType::kNumber: {
+      KILN_ASSIGN_OR_RETURN(hparams[std::string(h.keys[0])], args.Number(name, h.defaults[0]));
+      return absl::OkStatus();
+    }
+    case ir::HparamType::kFlag: {
+      KILN_ASSIGN_OR_RETURN(bool on, args.Bool(name, h.defaults[0] != 0.0));
+      if (on || !h.omit_when_off) hparams[std::string(h.keys[0])] = on ? 1.0 : 0.0;
+      return absl::OkStatus();
+    }
+    case ir::HparamType::kPair: {
+      std::vector<double> pair = {h.defaults[0], h.defaults[1]};
+      if (args.Has(name)) {
+        KILN_ASSIGN_OR_RETURN(pair, args.Numbers(name));
+      }
+      if (pair.size() != 2) {
+        return ErrorAt(args.Raw(name)->loc, absl::StrCat(args.callee(), ": ", name,
+                                                         " must be a pair"));
+      }
+      hparams[std::string(h.keys[0])] = pair[0];
+      hparams[std::string(h.keys[1])] = pair[1];
+      return absl::OkStatus();
+    }
   }
   return absl::OkStatus();
 }
 
-// torch.optim.Adam(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False) and
-// AdamW, the same with weight_decay=1e-2 (decoupled).
-absl::Status LowerAdam(const Args& args, std::map<std::string, double>& h) {
-  bool decoupled = args.callee() == "adamw";
-  KILN_ASSIGN_OR_RETURN(h["lr"], args.Number("lr", 1e-3));
-  KILN_ASSIGN_OR_RETURN(h["eps"], args.Number("eps", 1e-8));
-  KILN_ASSIGN_OR_RETURN(h["weight_decay"], args.Number("weight_decay", decoupled ? 1e-2 : 0.0));
-  KILN_ASSIGN_OR_RETURN(bool amsgrad, args.Bool("amsgrad", false));
-  if (amsgrad) h["amsgrad"] = 1.0;  // Absent means off, so plain Adam's hparams stay as they were.
-  h["beta1"] = 0.9;
-  h["beta2"] = 0.999;
-  if (args.Has("betas")) {
-    KILN_ASSIGN_OR_RETURN(std::vector<double> betas, args.Numbers("betas"));
-    if (betas.size() != 2) {
-      return ErrorAt(args.Raw("betas")->loc, absl::StrCat(args.callee(), ": betas must be a pair"));
-    }
-    h["beta1"] = betas[0];
-    h["beta2"] = betas[1];
-  }
-  KILN_RETURN_IF_ERROR(CheckRange(args, "lr", h["lr"], 0, INFINITY, ">= 0"));
-  KILN_RETURN_IF_ERROR(CheckRange(args, "eps", h["eps"], 0, INFINITY, ">= 0"));
-  KILN_RETURN_IF_ERROR(CheckRange(args, "betas", h["beta1"], 0, 0.999999999, "in [0, 1)"));
-  KILN_RETURN_IF_ERROR(CheckRange(args, "betas", h["beta2"], 0, 0.999999999, "in [0, 1)"));
-  return CheckRange(args, "weight_decay", h["weight_decay"], 0, INFINITY, ">= 0");
-}
-
-// torch.optim.RMSprop(lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0, centered=False).
-absl::Status LowerRmsprop(const Args& args, std::map<std::string, double>& h) {
-  KILN_ASSIGN_OR_RETURN(h["lr"], args.Number("lr", 1e-2));
-  KILN_ASSIGN_OR_RETURN(h["alpha"], args.Number("alpha", 0.99));
-  KILN_ASSIGN_OR_RETURN(h["eps"], args.Number("eps", 1e-8));
-  KILN_ASSIGN_OR_RETURN(h["weight_decay"], args.Number("weight_decay", 0.0));
-  KILN_ASSIGN_OR_RETURN(h["momentum"], args.Number("momentum", 0.0));
-  KILN_ASSIGN_OR_RETURN(bool centered, args.Bool("centered", false));
-  h["centered"] = centered ? 1.0 : 0.0;
-  KILN_RETURN_IF_ERROR(CheckRange(args, "lr", h["lr"], 0, INFINITY, ">= 0"));
-  KILN_RETURN_IF_ERROR(CheckRange(args, "alpha", h["alpha"], 0, INFINITY, ">= 0"));
-  KILN_RETURN_IF_ERROR(CheckRange(args, "eps", h["eps"], 0, INFINITY, ">= 0"));
-  KILN_RETURN_IF_ERROR(CheckRange(args, "momentum", h["momentum"], 0, INFINITY, ">= 0"));
-  return CheckRange(args, "weight_decay", h["weight_decay"], 0, INFINITY, ">= 0");
-}
-
-// torch.optim.Adagrad(lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0,
-// eps=1e-10).
-absl::Status LowerAdagrad(const Args& args, std::map<std::string, double>& h) {
-  KILN_ASSIGN_OR_RETURN(h["lr"], args.Number("lr", 1e-2));
-  KILN_ASSIGN_OR_RETURN(h["lr_decay"], args.Number("lr_decay", 0.0));
-  KILN_ASSIGN_OR_RETURN(h["weight_decay"], args.Number("weight_decay", 0.0));
-  KILN_ASSIGN_OR_RETURN(h["initial_accumulator_value"],
-                        args.Number("initial_accumulator_value", 0.0));
-  KILN_ASSIGN_OR_RETURN(h["eps"], args.Number("eps", 1e-10));
-  KILN_RETURN_IF_ERROR(CheckRange(args, "lr", h["lr"], 0, INFINITY, ">= 0"));
-  KILN_RETURN_IF_ERROR(CheckRange(args, "lr_decay", h["lr_decay"], 0, INFINITY, ">= 0"));
-  KILN_RETURN_IF_ERROR(CheckRange(args, "initial_accumulator_value",
-                                  h["initial_accumulator_value"], 0, INFINITY, ">= 0"));
-  KILN_RETURN_IF_ERROR(CheckRange(args, "eps", h["eps"], 0, INFINITY, ">= 0"));
-  return CheckRange(args, "weight_decay", h["weight_decay"], 0, INFINITY, ">= 0");
-}
-
-// torch.optim.Adadelta(lr=1.0, rho=0.9, eps=1e-6, weight_decay=0).
-absl::Status LowerAdadelta(const Args& args, std::map<std::string, double>& h) {
-  KILN_ASSIGN_OR_RETURN(h["lr"], args.Number("lr", 1.0));
-  KILN_ASSIGN_OR_RETURN(h["rho"], args.Number("rho", 0.9));
-  KILN_ASSIGN_OR_RETURN(h["eps"], args.Number("eps", 1e-6));
-  KILN_ASSIGN_OR_RETURN(h["weight_decay"], args.Number("weight_decay", 0.0));
-  KILN_RETURN_IF_ERROR(CheckRange(args, "lr", h["lr"], 0, INFINITY, ">= 0"));
-  KILN_RETURN_IF_ERROR(CheckRange(args, "rho", h["rho"], 0, 1, "in [0, 1]"));
-  KILN_RETURN_IF_ERROR(CheckRange(args, "eps", h["eps"], 0, INFINITY, ">= 0"));
-  return CheckRange(args, "weight_decay", h["weight_decay"], 0, INFINITY, ">= 0");
-}
-
-struct OptimizerDef {
-  Signature signature;
-  std::function<absl::Status(const Args&, std::map<std::string, double>&)> lower;
-};
-
-const std::vector<OptimizerDef>& Optimizers() {
-  static const auto* table = new std::vector<OptimizerDef>{
-      {{"sgd", {{"lr", true}, {"momentum"}, {"dampening"}, {"weight_decay"}, {"nesterov"}}},
-       LowerSgd},
-      {{"rmsprop",
-        {{"lr"}, {"alpha"}, {"eps"}, {"weight_decay"}, {"momentum"}, {"centered"}}},
-       LowerRmsprop},
-      {{"adam", {{"lr"}, {"betas"}, {"eps"}, {"weight_decay"}, {"amsgrad"}}}, LowerAdam},
-      {{"adamw", {{"lr"}, {"betas"}, {"eps"}, {"weight_decay"}, {"amsgrad"}}}, LowerAdam},
-      {{"adagrad",
-        {{"lr"}, {"lr_decay"}, {"weight_decay"}, {"initial_accumulator_value"}, {"eps"}}},
-       LowerAdagrad},
-      {{"adadelta", {{"lr"}, {"rho"}, {"eps"}, {"weight_decay"}}}, LowerAdadelta},
-  };
-  return *table;
-}
-
+// `optimizer = adam(lr=3e-3)`, bound against the optimizer's record (ir/optimizer_defs.h): every
+// hyperparameter gets its PyTorch default, and a bad value is reported at its argument.
 absl::Status LowerOptimizer(const Expr& value, ir::OptimizerConfig& optimizer) {
   KILN_RETURN_IF_ERROR(RequireCall(value, "an optimizer such as adam(lr=1e-3)"));
-  std::vector<std::string> names;
-  for (const OptimizerDef& def : Optimizers()) {
-    names.push_back(def.signature.callee);
-    if (def.signature.callee != value.text) continue;
-    KILN_ASSIGN_OR_RETURN(Args args, Args::Bind(def.signature, value, kConstant));
-    optimizer.kind = value.text;
-    optimizer.loc = value.loc;
-    return def.lower(args, optimizer.hparams);
+  const ir::OptimizerDef* def = ir::FindOptimizer(value.text);
+  if (def == nullptr) {
+    return ErrorAt(value.loc, absl::StrCat("unknown optimizer '", value.text, "'",
+                                           DidYouMean(value.text, ir::OptimizerNames())));
   }
-  return ErrorAt(value.loc, absl::StrCat("unknown optimizer '", value.text, "'",
-                                         DidYouMean(value.text, names)));
+  Signature sig{value.text, {}};
+  for (const ir::Hparam& h : def->hparams) sig.params.push_back({std::string(h.name), h.required});
+  KILN_ASSIGN_OR_RETURN(Args args, Args::Bind(sig, value, kConstant));
+  optimizer.kind = value.text;
+  optimizer.loc = value.loc;
+  for (const ir::Hparam& h : def->hparams) {
+    KILN_RETURN_IF_ERROR(LowerHparam(args, h, optimizer.hparams));
+  }
+  std::optional<ir::HparamProblem> problem = ir::CheckHparams(*def, optimizer);
+  if (!problem.has_value()) return absl::OkStatus();
+  const Expr* culprit = problem->key.empty() ? nullptr : args.Raw(std::string(problem->key));
+  return ErrorAt(culprit != nullptr ? culprit->loc : args.call_loc(),
+                 absl::StrCat(args.callee(), ": ", problem->message));
 }
 
 // torch.optim.lr_scheduler's StepLR(step_size, gamma=0.1), ExponentialLR(gamma) and

@@ -37,11 +37,10 @@ struct DataConfig {
 };
 
 struct OptimizerConfig {
-  // "sgd" | "rmsprop" | "adam" | "adamw" | "adagrad" | "adadelta" (torch.optim's classes).
+  // A name in the optimizer table (ir/optimizer_defs.h): torch.optim's class in lower case.
   std::string kind = "sgd";
-  // PyTorch's names and defaults (lr, momentum, dampening, nesterov, weight_decay, beta1, beta2,
-  // eps, amsgrad, alpha, centered, lr_decay, initial_accumulator_value, rho); booleans are 0/1.
-  // Only keys the optimizer knows are accepted by the frontend.
+  // The record's hyperparameter keys (PyTorch's names; booleans are 0/1). Keys left out take the
+  // record's defaults.
   std::map<std::string, double> hparams;
   double Get(const std::string& key, double fallback) const {
     auto it = hparams.find(key);
