@@ -137,7 +137,8 @@ void PrepareAdam(UpdateContext& c) {
 
 // torch.optim.Adam and AdamW: Adam folds weight decay into the gradient (g += wd*p), AdamW
 // decays the parameter first (p *= 1 - lr*wd). Then m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2;
-// v_hat = max(v_hat, v) (amsgrad) or v; p -= (lr / (1-b1^t)) * m / (sqrt(v_hat) / sqrt(1-b2^t) + eps).
+// v_hat = max(v_hat, v) (amsgrad) or v;
+// p -= (lr / (1-b1^t)) * m / (sqrt(v_hat) / sqrt(1-b2^t) + eps).
 void AdamUpdate(UpdateContext& c, NodeId param, NodeId grad, bool decoupled) {
   GraphBuilder& b = c.b;
   double beta1 = c.Get("beta1"), beta2 = c.Get("beta2"), eps = c.Get("eps");

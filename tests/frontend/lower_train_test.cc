@@ -167,6 +167,21 @@ TEST(LowerTrainTest, UnknownOptimizerArgumentGolden) {
             "                              ^");
 }
 
+// Range errors come from the optimizer's record and point at the argument.
+TEST(LowerTrainTest, OptimizerRangeErrorGolden) {
+  EXPECT_EQ(TrainError("  optimizer = adam(betas=(0.9, 1.0))\n"),
+            "t.kiln:5:26: error: adam: betas must be in [0, 1), got 1\n"
+            "    optimizer = adam(betas=(0.9, 1.0))\n"
+            "                           ^");
+  EXPECT_NE(TrainError("  optimizer = adadelta(rho=1.5)\n").find("5:28: error: adadelta: rho must "
+                                                                   "be in [0, 1], got 1.5"),
+            std::string::npos);
+  EXPECT_NE(TrainError("  optimizer = sgd(lr=-1)\n").find("sgd: lr must be >= 0, got -1"),
+            std::string::npos);
+  EXPECT_NE(TrainError("  optimizer = adam(betas=0.9)\n").find("adam: betas must be a pair"),
+            std::string::npos);
+}
+
 // Data-source arguments come from the runtime's table: their own first (so csv("x.csv") is
 // the path), then those every table takes, with DataSpec's defaults.
 TEST(LowerTrainTest, TabularSourcesBindAgainstTheTable) {
