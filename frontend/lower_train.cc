@@ -1,14 +1,17 @@
-// Lowers the train section to an ir::TrainConfig. Data sources and optimizers are tables of
-// signatures with PyTorch's argument names; every hyperparameter gets its PyTorch default.
+// Lowers the train section to an ir::TrainConfig. Data sources and optimizers are bound against
+// their tables (runtime/data_sources.h, ir/optimizer_defs.h), which hold the argument names and
+// defaults; this file only reads each kind of argument and reports errors at their locations.
 #include <algorithm>
 #include <cmath>
-#include <functional>
 #include <map>
+#include <variant>
 
 #include "absl/strings/str_cat.h"
 #include "frontend/args.h"
 #include "frontend/frontend.h"
 #include "frontend/value.h"
+#include "ir/optimizer_defs.h"
+#include "runtime/data_sources.h"
 #include "support/status.h"
 
 namespace kiln::frontend {
@@ -50,258 +53,169 @@ absl::StatusOr<std::vector<std::string>> Names(const Args& args, const std::stri
   return names;
 }
 
-// Arguments every tabular source takes: how the one table becomes train and test splits.
-const std::vector<ParamSpec> kTabularParams = {
-    {"test_fraction"}, {"standardize"}, {"one_hot"},    {"seed"},
-    {"train_limit"},   {"test_limit"},  {"shuffle"}};
-
-// scikit-learn's generator arguments, read as numbers into DataConfig::params.
-const std::map<std::string, std::vector<std::string>>& GeneratorParams() {
-  static const auto* table = new std::map<std::string, std::vector<std::string>>{
-      {"make_classification",
-       {"n_samples", "n_features", "n_informative", "n_redundant", "n_repeated", "n_classes",
-        "n_clusters_per_class", "flip_y", "class_sep", "hypercube"}},
-      {"make_regression", {"n_samples", "n_features", "n_informative", "bias", "noise"}},
-  };
-  return *table;
-}
-
-absl::Status LowerTabular(const Expr& value, ir::DataConfig& data) {
-  Signature sig{value.text, kTabularParams};
-  const auto generator = GeneratorParams().find(value.text);
-  if (value.text == "csv") {
-    sig.params.insert(sig.params.end(), {{"path", true}, {"features"}, {"label"}, {"regression"}});
-  } else if (value.text == "tensors") {
-    sig.params.insert(sig.params.end(), {{"features", true}, {"labels", true}, {"regression"}});
-  } else {
-    for (const std::string& name : generator->second) sig.params.push_back({name});
-  }
-  KILN_ASSIGN_OR_RETURN(Args args, Args::Bind(sig, value, kConstant));
-  data.source = value.text;
-  data.loc = value.loc;
-  KILN_ASSIGN_OR_RETURN(data.test_fraction, args.Number("test_fraction", 0.1));
-  KILN_ASSIGN_OR_RETURN(data.standardize, args.Bool("standardize", false));
-  KILN_ASSIGN_OR_RETURN(data.one_hot, args.Bool("one_hot", false));
-  KILN_ASSIGN_OR_RETURN(int64_t seed, args.Int("seed", 0));
-  KILN_ASSIGN_OR_RETURN(data.train_limit, args.Int("train_limit", 0));
-  KILN_ASSIGN_OR_RETURN(data.test_limit, args.Int("test_limit", 0));
-  KILN_ASSIGN_OR_RETURN(data.shuffle, args.Bool("shuffle", true));
-  KILN_RETURN_IF_ERROR(
-      CheckRange(args, "test_fraction", data.test_fraction, 0, 0.999999, "in [0, 1)"));
-  KILN_RETURN_IF_ERROR(CheckRange(args, "seed", seed, 0, INFINITY, ">= 0"));
-  KILN_RETURN_IF_ERROR(CheckRange(args, "train_limit", data.train_limit, 0, INFINITY, ">= 0"));
-  KILN_RETURN_IF_ERROR(CheckRange(args, "test_limit", data.test_limit, 0, INFINITY, ">= 0"));
-  data.seed = static_cast<uint64_t>(seed);
-  if (value.text == "csv") {
-    KILN_ASSIGN_OR_RETURN(data.path, args.Word("path", ""));
-    KILN_ASSIGN_OR_RETURN(data.label, args.Word("label", ""));
-    if (args.Has("features")) {
-      KILN_ASSIGN_OR_RETURN(data.features, Names(args, "features"));
-    }
-    KILN_ASSIGN_OR_RETURN(data.regression, args.Bool("regression", false));
-    return absl::OkStatus();
-  }
-  if (value.text == "tensors") {
-    KILN_ASSIGN_OR_RETURN(data.path, args.Word("features", ""));
-    KILN_ASSIGN_OR_RETURN(data.labels_path, args.Word("labels", ""));
-    KILN_ASSIGN_OR_RETURN(data.regression, args.Bool("regression", false));
-    return absl::OkStatus();
-  }
-  for (const std::string& name : generator->second) {
-    if (!args.Has(name)) continue;
-    KILN_ASSIGN_OR_RETURN(Value number, args.Get(name));
-    if (number.kind == Value::Kind::kBool) {
-      data.params[name] = number.boolean ? 1.0 : 0.0;
-      continue;
-    }
-    if (number.kind != Value::Kind::kNumber) {
-      return ErrorAt(args.Raw(name)->loc,
-                     absl::StrCat(value.text, ": ", name, " must be a number"));
-    }
-    data.params[name] = number.number;
-  }
-  return absl::OkStatus();
-}
-
-absl::Status LowerData(const Expr& value, ir::DataConfig& data) {
-  static const std::vector<std::string> kSources = {
-      "fashion_mnist", "mnist", "idx", "csv", "tensors", "make_classification", "make_regression"};
-  KILN_RETURN_IF_ERROR(RequireCall(value, "a data source such as fashion_mnist()"));
-  if (std::find(kSources.begin(), kSources.end(), value.text) == kSources.end()) {
-    return ErrorAt(value.loc, absl::StrCat("unknown data source '", value.text, "'",
-                                           DidYouMean(value.text, kSources)));
-  }
-  if (std::find(kSources.begin() + 3, kSources.end(), value.text) != kSources.end()) {
-    return LowerTabular(value, data);
-  }
-  Signature sig{value.text,
-                {{"path", value.text == "idx"},
-                 {"scale"},
-                 {"normalize"},
-                 {"train_limit"},
-                 {"test_limit"},
-                 {"shuffle"}}};
-  KILN_ASSIGN_OR_RETURN(Args args, Args::Bind(sig, value, kConstant));
-  data.source = value.text;
-  data.loc = value.loc;
-  KILN_ASSIGN_OR_RETURN(data.path, args.Word("path", ""));
-  KILN_ASSIGN_OR_RETURN(data.scale, args.Number("scale", 1.0));
-  KILN_ASSIGN_OR_RETURN(data.train_limit, args.Int("train_limit", 0));
-  KILN_ASSIGN_OR_RETURN(data.test_limit, args.Int("test_limit", 0));
-  KILN_ASSIGN_OR_RETURN(data.shuffle, args.Bool("shuffle", true));
-  KILN_RETURN_IF_ERROR(CheckRange(args, "train_limit", data.train_limit, 0, INFINITY, ">= 0"));
-  KILN_RETURN_IF_ERROR(CheckRange(args, "test_limit", data.test_limit, 0, INFINITY, ">= 0"));
-  if (!args.Has("normalize")) return absl::OkStatus();
-  // normalize=(mean, std), each a number or a tuple of per-channel numbers.
-  KILN_ASSIGN_OR_RETURN(Value pair, EvalConstant(*args.Raw("normalize")));
+// normalize=(mean, std), each a number or a tuple of per-channel numbers.
+absl::Status LowerNormalize(const Args& args, runtime::DataSpec& data) {
+  const Expr& raw = *args.Raw("normalize");
+  KILN_ASSIGN_OR_RETURN(Value pair, EvalConstant(raw));
   if (pair.kind != Value::Kind::kTuple || pair.items.size() != 2) {
-    return ErrorAt(args.Raw("normalize")->loc, "normalize must be a pair (mean, std)");
+    return ErrorAt(raw.loc, "normalize must be a pair (mean, std)");
   }
-  std::vector<double>* outs[2] = {&data.mean, &data.std};
+  std::vector<double>* outs[2] = {&data.mean, &data.stddev};
   for (int i = 0; i < 2; ++i) {
     const Value& part = pair.items[i];
     std::vector<Value> items = part.kind == Value::Kind::kTuple ? part.items : std::vector{part};
     for (const Value& item : items) {
       if (item.kind != Value::Kind::kNumber) {
-        return ErrorAt(args.Raw("normalize")->loc,
-                       "normalize must be (mean, std) with numbers or tuples of numbers");
+        return ErrorAt(raw.loc, "normalize must be (mean, std) with numbers or tuples of numbers");
       }
-      if (i == 1 && item.number <= 0) {
-        return ErrorAt(args.Raw("normalize")->loc, "normalize: std must be positive");
-      }
+      if (i == 1 && item.number <= 0) return ErrorAt(raw.loc, "normalize: std must be positive");
       outs[i]->push_back(item.number);
     }
   }
-  if (data.mean.size() != data.std.size()) {
-    return ErrorAt(args.Raw("normalize")->loc, "normalize: mean and std differ in length");
+  if (data.mean.size() != data.stddev.size()) {
+    return ErrorAt(raw.loc, "normalize: mean and std differ in length");
   }
   return absl::OkStatus();
 }
 
-// torch.optim.SGD(lr, momentum=0, dampening=0, weight_decay=0, nesterov=False).
-absl::Status LowerSgd(const Args& args, std::map<std::string, double>& h) {
-  KILN_ASSIGN_OR_RETURN(h["lr"], args.Number("lr", 0.0));
-  KILN_ASSIGN_OR_RETURN(h["momentum"], args.Number("momentum", 0.0));
-  KILN_ASSIGN_OR_RETURN(h["dampening"], args.Number("dampening", 0.0));
-  KILN_ASSIGN_OR_RETURN(h["weight_decay"], args.Number("weight_decay", 0.0));
-  KILN_ASSIGN_OR_RETURN(bool nesterov, args.Bool("nesterov", false));
-  h["nesterov"] = nesterov ? 1.0 : 0.0;
-  KILN_RETURN_IF_ERROR(CheckRange(args, "lr", h["lr"], 0, INFINITY, ">= 0"));
-  KILN_RETURN_IF_ERROR(CheckRange(args, "momentum", h["momentum"], 0, INFINITY, ">= 0"));
-  KILN_RETURN_IF_ERROR(CheckRange(args, "weight_decay", h["weight_decay"], 0, INFINITY, ">= 0"));
-  if (nesterov && (h["momentum"] <= 0 || h["dampening"] != 0)) {
-    return ErrorAt(args.Raw("nesterov")->loc,
-                   "sgd: nesterov momentum requires momentum > 0 and dampening = 0");
+// A generator argument (scikit-learn's): a number, or true/false as 1/0, kept by name.
+absl::Status LowerGeneratorArg(const Args& args, const std::string& name, runtime::DataSpec& data) {
+  KILN_ASSIGN_OR_RETURN(Value value, args.Get(name));
+  if (value.kind == Value::Kind::kBool) {
+    data.params[name] = value.boolean ? 1.0 : 0.0;
+    return absl::OkStatus();
   }
+  if (value.kind != Value::Kind::kNumber) {
+    return ErrorAt(args.Raw(name)->loc,
+                   absl::StrCat(args.callee(), ": ", name, " must be a number"));
+  }
+  data.params[name] = value.number;
   return absl::OkStatus();
 }
 
-// torch.optim.Adam(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False) and
-// AdamW, the same with weight_decay=1e-2 (decoupled).
-absl::Status LowerAdam(const Args& args, std::map<std::string, double>& h) {
-  bool decoupled = args.callee() == "adamw";
-  KILN_ASSIGN_OR_RETURN(h["lr"], args.Number("lr", 1e-3));
-  KILN_ASSIGN_OR_RETURN(h["eps"], args.Number("eps", 1e-8));
-  KILN_ASSIGN_OR_RETURN(h["weight_decay"], args.Number("weight_decay", decoupled ? 1e-2 : 0.0));
-  KILN_ASSIGN_OR_RETURN(bool amsgrad, args.Bool("amsgrad", false));
-  if (amsgrad) h["amsgrad"] = 1.0;  // Absent means off, so plain Adam's hparams stay as they were.
-  h["beta1"] = 0.9;
-  h["beta2"] = 0.999;
-  if (args.Has("betas")) {
-    KILN_ASSIGN_OR_RETURN(std::vector<double> betas, args.Numbers("betas"));
-    if (betas.size() != 2) {
-      return ErrorAt(args.Raw("betas")->loc, absl::StrCat(args.callee(), ": betas must be a pair"));
+// Reads one argument of a data-source call into the DataSpec field its record names.
+absl::Status LowerDataArg(const Args& args, const runtime::DataArg& arg, runtime::DataSpec& data) {
+  using Type = runtime::DataArgType;
+  const std::string name(arg.name);
+  switch (arg.type) {
+    case Type::kWord: {
+      KILN_ASSIGN_OR_RETURN(data.*std::get<std::string runtime::DataSpec::*>(arg.field),
+                            args.Word(name, ""));
+      return absl::OkStatus();
     }
-    h["beta1"] = betas[0];
-    h["beta2"] = betas[1];
+    case Type::kNumber:
+    case Type::kFraction: {
+      double& field = data.*std::get<double runtime::DataSpec::*>(arg.field);
+      KILN_ASSIGN_OR_RETURN(field, args.Number(name, field));
+      if (arg.type == Type::kNumber) return absl::OkStatus();
+      return CheckRange(args, name, field, 0, 0.999999, "in [0, 1)");
+    }
+    case Type::kCount: {
+      KILN_ASSIGN_OR_RETURN(int64_t count, args.Int(name, 0));
+      KILN_RETURN_IF_ERROR(CheckRange(args, name, count, 0, INFINITY, ">= 0"));
+      if (auto* field = std::get_if<int64_t runtime::DataSpec::*>(&arg.field)) {
+        data.*(*field) = count;
+      } else {
+        data.*std::get<uint64_t runtime::DataSpec::*>(arg.field) = static_cast<uint64_t>(count);
+      }
+      return absl::OkStatus();
+    }
+    case Type::kBool: {
+      bool& field = data.*std::get<bool runtime::DataSpec::*>(arg.field);
+      KILN_ASSIGN_OR_RETURN(field, args.Bool(name, field));
+      return absl::OkStatus();
+    }
+    case Type::kColumns: {
+      KILN_ASSIGN_OR_RETURN(
+          data.*std::get<std::vector<std::string> runtime::DataSpec::*>(arg.field),
+          Names(args, name));
+      return absl::OkStatus();
+    }
+    case Type::kNormalize:
+      return LowerNormalize(args, data);
+    case Type::kGenerator:
+      return LowerGeneratorArg(args, name, data);
   }
-  KILN_RETURN_IF_ERROR(CheckRange(args, "lr", h["lr"], 0, INFINITY, ">= 0"));
-  KILN_RETURN_IF_ERROR(CheckRange(args, "eps", h["eps"], 0, INFINITY, ">= 0"));
-  KILN_RETURN_IF_ERROR(CheckRange(args, "betas", h["beta1"], 0, 0.999999999, "in [0, 1)"));
-  KILN_RETURN_IF_ERROR(CheckRange(args, "betas", h["beta2"], 0, 0.999999999, "in [0, 1)"));
-  return CheckRange(args, "weight_decay", h["weight_decay"], 0, INFINITY, ">= 0");
+  return absl::OkStatus();
 }
 
-// torch.optim.RMSprop(lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0, centered=False).
-absl::Status LowerRmsprop(const Args& args, std::map<std::string, double>& h) {
-  KILN_ASSIGN_OR_RETURN(h["lr"], args.Number("lr", 1e-2));
-  KILN_ASSIGN_OR_RETURN(h["alpha"], args.Number("alpha", 0.99));
-  KILN_ASSIGN_OR_RETURN(h["eps"], args.Number("eps", 1e-8));
-  KILN_ASSIGN_OR_RETURN(h["weight_decay"], args.Number("weight_decay", 0.0));
-  KILN_ASSIGN_OR_RETURN(h["momentum"], args.Number("momentum", 0.0));
-  KILN_ASSIGN_OR_RETURN(bool centered, args.Bool("centered", false));
-  h["centered"] = centered ? 1.0 : 0.0;
-  KILN_RETURN_IF_ERROR(CheckRange(args, "lr", h["lr"], 0, INFINITY, ">= 0"));
-  KILN_RETURN_IF_ERROR(CheckRange(args, "alpha", h["alpha"], 0, INFINITY, ">= 0"));
-  KILN_RETURN_IF_ERROR(CheckRange(args, "eps", h["eps"], 0, INFINITY, ">= 0"));
-  KILN_RETURN_IF_ERROR(CheckRange(args, "momentum", h["momentum"], 0, INFINITY, ">= 0"));
-  return CheckRange(args, "weight_decay", h["weight_decay"], 0, INFINITY, ">= 0");
+// `data = csv(path="x.csv", label=y)`, bound against the source's record in the runtime's table
+// (runtime/data_sources.h); arguments left out keep DataSpec's defaults.
+absl::Status LowerData(const Expr& value, ir::DataConfig& data) {
+  KILN_RETURN_IF_ERROR(RequireCall(value, "a data source such as fashion_mnist()"));
+  const runtime::DataSource* source = runtime::FindDataSource(value.text);
+  if (source == nullptr) {
+    return ErrorAt(value.loc, absl::StrCat("unknown data source '", value.text, "'",
+                                           DidYouMean(value.text, runtime::DataSourceNames())));
+  }
+  const std::vector<runtime::DataArg> source_args = runtime::ArgsOf(*source);
+  Signature sig{value.text, {}};
+  for (const runtime::DataArg& arg : source_args) {
+    sig.params.push_back({std::string(arg.name), arg.required});
+  }
+  KILN_ASSIGN_OR_RETURN(Args args, Args::Bind(sig, value, kConstant));
+  data.source = value.text;
+  data.loc = value.loc;
+  for (const runtime::DataArg& arg : source_args) {
+    if (!args.Has(std::string(arg.name))) continue;
+    KILN_RETURN_IF_ERROR(LowerDataArg(args, arg, data));
+  }
+  return absl::OkStatus();
 }
 
-// torch.optim.Adagrad(lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0,
-// eps=1e-10).
-absl::Status LowerAdagrad(const Args& args, std::map<std::string, double>& h) {
-  KILN_ASSIGN_OR_RETURN(h["lr"], args.Number("lr", 1e-2));
-  KILN_ASSIGN_OR_RETURN(h["lr_decay"], args.Number("lr_decay", 0.0));
-  KILN_ASSIGN_OR_RETURN(h["weight_decay"], args.Number("weight_decay", 0.0));
-  KILN_ASSIGN_OR_RETURN(h["initial_accumulator_value"],
-                        args.Number("initial_accumulator_value", 0.0));
-  KILN_ASSIGN_OR_RETURN(h["eps"], args.Number("eps", 1e-10));
-  KILN_RETURN_IF_ERROR(CheckRange(args, "lr", h["lr"], 0, INFINITY, ">= 0"));
-  KILN_RETURN_IF_ERROR(CheckRange(args, "lr_decay", h["lr_decay"], 0, INFINITY, ">= 0"));
-  KILN_RETURN_IF_ERROR(CheckRange(args, "initial_accumulator_value",
-                                  h["initial_accumulator_value"], 0, INFINITY, ">= 0"));
-  KILN_RETURN_IF_ERROR(CheckRange(args, "eps", h["eps"], 0, INFINITY, ">= 0"));
-  return CheckRange(args, "weight_decay", h["weight_decay"], 0, INFINITY, ">= 0");
+// Reads one hyperparameter of an optimizer call into `hparams`, or its default when left out.
+absl::Status LowerHparam(const Args& args, const ir::Hparam& h,
+                         std::map<std::string, double>& hparams) {
+  const std::string name(h.name);
+  switch (h.type) {
+    case ir::HparamType::kNumber: {
+      KILN_ASSIGN_OR_RETURN(hparams[std::string(h.keys[0])], args.Number(name, h.defaults[0]));
+      return absl::OkStatus();
+    }
+    case ir::HparamType::kFlag: {
+      KILN_ASSIGN_OR_RETURN(bool on, args.Bool(name, h.defaults[0] != 0.0));
+      if (on || !h.omit_when_off) hparams[std::string(h.keys[0])] = on ? 1.0 : 0.0;
+      return absl::OkStatus();
+    }
+    case ir::HparamType::kPair: {
+      std::vector<double> pair = {h.defaults[0], h.defaults[1]};
+      if (args.Has(name)) {
+        KILN_ASSIGN_OR_RETURN(pair, args.Numbers(name));
+      }
+      if (pair.size() != 2) {
+        return ErrorAt(args.Raw(name)->loc,
+                       absl::StrCat(args.callee(), ": ", name, " must be a pair"));
+      }
+      hparams[std::string(h.keys[0])] = pair[0];
+      hparams[std::string(h.keys[1])] = pair[1];
+      return absl::OkStatus();
+    }
+  }
+  return absl::OkStatus();
 }
 
-// torch.optim.Adadelta(lr=1.0, rho=0.9, eps=1e-6, weight_decay=0).
-absl::Status LowerAdadelta(const Args& args, std::map<std::string, double>& h) {
-  KILN_ASSIGN_OR_RETURN(h["lr"], args.Number("lr", 1.0));
-  KILN_ASSIGN_OR_RETURN(h["rho"], args.Number("rho", 0.9));
-  KILN_ASSIGN_OR_RETURN(h["eps"], args.Number("eps", 1e-6));
-  KILN_ASSIGN_OR_RETURN(h["weight_decay"], args.Number("weight_decay", 0.0));
-  KILN_RETURN_IF_ERROR(CheckRange(args, "lr", h["lr"], 0, INFINITY, ">= 0"));
-  KILN_RETURN_IF_ERROR(CheckRange(args, "rho", h["rho"], 0, 1, "in [0, 1]"));
-  KILN_RETURN_IF_ERROR(CheckRange(args, "eps", h["eps"], 0, INFINITY, ">= 0"));
-  return CheckRange(args, "weight_decay", h["weight_decay"], 0, INFINITY, ">= 0");
-}
-
-struct OptimizerDef {
-  Signature signature;
-  std::function<absl::Status(const Args&, std::map<std::string, double>&)> lower;
-};
-
-const std::vector<OptimizerDef>& Optimizers() {
-  static const auto* table = new std::vector<OptimizerDef>{
-      {{"sgd", {{"lr", true}, {"momentum"}, {"dampening"}, {"weight_decay"}, {"nesterov"}}},
-       LowerSgd},
-      {{"rmsprop",
-        {{"lr"}, {"alpha"}, {"eps"}, {"weight_decay"}, {"momentum"}, {"centered"}}},
-       LowerRmsprop},
-      {{"adam", {{"lr"}, {"betas"}, {"eps"}, {"weight_decay"}, {"amsgrad"}}}, LowerAdam},
-      {{"adamw", {{"lr"}, {"betas"}, {"eps"}, {"weight_decay"}, {"amsgrad"}}}, LowerAdam},
-      {{"adagrad",
-        {{"lr"}, {"lr_decay"}, {"weight_decay"}, {"initial_accumulator_value"}, {"eps"}}},
-       LowerAdagrad},
-      {{"adadelta", {{"lr"}, {"rho"}, {"eps"}, {"weight_decay"}}}, LowerAdadelta},
-  };
-  return *table;
-}
-
+// `optimizer = adam(lr=3e-3)`, bound against the optimizer's record (ir/optimizer_defs.h): every
+// hyperparameter gets its PyTorch default, and a bad value is reported at its argument.
 absl::Status LowerOptimizer(const Expr& value, ir::OptimizerConfig& optimizer) {
   KILN_RETURN_IF_ERROR(RequireCall(value, "an optimizer such as adam(lr=1e-3)"));
-  std::vector<std::string> names;
-  for (const OptimizerDef& def : Optimizers()) {
-    names.push_back(def.signature.callee);
-    if (def.signature.callee != value.text) continue;
-    KILN_ASSIGN_OR_RETURN(Args args, Args::Bind(def.signature, value, kConstant));
-    optimizer.kind = value.text;
-    optimizer.loc = value.loc;
-    return def.lower(args, optimizer.hparams);
+  const ir::OptimizerDef* def = ir::FindOptimizer(value.text);
+  if (def == nullptr) {
+    return ErrorAt(value.loc, absl::StrCat("unknown optimizer '", value.text, "'",
+                                           DidYouMean(value.text, ir::OptimizerNames())));
   }
-  return ErrorAt(value.loc, absl::StrCat("unknown optimizer '", value.text, "'",
-                                         DidYouMean(value.text, names)));
+  Signature sig{value.text, {}};
+  for (const ir::Hparam& h : def->hparams) sig.params.push_back({std::string(h.name), h.required});
+  KILN_ASSIGN_OR_RETURN(Args args, Args::Bind(sig, value, kConstant));
+  optimizer.kind = value.text;
+  optimizer.loc = value.loc;
+  for (const ir::Hparam& h : def->hparams) {
+    KILN_RETURN_IF_ERROR(LowerHparam(args, h, optimizer.hparams));
+  }
+  std::optional<ir::HparamProblem> problem = ir::CheckHparams(*def, optimizer);
+  if (!problem.has_value()) return absl::OkStatus();
+  const Expr* culprit = problem->key.empty() ? nullptr : args.Raw(std::string(problem->key));
+  return ErrorAt(culprit != nullptr ? culprit->loc : args.call_loc(),
+                 absl::StrCat(args.callee(), ": ", problem->message));
 }
 
 // torch.optim.lr_scheduler's StepLR(step_size, gamma=0.1), ExponentialLR(gamma) and

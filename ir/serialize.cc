@@ -276,7 +276,7 @@ proto::TrainConfig TrainConfigToProto(const TrainConfig& config) {
   data->set_path(config.data.path);
   data->set_scale(config.data.scale);
   data->mutable_mean()->Add(config.data.mean.begin(), config.data.mean.end());
-  data->mutable_std()->Add(config.data.std.begin(), config.data.std.end());
+  data->mutable_std()->Add(config.data.stddev.begin(), config.data.stddev.end());
   data->set_train_limit(config.data.train_limit);
   data->set_test_limit(config.data.test_limit);
   data->set_shuffle(config.data.shuffle);
@@ -307,7 +307,7 @@ absl::StatusOr<TrainConfig> TrainConfigFromProto(const proto::TrainConfig& messa
   config.data.path = data.path();
   config.data.scale = data.scale();
   config.data.mean.assign(data.mean().begin(), data.mean().end());
-  config.data.std.assign(data.std().begin(), data.std().end());
+  config.data.stddev.assign(data.std().begin(), data.std().end());
   config.data.train_limit = data.train_limit();
   config.data.test_limit = data.test_limit();
   config.data.shuffle = data.shuffle();

@@ -8,40 +8,24 @@
 #include <string>
 #include <vector>
 
+#include "runtime/data_spec.h"
 #include "support/source_location.h"
 
 namespace kiln::ir {
 
-struct DataConfig {
-  // "fashion_mnist" | "mnist" | "idx" | "csv" | "tensors" | "make_classification" |
-  // "make_regression"
-  std::string source = "fashion_mnist";
-  std::string path;  // Directory with the IDX files ("" = the default); csv/tensors: the file.
-  double scale = 1.0;                    // Applied first: x * scale.
-  std::vector<double> mean;              // Then (x - mean) / std; empty = no normalization.
-  std::vector<double> std;
-  int64_t train_limit = 0;               // Use only the first N samples (0 = all).
-  int64_t test_limit = 0;
-  bool shuffle = true;
-  // Tabular sources (runtime::DataSpec documents each field).
-  std::string labels_path;               // tensors: the labels file.
-  std::vector<std::string> features;     // csv: feature columns; empty = all but the label.
-  std::string label;                     // csv: the label column; empty = the last column.
-  bool regression = false;               // Labels are real targets, fed as f32 [N, 1].
-  std::map<std::string, double> params;  // make_*: scikit-learn's arguments by name.
-  double test_fraction = 0.0;            // Held out as the test split after a seeded shuffle.
-  bool standardize = false;              // StandardScaler fit on train, applied to both.
-  bool one_hot = false;                  // f32 one-hot targets [N, classes].
-  uint64_t seed = 0;                     // Generator and split seed.
+// The data section: what the runtime loads (its fields, sources and defaults are the runtime's
+// data-source table, runtime/data_sources.h) plus where the model file says it. Deriving from
+// runtime::DataSpec, a plain struct in a header with no runtime code, is what keeps one list of
+// data fields: the tool hands the runtime the DataSpec part as it is.
+struct DataConfig : runtime::DataSpec {
   SourceLoc loc;
 };
 
 struct OptimizerConfig {
-  // "sgd" | "rmsprop" | "adam" | "adamw" | "adagrad" | "adadelta" (torch.optim's classes).
+  // A name in the optimizer table (ir/optimizer_defs.h): torch.optim's class in lower case.
   std::string kind = "sgd";
-  // PyTorch's names and defaults (lr, momentum, dampening, nesterov, weight_decay, beta1, beta2,
-  // eps, amsgrad, alpha, centered, lr_decay, initial_accumulator_value, rho); booleans are 0/1.
-  // Only keys the optimizer knows are accepted by the frontend.
+  // The record's hyperparameter keys (PyTorch's names; booleans are 0/1). Keys left out take the
+  // record's defaults.
   std::map<std::string, double> hparams;
   double Get(const std::string& key, double fallback) const {
     auto it = hparams.find(key);

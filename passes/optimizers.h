@@ -1,7 +1,7 @@
-// Optimizer update rules as graph fragments: each appends the in-place updates of one parameter
-// (and of its optimizer state) to the training-step graph, following PyTorch 1.13's single-tensor
-// (foreach=False) formulas in torch/optim/*.py. State tensors are named "<param>.<torch state
-// key>" (fc1.weight.exp_avg), the step counter "<optimizer>.step" (steps taken so far).
+// Optimizer updates in the training step: the in-place updates of every parameter (and of its
+// optimizer state), built by the optimizer's record (ir/optimizer_defs.h) with PyTorch 1.13's
+// single-tensor (foreach=False) formulas. State tensors are named "<param>.<torch state key>"
+// (fc1.weight.exp_avg), the step counter "<optimizer>.step" (steps taken so far).
 #ifndef KILN_PASSES_OPTIMIZERS_H_
 #define KILN_PASSES_OPTIMIZERS_H_
 
@@ -17,9 +17,6 @@ namespace kiln::passes {
 
 // The learning rate is a runtime input (so schedules and --lr need no recompile).
 inline constexpr char kLearningRateInput[] = "kiln.lr";
-
-// The optimizers AppendOptimizerUpdates knows, in torch.optim's lower-case names.
-const std::vector<std::string>& OptimizerKinds();
 
 // Appends updates for `params` given their gradients `grads` to graph.updates.
 absl::Status AppendOptimizerUpdates(ir::Graph& graph, const ir::OptimizerConfig& config,

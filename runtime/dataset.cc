@@ -8,6 +8,8 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "runtime/data_sources.h"
 #include "runtime/csv_reader.h"
 #include "runtime/idx_reader.h"
 #include "runtime/preprocess.h"
@@ -65,35 +67,13 @@ std::string FindSplitFile(const std::string& dir, bool train, const std::string&
   return FindFile(dir, names);
 }
 
-// The sources that read a directory of four IDX files, and where each looks without a path.
-struct ImageSource {
-  const char* name;
-  const char* default_dir;  // Empty: a path is required.
-};
-constexpr ImageSource kImageSources[] = {
-    {"fashion_mnist", kFashionMnistDefaultDir}, {"mnist", ""}, {"idx", ""}};
-
-absl::StatusOr<std::string> DataDirectory(const DataSpec& spec) {
-  const ImageSource* source = nullptr;
-  for (const ImageSource& s : kImageSources) {
-    if (spec.source == s.name) source = &s;
-  }
-  if (source == nullptr) {
-    // Tabular sources never get here (LoadDataset dispatches them first); the message names the
-    // image sources, which tests/runtime/dataset_test.cc pins.
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "unknown data source '%s' (expected fashion_mnist, mnist or idx)", spec.source));
-  }
+// spec.path, else the source's default directory.
+absl::StatusOr<std::string> DataDirectory(const DataSource& source, const DataSpec& spec) {
   if (!spec.path.empty()) return spec.path;
-  if (*source->default_dir != '\0') return std::string(source->default_dir);
+  if (!source.default_dir.empty()) return std::string(source.default_dir);
   return absl::InvalidArgumentError(absl::StrFormat(
       "data source '%s' needs a path: the directory holding train-images-idx3-ubyte.gz",
       spec.source));
-}
-
-bool IsTabular(const std::string& source) {
-  return source == "csv" || source == "tensors" || source == "make_classification" ||
-         source == "make_regression";
 }
 
 // Each of the first `count` labels is a class of a model with `num_classes` classes (0: not
@@ -133,7 +113,9 @@ absl::Status SetLabels(const std::vector<double>& values, bool regression, int64
   return CheckClassLabels(data.labels, data.num_samples, num_classes, what);
 }
 
-absl::StatusOr<Dataset> LoadCsvTable(const DataSpec& spec) {
+}  // namespace
+
+absl::StatusOr<Dataset> ReadCsvTable(const DataSpec& spec) {
   KILN_ASSIGN_OR_RETURN(CsvTable table, ReadCsv(spec.path, spec.features, spec.label));
   Dataset data;
   data.num_samples = table.rows;
@@ -146,7 +128,7 @@ absl::StatusOr<Dataset> LoadCsvTable(const DataSpec& spec) {
   return data;
 }
 
-absl::StatusOr<Dataset> LoadTensorTable(const DataSpec& spec) {
+absl::StatusOr<Dataset> ReadTensorTable(const DataSpec& spec) {
   if (spec.labels_path.empty()) {
     return absl::InvalidArgumentError("data source 'tensors' needs labels=\"file\"");
   }
@@ -183,49 +165,49 @@ absl::StatusOr<Dataset> LoadTensorTable(const DataSpec& spec) {
   return data;
 }
 
-absl::StatusOr<Dataset> LoadTable(const DataSpec& spec) {
-  if (spec.source == "csv") return LoadCsvTable(spec);
-  if (spec.source == "tensors") return LoadTensorTable(spec);
-  if (spec.source == "make_classification") {
-    KILN_ASSIGN_OR_RETURN(ClassificationParams params,
-                          ClassificationParamsOf(spec.params, spec.seed));
-    KILN_ASSIGN_OR_RETURN(Dataset data, MakeClassification(params));
-    KILN_RETURN_IF_ERROR(
-        CheckClassLabels(data.labels, data.num_samples, spec.num_classes, spec.source));
-    return data;
-  }
+absl::StatusOr<Dataset> MakeClassificationTable(const DataSpec& spec) {
+  KILN_ASSIGN_OR_RETURN(ClassificationParams params,
+                        ClassificationParamsOf(spec.params, spec.seed));
+  KILN_ASSIGN_OR_RETURN(Dataset data, MakeClassification(params));
+  data.num_classes = params.n_classes;
+  KILN_RETURN_IF_ERROR(
+      CheckClassLabels(data.labels, data.num_samples, spec.num_classes, spec.source));
+  return data;
+}
+
+absl::StatusOr<Dataset> MakeRegressionTable(const DataSpec& spec) {
   KILN_ASSIGN_OR_RETURN(RegressionParams params, RegressionParamsOf(spec.params, spec.seed));
   return MakeRegression(params);
 }
 
-// Classes for one-hot targets: make_classification's n_classes, else the largest label + 1.
-int64_t NumClasses(const DataSpec& spec, const Dataset& data) {
-  if (auto it = spec.params.find("n_classes");
-      spec.source == "make_classification" && it != spec.params.end()) {
-    return static_cast<int64_t>(it->second);
-  }
-  if (spec.source == "make_classification") return ClassificationParams().n_classes;
+namespace {
+
+// Classes for one-hot targets: the source's count when it knows it, else the largest label + 1.
+int64_t NumClasses(const Dataset& data) {
+  if (data.num_classes > 0) return data.num_classes;
   int64_t classes = 0;
   for (int64_t label : data.labels) classes = std::max(classes, label + 1);
   return classes;
 }
 
-void Limit(Dataset& data, std::optional<int64_t> limit) {
-  if (!limit.has_value() || *limit >= data.num_samples) return;
-  data.num_samples = std::max<int64_t>(*limit, 0);
+// Keeps the first `limit` samples; 0 keeps all.
+void Limit(Dataset& data, int64_t limit) {
+  if (limit <= 0 || limit >= data.num_samples) return;
+  data.num_samples = limit;
   data.features.resize(data.num_samples * data.feature_dim);
   data.labels.resize(data.num_samples);
   data.targets.resize(data.num_samples * data.target_dim);
 }
 
-absl::StatusOr<DataSplits> LoadTabular(const DataSpec& spec) {
-  KILN_ASSIGN_OR_RETURN(Dataset table, LoadTable(spec));
+}  // namespace
+
+absl::StatusOr<DataSplits> SplitTable(Dataset table, const DataSpec& spec) {
   if (spec.one_hot && table.target_dim > 0) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "data source '%s': one_hot needs class labels, but its targets are real values",
         spec.source));
   }
-  const int64_t classes = NumClasses(spec, table);
+  const int64_t classes = NumClasses(table);
   KILN_ASSIGN_OR_RETURN(DataSplits splits, SplitTrainTest(table, spec.test_fraction, spec.seed));
   Limit(splits.train, spec.train_limit);
   Limit(splits.test, spec.test_limit);
@@ -240,8 +222,6 @@ absl::StatusOr<DataSplits> LoadTabular(const DataSpec& spec) {
   }
   return splits;
 }
-
-}  // namespace
 
 absl::StatusOr<Dataset> LoadIdxSplit(const std::string& images_path, const std::string& labels_path,
                                      const DataSpec& spec, std::optional<int64_t> limit) {
@@ -270,17 +250,36 @@ absl::StatusOr<Dataset> LoadIdxSplit(const std::string& images_path, const std::
   return data;
 }
 
-absl::StatusOr<DataSplits> LoadDataset(const DataSpec& spec) {
-  if (IsTabular(spec.source)) return LoadTabular(spec);
-  KILN_ASSIGN_OR_RETURN(std::string dir, DataDirectory(spec));
+namespace {
+// The limit LoadIdxSplit takes: none for 0 (all samples).
+std::optional<int64_t> IdxLimit(int64_t limit) {
+  return limit > 0 ? std::optional<int64_t>(limit) : std::nullopt;
+}
+}  // namespace
+
+absl::StatusOr<DataSplits> LoadImageDirectory(const DataSource& source, const DataSpec& spec) {
+  KILN_ASSIGN_OR_RETURN(std::string dir, DataDirectory(source, spec));
   DataSplits splits;
   KILN_ASSIGN_OR_RETURN(splits.train, LoadIdxSplit(FindSplitFile(dir, true, "images-idx3-ubyte"),
                                                    FindSplitFile(dir, true, "labels-idx1-ubyte"),
-                                                   spec, spec.train_limit));
+                                                   spec, IdxLimit(spec.train_limit)));
   KILN_ASSIGN_OR_RETURN(splits.test, LoadIdxSplit(FindSplitFile(dir, false, "images-idx3-ubyte"),
                                                   FindSplitFile(dir, false, "labels-idx1-ubyte"),
-                                                  spec, spec.test_limit));
+                                                  spec, IdxLimit(spec.test_limit)));
   return splits;
+}
+
+absl::StatusOr<DataSplits> LoadDataset(const DataSpec& spec) {
+  const DataSource* source = FindDataSource(spec.source);
+  if (source == nullptr) {
+    std::vector<std::string> names = DataSourceNames();
+    const std::string last = names.back();
+    names.pop_back();
+    return absl::InvalidArgumentError(
+        absl::StrFormat("unknown data source '%s' (expected %s or %s)", spec.source,
+                        absl::StrJoin(names, ", "), last));
+  }
+  return source->load(*source, spec);
 }
 
 }  // namespace kiln::runtime

@@ -17,55 +17,14 @@
 #define KILN_RUNTIME_DATASET_H_
 
 #include <cstdint>
-#include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "runtime/data_spec.h"
 
 namespace kiln::runtime {
-
-// Where a model's data comes from and how it is preprocessed. Mirrors the model's data section
-// without depending on the compiler's types; the tool copies one into the other.
-struct DataSpec {
-  // "fashion_mnist" or "mnist": IDX files named train-{images-idx3,labels-idx1}-ubyte.gz and
-  // t10k-… or test-… for the test split (".gz" optional).
-  // Tabular: "csv" (path), "tensors" (path: features file, labels_path: labels file, both in
-  // kiln's tensor format, runtime/tensor_file.h), "make_classification", "make_regression".
-  std::string source = "fashion_mnist";
-  // Directory holding the files. Empty: /usr/share/datasets/fashion-mnist for fashion_mnist;
-  // mnist has no default and needs one. csv and tensors: the (features) file.
-  std::string path;
-  std::string labels_path;             // tensors: the labels file.
-  std::vector<std::string> features;   // csv: feature columns; empty = all but the label.
-  std::string label;                   // csv: the label column; empty = the last column.
-  bool regression = false;             // csv/tensors: labels are real targets, fed as f32.
-  // Generator arguments with scikit-learn's names (n_samples, n_features, n_informative, ...);
-  // missing ones take scikit-learn's defaults.
-  std::map<std::string, double> params;
-  // Tabular only: the fraction of samples held out as the test split (ceil, like
-  // train_test_split), after a shuffle seeded with `seed`; then StandardScaler-style
-  // standardization fit on train, and one-hot f32 targets [N, classes].
-  double test_fraction = 0.0;
-  bool standardize = false;
-  bool one_hot = false;
-  uint64_t seed = 0;                   // Generators and the split.
-  // Each pixel p becomes (p * scale - mean[c]) / stddev[c]. Empty mean/stddev: no normalization.
-  // One entry per channel; MNIST-style images have one channel.
-  double scale = 1.0;
-  std::vector<double> mean;
-  std::vector<double> stddev;
-  // Keep only the first N samples of a split.
-  std::optional<int64_t> train_limit;
-  std::optional<int64_t> test_limit;
-  // Whether training batches are drawn in a fresh seeded order each epoch.
-  bool shuffle = true;
-  // The model's class count (the C of its scores f32[N, C]). When > 0, every class label must
-  // be in [0, num_classes) or loading fails naming the file, the sample and the label; an
-  // out-of-range label would otherwise index past the scores and train on garbage.
-  int64_t num_classes = 0;
-};
 
 struct Dataset {
   int64_t num_samples = 0;
@@ -78,6 +37,9 @@ struct Dataset {
   // model's labels input is f32. target_dim 0: none; f32 labels inputs get `labels` converted.
   int64_t target_dim = 0;
   std::vector<float> targets;
+  // Classes, when the source knows them (make_classification's n_classes); 0: one more than the
+  // largest label.
+  int64_t num_classes = 0;
 
   const float* row(int64_t sample) const { return features.data() + sample * feature_dim; }
   const float* target_row(int64_t sample) const { return targets.data() + sample * target_dim; }
@@ -90,13 +52,27 @@ struct DataSplits {
 
 inline constexpr char kFashionMnistDefaultDir[] = "/usr/share/datasets/fashion-mnist";
 
-// Loads both splits named by `spec`, applying its limits and transform.
+// Loads both splits named by `spec` with its source's loader (runtime/data_sources.h), applying
+// its limits and transform.
 absl::StatusOr<DataSplits> LoadDataset(const DataSpec& spec);
 
 // Loads one split from an images file and a labels file (IDX, gzip or raw). `limit` keeps the
 // first N samples. The transform is spec's scale/mean/stddev.
 absl::StatusOr<Dataset> LoadIdxSplit(const std::string& images_path, const std::string& labels_path,
                                      const DataSpec& spec, std::optional<int64_t> limit);
+
+// The loaders the data-source records name (runtime/data_sources.cc).
+struct DataSource;
+// Image sources: the four IDX files in spec.path, or in the source's default directory.
+absl::StatusOr<DataSplits> LoadImageDirectory(const DataSource& source, const DataSpec& spec);
+// Table sources: the one table, before SplitTable.
+absl::StatusOr<Dataset> ReadCsvTable(const DataSpec& spec);
+absl::StatusOr<Dataset> ReadTensorTable(const DataSpec& spec);
+absl::StatusOr<Dataset> MakeClassificationTable(const DataSpec& spec);
+absl::StatusOr<Dataset> MakeRegressionTable(const DataSpec& spec);
+// Splits one table into train and test as `spec` says: test_fraction, limits, standardize,
+// one_hot.
+absl::StatusOr<DataSplits> SplitTable(Dataset table, const DataSpec& spec);
 
 }  // namespace kiln::runtime
 

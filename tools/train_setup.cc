@@ -13,33 +13,12 @@
 #include "codegen/cpu/cpu_backend.h"
 #include "frontend/frontend.h"
 #include "ir/op_registry.h"
+#include "runtime/data_sources.h"
 #include "runtime/init_weights.h"
 #include "support/source_location.h"
 #include "support/status.h"
 
 namespace kiln::tools {
-
-runtime::DataSpec DataSpecOf(const ir::DataConfig& data) {
-  runtime::DataSpec spec;
-  spec.source = data.source;
-  spec.path = data.path;
-  spec.scale = data.scale;
-  spec.mean = data.mean;
-  spec.stddev = data.std;
-  if (data.train_limit > 0) spec.train_limit = data.train_limit;
-  if (data.test_limit > 0) spec.test_limit = data.test_limit;
-  spec.shuffle = data.shuffle;
-  spec.labels_path = data.labels_path;
-  spec.features = data.features;
-  spec.label = data.label;
-  spec.regression = data.regression;
-  spec.params = data.params;
-  spec.test_fraction = data.test_fraction;
-  spec.standardize = data.standardize;
-  spec.one_hot = data.one_hot;
-  spec.seed = data.seed;
-  return spec;
-}
 
 // The static batch sizes a data set of `samples` needs: full batches and the smaller last one.
 void AddBatchSizes(std::vector<EntryRequest>& entries, bool training, int64_t samples,
@@ -140,7 +119,7 @@ absl::StatusOr<PreparedTraining> PrepareTraining(const CommandLine& line) {
   KILN_RETURN_IF_ERROR(
       CompileEntryProgram(p.ast, p.train, {true, p.train.batch_size}, CompileOptions()).status());
   KILN_RETURN_IF_ERROR(PlanInitWeights(p));
-  runtime::DataSpec data = DataSpecOf(p.train.data);
+  runtime::DataSpec data = p.train.data;  // The DataSpec part; only the location stays behind.
   // Labels are checked against the model's classes as they are loaded, where the file and the
   // sample are known; past this point an out-of-range label would silently index garbage.
   KILN_ASSIGN_OR_RETURN(std::optional<int64_t> classes, ModelClassCount(p.ast, p.train));
@@ -195,17 +174,24 @@ namespace {
 
 std::string Number(double value) { return absl::StrFormat("%.15g", value); }
 
+// The source's arguments as its record lists them, except those setting the path and the
+// limits: those are settings of their own (--data-dir, --train-limit, --test-limit change them).
 std::string DataOptions(const ir::DataConfig& data) {
-  std::string options = absl::StrFormat(
-      "scale=%s mean=[%s] std=[%s] shuffle=%d labels=%s features=[%s] label=%s regression=%d "
-      "test_fraction=%s standardize=%d one_hot=%d seed=%d",
-      Number(data.scale), absl::StrJoin(data.mean, ","), absl::StrJoin(data.std, ","),
-      data.shuffle, data.labels_path, absl::StrJoin(data.features, ","), data.label,
-      data.regression, Number(data.test_fraction), data.standardize, data.one_hot, data.seed);
-  for (const auto& [name, value] : data.params) {
-    absl::StrAppend(&options, " ", name, "=", Number(value));
+  const runtime::DataSource* source = runtime::FindDataSource(data.source);
+  if (source == nullptr) return "";  // LoadDataset has refused it before settings matter.
+  const runtime::DataField recorded_apart[] = {&runtime::DataSpec::path,
+                                               &runtime::DataSpec::train_limit,
+                                               &runtime::DataSpec::test_limit};
+  std::vector<std::string> options;
+  for (const runtime::DataArg& arg : runtime::ArgsOf(*source)) {
+    if (std::find(std::begin(recorded_apart), std::end(recorded_apart), arg.field) !=
+        std::end(recorded_apart)) {
+      continue;
+    }
+    const std::string value = runtime::ArgValueText(arg, data);
+    if (!value.empty()) options.push_back(absl::StrCat(std::string(arg.name), "=", value));
   }
-  return options;
+  return absl::StrJoin(options, " ");
 }
 
 }  // namespace

@@ -23,7 +23,6 @@
 
 namespace kiln::tools {
 
-runtime::DataSpec DataSpecOf(const ir::DataConfig& data);
 runtime::LrSchedule ScheduleOf(const ir::ScheduleConfig& schedule);
 
 // Applies --epochs, --batch-size, --lr, --seed, --train-limit, --test-limit, --data-dir and

@@ -57,6 +57,27 @@ TEST(KilnCliTest, LearnsFashionMnistInOneEpoch) {
   EXPECT_GT(JsonNumber(json, "seconds"), 0.0) << json;
 }
 
+// Bug 3: `idx(path=...)` passed the frontend but the runtime refused it. The frontend and the
+// runtime now read one data-source table; fashion_mlp.kiln pointed at the same files via idx
+// must train like fashion_mnist().
+TEST(KilnCliTest, IdxSourceTrainsFashionMlp) {
+  if (!fs::exists(fs::path(kFashionMnistDir) / "train-images-idx3-ubyte.gz")) {
+    GTEST_SKIP() << kFashionMnistDir << " is not installed (Debian's dataset-fashion-mnist)";
+  }
+  std::string model = ReadFile("examples/fashion_mlp.kiln");
+  const std::string source = "fashion_mnist(";
+  const size_t at = model.find(source);
+  ASSERT_NE(at, std::string::npos) << "examples/fashion_mlp.kiln no longer uses fashion_mnist()";
+  model.replace(at, source.size(), std::string("idx(path=\"") + kFashionMnistDir + "\", ");
+  TempDir dir;
+  fs::path file = dir.Write("fashion_idx.kiln", model);
+  fs::path metrics = dir.path() / "metrics.json";
+  RunResult r = RunKiln({"train", file.string(), "--epochs", "1", "--train-limit", "3000",
+                         "--test-limit", "500", "--metrics-out", metrics.string()});
+  ASSERT_TRUE(r.exited && r.exit_code == 0) << Describe(r);
+  EXPECT_GE(JsonNumber(ReadFile(metrics), "test_accuracy"), 0.6) << Describe(r);
+}
+
 // A user error: non-zero exit (not a signal), and stderr that starts with "<file>:<line>:<col>:
 // error:" and shows the offending line with a caret under the column.
 void ExpectLocatedError(const std::string& model_text, const std::string& expected_message,

@@ -32,7 +32,7 @@ TEST(LowerTrainTest, FashionMlpExample) {
   EXPECT_DOUBLE_EQ(config->data.scale, 1.0 / 255.0);
   EXPECT_NEAR(config->data.scale, 0.00392157, 1e-8);
   EXPECT_EQ(config->data.mean, std::vector<double>{0.5});
-  EXPECT_EQ(config->data.std, std::vector<double>{0.5});
+  EXPECT_EQ(config->data.stddev, std::vector<double>{0.5});
   EXPECT_TRUE(config->data.shuffle);
   EXPECT_EQ(config->data.loc.ToString(), "examples/fashion_mlp.kiln:17:10");
   EXPECT_EQ(config->optimizer.kind, "adam");
@@ -101,7 +101,7 @@ TEST(LowerTrainTest, DataSources) {
   EXPECT_FALSE(config.data.shuffle);
   EXPECT_DOUBLE_EQ(config.data.scale, 1.0);
   EXPECT_EQ(config.data.mean, std::vector<double>{0.1307});
-  EXPECT_EQ(config.data.std, std::vector<double>{0.3081});
+  EXPECT_EQ(config.data.stddev, std::vector<double>{0.3081});
   EXPECT_EQ(config.seed, 42u);
   EXPECT_EQ(config.metrics, std::vector<std::string>{"accuracy"});
   EXPECT_NE(TrainError("  data = idx()\n  optimizer = adam\n").find("idx: missing argument 'path'"),
@@ -165,6 +165,65 @@ TEST(LowerTrainTest, UnknownOptimizerArgumentGolden) {
             "t.kiln:5:29: error: adam has no argument 'beta', did you mean 'betas'?\n"
             "    optimizer = adam(lr=1e-3, beta=(0.9, 0.99))\n"
             "                              ^");
+}
+
+// Range errors come from the optimizer's record and point at the argument.
+TEST(LowerTrainTest, OptimizerRangeErrorGolden) {
+  EXPECT_EQ(TrainError("  optimizer = adam(betas=(0.9, 1.0))\n"),
+            "t.kiln:5:26: error: adam: betas must be in [0, 1), got 1\n"
+            "    optimizer = adam(betas=(0.9, 1.0))\n"
+            "                           ^");
+  EXPECT_NE(TrainError("  optimizer = adadelta(rho=1.5)\n").find("5:28: error: adadelta: rho must "
+                                                                   "be in [0, 1], got 1.5"),
+            std::string::npos);
+  EXPECT_NE(TrainError("  optimizer = sgd(lr=-1)\n").find("sgd: lr must be >= 0, got -1"),
+            std::string::npos);
+  EXPECT_NE(TrainError("  optimizer = adam(betas=0.9)\n").find("adam: betas must be a pair"),
+            std::string::npos);
+}
+
+// Data-source arguments come from the runtime's table: their own first (so csv("x.csv") is
+// the path), then those every table takes, with DataSpec's defaults.
+TEST(LowerTrainTest, TabularSourcesBindAgainstTheTable) {
+  ir::TrainConfig csv = TrainOk(
+      "  data = csv(\"points.csv\", features=[a, b], label=y, standardize=true, seed=7)\n"
+      "  optimizer = adam\n");
+  EXPECT_EQ(csv.data.source, "csv");
+  EXPECT_EQ(csv.data.path, "points.csv");
+  EXPECT_EQ(csv.data.features, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(csv.data.label, "y");
+  EXPECT_TRUE(csv.data.standardize);
+  EXPECT_EQ(csv.data.seed, 7u);
+  EXPECT_DOUBLE_EQ(csv.data.test_fraction, 0.1);
+  EXPECT_TRUE(csv.data.shuffle);
+  ir::TrainConfig tensors = TrainOk(
+      "  data = tensors(features=\"x.kt\", labels=\"y.kt\", test_fraction=0.25)\n"
+      "  optimizer = adam\n");
+  EXPECT_EQ(tensors.data.path, "x.kt");
+  EXPECT_EQ(tensors.data.labels_path, "y.kt");
+  EXPECT_DOUBLE_EQ(tensors.data.test_fraction, 0.25);
+  ir::TrainConfig generated = TrainOk(
+      "  data = make_classification(n_samples=50, hypercube=false, one_hot=true)\n"
+      "  optimizer = adam\n");
+  EXPECT_EQ(generated.data.params,
+            (std::map<std::string, double>{{"n_samples", 50}, {"hypercube", 0}}));
+  EXPECT_TRUE(generated.data.one_hot);
+  EXPECT_EQ(TrainError("  data = make_regression(test_fraction=1)\n  optimizer = adam\n"),
+            "t.kiln:5:40: error: make_regression: test_fraction must be in [0, 1), got 1\n"
+            "    data = make_regression(test_fraction=1)\n"
+            "                                         ^");
+  EXPECT_NE(TrainError("  data = csv(path=\"p.csv\", seed=-1)\n  optimizer = adam\n")
+                .find("csv: seed must be >= 0, got -1"),
+            std::string::npos);
+  EXPECT_NE(TrainError("  data = make_regression(noise=\"loud\")\n  optimizer = adam\n")
+                .find("make_regression: noise must be a number"),
+            std::string::npos);
+  EXPECT_NE(TrainError("  data = tensors(features=\"x.kt\")\n  optimizer = adam\n")
+                .find("tensors: missing argument 'labels'"),
+            std::string::npos);
+  EXPECT_NE(TrainError("  data = csv(path=\"p.csv\", scale=2)\n  optimizer = adam\n")
+                .find("csv has no argument 'scale'"),
+            std::string::npos);
 }
 
 TEST(LowerTrainTest, OtherErrors) {

@@ -32,6 +32,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
+#include "ir/optimizer_defs.h"
 #include "passes/optimizers.h"
 #include "passes/training_step.h"
 #include "tests/golden/compile_step.h"
@@ -199,7 +200,7 @@ TEST(RandomDifferentialCoverageTest, CoversOptimizersAndFamilies) {
   for (const char* family : {"mlp", "cnn", "rnn", "batch_norm1d", "batch_norm2d", "layer_norm"}) {
     EXPECT_TRUE(tags.count(family)) << family;
   }
-  for (const std::string& kind : passes::OptimizerKinds()) {
+  for (const std::string& kind : ir::OptimizerNames()) {
     EXPECT_TRUE(std::any_of(tags.begin(), tags.end(), [&](const std::string& tag) {
       return absl::StartsWith(tag, kind);
     })) << kind;

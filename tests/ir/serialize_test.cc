@@ -29,7 +29,7 @@ TrainConfig SampleConfig() {
   config.data.path = "/data/fashion";
   config.data.scale = 1.0 / 255.0;
   config.data.mean = {0.2860};
-  config.data.std = {0.3530};
+  config.data.stddev = {0.3530};
   config.data.train_limit = 1000;
   config.data.test_limit = 200;
   config.data.shuffle = false;
@@ -49,7 +49,7 @@ void ExpectSameConfig(const TrainConfig& a, const TrainConfig& e) {
   EXPECT_EQ(a.data.path, e.data.path);
   EXPECT_EQ(std::bit_cast<uint64_t>(a.data.scale), std::bit_cast<uint64_t>(e.data.scale));
   EXPECT_EQ(a.data.mean, e.data.mean);
-  EXPECT_EQ(a.data.std, e.data.std);
+  EXPECT_EQ(a.data.stddev, e.data.stddev);
   EXPECT_EQ(a.data.train_limit, e.data.train_limit);
   EXPECT_EQ(a.data.test_limit, e.data.test_limit);
   EXPECT_EQ(a.data.shuffle, e.data.shuffle);

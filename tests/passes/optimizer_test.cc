@@ -4,13 +4,21 @@
 #include "passes/optimizers.h"
 
 #include <cmath>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "frontend/frontend.h"
 #include "gtest/gtest.h"
+#include "ir/optimizer_defs.h"
 #include "passes/training_step.h"
 #include "runtime/trainer.h"
 #include "tools/graph_runner.h"
@@ -71,6 +79,63 @@ TEST(OptimizerConfigTest, DefaultsArePyTorchs) {
   EXPECT_EQ(adadelta->optimizer.Get("lr", -1), 1.0);
   EXPECT_EQ(adadelta->optimizer.Get("rho", -1), 0.9);
   EXPECT_EQ(adadelta->optimizer.Get("eps", -1), 1e-6);
+}
+
+// The call that turns on every piece of state `def` has: each flag set, momentum > 0.
+std::string EverythingOn(const ir::OptimizerDef& def) {
+  std::vector<std::string> args;
+  for (const ir::Hparam& h : def.hparams) {
+    if (h.type == ir::HparamType::kFlag) args.push_back(absl::StrCat(std::string(h.name), "=true"));
+    if (h.name == "momentum") args.push_back("momentum=0.9");
+    if (h.required) args.push_back(absl::StrCat(std::string(h.name), "=0.1"));
+  }
+  return absl::StrCat("optimizer = ", std::string(def.name), "(", absl::StrJoin(args, ", "), ")");
+}
+
+// A record's state list is what its update rule makes: with everything on, fc1.weight gets
+// exactly the listed state tensors (named by torch's state keys).
+TEST(OptimizerTableTest, StateTensorsAreTheRecordsList) {
+  for (const ir::OptimizerDef& def : ir::Optimizers()) {
+    absl::StatusOr<ir::Graph> step = Step(EverythingOn(def));
+    ASSERT_TRUE(step.ok()) << def.name << ": " << step.status();
+    std::set<std::string> made;
+    for (const std::string& name : Updated(*step)) {
+      if (absl::StartsWith(name, "fc1.weight.")) made.insert(name.substr(strlen("fc1.weight.")));
+    }
+    std::set<std::string> listed(def.state.begin(), def.state.end());
+    EXPECT_EQ(made, listed) << def.name;
+    EXPECT_TRUE(Updated(*step).count(absl::StrCat(std::string(def.name), ".step"))) << def.name;
+  }
+}
+
+// docs/dsl.md's optimizer table is the records': one row per optimizer, its signature with
+// every default, and its summary.
+TEST(OptimizerTableTest, DocsListEveryOptimizerAsItsRecordSays) {
+  std::ifstream file("docs/dsl.md");
+  ASSERT_TRUE(file) << "run from the source root";
+  const std::string docs((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  for (const ir::OptimizerDef& def : ir::Optimizers()) {
+    const std::string row = absl::StrCat("| `", ir::SignatureText(def), "` | ",
+                                         std::string(def.summary), " |");
+    EXPECT_NE(docs.find(row), std::string::npos) << "docs/dsl.md lacks the row\n" << row;
+  }
+}
+
+TEST(OptimizerTableTest, UnsetHyperparametersTakeTheRecordsDefaults) {
+  const ir::OptimizerDef& adamw = *ir::FindOptimizer("adamw");
+  ir::OptimizerConfig config{.kind = "adamw", .hparams = {{"beta1", 0.5}}};
+  EXPECT_EQ(ir::HparamValue(adamw, config, "beta1"), 0.5);
+  EXPECT_EQ(ir::HparamValue(adamw, config, "beta2"), 0.999);
+  EXPECT_EQ(ir::HparamValue(adamw, config, "weight_decay"), 1e-2);
+  EXPECT_EQ(ir::SignatureText(adamw),
+            "adamw(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=false)");
+  EXPECT_EQ(ir::SignatureText(*ir::FindOptimizer("sgd")),
+            "sgd(lr, momentum=0, dampening=0, weight_decay=0, nesterov=false)");
+  config.hparams["beta2"] = 1.0;
+  std::optional<ir::HparamProblem> problem = ir::CheckHparams(adamw, config);
+  ASSERT_TRUE(problem.has_value());
+  EXPECT_EQ(problem->key, "betas");
+  EXPECT_EQ(problem->message, "betas must be in [0, 1), got 1");
 }
 
 TEST(OptimizerConfigTest, UnknownOptimizerSuggestsTheNearest) {

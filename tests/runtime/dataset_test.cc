@@ -2,10 +2,16 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <regex>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "runtime/data_sources.h"
 #include "runtime/idx_reader.h"
 #include "tests/runtime/idx_test_util.h"
 
@@ -135,7 +141,8 @@ TEST(DatasetTest, BadSpecs) {
   DataSpec spec;
   spec.source = "cifar10";
   EXPECT_EQ(LoadDataset(spec).status().message(),
-            "unknown data source 'cifar10' (expected fashion_mnist, mnist or idx)");
+            "unknown data source 'cifar10' (expected fashion_mnist, mnist, idx, csv, tensors, "
+            "make_classification or make_regression)");
   spec.source = "mnist";
   EXPECT_EQ(LoadDataset(spec).status().message(),
             "data source 'mnist' needs a path: the directory holding train-images-idx3-ubyte.gz");
@@ -151,6 +158,69 @@ TEST(DatasetTest, BadSpecs) {
   spec.stddev = {};
   EXPECT_EQ(LoadDataset(spec).status().message(),
             "data transform: mean has 1 entries but std has 0");
+}
+
+// docs/dsl.md's "Data sources" section names every source of the table and every argument
+// each takes.
+TEST(DataSourceTableTest, DocsDescribeEverySourceAndArgument) {
+  std::ifstream file("docs/dsl.md");
+  ASSERT_TRUE(file) << "run from the source root";
+  const std::string docs((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  const size_t begin = docs.find("### Data sources");
+  const size_t end = docs.find("\n### ", begin + 1);
+  ASSERT_NE(begin, std::string::npos);
+  const std::string section = docs.substr(begin, end - begin);
+  for (const DataSource& source : DataSources()) {
+    const std::string name(source.name);
+    EXPECT_NE(section.find("`" + name), std::string::npos) << "undocumented source " << name;
+    for (const DataArg& arg : ArgsOf(source)) {
+      const std::regex word("\\b" + std::string(arg.name) + "\\b");
+      EXPECT_TRUE(std::regex_search(section, word))
+          << name << ": argument " << arg.name << " is not documented";
+    }
+  }
+}
+
+// Each source's arguments have distinct names, and LoadDataset reaches every source's loader
+// (here: an image source without a path fails in the loader, naming the source).
+TEST(DataSourceTableTest, ArgumentsAreDistinctAndLoadersAreReached) {
+  for (const DataSource& source : DataSources()) {
+    std::set<std::string_view> names;
+    for (const DataArg& arg : ArgsOf(source)) {
+      EXPECT_TRUE(names.insert(arg.name).second) << source.name << " has two " << arg.name;
+    }
+    EXPECT_EQ(FindDataSource(source.name), &source);
+  }
+  EXPECT_EQ(FindDataSource("cifar10"), nullptr);
+  DataSpec spec;
+  spec.source = "idx";
+  EXPECT_EQ(LoadDataset(spec).status().message(),
+            "data source 'idx' needs a path: the directory holding train-images-idx3-ubyte.gz");
+}
+
+// Checkpoints record a run's data options as the record's arguments with these values.
+TEST(DataSourceTableTest, ArgValueTextWritesValuesAsAModelFileWould) {
+  DataSpec spec;
+  spec.source = "csv";
+  spec.features = {"a", "b"};
+  spec.mean = {0.5};
+  spec.stddev = {0.25};
+  spec.seed = 7;
+  spec.params = {{"noise", 1.5}};
+  std::map<std::string, std::string> text;
+  for (const DataSource* source : {FindDataSource("csv"), FindDataSource("mnist"),
+                                   FindDataSource("make_regression")}) {
+    for (const DataArg& arg : ArgsOf(*source)) {
+      text[std::string(arg.name)] = ArgValueText(arg, spec);
+    }
+  }
+  EXPECT_EQ(text["features"], "[a,b]");
+  EXPECT_EQ(text["normalize"], "((0.5),(0.25))");
+  EXPECT_EQ(text["seed"], "7");
+  EXPECT_EQ(text["test_fraction"], "0.1");
+  EXPECT_EQ(text["shuffle"], "true");
+  EXPECT_EQ(text["noise"], "1.5");
+  EXPECT_EQ(text["bias"], "");  // Left at scikit-learn's default.
 }
 
 TEST(DatasetTest, RealFashionMnist) {

@@ -483,6 +483,7 @@ TEST(LoadTabularTest, TensorFiles) {
   spec.source = "tensors";
   spec.path = x;
   spec.labels_path = y;
+  spec.test_fraction = 0;
   auto data = LoadDataset(spec);
   ASSERT_TRUE(data.ok()) << data.status();
   EXPECT_EQ(data->train.num_samples, 4);
