@@ -1,7 +1,10 @@
 #include "tools/command_line.h"
 
+#include <iostream>
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "support/file_io.h"
 #include "support/source_location.h"
 
 namespace kiln::tools {
@@ -67,6 +70,14 @@ absl::StatusOr<std::optional<double>> CommandLine::Double(const std::string& fla
     return absl::InvalidArgumentError(absl::StrCat("--", flag, " expects a number, got '", *text, "'"));
   }
   return std::optional<double>(value);
+}
+
+absl::Status WriteCommandOutput(const std::string& contents, const std::string& path) {
+  if (path.empty() || path == "-") {
+    std::cout << contents;
+    return absl::OkStatus();
+  }
+  return WriteFileAtomically(path, contents);
 }
 
 }  // namespace kiln::tools

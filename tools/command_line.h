@@ -32,6 +32,10 @@ class CommandLine {
   std::map<std::string, std::string> values_;
 };
 
+// A command's output: to stdout when `path` is empty or "-", else written to the file
+// atomically (support/file_io.h), so a failed write leaves no half file behind.
+absl::Status WriteCommandOutput(const std::string& contents, const std::string& path);
+
 }  // namespace kiln::tools
 
 #endif  // KILN_TOOLS_COMMAND_LINE_H_

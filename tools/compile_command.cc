@@ -1,5 +1,4 @@
 // `kiln compile FILE --emit=...`: show or write what the compiler makes of a model.
-#include <fstream>
 #include <iostream>
 #include <optional>
 
@@ -13,24 +12,13 @@
 #include "passes/plan_memory.h"
 #include "passes/training_step.h"
 #include "support/status.h"
+#include "tools/backend_registry.h"
 #include "tools/command_line.h"
 #include "tools/commands.h"
-#include "tools/backend_registry.h"
 #include "tools/compile_pipeline.h"
 
 namespace kiln::tools {
 namespace {
-
-absl::Status WriteOutput(const std::string& contents, const std::string& path) {
-  if (path.empty() || path == "-") {
-    std::cout << contents;
-    return absl::OkStatus();
-  }
-  std::ofstream out(path, std::ios::binary);
-  out << contents;
-  if (!out.good()) return absl::UnavailableError(absl::StrCat("cannot write ", path));
-  return absl::OkStatus();
-}
 
 absl::Status Compile(const std::vector<std::string>& args) {
   KILN_ASSIGN_OR_RETURN(CommandLine line,
@@ -61,7 +49,7 @@ absl::Status Compile(const std::vector<std::string>& args) {
     KILN_ASSIGN_OR_RETURN(ir::Graph model,
                           frontend::LowerModel(ast, {{frontend::BatchDimName(ast), batch_size}}));
     KILN_RETURN_IF_ERROR(passes::MarkFrozen(model, train.freeze));
-    return WriteOutput(emit == "summary" ? ir::DescribeModel(model) : ir::GraphToDot(model),
+    return WriteCommandOutput(emit == "summary" ? ir::DescribeModel(model) : ir::GraphToDot(model),
                        output);
   }
   if (emit == "graph") {
@@ -80,7 +68,7 @@ absl::Status Compile(const std::vector<std::string>& args) {
     std::string text = emit == "ir"       ? ir::PrintGraph(program.graph)
                        : emit == "fusion" ? passes::DescribeKernels(program.graph, program.kernels)
                                           : passes::DescribeMemoryPlan(program.memory);
-    return WriteOutput(text, output);
+    return WriteCommandOutput(text, output);
   }
   // Generated code: the backend --device names (or, without it, the one that writes `emit`).
   const codegen::Backend* backend = nullptr;
@@ -111,7 +99,7 @@ absl::Status Compile(const std::vector<std::string>& args) {
   KILN_ASSIGN_OR_RETURN(CompiledModel compiled, CompileModel(ast, train, options));
   KILN_ASSIGN_OR_RETURN(std::string text, backend->Emit(compiled, emit));
   if (format->binary && output.empty()) output = compiled.name + "." + format->extension;
-  KILN_RETURN_IF_ERROR(WriteOutput(text, output));
+  KILN_RETURN_IF_ERROR(WriteCommandOutput(text, output));
   if (format->binary) std::cerr << "kiln: wrote " << output << " (" << text.size() << " bytes)\n";
   return absl::OkStatus();
 }

@@ -1,9 +1,7 @@
 // `kiln opt FILE.kir --passes=a,b,c`: reads a graph in the IR text format, runs registered passes
 // on it (verifying the graph after each) and prints the result, as LLVM's opt does. Pass tests
 // (tests/filecheck/) are this command's output checked by FileCheck.
-#include <fstream>
 #include <iostream>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -11,6 +9,7 @@
 #include "ir/printer.h"
 #include "passes/pass_pipeline.h"
 #include "passes/pass_registry.h"
+#include "support/file_io.h"
 #include "support/status.h"
 #include "tools/command_line.h"
 #include "tools/commands.h"
@@ -20,26 +19,6 @@ namespace {
 
 constexpr char kOptUsage[] =
     "usage: kiln opt FILE.kir --passes=a,b,c [-o FILE] [--dump-passes] (kiln opt --list-passes)";
-
-absl::StatusOr<std::string> ReadTextFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path));
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) return absl::DataLossError(absl::StrCat("cannot read ", path));
-  return text.str();
-}
-
-absl::Status WriteText(const std::string& text, const std::string& path) {
-  if (path.empty() || path == "-") {
-    std::cout << text;
-    return absl::OkStatus();
-  }
-  std::ofstream out(path, std::ios::binary);
-  out << text;
-  if (!out.good()) return absl::UnavailableError(absl::StrCat("cannot write ", path));
-  return absl::OkStatus();
-}
 
 // The pipeline `--passes` names, in order; analyses write their reports to context.reports.
 absl::StatusOr<passes::PassPipeline> BuildPipeline(const std::string& pass_list,
@@ -60,7 +39,7 @@ absl::Status Opt(const std::vector<std::string>& args) {
   }
   if (line.positional().size() != 1) return absl::InvalidArgumentError(kOptUsage);
   const std::string& path = line.positional()[0];
-  KILN_ASSIGN_OR_RETURN(std::string text, ReadTextFile(path));
+  KILN_ASSIGN_OR_RETURN(std::string text, ReadWholeFile(path));
   KILN_ASSIGN_OR_RETURN(ir::Graph graph, ir::ParseGraph(text, path));
 
   std::string reports;
@@ -72,7 +51,7 @@ absl::Status Opt(const std::vector<std::string>& args) {
   // Run verifies the parsed graph before the first pass, so an invalid input is reported as
   // such even with no passes.
   KILN_RETURN_IF_ERROR(pipeline.Run(graph));
-  return WriteText(ir::PrintGraph(graph) + reports, line.String("output").value_or(""));
+  return WriteCommandOutput(ir::PrintGraph(graph) + reports, line.String("output").value_or(""));
 }
 
 }  // namespace
