@@ -43,8 +43,8 @@ const char* PassName(KernelOrigins::Pass pass) {
 std::string DescribeNode(const ir::Node& node) {
   std::string where = node.loc.known() ? node.loc.ToString() : "";
   if (!node.name.empty()) where = where.empty() ? node.name : absl::StrCat(node.name, ", ", where);
-  if (where.empty()) return absl::StrCat("'", node.op, "'");
-  return absl::StrCat("'", node.op, "' (", where, ")");
+  if (where.empty()) return absl::StrCat("'", node.op.name(), "'");
+  return absl::StrCat("'", node.op.name(), "' (", where, ")");
 }
 
 // Forward: what the outputs depend on. Of the rest, what depends on optimizer state or the

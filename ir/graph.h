@@ -6,7 +6,9 @@
 
 #include <cstdint>
 #include <map>
+#include <ostream>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -42,9 +44,33 @@ class Attrs {
   std::map<std::string, AttrValue> values_;
 };
 
+struct OpDef;
+
+// A node's op: its name, resolved to the op's record (ir/op_registry.h) when assigned, so passes
+// and backends read the record without looking the name up. A name no op has (a typo in IR text,
+// which the verifier reports) resolves to null.
+class OpRef {
+ public:
+  OpRef() = default;
+  OpRef(std::string name);  // NOLINT(google-explicit-constructor): ops are written as names.
+  OpRef(const char* name) : OpRef(std::string(name)) {}  // NOLINT
+  OpRef(std::string_view name) : OpRef(std::string(name)) {}  // NOLINT
+
+  const std::string& name() const { return name_; }
+  const OpDef* def() const { return def_; }
+  operator const std::string&() const { return name_; }  // NOLINT: reads as the name.
+
+  friend bool operator==(const OpRef& op, std::string_view name) { return op.name_ == name; }
+  friend std::ostream& operator<<(std::ostream& out, const OpRef& op) { return out << op.name_; }
+
+ private:
+  std::string name_;
+  const OpDef* def_ = nullptr;
+};
+
 struct Node {
   NodeId id = kNoNode;
-  std::string op;                 // Name of an OpDef in the registry.
+  OpRef op;
   std::vector<NodeId> operands;
   Attrs attrs;
   TensorType type;

@@ -74,7 +74,7 @@ std::string GraphToDot(const Graph& model) {
     if (node.op == "constant") shape = "plaintext";
     const std::string label = IsWeight(node) || node.op == "input"
                                   ? absl::StrCat(title, "\\n", node.type.ToString())
-                                  : absl::StrCat(title, "\\n", node.op, " ", node.type.ToString());
+                                  : absl::StrCat(title, "\\n", node.op.name(), " ", node.type.ToString());
     absl::StrAppend(&out, "  n", node.id, " [shape=", shape, ", label=", quote(label), "];\n");
     for (NodeId operand : node.operands) absl::StrAppend(&out, "  n", operand, " -> n", node.id, ";\n");
   }

@@ -49,10 +49,12 @@ std::vector<std::string> OpRegistry::Names() const {
   return names;
 }
 
+OpRef::OpRef(std::string name)
+    : name_(std::move(name)), def_(OpRegistry::Global().Find(name_)) {}
+
 const OpDef& OpOf(const Node& node) {
-  const OpDef* def = OpRegistry::Global().Find(node.op);
-  assert(def != nullptr && "node with unregistered op");
-  return *def;
+  assert(node.op.def() != nullptr && "node with unregistered op");
+  return *node.op.def();
 }
 
 }  // namespace kiln::ir

@@ -27,7 +27,7 @@ class OpRegistry {
   std::map<std::string, OpDef> ops_;
 };
 
-// Shorthand for OpRegistry::Global().Find(node.op); every node's op is registered.
+// The record of the node's op (resolved when the op was assigned); the op must be registered.
 const OpDef& OpOf(const Node& node);
 
 // Op families (ir/ops/*.cc).

@@ -279,7 +279,7 @@ absl::StatusOr<SourceLoc> Parser::ModelLoc() {
 // Checks the operand count, infers the node's type and compares it with the printed one.
 absl::Status Parser::TypeCheck(Node& node, const OpDef& def, const TensorType& printed,
                                size_t op_pos, size_t type_pos, const Graph& graph) const {
-  std::string who = node.name.empty() ? node.op : absl::StrCat(node.op, " '", node.name, "'");
+  std::string who = node.name.empty() ? node.op.name() : absl::StrCat(node.op.name(), " '", node.name, "'");
   if (def.num_operands >= 0 && def.num_operands != static_cast<int>(node.operands.size())) {
     return ErrorAt(op_pos, absl::StrFormat("%s takes %d operands, got %d", who, def.num_operands,
                                            node.operands.size()));

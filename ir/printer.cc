@@ -59,7 +59,7 @@ std::string FormatName(absl::string_view name) {
 std::string PrintNode(const Graph& graph, NodeId id) {
   if (id < 0 || id >= graph.size()) return absl::StrCat("<no node %", id, ">");
   const Node& node = graph.node(id);
-  std::string out = absl::StrCat("%", id, " = ", node.op, "(");
+  std::string out = absl::StrCat("%", id, " = ", node.op.name(), "(");
   absl::StrAppend(&out, absl::StrJoin(node.operands, ", ", AppendValue), ")");
   if (!node.attrs.values().empty()) absl::StrAppend(&out, " ", FormatAttrs(node.attrs));
   absl::StrAppend(&out, " : ", node.type.ToString());

@@ -26,7 +26,7 @@ std::string Diagnostic(const SourceLoc& loc, absl::string_view message) {
 
 absl::Status NodeError(const Graph& graph, NodeId id, absl::string_view reason) {
   const Node& node = graph.node(id);
-  std::string who = node.name.empty() ? node.op : absl::StrCat(node.op, " '", node.name, "'");
+  std::string who = node.name.empty() ? node.op.name() : absl::StrCat(node.op.name(), " '", node.name, "'");
   return absl::InternalError(Diagnostic(
       node.loc, absl::StrCat("invalid IR: ", who, ": ", reason, "\n  in: ", PrintNode(graph, id))));
 }
@@ -42,11 +42,11 @@ absl::Status VerifyNode(const Graph& graph, NodeId id) {
   if (node.id != id) {
     return NodeError(graph, id, absl::StrFormat("stored at index %d but has id %d", id, node.id));
   }
-  const OpDef* def = OpRegistry::Global().Find(node.op);
+  const OpDef* def = node.op.def();
   if (def == nullptr) {
     return NodeError(graph, id,
-                     absl::StrCat("unknown op '", node.op, "'",
-                                  DidYouMean(node.op, OpRegistry::Global().Names())));
+                     absl::StrCat("unknown op '", node.op.name(), "'",
+                                  DidYouMean(node.op.name(), OpRegistry::Global().Names())));
   }
   for (NodeId operand : node.operands) {
     if (operand < 0 || operand >= id) {

@@ -25,7 +25,7 @@ std::vector<bool> DependsOnWrt(const ir::Graph& graph, const std::vector<ir::Nod
 absl::Status CheckGradientRule(const ir::Graph& graph, const ir::Node& node,
                                std::span<const std::optional<ir::NodeId>> grads) {
   if (grads.size() != node.operands.size()) {
-    return ErrorAt(node.loc, absl::StrCat("the gradient rule of '", node.op, "' returned ",
+    return ErrorAt(node.loc, absl::StrCat("the gradient rule of '", node.op.name(), "' returned ",
                                           grads.size(), " gradients for ", node.operands.size(),
                                           " operands"));
   }
@@ -34,7 +34,7 @@ absl::Status CheckGradientRule(const ir::Graph& graph, const ir::Node& node,
     const ir::TensorType& want = graph.node(node.operands[i]).type;
     const ir::TensorType& got = graph.node(*grads[i]).type;
     if (got.dtype != want.dtype || got.shape != want.shape) {
-      return ErrorAt(node.loc, absl::StrCat("the gradient rule of '", node.op,
+      return ErrorAt(node.loc, absl::StrCat("the gradient rule of '", node.op.name(),
                                             "' returned ", got.ToString(), " for operand ", i,
                                             " of type ", want.ToString()));
     }
@@ -62,7 +62,7 @@ absl::StatusOr<std::vector<ir::NodeId>> AppendGradients(ir::Graph& graph, ir::No
     const ir::OpDef& def = ir::OpOf(node);
     if (def.Has(ir::kLeaf) || def.Has(ir::kNoGradient)) continue;
     if (!def.gradient) {
-      return ErrorAt(node.loc, absl::StrCat("op '", node.op, "' has no gradient rule"));
+      return ErrorAt(node.loc, absl::StrCat("op '", node.op.name(), "' has no gradient rule"));
     }
     b.set_loc(node.loc);
     ir::GradContext context{b, node, adjoint[id]};

@@ -44,7 +44,7 @@ const char* KindName(KernelKind kind) {
 // "%5 add 'fc1'": how the fusion dump and its reasons name a node.
 std::string NodeLabel(const Graph& graph, NodeId id) {
   const Node& n = graph.node(id);
-  std::string label = absl::StrCat("%", id, " ", n.op);
+  std::string label = absl::StrCat("%", id, " ", n.op.name());
   if (!n.name.empty()) absl::StrAppend(&label, " '", n.name, "'");
   return label;
 }
@@ -130,10 +130,10 @@ class Fuser {
     if (options_.one_op_per_kernel) return Forbid("one op per kernel was requested");
     const ir::OpDef& def = ir::OpOf(n);
     if (def.Has(ir::kReduction)) {
-      return Forbid(absl::StrCat("producer is a reduction (", n.op, "), which roots a kernel"));
+      return Forbid(absl::StrCat("producer is a reduction (", n.op.name(), "), which roots a kernel"));
     }
     if (!def.Has(ir::kContraction) && !IsElementwiseLike(n)) {
-      return Forbid(absl::StrCat("producer (", n.op, ") is neither elementwise nor a matmul"));
+      return Forbid(absl::StrCat("producer (", n.op.name(), ") is neither elementwise nor a matmul"));
     }
     FusionDecision sole = SoleConsumerKernel(n, kernel);
     if (!sole) return sole;
@@ -176,7 +176,7 @@ class Fuser {
   FusionDecision ShouldRecompute(const Node& n) const {
     if (options_.one_op_per_kernel) return Forbid("one op per kernel was requested");
     if (!ir::OpOf(n).Has(ir::kCheap) || !IsElementwiseLike(n)) {
-      return Forbid(absl::StrCat(n.op, " is too costly to recompute"));
+      return Forbid(absl::StrCat(n.op.name(), " is too costly to recompute"));
     }
     if (must_store_[n.id]) return Forbid(absl::StrCat("it is ", StoredAs(n.id)));
     if (needs_buffer_[n.id]) return Forbid(BufferReason(n));
@@ -235,15 +235,15 @@ class Fuser {
     const Kernel& k = kernels_[kernel];
     // Window ops need scalar coordinates of their own element: loop kernels only.
     if (IsWindow(n) && k.kind != KernelKind::kLoop) {
-      return Forbid(absl::StrCat("window op ", n.op, " needs a loop kernel, not ", KernelLabel(k)));
+      return Forbid(absl::StrCat("window op ", n.op.name(), " needs a loop kernel, not ", KernelLabel(k)));
     }
     // Absorbing a producer that the kernel reads with broadcasting recomputes it per use: only
     // worth it for cheap ops.
     const ir::TensorType& iteration = IterationType(k);
     if (n.type.num_elements() != iteration.num_elements() && !ir::OpOf(n).Has(ir::kCheap)) {
-      return Forbid(absl::StrCat(KernelLabel(k), " reads ", n.op, " ", n.type.ToString(),
+      return Forbid(absl::StrCat(KernelLabel(k), " reads ", n.op.name(), " ", n.type.ToString(),
                                  " broadcast over ", iteration.ToString(),
-                                 ": it would be recomputed per use, and ", n.op,
+                                 ": it would be recomputed per use, and ", n.op.name(),
                                  " is too costly to recompute"));
     }
     if (!must_store_[n.id]) return FusionDecision::Allow();

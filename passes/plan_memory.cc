@@ -76,7 +76,7 @@ class MemoryPlanner {
         const ir::OpDef& def = ir::OpOf(graph_.node(id));
         if (def.Has(ir::kAlias) || def.IsBoundLeaf()) {
           return Error(id, absl::StrCat("kernel '", kernel.name, "' cannot write a ",
-                                        graph_.node(id).op, ", which has no buffer of its own"));
+                                        graph_.node(id).op.name(), ", which has no buffer of its own"));
         }
         if (producer_[id] != kNoKernel) {
           return Error(id, absl::StrCat("written by both kernel '", kernels_[producer_[id]].name,

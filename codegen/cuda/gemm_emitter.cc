@@ -62,7 +62,7 @@ void PlanCublasLtEpilogue(const EmitterContext& k, GemmPlan& plan, NodeId* bias_
   if (next != rest.size()) {
     plan.epilogue = GemmEpilogue::kGeneric;
     std::string ops;
-    for (size_t i = next; i < rest.size(); ++i) absl::StrAppend(&ops, " ", k.node(rest[i]).op);
+    for (size_t i = next; i < rest.size(); ++i) absl::StrAppend(&ops, " ", k.node(rest[i]).op.name());
     plan.reason = absl::StrCat("epilogue ops cuBLASLt cannot express:", ops);
     return;
   }

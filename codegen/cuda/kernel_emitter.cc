@@ -122,7 +122,7 @@ absl::StatusOr<int> EmitterContext::Slot(NodeId id) const {
   int slot = id < static_cast<NodeId>(memory_.node_buffer.size()) ? memory_.node_buffer[id] : -1;
   if (slot < 0) {
     return absl::InternalError(absl::StrCat("kernel ", kernel_.name, ": node ", id, " (",
-                                            node(id).op, ") has no buffer"));
+                                            node(id).op.name(), ") has no buffer"));
   }
   return slot;
 }

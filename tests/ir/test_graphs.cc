@@ -111,7 +111,7 @@ void ExpectSameGraph(const Graph& actual, const Graph& expected) {
     const Node& e = expected.node(id);
     SCOPED_TRACE(PrintNode(expected, id));
     EXPECT_EQ(a.id, e.id);
-    EXPECT_EQ(a.op, e.op);
+    EXPECT_EQ(a.op.name(), e.op.name());
     EXPECT_EQ(a.operands, e.operands);
     EXPECT_EQ(a.type, e.type);
     EXPECT_EQ(a.name, e.name);

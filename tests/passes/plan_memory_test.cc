@@ -41,7 +41,7 @@ std::vector<Kernel> OneKernelPerNode(const Graph& graph) {
       continue;
     }
     Kernel kernel;
-    kernel.name = absl::StrCat("k", node.id, "_", node.op);
+    kernel.name = absl::StrCat("k", node.id, "_", node.op.name());
     const ir::OpDef& def = ir::OpOf(node);
     kernel.kind = def.Has(ir::kContraction) ? ir::KernelKind::kMatmul
                   : def.Has(ir::kReduction) ? ir::KernelKind::kReduction
