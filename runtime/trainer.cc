@@ -280,6 +280,7 @@ absl::StatusOr<EpochMetrics> Trainer::TrainEpoch(const Dataset& train, int64_t e
           b + 1, /*from_epoch_start=*/true, replay);
     }
     loss_sum += loss * static_cast<double>(rows);
+    if (options_.on_step) options_.on_step((epoch - 1) * metrics.steps + b + 1, loss);
   }
   metrics.seconds = SecondsSince(start);
   // The last step's update can leave a parameter non-finite while every loss was finite.
@@ -357,6 +358,8 @@ absl::StatusOr<std::string> Trainer::ExplainNonFinite(
   TrainOptions options = options_;
   options.unfused_program = nullptr;
   options.log = nullptr;
+  options.on_epoch = nullptr;  // The replay is a diagnosis, not more training to report.
+  options.on_step = nullptr;
   Trainer unfused_trainer(*unfused, pool_, std::move(options));
   unfused_trainer.epoch_ = epoch_;
   KILN_ASSIGN_OR_RETURN(std::optional<Culprit> culprit, replay(unfused_trainer));

@@ -106,6 +106,10 @@ struct TrainOptions {
   int64_t early_stopping_patience = 0;
   // Called after each epoch, once its checkpoint is written.
   std::function<void(const EpochMetrics&)> on_epoch;
+  // Called after each training step with its (finite) batch-mean loss; `global_step` counts
+  // steps from 1 across epochs, so a resumed run's steps follow its checkpoint's. Both trainers
+  // read the loss back every step anyway, so this costs nothing when null.
+  std::function<void(int64_t global_step, double loss)> on_step;
   // The same program compiled with one op per kernel, built on first call (the tool compiles it
   // only when needed). When a loss or parameter stops being finite, the trainer replays the
   // epoch (or the evaluation batch) on it kernel by kernel, from the state the original started

@@ -120,6 +120,7 @@ absl::Status CudaTrainer::RunBatches(const Batcher& batcher, const std::vector<i
                                                 done.batch + 1, NonFiniteName(loss)));
     }
     totals.loss_sum += loss * static_cast<double>(done.rows);
+    if (training && options_.on_step) options_.on_step(first_global_step + done.batch + 1, loss);
     if (done.step->has_correct) {
       KILN_ASSIGN_OR_RETURN(const void* correct,
                             device_.Output(done.step->entry, done.parity, kCorrectOutput));
