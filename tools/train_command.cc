@@ -18,6 +18,7 @@
 #include "tools/commands.h"
 #include "tools/compile_pipeline.h"
 #include "tools/train_setup.h"
+#include "tools/train_tensorboard.h"
 
 namespace kiln::tools {
 namespace {
@@ -120,7 +121,7 @@ absl::Status Train(std::vector<std::string> args) {
       CommandLine line,
       CommandLine::Parse(args, {"epochs", "batch-size", "lr", "seed", "metrics-out", "data-dir",
                                 "train-limit", "test-limit", "threads", "checkpoint", "device",
-                                "init-weights", "save-best"},
+                                "init-weights", "save-best", "tensorboard", "log-every"},
                          {"resume", "per-class"}));
   const bool resume = line.Has("resume");
   // First, so a machine without the device gets one line and no compile.
@@ -152,8 +153,10 @@ absl::Status Train(std::vector<std::string> args) {
   run.settings = prepared.settings;
   run.unfused_program = UnfusedProgram(prepared);
   if (resume) KILN_RETURN_IF_ERROR(Resume(data.train.num_samples, loaded->host(), run));
+  KILN_ASSIGN_OR_RETURN(std::shared_ptr<TensorBoardLog> tensorboard, AttachTensorBoard(line, run));
   KILN_ASSIGN_OR_RETURN(std::vector<runtime::EpochMetrics> history,
                         loaded->Fit(data.train, data.test, std::move(run)));
+  KILN_RETURN_IF_ERROR(TensorBoardStatus(tensorboard));
   std::cout << FinalSummary(history);
   return absl::OkStatus();
 }
