@@ -25,6 +25,11 @@ kiln train options (override the model's train section):
   --metrics-out FILE   Write per-epoch metrics as JSON:
                        {"epochs":[{"epoch":1,"train_loss":..,"test_loss":..,
                                    "test_accuracy":..,"seconds":..},...]}
+  --tensorboard DIR    Write TensorBoard scalars to a new event file in DIR (tensorboard
+                       --logdir DIR): per epoch train/test loss, test accuracy, learning
+                       rate and seconds; the training loss every --log-every steps. A
+                       resumed run adds a file continuing the steps.
+  --log-every N        Steps between --tensorboard loss points (default 100; 0: epochs only).
   --checkpoint FILE    After every epoch, save parameters, optimizer state and metrics to
                        FILE (atomically: temp file, fsync, rename; CRC-32 checked on load).
   --resume             Continue the run saved in --checkpoint FILE from the epoch after its
