@@ -275,6 +275,32 @@ TEST_F(TrainerTest, ResumedRunSeesWhatTheUninterruptedRunSaw) {
             std::vector<int64_t>(full.rng_keys.begin() + 6, full.rng_keys.end()));
 }
 
+// on_step sees every step's loss under its global step (1-based), a resumed run's continuing
+// the checkpoint's: TensorBoard's step axis.
+TEST_F(TrainerTest, OnStepReportsEachLossAtItsGlobalStep) {
+  options_.epochs = 3;
+  std::vector<int64_t> steps;
+  std::vector<double> losses;
+  options_.on_step = [&](int64_t global_step, double loss) {
+    steps.push_back(global_step);
+    losses.push_back(loss);
+  };
+  absl::StatusOr<std::vector<EpochMetrics>> history = Fit();
+  ASSERT_TRUE(history.ok()) << history.status();
+  EXPECT_EQ(steps, (std::vector<int64_t>{1, 2, 3, 4, 5, 6, 7, 8, 9}));
+  ASSERT_EQ(losses.size(), 9u);
+  // Batches of 4, 4 and 2 rows: the row-weighted step losses make the epoch's train loss.
+  for (int epoch = 0; epoch < 3; ++epoch) {
+    const double* loss = &losses[3 * epoch];
+    EXPECT_DOUBLE_EQ((4 * loss[0] + 4 * loss[1] + 2 * loss[2]) / 10, (*history)[epoch].train_loss);
+  }
+
+  steps.clear();
+  options_.first_epoch = 3;
+  ASSERT_TRUE(Fit().ok());
+  EXPECT_EQ(steps, (std::vector<int64_t>{7, 8, 9}));
+}
+
 // A run killed between the checkpoint's rename and the metrics file's left the metrics an
 // epoch behind the checkpoint. Resuming rewrites them from the checkpoint's history, even when
 // the checkpoint holds every epoch and nothing is left to train.
