@@ -71,12 +71,11 @@ std::string HostName() {
 }  // namespace
 
 double WallTimeNow() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 absl::StatusOr<std::unique_ptr<EventFileWriter>> EventFileWriter::Create(const std::string& dir,
-                                                                          double wall_time) {
+                                                                         double wall_time) {
   std::error_code error;
   std::filesystem::create_directories(dir, error);
   if (error) {
@@ -84,9 +83,9 @@ absl::StatusOr<std::unique_ptr<EventFileWriter>> EventFileWriter::Create(const s
         absl::StrFormat("%s: cannot create the TensorBoard directory: %s", dir, error.message()));
   }
   const std::string base =
-      (std::filesystem::path(dir) /
-       absl::StrFormat("events.out.tfevents.%d.%s.%d", static_cast<int64_t>(wall_time),
-                       HostName(), static_cast<int>(getpid())))
+      (std::filesystem::path(dir) / absl::StrFormat("events.out.tfevents.%d.%s.%d",
+                                                    static_cast<int64_t>(wall_time), HostName(),
+                                                    static_cast<int>(getpid())))
           .string();
   // "x": never append to or replace another run's file.
   for (int suffix = 0; suffix < 100; ++suffix) {

@@ -32,7 +32,8 @@ class TensorBoardLog {
   }
 
   void Step(int64_t global_step, double loss) {
-    if (log_every_ > 0 && global_step % log_every_ == 0) Scalar("step/train_loss", global_step, loss);
+    if (log_every_ > 0 && global_step % log_every_ == 0)
+      Scalar("step/train_loss", global_step, loss);
   }
 
   const absl::Status& status() const { return status_; }
@@ -69,9 +70,8 @@ absl::StatusOr<std::shared_ptr<TensorBoardLog>> AttachTensorBoard(const CommandL
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<runtime::EventFileWriter> writer,
                         runtime::EventFileWriter::Create(*dir));
   std::cout << absl::StrFormat("kiln: TensorBoard events to %s\n", writer->path());
-  auto log = std::make_shared<TensorBoardLog>(std::move(writer),
-                                              log_every.value_or(kDefaultLogEvery), run.schedule,
-                                              run.learning_rate);
+  auto log = std::make_shared<TensorBoardLog>(
+      std::move(writer), log_every.value_or(kDefaultLogEvery), run.schedule, run.learning_rate);
   run.on_epoch = [log, then = std::move(run.on_epoch)](const runtime::EpochMetrics& metrics) {
     log->Epoch(metrics);
     if (then) then(metrics);

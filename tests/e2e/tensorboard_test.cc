@@ -38,7 +38,8 @@ struct Logged {
 Logged ReadAll(const fs::path& dir) {
   Logged logged;
   std::vector<fs::path> files;
-  for (const fs::directory_entry& entry : fs::directory_iterator(dir)) files.push_back(entry.path());
+  for (const fs::directory_entry& entry : fs::directory_iterator(dir))
+    files.push_back(entry.path());
   std::sort(files.begin(), files.end());
   for (const fs::path& file : files) {
     EXPECT_EQ(file.filename().string().rfind("events.out.tfevents.", 0), 0u) << file;
@@ -64,7 +65,7 @@ std::vector<int64_t> Range(int64_t first, int64_t last, int64_t stride = 1) {
 }
 
 RunResult Train(int epochs, const std::vector<std::string>& extra) {
-  std::vector<std::string> args = {"train", kModel, "--epochs", std::to_string(epochs),
+  std::vector<std::string> args = {"train",     kModel, "--epochs", std::to_string(epochs),
                                    "--threads", "2"};
   args.insert(args.end(), extra.begin(), extra.end());
   return RunKiln(args);
@@ -104,11 +105,11 @@ TEST(TensorBoardCliTest, EpochAndStepScalarsReadBack) {
 TEST(TensorBoardCliTest, ResumedRunAppendsWithoutRepeatingSteps) {
   TempDir dir;
   const std::string logdir = dir.File("tb"), checkpoint = dir.File("run.ckpt");
-  RunResult first = Train(2, {"--tensorboard", logdir, "--log-every", "1", "--checkpoint",
-                              checkpoint});
+  RunResult first =
+      Train(2, {"--tensorboard", logdir, "--log-every", "1", "--checkpoint", checkpoint});
   ASSERT_TRUE(first.exited && first.exit_code == 0) << Describe(first);
-  RunResult rest = Train(3, {"--tensorboard", logdir, "--log-every", "1", "--checkpoint",
-                             checkpoint, "--resume"});
+  RunResult rest = Train(
+      3, {"--tensorboard", logdir, "--log-every", "1", "--checkpoint", checkpoint, "--resume"});
   ASSERT_TRUE(rest.exited && rest.exit_code == 0) << Describe(rest);
   ASSERT_NE(rest.out.find("after epoch 2 of 3"), std::string::npos) << Describe(rest);
 

@@ -124,8 +124,7 @@ TEST_F(TensorBoardTest, UncreatableDirectoryIsAnError) {
   std::ofstream(dir_.string()) << "a file, not a directory";
   auto writer = EventFileWriter::Create((dir_ / "sub").string());
   EXPECT_FALSE(writer.ok());
-  EXPECT_NE(writer.status().message().find("cannot create"), std::string::npos)
-      << writer.status();
+  EXPECT_NE(writer.status().message().find("cannot create"), std::string::npos) << writer.status();
 }
 
 }  // namespace

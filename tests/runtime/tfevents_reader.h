@@ -37,7 +37,8 @@ inline uint32_t Masked(uint32_t crc) { return ((crc >> 15) | (crc << 17)) + 0xa2
 
 inline uint64_t LoadLe(std::string_view bytes, size_t at, int size) {
   uint64_t value = 0;
-  for (int i = size - 1; i >= 0; --i) value = (value << 8) | static_cast<unsigned char>(bytes[at + i]);
+  for (int i = size - 1; i >= 0; --i)
+    value = (value << 8) | static_cast<unsigned char>(bytes[at + i]);
   return value;
 }
 
@@ -72,11 +73,18 @@ struct WireCursor {
   // `varint`).
   std::string_view Value(uint32_t type, uint64_t& varint) {
     switch (type) {
-      case 0: varint = Varint(); return {};
-      case 1: return Take(8);
-      case 2: return Take(Varint());
-      case 5: return Take(4);
-      default: bad = true; return {};
+      case 0:
+        varint = Varint();
+        return {};
+      case 1:
+        return Take(8);
+      case 2:
+        return Take(Varint());
+      case 5:
+        return Take(4);
+      default:
+        bad = true;
+        return {};
     }
   }
 };
