@@ -11,6 +11,7 @@
 #ifndef KILN_TOOLS_TRAIN_TENSORBOARD_H_
 #define KILN_TOOLS_TRAIN_TENSORBOARD_H_
 
+#include <cstdint>
 #include <memory>
 
 #include "absl/status/status.h"
