@@ -63,6 +63,31 @@ std::string JsonNumber(double value) {
 
 }  // namespace
 
+namespace {
+struct ScheduleName {
+  LrSchedule::Kind kind;
+  const char* name;
+};
+constexpr ScheduleName kScheduleNames[] = {{LrSchedule::Kind::kConstant, "constant"},
+                                           {LrSchedule::Kind::kStep, "step"},
+                                           {LrSchedule::Kind::kExponential, "exponential"},
+                                           {LrSchedule::Kind::kCosine, "cosine"}};
+}  // namespace
+
+std::string LrScheduleName(LrSchedule::Kind kind) {
+  for (const ScheduleName& entry : kScheduleNames) {
+    if (entry.kind == kind) return entry.name;
+  }
+  return "constant";
+}
+
+std::optional<LrSchedule::Kind> FindLrSchedule(const std::string& name) {
+  for (const ScheduleName& entry : kScheduleNames) {
+    if (name == entry.name) return entry.kind;
+  }
+  return std::nullopt;
+}
+
 double ScheduledLearningRate(const LrSchedule& schedule, double base, int64_t epoch) {
   const int64_t steps = epoch - 1;  // Scheduler steps taken before this epoch.
   switch (schedule.kind) {

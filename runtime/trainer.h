@@ -39,6 +39,8 @@ inline constexpr char kRngInput[] = "kiln.rng";
 inline constexpr char kLossOutput[] = "loss";
 inline constexpr char kCorrectOutput[] = "correct";
 inline constexpr char kPredictedOutput[] = "predicted";
+inline constexpr char kProbabilitiesOutput[] = "probabilities";
+inline constexpr char kValueOutput[] = "value";
 
 struct EpochMetrics {
   int64_t epoch = 0;           // 1-based.
@@ -63,6 +65,11 @@ struct LrSchedule {
   int64_t t_max = 1;      // kCosine: eta_min + (lr - eta_min) * (1 + cos(pi (e-1) / t_max)) / 2.
   double eta_min = 0.0;   //          (CosineAnnealingLR's closed form.)
 };
+
+// The schedule's name in model files and settings ("constant", "step", "exponential",
+// "cosine"), and back; nullopt for a name that is none of them.
+std::string LrScheduleName(LrSchedule::Kind kind);
+std::optional<LrSchedule::Kind> FindLrSchedule(const std::string& name);
 
 // The learning rate of `epoch` (1-based) under `schedule`, starting from `base`.
 double ScheduledLearningRate(const LrSchedule& schedule, double base, int64_t epoch);

@@ -13,7 +13,7 @@
 #include "passes/training_step.h"
 #include "support/status.h"
 #include "tools/backend_registry.h"
-#include "tools/command_line.h"
+#include "support/command_line.h"
 #include "tools/commands.h"
 #include "tools/compile_pipeline.h"
 

@@ -11,7 +11,7 @@
 #include "passes/pass_registry.h"
 #include "support/file_io.h"
 #include "support/status.h"
-#include "tools/command_line.h"
+#include "support/command_line.h"
 #include "tools/commands.h"
 
 namespace kiln::tools {

@@ -7,7 +7,7 @@
 #include "frontend/frontend.h"
 #include "support/status.h"
 #include "tools/backend_registry.h"
-#include "tools/command_line.h"
+#include "support/command_line.h"
 #include "tools/commands.h"
 #include "tools/compile_pipeline.h"
 

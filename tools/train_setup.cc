@@ -48,19 +48,6 @@ absl::Status ApplyOverrides(const CommandLine& line, ir::TrainConfig& train) {
   return absl::OkStatus();
 }
 
-runtime::LrSchedule ScheduleOf(const ir::ScheduleConfig& schedule) {
-  const std::map<std::string, runtime::LrSchedule::Kind> kKinds = {
-      {"constant", runtime::LrSchedule::Kind::kConstant},
-      {"step", runtime::LrSchedule::Kind::kStep},
-      {"exponential", runtime::LrSchedule::Kind::kExponential},
-      {"cosine", runtime::LrSchedule::Kind::kCosine}};
-  return {.kind = kKinds.at(schedule.kind),
-          .step_size = schedule.step_size,
-          .gamma = schedule.gamma,
-          .t_max = schedule.t_max,
-          .eta_min = schedule.eta_min};
-}
-
 namespace {
 
 // Splits the model's parameters and running statistics (the persistent tensors of the forward
@@ -68,7 +55,7 @@ namespace {
 // and those init_exclude keeps. An init_exclude item that names nothing is an error.
 absl::Status PlanInitWeights(PreparedTraining& p) {
   const ir::TrainConfig& train = p.train;
-  if (train.init_weights.empty()) return absl::OkStatus();  // init_exclude alone: nothing to do.
+  // Planned even without init_weights: a built program takes --init-weights at run time.
   KILN_ASSIGN_OR_RETURN(
       ir::Graph model,
       frontend::LowerModel(p.ast, {{frontend::BatchDimName(p.ast), train.batch_size}}));
@@ -89,27 +76,18 @@ absl::Status PlanInitWeights(PreparedTraining& p) {
     for (const ir::FreezePattern& pattern : train.init_exclude) {
       keep |= ir::MatchesNamePattern(pattern.pattern, name);
     }
-    (keep ? p.init_keep : p.init_load).push_back(name);
+    (keep ? p.recipe.init_keep : p.recipe.init_load).push_back(name);
   }
   return absl::OkStatus();
 }
 
 }  // namespace
 
-absl::Status LoadInitWeights(const PreparedTraining& prepared, runtime::Executable& executable,
-                             std::ostream& log) {
-  if (prepared.train.init_weights.empty()) return absl::OkStatus();
-  KILN_ASSIGN_OR_RETURN(runtime::InitWeightsReport report,
-                        runtime::LoadInitialWeights(prepared.train.init_weights,
-                                                    prepared.init_load, prepared.init_keep,
-                                                    executable));
-  log << runtime::FormatInitWeightsReport(prepared.train.init_weights, report);
-  return absl::OkStatus();
-}
-
-absl::StatusOr<PreparedTraining> PrepareTraining(const CommandLine& line) {
+absl::StatusOr<PreparedTraining> PrepareTraining(const CommandLine& line,
+                                                 const std::string& command) {
   if (line.positional().size() != 1) {
-    return absl::InvalidArgumentError("usage: kiln train FILE [options] (see kiln --help)");
+    return absl::InvalidArgumentError(
+        absl::StrCat("usage: kiln ", command, " FILE [options] (see kiln --help)"));
   }
   PreparedTraining p;
   KILN_ASSIGN_OR_RETURN(p.ast, frontend::ParseModelFile(line.positional()[0]));
@@ -118,17 +96,24 @@ absl::StatusOr<PreparedTraining> PrepareTraining(const CommandLine& line) {
   // Model errors first: they should not wait for (or be hidden behind) loading the data.
   KILN_RETURN_IF_ERROR(
       CompileEntryProgram(p.ast, p.train, {true, p.train.batch_size}, CompileOptions()).status());
+  KILN_ASSIGN_OR_RETURN(std::string fingerprint, ModelFingerprint(p.ast));
+  p.recipe = RecipeOf(p.train, p.ast.model.name, fingerprint);
   KILN_RETURN_IF_ERROR(PlanInitWeights(p));
+  KILN_ASSIGN_OR_RETURN(auto eval_batch, line.Int("eval-batch-size"));
+  if (eval_batch && *eval_batch < 1) {
+    return absl::InvalidArgumentError("--eval-batch-size must be at least 1");
+  }
+  p.recipe.eval_batch_size = eval_batch.value_or(0);
   runtime::DataSpec data = p.train.data;  // The DataSpec part; only the location stays behind.
   // Labels are checked against the model's classes as they are loaded, where the file and the
   // sample are known; past this point an out-of-range label would silently index garbage.
   KILN_ASSIGN_OR_RETURN(std::optional<int64_t> classes, ModelClassCount(p.ast, p.train));
   data.num_classes = classes.value_or(0);
   KILN_ASSIGN_OR_RETURN(p.data, runtime::LoadDataset(data));
-  KILN_ASSIGN_OR_RETURN(std::string fingerprint, ModelFingerprint(p.ast));
-  p.settings = RunSettingsOf(p.train, fingerprint);
+  p.recipe.data.num_classes = data.num_classes;
   AddBatchSizes(p.options.entries, true, p.data.train.num_samples, p.train.batch_size);
-  AddBatchSizes(p.options.entries, false, p.data.test.num_samples, p.train.batch_size);
+  AddBatchSizes(p.options.entries, false, p.data.test.num_samples,
+                eval_batch.value_or(p.train.batch_size));
   p.compile_start = std::chrono::steady_clock::now();
   KILN_ASSIGN_OR_RETURN(p.compiled, CompileModel(p.ast, p.train, p.options));
   return p;
@@ -149,90 +134,42 @@ std::function<absl::StatusOr<runtime::Executable*>()> UnfusedProgram(
   };
 }
 
-runtime::TrainOptions TrainOptionsOf(const CommandLine& line, const ir::TrainConfig& train,
-                                     const std::string& model_name) {
-  runtime::TrainOptions run;
-  run.epochs = train.epochs;
-  run.early_stopping_patience = train.early_stopping_patience;
-  run.batch_size = train.batch_size;
-  run.learning_rate = train.optimizer.Get("lr", 0.0);
-  run.schedule = ScheduleOf(train.schedule);
-  run.seed = train.seed;
-  run.shuffle = train.data.shuffle;
-  run.metrics_out = line.String("metrics-out").value_or("");
-  run.checkpoint_path = line.String("checkpoint").value_or("");
-  run.best_checkpoint_path = line.String("save-best").value_or("");
-  run.model_name = model_name;
-  run.log = &std::cout;
-  run.per_class_accuracy =
-      line.Has("per-class") || std::find(train.metrics.begin(), train.metrics.end(),
-                                         "per_class_accuracy") != train.metrics.end();
-  return run;
-}
 
 namespace {
-
-std::string Number(double value) { return absl::StrFormat("%.15g", value); }
-
-// The source's arguments as its record lists them, except those setting the path and the
-// limits: those are settings of their own (--data-dir, --train-limit, --test-limit change them).
-std::string DataOptions(const ir::DataConfig& data) {
-  const runtime::DataSource* source = runtime::FindDataSource(data.source);
-  if (source == nullptr) return "";  // LoadDataset has refused it before settings matter.
-  const runtime::DataField recorded_apart[] = {&runtime::DataSpec::path,
-                                               &runtime::DataSpec::train_limit,
-                                               &runtime::DataSpec::test_limit};
-  std::vector<std::string> options;
-  for (const runtime::DataArg& arg : runtime::ArgsOf(*source)) {
-    if (std::find(std::begin(recorded_apart), std::end(recorded_apart), arg.field) !=
-        std::end(recorded_apart)) {
-      continue;
-    }
-    const std::string value = runtime::ArgValueText(arg, data);
-    if (!value.empty()) options.push_back(absl::StrCat(std::string(arg.name), "=", value));
-  }
-  return absl::StrJoin(options, " ");
-}
-
+std::string Number(double value) { return runtime::SettingNumber(value); }
 }  // namespace
 
-std::vector<runtime::RunSetting> RunSettingsOf(const ir::TrainConfig& train,
-                                               const std::string& model_fingerprint) {
-  auto limit = [](int64_t n) { return n > 0 ? absl::StrCat(n) : std::string("all"); };
-  std::string optimizer = train.optimizer.kind;
+runtime::TrainRecipe RecipeOf(const ir::TrainConfig& train, const std::string& model_name,
+                              const std::string& model_fingerprint) {
+  runtime::TrainRecipe recipe;
+  recipe.model_name = model_name;
+  recipe.model_fingerprint = model_fingerprint;
+  recipe.optimizer = train.optimizer.kind;
+  recipe.optimizer_setting = train.optimizer.kind;
   for (const auto& [name, value] : train.optimizer.hparams) {
-    if (name != "lr") absl::StrAppend(&optimizer, " ", name, "=", Number(value));
+    if (name != "lr") absl::StrAppend(&recipe.optimizer_setting, " ", name, "=", Number(value));
   }
-  const ir::ScheduleConfig& schedule = train.schedule;
+  recipe.clipping_setting = absl::StrFormat("value=%s norm=%s", Number(train.clip_grad_value),
+                                            Number(train.clip_grad_norm));
   std::vector<std::string> freeze;
   for (const ir::FreezePattern& pattern : train.freeze) freeze.push_back(pattern.pattern);
-  return {
-      {"model", model_fingerprint},
-      {"optimizer", optimizer},
-      {"lr", Number(train.optimizer.Get("lr", 0.0))},
-      {"lr schedule", absl::StrFormat("%s step_size=%d gamma=%s t_max=%d eta_min=%s",
-                                      schedule.kind, schedule.step_size, Number(schedule.gamma),
-                                      schedule.t_max, Number(schedule.eta_min))},
-      {"batch size", absl::StrCat(train.batch_size)},
-      {"train limit", limit(train.data.train_limit)},
-      {"test limit", limit(train.data.test_limit)},
-      {"data source", train.data.source},
-      {"data dir", train.data.path.empty() ? "(the source's default)" : train.data.path},
-      {"data options", DataOptions(train.data)},
-      {"gradient clipping", absl::StrFormat("value=%s norm=%s", Number(train.clip_grad_value),
-                                            Number(train.clip_grad_norm))},
-      {"freeze", absl::StrCat("[", absl::StrJoin(freeze, ","), "]")},
-  };
-}
-
-std::string FinalSummary(const std::vector<runtime::EpochMetrics>& history) {
-  if (history.empty()) return "";
-  const runtime::EpochMetrics& last = history.back();
-  if (std::isnan(last.test_accuracy)) {
-    return absl::StrFormat("final test loss %.4f\n", last.test_loss);
-  }
-  return absl::StrFormat("final test accuracy %.4f, test loss %.4f\n", last.test_accuracy,
-                         last.test_loss);
+  recipe.freeze_setting = absl::StrCat("[", absl::StrJoin(freeze, ","), "]");
+  recipe.batch_size = train.batch_size;
+  recipe.data = train.data;
+  recipe.epochs = train.epochs;
+  recipe.learning_rate = train.optimizer.Get("lr", 0.0);
+  const ir::ScheduleConfig& schedule = train.schedule;
+  recipe.schedule = {.kind = runtime::FindLrSchedule(schedule.kind).value(),
+                     .step_size = schedule.step_size,
+                     .gamma = schedule.gamma,
+                     .t_max = schedule.t_max,
+                     .eta_min = schedule.eta_min};
+  recipe.seed = train.seed;
+  recipe.early_stopping_patience = train.early_stopping_patience;
+  recipe.per_class_accuracy = std::find(train.metrics.begin(), train.metrics.end(),
+                                        "per_class_accuracy") != train.metrics.end();
+  recipe.init_weights = train.init_weights;
+  return recipe;
 }
 
 }  // namespace kiln::tools

@@ -17,7 +17,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "runtime/trainer.h"
-#include "tools/command_line.h"
+#include "support/command_line.h"
 
 namespace kiln::tools {
 

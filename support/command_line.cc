@@ -1,4 +1,4 @@
-#include "tools/command_line.h"
+#include "support/command_line.h"
 
 #include <iostream>
 
@@ -7,7 +7,7 @@
 #include "support/file_io.h"
 #include "support/source_location.h"
 
-namespace kiln::tools {
+namespace kiln {
 
 absl::StatusOr<CommandLine> CommandLine::Parse(const std::vector<std::string>& args,
                                                const std::set<std::string>& flags,
@@ -80,4 +80,4 @@ absl::Status WriteCommandOutput(const std::string& contents, const std::string& 
   return WriteFileAtomically(path, contents);
 }
 
-}  // namespace kiln::tools
+}  // namespace kiln

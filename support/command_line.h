@@ -1,7 +1,7 @@
-// Parsing of `kiln` subcommand flags: `--name value` or `--name=value`, with typed getters that
+// Parsing of command flags (`kiln` subcommands and AOT-built programs): `--name value` or `--name=value`, with typed getters that
 // report bad values as one-line errors.
-#ifndef KILN_TOOLS_COMMAND_LINE_H_
-#define KILN_TOOLS_COMMAND_LINE_H_
+#ifndef KILN_SUPPORT_COMMAND_LINE_H_
+#define KILN_SUPPORT_COMMAND_LINE_H_
 
 #include <map>
 #include <optional>
@@ -11,7 +11,7 @@
 
 #include "absl/status/statusor.h"
 
-namespace kiln::tools {
+namespace kiln {
 
 class CommandLine {
  public:
@@ -36,6 +36,6 @@ class CommandLine {
 // atomically (support/file_io.h), so a failed write leaves no half file behind.
 absl::Status WriteCommandOutput(const std::string& contents, const std::string& path);
 
-}  // namespace kiln::tools
+}  // namespace kiln
 
-#endif  // KILN_TOOLS_COMMAND_LINE_H_
+#endif  // KILN_SUPPORT_COMMAND_LINE_H_
