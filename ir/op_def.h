@@ -88,10 +88,13 @@ using ExpandFn = std::function<NodeId(GraphBuilder&, const Node& node, bool trai
 using ComposeFn = std::function<Attrs(const Attrs& inner, const Attrs& outer)>;
 
 // A classification loss's reading of its operands: the class each sample is predicted to be and
-// the class its target names, both i64 [N]. Evaluation counts accuracy from them.
+// the class its target names, both i64 [N], and the probabilities its scores imply, f32 [N, C]
+// (binary losses: [N, 1], the positive class). Evaluation counts accuracy from the first two;
+// AOT-built programs' `predict` writes the class and the probabilities.
 struct Prediction {
   NodeId predicted = kNoNode;
   NodeId truth = kNoNode;
+  NodeId probabilities = kNoNode;
 };
 // For loss ops: the prediction the loss's operands imply, or nullopt where the loss has no
 // notion of a class (regression, or a shape without one class per sample).

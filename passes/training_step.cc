@@ -102,7 +102,12 @@ absl::StatusOr<ir::Graph> BuildEvalStep(const ir::Graph& model) {
       KILN_RETURN_IF_ERROR(b.status());
       eval.outputs.emplace_back(kCorrectOutput, correct);
       eval.outputs.emplace_back(kPredictedOutput, prediction->predicted);
+      eval.outputs.emplace_back(kProbabilitiesOutput, prediction->probabilities);
     }
+  }
+  // A loss without classes predicts its input (every loss takes (prediction, target)).
+  if (eval.Output(kProbabilitiesOutput) == ir::kNoNode && !loss_node.operands.empty()) {
+    eval.outputs.emplace_back(kValueOutput, loss_node.operands[0]);
   }
   KILN_RETURN_IF_ERROR(ExpandComposites(eval, /*training=*/false).status());
   return eval;

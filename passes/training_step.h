@@ -1,7 +1,8 @@
 // Turns a model's forward graph into the two graphs kiln compiles: ONE training step (forward,
 // loss, backward, optimizer update with in-place writes of parameters and optimizer state) and
-// an evaluation step (forward in eval mode, loss, count of correct predictions and each sample's
-// predicted class for classification losses, no gradients).
+// an evaluation step (forward in eval mode, loss, no gradients; for classification losses the
+// count of correct predictions, each sample's predicted class and class probabilities, for
+// others the loss's prediction operand, which `predict` of AOT-built programs writes out).
 #ifndef KILN_PASSES_TRAINING_STEP_H_
 #define KILN_PASSES_TRAINING_STEP_H_
 
@@ -20,6 +21,10 @@ namespace kiln::passes {
 inline constexpr char kLossOutput[] = "loss";
 inline constexpr char kCorrectOutput[] = "correct";      // f32 []: correct predictions.
 inline constexpr char kPredictedOutput[] = "predicted";  // i64 [N]: each sample's class.
+// f32 [N, C]: each sample's class probabilities (binary losses: [N, 1]); classification only.
+inline constexpr char kProbabilitiesOutput[] = "probabilities";
+// The loss's prediction operand as it is (regression: f32 [N] or [N, K]); losses without classes.
+inline constexpr char kValueOutput[] = "value";
 
 // `model` is the frontend's graph with a scalar output named "loss"; composites not yet expanded.
 absl::StatusOr<ir::Graph> BuildTrainingStep(const ir::Graph& model, const ir::TrainConfig& train);

@@ -223,6 +223,32 @@ absl::StatusOr<DataSplits> SplitTable(Dataset table, const DataSpec& spec) {
   return splits;
 }
 
+namespace {
+// The first `limit` images of `images` (all without one), spec's transform applied; labels 0.
+absl::StatusOr<Dataset> ImagesToDataset(const IdxArray& images, const DataSpec& spec,
+                                        std::optional<int64_t> limit) {
+  if (limit.has_value() && *limit < 0) {
+    return absl::InvalidArgumentError(absl::StrFormat("data limit %d is negative", *limit));
+  }
+  KILN_ASSIGN_OR_RETURN(PixelTable table, MakePixelTable(spec, /*num_channels=*/1));
+  Dataset data;
+  data.num_samples = limit.has_value() ? std::min(*limit, images.dims[0]) : images.dims[0];
+  data.sample_shape.assign(images.dims.begin() + 1, images.dims.end());
+  data.feature_dim = 1;
+  for (int64_t dim : data.sample_shape) data.feature_dim *= dim;
+  data.features.resize(data.num_samples * data.feature_dim);
+  for (size_t i = 0; i < data.features.size(); ++i) data.features[i] = table[images.data[i]];
+  data.labels.assign(data.num_samples, 0);
+  return data;
+}
+}  // namespace
+
+absl::StatusOr<Dataset> LoadIdxImages(const std::string& images_path, const DataSpec& spec,
+                                      std::optional<int64_t> limit) {
+  KILN_ASSIGN_OR_RETURN(IdxArray images, ReadIdxImages(images_path));
+  return ImagesToDataset(images, spec, limit);
+}
+
 absl::StatusOr<Dataset> LoadIdxSplit(const std::string& images_path, const std::string& labels_path,
                                      const DataSpec& spec, std::optional<int64_t> limit) {
   KILN_ASSIGN_OR_RETURN(IdxArray images, ReadIdxImages(images_path));
@@ -232,18 +258,7 @@ absl::StatusOr<Dataset> LoadIdxSplit(const std::string& images_path, const std::
                                                       labels_path, labels.dims[0], images_path,
                                                       images.dims[0]));
   }
-  if (limit.has_value() && *limit < 0) {
-    return absl::InvalidArgumentError(absl::StrFormat("data limit %d is negative", *limit));
-  }
-  KILN_ASSIGN_OR_RETURN(PixelTable table, MakePixelTable(spec, /*num_channels=*/1));
-
-  Dataset data;
-  data.num_samples = limit.has_value() ? std::min(*limit, images.dims[0]) : images.dims[0];
-  data.sample_shape.assign(images.dims.begin() + 1, images.dims.end());
-  data.feature_dim = 1;
-  for (int64_t dim : data.sample_shape) data.feature_dim *= dim;
-  data.features.resize(data.num_samples * data.feature_dim);
-  for (size_t i = 0; i < data.features.size(); ++i) data.features[i] = table[images.data[i]];
+  KILN_ASSIGN_OR_RETURN(Dataset data, ImagesToDataset(images, spec, limit));
   KILN_RETURN_IF_ERROR(
       CheckClassLabels(labels.data, data.num_samples, spec.num_classes, labels_path));
   data.labels.assign(labels.data.begin(), labels.data.begin() + data.num_samples);

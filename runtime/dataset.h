@@ -61,6 +61,10 @@ absl::StatusOr<DataSplits> LoadDataset(const DataSpec& spec);
 absl::StatusOr<Dataset> LoadIdxSplit(const std::string& images_path, const std::string& labels_path,
                                      const DataSpec& spec, std::optional<int64_t> limit);
 
+// Loads an IDX images file alone (samples to predict): spec's transform, labels all 0.
+absl::StatusOr<Dataset> LoadIdxImages(const std::string& images_path, const DataSpec& spec,
+                                      std::optional<int64_t> limit = std::nullopt);
+
 // The loaders the data-source records name (runtime/data_sources.cc).
 struct DataSource;
 // Image sources: the four IDX files in spec.path, or in the source's default directory.

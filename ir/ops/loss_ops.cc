@@ -160,11 +160,14 @@ NodeId ExpandCrossEntropy(GraphBuilder& b, const Node& node, bool) {
 }
 
 // The highest score is the predicted class; a probability target's class is its most likely one.
-std::optional<Prediction> PredictClass(GraphBuilder& b, const Node& loss) {
+// The probabilities are exp of nll_loss's log-probabilities, softmax of cross_entropy's logits.
+std::optional<Prediction> PredictClass(GraphBuilder& b, const Node& loss, bool logits) {
+  NodeId scores = loss.operands[0];
   NodeId target = loss.operands[1];
   Prediction p;
-  p.predicted = b.ArgMax(loss.operands[0], 1);
+  p.predicted = b.ArgMax(scores, 1);
   p.truth = b.type(target).dtype == DType::kI64 ? target : b.ArgMax(target, 1);
+  p.probabilities = b.Exp(logits ? LogSoftmaxAlong(b, scores, 1) : scores);
   return p;
 }
 
@@ -288,7 +291,8 @@ NodeId ExpandBceWithLogits(GraphBuilder& b, const Node& node, bool) {
 
 // One output per sample ([N] or [N, 1]): positive when the probability passes 0.5 (the logit
 // passes 0); the target's class is whether it passes 0.5.
-std::optional<Prediction> PredictBinary(GraphBuilder& b, const Node& loss, double threshold) {
+std::optional<Prediction> PredictBinary(GraphBuilder& b, const Node& loss, bool logits) {
+  const double threshold = logits ? 0.0 : 0.5;
   Shape shape = b.type(loss.operands[0]).shape;
   if (shape.empty() || shape.size() > 2 || (shape.size() == 2 && shape[1] != 1)) {
     return std::nullopt;
@@ -300,6 +304,8 @@ std::optional<Prediction> PredictBinary(GraphBuilder& b, const Node& loss, doubl
   Prediction p;
   p.predicted = positive(loss.operands[0], threshold);
   p.truth = positive(loss.operands[1], 0.5);
+  NodeId probability = logits ? b.Op("sigmoid", {loss.operands[0]}) : loss.operands[0];
+  p.probabilities = b.Reshape(probability, {shape[0], 1});
   return p;
 }
 
@@ -353,19 +359,21 @@ InferTypeFn PairLoss(const char* extra) {
 void RegisterLossOps(OpRegistry& r) {
   r.Add(kBinaryCrossEntropyTerm);
   r.Add(Loss("nll_loss", "Negative log-likelihood of class indices; optional class weights.",
-             ClassLoss(false), ExpandNllLoss, PredictClass));
+             ClassLoss(false), ExpandNllLoss,
+             [](GraphBuilder& b, const Node& loss) { return PredictClass(b, loss, false); }));
   r.Add(Loss("cross_entropy",
              "nll_loss(log_softmax(logits, 1), target) for class indices, or -sum(q log_softmax) "
              "for class probabilities; optional class weights and `label_smoothing`.",
-             ClassLoss(true), ExpandCrossEntropy, PredictClass));
+             ClassLoss(true), ExpandCrossEntropy,
+             [](GraphBuilder& b, const Node& loss) { return PredictClass(b, loss, true); }));
   r.Add(Loss("binary_cross_entropy",
              "-w (t log p + (1 - t) log(1 - p)), each log clamped at -100.", PairLoss("weight"),
              ExpandBinaryCrossEntropy,
-             [](GraphBuilder& b, const Node& loss) { return PredictBinary(b, loss, 0.5); }));
+             [](GraphBuilder& b, const Node& loss) { return PredictBinary(b, loss, false); }));
   r.Add(Loss("binary_cross_entropy_with_logits",
              "binary_cross_entropy(sigmoid(x), t) in a stable form; optional `pos_weight`.",
              PairLoss("pos_weight"), ExpandBceWithLogits,
-             [](GraphBuilder& b, const Node& loss) { return PredictBinary(b, loss, 0.0); }));
+             [](GraphBuilder& b, const Node& loss) { return PredictBinary(b, loss, true); }));
   r.Add(Loss("mse_loss", "(input - target)^2.", PairLoss(nullptr), ExpandMseLoss));
   r.Add(Loss("l1_loss", "|input - target|.", PairLoss(nullptr), ExpandL1Loss));
   r.Add(Loss("smooth_l1_loss",

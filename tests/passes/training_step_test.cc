@@ -151,7 +151,12 @@ TEST(TrainingStepTest, EvalStepReportsLossAndCorrectAndUpdatesNothing) {
   EXPECT_TRUE(eval->updates.empty());
   std::vector<std::string> outputs;
   for (const auto& [name, id] : eval->outputs) outputs.push_back(name);
-  EXPECT_EQ(outputs, (std::vector<std::string>{kLossOutput, kCorrectOutput, kPredictedOutput}));
+  EXPECT_EQ(outputs, (std::vector<std::string>{kLossOutput, kCorrectOutput, kPredictedOutput,
+                                                kProbabilitiesOutput}));
+  // nll_loss takes log-probabilities: the probabilities are their exp, one row per sample.
+  const ir::Node& probabilities = eval->node(eval->Output(kProbabilitiesOutput));
+  EXPECT_EQ(probabilities.op, "exp");
+  EXPECT_EQ(probabilities.type, (TensorType{DType::kF32, {8, 10}}));
   // correct = sum(argmax(logp, 1) == y): an f32 count of the batch.
   const ir::Node& correct = eval->node(eval->Output(kCorrectOutput));
   EXPECT_EQ(correct.op, "reduce_sum");
@@ -174,16 +179,21 @@ TEST(TrainingStepTest, BinaryEvalStepThresholdsTheProbability) {
   const ir::Node& predicted = eval->node(eval->Output(kPredictedOutput));
   EXPECT_EQ(predicted.op, "cast");
   EXPECT_EQ(predicted.type, (TensorType{DType::kI64, {8}}));
+  // The sigmoid's output is the probability of class 1, one column.
+  const ir::Node& probabilities = eval->node(eval->Output(kProbabilitiesOutput));
+  EXPECT_EQ(probabilities.type, (TensorType{DType::kF32, {8, 1}}));
 }
 
-// A regression loss has no accuracy: the eval step reports the loss only.
+// A regression loss has no accuracy: the eval step reports the loss and the prediction (the
+// loss's input), which `predict` writes.
 TEST(TrainingStepTest, RegressionEvalStepHasNoAccuracy) {
   Model model = LoadExample("examples/regression.kiln", 8);
   absl::StatusOr<Graph> eval = BuildEvalStep(model.graph);
   ASSERT_TRUE(eval.ok()) << eval.status();
   std::vector<std::string> outputs;
   for (const auto& [name, id] : eval->outputs) outputs.push_back(name);
-  EXPECT_EQ(outputs, (std::vector<std::string>{kLossOutput}));
+  EXPECT_EQ(outputs, (std::vector<std::string>{kLossOutput, kValueOutput}));
+  EXPECT_EQ(eval->node(eval->Output(kValueOutput)).type.dtype, DType::kF32);
 }
 
 // The class count the data's labels are checked against: the C of the scores a class-index
