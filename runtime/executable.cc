@@ -119,15 +119,35 @@ bool Entry::HasInput(const std::string& name) const {
 
 absl::StatusOr<std::unique_ptr<Executable>> Executable::Create(ProgramSpec program,
                                                                KernelLibrary& library,
-                                                               uint64_t seed) {
+                                                               uint64_t seed,
+                                                               MemoryRegion* region) {
   std::unique_ptr<Executable> exe(new Executable(std::move(program)));
+  exe->region_ = region;
   KILN_RETURN_IF_ERROR(exe->AllocatePersistent());
   for (const EntrySpec& spec : exe->program_.entries) {
     KILN_ASSIGN_OR_RETURN(std::unique_ptr<Entry> entry, exe->BindEntry(spec, library));
     exe->entries_.push_back(std::move(entry));
   }
+  exe->region_ = nullptr;
   exe->InitializePersistent(seed);
   return exe;
+}
+
+int64_t Executable::MemoryBytes(const ProgramSpec& program) {
+  int64_t bytes = 0;
+  for (const PersistentSpec& spec : program.persistent) {
+    bytes += MemoryRegion::Footprint(NumElements(spec.shape) * ElementSize(spec.type));
+  }
+  for (const EntrySpec& entry : program.entries) {
+    bytes += MemoryRegion::Footprint(entry.arena_bytes);
+    for (const BufferSpec& buffer : entry.buffers) {
+      if (buffer.role == BufferRole::kInput) {
+        bytes += MemoryRegion::Footprint(
+            std::max(NumElements(buffer.shape) * ElementSize(buffer.type), buffer.bytes));
+      }
+    }
+  }
+  return bytes;
 }
 
 absl::Status Executable::AllocatePersistent() {
@@ -141,7 +161,7 @@ absl::Status Executable::AllocatePersistent() {
       return absl::InvalidArgumentError(absl::StrFormat(
           "persistent tensor '%s' is i64 and can only be initialized to a constant", spec.name));
     }
-    KILN_ASSIGN_OR_RETURN(Tensor tensor, Tensor::Create(spec.name, spec.type, spec.shape));
+    KILN_ASSIGN_OR_RETURN(Tensor tensor, Tensor::Create(spec.name, spec.type, spec.shape, region_));
     persistent_.push_back(std::move(tensor));
   }
   return absl::OkStatus();
@@ -154,7 +174,7 @@ absl::StatusOr<std::unique_ptr<Entry>> Executable::BindEntry(const EntrySpec& sp
     return absl::NotFoundError(absl::StrFormat("entry '%s': symbol resolved to null", spec.symbol));
   }
   std::unique_ptr<Entry> entry(new Entry(spec, fn, library));
-  absl::StatusOr<AlignedBuffer> arena = AlignedBuffer::Allocate(spec.arena_bytes);
+  absl::StatusOr<AlignedBuffer> arena = AlignedBuffer::Allocate(spec.arena_bytes, region_);
   if (!arena.ok()) {
     return absl::ResourceExhaustedError(
         absl::StrFormat("entry '%s': arena: %s", spec.symbol, arena.status().message()));
@@ -177,7 +197,7 @@ absl::Status Executable::BindBuffer(Entry& entry, int index) {
   KILN_ASSIGN_OR_RETURN(int64_t bytes, CheckedBytes(spec, buffer));
   switch (buffer.role) {
     case BufferRole::kInput: {
-      absl::StatusOr<AlignedBuffer> input = AlignedBuffer::Allocate(bytes);
+      absl::StatusOr<AlignedBuffer> input = AlignedBuffer::Allocate(bytes, region_);
       if (!input.ok()) {
         return absl::ResourceExhaustedError(absl::StrFormat(
             "entry '%s': input '%s': %s", spec.symbol, buffer.name, input.status().message()));

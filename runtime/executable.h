@@ -80,8 +80,13 @@ class Executable {
   // Resolves every entry's symbol in `library` (which must outlive the executable), checks that
   // each buffer fits its arena or matches its persistent tensor, and initializes persistent
   // tensors from `seed`.
+  // With a region, every tensor, input and arena is taken from it (see MemoryBytes).
   static absl::StatusOr<std::unique_ptr<Executable>> Create(ProgramSpec program,
-                                                            KernelLibrary& library, uint64_t seed);
+                                                            KernelLibrary& library, uint64_t seed,
+                                                            MemoryRegion* region = nullptr);
+
+  // The bytes of a MemoryRegion that holds all of `program`'s tensors, inputs and arenas.
+  static int64_t MemoryBytes(const ProgramSpec& program);
 
   const ProgramSpec& program() const { return program_; }
 
@@ -107,6 +112,7 @@ class Executable {
   std::vector<Tensor> persistent_;
   std::unordered_map<std::string, int> persistent_index_;
   std::vector<std::unique_ptr<Entry>> entries_;
+  MemoryRegion* region_ = nullptr;  // During Create only.
 };
 
 }  // namespace kiln::runtime

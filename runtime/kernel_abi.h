@@ -23,6 +23,19 @@ typedef struct KilnParallel {
 /* A generated entry point: one training step or one evaluation batch. */
 typedef void (*KilnEntryFn)(void** slots, const KilnParallel* parallel);
 
+/* What `kiln build` links into a program or library besides the generated functions: a table of
+ * every generated function by name (the runtime's KernelLibrary over linked code) and the model
+ * bundle (runtime/model_bundle.h), under these symbol names. */
+typedef struct KilnSymbol {
+  const char* name;
+  void* address;
+} KilnSymbol;
+
+#define KILN_AOT_SYMBOLS "kiln_aot_symbols"           /* const KilnSymbol[]  */
+#define KILN_AOT_SYMBOL_COUNT "kiln_aot_symbol_count" /* const int64_t      */
+#define KILN_AOT_BUNDLE "kiln_aot_bundle"             /* const char[]       */
+#define KILN_AOT_BUNDLE_SIZE "kiln_aot_bundle_size"   /* const int64_t      */
+
 #ifdef __cplusplus
 }
 #endif

@@ -9,6 +9,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "support/status.h"
 
 namespace kiln::runtime {
 
@@ -42,7 +43,30 @@ std::string TypeString(ElementType type, const std::vector<int64_t>& shape) {
   return absl::StrFormat("%s[%s]", ElementTypeName(type), absl::StrJoin(shape, ","));
 }
 
-void AlignedBuffer::Free::operator()(void* p) const { std::free(p); }
+void AlignedBuffer::Free::operator()(void* p) const {
+  if (owned) std::free(p);
+}
+
+int64_t MemoryRegion::Footprint(int64_t bytes) {
+  return std::max<int64_t>(kBufferAlignment,
+                           (bytes + kBufferAlignment - 1) / kBufferAlignment * kBufferAlignment);
+}
+
+absl::StatusOr<void*> MemoryRegion::Take(int64_t bytes) {
+  const int64_t footprint = Footprint(bytes);
+  if (reinterpret_cast<uintptr_t>(base_) % kBufferAlignment != 0) {
+    return absl::InvalidArgumentError("the memory given is not 64-byte aligned");
+  }
+  if (footprint > bytes_ - used_) {
+    return absl::ResourceExhaustedError(absl::StrFormat(
+        "the memory given (%d bytes) is too small: %d more are needed", bytes_,
+        footprint - (bytes_ - used_)));
+  }
+  void* p = base_ + used_;
+  used_ += footprint;
+  std::memset(p, 0, static_cast<size_t>(footprint));
+  return p;
+}
 
 absl::StatusOr<int64_t> CheckedByteSize(ElementType type, const std::vector<int64_t>& shape) {
   int64_t bytes = ElementSize(type);
@@ -59,10 +83,17 @@ absl::StatusOr<int64_t> CheckedByteSize(ElementType type, const std::vector<int6
   return bytes;
 }
 
-absl::StatusOr<AlignedBuffer> AlignedBuffer::Allocate(int64_t bytes) {
+absl::StatusOr<AlignedBuffer> AlignedBuffer::Allocate(int64_t bytes, MemoryRegion* region) {
   // Refused before rounding up so the rounding cannot overflow.
   if (bytes < 0 || bytes > std::numeric_limits<int64_t>::max() - kBufferAlignment) {
     return absl::ResourceExhaustedError(absl::StrFormat("cannot allocate %d bytes", bytes));
+  }
+  if (region != nullptr) {
+    KILN_ASSIGN_OR_RETURN(void* p, region->Take(bytes));
+    AlignedBuffer buffer;
+    buffer.data_ = std::unique_ptr<void, Free>(p, Free(/*owns=*/false));
+    buffer.bytes_ = bytes;
+    return buffer;
   }
   const int64_t rounded = std::max<int64_t>(
       kBufferAlignment, (bytes + kBufferAlignment - 1) / kBufferAlignment * kBufferAlignment);
@@ -79,10 +110,10 @@ absl::StatusOr<AlignedBuffer> AlignedBuffer::Allocate(int64_t bytes) {
 }
 
 absl::StatusOr<Tensor> Tensor::Create(std::string name, ElementType type,
-                                      std::vector<int64_t> shape) {
+                                      std::vector<int64_t> shape, MemoryRegion* region) {
   absl::StatusOr<int64_t> bytes = CheckedByteSize(type, shape);
   absl::StatusOr<AlignedBuffer> buffer =
-      bytes.ok() ? AlignedBuffer::Allocate(*bytes) : bytes.status();
+      bytes.ok() ? AlignedBuffer::Allocate(*bytes, region) : bytes.status();
   if (!buffer.ok()) {
     return absl::Status(buffer.status().code(),
                         absl::StrFormat("tensor '%s': %s", name, buffer.status().message()));
