@@ -84,7 +84,8 @@ class CpuLoadedModel : public codegen::LoadedModel {
 
 }  // namespace
 
-absl::StatusOr<CpuModule> EmitCpuModule(const codegen::CompiledModel& model) {
+absl::StatusOr<CpuModule> EmitCpuModule(const codegen::CompiledModel& model,
+                                        const std::string& cpu) {
   CpuModule out;
   out.context = std::make_unique<llvm::LLVMContext>();
   out.module = std::make_unique<llvm::Module>(model.name, *out.context);
@@ -98,7 +99,7 @@ absl::StatusOr<CpuModule> EmitCpuModule(const codegen::CompiledModel& model) {
     entry.batch_size = compiled.request.batch_size;
     out.spec.entries.push_back(std::move(entry));
   }
-  KILN_ASSIGN_OR_RETURN(auto target, CreateHostTargetMachine());
+  KILN_ASSIGN_OR_RETURN(auto target, CreateTargetMachine(cpu == "native" ? "host" : cpu));
   KILN_RETURN_IF_ERROR(OptimizeModule(*out.module, *target));
   return out;
 }

@@ -25,7 +25,8 @@ struct CpuModule {
   std::unique_ptr<llvm::Module> module;
   runtime::ProgramSpec spec;
 };
-absl::StatusOr<CpuModule> EmitCpuModule(const codegen::CompiledModel& model);
+absl::StatusOr<CpuModule> EmitCpuModule(const codegen::CompiledModel& model,
+                                        const std::string& cpu = "native");
 
 // A model JIT-compiled for this CPU, its persistent tensors initialized from `seed`. The CUDA
 // backend keeps one as the host copy of the parameters; the trainer's non-finite replay runs an
