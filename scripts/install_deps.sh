@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build
-  llvm-19-dev llvm-19-tools
+  llvm-19-dev llvm-19-tools liblld-19-dev
   libprotobuf-dev protobuf-compiler
   libabsl-dev
   libgtest-dev libgmock-dev

@@ -12,6 +12,7 @@ int TrainCommand(const std::vector<std::string>& args);
 int CompileCommand(const std::vector<std::string>& args);
 int ProfileCommand(const std::vector<std::string>& args);
 int OptCommand(const std::vector<std::string>& args);
+int BuildCommand(const std::vector<std::string>& args);
 
 }  // namespace kiln::tools
 

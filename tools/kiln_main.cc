@@ -15,6 +15,8 @@ Usage:
   kiln compile FILE [options]    Compile FILE and print or write an intermediate form.
   kiln profile FILE [options]    Time the compiled step and each of its fused kernels.
   kiln opt FILE.kir --passes=P   Run graph passes on IR text and print the resulting graph.
+  kiln build FILE -o PROGRAM     Compile FILE ahead of time into a program that trains,
+                                 evaluates and predicts with no compiler inside.
   kiln --help                    This text.
 
 kiln train options (override the model's train section):
@@ -88,6 +90,20 @@ kiln profile options:
 Prints microseconds per step, then for every kernel its time, share of the step, achieved
 GFLOP/s and GB/s (bytes of the buffers it reads and writes).
 
+kiln build options:
+  -o PROGRAM / --output PROGRAM  The program to write (PROGRAM --help lists its commands:
+                       train, eval, predict, info).
+  --cpu CPU            The CPU to compile for: native (default), x86-64-v2, x86-64-v3
+                       (any AVX2 machine), x86-64-v4 (AVX-512), or an LLVM CPU name.
+  --batch-size N       The static training batch size (default: the train section's).
+  --eval-batch-size N  The static evaluation and prediction batch size (default: the same).
+  --train-limit N, --test-limit N, --data-dir DIR
+                       The data the program trains on by default; its batch sizes (full
+                       batches and the last one) are compiled for these sample counts.
+  --epochs N, --lr X, --seed S, --init-weights FILE
+                       The program's defaults (its own flags override them).
+Links in-process with LLD against the runtime archive built with kiln (<kiln dir>/aot/).
+
 kiln opt options (FILE.kir is a graph in the IR text format, ir/printer.h):
   --passes=a,b,c       Registered passes to run in order, the graph verified after each.
   --list-passes        Print the registered passes with a line about each.
@@ -118,6 +134,7 @@ int main(int argc, char** argv) {
   if (command == "compile") return kiln::tools::CompileCommand(args);
   if (command == "profile") return kiln::tools::ProfileCommand(args);
   if (command == "opt") return kiln::tools::OptCommand(args);
+  if (command == "build") return kiln::tools::BuildCommand(args);
   std::cerr << "kiln: unknown command '" << command << "' (expected train, compile, profile or opt; see kiln --help)\n";
   return 2;
 }
