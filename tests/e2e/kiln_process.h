@@ -61,16 +61,16 @@ class TempDir {
   fs::path path_;
 };
 
-// Runs KILN_BINARY with `args`; output goes to files, so a chatty child cannot block on a pipe.
+// Runs `binary` with `args`; output goes to files, so a chatty child cannot block on a pipe.
 // `ulimits`, when given, are bash `ulimit` options applied to the child first ("-f 8": files of
 // at most 8 KiB; "-v 4194304": 4 GiB of address space).
-inline RunResult RunKiln(std::vector<std::string> args, const std::string& ulimits = "") {
+inline RunResult RunBinary(const std::string& binary, std::vector<std::string> args,
+                           const std::string& ulimits = "") {
   TempDir capture;
   const fs::path out = capture.path() / "stdout", err = capture.path() / "stderr";
   const pid_t pid = fork();
   if (pid == 0) {
     if (!freopen(out.c_str(), "w", stdout) || !freopen(err.c_str(), "w", stderr)) _exit(127);
-    std::string binary = KILN_BINARY;
     std::vector<std::string> command = {binary};
     if (!ulimits.empty()) {
       command = {"/bin/bash", "-c", "ulimit " + ulimits + " && exec \"$0\" \"$@\"", binary};
@@ -91,6 +91,11 @@ inline RunResult RunKiln(std::vector<std::string> args, const std::string& ulimi
   result.out = ReadFile(out);
   result.err = ReadFile(err);
   return result;
+}
+
+// Runs KILN_BINARY (the test target's `kiln`) with `args`, as RunBinary.
+inline RunResult RunKiln(std::vector<std::string> args, const std::string& ulimits = "") {
+  return RunBinary(KILN_BINARY, std::move(args), ulimits);
 }
 
 // Where Debian's dataset-fashion-mnist puts the real data set; tests that train on it skip
