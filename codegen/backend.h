@@ -58,6 +58,10 @@ struct EmitFormat {
   std::string extension;
 };
 
+// The CPU that host code is generated for (`--cpu`): "native" (this machine; "host" is a synonym),
+// a generic level such as "x86-64-v3", or an LLVM CPU name such as "znver3".
+inline bool IsNativeCpu(std::string_view cpu) { return cpu == "native" || cpu == "host"; }
+
 struct LoadOptions {
   uint64_t seed = 0;  // Initializes the persistent tensors.
   int threads = 0;    // Host worker threads including the caller; 0: one per core.
