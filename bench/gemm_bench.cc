@@ -6,10 +6,10 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <cstdlib>
-#include <ctime>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <memory>
 #include <random>
 #include <string>
@@ -18,10 +18,16 @@
 
 #include "codegen/cpu/gemm_emitter.h"
 #include "codegen/cpu/gemm_test_jit.h"
+#include "codegen/cpu/llvm_target.h"
+#include "codegen/cpu/vector_isa.h"
 #include "runtime/kernel_abi.h"
 
 namespace kiln::cpu {
 namespace {
+
+// The CPU the kernels are compiled for (--cpu=NAME, default native) and its vector ISA.
+std::string g_cpu = "native";
+VectorIsa g_isa;
 
 struct BenchShape {
   const char* what;
@@ -150,7 +156,7 @@ struct Buffers {
 // returning the assembly.
 std::vector<KilnTaskFn> Compile(const GemmShape& shape, const std::vector<GemmTiling>& tilings,
                                 std::string* assembly = nullptr) {
-  auto jit = GemmTestJit::Create();
+  auto jit = GemmTestJit::Create(g_cpu);
   if (!jit.ok()) {
     std::fprintf(stderr, "%s\n", jit.status().ToString().c_str());
     std::exit(1);
@@ -161,9 +167,9 @@ std::vector<KilnTaskFn> Compile(const GemmShape& shape, const std::vector<GemmTi
   for (size_t i = 0; i < count; ++i) {
     std::string name = "gemm" + std::to_string(i);
     if (tilings.empty()) {
-      EmitGemmKernel(*module, name, shape, nullptr);
+      EmitGemmKernel(*module, name, shape, nullptr, g_isa);
     } else {
-      EmitGemmKernel(*module, name, shape, nullptr, tilings[i]);
+      EmitGemmKernel(*module, name, shape, nullptr, g_isa, tilings[i]);
     }
   }
   absl::Status added = (*jit)->Add(std::move(context), std::move(module), nullptr, assembly);
@@ -190,7 +196,7 @@ void Sweep(const BenchShape& bench) {
     for (int64_t kc : {int64_t{0}, int64_t{128}, int64_t{196}, int64_t{256}}) {
       for (bool pack : {false, true}) {
         if (kc != 0 && kc >= s.k) continue;
-        GemmTiling t = ChooseGemmTiling(s);
+        GemmTiling t = ChooseGemmTiling(s, g_isa);
         t.mr = mr;
         t.nr_vectors = nv;
         t.kc = kc;
@@ -204,7 +210,7 @@ void Sweep(const BenchShape& bench) {
   Buffers buffers(s);
   std::vector<std::pair<double, size_t>> results;
   for (size_t i = 0; i < fns.size(); ++i) {
-    const int64_t tasks = GemmNumTasks(s, tilings[i]);
+    const int64_t tasks = GemmNumTasks(s, g_isa, tilings[i]);
     Timing timing = TimePerCall([&] { fns[i](buffers.slots, 0, tasks); });
     results.push_back({Gflops(s, timing.cpu), i});
   }
@@ -219,6 +225,12 @@ void Sweep(const BenchShape& bench) {
 }
 
 int Main(int argc, char** argv) {
+  auto target = CreateTargetMachine(g_cpu);
+  if (!target.ok()) {
+    std::fprintf(stderr, "%s\n", target.status().ToString().c_str());
+    return 1;
+  }
+  g_isa = VectorIsaOf(**target);
   // --sweep[=SUBSTRING]: sweep the shapes whose description contains SUBSTRING (default: all
   // but the big one, whose sweep takes minutes).
   const bool sweep = argc > 1 && std::strncmp(argv[1], "--sweep", 7) == 0;
@@ -243,7 +255,7 @@ int Main(int argc, char** argv) {
     const GemmShape& s = bench.shape;
     KilnTaskFn fn = Compile(s, {})[0];
     Buffers buffers(s);
-    const int64_t tasks = GemmNumTasks(s);
+    const int64_t tasks = GemmNumTasks(s, g_isa);
     Timing one = TimePerCall([&] { fn(buffers.slots, 0, tasks); });
     Timing both = TimePerCall([&] { two.Run(fn, buffers.slots, tasks); });
     std::printf("%-14s %5ld %5ld %5ld %3d %3d %6ld %9.2f %9.1f %9.1f %9.1f %7.2f\n", bench.what,
