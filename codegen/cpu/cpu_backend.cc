@@ -123,13 +123,14 @@ absl::StatusOr<HostProgram> LoadOnHost(const codegen::CompiledModel& model, uint
 std::vector<codegen::EmitFormat> CpuBackend::emit_formats() const {
   return {
       {"llvm", "the optimized LLVM IR of every kernel and entry point", false, "ll"},
-      {"asm", "host assembly", false, "s"},
+      {"asm", "assembly for the target CPU (--cpu)", false, "s"},
       {"obj", "an object file (written to -o, default <model>.o)", true, "o"},
   };
 }
 
 absl::StatusOr<std::string> CpuBackend::Emit(const codegen::CompiledModel& model,
-                                             std::string_view format) const {
+                                             std::string_view format,
+                                             const codegen::EmitOptions& options) const {
   OutputKind kind;
   if (format == "llvm") {
     kind = OutputKind::kLlvmIr;
@@ -141,13 +142,13 @@ absl::StatusOr<std::string> CpuBackend::Emit(const codegen::CompiledModel& model
     return absl::InvalidArgumentError(
         absl::StrCat("the cpu backend does not emit '", std::string(format), "'"));
   }
-  KILN_ASSIGN_OR_RETURN(CpuModule module, EmitCpuModule(model));
+  KILN_ASSIGN_OR_RETURN(CpuModule module, EmitCpuModule(model, options.cpu));
   return EmitModule(*module.module, *module.target, kind);
 }
 
 absl::StatusOr<std::unique_ptr<codegen::LoadedModel>> CpuBackend::Load(
     const codegen::CompiledModel& model, const codegen::LoadOptions& options) const {
-  KILN_ASSIGN_OR_RETURN(HostProgram program, LoadOnHost(model, options.seed));
+  KILN_ASSIGN_OR_RETURN(HostProgram program, LoadOnHost(model, options.seed, options.cpu));
   return std::make_unique<CpuLoadedModel>(std::move(program), options.threads);
 }
 

@@ -49,8 +49,8 @@ class CpuBackend : public codegen::Backend {
   std::string_view name() const override { return "cpu"; }
   absl::Status CheckAvailable() const override { return absl::OkStatus(); }
   std::vector<codegen::EmitFormat> emit_formats() const override;
-  absl::StatusOr<std::string> Emit(const codegen::CompiledModel& model,
-                                   std::string_view format) const override;
+  absl::StatusOr<std::string> Emit(const codegen::CompiledModel& model, std::string_view format,
+                                   const codegen::EmitOptions& options) const override;
   absl::StatusOr<std::unique_ptr<codegen::LoadedModel>> Load(
       const codegen::CompiledModel& model, const codegen::LoadOptions& options) const override;
 };
