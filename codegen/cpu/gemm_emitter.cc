@@ -446,8 +446,10 @@ int RegistersUsed(const VectorIsa& isa, int mr, int nr_vectors) {
 // for each register file; a block that does not fit spills its accumulators in the k loop.
 //   32 registers (AVX-512): 8 x 2 vectors (16 accumulators; 8 divides every batch-64 shape's m,
 //     so no row edges) is within noise of the best block everywhere; narrow outputs 16 x 1.
-//   16 registers (AVX2, SSE): 6 x 2 (12 accumulators, 15 registers with FMA, all 16 without);
-//     narrow outputs 12 x 1.
+//   16 registers (AVX2, SSE): 6 x 2 (12 accumulators, 15 registers with FMA, all 16 without) is
+//     the best or within noise of it (4 x 3, 5 x 2, 3 x 3) with AVX2 on the W3 shapes swept
+//     (fwd 784->256, fwd 256->128, dW1); narrow outputs 12 x 1 by the same budget (unmeasured:
+//     no W3 shape has n <= 8).
 void ChooseRegisterBlock(const GemmShape& shape, const VectorIsa& isa, GemmTiling& t) {
   const bool narrow = shape.n <= isa.lanes;
   t.nr_vectors = narrow ? 1 : 2;

@@ -14,14 +14,16 @@ VectorIsa VectorIsaOf(const llvm::TargetMachine& target) {
   if (!target.getTargetTriple().isX86()) return {.lanes = 4, .registers = 32, .fma = true};
   // The subtarget's feature bits include what the CPU name implies (x86-64-v4 -> avx512f).
   const llvm::MCSubtargetInfo& info = *target.getMCSubtargetInfo();
-  const bool fma = info.checkFeatures("+fma");
   if (info.checkFeatures("+avx512f")) {
     // AVX-512 without evex512 (AVX10/256) has its 32 registers at 256 bits only.
-    const int lanes = info.checkFeatures("+evex512") ? 16 : 8;
-    return {.lanes = lanes, .registers = 32, .fma = fma};
+    if (!info.checkFeatures("+evex512")) return {.lanes = 8, .registers = 32, .fma = true};
+    return kAvx512;
   }
-  if (info.checkFeatures("+avx")) return {.lanes = 8, .registers = 16, .fma = fma};
-  return {.lanes = 4, .registers = 16, .fma = false};
+  if (info.checkFeatures("+avx")) {
+    if (!info.checkFeatures("+fma")) return {.lanes = 8, .registers = 16, .fma = false};
+    return kAvx2;
+  }
+  return kSse;
 }
 
 }  // namespace kiln::cpu
