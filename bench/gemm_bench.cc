@@ -1,27 +1,38 @@
 // GFLOP/s of kiln's generated GEMM kernels for the MLP shapes (forward, weight gradient A^T*B,
-// input gradient A*B^T) and one large shape, on one thread and with the tasks split over two.
+// input gradient A*B^T) and one large shape, on one thread and with the tasks split over two,
+// and the single-thread figure as a share of this core's measured multiply-add peak
+// (bench/fma_peak.h).
 //
-//   kiln_gemm_bench            # the table, default tiling
-//   kiln_gemm_bench --sweep    # also tries register blocks and k blocks, best single-thread first
+//   kiln_gemm_bench                  # the table, default tiling, for this machine's CPU
+//   kiln_gemm_bench --cpu=x86-64-v2  # kernels (and the peak) for another CPU this one can run
+//   kiln_gemm_bench --sweep          # also tries register blocks and k blocks, best first
+//   kiln_gemm_bench --asm=fwd        # the assembly of the matching shapes' kernels
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <cstdlib>
-#include <ctime>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <memory>
 #include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "bench/fma_peak.h"
 #include "codegen/cpu/gemm_emitter.h"
 #include "codegen/cpu/gemm_test_jit.h"
+#include "codegen/cpu/llvm_target.h"
+#include "codegen/cpu/vector_isa.h"
 #include "runtime/kernel_abi.h"
 
 namespace kiln::cpu {
 namespace {
+
+// The CPU the kernels are compiled for (--cpu=NAME, default native) and its vector ISA.
+std::string g_cpu = "native";
+VectorIsa g_isa;
 
 struct BenchShape {
   const char* what;
@@ -150,7 +161,7 @@ struct Buffers {
 // returning the assembly.
 std::vector<KilnTaskFn> Compile(const GemmShape& shape, const std::vector<GemmTiling>& tilings,
                                 std::string* assembly = nullptr) {
-  auto jit = GemmTestJit::Create();
+  auto jit = GemmTestJit::Create(g_cpu);
   if (!jit.ok()) {
     std::fprintf(stderr, "%s\n", jit.status().ToString().c_str());
     std::exit(1);
@@ -161,9 +172,9 @@ std::vector<KilnTaskFn> Compile(const GemmShape& shape, const std::vector<GemmTi
   for (size_t i = 0; i < count; ++i) {
     std::string name = "gemm" + std::to_string(i);
     if (tilings.empty()) {
-      EmitGemmKernel(*module, name, shape, nullptr);
+      EmitGemmKernel(*module, name, shape, nullptr, g_isa);
     } else {
-      EmitGemmKernel(*module, name, shape, nullptr, tilings[i]);
+      EmitGemmKernel(*module, name, shape, nullptr, g_isa, tilings[i]);
     }
   }
   absl::Status added = (*jit)->Add(std::move(context), std::move(module), nullptr, assembly);
@@ -181,16 +192,35 @@ std::vector<KilnTaskFn> Compile(const GemmShape& shape, const std::vector<GemmTi
 
 double Gflops(const GemmShape& s, double seconds) { return 2.0 * s.m * s.n * s.k / seconds * 1e-9; }
 
+// Register blocks worth sweeping: for 1 to 4 vectors of B, the tallest block whose accumulators,
+// B vectors and broadcast fit the register file and the one a row shorter; with AVX-512's 32
+// registers also the blocks measured before (some of which exceed the budget on purpose).
+std::vector<std::pair<int, int>> SweepBlocks() {
+  std::vector<std::pair<int, int>> blocks;
+  for (int nv = 1; nv <= 4; ++nv) {
+    const int mr = (g_isa.registers - nv - 1 - (g_isa.fma ? 0 : 1)) / nv;
+    for (int r : {mr, mr - 1}) {
+      if (r >= 1) blocks.push_back({std::min(r, 16), nv});
+    }
+  }
+  if (g_isa.registers >= 32) {
+    for (auto block : {std::pair{6, 2}, {8, 2}, {12, 2}, {6, 4}, {8, 3}, {16, 1}}) {
+      blocks.push_back(block);
+    }
+  }
+  std::sort(blocks.begin(), blocks.end());
+  blocks.erase(std::unique(blocks.begin(), blocks.end()), blocks.end());
+  return blocks;
+}
+
 void Sweep(const BenchShape& bench) {
   const GemmShape& s = bench.shape;
   std::vector<GemmTiling> tilings;
-  const std::pair<int, int> blocks[] = {{6, 2}, {8, 2}, {12, 2}, {6, 4}, {8, 3},
-                                        {16, 1}};
-  for (auto [mr, nv] : blocks) {
+  for (auto [mr, nv] : SweepBlocks()) {
     for (int64_t kc : {int64_t{0}, int64_t{128}, int64_t{196}, int64_t{256}}) {
       for (bool pack : {false, true}) {
         if (kc != 0 && kc >= s.k) continue;
-        GemmTiling t = ChooseGemmTiling(s);
+        GemmTiling t = ChooseGemmTiling(s, g_isa);
         t.mr = mr;
         t.nr_vectors = nv;
         t.kc = kc;
@@ -204,7 +234,7 @@ void Sweep(const BenchShape& bench) {
   Buffers buffers(s);
   std::vector<std::pair<double, size_t>> results;
   for (size_t i = 0; i < fns.size(); ++i) {
-    const int64_t tasks = GemmNumTasks(s, tilings[i]);
+    const int64_t tasks = GemmNumTasks(s, g_isa, tilings[i]);
     Timing timing = TimePerCall([&] { fns[i](buffers.slots, 0, tasks); });
     results.push_back({Gflops(s, timing.cpu), i});
   }
@@ -218,15 +248,55 @@ void Sweep(const BenchShape& bench) {
   }
 }
 
+// The multiply-add peak of one core in GFLOP/s, by thread CPU time as the kernels' "1T cpu":
+// the fastest of the chain counts.
+double MeasurePeakGflops() {
+  double best = 0.0;
+  int best_chains = 0;
+  for (int chains : FmaChainCounts(g_isa)) {
+    auto loop = CompileFmaLoop(g_cpu, chains);
+    if (!loop.ok()) {
+      std::fprintf(stderr, "%s\n", loop.status().ToString().c_str());
+      std::exit(1);
+    }
+    constexpr int64_t kIterations = 100000;
+    Timing timing = TimePerCall([&] { loop->fn(loop->out, 0, kIterations); });
+    const double gflops = loop->flops_per_iteration * kIterations / timing.cpu * 1e-9;
+    if (gflops > best) best = gflops, best_chains = chains;
+  }
+  std::printf("peak: %.1f GFLOP/s on one core, measured (%d independent multiply-add chains)\n",
+              best, best_chains);
+  return best;
+}
+
+// The value of --NAME=VALUE or --NAME among the arguments (`fallback` when absent).
+std::string Flag(int argc, char** argv, const std::string& name, const std::string& fallback) {
+  const std::string bare = "--" + name, prefix = bare + "=";
+  for (int i = 1; i < argc; ++i) {
+    if (argv[i] == bare) return "";
+    if (std::strncmp(argv[i], prefix.c_str(), prefix.size()) == 0) return argv[i] + prefix.size();
+  }
+  return fallback;
+}
+
 int Main(int argc, char** argv) {
+  constexpr char kAbsent[] = "\x01";
+  g_cpu = Flag(argc, argv, "cpu", "native");
+  auto target = CreateTargetMachine(g_cpu);
+  if (!target.ok()) {
+    std::fprintf(stderr, "%s\n", target.status().ToString().c_str());
+    return 1;
+  }
+  g_isa = VectorIsaOf(**target);
   // --sweep[=SUBSTRING]: sweep the shapes whose description contains SUBSTRING (default: all
   // but the big one, whose sweep takes minutes).
-  const bool sweep = argc > 1 && std::strncmp(argv[1], "--sweep", 7) == 0;
-  const std::string sweep_filter = sweep && argv[1][7] == '=' ? argv[1] + 8 : "";
+  const std::string sweep_filter = Flag(argc, argv, "sweep", kAbsent);
+  const bool sweep = sweep_filter != kAbsent;
   // --asm=SUBSTRING: print the assembly of the default kernel of the matching shapes and stop.
-  if (argc > 1 && std::strncmp(argv[1], "--asm=", 6) == 0) {
+  const std::string asm_filter = Flag(argc, argv, "asm", kAbsent);
+  if (asm_filter != kAbsent) {
     for (const BenchShape& bench : kShapes) {
-      if (std::string(bench.what).find(argv[1] + 6) == std::string::npos) continue;
+      if (std::string(bench.what).find(asm_filter) == std::string::npos) continue;
       std::string assembly;
       Compile(bench.shape, {}, &assembly);
       std::printf("%s", assembly.c_str());
@@ -237,19 +307,21 @@ int Main(int argc, char** argv) {
   double load[3] = {0, 0, 0};
   getloadavg(load, 3);
   std::printf("load average %.1f (2T numbers are meaningless when it is well above 2)\n", load[0]);
-  std::printf("%-14s %5s %5s %5s %3s %3s %6s %9s %9s %9s %9s %7s\n", "shape", "M", "N", "K", "tA",
-              "tB", "tasks", "1T us", "1T GF/s", "1T cpu", "2T GF/s", "2T/1T");
+  std::printf("cpu %s: %s\n", g_cpu.c_str(), g_isa.Describe().c_str());
+  const double peak = MeasurePeakGflops();
+  std::printf("%-14s %5s %5s %5s %3s %3s %6s %9s %9s %9s %7s %9s %7s\n", "shape", "M", "N", "K",
+              "tA", "tB", "tasks", "1T us", "1T GF/s", "1T cpu", "% peak", "2T GF/s", "2T/1T");
   for (const BenchShape& bench : kShapes) {
     const GemmShape& s = bench.shape;
     KilnTaskFn fn = Compile(s, {})[0];
     Buffers buffers(s);
-    const int64_t tasks = GemmNumTasks(s);
+    const int64_t tasks = GemmNumTasks(s, g_isa);
     Timing one = TimePerCall([&] { fn(buffers.slots, 0, tasks); });
     Timing both = TimePerCall([&] { two.Run(fn, buffers.slots, tasks); });
-    std::printf("%-14s %5ld %5ld %5ld %3d %3d %6ld %9.2f %9.1f %9.1f %9.1f %7.2f\n", bench.what,
-                s.m, s.n, s.k, s.transpose_a, s.transpose_b, tasks, one.wall * 1e6,
-                Gflops(s, one.wall), Gflops(s, one.cpu), Gflops(s, both.wall),
-                one.wall / both.wall);
+    std::printf("%-14s %5ld %5ld %5ld %3d %3d %6ld %9.2f %9.1f %9.1f %6.0f%% %9.1f %7.2f\n",
+                bench.what, s.m, s.n, s.k, s.transpose_a, s.transpose_b, tasks, one.wall * 1e6,
+                Gflops(s, one.wall), Gflops(s, one.cpu), 100.0 * Gflops(s, one.cpu) / peak,
+                Gflops(s, both.wall), one.wall / both.wall);
   }
   if (sweep) {
     for (const BenchShape& bench : kShapes) {

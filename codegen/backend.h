@@ -58,9 +58,19 @@ struct EmitFormat {
   std::string extension;
 };
 
+// The CPU that host code is generated for (`--cpu`): "native" (this machine; "host" is a synonym),
+// a generic level such as "x86-64-v3", or an LLVM CPU name such as "znver3".
+inline bool IsNativeCpu(std::string_view cpu) { return cpu == "native" || cpu == "host"; }
+
+struct EmitOptions {
+  std::string cpu = "native";  // Code need not run here: x86-64-v4 objects build on any machine.
+};
+
 struct LoadOptions {
   uint64_t seed = 0;  // Initializes the persistent tensors.
   int threads = 0;    // Host worker threads including the caller; 0: one per core.
+  // Must run here: a CPU whose features this machine lacks is an error.
+  std::string cpu = "native";
 };
 
 // Time of one kernel run alone, and what it moved and computed (from the IR).
@@ -114,8 +124,8 @@ class Backend {
 
   // The --emit forms it writes, and the code of `model` in one of them.
   virtual std::vector<EmitFormat> emit_formats() const = 0;
-  virtual absl::StatusOr<std::string> Emit(const CompiledModel& model,
-                                           std::string_view format) const = 0;
+  virtual absl::StatusOr<std::string> Emit(const CompiledModel& model, std::string_view format,
+                                           const EmitOptions& options) const = 0;
 
   // Generates, compiles and loads every entry of `model`.
   virtual absl::StatusOr<std::unique_ptr<LoadedModel>> Load(const CompiledModel& model,

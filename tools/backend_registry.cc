@@ -22,7 +22,8 @@ class MissingBackend : public codegen::Backend {
     return absl::FailedPreconditionError(absl::StrCat("--device ", name_, ": ", reason_));
   }
   std::vector<codegen::EmitFormat> emit_formats() const override { return {}; }
-  absl::StatusOr<std::string> Emit(const codegen::CompiledModel&, std::string_view) const override {
+  absl::StatusOr<std::string> Emit(const codegen::CompiledModel&, std::string_view,
+                                   const codegen::EmitOptions&) const override {
     return CheckAvailable();
   }
   absl::StatusOr<std::unique_ptr<codegen::LoadedModel>> Load(

@@ -21,10 +21,11 @@ namespace kiln::tools {
 namespace {
 
 absl::Status Compile(const std::vector<std::string>& args) {
-  KILN_ASSIGN_OR_RETURN(CommandLine line,
-                        CommandLine::Parse(args, {"emit", "mode", "batch-size", "output",
-                                                  "disable-pass", "device"},
-                                           {"dump-passes"}));
+  KILN_ASSIGN_OR_RETURN(
+      CommandLine line,
+      CommandLine::Parse(args,
+                         {"emit", "mode", "batch-size", "output", "disable-pass", "device", "cpu"},
+                         {"dump-passes"}));
   if (line.positional().size() != 1) {
     return absl::InvalidArgumentError("usage: kiln compile FILE --emit=KIND (see kiln --help)");
   }
@@ -97,7 +98,9 @@ absl::Status Compile(const std::vector<std::string>& args) {
   // Object files carry every entry point the runtime needs: training and evaluation.
   if (format->binary) options.entries.push_back({mode != "train", options.entries[0].batch_size});
   KILN_ASSIGN_OR_RETURN(CompiledModel compiled, CompileModel(ast, train, options));
-  KILN_ASSIGN_OR_RETURN(std::string text, backend->Emit(compiled, emit));
+  KILN_ASSIGN_OR_RETURN(
+      std::string text,
+      backend->Emit(compiled, emit, {.cpu = line.String("cpu").value_or("native")}));
   if (format->binary && output.empty()) output = compiled.name + "." + format->extension;
   KILN_RETURN_IF_ERROR(WriteCommandOutput(text, output));
   if (format->binary) std::cerr << "kiln: wrote " << output << " (" << text.size() << " bytes)\n";

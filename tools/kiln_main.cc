@@ -55,6 +55,11 @@ kiln train options (override the model's train section):
   --threads N          Worker threads including the caller (default: one per core).
   --device cpu|cuda    Where the step runs (default: cpu). cuda needs an NVIDIA GPU and a
                        kiln built with the CUDA toolkit; without one: "no CUDA device found".
+  --cpu NAME           The CPU the host code is generated for (default: native, this
+                       machine's; host means the same): x86-64-v2 (SSE4.2), x86-64-v3
+                       (AVX2, FMA), x86-64-v4 (AVX-512), or an LLVM CPU name (znver3,
+                       skylake-avx512, ...). A CPU whose features this machine lacks is
+                       refused, naming them.
 
 Each epoch prints: train loss, test loss, test accuracy, epoch seconds (training only), and
 training samples per second.
@@ -70,7 +75,7 @@ kiln compile options:
                                  why each value read across kernels was not fused
                          memory  the buffer plan: planned peak vs. no reuse
                          llvm    the optimized LLVM IR of every kernel and entry point
-                         asm     host assembly
+                         asm     assembly for the target CPU (--cpu)
                          obj     an object file (written to -o, default <model>.o)
                          cuda    the CUDA C of every kernel (with --device cuda)
   --mode=train|eval    Which step to show for ir/fusion/memory (default: train).
@@ -79,6 +84,8 @@ kiln compile options:
   --disable-pass NAME  Skip a pass of simplify (fold-constants, cse, dce).
   --dump-passes        Print the graph after every pass (to stderr).
   --device cpu|cuda    The backend to generate for (cuda: only --emit=cuda).
+  --cpu NAME           The CPU that llvm, asm and obj are generated for (default: native):
+                       the names kiln train takes; the code need not run on this machine.
 
 kiln profile options:
   --mode=train|eval    Which step to time (default: train).

@@ -31,7 +31,7 @@ absl::Status Train(std::vector<std::string> args) {
       CommandLine::Parse(args, {"epochs", "batch-size", "lr", "seed", "metrics-out", "data-dir",
                                 "train-limit", "test-limit", "threads", "checkpoint", "device",
                                 "init-weights", "save-best", "tensorboard", "log-every",
-                                "eval-batch-size"},
+                                "eval-batch-size", "cpu"},
                          {"resume", "per-class"}));
   const bool resume = line.Has("resume");
   // First, so a machine without the device gets one line and no compile.
@@ -47,7 +47,8 @@ absl::Status Train(std::vector<std::string> args) {
   const CompiledModel& compiled = prepared.compiled;
   KILN_ASSIGN_OR_RETURN(
       std::unique_ptr<codegen::LoadedModel> loaded,
-      backend->Load(compiled, {.seed = train.seed, .threads = static_cast<int>(threads.value_or(0))}));
+      backend->Load(compiled, {.seed = train.seed, .threads = static_cast<int>(threads.value_or(0)),
+                               .cpu = line.String("cpu").value_or("native")}));
   KILN_RETURN_IF_ERROR(runtime::LoadInitWeights(prepared.recipe, loaded->host(), std::cout));
   double compile_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() -
                                                          prepared.compile_start)

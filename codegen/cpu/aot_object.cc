@@ -54,13 +54,13 @@ void AddAotTables(llvm::Module& module, std::string_view bundle) {
 absl::StatusOr<AotObject> EmitAotObject(const codegen::CompiledModel& model,
                                         const std::string& cpu, runtime::ModelBundle bundle) {
   KILN_ASSIGN_OR_RETURN(CpuModule module, EmitCpuModule(model, cpu));
-  KILN_ASSIGN_OR_RETURN(auto target, CreateTargetMachine(cpu == "native" ? "host" : cpu));
+  llvm::TargetMachine& target = *module.target;  // What the JIT of kiln train --cpu uses too.
   bundle.program = std::move(module.spec);
-  bundle.target_cpu = target->getTargetCPU().str();
-  bundle.target_features = target->getTargetFeatureString().str();
+  bundle.target_cpu = target.getTargetCPU().str();
+  bundle.target_features = target.getTargetFeatureString().str();
   AddAotTables(*module.module, runtime::EncodeBundle(bundle));
   AotObject out;
-  KILN_ASSIGN_OR_RETURN(out.object, EmitModule(*module.module, *target, OutputKind::kObject));
+  KILN_ASSIGN_OR_RETURN(out.object, EmitModule(*module.module, target, OutputKind::kObject));
   out.bundle = std::move(bundle);
   return out;
 }

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "codegen/cpu/llvm_target.h"
 #include "codegen/cpu/program_emitter.h"
+#include "codegen/cpu/vector_isa.h"
 #include "runtime/thread_pool.h"
 #include "runtime/trainer.h"
 #include "support/status.h"
@@ -87,6 +88,8 @@ class CpuLoadedModel : public codegen::LoadedModel {
 absl::StatusOr<CpuModule> EmitCpuModule(const codegen::CompiledModel& model,
                                         const std::string& cpu) {
   CpuModule out;
+  KILN_ASSIGN_OR_RETURN(out.target, CreateTargetMachine(cpu));
+  const VectorIsa isa = VectorIsaOf(*out.target);
   out.context = std::make_unique<llvm::LLVMContext>();
   out.module = std::make_unique<llvm::Module>(model.name, *out.context);
   out.spec.persistent = model.persistent;
@@ -94,20 +97,23 @@ absl::StatusOr<CpuModule> EmitCpuModule(const codegen::CompiledModel& model,
   out.spec.labels_input = model.labels_input;
   for (const codegen::CompiledEntry& compiled : model.entries) {
     KILN_ASSIGN_OR_RETURN(runtime::EntrySpec entry,
-                          EmitEntryPoint(*out.module, compiled.program, compiled.symbol));
+                          EmitEntryPoint(*out.module, compiled.program, compiled.symbol, isa));
     entry.training = compiled.request.training;
     entry.batch_size = compiled.request.batch_size;
     out.spec.entries.push_back(std::move(entry));
   }
-  KILN_ASSIGN_OR_RETURN(auto target, CreateTargetMachine(cpu == "native" ? "host" : cpu));
-  KILN_RETURN_IF_ERROR(OptimizeModule(*out.module, *target));
+  KILN_RETURN_IF_ERROR(OptimizeModule(*out.module, *out.target));
   return out;
 }
 
-absl::StatusOr<HostProgram> LoadOnHost(const codegen::CompiledModel& model, uint64_t seed) {
-  KILN_ASSIGN_OR_RETURN(CpuModule module, EmitCpuModule(model));
+absl::StatusOr<HostProgram> LoadOnHost(const codegen::CompiledModel& model, uint64_t seed,
+                                       const std::string& cpu) {
+  // Before generating any code: a CPU this machine cannot run is the user's error, not a crash.
+  KILN_ASSIGN_OR_RETURN(auto target, CreateTargetMachine(cpu));
+  KILN_RETURN_IF_ERROR(CheckRunsOnHost(*target));
+  KILN_ASSIGN_OR_RETURN(CpuModule module, EmitCpuModule(model, cpu));
   HostProgram program;
-  KILN_ASSIGN_OR_RETURN(program.jit, CpuJit::Create());
+  KILN_ASSIGN_OR_RETURN(program.jit, CpuJit::Create(*module.target));
   KILN_RETURN_IF_ERROR(program.jit->AddModule(std::move(module.module), std::move(module.context)));
   KILN_ASSIGN_OR_RETURN(program.executable,
                         runtime::Executable::Create(std::move(module.spec), *program.jit, seed));
@@ -117,13 +123,14 @@ absl::StatusOr<HostProgram> LoadOnHost(const codegen::CompiledModel& model, uint
 std::vector<codegen::EmitFormat> CpuBackend::emit_formats() const {
   return {
       {"llvm", "the optimized LLVM IR of every kernel and entry point", false, "ll"},
-      {"asm", "host assembly", false, "s"},
+      {"asm", "assembly for the target CPU (--cpu)", false, "s"},
       {"obj", "an object file (written to -o, default <model>.o)", true, "o"},
   };
 }
 
 absl::StatusOr<std::string> CpuBackend::Emit(const codegen::CompiledModel& model,
-                                             std::string_view format) const {
+                                             std::string_view format,
+                                             const codegen::EmitOptions& options) const {
   OutputKind kind;
   if (format == "llvm") {
     kind = OutputKind::kLlvmIr;
@@ -135,14 +142,13 @@ absl::StatusOr<std::string> CpuBackend::Emit(const codegen::CompiledModel& model
     return absl::InvalidArgumentError(
         absl::StrCat("the cpu backend does not emit '", std::string(format), "'"));
   }
-  KILN_ASSIGN_OR_RETURN(CpuModule module, EmitCpuModule(model));
-  KILN_ASSIGN_OR_RETURN(auto target, CreateHostTargetMachine());
-  return EmitModule(*module.module, *target, kind);
+  KILN_ASSIGN_OR_RETURN(CpuModule module, EmitCpuModule(model, options.cpu));
+  return EmitModule(*module.module, *module.target, kind);
 }
 
 absl::StatusOr<std::unique_ptr<codegen::LoadedModel>> CpuBackend::Load(
     const codegen::CompiledModel& model, const codegen::LoadOptions& options) const {
-  KILN_ASSIGN_OR_RETURN(HostProgram program, LoadOnHost(model, options.seed));
+  KILN_ASSIGN_OR_RETURN(HostProgram program, LoadOnHost(model, options.seed, options.cpu));
   return std::make_unique<CpuLoadedModel>(std::move(program), options.threads);
 }
 

@@ -9,41 +9,26 @@
 #include "llvm/IR/Constants.h"
 #include "llvm/IR/DerivedTypes.h"
 #include "llvm/IR/Intrinsics.h"
-#include "llvm/TargetParser/Host.h"
 
 namespace kiln::cpu {
 namespace {
 
-constexpr int kVectorWidth = 16;  // f32 lanes of a zmm register.
 // Enough tasks that two (or a few more) threads each get several, so the split balances.
 constexpr int64_t kMinTasks = 8;
 // Largest register-block row count a task covers; keeps a task's A block and C tile in L2.
 constexpr int64_t kMaxRowsPerTask = 96;
-// Largest reduction block: a packed B panel block of kc x 32 floats (32 KiB) then stays in L1.
+// Largest reduction block: a packed B panel block of kc x nr floats (32 KiB for AVX-512's 32
+// columns, 16 KiB for AVX2's 16) then stays in L1.
 constexpr int64_t kMaxKc = 256;
 
 int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 int64_t RoundUp(int64_t a, int64_t b) { return CeilDiv(a, b) * b; }
 
-// The host's CPU name and feature string, as function attributes (TOOLCHAIN gotcha 6: the width
-// the backend prefers depends on the CPU model, so it is also pinned with prefer-vector-width).
-const std::string& HostFeatures() {
-  static const std::string features = [] {
-    std::string out;
-    for (const auto& feature : llvm::sys::getHostCPUFeatures()) {
-      if (!out.empty()) out += ',';
-      out += (feature.getValue() ? '+' : '-');
-      out += feature.getKey().str();
-    }
-    return out;
-  }();
-  return features;
-}
-
 // Everything the emitter derives from the shape and tiling, as compile-time numbers.
 struct Plan {
   GemmShape shape;
   GemmTiling tiling;
+  int w = 0;                 // W: f32 lanes of a vector register (VectorIsa::lanes).
   int64_t nr = 0;            // Columns of a register block: nr_vectors * W.
   int64_t num_panels = 0;    // Column panels of width nr.
   int64_t edge_cols = 0;     // Columns of the last panel (== nr when n % nr == 0).
@@ -54,13 +39,15 @@ struct Plan {
   bool pack_b = false;
 };
 
-Plan MakePlan(const GemmShape& shape, const GemmTiling& tiling) {
+Plan MakePlan(const GemmShape& shape, const VectorIsa& isa, const GemmTiling& tiling) {
   assert(shape.m > 0 && shape.n > 0 && shape.k > 0);
   assert(tiling.mr > 0 && tiling.nr_vectors > 0);
+  assert(isa.lanes > 0 && (isa.lanes & (isa.lanes - 1)) == 0);  // TransposeInPlace halves it.
   Plan p;
   p.shape = shape;
   p.tiling = tiling;
-  p.nr = int64_t{tiling.nr_vectors} * kVectorWidth;
+  p.w = isa.lanes;
+  p.nr = int64_t{tiling.nr_vectors} * p.w;
   p.num_panels = CeilDiv(shape.n, p.nr);
   p.edge_cols = shape.n - (p.num_panels - 1) * p.nr;
   int64_t rows = tiling.rows_per_task > 0 ? tiling.rows_per_task : RoundUp(shape.m, tiling.mr);
@@ -80,10 +67,10 @@ Plan MakePlan(const GemmShape& shape, const GemmTiling& tiling) {
 class GemmEmitter {
  public:
   GemmEmitter(llvm::Function* fn, const Plan& plan, const GemmEpilogue& epilogue)
-      : fn_(fn), plan_(plan), epilogue_(epilogue), b_(fn->getContext()) {
+      : fn_(fn), plan_(plan), epilogue_(epilogue), w_(plan.w), b_(fn->getContext()) {
     f32_ = b_.getFloatTy();
     i64_ = b_.getInt64Ty();
-    vec_ = llvm::FixedVectorType::get(f32_, kVectorWidth);
+    vec_ = llvm::FixedVectorType::get(f32_, w_);
   }
 
   void Emit();
@@ -96,6 +83,9 @@ class GemmEmitter {
   llvm::Value* Gep(llvm::Value* base, llvm::Value* index) {
     return b_.CreateInBoundsGEP(f32_, base, index);
   }
+  // The packed B buffer is 64-byte aligned and every vector in it starts a multiple of W floats
+  // in, so each is aligned to its own size (not to 64 bytes when W < 16).
+  llvm::Align PackAlign() const { return llvm::Align(w_ * sizeof(float)); }
   llvm::Constant* Mask(int lanes);
   Carried EmitLoop(llvm::Value* begin, llvm::Value* end, int64_t step, Carried init,
                    const LoopBody& body);
@@ -114,6 +104,7 @@ class GemmEmitter {
   llvm::Function* fn_;
   const Plan& plan_;
   const GemmEpilogue& epilogue_;
+  const int w_;  // W: f32 lanes of a vector.
   llvm::IRBuilder<> b_;
   llvm::Type* f32_;
   llvm::Type* i64_;
@@ -127,7 +118,7 @@ class GemmEmitter {
 
 llvm::Constant* GemmEmitter::Mask(int lanes) {
   std::vector<llvm::Constant*> bits;
-  for (int i = 0; i < kVectorWidth; ++i) bits.push_back(b_.getInt1(i < lanes));
+  for (int i = 0; i < w_; ++i) bits.push_back(b_.getInt1(i < lanes));
   return llvm::ConstantVector::get(bits);
 }
 
@@ -188,7 +179,7 @@ void GemmEmitter::Emit() {
   c_ = load_slot(s.c_slot, "c");
   if (plan_.pack_b) {
     // Rows up to a multiple of W: the transposing copy writes whole W x W blocks.
-    auto* alloca = b_.CreateAlloca(f32_, I64(RoundUp(plan_.kc, kVectorWidth) * plan_.nr), "b.pack");
+    auto* alloca = b_.CreateAlloca(f32_, I64(RoundUp(plan_.kc, w_) * plan_.nr), "b.pack");
     alloca->setAlignment(llvm::Align(64));
     pack_ = alloca;
   }
@@ -272,40 +263,38 @@ void GemmEmitter::EmitPackB(llvm::Value* col0, int64_t cols, llvm::Value* k0,
   if (!s.transpose_b) {
     // Row kk of the panel is contiguous in B: copy whole vectors.
     EmitLoop(I64(0), kcount, 1, {}, [&](llvm::Value* kk, const Carried&) -> Carried {
-      for (int v = 0; v * kVectorWidth < cols; ++v) {
+      for (int v = 0; v * w_ < cols; ++v) {
         llvm::Value* value = LoadB(v, cols, col0, k0, kk, /*from_pack=*/false);
-        llvm::Value* dst = Gep(pack_, b_.CreateAdd(b_.CreateMul(kk, I64(plan_.nr)),
-                                                   I64(v * kVectorWidth)));
-        b_.CreateAlignedStore(value, dst, llvm::Align(64));
+        llvm::Value* dst = Gep(pack_, b_.CreateAdd(b_.CreateMul(kk, I64(plan_.nr)), I64(v * w_)));
+        b_.CreateAlignedStore(value, dst, PackAlign());
       }
       return {};
     });
     return;
   }
-  // B is [n, k]: 16 columns of op(B) are 16 rows of B, contiguous along k. Load 16 x 16 blocks
-  // (masked past kcount; the buffer has rows to spare up to a multiple of 16) and transpose them
+  // B is [n, k]: W columns of op(B) are W rows of B, contiguous along k. Load W x W blocks
+  // (masked past kcount; the buffer has rows to spare up to a multiple of W) and transpose them
   // in registers.
   std::vector<llvm::Constant*> lane_ids;
-  for (int i = 0; i < kVectorWidth; ++i) lane_ids.push_back(b_.getInt32(i));
+  for (int i = 0; i < w_; ++i) lane_ids.push_back(b_.getInt32(i));
   llvm::Constant* iota = llvm::ConstantVector::get(lane_ids);
   llvm::Value* zero = llvm::Constant::getNullValue(vec_);
-  EmitLoop(I64(0), kcount, kVectorWidth, {}, [&](llvm::Value* kk, const Carried&) -> Carried {
+  EmitLoop(I64(0), kcount, w_, {}, [&](llvm::Value* kk, const Carried&) -> Carried {
     llvm::Value* left = b_.CreateTrunc(b_.CreateSub(kcount, kk), b_.getInt32Ty());
-    llvm::Value* mask = b_.CreateICmpSLT(iota, b_.CreateVectorSplat(kVectorWidth, left));
-    for (int v = 0; v * kVectorWidth < cols; ++v) {
-      std::vector<llvm::Value*> block(kVectorWidth, zero);
-      for (int j = 0; j < kVectorWidth && v * kVectorWidth + j < cols; ++j) {
-        llvm::Value* brow = b_.CreateAdd(col0, I64(v * kVectorWidth + j));
+    llvm::Value* mask = b_.CreateICmpSLT(iota, b_.CreateVectorSplat(w_, left));
+    for (int v = 0; v * w_ < cols; ++v) {
+      std::vector<llvm::Value*> block(w_, zero);
+      for (int j = 0; j < w_ && v * w_ + j < cols; ++j) {
+        llvm::Value* brow = b_.CreateAdd(col0, I64(v * w_ + j));
         llvm::Value* src = Gep(bmat_, b_.CreateAdd(b_.CreateMul(brow, I64(s.k)),
                                                    b_.CreateAdd(k0, kk)));
         block[j] = b_.CreateMaskedLoad(vec_, src, llvm::Align(4), mask, zero);
       }
       TransposeInPlace(block);
-      for (int i = 0; i < kVectorWidth; ++i) {
+      for (int i = 0; i < w_; ++i) {
         llvm::Value* prow = b_.CreateAdd(kk, I64(i));
-        llvm::Value* dst = Gep(pack_, b_.CreateAdd(b_.CreateMul(prow, I64(plan_.nr)),
-                                                   I64(v * kVectorWidth)));
-        b_.CreateAlignedStore(block[i], dst, llvm::Align(64));
+        llvm::Value* dst = Gep(pack_, b_.CreateAdd(b_.CreateMul(prow, I64(plan_.nr)), I64(v * w_)));
+        b_.CreateAlignedStore(block[i], dst, PackAlign());
       }
     }
     return {};
@@ -316,14 +305,14 @@ void GemmEmitter::EmitPackB(llvm::Value* col0, int64_t cols, llvm::Value* k0,
 // step `bit` swaps that bit between row and column index with one two-source shuffle per row,
 // so the whole transpose is log2(W) * W shuffles (vpermt2ps / vunpck / vshuff on AVX-512).
 void GemmEmitter::TransposeInPlace(std::vector<llvm::Value*>& rows) {
-  for (int bit = 1; bit < kVectorWidth; bit <<= 1) {
-    std::vector<int> low_mask(kVectorWidth), high_mask(kVectorWidth);
-    for (int j = 0; j < kVectorWidth; ++j) {
+  for (int bit = 1; bit < w_; bit <<= 1) {
+    std::vector<int> low_mask(w_), high_mask(w_);
+    for (int j = 0; j < w_; ++j) {
       // Row i0 (bit clear) keeps its bit-clear columns and takes row i1's; row i1 the converse.
-      low_mask[j] = (j & bit) ? kVectorWidth + (j ^ bit) : j;
-      high_mask[j] = (j & bit) ? kVectorWidth + j : (j | bit);
+      low_mask[j] = (j & bit) ? w_ + (j ^ bit) : j;
+      high_mask[j] = (j & bit) ? w_ + j : (j | bit);
     }
-    for (int i0 = 0; i0 < kVectorWidth; ++i0) {
+    for (int i0 = 0; i0 < w_; ++i0) {
       if (i0 & bit) continue;
       const int i1 = i0 | bit;
       llvm::Value* low = b_.CreateShuffleVector(rows[i0], rows[i1], low_mask);
@@ -338,17 +327,17 @@ void GemmEmitter::TransposeInPlace(std::vector<llvm::Value*>& rows) {
 // copy or, for a non-transposed B, from B itself.
 llvm::Value* GemmEmitter::LoadB(int v, int64_t cols, llvm::Value* col0, llvm::Value* k0,
                                 llvm::Value* kk, bool from_pack) {
-  const int lanes = static_cast<int>(std::min<int64_t>(kVectorWidth, cols - v * kVectorWidth));
+  const int lanes = static_cast<int>(std::min<int64_t>(w_, cols - v * w_));
   llvm::Value* addr;
   if (from_pack) {
-    addr = Gep(pack_, b_.CreateAdd(b_.CreateMul(kk, I64(plan_.nr)), I64(v * kVectorWidth)));
+    addr = Gep(pack_, b_.CreateAdd(b_.CreateMul(kk, I64(plan_.nr)), I64(v * w_)));
   } else {
     llvm::Value* row = b_.CreateAdd(k0, kk);
-    llvm::Value* col = b_.CreateAdd(col0, I64(v * kVectorWidth));
+    llvm::Value* col = b_.CreateAdd(col0, I64(v * w_));
     addr = Gep(bmat_, b_.CreateAdd(b_.CreateMul(row, I64(plan_.shape.n)), col));
   }
-  const llvm::Align align(from_pack ? 64 : 4);
-  if (lanes == kVectorWidth) return b_.CreateAlignedLoad(vec_, addr, align);
+  const llvm::Align align = from_pack ? PackAlign() : llvm::Align(4);
+  if (lanes == w_) return b_.CreateAlignedLoad(vec_, addr, align);
   return b_.CreateMaskedLoad(vec_, addr, align, Mask(lanes), llvm::Constant::getNullValue(vec_));
 }
 
@@ -360,19 +349,19 @@ llvm::Value* GemmEmitter::LoadA(int64_t r, llvm::Value* row0, llvm::Value* k0, l
   llvm::Value* index = s.transpose_a ? b_.CreateAdd(b_.CreateMul(kidx, I64(s.m)), row)
                                      : b_.CreateAdd(b_.CreateMul(row, I64(s.k)), kidx);
   llvm::Value* scalar = b_.CreateAlignedLoad(f32_, Gep(a_, index), llvm::Align(4));
-  return b_.CreateVectorSplat(kVectorWidth, scalar);
+  return b_.CreateVectorSplat(w_, scalar);
 }
 
 llvm::Value* GemmEmitter::LoadC(llvm::Value* row, llvm::Value* col, int lanes) {
   llvm::Value* addr = Gep(c_, b_.CreateAdd(b_.CreateMul(row, I64(plan_.shape.n)), col));
-  if (lanes == kVectorWidth) return b_.CreateAlignedLoad(vec_, addr, llvm::Align(4));
+  if (lanes == w_) return b_.CreateAlignedLoad(vec_, addr, llvm::Align(4));
   return b_.CreateMaskedLoad(vec_, addr, llvm::Align(4), Mask(lanes),
                              llvm::Constant::getNullValue(vec_));
 }
 
 void GemmEmitter::StoreC(llvm::Value* value, llvm::Value* row, llvm::Value* col, int lanes) {
   llvm::Value* addr = Gep(c_, b_.CreateAdd(b_.CreateMul(row, I64(plan_.shape.n)), col));
-  if (lanes == kVectorWidth) {
+  if (lanes == w_) {
     b_.CreateAlignedStore(value, addr, llvm::Align(4));
     return;
   }
@@ -382,12 +371,10 @@ void GemmEmitter::StoreC(llvm::Value* value, llvm::Value* row, llvm::Value* col,
 // C[row0 : row0+rows, col0 : col0+cols] (+)= op(A) block * op(B) block over k0 : k0+kcount.
 void GemmEmitter::EmitMicroKernel(int64_t rows, int64_t cols, llvm::Value* row0,
                                   llvm::Value* col0, llvm::Value* k0, llvm::Value* kcount) {
-  const int nv = static_cast<int>(CeilDiv(cols, kVectorWidth));
-  auto lanes_of = [&](int v) {
-    return static_cast<int>(std::min<int64_t>(kVectorWidth, cols - v * kVectorWidth));
-  };
+  const int nv = static_cast<int>(CeilDiv(cols, w_));
+  auto lanes_of = [&](int v) { return static_cast<int>(std::min<int64_t>(w_, cols - v * w_)); };
   auto row_of = [&](int64_t r) { return b_.CreateAdd(row0, I64(r)); };
-  auto col_of = [&](int v) { return b_.CreateAdd(col0, I64(v * kVectorWidth)); };
+  auto col_of = [&](int v) { return b_.CreateAdd(col0, I64(v * w_)); };
 
   // Later k blocks continue from the partial sums the earlier ones left in C.
   Carried init;
@@ -449,21 +436,40 @@ void GemmEmitter::EmitMicroKernel(int64_t rows, int64_t cols, llvm::Value* row0,
   b_.SetInsertPoint(done);
 }
 
+// Registers a register block keeps busy through the k loop: its accumulators, the vectors of B,
+// the broadcast of A and, without FMA, the product before it is added.
+int RegistersUsed(const VectorIsa& isa, int mr, int nr_vectors) {
+  return mr * nr_vectors + nr_vectors + 1 + (isa.fma ? 0 : 1);
+}
+
+// The register block, measured with bench/gemm_bench.cc --sweep on the MLP shapes (bench/README.md)
+// for each register file; a block that does not fit spills its accumulators in the k loop.
+//   32 registers (AVX-512): 8 x 2 vectors (16 accumulators; 8 divides every batch-64 shape's m,
+//     so no row edges) is within noise of the best block everywhere; narrow outputs 16 x 1.
+//   16 registers (AVX2, SSE): 6 x 2 (12 accumulators, 15 registers with FMA, all 16 without) is
+//     the best or within noise of it (4 x 3, 5 x 2, 3 x 3) with AVX2 on the W3 shapes swept
+//     (fwd 784->256, fwd 256->128, dW1); narrow outputs 12 x 1 by the same budget (unmeasured:
+//     no W3 shape has n <= 8).
+void ChooseRegisterBlock(const GemmShape& shape, const VectorIsa& isa, GemmTiling& t) {
+  const bool narrow = shape.n <= isa.lanes;
+  t.nr_vectors = narrow ? 1 : 2;
+  if (isa.registers >= 32) {
+    t.mr = narrow ? 16 : 8;
+  } else {
+    t.mr = narrow ? 12 : 6;
+  }
+  assert(RegistersUsed(isa, t.mr, t.nr_vectors) <= isa.registers);
+}
+
 }  // namespace
 
-int GemmVectorWidth() { return kVectorWidth; }
-
-// Measured with bench/gemm_bench.cc --sweep on the MLP shapes (see its report): an 8 x 32 block
-// (16 zmm accumulators; 8 divides every batch-64 shape's m, so no row edges) with a packed B panel
-// is within noise of the best block everywhere; narrow outputs (n <= 16) use 16 x 16.
-GemmTiling ChooseGemmTiling(const GemmShape& shape) {
+GemmTiling ChooseGemmTiling(const GemmShape& shape, const VectorIsa& isa) {
   GemmTiling t;
-  t.nr_vectors = shape.n <= kVectorWidth ? 1 : 2;
-  t.mr = t.nr_vectors == 1 ? 16 : 8;
+  ChooseRegisterBlock(shape, isa, t);
   // Balanced k blocks of at most kMaxKc.
   if (shape.k > kMaxKc) t.kc = CeilDiv(shape.k, CeilDiv(shape.k, kMaxKc));
   // As many rows per task as fit, but enough row groups that all panels together give kMinTasks.
-  const int64_t nr = int64_t{t.nr_vectors} * kVectorWidth;
+  const int64_t nr = int64_t{t.nr_vectors} * isa.lanes;
   const int64_t panels = CeilDiv(shape.n, nr);
   const int64_t groups = std::max<int64_t>(CeilDiv(kMinTasks, panels),
                                            CeilDiv(shape.m, kMaxRowsPerTask));
@@ -474,23 +480,24 @@ GemmTiling ChooseGemmTiling(const GemmShape& shape) {
   return t;
 }
 
-int64_t GemmNumTasks(const GemmShape& shape, const GemmTiling& tiling) {
-  Plan plan = MakePlan(shape, tiling);
+int64_t GemmNumTasks(const GemmShape& shape, const VectorIsa& isa, const GemmTiling& tiling) {
+  Plan plan = MakePlan(shape, isa, tiling);
   return plan.num_panels * plan.num_groups;
 }
 
-int64_t GemmNumTasks(const GemmShape& shape) {
-  return GemmNumTasks(shape, ChooseGemmTiling(shape));
-}
-
-llvm::Function* EmitGemmKernel(llvm::Module& module, const std::string& name,
-                               const GemmShape& shape, const GemmEpilogue& epilogue) {
-  return EmitGemmKernel(module, name, shape, epilogue, ChooseGemmTiling(shape));
+int64_t GemmNumTasks(const GemmShape& shape, const VectorIsa& isa) {
+  return GemmNumTasks(shape, isa, ChooseGemmTiling(shape, isa));
 }
 
 llvm::Function* EmitGemmKernel(llvm::Module& module, const std::string& name,
                                const GemmShape& shape, const GemmEpilogue& epilogue,
-                               const GemmTiling& tiling) {
+                               const VectorIsa& isa) {
+  return EmitGemmKernel(module, name, shape, epilogue, isa, ChooseGemmTiling(shape, isa));
+}
+
+llvm::Function* EmitGemmKernel(llvm::Module& module, const std::string& name,
+                               const GemmShape& shape, const GemmEpilogue& epilogue,
+                               const VectorIsa& isa, const GemmTiling& tiling) {
   llvm::LLVMContext& ctx = module.getContext();
   auto* ptr = llvm::PointerType::getUnqual(ctx);
   auto* i64 = llvm::Type::getInt64Ty(ctx);
@@ -501,12 +508,14 @@ llvm::Function* EmitGemmKernel(llvm::Module& module, const std::string& name,
   fn->getArg(2)->setName("end");
   fn->addParamAttr(0, llvm::Attribute::NoAlias);
   fn->addFnAttr(llvm::Attribute::NoUnwind);
-  fn->addFnAttr("target-cpu", llvm::sys::getHostCPUName());
-  fn->addFnAttr("target-features", HostFeatures());
-  fn->addFnAttr("prefer-vector-width", "512");
-  fn->addFnAttr("min-legal-vector-width", "512");
+  // The target CPU and features come from OptimizeModule (llvm_target.h). Some CPUs prefer
+  // narrower vectors than they have (TOOLCHAIN gotcha 6: skylake-avx512 prefers 256 bits), which
+  // would split every <W x float> in two: pin the width to the register the block was sized for.
+  const std::string bits = std::to_string(isa.bits());
+  fn->addFnAttr("prefer-vector-width", bits);
+  fn->addFnAttr("min-legal-vector-width", bits);
 
-  const Plan plan = MakePlan(shape, tiling);
+  const Plan plan = MakePlan(shape, isa, tiling);
   GemmEmitter(fn, plan, epilogue).Emit();
   return fn;
 }

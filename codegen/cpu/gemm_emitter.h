@@ -1,11 +1,14 @@
 // Emits a GEMM kernel, C = op(A) * op(B), as LLVM IR specialized to one static shape: a
 // register-blocked outer-product microkernel (broadcast A, vector B, fused multiply-add into an
 // MR x NR block of accumulators) with the elementwise ops that follow the matmul fused into its
-// epilogue. The kernel follows the KilnTaskFn ABI so the runtime can split it across cores.
+// epilogue. Vectors are W = isa.lanes floats wide and the block is sized to the target's vector
+// register file (vector_isa.h), so the module must be compiled for that target. The kernel
+// follows the KilnTaskFn ABI so the runtime can split it across cores.
 //
 //   kiln::cpu::GemmShape shape{.m = 64, .n = 256, .k = 784, .a_slot = 0, .b_slot = 1, .c_slot = 2};
-//   llvm::Function* fn = kiln::cpu::EmitGemmKernel(module, "fc1", shape, /*epilogue=*/nullptr);
-//   // After JIT: fc1(slots, 0, kiln::cpu::GemmNumTasks(shape)) computes all of C.
+//   kiln::cpu::VectorIsa isa = kiln::cpu::VectorIsaOf(target_machine);
+//   llvm::Function* fn = kiln::cpu::EmitGemmKernel(module, "fc1", shape, nullptr, isa);
+//   // After JIT: fc1(slots, 0, kiln::cpu::GemmNumTasks(shape, isa)) computes all of C.
 #ifndef KILN_CODEGEN_CPU_GEMM_EMITTER_H_
 #define KILN_CODEGEN_CPU_GEMM_EMITTER_H_
 
@@ -13,6 +16,7 @@
 #include <functional>
 #include <string>
 
+#include "codegen/cpu/vector_isa.h"
 #include "llvm/IR/Function.h"
 #include "llvm/IR/IRBuilder.h"
 #include "llvm/IR/Module.h"
@@ -37,8 +41,8 @@ using GemmEpilogue = std::function<llvm::Value*(llvm::IRBuilderBase& b, llvm::Va
                                                 llvm::Value* acc, llvm::Value* row,
                                                 llvm::Value* col, int lanes)>;
 
-// How the iteration space is blocked. ChooseGemmTiling picks one per shape; tests and the
-// benchmark may pass their own.
+// How the iteration space is blocked. ChooseGemmTiling picks one per shape and vector ISA; tests
+// and the benchmark may pass their own.
 struct GemmTiling {
   int mr = 6;                // Rows of the register block (broadcasts of A).
   int nr_vectors = 2;        // Vectors of W columns in the register block (loads of B).
@@ -49,22 +53,20 @@ struct GemmTiling {
                              // transpose_b, whose columns are strided in memory).
 };
 
-GemmTiling ChooseGemmTiling(const GemmShape& shape);
+GemmTiling ChooseGemmTiling(const GemmShape& shape, const VectorIsa& isa);
 
 // Emits `void name(ptr noalias slots, i64 begin, i64 end)` computing tasks [begin, end) of the
 // kernel's iteration space; tasks write disjoint parts of C, so any split over threads is valid.
 llvm::Function* EmitGemmKernel(llvm::Module& module, const std::string& name,
-                               const GemmShape& shape, const GemmEpilogue& epilogue);
+                               const GemmShape& shape, const GemmEpilogue& epilogue,
+                               const VectorIsa& isa);
 llvm::Function* EmitGemmKernel(llvm::Module& module, const std::string& name,
                                const GemmShape& shape, const GemmEpilogue& epilogue,
-                               const GemmTiling& tiling);
+                               const VectorIsa& isa, const GemmTiling& tiling);
 
 // Number of tasks in the kernel's iteration space (for the default or a given tiling).
-int64_t GemmNumTasks(const GemmShape& shape);
-int64_t GemmNumTasks(const GemmShape& shape, const GemmTiling& tiling);
-
-// W: f32 lanes per vector (16: AVX-512).
-int GemmVectorWidth();
+int64_t GemmNumTasks(const GemmShape& shape, const VectorIsa& isa);
+int64_t GemmNumTasks(const GemmShape& shape, const VectorIsa& isa, const GemmTiling& tiling);
 
 }  // namespace kiln::cpu
 

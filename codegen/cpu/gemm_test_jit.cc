@@ -8,9 +8,9 @@ namespace kiln::cpu {
 
 // The compiler's own pipeline (llvm_target.h) and JIT (jit.h), so the GEMM is tested exactly
 // as kiln builds it.
-absl::StatusOr<std::unique_ptr<GemmTestJit>> GemmTestJit::Create() {
-  KILN_ASSIGN_OR_RETURN(std::unique_ptr<llvm::TargetMachine> tm, CreateHostTargetMachine());
-  KILN_ASSIGN_OR_RETURN(std::unique_ptr<CpuJit> jit, CpuJit::Create());
+absl::StatusOr<std::unique_ptr<GemmTestJit>> GemmTestJit::Create(const std::string& cpu) {
+  KILN_ASSIGN_OR_RETURN(std::unique_ptr<llvm::TargetMachine> tm, CreateTargetMachine(cpu));
+  KILN_ASSIGN_OR_RETURN(std::unique_ptr<CpuJit> jit, CpuJit::Create(*tm));
   return std::unique_ptr<GemmTestJit>(new GemmTestJit(std::move(tm), std::move(jit)));
 }
 

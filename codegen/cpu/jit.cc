@@ -5,18 +5,34 @@
 #include "llvm/ExecutionEngine/Orc/ExecutionUtils.h"
 #include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
 #include "llvm/Support/Error.h"
+#include "support/status.h"
 
 namespace kiln::cpu {
 namespace {
 std::string ToString(llvm::Error error) { return llvm::toString(std::move(error)); }
+
+// Every setting of `target` that shapes code, so the JIT compiles exactly as EmitModule would.
+llvm::orc::JITTargetMachineBuilder SameSettingsAs(const llvm::TargetMachine& target) {
+  llvm::orc::JITTargetMachineBuilder builder(target.getTargetTriple());
+  builder.setCPU(target.getTargetCPU().str());
+  builder.setFeatures(target.getTargetFeatureString());
+  builder.setOptions(target.Options);
+  builder.setRelocationModel(target.getRelocationModel());
+  builder.setCodeModel(target.getCodeModel());
+  builder.setCodeGenOptLevel(target.getOptLevel());
+  return builder;
+}
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<CpuJit>> CpuJit::Create() {
+  KILN_ASSIGN_OR_RETURN(std::unique_ptr<llvm::TargetMachine> target, CreateHostTargetMachine());
+  return Create(*target);
+}
+
+absl::StatusOr<std::unique_ptr<CpuJit>> CpuJit::Create(const llvm::TargetMachine& target) {
   InitializeLlvm();
-  auto builder = llvm::orc::JITTargetMachineBuilder::detectHost();
-  if (!builder) return absl::InternalError(ToString(builder.takeError()));
-  builder->setCodeGenOptLevel(llvm::CodeGenOptLevel::Aggressive);
-  auto jit = llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(std::move(*builder)).create();
+  KILN_RETURN_IF_ERROR(CheckRunsOnHost(target));
+  auto jit = llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(SameSettingsAs(target)).create();
   if (!jit) return absl::InternalError(ToString(jit.takeError()));
   // Generated code calls libm (expf, logf, powf) for the math it does not inline.
   auto generator = llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(

@@ -8,10 +8,12 @@
 #include <functional>
 #include <map>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "codegen/cpu/llvm_scalar_builder.h"
+#include "codegen/cpu/vector_isa.h"
 #include "codegen/fused_evaluator.h"
 #include "ir/kernel_program.h"
 #include "llvm/IR/IRBuilder.h"
@@ -31,8 +33,12 @@ inline kernel::ScalarType ScalarTypeOf(ir::DType dtype) {
 class KernelContext {
  public:
   KernelContext(llvm::Module& module, const ir::Graph& graph, const ir::Kernel& kernel,
-                const ir::BufferAssignment& memory)
-      : module_(module), graph_(graph), kernel_(kernel), memory_(memory),
+                const ir::BufferAssignment& memory, const VectorIsa& isa)
+      : module_(module),
+        graph_(graph),
+        kernel_(kernel),
+        memory_(memory),
+        isa_(isa),
         b_(module.getContext()) {}
 
   // Creates the kernel function `void name(ptr slots, i64 begin, i64 end)` and its entry block.
@@ -47,7 +53,8 @@ class KernelContext {
     function_->getArg(1)->setName("begin");
     function_->getArg(2)->setName("end");
     function_->addParamAttr(0, llvm::Attribute::NoAlias);
-    function_->addFnAttr("prefer-vector-width", "512");
+    // The loop vectorizer may use the target's widest registers (some CPUs prefer narrower).
+    function_->addFnAttr("prefer-vector-width", std::to_string(isa_.bits()));
     entry_ = llvm::BasicBlock::Create(ctx, "entry", function_);
     b_.SetInsertPoint(entry_);
   }
@@ -67,6 +74,7 @@ class KernelContext {
   llvm::Value* end() { return function_->getArg(2); }
   llvm::Value* slots() { return function_->getArg(0); }
   const ir::Graph& graph() const { return graph_; }
+  const VectorIsa& isa() const { return isa_; }
   const ir::Kernel& kernel() const { return kernel_; }
   const ir::Node& node(ir::NodeId id) const { return graph_.node(id); }
 
@@ -147,6 +155,7 @@ class KernelContext {
   const ir::Graph& graph_;
   const ir::Kernel& kernel_;
   const ir::BufferAssignment& memory_;
+  const VectorIsa isa_;
   llvm::IRBuilder<> b_;
   llvm::Function* function_ = nullptr;
   llvm::BasicBlock* entry_ = nullptr;

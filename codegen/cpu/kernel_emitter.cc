@@ -129,7 +129,8 @@ absl::StatusOr<EmittedKernel> EmitMatmulKernel(KernelContext& k) {
       // The GEMM emitter positions its own builder; follow it.
       k.Attach(ib.GetInsertBlock()->getParent());
       k.b().SetInsertPoint(ib.GetInsertBlock(), ib.GetInsertPoint());
-      const int width = GemmVectorWidth();
+      const int width =
+          static_cast<int>(llvm::cast<llvm::FixedVectorType>(acc->getType())->getNumElements());
       LlvmScalarBuilder sb(k.b(), width);
       std::vector<llvm::Constant*> lane_ids;
       for (int lane = 0; lane < width; ++lane) lane_ids.push_back(k.b().getInt64(lane));
@@ -164,24 +165,24 @@ absl::StatusOr<EmittedKernel> EmitMatmulKernel(KernelContext& k) {
   }
   // With K blocking the GEMM parks partial sums in C between blocks. When C is a persistent
   // tensor updated in place, its old value must survive until the epilogue reads it.
-  GemmTiling tiling = ChooseGemmTiling(shape);
+  GemmTiling tiling = ChooseGemmTiling(shape, k.isa());
   for (NodeId out : kernel.outputs) {
     if (!ir::OpOf(k.graph().node(out)).Has(ir::kContraction) && IsUpdateValue(k.graph(), out)) {
       tiling.kc = 0;
     }
   }
-  llvm::Function* fn = EmitGemmKernel(k.module(), kernel.name, shape, epilogue, tiling);
+  llvm::Function* fn = EmitGemmKernel(k.module(), kernel.name, shape, epilogue, k.isa(), tiling);
   // Below ~1 MFLOP a GEMM takes a few microseconds: waking a second thread costs about as much.
   bool parallel = 2.0 * shape.m * shape.n * shape.k >= kMinParallelFlops;
-  return EmittedKernel{fn, GemmNumTasks(shape, tiling), parallel};
+  return EmittedKernel{fn, GemmNumTasks(shape, k.isa(), tiling), parallel};
 }
 
 }  // namespace
 
 absl::StatusOr<EmittedKernel> EmitKernel(llvm::Module& module, const ir::Graph& graph,
                                          const ir::Kernel& kernel,
-                                         const ir::BufferAssignment& memory) {
-  KernelContext context(module, graph, kernel, memory);
+                                         const ir::BufferAssignment& memory, const VectorIsa& isa) {
+  KernelContext context(module, graph, kernel, memory, isa);
   if (kernel.kind != ir::KernelKind::kMatmul) context.CreateFunction();
   switch (kernel.kind) {
     case ir::KernelKind::kLoop: return EmitLoopKernel(context);

@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "absl/status/statusor.h"
+#include "codegen/cpu/vector_isa.h"
 #include "ir/kernel_program.h"
 #include "llvm/IR/Function.h"
 #include "llvm/IR/Module.h"
@@ -21,10 +22,11 @@ struct EmittedKernel {
   bool parallel = false;  // Worth splitting across threads (else run on the calling thread).
 };
 
-// Slots are indices into `memory.buffers`.
+// Slots are indices into `memory.buffers`; `isa` is the target's (VectorIsaOf the TargetMachine
+// the module will be compiled with).
 absl::StatusOr<EmittedKernel> EmitKernel(llvm::Module& module, const ir::Graph& graph,
                                          const ir::Kernel& kernel,
-                                         const ir::BufferAssignment& memory);
+                                         const ir::BufferAssignment& memory, const VectorIsa& isa);
 
 }  // namespace kiln::cpu
 

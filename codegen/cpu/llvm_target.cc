@@ -1,8 +1,11 @@
 #include "codegen/cpu/llvm_target.h"
 
+#include <algorithm>
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "codegen/backend.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/Analysis/CGSCCPassManager.h"
 #include "llvm/Analysis/LoopAnalysisManager.h"
@@ -30,6 +33,10 @@ void InitializeLlvm() {
 }
 
 namespace {
+
+// The generic CPU levels --cpu documents; any other LLVM CPU name is accepted too.
+constexpr const char* kGenericCpus = "native, x86-64-v2, x86-64-v3, x86-64-v4";
+
 std::string HostFeatures() {
   std::string features;
   for (const auto& feature : llvm::sys::getHostCPUFeatures()) {
@@ -38,9 +45,7 @@ std::string HostFeatures() {
   }
   return features;
 }
-}  // namespace
 
-namespace {
 absl::StatusOr<const llvm::Target*> ProcessTarget() {
   InitializeLlvm();
   std::string error;
@@ -49,33 +54,63 @@ absl::StatusOr<const llvm::Target*> ProcessTarget() {
   return target;
 }
 
+// Every setting that shapes the generated code is fixed here, explicitly, so that the JIT (which
+// copies them, jit.cc) and the object file agree: PIC, the small code model, -O3, and LLVM's
+// default floating-point options (contract only llvm.fmuladd, no fast-math).
 absl::StatusOr<std::unique_ptr<llvm::TargetMachine>> MakeTargetMachine(const std::string& cpu,
                                                                        const std::string& features) {
   KILN_ASSIGN_OR_RETURN(const llvm::Target* target, ProcessTarget());
   std::string triple = llvm::sys::getProcessTriple();
   llvm::TargetOptions options;
-  std::unique_ptr<llvm::TargetMachine> machine(target->createTargetMachine(
-      triple, cpu, features, options, llvm::Reloc::PIC_, std::nullopt,
-      llvm::CodeGenOptLevel::Aggressive));
+  std::unique_ptr<llvm::TargetMachine> machine(
+      target->createTargetMachine(triple, cpu, features, options, llvm::Reloc::PIC_,
+                                  llvm::CodeModel::Small, llvm::CodeGenOptLevel::Aggressive));
   if (!machine) return absl::InternalError("could not create a TargetMachine for " + triple);
   return machine;
 }
+
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<llvm::TargetMachine>> CreateHostTargetMachine() {
-  return MakeTargetMachine(llvm::sys::getHostCPUName().str(), HostFeatures());
-}
-
 absl::StatusOr<std::unique_ptr<llvm::TargetMachine>> CreateTargetMachine(const std::string& cpu) {
-  if (cpu == "host") return CreateHostTargetMachine();
+  if (codegen::IsNativeCpu(cpu)) {
+    return MakeTargetMachine(llvm::sys::getHostCPUName().str(), HostFeatures());
+  }
   KILN_ASSIGN_OR_RETURN(const llvm::Target* target, ProcessTarget());
   std::unique_ptr<llvm::MCSubtargetInfo> info(
       target->createMCSubtargetInfo(llvm::sys::getProcessTriple(), "", ""));
   if (info == nullptr || !info->isCPUStringValid(cpu)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("unknown CPU '", cpu, "' (try host, x86-64-v3 or x86-64-v4)"));
+    return absl::InvalidArgumentError(absl::StrCat("unknown CPU '", cpu, "' (use ", kGenericCpus,
+                                                   ", or an LLVM CPU name such as znver3)"));
   }
   return MakeTargetMachine(cpu, "");
+}
+
+absl::StatusOr<std::unique_ptr<llvm::TargetMachine>> CreateHostTargetMachine() {
+  return CreateTargetMachine("native");
+}
+
+std::vector<std::string> MissingHostFeatures(const llvm::TargetMachine& target) {
+  // The host reports the instruction-set features it knows about, each on or off; the target's
+  // feature bits also hold tuning flags ("slow-3ops-lea") that the host never reports and that
+  // need no hardware, so only features the host reports as off count as missing.
+  const llvm::StringMap<bool> host = llvm::sys::getHostCPUFeatures();
+  const llvm::MCSubtargetInfo& info = *target.getMCSubtargetInfo();
+  std::vector<std::string> missing;
+  for (const llvm::SubtargetFeatureKV& feature : info.getAllProcessorFeatures()) {
+    if (!info.getFeatureBits().test(feature.Value)) continue;
+    auto it = host.find(feature.Key);
+    if (it != host.end() && !it->second) missing.emplace_back(feature.Key);
+  }
+  std::sort(missing.begin(), missing.end());
+  return missing;
+}
+
+absl::Status CheckRunsOnHost(const llvm::TargetMachine& target) {
+  std::vector<std::string> missing = MissingHostFeatures(target);
+  if (missing.empty()) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      "code for CPU '", target.getTargetCPU().str(), "' cannot run on this machine, which lacks ",
+      absl::StrJoin(missing, ", "), " (an object file for it can still be built)"));
 }
 
 absl::Status OptimizeModule(llvm::Module& module, llvm::TargetMachine& target) {

@@ -72,7 +72,7 @@ std::vector<int> OutputBuffers(const ir::BufferAssignment& memory, const ir::Ker
 
 absl::StatusOr<runtime::EntrySpec> EmitEntryPoint(llvm::Module& module,
                                                   const ir::KernelProgram& program,
-                                                  const std::string& symbol) {
+                                                  const std::string& symbol, const VectorIsa& isa) {
   llvm::LLVMContext& ctx = module.getContext();
   llvm::IRBuilder<> b(ctx);
   auto* ptr = b.getPtrTy();
@@ -97,7 +97,7 @@ absl::StatusOr<runtime::EntrySpec> EmitEntryPoint(llvm::Module& module,
     ir::Kernel kernel = original;
     kernel.name = absl::StrCat(symbol, "_", original.name);
     KILN_ASSIGN_OR_RETURN(EmittedKernel emitted,
-                          EmitKernel(module, program.graph, kernel, program.memory));
+                          EmitKernel(module, program.graph, kernel, program.memory, isa));
     spec.kernels.push_back({kernel.name, emitted.num_tasks, emitted.parallel,
                             KernelFlops(program.graph, kernel),
                             KernelBytes(program.graph, kernel),

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "codegen/cpu/vector_isa.h"
 #include "ir/kernel_program.h"
 #include "llvm/IR/Module.h"
 #include "runtime/program.h"
@@ -13,10 +14,11 @@
 namespace kiln::cpu {
 
 // Adds `void symbol(ptr slots, ptr parallel)` and its kernels (named "<symbol>_<kernel>") to
-// `module`; returns the buffer table the runtime binds slots from.
+// `module`, their vector code shaped for `isa` (the target's: VectorIsaOf); returns the buffer
+// table the runtime binds slots from.
 absl::StatusOr<runtime::EntrySpec> EmitEntryPoint(llvm::Module& module,
                                                   const ir::KernelProgram& program,
-                                                  const std::string& symbol);
+                                                  const std::string& symbol, const VectorIsa& isa);
 
 }  // namespace kiln::cpu
 

@@ -201,10 +201,15 @@ std::vector<codegen::EmitFormat> CudaBackend::emit_formats() const {
 }
 
 absl::StatusOr<std::string> CudaBackend::Emit(const codegen::CompiledModel& model,
-                                              std::string_view format) const {
+                                              std::string_view format,
+                                              const codegen::EmitOptions& options) const {
   if (format != "cuda") {
     return absl::InvalidArgumentError(
         absl::StrCat("the cuda backend does not emit '", std::string(format), "'"));
+  }
+  if (!codegen::IsNativeCpu(options.cpu)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--cpu ", options.cpu, ": --emit=cuda writes no CPU code (--cpu is for llvm, asm, obj)"));
   }
   std::string source;
   for (const codegen::CompiledEntry& entry : model.entries) {
@@ -225,8 +230,9 @@ absl::StatusOr<std::unique_ptr<codegen::LoadedModel>> CudaBackend::Load(
   }
   KILN_ASSIGN_OR_RETURN(runtime::DeviceProgram device,
                         BuildDeviceProgram(programs, prefixes, NvrtcOptions()));
-  // The CPU build initializes the persistent tensors exactly as a CPU run does.
-  KILN_ASSIGN_OR_RETURN(cpu::HostProgram host, cpu::LoadOnHost(model, options.seed));
+  // The CPU build initializes the persistent tensors exactly as a CPU run does; its code (the
+  // host copy, checkpoints) is built for --cpu like a CPU run's.
+  KILN_ASSIGN_OR_RETURN(cpu::HostProgram host, cpu::LoadOnHost(model, options.seed, options.cpu));
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<runtime::CudaContext> gpu, runtime::CudaContext::Create(0));
   return std::make_unique<CudaLoadedModel>(std::move(host), std::move(device), std::move(gpu));
 }

@@ -52,8 +52,9 @@ class CudaBackend : public codegen::Backend {
   std::string_view name() const override { return "cuda"; }
   absl::Status CheckAvailable() const override { return CheckCudaAvailable(); }
   std::vector<codegen::EmitFormat> emit_formats() const override;
-  absl::StatusOr<std::string> Emit(const codegen::CompiledModel& model,
-                                   std::string_view format) const override;
+  // CUDA C holds no CPU code: a --cpu other than native is refused rather than ignored.
+  absl::StatusOr<std::string> Emit(const codegen::CompiledModel& model, std::string_view format,
+                                   const codegen::EmitOptions& options) const override;
   absl::StatusOr<std::unique_ptr<codegen::LoadedModel>> Load(
       const codegen::CompiledModel& model, const codegen::LoadOptions& options) const override;
 };

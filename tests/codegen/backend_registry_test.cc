@@ -82,13 +82,13 @@ TEST(CpuBackendTest, EmitsEachOfItsFormats) {
   ASSERT_TRUE(model.ok()) << model.status();
   const codegen::Backend* cpu = BackendEmitting("llvm");
   ASSERT_NE(cpu, nullptr);
-  auto llvm = cpu->Emit(*model, "llvm");
+  auto llvm = cpu->Emit(*model, "llvm", {});
   ASSERT_TRUE(llvm.ok()) << llvm.status();
   EXPECT_NE(llvm->find("define void @fashion_mlp_eval_b8("), std::string::npos);
-  auto object = cpu->Emit(*model, "obj");
+  auto object = cpu->Emit(*model, "obj", {});
   ASSERT_TRUE(object.ok()) << object.status();
   EXPECT_EQ(object->substr(0, 4), "\x7f" "ELF");
-  EXPECT_FALSE(cpu->Emit(*model, "cuda").ok());
+  EXPECT_FALSE(cpu->Emit(*model, "cuda", {}).ok());
 }
 
 }  // namespace

@@ -1,10 +1,13 @@
 // Runs JIT-compiled GEMM kernels against a double-precision reference over a grid of shapes with
-// ragged edges, all transpose combinations and several tilings; checks the fused epilogue, that
-// nothing past C is written, that the work splits across threads, and that the code is vector FMA on AVX2 and AVX-512.
+// ragged edges, all transpose combinations and several tilings, for each vector ISA this machine
+// can run (native, and the x86-64-v2/v3/v4 levels: 4, 8 and 16 lanes); checks the fused
+// epilogue, that nothing past C is written, that the work splits across threads, and that the
+// code is vector FMA on AVX2 and AVX-512 and mul + add on SSE.
 #include "codegen/cpu/gemm_emitter.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <memory>
@@ -87,8 +90,29 @@ llvm::Value* BiasRelu(llvm::IRBuilderBase& b, llvm::Value* slots, llvm::Value* a
   return b.CreateMaxNum(b.CreateFAdd(acc, bias), llvm::Constant::getNullValue(vec));
 }
 
-class GemmEmitterTest : public ::testing::Test {
+// Every test of this fixture runs for each CPU of INSTANTIATE_TEST_SUITE_P below that this
+// machine can run (the others skip): the kernels are emitted for that CPU's vector ISA and
+// JIT-compiled for it.
+class GemmEmitterTest : public ::testing::TestWithParam<std::string> {
  protected:
+  void SetUp() override {
+    auto jit = GemmTestJit::Create(GetParam());
+    if (absl::IsFailedPrecondition(jit.status())) GTEST_SKIP() << jit.status();
+    ASSERT_TRUE(jit.ok()) << jit.status();
+    isa_ = (*jit)->isa();
+  }
+
+  // A fresh JIT for the fixture's CPU (one per module: kernel names repeat between calls).
+  std::unique_ptr<GemmTestJit> NewJit() {
+    auto jit = GemmTestJit::Create(GetParam());
+    EXPECT_TRUE(jit.ok()) << jit.status();
+    return jit.ok() ? std::move(*jit) : nullptr;
+  }
+
+  int64_t NumTasks(const Case& c) const {
+    return c.default_tiling ? GemmNumTasks(c.shape, isa_) : GemmNumTasks(c.shape, isa_, c.tiling);
+  }
+
   // JIT-compiles all cases in one module and checks each against the reference.
   void RunCases(const std::vector<Case>& cases, std::string* optimized_ir = nullptr,
                 std::string* assembly = nullptr) {
@@ -98,17 +122,17 @@ class GemmEmitterTest : public ::testing::Test {
       const Case& c = cases[i];
       GemmEpilogue epilogue = c.bias_relu ? GemmEpilogue(BiasRelu) : GemmEpilogue();
       if (c.default_tiling) {
-        EmitGemmKernel(*module, Name(c, i), c.shape, epilogue);
+        EmitGemmKernel(*module, Name(c, i), c.shape, epilogue, isa_);
       } else {
-        EmitGemmKernel(*module, Name(c, i), c.shape, epilogue, c.tiling);
+        EmitGemmKernel(*module, Name(c, i), c.shape, epilogue, isa_, c.tiling);
       }
     }
-    auto jit = GemmTestJit::Create();
-    ASSERT_TRUE(jit.ok()) << jit.status();
-    absl::Status added = (*jit)->Add(std::move(context), std::move(module), optimized_ir, assembly);
+    std::unique_ptr<GemmTestJit> jit = NewJit();
+    ASSERT_NE(jit, nullptr);
+    absl::Status added = jit->Add(std::move(context), std::move(module), optimized_ir, assembly);
     ASSERT_TRUE(added.ok()) << added;
     for (size_t i = 0; i < cases.size(); ++i) {
-      auto fn = (*jit)->Lookup(Name(cases[i], i));
+      auto fn = jit->Lookup(Name(cases[i], i));
       ASSERT_TRUE(fn.ok()) << fn.status();
       CheckCase(cases[i], *fn, Name(cases[i], i));
     }
@@ -130,8 +154,7 @@ class GemmEmitterTest : public ::testing::Test {
 
     // One task at a time, in order: a write past a row's last column would land in a part of the
     // next row that an earlier task already finished, and be caught below.
-    const int64_t num_tasks =
-        c.default_tiling ? GemmNumTasks(s) : GemmNumTasks(s, c.tiling);
+    const int64_t num_tasks = NumTasks(c);
     for (int64_t t = 0; t < num_tasks; ++t) fn(slots.data(), t, t + 1);
 
     std::vector<double> want = Reference(c, a, b, bias);
@@ -149,7 +172,18 @@ class GemmEmitterTest : public ::testing::Test {
       ASSERT_EQ(c_buf[kGuard + s.m * s.n + g], kGuardValue) << name << ": wrote past C";
     }
   }
+
+  VectorIsa isa_;
 };
+
+// native: whatever this machine has; then 4, 8 and 16 lanes.
+INSTANTIATE_TEST_SUITE_P(Cpus, GemmEmitterTest,
+                         ::testing::Values("native", "x86-64-v2", "x86-64-v3", "x86-64-v4"),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           std::string name = info.param;
+                           std::replace(name.begin(), name.end(), '-', '_');
+                           return name;
+                         });
 
 std::vector<Case> EdgeGrid(bool transpose_a, bool transpose_b) {
   std::vector<Case> cases;
@@ -166,13 +200,13 @@ std::vector<Case> EdgeGrid(bool transpose_a, bool transpose_b) {
   return cases;
 }
 
-TEST_F(GemmEmitterTest, EdgeGridPlain) { RunCases(EdgeGrid(false, false)); }
-TEST_F(GemmEmitterTest, EdgeGridTransposeA) { RunCases(EdgeGrid(true, false)); }
-TEST_F(GemmEmitterTest, EdgeGridTransposeB) { RunCases(EdgeGrid(false, true)); }
-TEST_F(GemmEmitterTest, EdgeGridTransposeBoth) { RunCases(EdgeGrid(true, true)); }
+TEST_P(GemmEmitterTest, EdgeGridPlain) { RunCases(EdgeGrid(false, false)); }
+TEST_P(GemmEmitterTest, EdgeGridTransposeA) { RunCases(EdgeGrid(true, false)); }
+TEST_P(GemmEmitterTest, EdgeGridTransposeB) { RunCases(EdgeGrid(false, true)); }
+TEST_P(GemmEmitterTest, EdgeGridTransposeBoth) { RunCases(EdgeGrid(true, true)); }
 
 // The MLP shapes the benchmark measures, with the default tiling.
-TEST_F(GemmEmitterTest, MlpShapes) {
+TEST_P(GemmEmitterTest, MlpShapes) {
   std::vector<Case> cases;
   auto add = [&](int64_t m, int64_t n, int64_t k, bool ta, bool tb) {
     Case c;
@@ -194,7 +228,7 @@ TEST_F(GemmEmitterTest, MlpShapes) {
 
 // Explicit tilings: register blocks of other sizes, several row groups, k blocking (where later
 // blocks continue from partial sums in C) and packing of a non-transposed B.
-TEST_F(GemmEmitterTest, Tilings) {
+TEST_P(GemmEmitterTest, Tilings) {
   std::vector<Case> cases;
   for (bool ta : {false, true}) {
     for (bool tb : {false, true}) {
@@ -216,7 +250,7 @@ TEST_F(GemmEmitterTest, Tilings) {
 }
 
 // Bias + ReLU through the epilogue callback, at masked edge columns, with and without k blocks.
-TEST_F(GemmEmitterTest, BiasReluEpilogue) {
+TEST_P(GemmEmitterTest, BiasReluEpilogue) {
   std::vector<Case> cases;
   for (int64_t n : {10, 16, 33, 70}) {
     for (bool tb : {false, true}) {
@@ -232,25 +266,34 @@ TEST_F(GemmEmitterTest, BiasReluEpilogue) {
   RunCases(cases);
 }
 
-// The epilogue sees every (row, vector) once, with the lane count of the right edge.
-TEST_F(GemmEmitterTest, EpilogueLanes) {
-  llvm::LLVMContext context;
-  llvm::Module module("lanes", context);
-  std::multiset<int> lanes_seen;
-  GemmEpilogue record = [&](llvm::IRBuilderBase& b, llvm::Value* slots, llvm::Value* acc,
-                            llvm::Value* row, llvm::Value* col, int lanes) {
-    lanes_seen.insert(lanes);
-    return acc;
+// The epilogue is emitted once for every (row, vector) of each form of panel (full, and the right
+// edge with its lane count).
+TEST(GemmEpilogueTest, Lanes) {
+  auto lanes_seen = [](const VectorIsa& isa) {
+    llvm::LLVMContext context;
+    llvm::Module module("lanes", context);
+    std::multiset<int> seen;
+    GemmEpilogue record = [&](llvm::IRBuilderBase& b, llvm::Value* slots, llvm::Value* acc,
+                              llvm::Value* row, llvm::Value* col, int lanes) {
+      seen.insert(lanes);
+      return acc;
+    };
+    EmitGemmKernel(module, "lanes", {.m = 6, .n = 42, .k = 5}, record, isa,
+                   GemmTiling{.mr = 6, .nr_vectors = 2});
+    return seen;
   };
-  // n = 42 = 32 + 10: one full panel (2 vectors of 16) and an edge panel of 10 columns.
-  EmitGemmKernel(module, "lanes", {.m = 6, .n = 42, .k = 5}, record,
-                 GemmTiling{.mr = 6, .nr_vectors = 2});
-  EXPECT_EQ(lanes_seen, (std::multiset<int>{16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 10,
-                                            10, 10, 10, 10, 10}));
+  // n = 42. AVX-512: full panels of 2 vectors of 16 (one) and an edge panel of 10 columns.
+  std::multiset<int> avx512;
+  for (int row = 0; row < 6; ++row) avx512.insert({16, 16, 10});
+  EXPECT_EQ(lanes_seen(kAvx512), avx512);
+  // AVX2: full panels of 2 vectors of 8 (two) and an edge panel of 8 + 2 columns.
+  std::multiset<int> avx2;
+  for (int row = 0; row < 6; ++row) avx2.insert({8, 8, 8, 2});
+  EXPECT_EQ(lanes_seen(kAvx2), avx2);
 }
 
 // Both halves of the task range, on two threads, compute all of C for every benchmark shape.
-TEST_F(GemmEmitterTest, SplitsAcrossThreads) {
+TEST_P(GemmEmitterTest, SplitsAcrossThreads) {
   const GemmShape shapes[] = {
       {.m = 64, .n = 256, .k = 784},
       {.m = 64, .n = 128, .k = 256},
@@ -264,21 +307,21 @@ TEST_F(GemmEmitterTest, SplitsAcrossThreads) {
   auto context = std::make_unique<llvm::LLVMContext>();
   auto module = std::make_unique<llvm::Module>("split", *context);
   for (size_t i = 0; i < std::size(shapes); ++i) {
-    EXPECT_GE(GemmNumTasks(shapes[i]), 4) << "shape " << i << " leaves a core idle";
-    EmitGemmKernel(*module, absl::StrCat("split", i), shapes[i], nullptr);
+    EXPECT_GE(GemmNumTasks(shapes[i], isa_), 4) << "shape " << i << " leaves a core idle";
+    EmitGemmKernel(*module, absl::StrCat("split", i), shapes[i], nullptr, isa_);
   }
-  auto jit = GemmTestJit::Create();
-  ASSERT_TRUE(jit.ok()) << jit.status();
-  ASSERT_TRUE((*jit)->Add(std::move(context), std::move(module)).ok());
+  std::unique_ptr<GemmTestJit> jit = NewJit();
+  ASSERT_NE(jit, nullptr);
+  ASSERT_TRUE(jit->Add(std::move(context), std::move(module)).ok());
   for (size_t i = 0; i < std::size(shapes); ++i) {
     const GemmShape& s = shapes[i];
-    auto fn = (*jit)->Lookup(absl::StrCat("split", i));
+    auto fn = jit->Lookup(absl::StrCat("split", i));
     ASSERT_TRUE(fn.ok()) << fn.status();
     std::mt19937 rng(static_cast<unsigned>(i));
     std::vector<float> a = RandomVector(s.m * s.k, rng), b = RandomVector(s.k * s.n, rng);
     std::vector<float> c(s.m * s.n, kGuardValue);
     void* slots[] = {a.data(), b.data(), c.data()};
-    const int64_t tasks = GemmNumTasks(s);
+    const int64_t tasks = GemmNumTasks(s, isa_);
     std::thread first([&] { (*fn)(slots, 0, tasks / 2); });
     std::thread second([&] { (*fn)(slots, tasks / 2, tasks); });
     first.join();
@@ -293,29 +336,49 @@ TEST_F(GemmEmitterTest, SplitsAcrossThreads) {
 }
 
 // Optimized and assembled for a named CPU (not the host: the test must not depend on the machine
-// it runs on), the GEMM is vector FMA: <16 x float> fused multiply-adds in the IR (llvm.fmuladd
-// until instruction selection), no scalar ones, and vfmadd on the CPU's widest registers.
-void ExpectVectorFma(const std::string& cpu, const std::string& registers) {
-  SCOPED_TRACE(cpu);
+// it runs on), the W3 GEMM is vector code of the CPU's width: <W x float> multiply-adds in the IR
+// (llvm.fmuladd until instruction selection), no scalar ones, and in the assembly vfmadd on the
+// CPU's widest registers, or mulps + addps without FMA.
+struct IsaExpectation {
+  std::string cpu;
+  int lanes;
+  std::string registers;  // The register class the arithmetic uses: "zmm", "ymm", "xmm".
+  bool fma;
+};
+
+void ExpectVectorCode(const IsaExpectation& want) {
+  SCOPED_TRACE(want.cpu);
   llvm::LLVMContext context;
   llvm::Module module("gemm_fma", context);
-  EmitGemmKernel(module, "gemm", {.m = 64, .n = 256, .k = 784}, GemmEpilogue());
-  auto target = CreateTargetMachine(cpu);
+  auto target = CreateTargetMachine(want.cpu);
   ASSERT_TRUE(target.ok()) << target.status();
+  const VectorIsa isa = VectorIsaOf(**target);
+  ASSERT_EQ(isa.lanes, want.lanes);
+  ASSERT_EQ(isa.fma, want.fma);
+  EmitGemmKernel(module, "gemm", {.m = 64, .n = 256, .k = 784}, GemmEpilogue(), isa);
   ASSERT_TRUE(OptimizeModule(module, **target).ok());
   auto ir = EmitModule(module, **target, OutputKind::kLlvmIr);
   auto assembly = EmitModule(module, **target, OutputKind::kAssembly);
   ASSERT_TRUE(ir.ok() && assembly.ok());
-  EXPECT_TRUE(std::regex_search(*ir, std::regex(R"(<16 x float> @llvm\.(fma|fmuladd)\.v16f32)")))
-      << "no <16 x float> fma in the optimized IR";
+  const std::string vector =
+      absl::StrCat("<", want.lanes, " x float> @llvm\\.(fma|fmuladd)\\.v", want.lanes, "f32");
+  EXPECT_TRUE(std::regex_search(*ir, std::regex(vector))) << "no " << vector << " in the IR";
   EXPECT_FALSE(std::regex_search(*ir, std::regex(R"(float @llvm\.(fma|fmuladd)\.f32)")))
       << "scalar fma in the optimized IR";
-  EXPECT_TRUE(std::regex_search(*assembly, std::regex("vfmadd[0-9]+ps\\s[^\\n]*" + registers)))
-      << "no vfmadd on " << registers << " registers in the assembly";
+  if (want.fma) {
+    EXPECT_TRUE(
+        std::regex_search(*assembly, std::regex("vfmadd[0-9]+ps\\s[^\\n]*" + want.registers)))
+        << "no vfmadd on " << want.registers << " registers in the assembly";
+  } else {
+    EXPECT_EQ(assembly->find("vfmadd"), std::string::npos) << "FMA on a CPU without it";
+    EXPECT_TRUE(std::regex_search(*assembly, std::regex("\\smulps\\s[^\\n]*xmm")));
+    EXPECT_TRUE(std::regex_search(*assembly, std::regex("\\saddps\\s[^\\n]*xmm")));
+  }
 }
 
-TEST(GemmInstructionsTest, Avx512UsesZmm) { ExpectVectorFma("x86-64-v4", "zmm"); }
-TEST(GemmInstructionsTest, Avx2UsesYmm) { ExpectVectorFma("x86-64-v3", "ymm"); }
+TEST(GemmInstructionsTest, Avx512UsesZmm) { ExpectVectorCode({"x86-64-v4", 16, "zmm", true}); }
+TEST(GemmInstructionsTest, Avx2UsesYmm) { ExpectVectorCode({"x86-64-v3", 8, "ymm", true}); }
+TEST(GemmInstructionsTest, Sse42UsesXmmMulAdd) { ExpectVectorCode({"x86-64-v2", 4, "xmm", false}); }
 
 TEST(GemmInstructionsTest, UnknownCpuIsAnError) {
   auto target = CreateTargetMachine("pentium9000");
@@ -323,8 +386,8 @@ TEST(GemmInstructionsTest, UnknownCpuIsAnError) {
   EXPECT_NE(target.status().message().find("unknown CPU 'pentium9000'"), std::string::npos);
 }
 
-// The host build still JIT-compiles and runs a large case (whatever its vector ISA).
-TEST_F(GemmEmitterTest, HostBuildRunsLargeCase) {
+// A large case, JIT-compiled and run (native: whatever this machine's vector ISA).
+TEST_P(GemmEmitterTest, RunsLargeCase) {
   Case c;
   c.shape = {.m = 64, .n = 256, .k = 784};
   RunCases({c});

@@ -190,11 +190,60 @@ TEST(KilnCliTest, TruncatedIdxFileIsAOneLineError) {
   EXPECT_NE(r.err.find("truncated"), std::string::npos) << Describe(r);
 }
 
+// The GEMM's vectors are as wide as the registers of --cpu, whatever machine compiles.
 TEST(KilnCliTest, EmitLlvmShowsTheTrainingStepAsVectorCode) {
-  RunResult r = RunKiln({"compile", "examples/fashion_mlp.kiln", "--emit=llvm"});
+  RunResult r =
+      RunKiln({"compile", "examples/fashion_mlp.kiln", "--emit=llvm", "--cpu", "x86-64-v4"});
   ASSERT_TRUE(r.exited && r.exit_code == 0) << Describe(r);
   EXPECT_NE(r.out.find("define void @fashion_mlp_train_b64("), std::string::npos);
   EXPECT_NE(r.out.find("<16 x float> @llvm.fmuladd.v16f32"), std::string::npos);
+  r = RunKiln({"compile", "examples/fashion_mlp.kiln", "--emit=llvm", "--cpu", "x86-64-v3"});
+  ASSERT_TRUE(r.exited && r.exit_code == 0) << Describe(r);
+  EXPECT_NE(r.out.find("<8 x float> @llvm.fmuladd.v8f32"), std::string::npos);
+  EXPECT_EQ(r.out.find("v16f32"), std::string::npos);
+}
+
+TEST(KilnCliTest, CpuFlagChoosesTheAssemblysRegisters) {
+  RunResult r =
+      RunKiln({"compile", "examples/fashion_mlp.kiln", "--emit=asm", "--cpu", "x86-64-v4"});
+  ASSERT_TRUE(r.exited && r.exit_code == 0) << Describe(r);
+  EXPECT_NE(r.out.find("%zmm"), std::string::npos);
+  r = RunKiln({"compile", "examples/fashion_mlp.kiln", "--emit=asm", "--cpu", "x86-64-v2"});
+  ASSERT_TRUE(r.exited && r.exit_code == 0) << Describe(r);
+  EXPECT_EQ(r.out.find("%ymm"), std::string::npos);
+  EXPECT_EQ(r.out.find("%zmm"), std::string::npos);
+}
+
+TEST(KilnCliTest, UnknownCpuIsAOneLineError) {
+  RunResult r =
+      RunKiln({"compile", "examples/fashion_mlp.kiln", "--emit=obj", "--cpu", "pentium9000"});
+  ASSERT_TRUE(r.exited) << Describe(r);
+  EXPECT_EQ(r.exit_code, 1) << Describe(r);
+  EXPECT_EQ(r.err.rfind("kiln: unknown CPU 'pentium9000' (use native, x86-64-v2", 0), 0u)
+      << Describe(r);
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << Describe(r);
+}
+
+bool HostHasAvx512() { return ReadFile("/proc/cpuinfo").find(" avx512f") != std::string::npos; }
+
+// kiln train runs the code of --cpu: SSE4.2 code runs on any x86-64 machine; AVX-512 code on one
+// without AVX-512 is refused in one line naming what is missing, not a SIGILL.
+TEST(KilnCliTest, TrainRunsTheCodeOfCpuOrRefusesIt) {
+  if (!fs::exists(fs::path(kFashionMnistDir) / "train-images-idx3-ubyte.gz")) {
+    GTEST_SKIP() << kFashionMnistDir << " is not installed (Debian's dataset-fashion-mnist)";
+  }
+  RunResult r = RunKiln({"train", "examples/fashion_mlp.kiln", "--epochs", "1", "--train-limit",
+                         "640", "--test-limit", "100", "--cpu", "x86-64-v2"});
+  ASSERT_TRUE(r.exited && r.exit_code == 0) << Describe(r);
+  if (HostHasAvx512()) GTEST_SKIP() << "this machine runs x86-64-v4 code";
+  r = RunKiln({"train", "examples/fashion_mlp.kiln", "--epochs", "1", "--train-limit", "640",
+               "--test-limit", "100", "--cpu", "x86-64-v4"});
+  ASSERT_TRUE(r.exited) << Describe(r);
+  EXPECT_EQ(r.exit_code, 1) << Describe(r);
+  EXPECT_NE(r.err.find("cannot run on this machine, which lacks"), std::string::npos)
+      << Describe(r);
+  EXPECT_NE(r.err.find("avx512f"), std::string::npos) << Describe(r);
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << Describe(r);
 }
 
 TEST(KilnCliTest, FusionDumpShowsEpilogueAndOneKernelPerAdamUpdate) {

@@ -20,7 +20,9 @@ void CompileEntry(const kiln::frontend::ModelAst& ast, const kiln::ir::TrainConf
   if (!program.ok()) return;
   llvm::LLVMContext context;
   llvm::Module module("fuzz", context);
-  (void)kiln::cpu::EmitEntryPoint(module, *program, training ? "train" : "eval");
+  // AVX-512's register blocks: the widest vectors, so the most masked edges.
+  (void)kiln::cpu::EmitEntryPoint(module, *program, training ? "train" : "eval",
+                                  kiln::cpu::kAvx512);
 }
 
 }  // namespace
