@@ -6,26 +6,20 @@
 namespace kiln::aot {
 
 absl::Status ApplyRecipeFlags(const CommandLine& line, runtime::TrainRecipe& recipe) {
-  KILN_ASSIGN_OR_RETURN(auto epochs, line.Int("epochs"));
-  KILN_ASSIGN_OR_RETURN(auto batch, line.Int("batch-size"));
-  KILN_ASSIGN_OR_RETURN(auto lr, line.Double("lr"));
-  KILN_ASSIGN_OR_RETURN(auto seed, line.Int("seed"));
-  KILN_ASSIGN_OR_RETURN(auto train_limit, line.Int("train-limit"));
-  KILN_ASSIGN_OR_RETURN(auto test_limit, line.Int("test-limit"));
-  if (batch && *batch != recipe.batch_size) {
+  KILN_ASSIGN_OR_RETURN(runtime::RunFlags flags, runtime::RunFlags::Read(line));
+  if (flags.batch_size && *flags.batch_size != recipe.batch_size) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "--batch-size %d: this program was built for batch size %d (batch sizes are static; "
         "rebuild with kiln build --batch-size %d)",
-        *batch, recipe.batch_size, *batch));
+        *flags.batch_size, recipe.batch_size, *flags.batch_size));
   }
-  if (epochs) recipe.epochs = *epochs;
-  if (lr) recipe.learning_rate = *lr;
-  if (seed) recipe.seed = static_cast<uint64_t>(*seed);
-  if (train_limit) recipe.data.train_limit = *train_limit;
-  if (test_limit) recipe.data.test_limit = *test_limit;
-  if (auto dir = line.String("data-dir")) recipe.data.path = *dir;
-  if (auto weights = line.String("init-weights")) recipe.init_weights = *weights;
-  if (recipe.epochs < 1) return absl::InvalidArgumentError("--epochs must be at least 1");
+  if (flags.epochs) recipe.epochs = *flags.epochs;
+  if (flags.lr) recipe.learning_rate = *flags.lr;
+  if (flags.seed) recipe.seed = static_cast<uint64_t>(*flags.seed);
+  if (flags.train_limit) recipe.data.train_limit = *flags.train_limit;
+  if (flags.test_limit) recipe.data.test_limit = *flags.test_limit;
+  if (flags.data_dir) recipe.data.path = *flags.data_dir;
+  if (flags.init_weights) recipe.init_weights = *flags.init_weights;
   return absl::OkStatus();
 }
 

@@ -16,6 +16,25 @@ namespace kiln::runtime {
 
 std::string SettingNumber(double value) { return absl::StrFormat("%.15g", value); }
 
+absl::StatusOr<RunFlags> RunFlags::Read(const CommandLine& line) {
+  RunFlags flags;
+  KILN_ASSIGN_OR_RETURN(flags.epochs, line.Int("epochs"));
+  KILN_ASSIGN_OR_RETURN(flags.batch_size, line.Int("batch-size"));
+  KILN_ASSIGN_OR_RETURN(flags.lr, line.Double("lr"));
+  KILN_ASSIGN_OR_RETURN(flags.seed, line.Int("seed"));
+  KILN_ASSIGN_OR_RETURN(flags.train_limit, line.Int("train-limit"));
+  KILN_ASSIGN_OR_RETURN(flags.test_limit, line.Int("test-limit"));
+  flags.data_dir = line.String("data-dir");
+  flags.init_weights = line.String("init-weights");
+  if (flags.epochs && *flags.epochs < 1) {
+    return absl::InvalidArgumentError("--epochs must be at least 1");
+  }
+  if (flags.batch_size && *flags.batch_size < 1) {
+    return absl::InvalidArgumentError("--batch-size must be at least 1");
+  }
+  return flags;
+}
+
 TrainOptions TrainOptionsOf(const TrainRecipe& recipe) {
   TrainOptions run;
   run.epochs = recipe.epochs;

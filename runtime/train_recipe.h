@@ -7,11 +7,13 @@
 #define KILN_RUNTIME_TRAIN_RECIPE_H_
 
 #include <cstdint>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "runtime/data_spec.h"
 #include "runtime/executable.h"
 #include "runtime/trainer.h"
@@ -40,6 +42,15 @@ struct TrainRecipe {
   // init_weights: the file, the tensors it loads and those it leaves at their initializers.
   std::string init_weights;
   std::vector<std::string> init_load, init_keep;
+};
+
+// The flags `kiln train` and built programs share that override a recipe's values, read and
+// checked once (--epochs and --batch-size at least 1); the callers apply them.
+struct RunFlags {
+  std::optional<int64_t> epochs, batch_size, seed, train_limit, test_limit;
+  std::optional<double> lr;
+  std::optional<std::string> data_dir, init_weights;
+  static absl::StatusOr<RunFlags> Read(const CommandLine& line);
 };
 
 // The trainer's options for `recipe`, before any output files are named; the log is stdout.

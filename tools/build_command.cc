@@ -168,10 +168,7 @@ absl::Status Build(const std::vector<std::string>& args) {
 }  // namespace
 
 int BuildCommand(const std::vector<std::string>& args) {
-  absl::Status status = Build(args);
-  if (status.ok()) return 0;
-  std::cerr << "kiln: " << status.message() << "\n";
-  return 1;
+  return ExitStatus(Build(args));
 }
 
 }  // namespace kiln::tools

@@ -6,7 +6,12 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
+
 namespace kiln::tools {
+
+// A command's exit status: 0, or 1 after printing "kiln: <message>" to stderr.
+int ExitStatus(const absl::Status& status);
 
 int TrainCommand(const std::vector<std::string>& args);
 int CompileCommand(const std::vector<std::string>& args);

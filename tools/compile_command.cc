@@ -110,10 +110,7 @@ absl::Status Compile(const std::vector<std::string>& args) {
 }  // namespace
 
 int CompileCommand(const std::vector<std::string>& args) {
-  absl::Status status = Compile(args);
-  if (status.ok()) return 0;
-  std::cerr << "kiln: " << status.message() << "\n";
-  return 1;
+  return ExitStatus(Compile(args));
 }
 
 }  // namespace kiln::tools

@@ -122,6 +122,12 @@ their report after it ("// fuse", "// plan-memory").
 
 }  // namespace
 
+int kiln::tools::ExitStatus(const absl::Status& status) {
+  if (status.ok()) return 0;
+  std::cerr << "kiln: " << status.message() << "\n";
+  return 1;
+}
+
 int main(int argc, char** argv) {
   // Past `ulimit -f` the kernel sends SIGXFSZ, whose default action kills kiln mid-write and
   // leaves a temporary file behind. Ignored, the write fails with EFBIG instead, which every

@@ -57,10 +57,7 @@ absl::Status Opt(const std::vector<std::string>& args) {
 }  // namespace
 
 int OptCommand(const std::vector<std::string>& args) {
-  absl::Status status = Opt(args);
-  if (status.ok()) return 0;
-  std::cerr << "kiln: " << status.message() << "\n";
-  return 1;
+  return ExitStatus(Opt(args));
 }
 
 }  // namespace kiln::tools

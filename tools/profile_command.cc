@@ -62,10 +62,7 @@ absl::Status Profile(const std::vector<std::string>& args) {
 }  // namespace
 
 int ProfileCommand(const std::vector<std::string>& args) {
-  absl::Status status = Profile(args);
-  if (status.ok()) return 0;
-  std::cerr << "kiln: " << status.message() << "\n";
-  return 1;
+  return ExitStatus(Profile(args));
 }
 
 }  // namespace kiln::tools

@@ -74,10 +74,7 @@ absl::Status Train(std::vector<std::string> args) {
 }  // namespace
 
 int TrainCommand(const std::vector<std::string>& args) {
-  absl::Status status = Train(args);
-  if (status.ok()) return 0;
-  std::cerr << "kiln: " << status.message() << "\n";
-  return 1;
+  return ExitStatus(Train(args));
 }
 
 }  // namespace kiln::tools

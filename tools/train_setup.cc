@@ -29,22 +29,15 @@ void AddBatchSizes(std::vector<EntryRequest>& entries, bool training, int64_t sa
 }
 
 absl::Status ApplyOverrides(const CommandLine& line, ir::TrainConfig& train) {
-  KILN_ASSIGN_OR_RETURN(auto epochs, line.Int("epochs"));
-  KILN_ASSIGN_OR_RETURN(auto batch, line.Int("batch-size"));
-  KILN_ASSIGN_OR_RETURN(auto lr, line.Double("lr"));
-  KILN_ASSIGN_OR_RETURN(auto seed, line.Int("seed"));
-  KILN_ASSIGN_OR_RETURN(auto train_limit, line.Int("train-limit"));
-  KILN_ASSIGN_OR_RETURN(auto test_limit, line.Int("test-limit"));
-  if (epochs) train.epochs = *epochs;
-  if (batch) train.batch_size = *batch;
-  if (lr) train.optimizer.hparams["lr"] = *lr;
-  if (seed) train.seed = static_cast<uint64_t>(*seed);
-  if (train_limit) train.data.train_limit = *train_limit;
-  if (test_limit) train.data.test_limit = *test_limit;
-  if (auto dir = line.String("data-dir")) train.data.path = *dir;
-  if (auto weights = line.String("init-weights")) train.init_weights = *weights;
-  if (train.epochs < 1) return absl::InvalidArgumentError("--epochs must be at least 1");
-  if (train.batch_size < 1) return absl::InvalidArgumentError("--batch-size must be at least 1");
+  KILN_ASSIGN_OR_RETURN(runtime::RunFlags flags, runtime::RunFlags::Read(line));
+  if (flags.epochs) train.epochs = *flags.epochs;
+  if (flags.batch_size) train.batch_size = *flags.batch_size;
+  if (flags.lr) train.optimizer.hparams["lr"] = *flags.lr;
+  if (flags.seed) train.seed = static_cast<uint64_t>(*flags.seed);
+  if (flags.train_limit) train.data.train_limit = *flags.train_limit;
+  if (flags.test_limit) train.data.test_limit = *flags.test_limit;
+  if (flags.data_dir) train.data.path = *flags.data_dir;
+  if (flags.init_weights) train.init_weights = *flags.init_weights;
   return absl::OkStatus();
 }
 
