@@ -2,7 +2,8 @@
 // hardware counters), so `kiln profile` and `kiln bench` can place it on the roofline.
 //
 //   double flops = KernelFlops(program.graph, kernel);  // matmul m x k x n: 2mnk
-//   int64_t bytes = KernelBytes(program.graph, kernel);  // its inputs read once, outputs written once
+//   int64_t bytes = KernelBytes(program.graph, kernel);  // its inputs read once, outputs written
+//   once
 #ifndef KILN_CODEGEN_KERNEL_COST_H_
 #define KILN_CODEGEN_KERNEL_COST_H_
 

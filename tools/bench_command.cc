@@ -49,8 +49,9 @@ struct BenchFlags {
 absl::StatusOr<BenchFlags> ParseBenchFlags(const std::vector<std::string>& args) {
   KILN_ASSIGN_OR_RETURN(
       CommandLine line,
-      CommandLine::Parse(args, {"batch-size", "threads", "mode", "device", "json", "compare", "budget-ms"},
-                         {"cold", "warm", "calibrate", "no-unfused"}));
+      CommandLine::Parse(
+          args, {"batch-size", "threads", "mode", "device", "json", "compare", "budget-ms"},
+          {"cold", "warm", "calibrate", "no-unfused"}));
   BenchFlags flags;
   flags.calibrate = line.Has("calibrate");
   if (line.positional().size() > 1 || (line.positional().empty() && !flags.calibrate)) {
@@ -59,7 +60,8 @@ absl::StatusOr<BenchFlags> ParseBenchFlags(const std::vector<std::string>& args)
   if (!line.positional().empty()) flags.file = line.positional()[0];
   const std::string mode = line.String("mode").value_or("train");
   if (mode != "train" && mode != "eval") {
-    return absl::InvalidArgumentError(absl::StrCat("--mode: expected train or eval, got '", mode, "'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--mode: expected train or eval, got '", mode, "'"));
   }
   if (line.Has("cold") && line.Has("warm")) {
     return absl::InvalidArgumentError("--cold and --warm: pick one");
@@ -68,7 +70,8 @@ absl::StatusOr<BenchFlags> ParseBenchFlags(const std::vector<std::string>& args)
   KILN_ASSIGN_OR_RETURN(flags.batch_size, line.Int("batch-size"));
   KILN_ASSIGN_OR_RETURN(auto threads, line.Int("threads"));
   flags.threads = static_cast<int>(threads.value_or(0));
-  if (flags.threads <= 0) flags.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (flags.threads <= 0)
+    flags.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   KILN_ASSIGN_OR_RETURN(auto budget, line.Double("budget-ms"));
   flags.options.budget_ms = budget.value_or(200.0);
   flags.options.cold_cache = !line.Has("warm");
@@ -116,7 +119,8 @@ std::vector<std::string> KernelPhases(const ir::KernelProgram& program,
 std::vector<std::string> KernelOps(const ir::Graph& graph, const ir::Kernel& kernel) {
   std::vector<std::string> ops;
   for (ir::NodeId id : kernel.nodes) {
-    if (!passes::IsInlinedGenerator(graph.node(id))) ops.push_back(std::string(graph.node(id).op.name()));
+    if (!passes::IsInlinedGenerator(graph.node(id)))
+      ops.push_back(std::string(graph.node(id).op.name()));
   }
   return ops;
 }
@@ -166,7 +170,8 @@ absl::StatusOr<Difference> CompareSteps(codegen::LoadedModel& fused, codegen::Lo
   KILN_ASSIGN_OR_RETURN(runtime::Entry * a, fused.host().FindEntry(training, batch));
   KILN_ASSIGN_OR_RETURN(runtime::Entry * b, unfused.host().FindEntry(training, batch));
   for (const runtime::BufferSpec& buffer : a->spec().buffers) {
-    if (buffer.role != runtime::BufferRole::kOutput || buffer.type != runtime::ElementType::kF32) continue;
+    if (buffer.role != runtime::BufferRole::kOutput || buffer.type != runtime::ElementType::kF32)
+      continue;
     KILN_ASSIGN_OR_RETURN(runtime::BufferView x, a->Output(buffer.name));
     KILN_ASSIGN_OR_RETURN(runtime::BufferView y, b->Output(buffer.name));
     Accumulate(buffer.name, x.f32(), y.f32(), x.num_elements(), d);
@@ -174,7 +179,8 @@ absl::StatusOr<Difference> CompareSteps(codegen::LoadedModel& fused, codegen::Lo
   for (const runtime::Tensor& tensor : fused.host().persistent()) {
     if (tensor.type() != runtime::ElementType::kF32) continue;
     runtime::Tensor* other = unfused.host().FindPersistent(tensor.name());
-    if (other == nullptr) return absl::InternalError(absl::StrCat("unfused step lacks ", tensor.name()));
+    if (other == nullptr)
+      return absl::InternalError(absl::StrCat("unfused step lacks ", tensor.name()));
     Accumulate(tensor.name(), tensor.f32(), other->f32(), tensor.num_elements(), d);
   }
   return d;
@@ -191,9 +197,10 @@ std::string MethodLine(const BenchFlags& flags) {
   return absl::StrFormat(
       "each kernel alone after 3 warm-up runs, timed runs until %.0f ms (%d..%d runs); %s",
       o.budget_ms, o.min_runs, o.max_runs,
-      o.cold_cache ? absl::StrFormat("cold caches: %d MiB (2x LLC) written on every thread before each run",
-                                     o.evict_bytes >> 20)
-                   : std::string("warm caches: runs back to back"));
+      o.cold_cache
+          ? absl::StrFormat("cold caches: %d MiB (2x LLC) written on every thread before each run",
+                            o.evict_bytes >> 20)
+          : std::string("warm caches: runs back to back"));
 }
 
 absl::Status Calibrate(const codegen::Backend& backend, int threads) {
@@ -208,10 +215,10 @@ absl::Status Calibrate(const codegen::Backend& backend, int threads) {
 void AddRoofline(const BenchFlags& flags, BenchReport& report) {
   std::optional<codegen::MachinePeak> peak = LoadMachinePeak(HostCpuDescription(), flags.threads);
   if (!peak) {
-    report.roofline_source = absl::StrCat("not calibrated for ", flags.threads,
-                                          " threads on this CPU: run `kiln bench --calibrate",
-                                          flags.threads > 0 ? absl::StrCat(" --threads ", flags.threads) : "",
-                                          "` for the roofline columns");
+    report.roofline_source = absl::StrCat(
+        "not calibrated for ", flags.threads, " threads on this CPU: run `kiln bench --calibrate",
+        flags.threads > 0 ? absl::StrCat(" --threads ", flags.threads) : "",
+        "` for the roofline columns");
     return;
   }
   report.have_roofline = true;
@@ -254,7 +261,10 @@ void AddUnfused(const CompiledEntry& fused, const CompiledEntry& unfused,
     const ir::Kernel& kernel = unfused.program.kernels[k];
     int target = -1;
     for (ir::NodeId id : kernel.nodes) {
-      if (owner[id] >= 0) { target = owner[id]; break; }
+      if (owner[id] >= 0) {
+        target = owner[id];
+        break;
+      }
     }
     if (target < 0) continue;
     BenchKernel& row = report.kernels[target];
@@ -292,7 +302,8 @@ absl::Status Bench(const std::vector<std::string>& args) {
     if (!(gate.rel <= kGateRelativeLimit)) {
       return absl::InternalError(absl::StrFormat(
           "bench: fused and unfused steps disagree: '%s' differs by %.3g relative (max abs %.3g; "
-          "limit %.0e)", gate.where, gate.rel, gate.abs, kGateRelativeLimit));
+          "limit %.0e)",
+          gate.where, gate.rel, gate.abs, kGateRelativeLimit));
     }
   }
 
@@ -335,9 +346,9 @@ absl::Status Bench(const std::vector<std::string>& args) {
   }
   std::cout << slower.size() << " kernel(s) slower beyond the noise:\n";
   for (const Regression& r : slower) {
-    std::cout << absl::StrFormat("  SLOWER %-28s p50 %.2f us -> %.2f us (p10-p90 %.2f-%.2f -> %.2f-%.2f)\n",
-                                 r.name, r.base.p50, r.now.p50, r.base.p10, r.base.p90, r.now.p10,
-                                 r.now.p90);
+    std::cout << absl::StrFormat(
+        "  SLOWER %-28s p50 %.2f us -> %.2f us (p10-p90 %.2f-%.2f -> %.2f-%.2f)\n", r.name,
+        r.base.p50, r.now.p50, r.base.p10, r.base.p90, r.now.p10, r.now.p90);
   }
   return absl::FailedPreconditionError(
       absl::StrCat("bench: ", slower.size(), " kernel(s) slower than ", flags.compare_path));

@@ -26,8 +26,8 @@ std::string Shortened(std::string text, size_t width) {
 }
 
 llvm::json::Object SpreadJson(const Spread& s) {
-  return llvm::json::Object{{"p10_us", s.p10}, {"p50_us", s.p50}, {"p90_us", s.p90},
-                            {"runs", s.runs}};
+  return llvm::json::Object{
+      {"p10_us", s.p10}, {"p50_us", s.p50}, {"p90_us", s.p90}, {"runs", s.runs}};
 }
 
 double Number(const llvm::json::Object& o, llvm::StringRef key) {
@@ -51,9 +51,9 @@ void PrintHeader(const BenchReport& r, std::ostream& out) {
   out << "target: " << r.target << "\n";
   out << "method: " << r.method << "\n";
   out << "roofline: " << r.roofline_source << "\n";
-  out << absl::StrFormat("step: p50 %.1f us (p10-p90 %.1f-%.1f, %d runs); sum of kernel p50s %.1f us\n\n",
-                         r.step_us.p50, r.step_us.p10, r.step_us.p90, r.step_us.runs,
-                         r.KernelSumUs());
+  out << absl::StrFormat(
+      "step: p50 %.1f us (p10-p90 %.1f-%.1f, %d runs); sum of kernel p50s %.1f us\n\n",
+      r.step_us.p50, r.step_us.p10, r.step_us.p90, r.step_us.runs, r.KernelSumUs());
 }
 
 // "1.55x faster" or "1.02x slower": the fused step against the unfused one.
@@ -100,20 +100,21 @@ double BenchReport::KernelSumUs() const {
 void PrintBenchReport(const BenchReport& r, std::ostream& out) {
   PrintHeader(r, out);
   out << absl::StrFormat("%-28s %-9s %-24s %9s %17s %5s %9s %9s %8s %7s %6s", "kernel", "phase",
-                         "ops", "p50 us", "p10-p90 us", "runs", "MFLOP", "KB", "GFLOP/s",
-                         "GB/s", "AI");
+                         "ops", "p50 us", "p10-p90 us", "runs", "MFLOP", "KB", "GFLOP/s", "GB/s",
+                         "AI");
   if (r.have_roofline) out << absl::StrFormat(" %8s %6s %-7s", "roof GF", "%roof", "bound");
   if (r.have_unfused) out << absl::StrFormat(" %10s %7s %9s", "unfused us", "speedup", "saved KB");
   out << "\n";
   for (const BenchKernel& k : r.kernels) {
     out << absl::StrFormat("%-28s %-9s %-24s %9.2f %8.2f-%-8.2f %5d %9.3f %9.1f %8.2f %7.2f %6.2f",
                            Shortened(k.name, 28), k.phase,
-                           Shortened(k.ops.empty() ? "-" : absl::StrJoin(k.ops, ","), 24), k.time_us.p50, k.time_us.p10,
-                           k.time_us.p90, k.time_us.runs, k.flops / 1e6, k.bytes / 1e3,
-                           k.Gflops(), k.Gbs(), k.Intensity());
+                           Shortened(k.ops.empty() ? "-" : absl::StrJoin(k.ops, ","), 24),
+                           k.time_us.p50, k.time_us.p10, k.time_us.p90, k.time_us.runs,
+                           k.flops / 1e6, k.bytes / 1e3, k.Gflops(), k.Gbs(), k.Intensity());
     if (r.have_roofline) {
       const double bound = r.roofline.BoundGflops(k.Intensity());
-      out << absl::StrFormat(" %8.1f %5.1f%% %-7s", bound, bound > 0 ? 100.0 * k.Gflops() / bound : 0.0,
+      out << absl::StrFormat(" %8.1f %5.1f%% %-7s", bound,
+                             bound > 0 ? 100.0 * k.Gflops() / bound : 0.0,
                              r.roofline.MemoryBound(k.Intensity()) ? "memory" : "compute");
     }
     if (r.have_unfused && k.unfused_kernels > 0) {
@@ -130,11 +131,16 @@ std::string BenchReportToJson(const BenchReport& r) {
   for (const BenchKernel& k : r.kernels) {
     llvm::json::Array ops;
     for (const std::string& op : k.ops) ops.push_back(op);
-    llvm::json::Object o{{"name", k.name},           {"phase", k.phase},
-                         {"ops", std::move(ops)},    {"launch", k.launch},
-                         {"time", SpreadJson(k.time_us)}, {"flops", k.flops},
-                         {"bytes", k.bytes},         {"gflops", k.Gflops()},
-                         {"gbs", k.Gbs()},           {"intensity", k.Intensity()}};
+    llvm::json::Object o{{"name", k.name},
+                         {"phase", k.phase},
+                         {"ops", std::move(ops)},
+                         {"launch", k.launch},
+                         {"time", SpreadJson(k.time_us)},
+                         {"flops", k.flops},
+                         {"bytes", k.bytes},
+                         {"gflops", k.Gflops()},
+                         {"gbs", k.Gbs()},
+                         {"intensity", k.Intensity()}};
     if (r.have_roofline) {
       const double bound = r.roofline.BoundGflops(k.Intensity());
       o["roofline_gflops"] = bound;
@@ -148,13 +154,22 @@ std::string BenchReportToJson(const BenchReport& r) {
     }
     kernels.push_back(std::move(o));
   }
-  llvm::json::Object root{
-      {"schema", "kiln-bench/1"}, {"model", r.model},       {"mode", r.mode},
-      {"batch_size", r.batch_size}, {"device", r.device},   {"threads", r.threads},
-      {"target", r.target},       {"version", r.version},   {"cold_cache", r.cold_cache},
-      {"evict_bytes", r.evict_bytes}, {"budget_ms", r.budget_ms}, {"method", r.method},
-      {"roofline_source", r.roofline_source}, {"step", SpreadJson(r.step_us)},
-      {"kernel_sum_us", r.KernelSumUs()}, {"kernels", std::move(kernels)}};
+  llvm::json::Object root{{"schema", "kiln-bench/1"},
+                          {"model", r.model},
+                          {"mode", r.mode},
+                          {"batch_size", r.batch_size},
+                          {"device", r.device},
+                          {"threads", r.threads},
+                          {"target", r.target},
+                          {"version", r.version},
+                          {"cold_cache", r.cold_cache},
+                          {"evict_bytes", r.evict_bytes},
+                          {"budget_ms", r.budget_ms},
+                          {"method", r.method},
+                          {"roofline_source", r.roofline_source},
+                          {"step", SpreadJson(r.step_us)},
+                          {"kernel_sum_us", r.KernelSumUs()},
+                          {"kernels", std::move(kernels)}};
   if (r.have_roofline) {
     root["roofline"] = llvm::json::Object{{"gflops", r.roofline.gflops},
                                           {"bandwidth_gbs", r.roofline.bandwidth_gbs}};

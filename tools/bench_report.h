@@ -60,14 +60,14 @@ struct BenchReport {
   std::string model;
   std::string mode;  // train | eval.
   int64_t batch_size = 0;
-  std::string device;     // "2 threads".
+  std::string device;  // "2 threads".
   int threads = 0;
-  std::string target;     // CPU name, e.g. "znver3 (AMD EPYC 7B13)".
-  std::string version;    // kiln version and commit.
+  std::string target;   // CPU name, e.g. "znver3 (AMD EPYC 7B13)".
+  std::string version;  // kiln version and commit.
   bool cold_cache = true;
   int64_t evict_bytes = 0;
   double budget_ms = 0.0;
-  std::string method;     // One sentence: how runs were taken.
+  std::string method;  // One sentence: how runs were taken.
   bool have_roofline = false;
   Roofline roofline;
   std::string roofline_source;  // Where the peak figures came from, or why there are none.

@@ -23,8 +23,10 @@ constexpr int64_t kFallbackLlcBytes = int64_t{32} << 20;
 int64_t ParseCacheSize(const std::string& line) {
   absl::string_view text = absl::StripAsciiWhitespace(line);
   int64_t scale = 1;
-  if (absl::ConsumeSuffix(&text, "K")) scale = 1024;
-  else if (absl::ConsumeSuffix(&text, "M")) scale = 1024 * 1024;
+  if (absl::ConsumeSuffix(&text, "K"))
+    scale = 1024;
+  else if (absl::ConsumeSuffix(&text, "M"))
+    scale = 1024 * 1024;
   int64_t value = 0;
   return absl::SimpleAtoi(text, &value) ? value * scale : 0;
 }
@@ -34,7 +36,9 @@ std::string FirstLineWith(const std::string& path, const std::string& prefix) {
   for (std::string line; std::getline(in, line);) {
     if (line.rfind(prefix, 0) != 0) continue;
     const size_t colon = line.find(':');
-    return colon == std::string::npos ? "" : std::string(absl::StripAsciiWhitespace(line.substr(colon + 1)));
+    return colon == std::string::npos
+               ? ""
+               : std::string(absl::StripAsciiWhitespace(line.substr(colon + 1)));
   }
   return "";
 }
@@ -101,7 +105,8 @@ absl::Status StoreMachinePeak(const std::string& cpu, const codegen::MachinePeak
   entries.push_back(PeakJson(cpu, peak));
   std::string text;
   llvm::raw_string_ostream os(text);
-  os << llvm::formatv("{0:2}", llvm::json::Value(llvm::json::Object{{"machines", std::move(entries)}}));
+  os << llvm::formatv("{0:2}",
+                      llvm::json::Value(llvm::json::Object{{"machines", std::move(entries)}}));
   os.flush();
   const std::string path = MachineFilePath();
   std::error_code error;

@@ -17,7 +17,8 @@ double SecondsSince(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-// Task i of n rewrites the i-th slice of slots[0] (the buffer, length in slots[1], byte in slots[2]).
+// Task i of n rewrites the i-th slice of slots[0] (the buffer, length in slots[1], byte in
+// slots[2]).
 void EvictSlice(void** slots, int64_t begin, int64_t end) {
   auto* data = static_cast<char*>(slots[0]);
   const int64_t size = *static_cast<int64_t*>(slots[1]);
@@ -88,8 +89,8 @@ void CacheEvictor::Evict(const KilnParallel* parallel) {
   parallel->run(parallel->pool, EvictSlice, slots, tasks);
 }
 
-std::vector<double> SampleMicroseconds(const codegen::BenchOptions& options,
-                                       CacheEvictor& evictor, const KilnParallel* parallel,
+std::vector<double> SampleMicroseconds(const codegen::BenchOptions& options, CacheEvictor& evictor,
+                                       const KilnParallel* parallel,
                                        const std::function<void()>& call) {
   for (int i = 0; i < 3; ++i) call();  // Wake the pool, fault in pages, fill the predictors.
   std::vector<double> samples;
@@ -123,7 +124,8 @@ absl::StatusOr<codegen::MachinePeak> MeasureHostPeak(const KilnParallel* paralle
   }
   FmaRun run{best.fn, 1 << 23};
   void* fma_slots[1] = {&run};
-  const double fma_s = BestSeconds(5, [&] { parallel->run(parallel->pool, FmaTask, fma_slots, threads); });
+  const double fma_s =
+      BestSeconds(5, [&] { parallel->run(parallel->pool, FmaTask, fma_slots, threads); });
   peak.gflops = best.flops_per_iteration * run.iterations * threads / fma_s / 1e9;
 
   // 3 x 64 MiB: far past any last-level cache this is meant for.

@@ -32,8 +32,8 @@ class CacheEvictor {
 // Three warm-up calls, then timed calls until `options.budget_ms` of wall time is spent (at
 // least min_runs, at most max_runs). With options.cold_cache, `evictor` runs before each call,
 // outside the timed region.
-std::vector<double> SampleMicroseconds(const codegen::BenchOptions& options,
-                                       CacheEvictor& evictor, const KilnParallel* parallel,
+std::vector<double> SampleMicroseconds(const codegen::BenchOptions& options, CacheEvictor& evictor,
+                                       const KilnParallel* parallel,
                                        const std::function<void()>& call);
 
 // FP32 multiply-add throughput (the generated FMA loop on every thread) and a triad's

@@ -27,16 +27,24 @@ constexpr char kDense[] = R"(graph g {
 
 TEST(KernelCostTest, MatmulCountsTwoMnkAndItsOperands) {
   const ir::Graph graph = Parse(kDense);
-  const ir::Kernel matmul{.name = "k0_matmul", .kind = ir::KernelKind::kMatmul, .root = 3,
-                          .nodes = {3}, .outputs = {3}, .inputs = {0, 1}};
-  EXPECT_EQ(KernelFlops(graph, matmul), 2.0 * 8 * 4 * 16);                // 1024
+  const ir::Kernel matmul{.name = "k0_matmul",
+                          .kind = ir::KernelKind::kMatmul,
+                          .root = 3,
+                          .nodes = {3},
+                          .outputs = {3},
+                          .inputs = {0, 1}};
+  EXPECT_EQ(KernelFlops(graph, matmul), 2.0 * 8 * 4 * 16);               // 1024
   EXPECT_EQ(KernelBytes(graph, matmul), (8 * 16 + 16 * 4 + 8 * 4) * 4);  // x, w read; out written
 }
 
 TEST(KernelCostTest, BiasReluEpilogueAddsOneFlopPerElementAndOnlyTheBias) {
   const ir::Graph graph = Parse(kDense);
-  const ir::Kernel fused{.name = "k0_matmul_add_relu", .kind = ir::KernelKind::kMatmul,
-                         .root = 3, .nodes = {3, 4, 5}, .outputs = {5}, .inputs = {0, 1, 2}};
+  const ir::Kernel fused{.name = "k0_matmul_add_relu",
+                         .kind = ir::KernelKind::kMatmul,
+                         .root = 3,
+                         .nodes = {3, 4, 5},
+                         .outputs = {5},
+                         .inputs = {0, 1, 2}};
   EXPECT_EQ(KernelFlops(graph, fused), 1024.0 + 32 + 32);
   // The pre-activation never leaves the kernel: only the bias is added to the traffic.
   EXPECT_EQ(KernelBytes(graph, fused), (8 * 16 + 16 * 4 + 4 + 8 * 4) * 4);

@@ -52,9 +52,9 @@ TEST_F(BenchCliTest, PrintsTheTableAndWritesJson) {
   RunResult r = Bench({"--json", json});
   ASSERT_TRUE(r.exited) << Describe(r);
   ASSERT_EQ(r.exit_code, 0) << Describe(r);
-  for (const char* text : {"method: ", "cold caches", "kernel ", "phase", "p10-p90 us", "forward",
-                           "backward", "optimizer", "fused vs unfused", "correctness gate",
-                           "kiln bench --calibrate"}) {
+  for (const char* text :
+       {"method: ", "cold caches", "kernel ", "phase", "p10-p90 us", "forward", "backward",
+        "optimizer", "fused vs unfused", "correctness gate", "kiln bench --calibrate"}) {
     EXPECT_NE(r.out.find(text), std::string::npos) << text << "\n" << r.out;
   }
   const std::string report = ReadFile(json);

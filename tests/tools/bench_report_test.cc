@@ -22,14 +22,22 @@ BenchReport SampleReport() {
   r.roofline = {100.0, 10.0};
   r.roofline_source = "test";
   r.step_us = {9.0, 10.0, 11.0, 20};
-  BenchKernel matmul{.name = "k0_matmul_add_relu", .phase = "forward",
-                     .ops = {"matmul", "add", "relu"}, .launch = "4 tasks*",
-                     .time_us = {90.0, 100.0, 110.0, 20}, .flops = 2e6, .bytes = 1e5};
+  BenchKernel matmul{.name = "k0_matmul_add_relu",
+                     .phase = "forward",
+                     .ops = {"matmul", "add", "relu"},
+                     .launch = "4 tasks*",
+                     .time_us = {90.0, 100.0, 110.0, 20},
+                     .flops = 2e6,
+                     .bytes = 1e5};
   matmul.unfused_kernels = 3;
   matmul.unfused_us = 150.0;
   matmul.unfused_bytes = 2e5;
-  BenchKernel adam{.name = "k1_mul_add", .phase = "optimizer", .ops = {"mul", "add"},
-                   .launch = "1 tasks", .time_us = {9.0, 10.0, 11.0, 20}, .flops = 1e3,
+  BenchKernel adam{.name = "k1_mul_add",
+                   .phase = "optimizer",
+                   .ops = {"mul", "add"},
+                   .launch = "1 tasks",
+                   .time_us = {9.0, 10.0, 11.0, 20},
+                   .flops = 1e3,
                    .bytes = 1e4};
   r.kernels = {matmul, adam};
   r.have_unfused = true;
@@ -62,15 +70,16 @@ TEST(BenchReportTest, JsonHasEveryKeyWithItsType) {
   ASSERT_TRUE(static_cast<bool>(parsed));
   const llvm::json::Object* root = parsed->getAsObject();
   ASSERT_NE(root, nullptr);
-  for (const char* key : {"schema", "model", "mode", "device", "target", "version", "method",
-                          "roofline_source"}) {
+  for (const char* key :
+       {"schema", "model", "mode", "device", "target", "version", "method", "roofline_source"}) {
     EXPECT_TRUE(root->getString(key).has_value()) << key;
   }
   for (const char* key : {"batch_size", "threads", "evict_bytes", "budget_ms", "kernel_sum_us"}) {
     EXPECT_TRUE(root->getNumber(key).has_value()) << key;
   }
   EXPECT_TRUE(root->getBoolean("cold_cache").has_value());
-  for (const char* key : {"step", "roofline", "unfused"}) EXPECT_NE(root->getObject(key), nullptr) << key;
+  for (const char* key : {"step", "roofline", "unfused"})
+    EXPECT_NE(root->getObject(key), nullptr) << key;
   const llvm::json::Array* kernels = root->getArray("kernels");
   ASSERT_NE(kernels, nullptr);
   ASSERT_EQ(kernels->size(), 2u);
@@ -89,7 +98,7 @@ TEST(BenchReportTest, JsonHasEveryKeyWithItsType) {
   for (const char* key : {"p10_us", "p50_us", "p90_us", "runs"}) {
     EXPECT_TRUE(time->getNumber(key).has_value()) << key;
   }
-  EXPECT_EQ(k.getNumber("gflops").value_or(0), 20.0);  // 2e6 flops in 100 us.
+  EXPECT_EQ(k.getNumber("gflops").value_or(0), 20.0);       // 2e6 flops in 100 us.
   EXPECT_EQ(k.getString("bound").value_or(""), "compute");  // AI 20 x 10 GB/s > 100.
 }
 
