@@ -97,7 +97,8 @@ kiln profile options:
   --device cpu|cuda    Where to time it (cuda: the step as the trainer runs it, then each
                        kernel alone, timed with device events).
 Prints microseconds per step, then for every kernel its time, share of the step, achieved
-GFLOP/s and GB/s (bytes of the buffers it reads and writes).
+GFLOP/s and GB/s (bytes of the buffers it reads and writes). The quick form of kiln bench:
+one best-of-10 figure per kernel, warm caches, no roofline or unfused comparison.
 
 kiln bench options (docs/cli.md explains every column):
   --mode=train|eval    Which step to benchmark (default: train).
