@@ -1,7 +1,7 @@
 // GFLOP/s of kiln's generated GEMM kernels for the MLP shapes (forward, weight gradient A^T*B,
 // input gradient A*B^T) and one large shape, on one thread and with the tasks split over two,
 // and the single-thread figure as a share of this core's measured multiply-add peak
-// (bench/fma_peak.h).
+// (codegen/cpu/fma_peak.h).
 //
 //   kiln_gemm_bench                  # the table, default tiling, for this machine's CPU
 //   kiln_gemm_bench --cpu=x86-64-v2  # kernels (and the peak) for another CPU this one can run
@@ -20,7 +20,7 @@
 #include <thread>
 #include <vector>
 
-#include "bench/fma_peak.h"
+#include "codegen/cpu/fma_peak.h"
 #include "codegen/cpu/gemm_emitter.h"
 #include "codegen/cpu/gemm_test_jit.h"
 #include "codegen/cpu/llvm_target.h"

@@ -22,4 +22,16 @@ absl::Status FillProfileInputs(runtime::Entry& entry) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<StepSamples> LoadedModel::Benchmark(bool, int64_t, const BenchOptions&) {
+  return absl::UnimplementedError("kiln bench: this device has no per-run kernel timing yet");
+}
+
+absl::Status LoadedModel::RunOnceOnHost(bool, int64_t) {
+  return absl::UnimplementedError("kiln bench: this device cannot run the correctness gate yet");
+}
+
+absl::StatusOr<MachinePeak> Backend::MeasurePeak(int) const {
+  return absl::UnimplementedError("kiln bench --calibrate: not measured on this device yet");
+}
+
 }  // namespace kiln::codegen

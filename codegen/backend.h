@@ -88,6 +88,38 @@ struct StepProfile {
   std::vector<KernelTiming> kernels;  // In execution order.
 };
 
+// How `kiln bench` samples: warm-up, then runs until the budget is spent (within the bounds).
+struct BenchOptions {
+  bool cold_cache = true;        // Evict the caches before every timed run.
+  int64_t evict_bytes = 64 << 20;  // What to write between runs: at least twice the LLC.
+  double budget_ms = 300.0;      // Per kernel (and for the whole step), after warm-up.
+  int min_runs = 5;
+  int max_runs = 2000;
+};
+
+// Every timed run of one kernel alone, in microseconds, in the order they were taken.
+struct KernelSamples {
+  std::string name;  // Without the entry's symbol prefix.
+  std::string launch;
+  double flops = 0.0;
+  double bytes = 0.0;
+  std::vector<double> microseconds;
+};
+
+struct StepSamples {
+  std::vector<double> step_microseconds;  // The whole entry as the trainer runs it.
+  std::vector<KernelSamples> kernels;     // In execution order, as EntrySpec::kernels.
+  std::string device;                     // "2 threads", for the report's header.
+};
+
+// The machine's measured limits for the roofline (`kiln bench --calibrate`).
+struct MachinePeak {
+  double gflops = 0.0;           // FP32 multiply-adds x 2, all threads.
+  double bandwidth_gbs = 0.0;    // STREAM-triad-like, all threads; bytes read + written.
+  int threads = 0;
+  std::string method;
+};
+
 // A model's entry points compiled for and loaded on one device.
 class LoadedModel {
  public:
@@ -109,6 +141,15 @@ class LoadedModel {
   // of its kernels alone, on deterministic harmless inputs (FillProfileInputs).
   virtual absl::StatusOr<StepProfile> Profile(bool training, int64_t batch_size,
                                               int iterations) = 0;
+
+  // Every sample of the entry and of each kernel alone (`kiln bench`), on the same inputs as
+  // Profile. Backends that cannot do this yet return Unimplemented.
+  virtual absl::StatusOr<StepSamples> Benchmark(bool training, int64_t batch_size,
+                                                const BenchOptions& options);
+
+  // Runs the entry once on FillProfileInputs' inputs and leaves its outputs and updated
+  // persistent tensors readable through host() (the fused-vs-unfused correctness gate).
+  virtual absl::Status RunOnceOnHost(bool training, int64_t batch_size);
 };
 
 class Backend {
@@ -130,6 +171,10 @@ class Backend {
   // Generates, compiles and loads every entry of `model`.
   virtual absl::StatusOr<std::unique_ptr<LoadedModel>> Load(const CompiledModel& model,
                                                             const LoadOptions& options) const = 0;
+
+  // The FP32 multiply-add rate and memory bandwidth with `threads` workers (0: one per core),
+  // for `kiln bench --calibrate`. Backends that cannot measure them return Unimplemented.
+  virtual absl::StatusOr<MachinePeak> MeasurePeak(int threads) const;
 };
 
 // Deterministic, harmless inputs for timing: small features, class 0 labels, a tiny learning

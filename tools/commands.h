@@ -16,6 +16,7 @@ int ExitStatus(const absl::Status& status);
 int TrainCommand(const std::vector<std::string>& args);
 int CompileCommand(const std::vector<std::string>& args);
 int ProfileCommand(const std::vector<std::string>& args);
+int BenchCommand(const std::vector<std::string>& args);
 int OptCommand(const std::vector<std::string>& args);
 int BuildCommand(const std::vector<std::string>& args);
 

@@ -14,6 +14,8 @@ Usage:
   kiln train FILE [options]      Compile FILE and train it, one line per epoch.
   kiln compile FILE [options]    Compile FILE and print or write an intermediate form.
   kiln profile FILE [options]    Time the compiled step and each of its fused kernels.
+  kiln bench FILE [options]      Benchmark every fused kernel: percentiles, roofline, and
+                                 the same step unfused; --calibrate measures the roofline.
   kiln opt FILE.kir --passes=P   Run graph passes on IR text and print the resulting graph.
   kiln build FILE -o PROGRAM     Compile FILE ahead of time into a program that trains,
                                  evaluates and predicts with no compiler inside.
@@ -95,7 +97,22 @@ kiln profile options:
   --device cpu|cuda    Where to time it (cuda: the step as the trainer runs it, then each
                        kernel alone, timed with device events).
 Prints microseconds per step, then for every kernel its time, share of the step, achieved
-GFLOP/s and GB/s (bytes of the buffers it reads and writes).
+GFLOP/s and GB/s (bytes of the buffers it reads and writes). The quick form of kiln bench:
+one best-of-10 figure per kernel, warm caches, no roofline or unfused comparison.
+
+kiln bench options (docs/cli.md explains every column):
+  --mode=train|eval    Which step to benchmark (default: train).
+  --batch-size N       The static batch size (default: the train section's).
+  --threads N          Worker threads including the caller (default: one per core).
+  --cold | --warm      Evict 2x the last-level cache before every run (default) or not.
+  --budget-ms N        Timed runs per kernel until N ms are spent (default 200; 5..2000 runs).
+  --calibrate          First measure FP32 FMA peak and triad bandwidth for --threads and
+                       store them in ~/.cache/kiln/machine.json; FILE is then optional.
+  --no-unfused         Skip the one-op-per-kernel comparison and its correctness gate.
+  --json F             Write the whole report as JSON (schema kiln-bench/1).
+  --compare BASE.json  Mark kernels slower than BASE beyond the noise; exit 1 if any.
+  --device cpu         Where to benchmark (cuda: not yet).
+Fails (exit 1) when the fused and unfused steps differ by more than 1e-4 relative.
 
 kiln build options:
   -o PROGRAM / --output PROGRAM  The program to write (PROGRAM --help lists its commands:
@@ -146,8 +163,9 @@ int main(int argc, char** argv) {
   if (command == "train") return kiln::tools::TrainCommand(args);
   if (command == "compile") return kiln::tools::CompileCommand(args);
   if (command == "profile") return kiln::tools::ProfileCommand(args);
+  if (command == "bench") return kiln::tools::BenchCommand(args);
   if (command == "opt") return kiln::tools::OptCommand(args);
   if (command == "build") return kiln::tools::BuildCommand(args);
-  std::cerr << "kiln: unknown command '" << command << "' (expected train, compile, profile or opt; see kiln --help)\n";
+  std::cerr << "kiln: unknown command '" << command << "' (expected train, compile, profile, bench, opt or build; see kiln --help)\n";
   return 2;
 }

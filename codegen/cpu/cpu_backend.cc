@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
+#include "codegen/cpu/cpu_bench.h"
 #include "codegen/cpu/llvm_target.h"
 #include "codegen/cpu/program_emitter.h"
 #include "codegen/cpu/vector_isa.h"
@@ -78,6 +79,46 @@ class CpuLoadedModel : public codegen::LoadedModel {
     return profile;
   }
 
+  absl::StatusOr<codegen::StepSamples> Benchmark(bool training, int64_t batch_size,
+                                                 const codegen::BenchOptions& options) override {
+    KILN_ASSIGN_OR_RETURN(runtime::Entry * entry,
+                          program_.executable->FindEntry(training, batch_size));
+    KILN_RETURN_IF_ERROR(codegen::FillProfileInputs(*entry));
+    const KilnParallel* parallel = pool_.parallel();
+    CacheEvictor evictor(options.cold_cache ? options.evict_bytes : 0);
+    codegen::StepSamples samples;
+    samples.device = Describe();
+    samples.step_microseconds =
+        SampleMicroseconds(options, evictor, parallel, [&] { entry->Run(parallel); });
+    for (const runtime::KernelSpec& kernel : entry->spec().kernels) {
+      KILN_ASSIGN_OR_RETURN(KilnEntryFn address, program_.jit->Resolve(kernel.symbol));
+      auto task = reinterpret_cast<KilnTaskFn>(address);
+      void** slots = entry->slots();
+      codegen::KernelSamples timing;
+      timing.name = kernel.symbol.substr(entry->spec().symbol.size() + 1);
+      timing.flops = kernel.flops;
+      timing.bytes = static_cast<double>(kernel.bytes);
+      timing.launch = absl::StrCat(kernel.num_tasks, kernel.parallel ? " tasks*" : " tasks");
+      timing.microseconds = SampleMicroseconds(options, evictor, parallel, [&] {
+        if (kernel.parallel) {
+          parallel->run(parallel->pool, task, slots, kernel.num_tasks);
+        } else {
+          task(slots, 0, kernel.num_tasks);
+        }
+      });
+      samples.kernels.push_back(std::move(timing));
+    }
+    return samples;
+  }
+
+  absl::Status RunOnceOnHost(bool training, int64_t batch_size) override {
+    KILN_ASSIGN_OR_RETURN(runtime::Entry * entry,
+                          program_.executable->FindEntry(training, batch_size));
+    KILN_RETURN_IF_ERROR(codegen::FillProfileInputs(*entry));
+    entry->Run(pool_.parallel());
+    return absl::OkStatus();
+  }
+
  private:
   HostProgram program_;
   runtime::ThreadPool pool_;
@@ -118,6 +159,11 @@ absl::StatusOr<HostProgram> LoadOnHost(const codegen::CompiledModel& model, uint
   KILN_ASSIGN_OR_RETURN(program.executable,
                         runtime::Executable::Create(std::move(module.spec), *program.jit, seed));
   return program;
+}
+
+absl::StatusOr<codegen::MachinePeak> CpuBackend::MeasurePeak(int threads) const {
+  runtime::ThreadPool pool(threads);
+  return MeasureHostPeak(pool.parallel(), pool.num_threads());
 }
 
 std::vector<codegen::EmitFormat> CpuBackend::emit_formats() const {

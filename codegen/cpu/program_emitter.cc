@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "codegen/cpu/kernel_emitter.h"
+#include "codegen/kernel_cost.h"
 #include "codegen/kernel_origin.h"
 #include "ir/op_registry.h"
 #include "llvm/IR/IRBuilder.h"
@@ -36,30 +37,6 @@ runtime::EntrySpec DescribeBuffers(const ir::BufferAssignment& memory, const std
     spec.buffers.push_back(std::move(b));
   }
   return spec;
-}
-
-// Matmuls count 2mnk; everything else one operation per computed element per op.
-double KernelFlops(const ir::Graph& graph, const ir::Kernel& kernel) {
-  double flops = 0.0;
-  for (ir::NodeId id : kernel.nodes) {
-    const ir::Node& node = graph.node(id);
-    const ir::OpDef& def = ir::OpOf(node);
-    if (def.Has(ir::kContraction)) {
-      const ir::Shape& a = graph.node(node.operands[0]).type.shape;
-      int64_t k = node.attrs.GetInt("transpose_a") ? a[0] : a[1];
-      flops += 2.0 * node.type.num_elements() * k;
-    } else if (!def.Has(ir::kGenerator)) {
-      flops += static_cast<double>(node.type.num_elements());
-    }
-  }
-  return flops;
-}
-
-int64_t KernelBytes(const ir::Graph& graph, const ir::Kernel& kernel) {
-  int64_t bytes = 0;
-  for (ir::NodeId id : kernel.inputs) bytes += graph.node(id).type.bytes();
-  for (ir::NodeId id : kernel.outputs) bytes += graph.node(id).type.bytes();
-  return bytes;
 }
 
 std::vector<int> OutputBuffers(const ir::BufferAssignment& memory, const ir::Kernel& kernel) {
@@ -99,8 +76,8 @@ absl::StatusOr<runtime::EntrySpec> EmitEntryPoint(llvm::Module& module,
     KILN_ASSIGN_OR_RETURN(EmittedKernel emitted,
                           EmitKernel(module, program.graph, kernel, program.memory, isa));
     spec.kernels.push_back({kernel.name, emitted.num_tasks, emitted.parallel,
-                            KernelFlops(program.graph, kernel),
-                            KernelBytes(program.graph, kernel),
+                            codegen::KernelFlops(program.graph, kernel),
+                            codegen::KernelBytes(program.graph, kernel),
                             OutputBuffers(program.memory, kernel), origins.Describe(original)});
     if (!emitted.parallel) {
       b.CreateCall(task_type, emitted.function,

@@ -1,4 +1,4 @@
-#include "bench/fma_peak.h"
+#include "codegen/cpu/fma_peak.h"
 
 #include <algorithm>
 

@@ -9,8 +9,8 @@
 //     KILN_ASSIGN_OR_RETURN(FmaLoop loop, CompileFmaLoop("native", chains));
 //     loop.fn(loop.out, 0, iterations);  // loop.flops_per_iteration * iterations flops
 //   }
-#ifndef KILN_BENCH_FMA_PEAK_H_
-#define KILN_BENCH_FMA_PEAK_H_
+#ifndef KILN_CODEGEN_CPU_FMA_PEAK_H_
+#define KILN_CODEGEN_CPU_FMA_PEAK_H_
 
 #include <memory>
 #include <string>
@@ -38,4 +38,4 @@ absl::StatusOr<FmaLoop> CompileFmaLoop(const std::string& cpu, int chains);
 
 }  // namespace kiln::cpu
 
-#endif  // KILN_BENCH_FMA_PEAK_H_
+#endif  // KILN_CODEGEN_CPU_FMA_PEAK_H_
