@@ -16,16 +16,12 @@
 #include "support/command_line.h"
 #include "support/file_io.h"
 #include "support/status.h"
-#include "support/version.h"
 #include "tools/backend_registry.h"
 #include "tools/bench_report.h"
 #include "tools/commands.h"
 #include "tools/compile_pipeline.h"
 #include "tools/machine_profile.h"
-
-#ifndef KILN_GIT_COMMIT
-#define KILN_GIT_COMMIT ""
-#endif
+#include "tools/version_line.h"
 
 namespace kiln::tools {
 namespace {
@@ -184,12 +180,6 @@ absl::StatusOr<Difference> CompareSteps(codegen::LoadedModel& fused, codegen::Lo
     Accumulate(tensor.name(), tensor.f32(), other->f32(), tensor.num_elements(), d);
   }
   return d;
-}
-
-std::string VersionLine() {
-  const std::string commit = KILN_GIT_COMMIT;
-  if (commit.empty()) return absl::StrCat(kKilnVersion, " (commit unknown: built outside git)");
-  return absl::StrCat(kKilnVersion, " (commit ", commit, " at configure time)");
 }
 
 std::string MethodLine(const BenchFlags& flags) {

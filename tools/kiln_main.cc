@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "tools/commands.h"
+#include "tools/version_line.h"
 
 namespace {
 
@@ -19,6 +20,7 @@ Usage:
   kiln opt FILE.kir --passes=P   Run graph passes on IR text and print the resulting graph.
   kiln build FILE -o PROGRAM     Compile FILE ahead of time into a program that trains,
                                  evaluates and predicts with no compiler inside.
+  kiln --version                 The version and the commit it was built from.
   kiln --help                    This text.
 
 kiln train options (override the model's train section):
@@ -154,6 +156,10 @@ int main(int argc, char** argv) {
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
     std::cout << kUsage;
     return args.empty() ? 2 : 0;
+  }
+  if (args[0] == "--version" || args[0] == "version") {
+    std::cout << "kiln " << kiln::tools::VersionLine() << "\n";
+    return 0;
   }
   std::string command = args[0];
   args.erase(args.begin());
