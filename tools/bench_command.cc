@@ -140,29 +140,12 @@ bool SameGraph(const ir::Graph& a, const ir::Graph& b) {
   return true;
 }
 
-struct Difference {
-  double abs = 0.0;
-  double rel = 0.0;
-  std::string where;
-};
-
-void Accumulate(const std::string& name, const float* a, const float* b, int64_t n, Difference& d) {
-  double largest_abs = 0.0, scale = 0.0;
-  for (int64_t i = 0; i < n; ++i) {
-    largest_abs = std::max(largest_abs, std::fabs(static_cast<double>(a[i]) - b[i]));
-    scale = std::max(scale, std::fabs(static_cast<double>(b[i])));
-  }
-  const double rel = scale > 0 ? largest_abs / scale : largest_abs;
-  d.abs = std::max(d.abs, largest_abs);
-  if (rel > d.rel || std::isnan(rel)) d.rel = rel, d.where = name;
-}
-
 // Runs both steps once from the same initial state and inputs and compares what they produce.
-absl::StatusOr<Difference> CompareSteps(codegen::LoadedModel& fused, codegen::LoadedModel& unfused,
+absl::StatusOr<StepDifference> CompareSteps(codegen::LoadedModel& fused, codegen::LoadedModel& unfused,
                                         bool training, int64_t batch) {
   KILN_RETURN_IF_ERROR(fused.RunOnceOnHost(training, batch));
   KILN_RETURN_IF_ERROR(unfused.RunOnceOnHost(training, batch));
-  Difference d;
+  StepDifference d;
   KILN_ASSIGN_OR_RETURN(runtime::Entry * a, fused.host().FindEntry(training, batch));
   KILN_ASSIGN_OR_RETURN(runtime::Entry * b, unfused.host().FindEntry(training, batch));
   for (const runtime::BufferSpec& buffer : a->spec().buffers) {
@@ -170,14 +153,14 @@ absl::StatusOr<Difference> CompareSteps(codegen::LoadedModel& fused, codegen::Lo
       continue;
     KILN_ASSIGN_OR_RETURN(runtime::BufferView x, a->Output(buffer.name));
     KILN_ASSIGN_OR_RETURN(runtime::BufferView y, b->Output(buffer.name));
-    Accumulate(buffer.name, x.f32(), y.f32(), x.num_elements(), d);
+    d.Add(buffer.name, x.f32(), y.f32(), x.num_elements());
   }
   for (const runtime::Tensor& tensor : fused.host().persistent()) {
     if (tensor.type() != runtime::ElementType::kF32) continue;
     runtime::Tensor* other = unfused.host().FindPersistent(tensor.name());
     if (other == nullptr)
       return absl::InternalError(absl::StrCat("unfused step lacks ", tensor.name()));
-    Accumulate(tensor.name(), tensor.f32(), other->f32(), tensor.num_elements(), d);
+    d.Add(tensor.name(), tensor.f32(), other->f32(), tensor.num_elements());
   }
   return d;
 }
@@ -282,19 +265,14 @@ absl::Status Bench(const std::vector<std::string>& args) {
 
   CompiledModel unfused_compiled;
   std::unique_ptr<codegen::LoadedModel> unfused;
-  Difference gate;
+  StepDifference gate;
   if (flags.unfused) {
     options.fusion.one_op_per_kernel = true;
     KILN_ASSIGN_OR_RETURN(unfused_compiled, CompileModel(ast, train, options));
     KILN_ASSIGN_OR_RETURN(unfused, backend->Load(unfused_compiled, load));
     // Before any timing: both start from the seed's initial tensors.
     KILN_ASSIGN_OR_RETURN(gate, CompareSteps(*fused, *unfused, flags.training, batch));
-    if (!(gate.rel <= kGateRelativeLimit)) {
-      return absl::InternalError(absl::StrFormat(
-          "bench: fused and unfused steps disagree: '%s' differs by %.3g relative (max abs %.3g; "
-          "limit %.0e)",
-          gate.where, gate.rel, gate.abs, kGateRelativeLimit));
-    }
+    KILN_RETURN_IF_ERROR(CheckAgreement(gate, kGateRelativeLimit));
   }
 
   KILN_ASSIGN_OR_RETURN(codegen::StepSamples samples,

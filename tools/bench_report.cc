@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
 
 #include "absl/strings/str_format.h"
@@ -238,6 +239,31 @@ std::vector<Regression> FindRegressions(const BenchReport& base, const BenchRepo
     if (ranges_apart && median_moved) slower.push_back({k.name, b, k.time_us});
   }
   return slower;
+}
+
+void StepDifference::Add(const std::string& name, const float* fused, const float* unfused,
+                         int64_t n) {
+  double largest_abs = 0.0, scale = 0.0;
+  bool nan = false;
+  for (int64_t i = 0; i < n; ++i) {
+    const double diff = std::fabs(static_cast<double>(fused[i]) - unfused[i]);
+    nan |= std::isnan(diff);
+    largest_abs = std::max(largest_abs, diff);
+    scale = std::max(scale, std::fabs(static_cast<double>(unfused[i])));
+  }
+  double rel = scale > 0 ? largest_abs / scale : largest_abs;
+  // std::max drops NaN; one NaN where the other step has a number is the worst disagreement.
+  if (nan) rel = std::numeric_limits<double>::quiet_NaN();
+  abs = std::max(abs, largest_abs);
+  if (rel > this->rel || std::isnan(rel)) this->rel = rel, where = name;
+}
+
+absl::Status CheckAgreement(const StepDifference& d, double relative_limit) {
+  if (d.rel <= relative_limit) return absl::OkStatus();
+  return absl::InternalError(absl::StrFormat(
+      "bench: fused and unfused steps disagree: '%s' differs by %.3g relative (max abs %.3g; "
+      "limit %.0e)",
+      d.where, d.rel, d.abs, relative_limit));
 }
 
 }  // namespace kiln::tools

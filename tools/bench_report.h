@@ -98,6 +98,18 @@ struct Regression {
 };
 std::vector<Regression> FindRegressions(const BenchReport& base, const BenchReport& now);
 
+// The fused-vs-unfused correctness gate: the largest disagreement over every tensor both steps
+// produce, as max|a-b| / max|b| per tensor (so a tensor of tiny values is judged on its scale).
+struct StepDifference {
+  double abs = 0.0;
+  double rel = 0.0;
+  std::string where;  // The tensor with the largest relative difference.
+  // Folds in tensor `name`: `fused` against the reference `unfused`, n elements each.
+  void Add(const std::string& name, const float* fused, const float* unfused, int64_t n);
+};
+// Fails naming the tensor when `d.rel` exceeds `relative_limit` (or is NaN).
+absl::Status CheckAgreement(const StepDifference& d, double relative_limit);
+
 }  // namespace kiln::tools
 
 #endif  // KILN_TOOLS_BENCH_REPORT_H_

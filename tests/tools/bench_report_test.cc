@@ -1,6 +1,11 @@
 // `kiln bench`'s report: percentiles, the roofline bound, the JSON schema (every key present
-// with its type, and a round trip), and --compare's rule for a slowdown beyond the noise.
+// with its type, and a round trip), --compare's rule for a slowdown beyond the noise, and the
+// fused-vs-unfused agreement gate.
 #include "tools/bench_report.h"
+
+#include <cmath>
+#include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "llvm/Support/JSON.h"
@@ -135,6 +140,35 @@ TEST(BenchReportTest, CompareIgnoresMovesWithinTheNoise) {
   // Ranges apart but the median moved only 8%.
   base.kernels[1].time_us = {9.9, 10.2, 10.4, 20};
   EXPECT_TRUE(FindRegressions(base, now).empty());
+}
+
+TEST(BenchReportTest, AgreementGatePassesRoundingAndFailsARealDifference) {
+  const std::vector<float> unfused = {1.0f, -2.0f, 0.5f, 4.0f};
+  std::vector<float> fused = unfused;
+  fused[1] += 4e-7f;  // Reassociation-sized: 1e-7 of the tensor's scale.
+  StepDifference same;
+  same.Add("out.weight", fused.data(), unfused.data(), 4);
+  EXPECT_TRUE(CheckAgreement(same, 1e-4).ok());
+
+  std::vector<float> wrong = unfused;
+  wrong[2] = 0.5f + 4e-3f;  // 1e-3 of max|b| = 4: ten times the limit.
+  StepDifference d = same;
+  d.Add("fc1.weight.m", wrong.data(), unfused.data(), 4);
+  const absl::Status status = CheckAgreement(d, 1e-4);
+  ASSERT_FALSE(status.ok());
+  EXPECT_EQ(d.where, "fc1.weight.m");
+  EXPECT_NEAR(d.rel, 1e-3, 1e-6);
+  EXPECT_NE(std::string(status.message()).find("'fc1.weight.m' differs by"), std::string::npos)
+      << status;
+}
+
+TEST(BenchReportTest, AgreementGateFailsOnNaN) {
+  const std::vector<float> unfused = {1.0f, 2.0f};
+  const std::vector<float> fused = {1.0f, std::nanf("")};
+  StepDifference d;
+  d.Add("loss", fused.data(), unfused.data(), 2);
+  EXPECT_FALSE(CheckAgreement(d, 1e-4).ok());
+  EXPECT_EQ(d.where, "loss");
 }
 
 }  // namespace
