@@ -1,0 +1,338 @@
+#!/usr/bin/env python3
+"""kiln against the frameworks a user would pick instead, in one run on one machine.
+
+    bash bench/peers/setup.sh                     # once: PyTorch 2 + JAX/optax in a venv
+    python3 bench/peers/run.py [--kiln build/tools/kiln] [--only w3_epoch,cnn_step]
+                               [--markdown OUT.md] [--json OUT.json] [--update-readme]
+
+For every workload (peer_common.WORKLOADS) it runs kiln, then PyTorch eager, torch.compile and
+JAX jit, one after the other, each (kiln too) at 1 thread and at all cores (the better one
+counts), and prints a table of times, the thread setting that won, and kiln's time divided by the
+best peer's (below 1: kiln is faster). The load average is printed before and after: the machines here are
+shared, so quote a ratio with the load it was measured under.
+
+kiln's figures: step times are `kiln bench MODEL --warm --no-unfused` (the whole step's p50, warm
+caches like the peers' back-to-back steps); the W3 epoch is `kiln train --epochs 1`'s training
+seconds (data in memory, shuffled batches); compile time is `kiln train`'s "compiled N entry
+points in Xs" (train + evaluation steps), cold (an empty KILN_CACHE_DIR) and warm (the same again).
+The peers' compile time: JAX's lower+compile of the step; torch.compile's first call (compile
+plus one step). Everything runs with the machine otherwise as it is; the 1-thread runs are
+pinned to one core (taskset) besides each framework's own thread setting.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+import peer_common  # noqa: E402
+
+DEFAULT_VENV = os.path.join(os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")),
+                            "kiln", "peers-venv")
+PEERS = ("torch.eager", "torch.compile", "jax.jit")
+README_BEGIN = "<!-- bench/peers table: begin -->"
+README_END = "<!-- bench/peers table: end -->"
+
+
+def log(message):
+    print(message, file=sys.stderr, flush=True)
+
+
+def load_average():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def cpu_model():
+    model, flags = "unknown", set()
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name") and model == "unknown":
+                model = line.split(":", 1)[1].strip()
+            if line.startswith("flags") and not flags:
+                flags = set(line.split(":", 1)[1].split())
+    isa = [name for name in ("avx2", "fma", "avx512f") if name in flags]
+    return "%s, %d cores, %s" % (model, os.cpu_count(), "+".join(isa) or "no AVX2")
+
+
+def pinned(command, threads):
+    """A 1-thread run stays on one core (taskset), so no framework's helper threads spread out."""
+    if threads == 1 and shutil.which("taskset"):
+        return ["taskset", "-c", str(min(os.sched_getaffinity(0)))] + command
+    return command
+
+
+# ---------------------------------------------------------------- kiln
+
+def kiln_step_ms(args, workload, threads):
+    spec = peer_common.WORKLOADS[workload]
+    with tempfile.TemporaryDirectory() as tmp:
+        report = os.path.join(tmp, "bench.json")
+        command = [args.kiln, "bench", os.path.join(ROOT, spec["model"]), "--warm",
+                   "--no-unfused", "--budget-ms", "100", "--json", report,
+                   "--batch-size", str(spec["batch"])]
+        if workload == "w3_inference":
+            command += ["--mode", "eval"]
+        command += ["--threads", str(threads)]
+        run = subprocess.run(pinned(command, threads), cwd=ROOT, capture_output=True, text=True,
+                             timeout=args.timeout)
+        if run.returncode != 0:
+            raise RuntimeError("kiln bench failed: " + (run.stderr or run.stdout)[-500:])
+        with open(report) as f:
+            data = json.load(f)
+    return {"p50_ms": data["step"]["p50_us"] / 1e3, "p10_ms": data["step"]["p10_us"] / 1e3,
+            "p90_ms": data["step"]["p90_us"] / 1e3, "threads": data["threads"]}
+
+
+def kiln_train(args, model, extra, cache_dir):
+    command = [args.kiln, "train", os.path.join(ROOT, model), "--epochs", "1"] + extra
+    env = dict(os.environ, KILN_CACHE_DIR=cache_dir)
+    run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=env,
+                         timeout=args.timeout)
+    if run.returncode != 0:
+        raise RuntimeError("kiln train failed: " + (run.stderr or run.stdout)[-500:])
+    compiled = re.search(r"compiled \d+ entry points in ([0-9.]+)s", run.stdout)
+    return float(compiled.group(1)) if compiled else None
+
+
+def kiln_compile_s(args, workload):
+    """Cold (empty cache) and warm compile of the train and evaluation steps."""
+    spec = peer_common.WORKLOADS[workload]
+    limits = ["--train-limit", str(spec["batch"]), "--test-limit", str(spec["batch"])]
+    with tempfile.TemporaryDirectory() as cache:
+        cold = kiln_train(args, spec["model"], limits, cache)
+        warm = kiln_train(args, spec["model"], limits, cache)
+    return {"cold_s": cold, "warm_s": warm}
+
+
+def kiln_w3_epoch_s(args, threads):
+    with tempfile.TemporaryDirectory() as tmp:
+        metrics = os.path.join(tmp, "metrics.json")
+        command = [args.kiln, "train", os.path.join(ROOT, "examples/fashion_mlp.kiln"),
+                   "--epochs", "2", "--metrics-out", metrics, "--threads", str(threads)]
+        run = subprocess.run(pinned(command, threads), cwd=ROOT, capture_output=True, text=True,
+                             timeout=args.timeout)
+        if run.returncode != 0:
+            raise RuntimeError("kiln train failed: " + (run.stderr or run.stdout)[-500:])
+        with open(metrics) as f:
+            epochs = json.load(f)["epochs"]
+    # The second epoch: the first also pays page faults of freshly allocated buffers, which the
+    # peers' warm-up steps absorb before their clocks start.
+    return {"epoch_s": epochs[-1]["seconds"]}
+
+
+# ---------------------------------------------------------------- peers
+
+def peer_run(args, peer, workload, threads):
+    script, mode = {"torch.eager": ("torch_peer.py", ["--mode", "eager"]),
+                    "torch.compile": ("torch_peer.py", ["--mode", "compile"]),
+                    "jax.jit": ("jax_peer.py", [])}[peer]
+    command = [os.path.join(args.venv, "bin", "python"), os.path.join(HERE, script), workload,
+               "--threads", str(threads), "--budget-s", str(args.budget_s)] + mode
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
+               OPENBLAS_NUM_THREADS=str(threads), TF_CPP_MIN_LOG_LEVEL="2")
+    if threads == 1:
+        env["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+    command = pinned(command, threads)
+    # An empty Inductor cache each time: torch.compile's first call is then a cold compile,
+    # as kiln's cold figure is.
+    with tempfile.TemporaryDirectory() as inductor_cache:
+        env["TORCHINDUCTOR_CACHE_DIR"] = inductor_cache
+        try:
+            run = subprocess.run(command, capture_output=True, text=True, env=env,
+                                 timeout=args.timeout)
+        except subprocess.TimeoutExpired:
+            return {"error": "timeout after %d s" % args.timeout}
+    for line in run.stdout.splitlines():
+        if line.startswith("PEER_RESULT "):
+            return json.loads(line[len("PEER_RESULT "):])
+    tail = (run.stderr or run.stdout).strip().splitlines()[-1:] or ["no output"]
+    return {"error": "exit %d: %s" % (run.returncode, tail[0][:200])}
+
+
+def figure(result):
+    """The seconds (W3 epoch) or milliseconds a result is compared by; None if it failed."""
+    if "error" in result:
+        return None
+    return result.get("epoch_s", result.get("p50_ms"))
+
+
+def thread_settings(args):
+    return [args.threads] if args.threads else sorted({1, os.cpu_count()})
+
+
+def best_of_threads(args, name, workload, run):
+    """`run(threads)` at each thread setting; the fastest result, with every setting's figure."""
+    tried = {}
+    for threads in thread_settings(args):
+        log("  %s %s, %d thread(s)" % (name, workload, threads))
+        try:
+            tried[threads] = run(threads)
+        except (RuntimeError, subprocess.TimeoutExpired) as error:
+            tried[threads] = {"error": str(error)[:300]}
+    ok = {t: r for t, r in tried.items() if figure(r) is not None}
+    if not ok:
+        return next(iter(tried.values()))
+    threads = min(ok, key=lambda t: figure(ok[t]))
+    best = dict(ok[threads], threads=threads)
+    best["all_threads"] = {str(t): figure(r) for t, r in tried.items()}
+    return best
+
+
+# ---------------------------------------------------------------- the table
+
+def show(workload, value):
+    """A time as the table shows it: throughput rows invert milliseconds."""
+    if value is None:
+        return "—"
+    batch = peer_common.WORKLOADS[workload]["batch"]
+    if workload.endswith("_steps"):
+        return "{:,.0f}".format(1e3 / value)
+    if workload == "w3_inference":
+        return "{:,.0f}".format(batch * 1e3 / value)
+    if workload == "w3_epoch":
+        return "%.2f" % value
+    return "%.1f" % value if value < 100 else "{:,.0f}".format(value)
+
+
+def table(results):
+    lines = ["| workload | kiln | PyTorch eager | torch.compile | JAX jit | kiln / best peer |",
+             "|---|---|---|---|---|---|"]
+    for workload, row in results["workloads"].items():
+        kiln = figure(row["kiln"]) if "kiln" in row else None
+        cells, peers = [], []
+        for peer in PEERS:
+            result = row.get(peer, {"error": "not run"})
+            value = figure(result)
+            if value is None:
+                cells.append("— (%s)" % result.get("error", "failed")[:40])
+                continue
+            peers.append(value)
+            cells.append("%s (%d thr)" % (show(workload, value), result["threads"]))
+        ratio = "%.2f" % (kiln / min(peers)) if kiln is not None and peers else "—"
+        kiln_cell = ("%s (%d thr)" % (show(workload, kiln), row["kiln"]["threads"])
+                     if kiln is not None else "— (%s)" % row["kiln"].get("error", "")[:40])
+        lines.append("| %s | %s | %s | %s |" % (peer_common.WORKLOADS[workload]["what"],
+                                               kiln_cell, " | ".join(cells), ratio))
+    compile_rows = [(w, row) for w, row in results["workloads"].items() if "kiln_compile" in row]
+    if compile_rows:
+        lines += ["", "| compile, s | kiln cold | kiln warm (cache) | torch.compile first call "
+                  "| JAX jit lower+compile |", "|---|---|---|---|---|"]
+        for workload, row in compile_rows:
+            cold, warm = row["kiln_compile"].get("cold_s"), row["kiln_compile"].get("warm_s")
+            torch_first = row.get("torch.compile", {}).get("first_call_s")
+            jax_compile = row.get("jax.jit", {}).get("compile_s")
+            fmt = lambda v: "—" if v is None else "%.2f" % v
+            lines.append("| %s | %s | %s | %s | %s |" % (
+                peer_common.WORKLOADS[workload]["model"], fmt(cold), fmt(warm),
+                fmt(torch_first), fmt(jax_compile)))
+    return "\n".join(lines)
+
+
+def header(results):
+    return ("Measured %s on %s; load average %s before, %s after. kiln %s and each peer at "
+            "its better of 1 and %d threads (torch %s, JAX %s). "
+            "Ratios are kiln's time / the best peer's (below 1: kiln is faster). Command: "
+            "`%s`." % (results["date"], results["machine"], results["load_before"],
+                       results["load_after"], results["kiln_version"], os.cpu_count(),
+                       results["versions"].get("torch", "?"), results["versions"].get("jax", "?"),
+                       results["command"]))
+
+
+def update_readme(text):
+    path = os.path.join(ROOT, "README.md")
+    with open(path) as f:
+        readme = f.read()
+    if README_BEGIN not in readme or README_END not in readme:
+        raise SystemExit("README.md has no %s ... %s block" % (README_BEGIN, README_END))
+    before, rest = readme.split(README_BEGIN, 1)
+    after = rest.split(README_END, 1)[1]
+    with open(path, "w") as f:
+        f.write(before + README_BEGIN + "\n" + text + "\n" + README_END + after)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--kiln", default=os.path.join(ROOT, "build/tools/kiln"))
+    parser.add_argument("--venv", default=os.environ.get("KILN_PEERS_VENV", DEFAULT_VENV))
+    parser.add_argument("--only", default="", help="comma-separated workloads (default: all)")
+    parser.add_argument("--peers", default=",".join(PEERS))
+    parser.add_argument("--threads", type=int, default=0,
+                        help="run everyone at this thread count only (default: 1 and all cores)")
+    parser.add_argument("--budget-s", type=float, default=2.0, help="timed seconds per step figure")
+    parser.add_argument("--timeout", type=int, default=900, help="seconds per run before giving up")
+    parser.add_argument("--markdown", help="also write the table (with its header) here")
+    parser.add_argument("--json", help="write every figure here")
+    parser.add_argument("--update-readme", action="store_true",
+                        help="replace README.md's bench/peers table with this run's")
+    args = parser.parse_args()
+    if not os.access(args.kiln, os.X_OK):
+        raise SystemExit("%s is not built (bash scripts/build.sh)" % args.kiln)
+    python = os.path.join(args.venv, "bin", "python")
+    if not os.access(python, os.X_OK):
+        raise SystemExit("no peers' environment at %s: run bash bench/peers/setup.sh" % args.venv)
+    workloads = [w for w in args.only.split(",") if w] or list(peer_common.WORKLOADS)
+    unknown = [w for w in workloads if w not in peer_common.WORKLOADS]
+    if unknown:
+        raise SystemExit("unknown workload(s) %s; known: %s" % (
+            ",".join(unknown), ",".join(peer_common.WORKLOADS)))
+    peers = [p for p in args.peers.split(",") if p]
+
+    versions = subprocess.run(
+        [python, "-c", "import json, torch, jax, optax; print(json.dumps({'torch': "
+         "torch.__version__, 'jax': jax.__version__, 'optax': optax.__version__}))"],
+        capture_output=True, text=True)
+    kiln_version = subprocess.run([args.kiln, "--version"], capture_output=True, text=True)
+    results = {
+        "date": datetime.date.today().isoformat(), "machine": cpu_model(),
+        "kernel": platform.release(), "load_before": load_average(),
+        "versions": json.loads(versions.stdout) if versions.returncode == 0 else {},
+        "kiln_version": (kiln_version.stdout.strip() or "?").replace("kiln ", ""),
+        "command": "python3 bench/peers/run.py " + " ".join(sys.argv[1:]), "workloads": {}}
+    log("machine: %s; load %s; peers %s" % (results["machine"], results["load_before"],
+                                             results["versions"]))
+    for workload in workloads:
+        row = results["workloads"].setdefault(workload, {})
+        log("%s:" % workload)
+        try:
+            if workload == "w3_epoch":
+                row["kiln"] = best_of_threads(args, "kiln", workload,
+                                              lambda t: kiln_w3_epoch_s(args, t))
+            else:
+                row["kiln"] = best_of_threads(args, "kiln", workload,
+                                              lambda t: kiln_step_ms(args, workload, t))
+            if workload not in ("w3_epoch", "w3_inference"):
+                row["kiln_compile"] = kiln_compile_s(args, workload)
+        except (RuntimeError, subprocess.TimeoutExpired) as error:
+            row["kiln"] = {"error": str(error)[:300]}
+        log("  kiln: %s" % json.dumps(row["kiln"]))
+        for peer in peers:
+            row[peer] = best_of_threads(args, peer, workload,
+                                        lambda t: peer_run(args, peer, workload, t))
+            log("  %s: %s" % (peer, json.dumps(row[peer])))
+    results["load_after"] = load_average()
+
+    text = header(results) + "\n\n" + table(results)
+    print(text)
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(text + "\n")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+    if args.update_readme:
+        update_readme(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,178 @@
+"""One bench/peers workload in PyTorch 2, eager or torch.compile, at a given thread count.
+
+    python torch_peer.py WORKLOAD --mode eager|compile --threads N
+
+Run by run.py with the peers' virtual environment; prints one `PEER_RESULT {json}` line. The
+models are the kiln examples' (see each builder); PyTorch's default initialization is the scheme
+kiln's linear/conv2d initializers reproduce. torch.compile wraps the whole step (forward,
+backward and optimizer; Dynamo splits it where backward() runs), or the model for inference.
+"""
+
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import peer_common  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+
+def fashion_mlp():
+    return nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(),
+                         nn.Linear(128, 10), nn.LogSoftmax(dim=1))
+
+
+def fashion_cnn():
+    return nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Flatten(), nn.Linear(3136, 128), nn.ReLU(), nn.Linear(128, 10))
+
+
+class BasicBlock(nn.Module):
+    """torchvision's BasicBlock: conv-bn-relu-conv-bn plus the (downsampled) input."""
+
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.downsample = None
+        if stride != 1 or cin != cout:
+            self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False),
+                                            nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        h = F.relu(self.bn1(self.conv1(x)))
+        h = self.bn2(self.conv2(h))
+        return F.relu(h + (x if self.downsample is None else self.downsample(x)))
+
+
+class ResNet18(nn.Module):
+    """examples/resnet18.kiln: torchvision's ResNet-18 on 1-channel 28x28 padded to 32x32."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 64, 7, 2, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        layers, cin = [], 64
+        for cout, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
+            layers += [BasicBlock(cin, cout, stride), BasicBlock(cout, cout, 1)]
+            cin = cout
+        self.layers = nn.Sequential(*layers)
+        self.fc = nn.Linear(512, 10)
+
+    def forward(self, x):
+        x = F.pad(x, (2, 2, 2, 2), value=-1.0)
+        h = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 3, 2, 1)
+        h = self.layers(h)
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(h, 1), 1))
+
+
+class RnnRegression(nn.Module):
+    """examples/rnn_regression.kiln: RNN(10, 50, tanh, batch_first) over 5 steps, Linear(50, 1)."""
+
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.RNN(10, 50, batch_first=True)
+        self.fc = nn.Linear(50, 1)
+
+    def forward(self, x):
+        out, _ = self.rnn(x.view(-1, 5, 10))
+        return self.fc(out[:, -1, :])
+
+
+def build(workload):
+    """(model, loss(output, target), optimizer factory, gradient clip norm or None)."""
+    if workload in ("w3_epoch", "w3_inference"):
+        return fashion_mlp(), F.nll_loss, lambda p: torch.optim.Adam(p, lr=3e-3), None
+    if workload == "cnn_step":
+        return fashion_cnn(), F.cross_entropy, lambda p: torch.optim.Adam(p, lr=1e-3), None
+    if workload == "resnet18_step":
+        return ResNet18(), F.cross_entropy, lambda p: torch.optim.Adam(p, lr=1e-3), None
+    if workload == "binary_steps":
+        model = nn.Sequential(nn.Linear(10, 16), nn.ReLU(), nn.Linear(16, 16), nn.ReLU(),
+                              nn.Linear(16, 1), nn.Sigmoid())
+        return (model, F.binary_cross_entropy,
+                lambda p: torch.optim.RMSprop(p, lr=0.01, alpha=0.99, eps=1e-8), None)
+    if workload == "rnn_steps":
+        return (RnnRegression(), lambda pred, y: F.mse_loss(pred, y / 100),
+                lambda p: torch.optim.Adam(p, lr=1e-3), 1.0)
+    if workload == "wide_mlp_step":
+        model = nn.Sequential(nn.Linear(784, 4096), nn.ReLU(), nn.Linear(4096, 4096), nn.ReLU(),
+                              nn.Linear(4096, 10))
+        return model, F.cross_entropy, lambda p: torch.optim.SGD(p, lr=0.01), None
+    raise SystemExit("unknown workload " + workload)
+
+
+def make_step(model, loss_fn, optimizer, clip):
+    def step(x, y):
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        if clip is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+        optimizer.step()
+        return loss
+    return step
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("workload", choices=sorted(peer_common.WORKLOADS))
+    parser.add_argument("--mode", choices=["eager", "compile"], default="eager")
+    parser.add_argument("--threads", type=int, required=True)
+    parser.add_argument("--budget-s", type=float, default=2.0)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    model, loss_fn, make_optimizer, clip = build(args.workload)
+    result = {"peer": "torch." + args.mode, "version": torch.__version__,
+              "threads": torch.get_num_threads()}
+
+    if args.workload == "w3_inference":
+        model.eval()
+        forward = torch.compile(model) if args.mode == "compile" else model
+        x, _ = peer_common.random_batch(args.workload)
+        x = torch.from_numpy(x)
+
+        def infer():
+            with torch.no_grad():
+                forward(x)
+        result.update(peer_common.time_calls(infer, budget_s=args.budget_s))
+        peer_common.report(result)
+        return
+
+    model.train()
+    step = make_step(model, loss_fn, make_optimizer(model.parameters()), clip)
+    if args.mode == "compile":
+        step = torch.compile(step)
+
+    if args.workload == "w3_epoch":
+        x, y = (torch.from_numpy(a) for a in peer_common.load_fashion_train())
+        start = time.perf_counter()
+        for i in range(3):  # Warm-up (and compile): not part of the epoch.
+            step(x[i * 64:(i + 1) * 64], y[i * 64:(i + 1) * 64])
+        result["first_call_s"] = time.perf_counter() - start
+        start = time.perf_counter()
+        order = torch.randperm(x.shape[0])
+        for i in range(peer_common.W3_STEPS):
+            index = order[i * 64:(i + 1) * 64]
+            loss = step(x[index], y[index])
+        loss.item()
+        result["epoch_s"] = time.perf_counter() - start
+        peer_common.report(result)
+        return
+
+    x, y = (torch.from_numpy(a) for a in peer_common.random_batch(args.workload))
+    result.update(peer_common.time_calls(lambda: step(x, y).item(), budget_s=args.budget_s))
+    peer_common.report(result)
+
+
+if __name__ == "__main__":
+    main()
