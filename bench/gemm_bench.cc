@@ -49,6 +49,11 @@ const BenchShape kShapes[] = {
     {"dX2 = dY W^T", {.m = 64, .n = 256, .k = 128, .transpose_b = true}},
     {"dX3 = dY W^T", {.m = 64, .n = 128, .k = 10, .transpose_b = true}},
     {"big fwd", {.m = 512, .n = 4096, .k = 784}},
+    // fashion_cnn's second convolution as GEMMs over im2col's patch matrix (batch 64, 14x14,
+    // 32x3x3 -> 64): forward, input gradient, weight gradient.
+    {"conv2 fwd", {.m = 12544, .n = 64, .k = 288, .transpose_b = true}},
+    {"conv2 dcol", {.m = 12544, .n = 288, .k = 64}},
+    {"conv2 dW", {.m = 64, .n = 288, .k = 12544, .transpose_a = true}},
 };
 
 // Runs the upper half of a task range on a second, spinning thread, so that a split costs two

@@ -185,10 +185,14 @@ void GemmEmitter::Emit() {
   }
 
   // Task t covers column panel t / num_groups and row group t % num_groups, so consecutive tasks
-  // (which one thread runs in order) share their B panel.
+  // (which one thread runs in order) share their B panel; with rows_outer the converse, so they
+  // share their rows of A.
   EmitLoop(begin, end, 1, {}, [&](llvm::Value* task, const Carried&) -> Carried {
-    llvm::Value* panel = b_.CreateUDiv(task, I64(plan_.num_groups), "panel");
-    llvm::Value* group = b_.CreateURem(task, I64(plan_.num_groups), "group");
+    const bool rows_outer = plan_.tiling.rows_outer;
+    llvm::Value* panel = rows_outer ? b_.CreateURem(task, I64(plan_.num_panels), "panel")
+                                    : b_.CreateUDiv(task, I64(plan_.num_groups), "panel");
+    llvm::Value* group = rows_outer ? b_.CreateUDiv(task, I64(plan_.num_panels), "group")
+                                    : b_.CreateURem(task, I64(plan_.num_groups), "group");
     llvm::Value* col0 = b_.CreateMul(panel, I64(plan_.nr), "col0");
     llvm::Value* row_begin = b_.CreateMul(group, I64(plan_.tiling.rows_per_task), "row.begin");
     llvm::Value* is_last_group = b_.CreateICmpEQ(group, I64(plan_.num_groups - 1));
@@ -477,6 +481,10 @@ GemmTiling ChooseGemmTiling(const GemmShape& shape, const VectorIsa& isa) {
   // Packing B makes the panel contiguous (B's rows are n floats apart, which for n a multiple of
   // 1024 maps every row to the same cache set); it pays off once several register blocks reuse it.
   t.pack_b = shape.n >= nr && t.rows_per_task >= 2 * t.mr;
+  // Whichever operand is larger is the one to read once: a row group of A (rows_per_task x k)
+  // stays in L2 while every panel of a small B passes over it, e.g. a convolution's patch
+  // matrix [B*H*W, C*kh*kw] times its small weight matrix.
+  t.rows_outer = shape.m > shape.n;
   return t;
 }
 

@@ -227,7 +227,7 @@ TEST_P(GemmEmitterTest, MlpShapes) {
 }
 
 // Explicit tilings: register blocks of other sizes, several row groups, k blocking (where later
-// blocks continue from partial sums in C) and packing of a non-transposed B.
+// blocks continue from partial sums in C), packing of a non-transposed B, and both task orders.
 TEST_P(GemmEmitterTest, Tilings) {
   std::vector<Case> cases;
   for (bool ta : {false, true}) {
@@ -236,7 +236,11 @@ TEST_P(GemmEmitterTest, Tilings) {
                                 GemmTiling{.mr = 8, .nr_vectors = 1, .kc = 0, .rows_per_task = 16,
                                            .pack_b = true},
                                 GemmTiling{.mr = 1, .nr_vectors = 4, .kc = 40, .rows_per_task = 3,
-                                           .pack_b = true}}) {
+                                           .pack_b = true},
+                                GemmTiling{.mr = 4, .nr_vectors = 1, .kc = 20, .rows_per_task = 8,
+                                           .pack_b = true, .rows_outer = true},
+                                GemmTiling{.mr = 3, .nr_vectors = 2, .kc = 0, .rows_per_task = 6,
+                                           .rows_outer = true}}) {
         Case c;
         c.shape = {.m = 29, .n = 75, .k = 83, .transpose_a = ta, .transpose_b = tb};
         c.tiling = tiling;
