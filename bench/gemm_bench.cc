@@ -7,6 +7,7 @@
 //   kiln_gemm_bench --cpu=x86-64-v2  # kernels (and the peak) for another CPU this one can run
 //   kiln_gemm_bench --sweep          # also tries register blocks and k blocks, best first
 //   kiln_gemm_bench --asm=fwd        # the assembly of the matching shapes' kernels
+//   kiln_gemm_bench --only=conv      # time only the matching shapes
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -54,6 +55,10 @@ const BenchShape kShapes[] = {
     {"conv2 fwd", {.m = 12544, .n = 64, .k = 288, .transpose_b = true}},
     {"conv2 dcol", {.m = 12544, .n = 288, .k = 64}},
     {"conv2 dW", {.m = 64, .n = 288, .k = 12544, .transpose_a = true}},
+    // bench/peers' wide MLP (784-4096-4096-10, batch 512): the 4096 x 4096 layer.
+    {"wide fwd", {.m = 512, .n = 4096, .k = 4096}},
+    {"wide dW", {.m = 4096, .n = 4096, .k = 512, .transpose_a = true}},
+    {"wide dX", {.m = 512, .n = 4096, .k = 4096, .transpose_b = true}},
 };
 
 // Runs the upper half of a task range on a second, spinning thread, so that a split costs two
@@ -308,6 +313,8 @@ int Main(int argc, char** argv) {
     }
     return 0;
   }
+  // --only=SUBSTRING: time only the shapes whose description contains SUBSTRING.
+  const std::string only = Flag(argc, argv, "only", "");
   TwoThreads two;
   double load[3] = {0, 0, 0};
   getloadavg(load, 3);
@@ -317,6 +324,7 @@ int Main(int argc, char** argv) {
   std::printf("%-14s %5s %5s %5s %3s %3s %6s %9s %9s %9s %7s %9s %7s\n", "shape", "M", "N", "K",
               "tA", "tB", "tasks", "1T us", "1T GF/s", "1T cpu", "% peak", "2T GF/s", "2T/1T");
   for (const BenchShape& bench : kShapes) {
+    if (std::string(bench.what).find(only) == std::string::npos) continue;
     const GemmShape& s = bench.shape;
     KilnTaskFn fn = Compile(s, {})[0];
     Buffers buffers(s);
