@@ -34,6 +34,10 @@ kiln train options (override the model's train section):
                        rate and seconds; the training loss every --log-every steps. A
                        resumed run adds a file continuing the steps.
   --log-every N        Steps between --tensorboard loss points (default 100; 0: epochs only).
+  --progress           During each epoch, redraw one line in place: steps done of total,
+                       steps/s, ETA and the mean loss so far (at most ~10 times a second),
+                       replaced by the epoch line. The default when stdout is a terminal.
+  --quiet              No progress line even on a terminal: one line per epoch.
   --checkpoint FILE    After every epoch, save parameters, optimizer state and metrics to
                        FILE (atomically: temp file, fsync, rename; CRC-32 checked on load).
   --resume             Continue the run saved in --checkpoint FILE from the epoch after its
