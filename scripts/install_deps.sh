@@ -9,7 +9,7 @@ packages=(
   llvm-19-dev llvm-19-tools liblld-19-dev
   libprotobuf-dev protobuf-compiler
   libabsl-dev
-  libgtest-dev libgmock-dev
+  libgtest-dev libgmock-dev libexpat1-dev
   zlib1g-dev libzstd-dev
   dataset-fashion-mnist
 )

@@ -19,6 +19,8 @@ Usage:
   kiln opt FILE.kir --passes=P   Run graph passes on IR text and print the resulting graph.
   kiln build FILE -o PROGRAM     Compile FILE ahead of time into a program that trains,
                                  evaluates and predicts with no compiler inside.
+  kiln plot METRICS.json...      Draw train/test loss and test accuracy by epoch as an SVG
+                                 (several files: their runs compared in one plot).
   kiln --help                    This text.
 
 kiln train options (override the model's train section):
@@ -38,6 +40,8 @@ kiln train options (override the model's train section):
                        steps/s, ETA and the mean loss so far (at most ~10 times a second),
                        replaced by the epoch line. The default when stdout is a terminal.
   --quiet              No progress line even on a terminal: one line per epoch.
+  --plot FILE.svg      After every epoch, draw the run's loss and accuracy so far to
+                       FILE.svg (as kiln plot does).
   --checkpoint FILE    After every epoch, save parameters, optimizer state and metrics to
                        FILE (atomically: temp file, fsync, rename; CRC-32 checked on load).
   --resume             Continue the run saved in --checkpoint FILE from the epoch after its
@@ -132,6 +136,14 @@ kiln build options:
                        The program's defaults (its own flags override them).
 Links in-process with LLD against the runtime archive built with kiln (<kiln dir>/aot/).
 
+kiln plot options (METRICS.json: files that kiln train --metrics-out wrote):
+  -o FILE / --output FILE   Where to write the SVG (default: the first file with .svg for
+                       .json; - for stdout).
+  --title TEXT         The plot's title (default: "<runs>: loss and accuracy by epoch").
+Train loss (solid) and test loss (dashed) share the left axis, test accuracy (dotted) has
+its own on the right; a ring marks each run's lowest test loss. One run: a colour per
+metric; several: a colour per run, named by its file in the legend.
+
 kiln opt options (FILE.kir is a graph in the IR text format, ir/printer.h):
   --passes=a,b,c       Registered passes to run in order, the graph verified after each.
   --list-passes        Print the registered passes with a line about each.
@@ -170,6 +182,7 @@ int main(int argc, char** argv) {
   if (command == "bench") return kiln::tools::BenchCommand(args);
   if (command == "opt") return kiln::tools::OptCommand(args);
   if (command == "build") return kiln::tools::BuildCommand(args);
-  std::cerr << "kiln: unknown command '" << command << "' (expected train, compile, profile, bench, opt or build; see kiln --help)\n";
+  if (command == "plot") return kiln::tools::PlotCommand(args);
+  std::cerr << "kiln: unknown command '" << command << "' (expected train, compile, profile, bench, opt, build or plot; see kiln --help)\n";
   return 2;
 }

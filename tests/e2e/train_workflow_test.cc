@@ -1,6 +1,8 @@
 // End-to-end: kiln train's progress bar with the real binary. Its output goes to a file here, as
 // into a pipe or a CI log: without --progress it is one line per epoch; with it, each epoch's
 // line is preceded by carriage-return redraws of the bar.
+#include <map>
+#include <memory>
 #include <regex>
 #include <string>
 #include <vector>
@@ -8,6 +10,7 @@
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 #include "tests/e2e/kiln_process.h"
+#include "tests/tools/svg_reader.h"
 
 namespace kiln {
 namespace {
@@ -15,6 +18,7 @@ namespace {
 using e2e::Describe;
 using e2e::RunKiln;
 using e2e::RunResult;
+using e2e::TempDir;
 
 // Synthetic data: 900 training samples in batches of 100, 9 steps an epoch, 3 epochs.
 constexpr char kModel[] = "examples/binary_classifier.kiln";
@@ -72,6 +76,77 @@ TEST(TrainProgressTest, ProgressAndQuietContradict) {
   RunResult run = RunKiln({"train", kModel, "--progress", "--quiet"});
   EXPECT_EQ(run.exit_code, 1) << Describe(run);
   EXPECT_EQ(run.err, "kiln: --progress and --quiet contradict each other\n");
+}
+
+// The plot's series by class ("train-loss" ...) for each run, with their point counts.
+std::map<std::pair<std::string, std::string>, int> SeriesPoints(const std::string& svg_text) {
+  std::string error;
+  std::unique_ptr<testing::XmlElement> svg = testing::ParseXml(svg_text, &error);
+  EXPECT_NE(svg, nullptr) << "not well-formed XML: " << error;
+  std::map<std::pair<std::string, std::string>, int> points;
+  if (svg == nullptr) return points;
+  for (const testing::XmlElement* line : svg->All("polyline")) {
+    points[{line->Attribute("data-run"), line->Attribute("class")}] = testing::PointCount(*line);
+  }
+  return points;
+}
+
+std::vector<std::string> LegendTexts(const std::string& svg_text) {
+  std::unique_ptr<testing::XmlElement> svg = testing::ParseXml(svg_text, nullptr);
+  std::vector<std::string> texts;
+  if (svg == nullptr) return texts;
+  std::vector<const testing::XmlElement*> legend;
+  svg->Collect([](const testing::XmlElement& e) { return e.Attribute("class") == "legend"; },
+               legend);
+  for (const testing::XmlElement* g : legend) {
+    for (const testing::XmlElement* text : g->All("text")) texts.push_back(text->text);
+  }
+  return texts;
+}
+
+TEST(TrainPlotTest, TrainRedrawsThePlotAfterEveryEpoch) {
+  TempDir dir;
+  RunResult run = RunKiln({"train", kModel, "--epochs", "4", "--plot", dir.File("bc.svg")});
+  ASSERT_TRUE(e2e::Succeeded(run)) << Describe(run);
+  const std::string svg = e2e::ReadFile(dir.File("bc.svg"));
+  EXPECT_EQ(SeriesPoints(svg), (std::map<std::pair<std::string, std::string>, int>{
+                                   {{"binary_classifier", "train-loss"}, 4},
+                                   {{"binary_classifier", "test-loss"}, 4},
+                                   {{"binary_classifier", "test-accuracy"}, 4}}));
+  EXPECT_EQ(LegendTexts(svg),
+            (std::vector<std::string>{"train loss", "test loss", "test accuracy"}));
+  EXPECT_NE(svg.find("binary_classifier: loss and accuracy by epoch"), std::string::npos);
+}
+
+TEST(TrainPlotTest, PlotComparesRunsFromTheirMetricsFiles) {
+  TempDir dir;
+  for (const char* lr : {"0.01", "0.001"}) {
+    RunResult run =
+        RunKiln({"train", kModel, "--lr", lr, "--epochs", std::string(lr) == "0.01" ? "3" : "5",
+                 "--metrics-out", dir.File(std::string("lr") + lr + ".json")});
+    ASSERT_TRUE(e2e::Succeeded(run)) << Describe(run);
+  }
+  RunResult plot = RunKiln(
+      {"plot", dir.File("lr0.01.json"), dir.File("lr0.001.json"), "-o", dir.File("compare.svg")});
+  ASSERT_TRUE(e2e::Succeeded(plot)) << Describe(plot);
+  EXPECT_EQ(plot.err, "kiln: wrote " + dir.File("compare.svg") + "\n");
+  const std::string svg = e2e::ReadFile(dir.File("compare.svg"));
+  std::map<std::pair<std::string, std::string>, int> points = SeriesPoints(svg);
+  EXPECT_EQ(points.size(), 6u);
+  EXPECT_EQ((points[{"lr0.01", "test-loss"}]), 3);
+  EXPECT_EQ((points[{"lr0.001", "test-loss"}]), 5);
+  std::vector<std::string> legend = LegendTexts(svg);
+  EXPECT_EQ(legend.front(), "lr0.01 train loss");
+  EXPECT_EQ(legend.back(), "lr0.001 test accuracy");
+}
+
+TEST(TrainPlotTest, PlotRefusesAFileThatIsNotMetrics) {
+  TempDir dir;
+  RunResult run = RunKiln({"plot", dir.Write("x.json", "{\"kernels\":[]}").string()});
+  EXPECT_EQ(run.exit_code, 1) << Describe(run);
+  EXPECT_EQ(run.err, "kiln: " + dir.File("x.json") +
+                         ": not a kiln metrics file: expected {\"epochs\":[...]} as --metrics-out "
+                         "writes it\n");
 }
 
 }  // namespace
