@@ -12,6 +12,7 @@ packages=(
   libgtest-dev libgmock-dev libexpat1-dev
   zlib1g-dev libzstd-dev
   dataset-fashion-mnist
+  graphviz
 )
 if [[ ${1:-} == --sanitize ]]; then packages+=(clang-19 libclang-rt-19-dev); fi
 

@@ -77,7 +77,11 @@ training samples per second.
 kiln compile options:
   --emit=KIND          What to print (default: fusion):
                          summary the layers, their output shapes and parameter counts
-                         dot     the model graph for Graphviz (| dot -Tpng > model.png)
+                         dot     the model graph for Graphviz (| dot -Tpng > model.png);
+                                 with --mode, the compiled step, each fused kernel a
+                                 cluster
+                         svg     the same picture drawn by Graphviz's dot (needs the
+                                 graphviz package; without it, one line saying so)
                          ir      the training-step graph after the graph passes
                          graph   the same graph serialized (Protobuf, with its train
                                  config; written to -o, default <model>.train.kgraph)
@@ -88,7 +92,8 @@ kiln compile options:
                          asm     assembly for the target CPU (--cpu)
                          obj     an object file (written to -o, default <model>.o)
                          cuda    the CUDA C of every kernel (with --device cuda)
-  --mode=train|eval    Which step to show for ir/fusion/memory (default: train).
+  --mode=train|eval    Which step to show for ir/fusion/memory (default: train) and
+                       for dot/svg (default there: the model, not a step).
   --batch-size N       The static batch size to compile for (default: the train section's).
   -o FILE / --output FILE   Where to write the output (default: stdout; obj: <model>.o).
   --disable-pass NAME  Skip a pass of simplify (fold-constants, cse, dce).

@@ -1,12 +1,19 @@
-// End-to-end: kiln train's progress bar with the real binary. Its output goes to a file here, as
-// into a pipe or a CI log: without --progress it is one line per epoch; with it, each epoch's
-// line is preceded by carriage-return redraws of the bar.
+// End-to-end tests of the training workflow (issue 13) with the real binary, each reading the
+// output back: kiln train's progress bar (output goes to a file here, as into a pipe or a CI log:
+// one line per epoch unless --progress adds carriage-return redraws of the bar); the SVG plots of
+// kiln train --plot and kiln plot; kiln compile --emit=svg through Graphviz's dot.
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <regex>
+#include <set>
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 #include "tests/e2e/kiln_process.h"
@@ -147,6 +154,82 @@ TEST(TrainPlotTest, PlotRefusesAFileThatIsNotMetrics) {
   EXPECT_EQ(run.err, "kiln: " + dir.File("x.json") +
                          ": not a kiln metrics file: expected {\"epochs\":[...]} as --metrics-out "
                          "writes it\n");
+}
+
+// Whether Graphviz's dot is on PATH; the picture tests skip without it.
+bool HaveDot() {
+  const char* path = std::getenv("PATH");
+  for (absl::string_view dir : absl::StrSplit(path == nullptr ? "" : path, ':')) {
+    if (!dir.empty() && access(absl::StrCat(dir, "/dot").c_str(), X_OK) == 0) return true;
+  }
+  return false;
+}
+
+// Every <text> of the SVG, in document order.
+std::vector<std::string> SvgTexts(const testing::XmlElement& svg) {
+  std::vector<std::string> texts;
+  for (const testing::XmlElement* text : svg.All("text")) texts.push_back(text->text);
+  return texts;
+}
+
+TEST(CompileSvgTest, WithoutDotSvgIsOneLineAndDotStillWorks) {
+  TempDir empty;  // A PATH with nothing on it: no dot.
+  RunResult svg = e2e::RunBinary("/usr/bin/env", {"PATH=" + empty.path().string(), KILN_BINARY,
+                                                  "compile", kModel, "--emit=svg"});
+  EXPECT_EQ(svg.exit_code, 1) << Describe(svg);
+  EXPECT_EQ(svg.out, "");
+  EXPECT_EQ(svg.err,
+            "kiln: --emit=svg needs Graphviz's 'dot' on PATH (Debian: apt-get install graphviz); "
+            "--emit=dot writes the graph without it\n");
+  RunResult dot = e2e::RunBinary("/usr/bin/env", {"PATH=" + empty.path().string(), KILN_BINARY,
+                                                  "compile", kModel, "--emit=dot"});
+  ASSERT_TRUE(e2e::Succeeded(dot)) << Describe(dot);
+  EXPECT_EQ(dot.out.rfind("digraph \"binary_classifier\" {", 0), 0u) << dot.out;
+}
+
+TEST(CompileSvgTest, ModelGraphIsAnSvgNamingTheLayers) {
+  if (!HaveDot()) GTEST_SKIP() << "Graphviz's dot is not installed";
+  RunResult run = RunKiln({"compile", kModel, "--emit=svg"});
+  ASSERT_TRUE(e2e::Succeeded(run)) << Describe(run);
+  std::string error;
+  std::unique_ptr<testing::XmlElement> svg = testing::ParseXml(run.out, &error);
+  ASSERT_NE(svg, nullptr) << error;
+  EXPECT_EQ(svg->name, "svg");
+  const std::vector<std::string> texts = SvgTexts(*svg);
+  for (const char* expected : {"fc1.weight", "f32[10,16]", "h1", "prob", "loss"}) {
+    EXPECT_NE(std::find(texts.begin(), texts.end(), expected), texts.end()) << expected;
+  }
+}
+
+TEST(CompileSvgTest, TrainStepClustersAreTheFusedKernels) {
+  if (!HaveDot()) GTEST_SKIP() << "Graphviz's dot is not installed";
+  // The kernels as --emit=fusion lists them ("kernel k0_matmul_add_relu (matmul, 3 ops)").
+  RunResult fusion = RunKiln({"compile", kModel, "--emit=fusion", "--mode", "train"});
+  ASSERT_TRUE(e2e::Succeeded(fusion)) << Describe(fusion);
+  std::set<std::string> kernels;
+  const std::regex kernel_line(R"(kernel (\S+) \(.*)");
+  for (const std::string& line : Lines(fusion.out)) {
+    std::smatch match;
+    if (std::regex_match(line, match, kernel_line)) kernels.insert(match[1]);
+  }
+  ASSERT_GE(kernels.size(), 5u) << fusion.out;
+
+  RunResult run = RunKiln({"compile", kModel, "--emit=svg", "--mode", "train"});
+  ASSERT_TRUE(e2e::Succeeded(run)) << Describe(run);
+  std::string error;
+  std::unique_ptr<testing::XmlElement> svg = testing::ParseXml(run.out, &error);
+  ASSERT_NE(svg, nullptr) << error;
+  // Graphviz draws each cluster as <g class="cluster"><title>cluster_NAME</title>...</g>.
+  std::vector<const testing::XmlElement*> groups;
+  svg->Collect([](const testing::XmlElement& e) { return e.Attribute("class") == "cluster"; },
+               groups);
+  std::set<std::string> clusters;
+  for (const testing::XmlElement* group : groups) {
+    std::vector<const testing::XmlElement*> titles = group->All("title");
+    ASSERT_FALSE(titles.empty());
+    clusters.insert(titles[0]->text.substr(std::string("cluster_").size()));
+  }
+  EXPECT_EQ(clusters, kernels);
 }
 
 }  // namespace
