@@ -42,6 +42,9 @@ kiln train options (override the model's train section):
   --quiet              No progress line even on a terminal: one line per epoch.
   --plot FILE.svg      After every epoch, draw the run's loss and accuracy so far to
                        FILE.svg (as kiln plot does).
+  --set NAME=VALUE     Override a top-level constant of the model (hidden = 16), a train
+                       section key (batch_size) or an optimizer setting (lr, momentum);
+                       repeatable. An unknown NAME is an error listing what can be set.
   --checkpoint FILE    After every epoch, save parameters, optimizer state and metrics to
                        FILE (atomically: temp file, fsync, rename; CRC-32 checked on load).
   --resume             Continue the run saved in --checkpoint FILE from the epoch after its

@@ -28,6 +28,7 @@ namespace kiln::tools {
 namespace {
 
 absl::Status Train(std::vector<std::string> args) {
+  KILN_ASSIGN_OR_RETURN(std::vector<ModelSetting> settings, TakeModelSettings(args));
   KILN_ASSIGN_OR_RETURN(
       CommandLine line,
       CommandLine::Parse(args, {"epochs", "batch-size", "lr", "seed", "metrics-out", "data-dir",
@@ -43,7 +44,7 @@ absl::Status Train(std::vector<std::string> args) {
     return absl::InvalidArgumentError("--resume needs --checkpoint FILE");
   }
   KILN_ASSIGN_OR_RETURN(auto threads, line.Int("threads"));
-  KILN_ASSIGN_OR_RETURN(PreparedTraining prepared, PrepareTraining(line));
+  KILN_ASSIGN_OR_RETURN(PreparedTraining prepared, PrepareTraining(line, "train", settings));
   const ir::TrainConfig& train = prepared.train;
   const runtime::DataSplits& data = prepared.data;
   const CompiledModel& compiled = prepared.compiled;

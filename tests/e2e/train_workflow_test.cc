@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <regex>
@@ -230,6 +231,28 @@ TEST(CompileSvgTest, TrainStepClustersAreTheFusedKernels) {
     clusters.insert(titles[0]->text.substr(std::string("cluster_").size()));
   }
   EXPECT_EQ(clusters, kernels);
+}
+
+TEST(TrainSetTest, SetReachesTheModelAndTheTrainSection) {
+  TempDir dir;
+  RunResult small = RunKiln({"train", kModel, "--epochs", "1", "--checkpoint", dir.File("16")});
+  ASSERT_TRUE(e2e::Succeeded(small)) << Describe(small);
+  RunResult large = RunKiln({"train", kModel, "--epochs", "1", "--checkpoint", dir.File("64"),
+                             "--set", "hidden=64", "--set", "lr=0.003", "--set=batch_size=50"});
+  ASSERT_TRUE(e2e::Succeeded(large)) << Describe(large);
+  EXPECT_NE(large.out.find("batch 50, rmsprop lr 0.003,"), std::string::npos) << large.out;
+  // hidden=64: 4929 parameters instead of 465, each with an RMSprop square average.
+  EXPECT_GE(std::filesystem::file_size(dir.File("64")),
+            std::filesystem::file_size(dir.File("16")) + 2 * 4 * (4929 - 465));
+}
+
+TEST(TrainSetTest, UnknownNameIsOneLine) {
+  RunResult run = RunKiln({"train", kModel, "--set", "hiden=64"});
+  EXPECT_EQ(run.exit_code, 1) << Describe(run);
+  EXPECT_EQ(run.err,
+            "kiln: --set hiden: no constant, train key or optimizer setting 'hiden' in the model "
+            "(settable: hidden, data, optimizer, lr, alpha, eps, batch_size, epochs, seed, "
+            "metrics)\n");
 }
 
 }  // namespace
