@@ -21,6 +21,8 @@ Usage:
                                  evaluates and predicts with no compiler inside.
   kiln plot METRICS.json...      Draw train/test loss and test accuracy by epoch as an SVG
                                  (several files: their runs compared in one plot).
+  kiln tune FILE --space ...     Search hyperparameters: trials of kiln train --set ...,
+                                 stopped early by ASHA.
   kiln --help                    This text.
 
 kiln train options (override the model's train section):
@@ -150,7 +152,26 @@ kiln plot options (METRICS.json: files that kiln train --metrics-out wrote):
   --title TEXT         The plot's title (default: "<runs>: loss and accuracy by epoch").
 Train loss (solid) and test loss (dashed) share the left axis, test accuracy (dotted) has
 its own on the right; a ring marks each run's lowest test loss. One run: a colour per
-metric; several: a colour per run, named by its file in the legend.
+metric; several: a colour per run, named by its file in the legend (by its folder when
+the files share a name, as kiln tune's DIR/trial_<i>/metrics.json do).
+
+kiln tune options (each trial is kiln train FILE --set NAME=VALUE ... in its own process):
+  --space 'NAME=KIND(..)'  A dimension to search (repeatable): choice(a,b,..),
+                       uniform(lo,hi), loguniform(lo,hi), randint(lo,hi); NAME as --set.
+  --trials N           Configurations to try (default 10), sampled with --seed S (default 0).
+  --parallel P         Trials running at once (default 1); --threads N each (default 1).
+  --metric M           test_loss (default), test_accuracy or train_loss, after each epoch.
+  --mode min|max       Whether smaller or larger M is better (default: max for accuracy).
+  --scheduler asha|fifo  asha (default) stops trials early; fifo runs all to the end.
+  --grace-period G, --reduction-factor RF, --max-epochs R
+                       ASHA: rungs at epochs G*RF^k below R (defaults 1, 2, 10); at a rung a
+                       trial continues only if among the best max(1, floor(n/RF)) of the n
+                       recorded there (ties: the earlier trial; NaN and failures worst).
+  --out DIR            Where each trial keeps params.json, metrics.json, checkpoint.ckpt and
+                       train.log (DIR/trial_<i>/), plus DIR/results.json (default: kiln_tune).
+  --train-limit N, --test-limit N, --data-dir DIR   Passed to every trial.
+Prints a table of the trials (status, parameters, metric, epochs, time) whenever one changes
+status, then the best trial (by its last metric) as a kiln train command.
 
 kiln opt options (FILE.kir is a graph in the IR text format, ir/printer.h):
   --passes=a,b,c       Registered passes to run in order, the graph verified after each.
@@ -191,6 +212,7 @@ int main(int argc, char** argv) {
   if (command == "opt") return kiln::tools::OptCommand(args);
   if (command == "build") return kiln::tools::BuildCommand(args);
   if (command == "plot") return kiln::tools::PlotCommand(args);
-  std::cerr << "kiln: unknown command '" << command << "' (expected train, compile, profile, bench, opt, build or plot; see kiln --help)\n";
+  if (command == "tune") return kiln::tools::TuneCommand(args);
+  std::cerr << "kiln: unknown command '" << command << "' (expected train, compile, profile, bench, opt, build, plot or tune; see kiln --help)\n";
   return 2;
 }

@@ -2,6 +2,7 @@
 // or more --metrics-out files as an SVG (tools/metrics_plot.h), several files compared in one.
 #include <filesystem>
 #include <iostream>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,14 @@ absl::Status Plot(const std::vector<std::string>& args) {
     // The file's name without its folder and ".json" names the run in the legend.
     names.push_back(std::filesystem::path(path).stem().string());
     runs.push_back({names.back(), *std::move(epochs)});
+  }
+  // Files with one name in several folders (kiln tune's trial_<i>/metrics.json) are named by
+  // their folders instead.
+  if (std::set<std::string>(names.begin(), names.end()).size() < names.size()) {
+    for (size_t i = 0; i < runs.size(); ++i) {
+      names[i] = std::filesystem::path(line.positional()[i]).parent_path().filename().string();
+      runs[i].name = names[i];
+    }
   }
   const std::string title = line.String("title").value_or(
       absl::StrCat(absl::StrJoin(names, " vs "), ": loss and accuracy by epoch"));

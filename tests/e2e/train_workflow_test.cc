@@ -255,5 +255,109 @@ TEST(TrainSetTest, UnknownNameIsOneLine) {
             "metrics)\n");
 }
 
+int Occurrences(const std::string& text, const std::string& what) {
+  int count = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++count;
+  return count;
+}
+
+// One trial's line of DIR/results.json.
+struct TunedTrial {
+  std::string name, status;
+  int epochs = 0;
+  std::vector<double> losses;
+};
+
+std::vector<TunedTrial> ReadTuneResults(const std::string& json) {
+  std::vector<TunedTrial> trials;
+  const std::regex line(
+      R"re(\{"trial":"(trial_\d+)","status":"([A-Z]+)","params":\{[^}]*\},"epochs":(\d+),)re"
+      R"re("test_loss":\[([^\]]*)\])re");
+  for (const std::string& text : Lines(json)) {
+    std::smatch m;
+    if (!std::regex_search(text, m, line)) continue;
+    TunedTrial t{m[1], m[2], std::stoi(m[3]), {}};
+    for (absl::string_view v : absl::StrSplit(std::string(m[4]), ',', absl::SkipEmpty())) {
+      t.losses.push_back(std::stod(std::string(v)));
+    }
+    trials.push_back(std::move(t));
+  }
+  return trials;
+}
+
+TEST(TuneTest, AshaTunesTheBinaryClassifier) {
+  TempDir dir;
+  // max 2 epochs, grace 1, rf 2: one rung, at epoch 1.
+  RunResult run = RunKiln({"tune",
+                           kModel,
+                           "--space",
+                           "hidden=choice(4,16,64)",
+                           "--space",
+                           "lr=loguniform(1e-4,1e-1)",
+                           "--trials",
+                           "4",
+                           "--parallel",
+                           "2",
+                           "--metric",
+                           "test_loss",
+                           "--mode",
+                           "min",
+                           "--scheduler",
+                           "asha",
+                           "--grace-period",
+                           "1",
+                           "--reduction-factor",
+                           "2",
+                           "--max-epochs",
+                           "2",
+                           "--seed",
+                           "3",
+                           "--out",
+                           dir.File("tune")});
+  ASSERT_TRUE(e2e::Succeeded(run)) << Describe(run);
+  // The live table: a header naming the parameters, one row per trial.
+  EXPECT_NE(run.out.find("trial    status      hidden  lr"), std::string::npos) << run.out;
+  const std::vector<TunedTrial> trials =
+      ReadTuneResults(e2e::ReadFile(dir.File("tune/results.json")));
+  ASSERT_EQ(trials.size(), 4u) << e2e::ReadFile(dir.File("tune/results.json"));
+  const TunedTrial* best_at_rung = nullptr;
+  for (const TunedTrial& t : trials) {
+    SCOPED_TRACE(t.name);
+    // Stopped at the rung, or ran to the end.
+    if (t.status == "STOPPED") EXPECT_EQ(t.epochs, 1);
+    if (t.status == "TERMINATED") EXPECT_EQ(t.epochs, 2);
+    EXPECT_TRUE(t.status == "STOPPED" || t.status == "TERMINATED") << t.status;
+    ASSERT_EQ(static_cast<int>(t.losses.size()), t.epochs);
+    // Each trial's own files: parameters, the metrics history, the checkpoint.
+    const std::string trial_dir = dir.File("tune/" + t.name);
+    EXPECT_NE(e2e::ReadFile(trial_dir + "/params.json").find("\"hidden\":"), std::string::npos);
+    // The history kiln train wrote: a trial runs one rung at a time, so a stopped one ends
+    // exactly at its rung.
+    const std::string metrics = e2e::ReadFile(trial_dir + "/metrics.json");
+    EXPECT_EQ(Occurrences(metrics, "\"epoch\":"), t.epochs) << metrics;
+    EXPECT_NEAR(e2e::JsonNumber(metrics, "test_loss"), t.losses[0], 1e-5) << metrics;
+    EXPECT_TRUE(std::filesystem::exists(trial_dir + "/checkpoint.ckpt"));
+    if (best_at_rung == nullptr || t.losses[0] < best_at_rung->losses[0]) best_at_rung = &t;
+  }
+  // Whatever order the reports came in, the best at a rung ranks first there and continues.
+  ASSERT_NE(best_at_rung, nullptr);
+  EXPECT_EQ(best_at_rung->status, "TERMINATED") << best_at_rung->name;
+  // The best configuration, as a command to rerun it.
+  std::smatch best;
+  ASSERT_TRUE(std::regex_search(
+      run.out, best,
+      std::regex(R"(Best trial (trial_\d): test_loss (\d\.\d{4}) after 2 epochs\n  kiln train )"
+                 R"(\S+ --set hidden=(4|16|64) --set lr=\S+\n)")))
+      << run.out;
+}
+
+TEST(TuneTest, BadSpaceIsOneLine) {
+  RunResult run = RunKiln({"tune", kModel, "--space", "lr=lognormal(1,2)"});
+  EXPECT_EQ(run.exit_code, 1) << Describe(run);
+  EXPECT_EQ(run.err,
+            "kiln: --space 'lr=lognormal(1,2)': unknown kind 'lognormal' (expected "
+            "NAME=choice(a,b,..), uniform(lo,hi), loguniform(lo,hi) or randint(lo,hi))\n");
+}
+
 }  // namespace
 }  // namespace kiln
