@@ -293,6 +293,7 @@ absl::StatusOr<EpochMetrics> Trainer::TrainEpoch(const Dataset& train, int64_t e
   metrics.steps = pass.batcher.num_batches();
   double loss_sum = 0.0;
   const Clock::time_point start = Clock::now();
+  if (options_.progress != nullptr) options_.progress->Begin(epoch, metrics.steps);
   for (int64_t b = 0; b < metrics.steps; ++b) {
     const int64_t rows = pass.batcher.BatchRows(b);
     const Step& step = pass.StepFor(b);
@@ -306,6 +307,7 @@ absl::StatusOr<EpochMetrics> Trainer::TrainEpoch(const Dataset& train, int64_t e
     }
     loss_sum += loss * static_cast<double>(rows);
     if (options_.on_step) options_.on_step((epoch - 1) * metrics.steps + b + 1, loss);
+    if (options_.progress != nullptr) options_.progress->Step(b + 1, loss);
   }
   metrics.seconds = SecondsSince(start);
   // The last step's update can leave a parameter non-finite while every loss was finite.
@@ -385,6 +387,7 @@ absl::StatusOr<std::string> Trainer::ExplainNonFinite(
   options.log = nullptr;
   options.on_epoch = nullptr;  // The replay is a diagnosis, not more training to report.
   options.on_step = nullptr;
+  options.progress = nullptr;
   Trainer unfused_trainer(*unfused, pool_, std::move(options));
   unfused_trainer.epoch_ = epoch_;
   KILN_ASSIGN_OR_RETURN(std::optional<Culprit> culprit, replay(unfused_trainer));
@@ -456,6 +459,7 @@ absl::StatusOr<std::vector<EpochMetrics>> RunEpochs(const TrainOptions& options,
       last_evaluation = std::move(evaluation);
     }
     history.push_back(metrics);
+    if (options.progress != nullptr) options.progress->End();
     if (options.log != nullptr) {
       *options.log << FormatEpochLine(metrics, options.epochs) << std::endl;
     }

@@ -81,6 +81,19 @@ struct RunSetting {
   std::string value;
 };
 
+// Follows each epoch's training step by step, for a display such as kiln train's progress bar.
+// The trainers only call it; what is drawn, and where, is the caller's business.
+class EpochProgress {
+ public:
+  virtual ~EpochProgress() = default;
+  // Before the epoch's first step; `steps` is the number of steps (batches) it will run.
+  virtual void Begin(int64_t epoch, int64_t steps) = 0;
+  // After step `step` (1-based within the epoch) with its finite batch-mean loss.
+  virtual void Step(int64_t step, double loss) = 0;
+  // After the epoch's evaluation, just before its line is logged: erase what was drawn.
+  virtual void End() = 0;
+};
+
 struct TrainOptions {
   int64_t epochs = 1;
   int64_t batch_size = 64;
@@ -117,6 +130,8 @@ struct TrainOptions {
   // steps from 1 across epochs, so a resumed run's steps follow its checkpoint's. Both trainers
   // read the loss back every step anyway, so this costs nothing when null.
   std::function<void(int64_t global_step, double loss)> on_step;
+  // Told of every step of every epoch (not owned; null: none).
+  EpochProgress* progress = nullptr;
   // The same program compiled with one op per kernel, built on first call (the tool compiles it
   // only when needed). When a loss or parameter stops being finite, the trainer replays the
   // epoch (or the evaluation batch) on it kernel by kernel, from the state the original started

@@ -9,9 +9,10 @@ packages=(
   llvm-19-dev llvm-19-tools liblld-19-dev
   libprotobuf-dev protobuf-compiler
   libabsl-dev
-  libgtest-dev libgmock-dev
+  libgtest-dev libgmock-dev libexpat1-dev
   zlib1g-dev libzstd-dev
   dataset-fashion-mnist
+  graphviz
 )
 if [[ ${1:-} == --sanitize ]]; then packages+=(clang-19 libclang-rt-19-dev); fi
 

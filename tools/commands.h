@@ -19,6 +19,8 @@ int ProfileCommand(const std::vector<std::string>& args);
 int BenchCommand(const std::vector<std::string>& args);
 int OptCommand(const std::vector<std::string>& args);
 int BuildCommand(const std::vector<std::string>& args);
+int PlotCommand(const std::vector<std::string>& args);
+int TuneCommand(const std::vector<std::string>& args);
 
 }  // namespace kiln::tools
 

@@ -16,9 +16,23 @@
 #include "support/command_line.h"
 #include "tools/commands.h"
 #include "tools/compile_pipeline.h"
+#include "tools/graphviz.h"
+#include "tools/step_graph_dot.h"
 
 namespace kiln::tools {
 namespace {
+
+// The forward graph as written (composites unexpanded), parameters marked frozen as the train
+// section says: what --emit=summary describes and --emit=dot|svg draws without --mode.
+absl::StatusOr<ir::Graph> LowerForwardGraph(const frontend::ModelAst& ast,
+                                            const ir::TrainConfig& train,
+                                            const CompileOptions& options) {
+  const int64_t batch_size = options.entries[0].batch_size;
+  KILN_ASSIGN_OR_RETURN(ir::Graph model,
+                        frontend::LowerModel(ast, {{frontend::BatchDimName(ast), batch_size}}));
+  KILN_RETURN_IF_ERROR(passes::MarkFrozen(model, train.freeze));
+  return model;
+}
 
 absl::Status Compile(const std::vector<std::string>& args) {
   KILN_ASSIGN_OR_RETURN(
@@ -43,15 +57,24 @@ absl::Status Compile(const std::vector<std::string>& args) {
   if (line.Has("dump-passes")) options.dump_passes = &std::cerr;
   std::string output = line.String("output").value_or("");
 
-  if (emit == "summary" || emit == "dot") {
-    // The forward graph as written (composites unexpanded), parameters marked frozen as the
-    // train section says.
-    const int64_t batch_size = options.entries[0].batch_size;
-    KILN_ASSIGN_OR_RETURN(ir::Graph model,
-                          frontend::LowerModel(ast, {{frontend::BatchDimName(ast), batch_size}}));
-    KILN_RETURN_IF_ERROR(passes::MarkFrozen(model, train.freeze));
-    return WriteCommandOutput(emit == "summary" ? ir::DescribeModel(model) : ir::GraphToDot(model),
-                       output);
+  if (emit == "dot" || emit == "svg") {
+    // With --mode, the compiled step, its fused kernels as clusters; without, the model.
+    std::string dot;
+    if (line.Has("mode")) {
+      KILN_ASSIGN_OR_RETURN(ir::KernelProgram program,
+                            CompileEntryProgram(ast, train, options.entries[0], options));
+      dot = StepGraphToDot(program);
+    } else {
+      KILN_ASSIGN_OR_RETURN(ir::Graph model, LowerForwardGraph(ast, train, options));
+      dot = ir::GraphToDot(model);
+    }
+    if (emit == "dot") return WriteCommandOutput(dot, output);
+    KILN_ASSIGN_OR_RETURN(std::string svg, RenderDotToSvg(dot));
+    return WriteCommandOutput(svg, output);
+  }
+  if (emit == "summary") {
+    KILN_ASSIGN_OR_RETURN(ir::Graph model, LowerForwardGraph(ast, train, options));
+    return WriteCommandOutput(ir::DescribeModel(model), output);
   }
   if (emit == "graph") {
     // The step graph after the graph passes, serialized (ir/proto/kiln/graph.proto) with its
@@ -79,7 +102,7 @@ absl::Status Compile(const std::vector<std::string>& args) {
     backend = BackendEmitting(emit);
   }
   std::optional<codegen::EmitFormat> format;
-  std::vector<std::string> kinds = {"summary", "dot", "ir", "graph", "fusion", "memory"};
+  std::vector<std::string> kinds = {"summary", "dot", "svg", "ir", "graph", "fusion", "memory"};
   for (const codegen::Backend* candidate : Backends()) {
     for (const codegen::EmitFormat& f : candidate->emit_formats()) {
       kinds.push_back(f.name);

@@ -20,6 +20,10 @@ Usage:
   kiln opt FILE.kir --passes=P   Run graph passes on IR text and print the resulting graph.
   kiln build FILE -o PROGRAM     Compile FILE ahead of time into a program that trains,
                                  evaluates and predicts with no compiler inside.
+  kiln plot METRICS.json...      Draw train/test loss and test accuracy by epoch as an SVG
+                                 (several files: their runs compared in one plot).
+  kiln tune FILE --space ...     Search hyperparameters: trials of kiln train --set ...,
+                                 stopped early by ASHA.
   kiln --version                 The version and the commit it was built from.
   kiln --help                    This text.
 
@@ -36,6 +40,15 @@ kiln train options (override the model's train section):
                        rate and seconds; the training loss every --log-every steps. A
                        resumed run adds a file continuing the steps.
   --log-every N        Steps between --tensorboard loss points (default 100; 0: epochs only).
+  --progress           During each epoch, redraw one line in place: steps done of total,
+                       steps/s, ETA and the mean loss so far (at most ~10 times a second),
+                       replaced by the epoch line. The default when stdout is a terminal.
+  --quiet              No progress line even on a terminal: one line per epoch.
+  --plot FILE.svg      After every epoch, draw the run's loss and accuracy so far to
+                       FILE.svg (as kiln plot does).
+  --set NAME=VALUE     Override a top-level constant of the model (hidden = 16), a train
+                       section key (batch_size) or an optimizer setting (lr, momentum);
+                       repeatable. An unknown NAME is an error listing what can be set.
   --checkpoint FILE    After every epoch, save parameters, optimizer state and metrics to
                        FILE (atomically: temp file, fsync, rename; CRC-32 checked on load).
   --resume             Continue the run saved in --checkpoint FILE from the epoch after its
@@ -71,7 +84,11 @@ training samples per second.
 kiln compile options:
   --emit=KIND          What to print (default: fusion):
                          summary the layers, their output shapes and parameter counts
-                         dot     the model graph for Graphviz (| dot -Tpng > model.png)
+                         dot     the model graph for Graphviz (| dot -Tpng > model.png);
+                                 with --mode, the compiled step, each fused kernel a
+                                 cluster
+                         svg     the same picture drawn by Graphviz's dot (needs the
+                                 graphviz package; without it, one line saying so)
                          ir      the training-step graph after the graph passes
                          graph   the same graph serialized (Protobuf, with its train
                                  config; written to -o, default <model>.train.kgraph)
@@ -82,7 +99,8 @@ kiln compile options:
                          asm     assembly for the target CPU (--cpu)
                          obj     an object file (written to -o, default <model>.o)
                          cuda    the CUDA C of every kernel (with --device cuda)
-  --mode=train|eval    Which step to show for ir/fusion/memory (default: train).
+  --mode=train|eval    Which step to show for ir/fusion/memory (default: train) and
+                       for dot/svg (default there: the model, not a step).
   --batch-size N       The static batch size to compile for (default: the train section's).
   -o FILE / --output FILE   Where to write the output (default: stdout; obj: <model>.o).
   --disable-pass NAME  Skip a pass of simplify (fold-constants, cse, dce).
@@ -130,6 +148,33 @@ kiln build options:
                        The program's defaults (its own flags override them).
 Links in-process with LLD against the runtime archive built with kiln (<kiln dir>/aot/).
 
+kiln plot options (METRICS.json: files that kiln train --metrics-out wrote):
+  -o FILE / --output FILE   Where to write the SVG (default: the first file with .svg for
+                       .json; - for stdout).
+  --title TEXT         The plot's title (default: "<runs>: loss and accuracy by epoch").
+Train loss (solid) and test loss (dashed) share the left axis, test accuracy (dotted) has
+its own on the right; a ring marks each run's lowest test loss. One run: a colour per
+metric; several: a colour per run, named by its file in the legend (by its folder when
+the files share a name, as kiln tune's DIR/trial_<i>/metrics.json do).
+
+kiln tune options (each trial is kiln train FILE --set NAME=VALUE ... in its own process):
+  --space 'NAME=KIND(..)'  A dimension to search (repeatable): choice(a,b,..),
+                       uniform(lo,hi), loguniform(lo,hi), randint(lo,hi); NAME as --set.
+  --trials N           Configurations to try (default 10), sampled with --seed S (default 0).
+  --parallel P         Trials running at once (default 1); --threads N each (default 1).
+  --metric M           test_loss (default), test_accuracy or train_loss, after each epoch.
+  --mode min|max       Whether smaller or larger M is better (default: max for accuracy).
+  --scheduler asha|fifo  asha (default) stops trials early; fifo runs all to the end.
+  --grace-period G, --reduction-factor RF, --max-epochs R
+                       ASHA: rungs at epochs G*RF^k below R (defaults 1, 2, 10); at a rung a
+                       trial continues only if among the best max(1, floor(n/RF)) of the n
+                       recorded there (ties: the earlier trial; NaN and failures worst).
+  --out DIR            Where each trial keeps params.json, metrics.json, checkpoint.ckpt and
+                       train.log (DIR/trial_<i>/), plus DIR/results.json (default: kiln_tune).
+  --train-limit N, --test-limit N, --data-dir DIR   Passed to every trial.
+Prints a table of the trials (status, parameters, metric, epochs, time) whenever one changes
+status, then the best trial (by its last metric) as a kiln train command.
+
 kiln opt options (FILE.kir is a graph in the IR text format, ir/printer.h):
   --passes=a,b,c       Registered passes to run in order, the graph verified after each.
   --list-passes        Print the registered passes with a line about each.
@@ -172,6 +217,8 @@ int main(int argc, char** argv) {
   if (command == "bench") return kiln::tools::BenchCommand(args);
   if (command == "opt") return kiln::tools::OptCommand(args);
   if (command == "build") return kiln::tools::BuildCommand(args);
-  std::cerr << "kiln: unknown command '" << command << "' (expected train, compile, profile, bench, opt or build; see kiln --help)\n";
+  if (command == "plot") return kiln::tools::PlotCommand(args);
+  if (command == "tune") return kiln::tools::TuneCommand(args);
+  std::cerr << "kiln: unknown command '" << command << "' (expected train, compile, profile, bench, opt, build, plot or tune; see kiln --help)\n";
   return 2;
 }

@@ -19,6 +19,8 @@
 #include "support/command_line.h"
 #include "tools/commands.h"
 #include "tools/compile_pipeline.h"
+#include "tools/train_plot.h"
+#include "tools/train_progress.h"
 #include "tools/train_setup.h"
 #include "tools/train_tensorboard.h"
 
@@ -26,13 +28,14 @@ namespace kiln::tools {
 namespace {
 
 absl::Status Train(std::vector<std::string> args) {
+  KILN_ASSIGN_OR_RETURN(std::vector<ModelSetting> settings, TakeModelSettings(args));
   KILN_ASSIGN_OR_RETURN(
       CommandLine line,
       CommandLine::Parse(args, {"epochs", "batch-size", "lr", "seed", "metrics-out", "data-dir",
                                 "train-limit", "test-limit", "threads", "checkpoint", "device",
                                 "init-weights", "save-best", "tensorboard", "log-every",
-                                "eval-batch-size", "cpu"},
-                         {"resume", "per-class"}));
+                                "eval-batch-size", "cpu", "plot"},
+                         {"resume", "per-class", "progress", "quiet"}));
   const bool resume = line.Has("resume");
   // First, so a machine without the device gets one line and no compile.
   KILN_ASSIGN_OR_RETURN(const codegen::Backend* backend,
@@ -41,7 +44,7 @@ absl::Status Train(std::vector<std::string> args) {
     return absl::InvalidArgumentError("--resume needs --checkpoint FILE");
   }
   KILN_ASSIGN_OR_RETURN(auto threads, line.Int("threads"));
-  KILN_ASSIGN_OR_RETURN(PreparedTraining prepared, PrepareTraining(line));
+  KILN_ASSIGN_OR_RETURN(PreparedTraining prepared, PrepareTraining(line, "train", settings));
   const ir::TrainConfig& train = prepared.train;
   const runtime::DataSplits& data = prepared.data;
   const CompiledModel& compiled = prepared.compiled;
@@ -64,9 +67,14 @@ absl::Status Train(std::vector<std::string> args) {
   run.unfused_program = UnfusedProgram(prepared);
   if (resume) KILN_RETURN_IF_ERROR(runtime::Resume(data.train.num_samples, loaded->host(), run));
   KILN_ASSIGN_OR_RETURN(std::shared_ptr<TensorBoardLog> tensorboard, AttachTensorBoard(line, run));
+  KILN_ASSIGN_OR_RETURN(std::shared_ptr<TrainPlot> plot, AttachPlot(line, run));
+  // Outlives the training (the trainer holds a pointer to it); a failed epoch's bar is ended
+  // with a newline when it goes, before the error is printed.
+  KILN_ASSIGN_OR_RETURN(std::unique_ptr<ProgressBar> progress, AttachProgress(line, run));
   KILN_ASSIGN_OR_RETURN(std::vector<runtime::EpochMetrics> history,
                         loaded->Fit(data.train, data.test, std::move(run)));
   KILN_RETURN_IF_ERROR(TensorBoardStatus(tensorboard));
+  KILN_RETURN_IF_ERROR(PlotStatus(plot));
   std::cout << runtime::FinalSummary(history);
   return absl::OkStatus();
 }

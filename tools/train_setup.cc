@@ -77,13 +77,15 @@ absl::Status PlanInitWeights(PreparedTraining& p) {
 }  // namespace
 
 absl::StatusOr<PreparedTraining> PrepareTraining(const CommandLine& line,
-                                                 const std::string& command) {
+                                                 const std::string& command,
+                                                 const std::vector<ModelSetting>& settings) {
   if (line.positional().size() != 1) {
     return absl::InvalidArgumentError(
         absl::StrCat("usage: kiln ", command, " FILE [options] (see kiln --help)"));
   }
   PreparedTraining p;
   KILN_ASSIGN_OR_RETURN(p.ast, frontend::ParseModelFile(line.positional()[0]));
+  KILN_RETURN_IF_ERROR(ApplyModelSettings(settings, p.ast));
   KILN_ASSIGN_OR_RETURN(p.train, frontend::LowerTrainConfig(p.ast));
   KILN_RETURN_IF_ERROR(ApplyOverrides(line, p.train));
   // Model errors first: they should not wait for (or be hidden behind) loading the data.

@@ -21,6 +21,7 @@
 #include "runtime/trainer.h"
 #include "support/command_line.h"
 #include "tools/compile_pipeline.h"
+#include "tools/model_settings.h"
 
 namespace kiln::tools {
 
@@ -51,8 +52,10 @@ struct PreparedTraining {
   // those init_exclude keeps at their initializers) and its checkpoints record.
   runtime::TrainRecipe recipe;
 };
+// `settings` (--set) are applied to the model as it is parsed, before anything reads it.
 absl::StatusOr<PreparedTraining> PrepareTraining(const CommandLine& line,
-                                                 const std::string& command = "train");
+                                                 const std::string& command = "train",
+                                                 const std::vector<ModelSetting>& settings = {});
 
 // TrainOptions::unfused_program for `prepared`: on first call, compiles the same entry points
 // with one op per kernel, JIT-compiles them (seconds for a large model; only a run that has

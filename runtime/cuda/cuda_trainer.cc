@@ -121,6 +121,7 @@ absl::Status CudaTrainer::RunBatches(const Batcher& batcher, const std::vector<i
     }
     totals.loss_sum += loss * static_cast<double>(done.rows);
     if (training && options_.on_step) options_.on_step(first_global_step + done.batch + 1, loss);
+    if (training && options_.progress != nullptr) options_.progress->Step(done.batch + 1, loss);
     if (done.step->has_correct) {
       KILN_ASSIGN_OR_RETURN(const void* correct,
                             device_.Output(done.step->entry, done.parity, kCorrectOutput));
@@ -183,6 +184,7 @@ absl::StatusOr<EpochMetrics> CudaTrainer::TrainEpoch(const Dataset& train, int64
   metrics.steps = batcher.num_batches();
   Totals totals;
   const Clock::time_point start = Clock::now();
+  if (options_.progress != nullptr) options_.progress->Begin(epoch, metrics.steps);
   KILN_RETURN_IF_ERROR(RunBatches(batcher, order, train, full, last, epoch,
                                   (epoch - 1) * metrics.steps, /*training=*/true, totals));
   metrics.seconds = SecondsSince(start);
