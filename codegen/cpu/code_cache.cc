@@ -71,7 +71,7 @@ std::string CodeKey::Digest() const {
 
 CodeKey KeyForThisCompiler(std::string ir, std::string triple, std::string cpu,
                            std::string features) {
-  return CodeKey{std::move(ir),      std::move(triple), std::move(cpu),
+  return CodeKey{std::move(ir),       std::move(triple), std::move(cpu),
                  std::move(features), kKilnVersion,      LLVM_VERSION_STRING};
 }
 
@@ -80,8 +80,10 @@ std::optional<CodeCache> CodeCache::FromEnvironment() {
     if (*dir == '\0' || std::string_view(dir) == "off") return std::nullopt;
     return CodeCache(dir);
   }
-  if (const char* xdg = NonEmptyEnv("XDG_CACHE_HOME")) return CodeCache(absl::StrCat(xdg, "/kiln/code"));
-  if (const char* home = NonEmptyEnv("HOME")) return CodeCache(absl::StrCat(home, "/.cache/kiln/code"));
+  if (const char* xdg = NonEmptyEnv("XDG_CACHE_HOME"))
+    return CodeCache(absl::StrCat(xdg, "/kiln/code"));
+  if (const char* home = NonEmptyEnv("HOME"))
+    return CodeCache(absl::StrCat(home, "/.cache/kiln/code"));
   return std::nullopt;
 }
 

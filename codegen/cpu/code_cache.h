@@ -22,8 +22,8 @@ namespace kiln::cpu {
 
 // What a compiled object depends on. Digest() is the entry's name: a change to any field misses.
 struct CodeKey {
-  std::string ir;        // The module before optimization: its bitcode, or a digest of it.
-  std::string triple;    // The target: triple, CPU name and feature string.
+  std::string ir;      // The module before optimization: its bitcode, or a digest of it.
+  std::string triple;  // The target: triple, CPU name and feature string.
   std::string cpu;
   std::string features;
   std::string kiln_version;  // support/version.h: a new compiler may generate other code.

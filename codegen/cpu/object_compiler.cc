@@ -41,7 +41,8 @@ struct Job {
 
 // O3 and code generation of `job.module`, with a TargetMachine of the worker's own (LLVM's are
 // not safe to share between threads).
-absl::Status CompileJob(Job& job, llvm::TargetMachine& target, const std::optional<CodeCache>& cache) {
+absl::Status CompileJob(Job& job, llvm::TargetMachine& target,
+                        const std::optional<CodeCache>& cache) {
   KILN_RETURN_IF_ERROR(OptimizeModule(*job.module, target));
   KILN_ASSIGN_OR_RETURN(job.object, EmitModule(*job.module, target, OutputKind::kObject));
   // A cache that cannot be written costs the next run a compile, nothing more.
@@ -97,7 +98,8 @@ absl::StatusOr<CpuObjects> CompileObjects(const codegen::CompiledModel& model,
   }
   std::vector<Job*> missing;
   for (Job& job : jobs) {
-    std::optional<std::string> cached = options.cache ? options.cache->Load(job.digest) : std::nullopt;
+    std::optional<std::string> cached =
+        options.cache ? options.cache->Load(job.digest) : std::nullopt;
     if (cached) {
       job.object = std::move(*cached);
       ++out.stats.cached;

@@ -25,9 +25,9 @@
 namespace kiln::cpu {
 
 struct ObjectOptions {
-  std::string cpu = "native";          // As CreateTargetMachine takes it.
-  std::optional<CodeCache> cache;      // None: compile everything, store nothing.
-  int threads = 0;                     // Compiler threads; 0: one per core.
+  std::string cpu = "native";      // As CreateTargetMachine takes it.
+  std::optional<CodeCache> cache;  // None: compile everything, store nothing.
+  int threads = 0;                 // Compiler threads; 0: one per core.
   // Called on the entry module before it is compiled, with the program's buffer tables
   // (kiln build adds the AOT symbol table and bundle here).
   std::function<void(const runtime::ProgramSpec&, llvm::Module&)> finish_entries;
@@ -35,9 +35,9 @@ struct ObjectOptions {
 
 // Where the time went, for `kiln compile --verbose` and the compile-time table in the README.
 struct CompileStats {
-  int kernels = 0;   // In all entries.
-  int modules = 0;   // Compiled or loaded: the entry module plus each distinct kernel.
-  int cached = 0;    // Of `modules`, found in the cache.
+  int kernels = 0;             // In all entries.
+  int modules = 0;             // Compiled or loaded: the entry module plus each distinct kernel.
+  int cached = 0;              // Of `modules`, found in the cache.
   double emit_seconds = 0;     // Kernel IR -> LLVM IR, de-duplication, cache keys and lookups.
   double compile_seconds = 0;  // O3 + code generation of the modules the cache lacked (wall).
 };

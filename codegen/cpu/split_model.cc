@@ -17,7 +17,6 @@ namespace {
 // name it is linked by then comes from that IR.
 constexpr const char* kPlaceholderName = "kiln_kernel";
 
-
 // Builds the bodies of one model, sharing each distinct one.
 class BodyCollector {
  public:
@@ -32,13 +31,14 @@ class BodyCollector {
     ir::Kernel placeholder = kernel;
     placeholder.name = kPlaceholderName;
     std::vector<int> slot_table;
-    KILN_ASSIGN_OR_RETURN(EmittedKernel emitted,
-                          EmitKernel(*body.module, program.graph, placeholder, program.memory,
-                                     isa_, &slot_table));
+    KILN_ASSIGN_OR_RETURN(
+        EmittedKernel emitted,
+        EmitKernel(*body.module, program.graph, placeholder, program.memory, isa_, &slot_table));
     auto [it, inserted] = names_.try_emplace(ModuleBitcode(*body.module), "");
     if (inserted) {
       // A 128-bit prefix of the digest: distinct kernels never share a name.
-      it->second = std::string(kPlaceholderName) + "_" + CodeKey{.ir = it->first}.Digest().substr(0, 32);
+      it->second =
+          std::string(kPlaceholderName) + "_" + CodeKey{.ir = it->first}.Digest().substr(0, 32);
       emitted.function->setName(it->second);
       body.name = it->second;
       out_.bodies.push_back(std::move(body));
@@ -56,7 +56,8 @@ class BodyCollector {
     llvm::LLVMContext& ctx = module.getContext();
     llvm::IRBuilder<> b(ctx);
     auto* ptr = b.getPtrTy();
-    auto* type = llvm::FunctionType::get(b.getVoidTy(), {ptr, b.getInt64Ty(), b.getInt64Ty()}, false);
+    auto* type =
+        llvm::FunctionType::get(b.getVoidTy(), {ptr, b.getInt64Ty(), b.getInt64Ty()}, false);
     llvm::FunctionCallee callee = module.getOrInsertFunction(body, type);
     auto* wrapper = llvm::Function::Create(type, llvm::Function::ExternalLinkage, name, module);
     b.SetInsertPoint(llvm::BasicBlock::Create(ctx, "entry", wrapper));
@@ -96,10 +97,11 @@ absl::StatusOr<SplitModel> SplitModelIntoKernels(const codegen::CompiledModel& m
   out.spec.labels_input = model.labels_input;
   BodyCollector bodies(out, isa);
   for (const codegen::CompiledEntry& compiled : model.entries) {
-    KILN_ASSIGN_OR_RETURN(
-        runtime::EntrySpec entry,
-        EmitEntryPointWith(*out.entries, compiled.program, compiled.symbol,
-                           [&](const ir::Kernel& kernel) { return bodies.Add(compiled.program, kernel); }));
+    KILN_ASSIGN_OR_RETURN(runtime::EntrySpec entry,
+                          EmitEntryPointWith(*out.entries, compiled.program, compiled.symbol,
+                                             [&](const ir::Kernel& kernel) {
+                                               return bodies.Add(compiled.program, kernel);
+                                             }));
     entry.training = compiled.request.training;
     entry.batch_size = compiled.request.batch_size;
     out.spec.entries.push_back(std::move(entry));

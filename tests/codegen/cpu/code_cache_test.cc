@@ -20,8 +20,8 @@ namespace kiln::cpu {
 namespace {
 
 std::string FreshDirectory(const std::string& name) {
-  std::filesystem::path dir = std::filesystem::path(testing::TempDir()) /
-                              (name + "." + std::to_string(getpid()));
+  std::filesystem::path dir =
+      std::filesystem::path(testing::TempDir()) / (name + "." + std::to_string(getpid()));
   std::filesystem::remove_all(dir);
   return dir.string();
 }
@@ -115,7 +115,9 @@ TEST(CodeCacheTest, FlippedByteReadsAsMissAndIsRewritten) {
 TEST(CodeCacheTest, ConcurrentWritersNeverTearAnEntry) {
   CodeCache cache(FreshDirectory("concurrent"));
   const std::string digest = SomeKey().Digest();
-  auto payload = [](int writer) { return std::string(4096 * (writer + 1), static_cast<char>('a' + writer)); };
+  auto payload = [](int writer) {
+    return std::string(4096 * (writer + 1), static_cast<char>('a' + writer));
+  };
   std::vector<pid_t> children;
   for (int writer = 0; writer < 4; ++writer) {
     pid_t pid = fork();

@@ -1,6 +1,7 @@
 // The split, parallel, cached CPU compile (object_compiler.h, split_model.h): identical kernels
 // compiled once, the same bits whatever the thread count or the cache held, training results
-// equal to the one-module compile, and a cache that misses on another CPU and heals a corrupt entry.
+// equal to the one-module compile, and a cache that misses on another CPU and heals a corrupt
+// entry.
 #include "codegen/cpu/object_compiler.h"
 
 #include <unistd.h>
@@ -69,8 +70,8 @@ absl::StatusOr<codegen::CompiledModel> FashionMlp() {
 }
 
 std::string FreshDirectory(const std::string& name) {
-  std::filesystem::path dir = std::filesystem::path(testing::TempDir()) /
-                              (name + "." + std::to_string(getpid()));
+  std::filesystem::path dir =
+      std::filesystem::path(testing::TempDir()) / (name + "." + std::to_string(getpid()));
   std::filesystem::remove_all(dir);
   return dir.string();
 }
@@ -104,7 +105,8 @@ TEST(SplitModelTest, IdenticalKernelsShareOneBody) {
   };
   std::vector<std::string> calls;
   std::regex call("call void @(kiln_kernel_[0-9a-f]{32})\\(");
-  for (auto it = std::sregex_iterator(ir.begin(), ir.end(), call); it != std::sregex_iterator(); ++it) {
+  for (auto it = std::sregex_iterator(ir.begin(), ir.end(), call); it != std::sregex_iterator();
+       ++it) {
     calls.push_back((*it)[1]);
   }
   ASSERT_EQ(static_cast<int>(calls.size()), split->num_kernels) << ir;
@@ -156,7 +158,9 @@ TEST(ObjectCompilerTest, SameBytesWhateverTheThreadCount) {
   EXPECT_LT(serial->stats.modules, serial->stats.kernels + 1) << "twins compiled once";
   auto merged = MergeObjects(serial->objects);
   ASSERT_TRUE(merged.ok()) << merged.status();
-  EXPECT_EQ(merged->substr(0, 4), "\x7f" "ELF");
+  EXPECT_EQ(merged->substr(0, 4),
+            "\x7f"
+            "ELF");
 }
 
 // Three training steps on deterministic inputs with a learning rate that moves the weights.
@@ -199,7 +203,8 @@ TEST(ObjectCompilerTest, CacheHitTrainsToTheSameBitsAsTheOneModuleCompile) {
   ASSERT_TRUE(module.ok()) << module.status();
   auto reference_jit = CpuJit::Create(*module->target);
   ASSERT_TRUE(reference_jit.ok()) << reference_jit.status();
-  ASSERT_TRUE((*reference_jit)->AddModule(std::move(module->module), std::move(module->context)).ok());
+  ASSERT_TRUE(
+      (*reference_jit)->AddModule(std::move(module->module), std::move(module->context)).ok());
   auto reference = TrainThreeSteps(**reference_jit, module->spec);
   ASSERT_TRUE(reference.ok()) << reference.status();
 
