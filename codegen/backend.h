@@ -64,6 +64,7 @@ inline bool IsNativeCpu(std::string_view cpu) { return cpu == "native" || cpu ==
 
 struct EmitOptions {
   std::string cpu = "native";  // Code need not run here: x86-64-v4 objects build on any machine.
+  bool use_cache = true;       // The persistent code cache (--no-cache: false).
 };
 
 struct LoadOptions {
@@ -71,6 +72,7 @@ struct LoadOptions {
   int threads = 0;    // Host worker threads including the caller; 0: one per core.
   // Must run here: a CPU whose features this machine lacks is an error.
   std::string cpu = "native";
+  bool use_cache = true;  // The persistent code cache (--no-cache: false).
 };
 
 // Time of one kernel run alone, and what it moved and computed (from the IR).

@@ -39,6 +39,7 @@ struct BenchFlags {
   std::string compare_path;
   bool calibrate = false;
   bool unfused = true;
+  bool use_cache = true;  // The persistent code cache (--no-cache).
   codegen::BenchOptions options;
 };
 
@@ -47,7 +48,7 @@ absl::StatusOr<BenchFlags> ParseBenchFlags(const std::vector<std::string>& args)
       CommandLine line,
       CommandLine::Parse(
           args, {"batch-size", "threads", "mode", "device", "json", "compare", "budget-ms"},
-          {"cold", "warm", "calibrate", "no-unfused"}));
+          {"cold", "warm", "calibrate", "no-unfused", "no-cache"}));
   BenchFlags flags;
   flags.calibrate = line.Has("calibrate");
   if (line.positional().size() > 1 || (line.positional().empty() && !flags.calibrate)) {
@@ -76,6 +77,7 @@ absl::StatusOr<BenchFlags> ParseBenchFlags(const std::vector<std::string>& args)
   flags.json_path = line.String("json").value_or("");
   flags.compare_path = line.String("compare").value_or("");
   flags.unfused = !line.Has("no-unfused");
+  flags.use_cache = !line.Has("no-cache");
   return flags;
 }
 
@@ -260,7 +262,8 @@ absl::Status Bench(const std::vector<std::string>& args) {
   options.entries = {{flags.training, flags.batch_size.value_or(train.batch_size)}};
   const int64_t batch = options.entries[0].batch_size;
   KILN_ASSIGN_OR_RETURN(CompiledModel compiled, CompileModel(ast, train, options));
-  const codegen::LoadOptions load{.seed = train.seed, .threads = flags.threads};
+  const codegen::LoadOptions load{
+      .seed = train.seed, .threads = flags.threads, .use_cache = flags.use_cache};
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<codegen::LoadedModel> fused, backend->Load(compiled, load));
 
   CompiledModel unfused_compiled;

@@ -126,7 +126,7 @@ absl::Status Build(const std::vector<std::string>& args) {
       CommandLine::Parse(args, {"output", "cpu", "batch-size", "eval-batch-size", "epochs",
                                 "lr", "seed", "data-dir", "train-limit", "test-limit",
                                 "init-weights"},
-                         {"lib"}));
+                         {"lib", "no-cache"}));
   const std::string output = line.String("output").value_or("");
   if (output.empty()) {
     return absl::InvalidArgumentError("usage: kiln build FILE -o PROGRAM [options] (see kiln --help)");
@@ -140,7 +140,8 @@ absl::Status Build(const std::vector<std::string>& args) {
   bundle.kiln_version = kKilnVersion;
   bundle.recipe = prepared.recipe;
   KILN_ASSIGN_OR_RETURN(cpu::AotObject object,
-                        cpu::EmitAotObject(prepared.compiled, cpu, std::move(bundle)));
+                        cpu::EmitAotObject(prepared.compiled, cpu, std::move(bundle),
+                                            /*use_cache=*/!line.Has("no-cache")));
   if (line.Has("lib")) {
     KILN_RETURN_IF_ERROR(WriteLibrary(manifest, object, output));
     std::cout << absl::StrFormat("kiln: built %s/lib%s.a and %s/%s.h for %s\n", output,

@@ -39,7 +39,7 @@ absl::Status Compile(const std::vector<std::string>& args) {
       CommandLine line,
       CommandLine::Parse(args,
                          {"emit", "mode", "batch-size", "output", "disable-pass", "device", "cpu"},
-                         {"dump-passes"}));
+                         {"dump-passes", "no-cache"}));
   if (line.positional().size() != 1) {
     return absl::InvalidArgumentError("usage: kiln compile FILE --emit=KIND (see kiln --help)");
   }
@@ -123,7 +123,8 @@ absl::Status Compile(const std::vector<std::string>& args) {
   KILN_ASSIGN_OR_RETURN(CompiledModel compiled, CompileModel(ast, train, options));
   KILN_ASSIGN_OR_RETURN(
       std::string text,
-      backend->Emit(compiled, emit, {.cpu = line.String("cpu").value_or("native")}));
+      backend->Emit(compiled, emit, {.cpu = line.String("cpu").value_or("native"),
+                                     .use_cache = !line.Has("no-cache")}));
   if (format->binary && output.empty()) output = compiled.name + "." + format->extension;
   KILN_RETURN_IF_ERROR(WriteCommandOutput(text, output));
   if (format->binary) std::cerr << "kiln: wrote " << output << " (" << text.size() << " bytes)\n";

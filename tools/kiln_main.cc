@@ -77,6 +77,7 @@ kiln train options (override the model's train section):
                        (AVX2, FMA), x86-64-v4 (AVX-512), or an LLVM CPU name (znver3,
                        skylake-avx512, ...). A CPU whose features this machine lacks is
                        refused, naming them.
+  --no-cache           Compile from scratch and store nothing in the code cache (below).
 
 Each epoch prints: train loss, test loss, test accuracy, epoch seconds (training only), and
 training samples per second.
@@ -108,6 +109,7 @@ kiln compile options:
   --device cpu|cuda    The backend to generate for (cuda: only --emit=cuda).
   --cpu NAME           The CPU that llvm, asm and obj are generated for (default: native):
                        the names kiln train takes; the code need not run on this machine.
+  --no-cache           Compile obj from scratch and store nothing in the code cache.
 
 kiln profile options:
   --mode=train|eval    Which step to time (default: train).
@@ -129,6 +131,7 @@ kiln bench options (docs/cli.md explains every column):
   --calibrate          First measure FP32 FMA peak and triad bandwidth for --threads and
                        store them in ~/.cache/kiln/machine.json; FILE is then optional.
   --no-unfused         Skip the one-op-per-kernel comparison and its correctness gate.
+  --no-cache           Compile from scratch and store nothing in the code cache.
   --json F             Write the whole report as JSON (schema kiln-bench/1).
   --compare BASE.json  Mark kernels slower than BASE beyond the noise; exit 1 if any.
   --device cpu         Where to benchmark (cuda: not yet).
@@ -146,6 +149,7 @@ kiln build options:
                        batches and the last one) are compiled for these sample counts.
   --epochs N, --lr X, --seed S, --init-weights FILE
                        The program's defaults (its own flags override them).
+  --no-cache           Compile from scratch and store nothing in the code cache.
 Links in-process with LLD against the runtime archive built with kiln (<kiln dir>/aot/).
 
 kiln plot options (METRICS.json: files that kiln train --metrics-out wrote):
@@ -174,6 +178,13 @@ kiln tune options (each trial is kiln train FILE --set NAME=VALUE ... in its own
   --train-limit N, --test-limit N, --data-dir DIR   Passed to every trial.
 Prints a table of the trials (status, parameters, metric, epochs, time) whenever one changes
 status, then the best trial (by its last metric) as a kiln train command.
+
+The code cache: kiln train, bench, build and compile --emit=obj keep the machine code of
+every kernel they compile, keyed by its IR, the target CPU and features and the kiln and
+LLVM versions, and reuse it next time (a model compiled before loads in a fraction of a
+second). It lives in $KILN_CACHE_DIR, else $XDG_CACHE_HOME/kiln/code, else
+~/.cache/kiln/code; KILN_CACHE_DIR=off turns it off. Entries are checksummed (a damaged
+one is compiled again) and may be deleted at any time.
 
 kiln opt options (FILE.kir is a graph in the IR text format, ir/printer.h):
   --passes=a,b,c       Registered passes to run in order, the graph verified after each.

@@ -35,7 +35,7 @@ absl::Status Train(std::vector<std::string> args) {
                                 "train-limit", "test-limit", "threads", "checkpoint", "device",
                                 "init-weights", "save-best", "tensorboard", "log-every",
                                 "eval-batch-size", "cpu", "plot"},
-                         {"resume", "per-class", "progress", "quiet"}));
+                         {"resume", "per-class", "progress", "quiet", "no-cache"}));
   const bool resume = line.Has("resume");
   // First, so a machine without the device gets one line and no compile.
   KILN_ASSIGN_OR_RETURN(const codegen::Backend* backend,
@@ -51,7 +51,8 @@ absl::Status Train(std::vector<std::string> args) {
   KILN_ASSIGN_OR_RETURN(
       std::unique_ptr<codegen::LoadedModel> loaded,
       backend->Load(compiled, {.seed = train.seed, .threads = static_cast<int>(threads.value_or(0)),
-                               .cpu = line.String("cpu").value_or("native")}));
+                               .cpu = line.String("cpu").value_or("native"),
+                               .use_cache = !line.Has("no-cache")}));
   KILN_RETURN_IF_ERROR(runtime::LoadInitWeights(prepared.recipe, loaded->host(), std::cout));
   double compile_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() -
                                                          prepared.compile_start)

@@ -4,6 +4,7 @@
 
 #include "codegen/cpu/cpu_backend.h"
 #include "codegen/cpu/llvm_target.h"
+#include "codegen/cpu/object_compiler.h"
 #include "llvm/IR/Constants.h"
 #include "llvm/IR/DerivedTypes.h"
 #include "llvm/IR/GlobalVariable.h"
@@ -52,15 +53,22 @@ void AddAotTables(llvm::Module& module, std::string_view bundle) {
 }
 
 absl::StatusOr<AotObject> EmitAotObject(const codegen::CompiledModel& model,
-                                        const std::string& cpu, runtime::ModelBundle bundle) {
-  KILN_ASSIGN_OR_RETURN(CpuModule module, EmitCpuModule(model, cpu));
-  llvm::TargetMachine& target = *module.target;  // What the JIT of kiln train --cpu uses too.
-  bundle.program = std::move(module.spec);
-  bundle.target_cpu = target.getTargetCPU().str();
-  bundle.target_features = target.getTargetFeatureString().str();
-  AddAotTables(*module.module, runtime::EncodeBundle(bundle));
+                                        const std::string& cpu, runtime::ModelBundle bundle,
+                                        bool use_cache) {
+  // The same objects the JIT of kiln train --cpu loads, plus the tables in the entry module.
+  KILN_ASSIGN_OR_RETURN(auto target, CreateTargetMachine(cpu));
+  bundle.target_cpu = target->getTargetCPU().str();
+  bundle.target_features = target->getTargetFeatureString().str();
+  ObjectOptions options;
+  options.cpu = cpu;
+  if (use_cache) options.cache = CodeCache::FromEnvironment();
+  options.finish_entries = [&bundle](const runtime::ProgramSpec& spec, llvm::Module& entries) {
+    bundle.program = spec;
+    AddAotTables(entries, runtime::EncodeBundle(bundle));
+  };
+  KILN_ASSIGN_OR_RETURN(CpuObjects code, CompileObjects(model, options));
   AotObject out;
-  KILN_ASSIGN_OR_RETURN(out.object, EmitModule(*module.module, target, OutputKind::kObject));
+  KILN_ASSIGN_OR_RETURN(out.object, MergeObjects(code.objects));
   out.bundle = std::move(bundle);
   return out;
 }

@@ -20,11 +20,13 @@ struct AotObject {
 };
 
 // Compiles `model` for `cpu` ("native", "x86-64-v3", an LLVM CPU name) and embeds `bundle`
-// with its program and target fields filled in.
+// with its program and target fields filled in; through the code cache when `use_cache`.
 absl::StatusOr<AotObject> EmitAotObject(const codegen::CompiledModel& model,
-                                        const std::string& cpu, runtime::ModelBundle bundle);
+                                        const std::string& cpu, runtime::ModelBundle bundle,
+                                        bool use_cache = true);
 
-// Adds the KILN_AOT_* tables to `module`: every function it defines, and `bundle` as bytes.
+// Adds the KILN_AOT_* tables to `module`: every function it defines (the entry points and the
+// kernel wrappers the runtime resolves), and `bundle` as bytes.
 void AddAotTables(llvm::Module& module, std::string_view bundle);
 
 }  // namespace kiln::cpu

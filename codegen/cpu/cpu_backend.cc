@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "codegen/cpu/cpu_bench.h"
 #include "codegen/cpu/llvm_target.h"
+#include "codegen/cpu/object_compiler.h"
 #include "codegen/cpu/program_emitter.h"
 #include "codegen/cpu/vector_isa.h"
 #include "runtime/thread_pool.h"
@@ -147,17 +148,28 @@ absl::StatusOr<CpuModule> EmitCpuModule(const codegen::CompiledModel& model,
   return out;
 }
 
+namespace {
+
+ObjectOptions CompileOptionsFor(const std::string& cpu, bool use_cache) {
+  ObjectOptions options;
+  options.cpu = cpu;
+  if (use_cache) options.cache = CodeCache::FromEnvironment();
+  return options;
+}
+
+}  // namespace
+
 absl::StatusOr<HostProgram> LoadOnHost(const codegen::CompiledModel& model, uint64_t seed,
-                                       const std::string& cpu) {
+                                       const std::string& cpu, bool use_cache) {
   // Before generating any code: a CPU this machine cannot run is the user's error, not a crash.
   KILN_ASSIGN_OR_RETURN(auto target, CreateTargetMachine(cpu));
   KILN_RETURN_IF_ERROR(CheckRunsOnHost(*target));
-  KILN_ASSIGN_OR_RETURN(CpuModule module, EmitCpuModule(model, cpu));
+  KILN_ASSIGN_OR_RETURN(CpuObjects code, CompileObjects(model, CompileOptionsFor(cpu, use_cache)));
   HostProgram program;
-  KILN_ASSIGN_OR_RETURN(program.jit, CpuJit::Create(*module.target));
-  KILN_RETURN_IF_ERROR(program.jit->AddModule(std::move(module.module), std::move(module.context)));
+  KILN_ASSIGN_OR_RETURN(program.jit, CpuJit::Create(*code.target));
+  for (const std::string& object : code.objects) KILN_RETURN_IF_ERROR(program.jit->AddObject(object));
   KILN_ASSIGN_OR_RETURN(program.executable,
-                        runtime::Executable::Create(std::move(module.spec), *program.jit, seed));
+                        runtime::Executable::Create(std::move(code.spec), *program.jit, seed));
   return program;
 }
 
@@ -188,13 +200,19 @@ absl::StatusOr<std::string> CpuBackend::Emit(const codegen::CompiledModel& model
     return absl::InvalidArgumentError(
         absl::StrCat("the cpu backend does not emit '", std::string(format), "'"));
   }
+  if (kind == OutputKind::kObject) {
+    KILN_ASSIGN_OR_RETURN(CpuObjects code,
+                          CompileObjects(model, CompileOptionsFor(options.cpu, options.use_cache)));
+    return MergeObjects(code.objects);
+  }
   KILN_ASSIGN_OR_RETURN(CpuModule module, EmitCpuModule(model, options.cpu));
   return EmitModule(*module.module, *module.target, kind);
 }
 
 absl::StatusOr<std::unique_ptr<codegen::LoadedModel>> CpuBackend::Load(
     const codegen::CompiledModel& model, const codegen::LoadOptions& options) const {
-  KILN_ASSIGN_OR_RETURN(HostProgram program, LoadOnHost(model, options.seed, options.cpu));
+  KILN_ASSIGN_OR_RETURN(HostProgram program,
+                        LoadOnHost(model, options.seed, options.cpu, options.use_cache));
   return std::make_unique<CpuLoadedModel>(std::move(program), options.threads);
 }
 

@@ -21,7 +21,8 @@
 namespace kiln::cpu {
 
 // Every entry of a model in one module optimized (O3) for a target CPU, and the buffer tables the
-// runtime binds its slots from.
+// runtime binds its slots from. What --emit=llvm and --emit=asm show; the JIT, --emit=obj and
+// kiln build compile the same kernels split per kernel instead (object_compiler.h).
 struct CpuModule {
   std::unique_ptr<llvm::LLVMContext> context;
   std::unique_ptr<llvm::Module> module;
@@ -41,8 +42,10 @@ struct HostProgram {
   std::unique_ptr<CpuJit> jit;  // Declared first: the executable resolves symbols in it.
   std::unique_ptr<runtime::Executable> executable;
 };
+// Compiled through CompileObjects (object_compiler.h): in parallel, and from the code cache when
+// `use_cache` and the environment allow (code_cache.h).
 absl::StatusOr<HostProgram> LoadOnHost(const codegen::CompiledModel& model, uint64_t seed,
-                                       const std::string& cpu = "native");
+                                       const std::string& cpu = "native", bool use_cache = true);
 
 class CpuBackend : public codegen::Backend {
  public:

@@ -5,6 +5,7 @@
 #include "llvm/ExecutionEngine/Orc/ExecutionUtils.h"
 #include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
 #include "llvm/Support/Error.h"
+#include "llvm/Support/MemoryBuffer.h"
 #include "support/status.h"
 
 namespace kiln::cpu {
@@ -47,6 +48,14 @@ absl::Status CpuJit::AddModule(std::unique_ptr<llvm::Module> module,
   module->setDataLayout(jit_->getDataLayout());
   if (llvm::Error error = jit_->addIRModule(
           llvm::orc::ThreadSafeModule(std::move(module), std::move(context)))) {
+    return absl::InternalError(absl::StrCat("JIT: ", ToString(std::move(error))));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CpuJit::AddObject(const std::string& object) {
+  if (llvm::Error error =
+          jit_->addObjectFile(llvm::MemoryBuffer::getMemBufferCopy(object, "kiln-object"))) {
     return absl::InternalError(absl::StrCat("JIT: ", ToString(std::move(error))));
   }
   return absl::OkStatus();

@@ -31,6 +31,9 @@ class CpuJit : public runtime::KernelLibrary {
   absl::Status AddModule(std::unique_ptr<llvm::Module> module,
                          std::unique_ptr<llvm::LLVMContext> context);
 
+  // Takes an ELF relocatable object compiled for the same target (CompileObjects).
+  absl::Status AddObject(const std::string& object);
+
   absl::StatusOr<KilnEntryFn> Resolve(const std::string& symbol) override;
 
  private:

@@ -32,14 +32,18 @@ inline kernel::ScalarType ScalarTypeOf(ir::DType dtype) {
 // State shared by the emitters of one kernel function.
 class KernelContext {
  public:
+  // With `slot_table`, the function's `slots` argument is the kernel's own table of buffer
+  // pointers (see EmitKernel) and Slot appends each buffer it is first asked for to it.
   KernelContext(llvm::Module& module, const ir::Graph& graph, const ir::Kernel& kernel,
-                const ir::BufferAssignment& memory, const VectorIsa& isa)
+                const ir::BufferAssignment& memory, const VectorIsa& isa,
+                std::vector<int>* slot_table = nullptr)
       : module_(module),
         graph_(graph),
         kernel_(kernel),
         memory_(memory),
         isa_(isa),
-        b_(module.getContext()) {}
+        b_(module.getContext()),
+        slot_table_(slot_table) {}
 
   // Creates the kernel function `void name(ptr slots, i64 begin, i64 end)` and its entry block.
   void CreateFunction() {
@@ -78,7 +82,16 @@ class KernelContext {
   const ir::Kernel& kernel() const { return kernel_; }
   const ir::Node& node(ir::NodeId id) const { return graph_.node(id); }
 
-  int Slot(ir::NodeId id) const { return memory_.node_buffer[id]; }
+  // The index in `slots` of `id`'s buffer.
+  int Slot(ir::NodeId id) const {
+    const int buffer = memory_.node_buffer[id];
+    if (slot_table_ == nullptr) return buffer;
+    for (size_t i = 0; i < slot_table_->size(); ++i) {
+      if ((*slot_table_)[i] == buffer) return static_cast<int>(i);
+    }
+    slot_table_->push_back(buffer);
+    return static_cast<int>(slot_table_->size()) - 1;
+  }
 
   // The base pointer of `id`'s buffer, loaded once in the entry block.
   llvm::Value* Pointer(ir::NodeId id) {
@@ -160,6 +173,7 @@ class KernelContext {
   llvm::Function* function_ = nullptr;
   llvm::BasicBlock* entry_ = nullptr;
   std::map<int, llvm::Value*> pointers_;
+  std::vector<int>* slot_table_;
 };
 
 // Scalar loads: coordinates are plain i64 values.

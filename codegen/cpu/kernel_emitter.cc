@@ -181,8 +181,9 @@ absl::StatusOr<EmittedKernel> EmitMatmulKernel(KernelContext& k) {
 
 absl::StatusOr<EmittedKernel> EmitKernel(llvm::Module& module, const ir::Graph& graph,
                                          const ir::Kernel& kernel,
-                                         const ir::BufferAssignment& memory, const VectorIsa& isa) {
-  KernelContext context(module, graph, kernel, memory, isa);
+                                         const ir::BufferAssignment& memory, const VectorIsa& isa,
+                                         std::vector<int>* slot_table) {
+  KernelContext context(module, graph, kernel, memory, isa, slot_table);
   if (kernel.kind != ir::KernelKind::kMatmul) context.CreateFunction();
   switch (kernel.kind) {
     case ir::KernelKind::kLoop: return EmitLoopKernel(context);

@@ -7,6 +7,7 @@
 #define KILN_CODEGEN_CPU_KERNEL_EMITTER_H_
 
 #include <cstdint>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "codegen/cpu/vector_isa.h"
@@ -24,9 +25,14 @@ struct EmittedKernel {
 
 // Slots are indices into `memory.buffers`; `isa` is the target's (VectorIsaOf the TargetMachine
 // the module will be compiled with).
+//
+// With `slot_table` the function instead reads its buffers from a table of its own, slot i being
+// buffer (*slot_table)[i], numbered in the order the emitter first asks for them. Two kernels that
+// compute the same thing on different buffers then have the same IR, so they compile once.
 absl::StatusOr<EmittedKernel> EmitKernel(llvm::Module& module, const ir::Graph& graph,
                                          const ir::Kernel& kernel,
-                                         const ir::BufferAssignment& memory, const VectorIsa& isa);
+                                         const ir::BufferAssignment& memory, const VectorIsa& isa,
+                                         std::vector<int>* slot_table = nullptr);
 
 }  // namespace kiln::cpu
 

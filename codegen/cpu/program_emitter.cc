@@ -50,6 +50,15 @@ std::vector<int> OutputBuffers(const ir::BufferAssignment& memory, const ir::Ker
 absl::StatusOr<runtime::EntrySpec> EmitEntryPoint(llvm::Module& module,
                                                   const ir::KernelProgram& program,
                                                   const std::string& symbol, const VectorIsa& isa) {
+  return EmitEntryPointWith(module, program, symbol, [&](const ir::Kernel& kernel) {
+    return EmitKernel(module, program.graph, kernel, program.memory, isa);
+  });
+}
+
+absl::StatusOr<runtime::EntrySpec> EmitEntryPointWith(llvm::Module& module,
+                                                      const ir::KernelProgram& program,
+                                                      const std::string& symbol,
+                                                      const KernelFunctionMaker& make_kernel) {
   llvm::LLVMContext& ctx = module.getContext();
   llvm::IRBuilder<> b(ctx);
   auto* ptr = b.getPtrTy();
@@ -73,8 +82,7 @@ absl::StatusOr<runtime::EntrySpec> EmitEntryPoint(llvm::Module& module,
   for (const ir::Kernel& original : program.kernels) {
     ir::Kernel kernel = original;
     kernel.name = absl::StrCat(symbol, "_", original.name);
-    KILN_ASSIGN_OR_RETURN(EmittedKernel emitted,
-                          EmitKernel(module, program.graph, kernel, program.memory, isa));
+    KILN_ASSIGN_OR_RETURN(EmittedKernel emitted, make_kernel(kernel));
     spec.kernels.push_back({kernel.name, emitted.num_tasks, emitted.parallel,
                             codegen::KernelFlops(program.graph, kernel),
                             codegen::KernelBytes(program.graph, kernel),

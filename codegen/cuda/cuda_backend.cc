@@ -232,7 +232,7 @@ absl::StatusOr<std::unique_ptr<codegen::LoadedModel>> CudaBackend::Load(
                         BuildDeviceProgram(programs, prefixes, NvrtcOptions()));
   // The CPU build initializes the persistent tensors exactly as a CPU run does; its code (the
   // host copy, checkpoints) is built for --cpu like a CPU run's.
-  KILN_ASSIGN_OR_RETURN(cpu::HostProgram host, cpu::LoadOnHost(model, options.seed, options.cpu));
+  KILN_ASSIGN_OR_RETURN(cpu::HostProgram host, cpu::LoadOnHost(model, options.seed, options.cpu, options.use_cache));
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<runtime::CudaContext> gpu, runtime::CudaContext::Create(0));
   return std::make_unique<CudaLoadedModel>(std::move(host), std::move(device), std::move(gpu));
 }
