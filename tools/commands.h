@@ -19,6 +19,7 @@ int ProfileCommand(const std::vector<std::string>& args);
 int BenchCommand(const std::vector<std::string>& args);
 int OptCommand(const std::vector<std::string>& args);
 int BuildCommand(const std::vector<std::string>& args);
+int ImportCommand(const std::vector<std::string>& args);
 
 }  // namespace kiln::tools
 

@@ -20,6 +20,7 @@ Usage:
   kiln opt FILE.kir --passes=P   Run graph passes on IR text and print the resulting graph.
   kiln build FILE -o PROGRAM     Compile FILE ahead of time into a program that trains,
                                  evaluates and predicts with no compiler inside.
+  kiln import MODEL.onnx         Convert an ONNX model into a .kiln file and a weights file.
   kiln --version                 The version and the commit it was built from.
   kiln --help                    This text.
 
@@ -137,6 +138,14 @@ kiln opt options (FILE.kir is a graph in the IR text format, ir/printer.h):
   --dump-passes        Print the graph after every pass (to stderr).
 Prints the resulting graph; the analyses fuse and plan-memory leave it unchanged and print
 their report after it ("// fuse", "// plan-memory").
+
+kiln import options (MODEL.onnx: IR version 3 and up, opsets 9-21):
+  -o FILE / --output FILE   The .kiln file to write (default: MODEL.kiln).
+  --weights FILE       The weights to write, a kiln checkpoint named by the model's
+                       init_weights (default: the output's name with .kckpt).
+  --name NAME          The model's name (default: from the file name).
+Parameters keep the ONNX initializers' names; the model's loss and train section are stubs
+to edit. An op kiln cannot express is a one-line error naming the op, node and opset.
 )";
 
 }  // namespace
@@ -172,6 +181,7 @@ int main(int argc, char** argv) {
   if (command == "bench") return kiln::tools::BenchCommand(args);
   if (command == "opt") return kiln::tools::OptCommand(args);
   if (command == "build") return kiln::tools::BuildCommand(args);
-  std::cerr << "kiln: unknown command '" << command << "' (expected train, compile, profile, bench, opt or build; see kiln --help)\n";
+  if (command == "import") return kiln::tools::ImportCommand(args);
+  std::cerr << "kiln: unknown command '" << command << "' (expected train, compile, profile, bench, opt, build or import; see kiln --help)\n";
   return 2;
 }
