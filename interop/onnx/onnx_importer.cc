@@ -5,6 +5,7 @@
 #include <optional>
 #include <set>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -152,11 +153,8 @@ class NodeContextImpl : public NodeContext {
   absl::StatusOr<std::string> LayerInstance(int weight_input) override {
     std::string weight = KilnName(node_.input(weight_input), true);
     constexpr absl::string_view kSuffix = ".weight";
-    std::string base = output_name_;
-    if (weight.size() > kSuffix.size() && absl::EndsWith(weight, kSuffix)) {
-      base = weight.substr(0, weight.size() - kSuffix.size());
-    }
-    return importer_.UniqueName(base);
+    if (weight.size() <= kSuffix.size() || !absl::EndsWith(weight, kSuffix)) return output_name_;
+    return importer_.UniqueName(weight.substr(0, weight.size() - kSuffix.size()));
   }
   absl::Status StoreLayerTensor(const std::string& instance, const std::string& suffix,
                                 int input) override {
@@ -179,14 +177,14 @@ class NodeContextImpl : public NodeContext {
 
 absl::Status Importer::CheckVersions() {
   if (model_.ir_version() < kMinIrVersion) {
-    return absl::InvalidArgumentError(absl::StrCat("IR version ", model_.ir_version(),
+    return absl::UnimplementedError(absl::StrCat("IR version ", model_.ir_version(),
                                                    " is older than kiln import reads (3)"));
   }
   for (const onnx::OperatorSetIdProto& set : model_.opset_import()) {
     if (set.domain().empty() || set.domain() == "ai.onnx") opset_ = set.version();
   }
   if (opset_ < kMinOpset || opset_ > kMaxOpset) {
-    return absl::InvalidArgumentError(absl::StrCat("opset ", opset_, " is outside what kiln "
+    return absl::UnimplementedError(absl::StrCat("opset ", opset_, " is outside what kiln "
                                                    "import reads (", kMinOpset, "-", kMaxOpset, ")"));
   }
   return absl::OkStatus();

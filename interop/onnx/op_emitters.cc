@@ -156,9 +156,10 @@ Emit EmitReshape(NodeContext& node) {
   KILN_ASSIGN_OR_RETURN(runtime::CheckpointTensor shape_tensor, node.ConstantInput(1));
   std::vector<int64_t> shape;
   for (double d : TensorValues(shape_tensor)) shape.push_back(static_cast<int64_t>(d));
-  if (node.Int("allowzero", 0) == 0 &&
-      std::find(shape.begin(), shape.end(), 0) != shape.end()) {
-    return node.Unsupported("a 0 in the shape (copy the input's dim) needs the input's shape");
+  if (std::find(shape.begin(), shape.end(), 0) != shape.end()) {
+    return node.Unsupported(node.Int("allowzero", 0)
+                                ? "a 0 in the shape with allowzero (kiln has no empty tensors)"
+                                : "a 0 in the shape (copy the input's dim) needs the input's shape");
   }
   node.SetOutputRank(static_cast<int>(shape.size()));
   return Call(node, "reshape", 1, FormatList(shape));
@@ -237,25 +238,37 @@ absl::StatusOr<std::vector<int64_t>> PoolKernel(NodeContext& node) {
   return kernel;
 }
 
+// kiln's pools, like PyTorch's, pad at most half the kernel; ONNX allows up to the kernel.
+absl::StatusOr<std::vector<int64_t>> PoolPadding(NodeContext& node,
+                                                 const std::vector<int64_t>& kernel) {
+  KILN_ASSIGN_OR_RETURN(Padding padding, SpatialPadding(node, 2));
+  if (padding.asymmetric) return node.Unsupported("asymmetric pads");
+  for (size_t i = 0; i < kernel.size(); ++i) {
+    if (2 * padding.symmetric[i] > kernel[i]) {
+      return node.Unsupported(absl::StrCat("pads ", FormatList(padding.symmetric),
+                                           " above half the kernel ", FormatList(kernel)));
+    }
+  }
+  return padding.symmetric;
+}
+
 Emit EmitMaxPool(NodeContext& node) {
   if (node.node().output_size() > 1 && !node.node().output(1).empty()) {
     return node.Unsupported("the Indices output has no kiln form");
   }
   if (node.Int("storage_order", 0) != 0) return node.Unsupported("storage_order 1");
   KILN_ASSIGN_OR_RETURN(std::vector<int64_t> kernel, PoolKernel(node));
-  KILN_ASSIGN_OR_RETURN(Padding padding, SpatialPadding(node, 2));
-  if (padding.asymmetric) return node.Unsupported("asymmetric pads");
+  KILN_ASSIGN_OR_RETURN(std::vector<int64_t> padding, PoolPadding(node, kernel));
   node.SetOutputRank(4);
   return Call(node, "max_pool2d", 1,
               absl::StrCat(FormatList(kernel), ", stride=", FormatList(AttrOr(node, "strides", 2, 1)),
-                           ", padding=", FormatList(padding.symmetric),
+                           ", padding=", FormatList(padding),
                            ", dilation=", FormatList(AttrOr(node, "dilations", 2, 1))));
 }
 
 Emit EmitAveragePool(NodeContext& node) {
   KILN_ASSIGN_OR_RETURN(std::vector<int64_t> kernel, PoolKernel(node));
-  KILN_ASSIGN_OR_RETURN(Padding padding, SpatialPadding(node, 2));
-  if (padding.asymmetric) return node.Unsupported("asymmetric pads");
+  KILN_ASSIGN_OR_RETURN(std::vector<int64_t> padding, PoolPadding(node, kernel));
   if (!node.Ints("dilations").empty()) {
     for (int64_t d : node.Ints("dilations")) {
       if (d != 1) return node.Unsupported("dilations; kiln's avg_pool2d has none");
@@ -264,7 +277,7 @@ Emit EmitAveragePool(NodeContext& node) {
   node.SetOutputRank(4);
   return Call(node, "avg_pool2d", 1,
               absl::StrCat(FormatList(kernel), ", stride=", FormatList(AttrOr(node, "strides", 2, 1)),
-                           ", padding=", FormatList(padding.symmetric), ", count_include_pad=",
+                           ", padding=", FormatList(padding), ", count_include_pad=",
                            node.Int("count_include_pad", 0) ? "true" : "false"));
 }
 
