@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdio>
 #include <iterator>
+#include <optional>
+#include <string_view>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -309,6 +311,108 @@ Emit EmitBatchNormalization(NodeContext& node) {
                       ", name=", instance, ")");
 }
 
+// An attribute before the opset that made it an input (axes, pads, ...): the attribute when the
+// node has it, else the constant input `input` when given; nullopt when neither is there.
+absl::StatusOr<std::optional<std::vector<int64_t>>> IntsAttributeOrInput(NodeContext& node,
+                                                                         const char* name,
+                                                                         int input) {
+  if (node.HasAttribute(name)) return std::optional<std::vector<int64_t>>(node.Ints(name));
+  if (!node.HasInput(input)) return std::optional<std::vector<int64_t>>();
+  KILN_ASSIGN_OR_RETURN(runtime::CheckpointTensor tensor, node.ConstantInput(input));
+  std::vector<int64_t> values;
+  for (double v : TensorValues(tensor)) values.push_back(static_cast<int64_t>(v));
+  return std::optional<std::vector<int64_t>>(values);
+}
+
+// ReduceSum/Mean/Max: axes an attribute (an input from opset 13 for ReduceSum, 18 for the
+// others); none means every dim, as kiln's reductions do when dims is omitted.
+Emit Reduce(NodeContext& node, const char* callee) {
+  KILN_ASSIGN_OR_RETURN(std::optional<std::vector<int64_t>> axes,
+                        IntsAttributeOrInput(node, "axes", 1));
+  const bool keepdims = node.Int("keepdims", 1) != 0;
+  if ((!axes || axes->empty()) && node.Int("noop_with_empty_axes", 0) != 0) {
+    return node.Unsupported("noop_with_empty_axes with no axes");
+  }
+  std::string args = absl::StrCat("keepdim=", keepdims ? "true" : "false");
+  if (axes && !axes->empty()) args = absl::StrCat(FormatList(*axes), ", ", args);
+  if (std::optional<int> rank = node.Rank(0)) {
+    node.SetOutputRank(keepdims ? *rank : axes && !axes->empty()
+                                              ? *rank - static_cast<int>(axes->size()) : 0);
+  }
+  return Call(node, callee, 1, args);
+}
+
+Emit EmitReduceSum(NodeContext& node) { return Reduce(node, "reduce_sum"); }
+Emit EmitReduceMean(NodeContext& node) { return Reduce(node, "reduce_mean"); }
+Emit EmitReduceMax(NodeContext& node) { return Reduce(node, "reduce_max"); }
+
+// ONNX slices several axes at once; kiln's slice takes one dim, so one call per axis, nested.
+// An end past the dim (ONNX writes INT64_MAX for "to the end") is kiln's default stop.
+Emit EmitSlice(NodeContext& node) {
+  std::vector<int64_t> starts, ends, axes, steps;
+  if (node.opset() < 10) {
+    starts = node.Ints("starts");
+    ends = node.Ints("ends");
+    axes = node.Ints("axes");
+  } else {
+    KILN_ASSIGN_OR_RETURN(auto s, IntsAttributeOrInput(node, "starts", 1));
+    KILN_ASSIGN_OR_RETURN(auto e, IntsAttributeOrInput(node, "ends", 2));
+    KILN_ASSIGN_OR_RETURN(auto a, IntsAttributeOrInput(node, "axes", 3));
+    KILN_ASSIGN_OR_RETURN(auto t, IntsAttributeOrInput(node, "steps", 4));
+    if (!s || !e) return node.Error("starts and ends are required");
+    starts = *s;
+    ends = *e;
+    if (a) axes = *a;
+    if (t) steps = *t;
+  }
+  if (axes.empty()) {
+    for (size_t i = 0; i < starts.size(); ++i) axes.push_back(static_cast<int64_t>(i));
+  }
+  if (steps.empty()) steps.assign(starts.size(), 1);
+  if (ends.size() != starts.size() || axes.size() != starts.size() ||
+      steps.size() != starts.size()) {
+    return node.Error("starts, ends, axes and steps differ in length");
+  }
+  KILN_ASSIGN_OR_RETURN(std::string expr, node.Operand(0));
+  constexpr int64_t kToTheEnd = int64_t{1} << 31;
+  for (size_t i = 0; i < starts.size(); ++i) {
+    if (steps[i] <= 0) return node.Unsupported("a step below 1; kiln slices forwards");
+    std::string args = absl::StrCat("dim=", axes[i], ", start=", starts[i]);
+    if (ends[i] < kToTheEnd) absl::StrAppend(&args, ", stop=", ends[i]);
+    if (steps[i] != 1) absl::StrAppend(&args, ", step=", steps[i]);
+    expr = absl::StrCat("slice(", expr, ", ", args, ")");
+  }
+  return expr;
+}
+
+// ONNX pads are [begin of every dim..., end of every dim...]; kiln's pad lists (left, right)
+// pairs from the last dim backwards, as F.pad does.
+Emit EmitPad(NodeContext& node) {
+  if (node.String("mode", "constant") != "constant") {
+    return node.Unsupported(absl::StrCat("mode ", node.String("mode", "")));
+  }
+  if (node.HasInput(3)) return node.Unsupported("the axes input");
+  KILN_ASSIGN_OR_RETURN(std::optional<std::vector<int64_t>> pads,
+                        IntsAttributeOrInput(node, "pads", 1));
+  if (!pads || pads->size() % 2 != 0) return node.Error("pads must list a begin and end per dim");
+  double value = node.Float("value", 0.0f);
+  if (node.opset() >= 11 && node.HasInput(2)) {
+    KILN_ASSIGN_OR_RETURN(runtime::CheckpointTensor constant, node.ConstantInput(2));
+    std::vector<double> v = TensorValues(constant);
+    if (v.size() != 1) return node.Error("constant_value must be a scalar");
+    value = v[0];
+  }
+  const size_t rank = pads->size() / 2;
+  std::vector<int64_t> kiln_pads;
+  for (size_t d = rank; d-- > 0;) {
+    if ((*pads)[d] < 0 || (*pads)[d + rank] < 0) return node.Unsupported("negative pads");
+    kiln_pads.push_back((*pads)[d]);
+    kiln_pads.push_back((*pads)[d + rank]);
+  }
+  return Call(node, "pad", 1,
+              absl::StrCat(FormatList(kiln_pads), ", value=", FormatNumber(value)));
+}
+
 Emit EmitAdd(NodeContext& node) { return Infix(node, "+"); }
 Emit EmitSub(NodeContext& node) { return Infix(node, "-"); }
 Emit EmitMul(NodeContext& node) { return Infix(node, "*"); }
@@ -350,16 +454,28 @@ constexpr OpEmitter kEmitters[] = {
     {"MaxPool", K::kStatement, R::kUnknown, EmitMaxPool},
     {"Mul", K::kStatement, R::kBroadcast, EmitMul},
     {"Neg", K::kStatement, R::kSameAsInput0, EmitNeg},
+    {"Pad", K::kStatement, R::kSameAsInput0, EmitPad},
     {"Pow", K::kStatement, R::kBroadcast, EmitPow},
+    {"ReduceMax", K::kStatement, R::kUnknown, EmitReduceMax},
+    {"ReduceMean", K::kStatement, R::kUnknown, EmitReduceMean},
+    {"ReduceSum", K::kStatement, R::kUnknown, EmitReduceSum},
     {"Relu", K::kStatement, R::kSameAsInput0, EmitRelu},
     {"Reshape", K::kStatement, R::kUnknown, EmitReshape},
     {"Sigmoid", K::kStatement, R::kSameAsInput0, EmitSigmoid},
+    {"Slice", K::kStatement, R::kSameAsInput0, EmitSlice},
     {"Softmax", K::kStatement, R::kSameAsInput0, EmitSoftmax},
     {"Sqrt", K::kStatement, R::kSameAsInput0, EmitSqrt},
     {"Sub", K::kStatement, R::kBroadcast, EmitSub},
     {"Tanh", K::kStatement, R::kSameAsInput0, EmitTanh},
     {"Transpose", K::kStatement, R::kSameAsInput0, EmitTranspose},
 };
+
+// FindOpEmitter's binary search needs the rows in order.
+static_assert(std::is_sorted(std::begin(kEmitters), std::end(kEmitters),
+                             [](const OpEmitter& a, const OpEmitter& b) {
+                               return std::string_view(a.op_type) < std::string_view(b.op_type);
+                             }),
+              "kEmitters must be sorted by op type");
 
 }  // namespace
 

@@ -44,6 +44,8 @@ const std::set<std::string>& KnownFailures() {
       // does not track element types to say so itself.
       "test_pow_types_float",
       "test_pow_types_int64_float32",
+      // An empty result: kiln has no empty tensors, which the compile reports.
+      "test_slice_start_out_of_bounds",
   };
   return *known;
 }
