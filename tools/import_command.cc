@@ -3,7 +3,6 @@
 #include <cctype>
 #include <iostream>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "interop/onnx/onnx_importer.h"
 #include "support/command_line.h"
@@ -47,10 +46,8 @@ absl::Status Import(const std::vector<std::string>& args) {
   interop::ImportOptions options;
   options.model_name = line.String("name").value_or(ModelName(output));
   options.source_name = path.substr(path.find_last_of('/') + 1);
-  // The model file names the weights relative to where it lies when both share a directory.
-  const size_t slash = output.find_last_of('/');
-  const std::string dir = slash == std::string::npos ? "" : output.substr(0, slash + 1);
-  options.weights_path = absl::StartsWith(weights, dir) ? weights.substr(dir.size()) : weights;
+  // As given: kiln train resolves init_weights against its working directory, like every path.
+  options.weights_path = weights;
 
   KILN_ASSIGN_OR_RETURN(std::string bytes, ReadWholeFile(path));
   absl::StatusOr<interop::ImportedModel> model = interop::ImportOnnx(bytes, options);
