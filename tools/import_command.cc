@@ -37,8 +37,7 @@ std::string ModelName(const std::string& kiln_path) {
 }
 
 absl::Status Import(const std::vector<std::string>& args) {
-  KILN_ASSIGN_OR_RETURN(CommandLine line,
-                        CommandLine::Parse(args, {"output", "weights", "name"}));
+  KILN_ASSIGN_OR_RETURN(CommandLine line, CommandLine::Parse(args, {"output", "weights", "name"}));
   if (line.positional().size() != 1) return absl::InvalidArgumentError(kImportUsage);
   const std::string& path = line.positional()[0];
   const std::string output = line.String("output").value_or(Stem(path) + ".kiln");

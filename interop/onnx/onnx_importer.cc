@@ -34,7 +34,8 @@ const std::set<std::string>& ReservedNames() {
 std::string KilnName(const std::string& onnx_name, bool keep_dots) {
   std::string cleaned;
   for (char c : onnx_name) {
-    const bool ok = std::isalnum(static_cast<unsigned char>(c)) || c == '_' || (keep_dots && c == '.');
+    const bool ok =
+        std::isalnum(static_cast<unsigned char>(c)) || c == '_' || (keep_dots && c == '.');
     cleaned += ok ? c : '_';
   }
   std::string name;
@@ -54,9 +55,12 @@ std::string KilnName(const std::string& onnx_name, bool keep_dots) {
 
 const char* DTypeName(int elem_type) {
   switch (elem_type) {
-    case onnx::TensorProto::FLOAT: return "f32";
-    case onnx::TensorProto::INT64: return "i64";
-    default: return nullptr;
+    case onnx::TensorProto::FLOAT:
+      return "f32";
+    case onnx::TensorProto::INT64:
+      return "i64";
+    default:
+      return nullptr;
   }
 }
 
@@ -65,8 +69,8 @@ std::string TypeString(const char* dtype, const std::vector<int64_t>& shape) {
 }
 
 struct ValueInfo {
-  std::string kiln_name;     // The name bound in the model (inputs, params, statements).
-  std::string node_name;     // The graph node holding it (differs for aliases).
+  std::string kiln_name;  // The name bound in the model (inputs, params, statements).
+  std::string node_name;  // The graph node holding it (differs for aliases).
   std::optional<int> rank;
 };
 
@@ -177,15 +181,17 @@ class NodeContextImpl : public NodeContext {
 
 absl::Status Importer::CheckVersions() {
   if (model_.ir_version() < kMinIrVersion) {
-    return absl::UnimplementedError(absl::StrCat("IR version ", model_.ir_version(),
-                                                   " is older than kiln import reads (3)"));
+    return absl::UnimplementedError(
+        absl::StrCat("IR version ", model_.ir_version(), " is older than kiln import reads (3)"));
   }
   for (const onnx::OperatorSetIdProto& set : model_.opset_import()) {
     if (set.domain().empty() || set.domain() == "ai.onnx") opset_ = set.version();
   }
   if (opset_ < kMinOpset || opset_ > kMaxOpset) {
-    return absl::UnimplementedError(absl::StrCat("opset ", opset_, " is outside what kiln "
-                                                   "import reads (", kMinOpset, "-", kMaxOpset, ")"));
+    return absl::UnimplementedError(absl::StrCat("opset ", opset_,
+                                                 " is outside what kiln "
+                                                 "import reads (",
+                                                 kMinOpset, "-", kMaxOpset, ")"));
   }
   return absl::OkStatus();
 }
@@ -205,10 +211,11 @@ absl::Status Importer::DeclareInputs() {
   for (const onnx::ValueInfoProto& input : model_.graph().input()) {
     if (constants_.count(input.name())) continue;
     const onnx::TypeProto& type = input.type();
-    const char* dtype = type.has_tensor_type() ? DTypeName(type.tensor_type().elem_type()) : nullptr;
+    const char* dtype =
+        type.has_tensor_type() ? DTypeName(type.tensor_type().elem_type()) : nullptr;
     if (dtype == nullptr) {
-      return absl::UnimplementedError(absl::StrCat("input '", input.name(),
-                                                   "' is not an f32 or i64 tensor"));
+      return absl::UnimplementedError(
+          absl::StrCat("input '", input.name(), "' is not an f32 or i64 tensor"));
     }
     std::vector<std::string> dims;
     const onnx::TensorShapeProto& shape = type.tensor_type().shape();
@@ -223,16 +230,16 @@ absl::Status Importer::DeclareInputs() {
       } else if (first && d == 0) {
         dims.push_back("B");
       } else {
-        return absl::UnimplementedError(absl::StrCat(
-            "input '", input.name(), "' dim ", d, " is symbolic ('", dim.dim_param(),
-            "'); kiln needs static shapes except the first input's batch dim"));
+        return absl::UnimplementedError(
+            absl::StrCat("input '", input.name(), "' dim ", d, " is symbolic ('", dim.dim_param(),
+                         "'); kiln needs static shapes except the first input's batch dim"));
       }
     }
     first = false;
     std::string name = UniqueName(KilnName(input.name(), false));
     values_[input.name()] = {name, name, shape.dim_size()};
-    input_lines_.push_back(absl::StrCat("input ", name, ": ", dtype, "[",
-                                        absl::StrJoin(dims, ", "), "]"));
+    input_lines_.push_back(
+        absl::StrCat("input ", name, ": ", dtype, "[", absl::StrJoin(dims, ", "), "]"));
     result_.inputs.emplace_back(input.name(), name);
   }
   return absl::OkStatus();
@@ -245,19 +252,20 @@ absl::StatusOr<std::string> Importer::Operand(const std::string& onnx_name,
   if (auto it = values_.find(onnx_name); it != values_.end()) return it->second.kiln_name;
   const runtime::CheckpointTensor* constant = Constant(onnx_name);
   if (constant == nullptr) {
-    return node.Error(absl::StrCat("reads '", onnx_name,
-                                   "', which no node, graph input or initializer defines"));
+    return node.Error(
+        absl::StrCat("reads '", onnx_name, "', which no node, graph input or initializer defines"));
   }
   if (constant->type == runtime::ElementType::kF32 && constant->shape.empty()) {
     return FormatNumber(TensorValues(*constant)[0]);
   }
   if (constant->type != runtime::ElementType::kF32) {
-    return node.Unsupported(absl::StrCat("'", onnx_name, "' is an i64 constant used as a tensor; "
+    return node.Unsupported(absl::StrCat("'", onnx_name,
+                                         "' is an i64 constant used as a tensor; "
                                          "kiln parameters are f32"));
   }
   std::string name = UniqueName(KilnName(onnx_name, true));
-  param_lines_.push_back(absl::StrCat("param ", name, ": ", TypeString("f32", constant->shape),
-                                      " = zeros"));
+  param_lines_.push_back(
+      absl::StrCat("param ", name, ": ", TypeString("f32", constant->shape), " = zeros"));
   runtime::CheckpointTensor weight = *constant;
   weight.name = name;
   weights_.push_back(std::move(weight));
@@ -270,9 +278,9 @@ absl::Status Importer::ImportNode(const onnx::NodeProto& node) {
   const OpEmitter* emitter = default_domain ? FindOpEmitter(node.op_type()) : nullptr;
   const std::string label = NodeLabel(node, opset_);
   if (emitter == nullptr) {
-    return absl::UnimplementedError(absl::StrCat(
-        label, ": op ", default_domain ? "" : node.domain() + ".", node.op_type(),
-        " is not supported by kiln import"));
+    return absl::UnimplementedError(
+        absl::StrCat(label, ": op ", default_domain ? "" : node.domain() + ".", node.op_type(),
+                     " is not supported by kiln import"));
   }
   if (node.output_size() == 0 || node.output(0).empty()) {
     return absl::InvalidArgumentError(absl::StrCat(label, " has no output"));
@@ -310,10 +318,10 @@ absl::Status Importer::ImportNode(const onnx::NodeProto& node) {
 }
 
 std::string Importer::Render() const {
-  std::string out = absl::StrCat(
-      "# Imported from ", options_.source_name, " by kiln import (producer ",
-      model_.producer_name().empty() ? "unknown" : model_.producer_name(), ", IR version ",
-      model_.ir_version(), ", opset ", opset_, ").\n");
+  std::string out =
+      absl::StrCat("# Imported from ", options_.source_name, " by kiln import (producer ",
+                   model_.producer_name().empty() ? "unknown" : model_.producer_name(),
+                   ", IR version ", model_.ir_version(), ", opset ", opset_, ").\n");
   if (!options_.weights_path.empty()) {
     absl::StrAppend(&out, "# Its weights are in ", options_.weights_path,
                     " (the train section's init_weights loads them).\n");
@@ -326,8 +334,8 @@ std::string Importer::Render() const {
   absl::StrAppend(&out,
                   "  # kiln import cannot know the loss: this placeholder only makes the file "
                   "compile.\n  # Replace it, e.g. with `input labels: i64[B]` above and "
-                  "`loss = cross_entropy(", first_output, ", labels)`.\n",
-                  "  loss = mean(", first_output, ")\n}\n\n");
+                  "`loss = cross_entropy(",
+                  first_output, ", labels)`.\n", "  loss = mean(", first_output, ")\n}\n\n");
   absl::StrAppend(&out,
                   "# A stub to edit: the data, the optimizer, what to train.\n"
                   "train {\n"

@@ -55,8 +55,8 @@ absl::StatusOr<runtime::CheckpointTensor> TensorFromOnnx(const onnx::TensorProto
                                     " is not supported (kiln has f32 and i64)"));
   }
   out.type = is_float ? runtime::ElementType::kF32 : runtime::ElementType::kI64;
-  const size_t source_size = type == onnx::TensorProto::FLOAT || type == onnx::TensorProto::INT32
-                                 ? 4 : 8;
+  const size_t source_size =
+      type == onnx::TensorProto::FLOAT || type == onnx::TensorProto::INT32 ? 4 : 8;
   std::string& bytes = out.bytes;
   if (tensor.has_raw_data()) {
     const std::string& raw = tensor.raw_data();
@@ -81,19 +81,35 @@ absl::StatusOr<runtime::CheckpointTensor> TensorFromOnnx(const onnx::TensorProto
   }
   int64_t held = 0;
   switch (type) {
-    case onnx::TensorProto::FLOAT: held = tensor.float_data_size(); break;
-    case onnx::TensorProto::DOUBLE: held = tensor.double_data_size(); break;
-    case onnx::TensorProto::INT64: held = tensor.int64_data_size(); break;
-    default: held = tensor.int32_data_size(); break;
+    case onnx::TensorProto::FLOAT:
+      held = tensor.float_data_size();
+      break;
+    case onnx::TensorProto::DOUBLE:
+      held = tensor.double_data_size();
+      break;
+    case onnx::TensorProto::INT64:
+      held = tensor.int64_data_size();
+      break;
+    default:
+      held = tensor.int32_data_size();
+      break;
   }
   if (held != count) {
     return Bad(tensor, absl::StrCat("holds ", held, " values, the dims need ", count));
   }
   switch (type) {
-    case onnx::TensorProto::FLOAT: AppendAs<float>(tensor.float_data().data(), count, bytes); break;
-    case onnx::TensorProto::DOUBLE: AppendAs<float>(tensor.double_data().data(), count, bytes); break;
-    case onnx::TensorProto::INT64: AppendAs<int64_t>(tensor.int64_data().data(), count, bytes); break;
-    default: AppendAs<int64_t>(tensor.int32_data().data(), count, bytes); break;
+    case onnx::TensorProto::FLOAT:
+      AppendAs<float>(tensor.float_data().data(), count, bytes);
+      break;
+    case onnx::TensorProto::DOUBLE:
+      AppendAs<float>(tensor.double_data().data(), count, bytes);
+      break;
+    case onnx::TensorProto::INT64:
+      AppendAs<int64_t>(tensor.int64_data().data(), count, bytes);
+      break;
+    default:
+      AppendAs<int64_t>(tensor.int32_data().data(), count, bytes);
+      break;
   }
   return out;
 }

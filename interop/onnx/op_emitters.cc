@@ -55,7 +55,8 @@ absl::StatusOr<int64_t> SoftmaxDim(NodeContext& node) {
   if (node.opset() >= 13 || axis == -1) return axis;
   std::optional<int> rank = node.Rank(0);
   if (rank && axis == *rank - 1) return axis;
-  return node.Unsupported(absl::StrCat("axis ", axis, " before opset 13 flattens the input; "
+  return node.Unsupported(absl::StrCat("axis ", axis,
+                                       " before opset 13 flattens the input; "
                                        "kiln converts it only for the last dim"));
 }
 
@@ -149,8 +150,8 @@ Emit EmitFlatten(NodeContext& node) {
   node.SetOutputRank(2);
   if (axis == 0) return Call(node, "reshape", 1, "[1, -1]");
   if (axis == 1) return Call(node, "flatten", 1, "start_dim=1");
-  if (rank && axis == *rank - 1 && axis == 1) return Call(node, "flatten", 1);
-  return node.Unsupported(absl::StrCat("axis ", axis, " needs the input's shape; kiln converts "
+  return node.Unsupported(absl::StrCat("axis ", axis,
+                                       " needs the input's shape; kiln converts "
                                        "axis 0 and 1"));
 }
 
@@ -159,9 +160,10 @@ Emit EmitReshape(NodeContext& node) {
   std::vector<int64_t> shape;
   for (double d : TensorValues(shape_tensor)) shape.push_back(static_cast<int64_t>(d));
   if (std::find(shape.begin(), shape.end(), 0) != shape.end()) {
-    return node.Unsupported(node.Int("allowzero", 0)
-                                ? "a 0 in the shape with allowzero (kiln has no empty tensors)"
-                                : "a 0 in the shape (copy the input's dim) needs the input's shape");
+    return node.Unsupported(
+        node.Int("allowzero", 0)
+            ? "a 0 in the shape with allowzero (kiln has no empty tensors)"
+            : "a 0 in the shape (copy the input's dim) needs the input's shape");
   }
   node.SetOutputRank(static_cast<int>(shape.size()));
   return Call(node, "reshape", 1, FormatList(shape));
@@ -262,10 +264,11 @@ Emit EmitMaxPool(NodeContext& node) {
   KILN_ASSIGN_OR_RETURN(std::vector<int64_t> kernel, PoolKernel(node));
   KILN_ASSIGN_OR_RETURN(std::vector<int64_t> padding, PoolPadding(node, kernel));
   node.SetOutputRank(4);
-  return Call(node, "max_pool2d", 1,
-              absl::StrCat(FormatList(kernel), ", stride=", FormatList(AttrOr(node, "strides", 2, 1)),
-                           ", padding=", FormatList(padding),
-                           ", dilation=", FormatList(AttrOr(node, "dilations", 2, 1))));
+  return Call(
+      node, "max_pool2d", 1,
+      absl::StrCat(FormatList(kernel), ", stride=", FormatList(AttrOr(node, "strides", 2, 1)),
+                   ", padding=", FormatList(padding),
+                   ", dilation=", FormatList(AttrOr(node, "dilations", 2, 1))));
 }
 
 Emit EmitAveragePool(NodeContext& node) {
@@ -277,10 +280,11 @@ Emit EmitAveragePool(NodeContext& node) {
     }
   }
   node.SetOutputRank(4);
-  return Call(node, "avg_pool2d", 1,
-              absl::StrCat(FormatList(kernel), ", stride=", FormatList(AttrOr(node, "strides", 2, 1)),
-                           ", padding=", FormatList(padding), ", count_include_pad=",
-                           node.Int("count_include_pad", 0) ? "true" : "false"));
+  return Call(
+      node, "avg_pool2d", 1,
+      absl::StrCat(FormatList(kernel), ", stride=", FormatList(AttrOr(node, "strides", 2, 1)),
+                   ", padding=", FormatList(padding),
+                   ", count_include_pad=", node.Int("count_include_pad", 0) ? "true" : "false"));
 }
 
 Emit EmitGlobalAveragePool(NodeContext& node) {
@@ -336,8 +340,9 @@ Emit Reduce(NodeContext& node, const char* callee) {
   std::string args = absl::StrCat("keepdim=", keepdims ? "true" : "false");
   if (axes && !axes->empty()) args = absl::StrCat(FormatList(*axes), ", ", args);
   if (std::optional<int> rank = node.Rank(0)) {
-    node.SetOutputRank(keepdims ? *rank : axes && !axes->empty()
-                                              ? *rank - static_cast<int>(axes->size()) : 0);
+    node.SetOutputRank(keepdims                 ? *rank
+                       : axes && !axes->empty() ? *rank - static_cast<int>(axes->size())
+                                                : 0);
   }
   return Call(node, callee, 1, args);
 }
@@ -409,8 +414,7 @@ Emit EmitPad(NodeContext& node) {
     kiln_pads.push_back((*pads)[d]);
     kiln_pads.push_back((*pads)[d + rank]);
   }
-  return Call(node, "pad", 1,
-              absl::StrCat(FormatList(kiln_pads), ", value=", FormatNumber(value)));
+  return Call(node, "pad", 1, absl::StrCat(FormatList(kiln_pads), ", value=", FormatNumber(value)));
 }
 
 Emit EmitAdd(NodeContext& node) { return Infix(node, "+"); }
@@ -480,8 +484,9 @@ static_assert(std::is_sorted(std::begin(kEmitters), std::end(kEmitters),
 }  // namespace
 
 const OpEmitter* FindOpEmitter(const std::string& op_type) {
-  auto it = std::lower_bound(std::begin(kEmitters), std::end(kEmitters), op_type,
-                             [](const OpEmitter& e, const std::string& t) { return e.op_type < t; });
+  auto it =
+      std::lower_bound(std::begin(kEmitters), std::end(kEmitters), op_type,
+                       [](const OpEmitter& e, const std::string& t) { return e.op_type < t; });
   if (it == std::end(kEmitters) || it->op_type != op_type) return nullptr;
   return &*it;
 }

@@ -14,8 +14,8 @@ absl::StatusOr<std::vector<int>> TopologicalOrder(const onnx::GraphProto& graph)
     for (const std::string& output : graph.node(i).output()) {
       if (output.empty()) continue;
       if (!producer.emplace(output, i).second) {
-        return absl::InvalidArgumentError(absl::StrCat("value '", output,
-                                                       "' is produced by two nodes"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("value '", output, "' is produced by two nodes"));
       }
     }
   }

@@ -36,8 +36,8 @@ std::string Classifier() {
 TEST(KilnImportCliTest, WritesModelAndWeightsThatKilnTrainLoads) {
   TempDir dir;
   dir.Write("classifier.onnx", Classifier());
-  e2e::RunResult import = RunKiln({"import", dir.File("classifier.onnx"), "-o",
-                                   dir.File("classifier.kiln")});
+  e2e::RunResult import =
+      RunKiln({"import", dir.File("classifier.onnx"), "-o", dir.File("classifier.kiln")});
   ASSERT_EQ(import.exit_code, 0) << import.err;
   EXPECT_EQ(import.out, "kiln: wrote " + dir.File("classifier.kiln") + " and " +
                             dir.File("classifier.kckpt") + " (2 tensors)\n");

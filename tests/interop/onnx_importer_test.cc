@@ -72,37 +72,37 @@ onnx::ModelProto Mlp() {
 }
 
 TEST(OnnxImporterTest, MlpBecomesReadableKilnText) {
-  absl::StatusOr<ImportedModel> imported =
-      ImportOnnxModel(Mlp(), {.model_name = "mlp", .weights_path = "mlp.kckpt",
-                              .source_name = "mlp.onnx"});
+  absl::StatusOr<ImportedModel> imported = ImportOnnxModel(
+      Mlp(), {.model_name = "mlp", .weights_path = "mlp.kckpt", .source_name = "mlp.onnx"});
   ASSERT_TRUE(imported.ok()) << imported.status();
-  EXPECT_EQ(imported->source,
-            "# Imported from mlp.onnx by kiln import (producer kiln-test, IR version 8, opset 13).\n"
-            "# Its weights are in mlp.kckpt (the train section's init_weights loads them).\n"
-            "model mlp {\n"
-            "  input x: f32[B, 3]\n"
-            "  param fc1.weight: f32[4, 3] = zeros\n"
-            "  param fc1.bias: f32[4] = zeros\n"
-            "  param fc2.weight: f32[2, 4] = zeros\n"
-            "  param fc2.bias: f32[2] = zeros\n"
-            "  fc1_Gemm_output_0 = matmul(x, fc1.weight, transpose_b=true) + fc1.bias\n"
-            "  act_Relu_output_0 = relu(fc1_Gemm_output_0)\n"
-            "  logits = matmul(act_Relu_output_0, fc2.weight, transpose_b=true) + fc2.bias\n"
-            "  # kiln import cannot know the loss: this placeholder only makes the file compile.\n"
-            "  # Replace it, e.g. with `input labels: i64[B]` above and "
-            "`loss = cross_entropy(logits, labels)`.\n"
-            "  loss = mean(logits)\n"
-            "}\n"
-            "\n"
-            "# A stub to edit: the data, the optimizer, what to train.\n"
-            "train {\n"
-            "  data = fashion_mnist(scale=1/255)\n"
-            "  optimizer = sgd(lr=0.01)\n"
-            "  batch_size = 64\n"
-            "  epochs = 1\n"
-            "  # freeze = [...]\n"
-            "  init_weights = \"mlp.kckpt\"\n"
-            "}\n");
+  EXPECT_EQ(
+      imported->source,
+      "# Imported from mlp.onnx by kiln import (producer kiln-test, IR version 8, opset 13).\n"
+      "# Its weights are in mlp.kckpt (the train section's init_weights loads them).\n"
+      "model mlp {\n"
+      "  input x: f32[B, 3]\n"
+      "  param fc1.weight: f32[4, 3] = zeros\n"
+      "  param fc1.bias: f32[4] = zeros\n"
+      "  param fc2.weight: f32[2, 4] = zeros\n"
+      "  param fc2.bias: f32[2] = zeros\n"
+      "  fc1_Gemm_output_0 = matmul(x, fc1.weight, transpose_b=true) + fc1.bias\n"
+      "  act_Relu_output_0 = relu(fc1_Gemm_output_0)\n"
+      "  logits = matmul(act_Relu_output_0, fc2.weight, transpose_b=true) + fc2.bias\n"
+      "  # kiln import cannot know the loss: this placeholder only makes the file compile.\n"
+      "  # Replace it, e.g. with `input labels: i64[B]` above and "
+      "`loss = cross_entropy(logits, labels)`.\n"
+      "  loss = mean(logits)\n"
+      "}\n"
+      "\n"
+      "# A stub to edit: the data, the optimizer, what to train.\n"
+      "train {\n"
+      "  data = fashion_mnist(scale=1/255)\n"
+      "  optimizer = sgd(lr=0.01)\n"
+      "  batch_size = 64\n"
+      "  epochs = 1\n"
+      "  # freeze = [...]\n"
+      "  init_weights = \"mlp.kckpt\"\n"
+      "}\n");
   ASSERT_EQ(imported->weights.size(), 4u);
   EXPECT_EQ(imported->weights[0].name, "fc1.weight");
   EXPECT_EQ(imported->weights[0].shape, (std::vector<int64_t>{4, 3}));

@@ -27,7 +27,8 @@ using TensorValuesByName = std::map<std::string, std::vector<double>>;
 inline absl::StatusOr<TensorValuesByName> RunImported(const ImportedModel& model,
                                                       const TensorValuesByName& inputs,
                                                       int64_t batch) {
-  KILN_ASSIGN_OR_RETURN(frontend::ModelAst ast, frontend::ParseModel(model.source, "imported.kiln"));
+  KILN_ASSIGN_OR_RETURN(frontend::ModelAst ast,
+                        frontend::ParseModel(model.source, "imported.kiln"));
   KILN_ASSIGN_OR_RETURN(ir::Graph graph, frontend::LowerModel(ast, {{"B", batch}}));
   for (const auto& [onnx_name, node_name] : model.outputs) {
     const ir::NodeId id = graph.FindByName(node_name);
