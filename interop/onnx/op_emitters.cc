@@ -185,6 +185,7 @@ Emit EmitConcat(NodeContext& node) {
 struct Padding {
   std::vector<int64_t> symmetric;  // Per spatial dim, when begin == end.
   bool asymmetric = false;
+  std::vector<int64_t> onnx_pads;  // As ONNX gives them (empty: none).
 };
 
 absl::StatusOr<Padding> SpatialPadding(NodeContext& node, size_t spatial) {
@@ -197,6 +198,7 @@ absl::StatusOr<Padding> SpatialPadding(NodeContext& node, size_t spatial) {
   padding.symmetric.assign(spatial, 0);
   if (pads.empty() || auto_pad == "VALID") return padding;
   if (pads.size() != 2 * spatial) return node.Error("pads must have two entries per spatial dim");
+  padding.onnx_pads = pads;
   for (size_t i = 0; i < spatial; ++i) {
     if (pads[i] != pads[i + spatial]) padding.asymmetric = true;
     padding.symmetric[i] = pads[i];
@@ -218,7 +220,6 @@ Emit EmitConv(NodeContext& node) {
     return node.Unsupported(absl::StrCat("a ", weight.shape.size(), "-D weight; kiln has conv2d"));
   }
   KILN_ASSIGN_OR_RETURN(Padding padding, SpatialPadding(node, 2));
-  if (padding.asymmetric) return node.Unsupported("asymmetric pads");
   const int64_t groups = node.Int("group", 1);
   KILN_ASSIGN_OR_RETURN(std::string instance, node.LayerInstance(1));
   KILN_RETURN_IF_ERROR(node.StoreLayerTensor(instance, "weight", 1));
@@ -226,6 +227,15 @@ Emit EmitConv(NodeContext& node) {
   if (has_bias) KILN_RETURN_IF_ERROR(node.StoreLayerTensor(instance, "bias", 2));
   KILN_ASSIGN_OR_RETURN(std::string x, node.Operand(0));
   node.SetOutputRank(4);
+  // conv2d pads both sides alike; uneven zero padding is an explicit pad first (what PyTorch
+  // exports for padding="same" with an even kernel). ONNX's [top, left, bottom, right] is
+  // F.pad's (left, right, top, bottom).
+  if (padding.asymmetric) {
+    const std::vector<int64_t>& p = padding.onnx_pads;
+    if (*std::min_element(p.begin(), p.end()) < 0) return node.Unsupported("negative pads");
+    x = absl::StrCat("pad(", x, ", ", FormatList({p[1], p[3], p[0], p[2]}), ")");
+    padding.symmetric = {0, 0};
+  }
   return absl::StrCat("conv2d(", x, ", ", weight.shape[1] * groups, ", ", weight.shape[0], ", ",
                       FormatList({weight.shape[2], weight.shape[3]}),
                       ", stride=", FormatList(AttrOr(node, "strides", 2, 1)),

@@ -176,6 +176,40 @@ TEST(OnnxImporterTest, CnnComputesWhatPyTorchWould) {
   ExpectNear(out->at("y"), Linear(pooled, fc_weight, fc_bias, 8, 3));
 }
 
+// Uneven pads (bottom and right only, as for padding="same" with an even kernel) become an
+// explicit pad before conv2d.
+TEST(OnnxImporterTest, AsymmetricConvPadsBecomeAnExplicitPad) {
+  onnx::ModelProto model = NewModel();
+  onnx::GraphProto& g = *model.mutable_graph();
+  AddInput(g, "x", {1, 1, 3, 3});
+  const std::vector<float> kernel = {1.0f, 2.0f, 3.0f, 4.0f};
+  AddInitializer(g, "w", {1, 1, 2, 2}, kernel);
+  SetInts(*AddNode(g, "Conv", {"x", "w"}, {"y"}), "pads", {0, 0, 1, 1});
+  AddOutput(g, "y");
+  absl::StatusOr<ImportedModel> imported = ImportOnnxModel(model, {});
+  ASSERT_TRUE(imported.ok()) << imported.status();
+  EXPECT_NE(imported->source.find("  y = conv2d(pad(x, [0, 1, 0, 1]), 1, 1, [2, 2], stride=[1, 1], "
+                                  "padding=[0, 0], dilation=[1, 1], groups=1, bias=false, name=y)"),
+            std::string::npos)
+      << imported->source;
+
+  const std::vector<double> x = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+  absl::StatusOr<TensorValuesByName> out = RunImported(*imported, {{"x", x}}, /*batch=*/1);
+  ASSERT_TRUE(out.ok()) << out.status();
+  std::vector<double> expected(9, 0.0);
+  for (int i = 0; i < 3; ++i) {
+    for (int j = 0; j < 3; ++j) {
+      for (int u = 0; u < 2; ++u) {
+        for (int v = 0; v < 2; ++v) {
+          if (i + u < 3 && j + v < 3)
+            expected[i * 3 + j] += x[(i + u) * 3 + j + v] * kernel[u * 2 + v];
+        }
+      }
+    }
+  }
+  ExpectNear(out->at("y"), expected);
+}
+
 TEST(OnnxImporterTest, WeightsFileIsACheckpointInitWeightsReads) {
   absl::StatusOr<ImportedModel> imported = ImportOnnxModel(Mlp(), {});
   ASSERT_TRUE(imported.ok()) << imported.status();
