@@ -32,6 +32,11 @@ class NodeContext {
   virtual absl::StatusOr<std::string> Operand(int i) = 0;
   // Input `i` as a compile-time constant (initializer or Constant output), e.g. a Reshape shape.
   virtual absl::StatusOr<runtime::CheckpointTensor> ConstantInput(int i) = 0;
+  // Input `i` is a constant or initializer (so ConstantInput succeeds).
+  virtual bool IsConstant(int i) const = 0;
+  // The static dims of input `i`, the batch dim as kBatchDim (the importer asks kiln's frontend
+  // for the type of the value so far). An error when a dim depends on B other than as B itself.
+  virtual absl::StatusOr<std::vector<int64_t>> InputDims(int i) = 0;
   // The input's rank where the importer knows it (declared inputs, value_info, ops that set it).
   virtual std::optional<int> Rank(int i) const = 0;
   virtual void SetOutputRank(int rank) = 0;
@@ -55,6 +60,12 @@ class NodeContext {
 
 // "node Conv 'conv1' (opset 13)"; a node without a name is called after its first output.
 std::string NodeLabel(const onnx::NodeProto& node, int64_t opset);
+
+// The batch dim B in folded shape constants (a value no real dim takes).
+inline constexpr int64_t kBatchDim = -1000003;
+
+// "[B, -1]": a shape list, kBatchDim written as B.
+std::string FormatDims(const std::vector<int64_t>& dims);
 
 // Formats a number so that parsing it gives the same f32 (and integers without a point).
 std::string FormatNumber(double value);

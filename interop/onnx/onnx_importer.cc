@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "frontend/frontend.h"
 #include "interop/onnx/node_context.h"
 #include "interop/onnx/onnx_tensor.h"
 #include "interop/onnx/op_emitters.h"
@@ -101,6 +102,7 @@ class Importer {
     return name;
   }
   void AddWeight(runtime::CheckpointTensor tensor) { weights_.push_back(std::move(tensor)); }
+  absl::StatusOr<std::vector<int64_t>> Dims(const std::string& onnx_name);
 
  private:
   absl::Status CheckVersions();
@@ -148,6 +150,15 @@ class NodeContextImpl : public NodeContext {
   std::optional<int> Rank(int i) const override {
     if (!HasInput(i)) return std::nullopt;
     return importer_.Rank(node_.input(i));
+  }
+  bool IsConstant(int i) const override {
+    return HasInput(i) && importer_.Constant(node_.input(i)) != nullptr;
+  }
+  absl::StatusOr<std::vector<int64_t>> InputDims(int i) override {
+    if (!HasInput(i)) return Error(absl::StrCat("input ", i, " is missing"));
+    absl::StatusOr<std::vector<int64_t>> dims = importer_.Dims(node_.input(i));
+    if (!dims.ok()) return Unsupported(std::string(dims.status().message()));
+    return dims;
   }
   void SetOutputRank(int rank) override {
     if (rank >= 0) output_rank_ = rank;
@@ -273,6 +284,42 @@ absl::StatusOr<std::string> Importer::Operand(const std::string& onnx_name,
   return name;
 }
 
+// The dims of a value computed so far, as kiln's frontend infers them: the model up to here
+// is lowered for two batch sizes, and a dim that follows the batch one for one is B.
+absl::StatusOr<std::vector<int64_t>> Importer::Dims(const std::string& onnx_name) {
+  if (const runtime::CheckpointTensor* constant = Constant(onnx_name)) return constant->shape;
+  auto it = values_.find(onnx_name);
+  if (it == values_.end()) return absl::InvalidArgumentError("'" + onnx_name + "' is undefined");
+  std::string source = "model probe {\n";
+  for (const auto* lines : {&input_lines_, &param_lines_, &body_lines_}) {
+    for (const std::string& line : *lines) absl::StrAppend(&source, "  ", line, "\n");
+  }
+  absl::StrAppend(&source, "  loss = mean(", it->second.kiln_name, ")\n}\n");
+  constexpr int64_t kProbeBatch = 7919;
+  std::vector<std::vector<int64_t>> shapes;
+  for (int64_t batch : {kProbeBatch, kProbeBatch + 1}) {
+    absl::StatusOr<frontend::ModelAst> ast = frontend::ParseModel(source, "probe.kiln");
+    if (!ast.ok()) return absl::InternalError("the model so far does not parse");
+    absl::StatusOr<ir::Graph> graph = frontend::LowerModel(*ast, {{"B", batch}});
+    const ir::NodeId id = graph.ok() ? graph->FindByName(it->second.node_name) : ir::kNoNode;
+    if (id == ir::kNoNode) {
+      return absl::UnimplementedError(
+          absl::StrCat("kiln cannot infer the shape of '", onnx_name, "' (only of an f32 tensor)"));
+    }
+    shapes.push_back(graph->node(id).type.shape);
+  }
+  std::vector<int64_t> dims = shapes[0];
+  for (size_t d = 0; d < dims.size(); ++d) {
+    if (shapes[0][d] == shapes[1][d]) continue;
+    if (shapes[0][d] != kProbeBatch || shapes[1][d] != kProbeBatch + 1) {
+      return absl::UnimplementedError(
+          absl::StrCat("dim ", d, " of '", onnx_name, "' is a multiple of the batch dim"));
+    }
+    dims[d] = kBatchDim;
+  }
+  return dims;
+}
+
 absl::Status Importer::ImportNode(const onnx::NodeProto& node) {
   const bool default_domain = node.domain().empty() || node.domain() == "ai.onnx";
   const OpEmitter* emitter = default_domain ? FindOpEmitter(node.op_type()) : nullptr;
@@ -303,6 +350,17 @@ absl::Status Importer::ImportNode(const onnx::NodeProto& node) {
                                                   : ValueInfo{source, source, std::nullopt};
     values_[output] = info;
     return absl::OkStatus();
+  }
+  if (emitter->fold != nullptr) {
+    KILN_ASSIGN_OR_RETURN(std::optional<runtime::CheckpointTensor> folded, emitter->fold(context));
+    if (folded) {
+      used_names_.erase(context.output_name());
+      constants_[output] = *std::move(folded);
+      return absl::OkStatus();
+    }
+  }
+  if (emitter->emit == nullptr) {
+    return context.Unsupported("kiln import folds it only on constants (shape arithmetic)");
   }
   KILN_ASSIGN_OR_RETURN(std::string expr, emitter->emit(context));
   std::optional<int> rank = context.output_rank();

@@ -27,6 +27,15 @@ std::string FormatList(const std::vector<int64_t>& values) {
   return absl::StrCat("[", absl::StrJoin(values, ", "), "]");
 }
 
+std::string FormatDims(const std::vector<int64_t>& dims) {
+  return absl::StrCat("[",
+                      absl::StrJoin(dims, ", ",
+                                    [](std::string* out, int64_t d) {
+                                      absl::StrAppend(out, d == kBatchDim ? "B" : absl::StrCat(d));
+                                    }),
+                      "]");
+}
+
 namespace {
 
 using Emit = absl::StatusOr<std::string>;
@@ -166,7 +175,7 @@ Emit EmitReshape(NodeContext& node) {
             : "a 0 in the shape (copy the input's dim) needs the input's shape");
   }
   node.SetOutputRank(static_cast<int>(shape.size()));
-  return Call(node, "reshape", 1, FormatList(shape));
+  return Call(node, "reshape", 1, FormatDims(shape));
 }
 
 Emit EmitTranspose(NodeContext& node) {
@@ -427,6 +436,114 @@ Emit EmitPad(NodeContext& node) {
   return Call(node, "pad", 1, absl::StrCat(FormatList(kiln_pads), ", value=", FormatNumber(value)));
 }
 
+// Shape arithmetic, folded at import time: a PyTorch export's x.view(x.size(0), -1) is
+// Shape -> Gather -> Unsqueeze -> Concat -> Reshape, which becomes reshape(x, [B, -1]).
+using Fold = absl::StatusOr<std::optional<runtime::CheckpointTensor>>;
+
+runtime::CheckpointTensor IntTensor(std::vector<int64_t> shape,
+                                    const std::vector<int64_t>& values) {
+  runtime::CheckpointTensor tensor;
+  tensor.type = runtime::ElementType::kI64;
+  tensor.shape = std::move(shape);
+  tensor.bytes.assign(reinterpret_cast<const char*>(values.data()),
+                      values.size() * sizeof(int64_t));
+  return tensor;
+}
+
+std::vector<int64_t> IntValues(const runtime::CheckpointTensor& tensor) {
+  std::vector<int64_t> values;
+  for (double v : TensorValues(tensor)) values.push_back(static_cast<int64_t>(v));
+  return values;
+}
+
+Fold FoldShape(NodeContext& node) {
+  KILN_ASSIGN_OR_RETURN(std::vector<int64_t> dims, node.InputDims(0));
+  const int64_t rank = static_cast<int64_t>(dims.size());
+  int64_t start = node.Int("start", 0), end = node.Int("end", rank);
+  if (start < 0) start += rank;
+  if (end < 0) end += rank;
+  start = std::clamp<int64_t>(start, 0, rank);
+  end = std::clamp<int64_t>(end, start, rank);
+  std::vector<int64_t> slice(dims.begin() + start, dims.begin() + end);
+  return IntTensor({static_cast<int64_t>(slice.size())}, slice);
+}
+
+Fold FoldGather(NodeContext& node) {
+  if (!node.IsConstant(0) || !node.IsConstant(1)) return std::nullopt;
+  KILN_ASSIGN_OR_RETURN(runtime::CheckpointTensor data, node.ConstantInput(0));
+  KILN_ASSIGN_OR_RETURN(runtime::CheckpointTensor indices, node.ConstantInput(1));
+  if (data.shape.size() != 1 || data.type != runtime::ElementType::kI64 ||
+      node.Int("axis", 0) != 0) {
+    return std::nullopt;
+  }
+  const std::vector<int64_t> values = IntValues(data);
+  const int64_t n = static_cast<int64_t>(values.size());
+  std::vector<int64_t> gathered;
+  for (int64_t index : IntValues(indices)) {
+    if (index < -n || index >= n) {
+      return node.Error(absl::StrCat("index ", index, " is outside [", -n, ", ", n, ")"));
+    }
+    gathered.push_back(values[index < 0 ? index + n : index]);
+  }
+  return IntTensor(indices.shape, gathered);
+}
+
+// Unsqueeze and Squeeze of a constant change only its dims; axes are an attribute before
+// opset 13 and an input from it.
+Fold FoldUnsqueeze(NodeContext& node) {
+  if (!node.IsConstant(0)) return std::nullopt;
+  KILN_ASSIGN_OR_RETURN(runtime::CheckpointTensor data, node.ConstantInput(0));
+  KILN_ASSIGN_OR_RETURN(std::optional<std::vector<int64_t>> axes,
+                        IntsAttributeOrInput(node, "axes", 1));
+  if (!axes) return node.Error("axes are required");
+  const int64_t rank = static_cast<int64_t>(data.shape.size() + axes->size());
+  std::vector<int64_t> shape(rank, 0);
+  for (int64_t axis : *axes) {
+    if (axis < 0) axis += rank;
+    if (axis < 0 || axis >= rank) return node.Error(absl::StrCat("axis ", axis, " is outside"));
+    shape[axis] = 1;
+  }
+  size_t next = 0;
+  for (int64_t& d : shape) {
+    if (d == 1) continue;
+    if (next == data.shape.size()) return node.Error("axes repeat");
+    d = data.shape[next++];
+  }
+  data.shape = shape;
+  return data;
+}
+
+Fold FoldSqueeze(NodeContext& node) {
+  if (!node.IsConstant(0)) return std::nullopt;
+  KILN_ASSIGN_OR_RETURN(runtime::CheckpointTensor data, node.ConstantInput(0));
+  KILN_ASSIGN_OR_RETURN(std::optional<std::vector<int64_t>> axes,
+                        IntsAttributeOrInput(node, "axes", 1));
+  const int64_t rank = static_cast<int64_t>(data.shape.size());
+  std::vector<int64_t> shape;
+  for (int64_t d = 0; d < rank; ++d) {
+    bool squeeze = !axes && data.shape[d] == 1;
+    if (axes) {
+      for (int64_t axis : *axes) squeeze |= (axis < 0 ? axis + rank : axis) == d;
+    }
+    if (squeeze && data.shape[d] != 1) return node.Error("squeezes a dim that is not 1");
+    if (!squeeze) shape.push_back(data.shape[d]);
+  }
+  data.shape = shape;
+  return data;
+}
+
+// A Concat of 1-D integer constants (shape pieces); anything else is emitted as tensors.
+Fold FoldConcat(NodeContext& node) {
+  std::vector<int64_t> values;
+  for (int i = 0; i < node.node().input_size(); ++i) {
+    if (!node.IsConstant(i)) return std::nullopt;
+    KILN_ASSIGN_OR_RETURN(runtime::CheckpointTensor piece, node.ConstantInput(i));
+    if (piece.type != runtime::ElementType::kI64 || piece.shape.size() != 1) return std::nullopt;
+    for (int64_t v : IntValues(piece)) values.push_back(v);
+  }
+  return IntTensor({static_cast<int64_t>(values.size())}, values);
+}
+
 Emit EmitAdd(NodeContext& node) { return Infix(node, "+"); }
 Emit EmitSub(NodeContext& node) { return Infix(node, "-"); }
 Emit EmitMul(NodeContext& node) { return Infix(node, "*"); }
@@ -450,13 +567,14 @@ constexpr OpEmitter kEmitters[] = {
     {"AveragePool", K::kStatement, R::kUnknown, EmitAveragePool},
     {"BatchNormalization", K::kStatement, R::kUnknown, EmitBatchNormalization},
     {"Clip", K::kStatement, R::kSameAsInput0, EmitClip},
-    {"Concat", K::kStatement, R::kUnknown, EmitConcat},
+    {"Concat", K::kStatement, R::kUnknown, EmitConcat, FoldConcat},
     {"Constant", K::kConstant, R::kUnknown, nullptr},
     {"Conv", K::kStatement, R::kUnknown, EmitConv},
     {"Div", K::kStatement, R::kBroadcast, EmitDiv},
     {"Dropout", K::kStatement, R::kSameAsInput0, EmitDropout},
     {"Exp", K::kStatement, R::kSameAsInput0, EmitExp},
     {"Flatten", K::kStatement, R::kUnknown, EmitFlatten},
+    {"Gather", K::kStatement, R::kUnknown, nullptr, FoldGather},
     {"Gelu", K::kStatement, R::kSameAsInput0, EmitGelu},
     {"Gemm", K::kStatement, R::kUnknown, EmitGemm},
     {"GlobalAveragePool", K::kStatement, R::kUnknown, EmitGlobalAveragePool},
@@ -475,13 +593,16 @@ constexpr OpEmitter kEmitters[] = {
     {"ReduceSum", K::kStatement, R::kUnknown, EmitReduceSum},
     {"Relu", K::kStatement, R::kSameAsInput0, EmitRelu},
     {"Reshape", K::kStatement, R::kUnknown, EmitReshape},
+    {"Shape", K::kStatement, R::kUnknown, nullptr, FoldShape},
     {"Sigmoid", K::kStatement, R::kSameAsInput0, EmitSigmoid},
     {"Slice", K::kStatement, R::kSameAsInput0, EmitSlice},
     {"Softmax", K::kStatement, R::kSameAsInput0, EmitSoftmax},
     {"Sqrt", K::kStatement, R::kSameAsInput0, EmitSqrt},
+    {"Squeeze", K::kStatement, R::kUnknown, nullptr, FoldSqueeze},
     {"Sub", K::kStatement, R::kBroadcast, EmitSub},
     {"Tanh", K::kStatement, R::kSameAsInput0, EmitTanh},
     {"Transpose", K::kStatement, R::kSameAsInput0, EmitTranspose},
+    {"Unsqueeze", K::kStatement, R::kUnknown, nullptr, FoldUnsqueeze},
 };
 
 // FindOpEmitter's binary search needs the rows in order.

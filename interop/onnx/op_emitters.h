@@ -3,6 +3,7 @@
 #ifndef KILN_INTEROP_ONNX_OP_EMITTERS_H_
 #define KILN_INTEROP_ONNX_OP_EMITTERS_H_
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,8 +23,11 @@ struct OpEmitter {
   const char* op_type;
   OpKind kind;
   RankRule rank_rule;
-  // The right-hand side of `<output> = ...`.
+  // The right-hand side of `<output> = ...`; nullptr for ops that only fold.
   absl::StatusOr<std::string> (*emit)(NodeContext& node);
+  // Computes the output at import time (shape arithmetic: Shape, Gather, Unsqueeze, Concat of
+  // constants); nullopt when it cannot, and the op is emitted instead. nullptr: never folds.
+  absl::StatusOr<std::optional<runtime::CheckpointTensor>> (*fold)(NodeContext& node) = nullptr;
 };
 
 // nullptr for an op kiln import does not convert.

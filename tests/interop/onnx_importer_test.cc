@@ -18,6 +18,7 @@ namespace {
 
 using testing::AddInitializer;
 using testing::AddInput;
+using testing::AddIntInitializer;
 using testing::AddNode;
 using testing::AddOutput;
 using testing::NewModel;
@@ -208,6 +209,37 @@ TEST(OnnxImporterTest, AsymmetricConvPadsBecomeAnExplicitPad) {
     }
   }
   ExpectNear(out->at("y"), expected);
+}
+
+// x.view(x.size(0), -1) as torch.onnx.export writes it: the shape arithmetic folds away and the
+// batch dim stays symbolic.
+TEST(OnnxImporterTest, ShapeSubgraphFoldsIntoReshapeWithB) {
+  onnx::ModelProto model = NewModel();
+  onnx::GraphProto& g = *model.mutable_graph();
+  AddInput(g, "x", {-1, 2, 3});
+  AddIntInitializer(g, "zero", {}, {0});
+  AddIntInitializer(g, "axes", {1}, {0});
+  AddIntInitializer(g, "minus_one", {1}, {-1});
+  AddNode(g, "Relu", {"x"}, {"r"});
+  AddNode(g, "Shape", {"r"}, {"shape"});
+  AddNode(g, "Gather", {"shape", "zero"}, {"batch"});
+  AddNode(g, "Unsqueeze", {"batch", "axes"}, {"batch_1d"});
+  AddNode(g, "Concat", {"batch_1d", "minus_one"}, {"target"})->add_attribute()->set_name("axis");
+  AddNode(g, "Reshape", {"r", "target"}, {"flat"});
+  AddOutput(g, "flat");
+  absl::StatusOr<ImportedModel> imported = ImportOnnxModel(model, {});
+  ASSERT_TRUE(imported.ok()) << imported.status();
+  EXPECT_NE(imported->source.find("  r = relu(x)\n  flat = reshape(r, [B, -1])\n"),
+            std::string::npos)
+      << imported->source;
+  EXPECT_TRUE(imported->weights.empty());
+
+  const std::vector<double> x = {1, -2, 3, -4, 5, -6, -7, 8, -9, 10, -11, 12};
+  absl::StatusOr<TensorValuesByName> out = RunImported(*imported, {{"x", x}}, /*batch=*/2);
+  ASSERT_TRUE(out.ok()) << out.status();
+  std::vector<double> expected = x;
+  for (double& v : expected) v = std::max(v, 0.0);
+  ExpectNear(out->at("flat"), expected);
 }
 
 TEST(OnnxImporterTest, WeightsFileIsACheckpointInitWeightsReads) {

@@ -53,6 +53,17 @@ inline onnx::TensorProto* AddInitializer(onnx::GraphProto& graph, const std::str
   return tensor;
 }
 
+inline onnx::TensorProto* AddIntInitializer(onnx::GraphProto& graph, const std::string& name,
+                                            const std::vector<int64_t>& dims,
+                                            const std::vector<int64_t>& values) {
+  onnx::TensorProto* tensor = graph.add_initializer();
+  tensor->set_name(name);
+  tensor->set_data_type(onnx::TensorProto::INT64);
+  for (int64_t d : dims) tensor->add_dims(d);
+  for (int64_t v : values) tensor->add_int64_data(v);
+  return tensor;
+}
+
 inline onnx::NodeProto* AddNode(onnx::GraphProto& graph, const std::string& op,
                                 const std::vector<std::string>& inputs,
                                 const std::vector<std::string>& outputs,
