@@ -299,10 +299,8 @@ absl::Status CheckTensors(const Checkpoint& checkpoint, Executable& executable) 
   return absl::OkStatus();
 }
 
-}  // namespace
-
-std::string EncodeCheckpoint(const CheckpointState& state, const Executable& executable) {
-  Encoder out;
+// The preamble and the run's state, up to the tensor count.
+void EncodeHead(const CheckpointState& state, size_t num_tensors, Encoder& out) {
   out.Bytes(kCheckpointMagic, 8);
   out.U32(kCheckpointVersion);
   out.U64(0);  // The file size, patched below.
@@ -318,16 +316,21 @@ std::string EncodeCheckpoint(const CheckpointState& state, const Executable& exe
   }
   out.U32(static_cast<uint32_t>(state.history.size()));
   for (const EpochMetrics& metrics : state.history) EncodeMetrics(metrics, out);
-  out.U32(static_cast<uint32_t>(executable.persistent().size()));
-  for (const Tensor& tensor : executable.persistent()) {
-    out.Str(tensor.name());
-    out.U8(TypeCode(tensor.type()));
-    out.U32(static_cast<uint32_t>(tensor.shape().size()));
-    for (int64_t dim : tensor.shape()) out.I64(dim);
-    out.U64(static_cast<uint64_t>(tensor.bytes()));
-    out.Bytes(tensor.data(), tensor.bytes());
-  }
+  out.U32(static_cast<uint32_t>(num_tensors));
+}
 
+void EncodeTensor(const std::string& name, ElementType type, const std::vector<int64_t>& shape,
+                  const char* data, size_t bytes, Encoder& out) {
+  out.Str(name);
+  out.U8(TypeCode(type));
+  out.U32(static_cast<uint32_t>(shape.size()));
+  for (int64_t dim : shape) out.I64(dim);
+  out.U64(static_cast<uint64_t>(bytes));
+  out.Bytes(data, bytes);
+}
+
+// Patches the file size and preamble checksum in, then appends the file's checksum.
+std::string EncodeTail(Encoder& out) {
   std::string& data = out.out();
   const uint64_t file_size = data.size() + kCrcBytes;
   for (int i = 0; i < 8; ++i) data[12 + i] = static_cast<char>((file_size >> (8 * i)) & 0xff);
@@ -337,6 +340,29 @@ std::string EncodeCheckpoint(const CheckpointState& state, const Executable& exe
   }
   out.U32(Crc32(data.data(), data.size()));
   return std::move(data);
+}
+
+}  // namespace
+
+std::string EncodeCheckpoint(const CheckpointState& state, const Executable& executable) {
+  Encoder out;
+  EncodeHead(state, executable.persistent().size(), out);
+  for (const Tensor& tensor : executable.persistent()) {
+    EncodeTensor(tensor.name(), tensor.type(), tensor.shape(),
+                 static_cast<const char*>(tensor.data()), tensor.bytes(), out);
+  }
+  return EncodeTail(out);
+}
+
+std::string EncodeCheckpoint(const CheckpointState& state,
+                             const std::vector<CheckpointTensor>& tensors) {
+  Encoder out;
+  EncodeHead(state, tensors.size(), out);
+  for (const CheckpointTensor& tensor : tensors) {
+    EncodeTensor(tensor.name, tensor.type, tensor.shape, tensor.bytes.data(), tensor.bytes.size(),
+                 out);
+  }
+  return EncodeTail(out);
 }
 
 absl::Status SaveCheckpoint(const std::string& path, const CheckpointState& state,

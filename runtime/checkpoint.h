@@ -72,6 +72,9 @@ absl::Status SaveCheckpoint(const std::string& path, const CheckpointState& stat
 
 // The file's bytes as SaveCheckpoint writes them (exposed for tests and tools).
 std::string EncodeCheckpoint(const CheckpointState& state, const Executable& executable);
+// The same file for tensors held outside an executable (kiln import's weights).
+std::string EncodeCheckpoint(const CheckpointState& state,
+                             const std::vector<CheckpointTensor>& tensors);
 
 // Reads and verifies `path`. Errors are one line naming the file: "run.ckpt: truncated (1200 of
 // 5400 bytes)", "run.ckpt: checksum mismatch (file is corrupt)", "run.ckpt: not a kiln

@@ -2,14 +2,15 @@
 # Builds one libFuzzer target (or all) with ASan + UBSan and runs it.
 #   scripts/fuzz.sh TARGET SECONDS    e.g. scripts/fuzz.sh model_file 1800
 #   scripts/fuzz.sh all SECONDS       every target in turn, SECONDS each (CI's smoke run)
-# Targets: model_file ir_text model_proto checkpoint idx csv tensor_file (tests/fuzz/*_fuzzer.cc).
+# Targets: model_file ir_text model_proto checkpoint idx csv tensor_file onnx_model
+# (tests/fuzz/*_fuzzer.cc).
 # The corpus grows in build-sanitize/fuzz/TARGET/corpus (seeded from tests/fuzz/seeds/TARGET and,
 # for model files, examples/); a crash leaves its input in build-sanitize/fuzz/TARGET/ and fails.
 # KILN_FUZZ_SEED fixes libFuzzer's random seed (CI sets it, so its smoke run repeats the same
 # mutations as far as its time allows); unset, every run explores differently.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-all_targets=(model_file ir_text model_proto checkpoint idx csv tensor_file)
+all_targets=(model_file ir_text model_proto checkpoint idx csv tensor_file onnx_model)
 if (($# != 2)) || ! [[ $2 =~ ^[0-9]+$ ]]; then
   echo "usage: scripts/fuzz.sh TARGET|all SECONDS  (targets: ${all_targets[*]})" >&2
   exit 2

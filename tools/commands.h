@@ -21,6 +21,7 @@ int OptCommand(const std::vector<std::string>& args);
 int BuildCommand(const std::vector<std::string>& args);
 int PlotCommand(const std::vector<std::string>& args);
 int TuneCommand(const std::vector<std::string>& args);
+int ImportCommand(const std::vector<std::string>& args);
 
 }  // namespace kiln::tools
 

@@ -24,6 +24,7 @@ Usage:
                                  (several files: their runs compared in one plot).
   kiln tune FILE --space ...     Search hyperparameters: trials of kiln train --set ...,
                                  stopped early by ASHA.
+  kiln import MODEL.onnx         Convert an ONNX model into a .kiln file and a weights file.
   kiln --version                 The version and the commit it was built from.
   kiln --help                    This text.
 
@@ -193,6 +194,14 @@ kiln opt options (FILE.kir is a graph in the IR text format, ir/printer.h):
   --dump-passes        Print the graph after every pass (to stderr).
 Prints the resulting graph; the analyses fuse and plan-memory leave it unchanged and print
 their report after it ("// fuse", "// plan-memory").
+
+kiln import options (MODEL.onnx: IR version 3 and up, opsets 9-21):
+  -o FILE / --output FILE   The .kiln file to write (default: MODEL.kiln).
+  --weights FILE       The weights to write, a kiln checkpoint named by the model's
+                       init_weights (default: the output's name with .kckpt).
+  --name NAME          The model's name (default: from the file name).
+Parameters keep the ONNX initializers' names; the model's loss and train section are stubs
+to edit. An op kiln cannot express is a one-line error naming the op, node and opset.
 )";
 
 }  // namespace
@@ -230,6 +239,7 @@ int main(int argc, char** argv) {
   if (command == "build") return kiln::tools::BuildCommand(args);
   if (command == "plot") return kiln::tools::PlotCommand(args);
   if (command == "tune") return kiln::tools::TuneCommand(args);
-  std::cerr << "kiln: unknown command '" << command << "' (expected train, compile, profile, bench, opt, build, plot or tune; see kiln --help)\n";
+  if (command == "import") return kiln::tools::ImportCommand(args);
+  std::cerr << "kiln: unknown command '" << command << "' (expected train, compile, profile, bench, opt, build, plot, tune or import; see kiln --help)\n";
   return 2;
 }

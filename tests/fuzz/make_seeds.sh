@@ -7,7 +7,7 @@ cd "$(dirname "$0")/../.."
 kiln=build/tools/kiln
 out=tests/fuzz/seeds
 rm -rf "$out"
-mkdir -p "$out"/{model_file,ir_text,model_proto,checkpoint,idx,csv,tensor_file}
+mkdir -p "$out"/{model_file,ir_text,model_proto,checkpoint,idx,csv,tensor_file,onnx_model}
 
 # A small model with a train section on synthetic data: IR text, a serialized step graph and a
 # checkpoint of one epoch.
@@ -50,5 +50,9 @@ def tensor(dtype, shape, payload):
 open(f"{out}/tensor_file/f32.tensor", "wb").write(tensor(1, [2, 3], struct.pack("<6f", *range(6))))
 open(f"{out}/tensor_file/i64.tensor", "wb").write(tensor(2, [4], struct.pack("<4q", 0, 1, 2, 1)))
 PY
+# ONNX models: a few of ONNX's own backend node tests (Debian's libonnx-testdata, Apache-2.0).
+for t in gemm_default_vector_bias conv_with_strides_padding maxpool_2d_pads reshape_reduced_dims; do
+  cp "/usr/share/libonnx-testdata/data/node/test_$t/model.onnx" "$out/onnx_model/$t.onnx"
+done
 echo "seeds written to $out:"
 find "$out" -type f | sort
