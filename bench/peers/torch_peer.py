@@ -13,8 +13,12 @@ import os
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+# torchvision's ResNet-18 as examples/resnet18.kiln builds it (1 channel, padded to 32x32).
+sys.path.insert(0, os.path.join(HERE, "..", "..", "scripts"))
 import peer_common  # noqa: E402
+from resnet18_torch import ResNet18  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -31,47 +35,6 @@ def fashion_cnn():
     return nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                          nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                          nn.Flatten(), nn.Linear(3136, 128), nn.ReLU(), nn.Linear(128, 10))
-
-
-class BasicBlock(nn.Module):
-    """torchvision's BasicBlock: conv-bn-relu-conv-bn plus the (downsampled) input."""
-
-    def __init__(self, cin, cout, stride):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
-        self.downsample = None
-        if stride != 1 or cin != cout:
-            self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False),
-                                            nn.BatchNorm2d(cout))
-
-    def forward(self, x):
-        h = F.relu(self.bn1(self.conv1(x)))
-        h = self.bn2(self.conv2(h))
-        return F.relu(h + (x if self.downsample is None else self.downsample(x)))
-
-
-class ResNet18(nn.Module):
-    """examples/resnet18.kiln: torchvision's ResNet-18 on 1-channel 28x28 padded to 32x32."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 64, 7, 2, 3, bias=False)
-        self.bn1 = nn.BatchNorm2d(64)
-        layers, cin = [], 64
-        for cout, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
-            layers += [BasicBlock(cin, cout, stride), BasicBlock(cout, cout, 1)]
-            cin = cout
-        self.layers = nn.Sequential(*layers)
-        self.fc = nn.Linear(512, 10)
-
-    def forward(self, x):
-        x = F.pad(x, (2, 2, 2, 2), value=-1.0)
-        h = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 3, 2, 1)
-        h = self.layers(h)
-        return self.fc(torch.flatten(F.adaptive_avg_pool2d(h, 1), 1))
 
 
 class RnnRegression(nn.Module):
@@ -94,7 +57,7 @@ def build(workload):
     if workload == "cnn_step":
         return fashion_cnn(), F.cross_entropy, lambda p: torch.optim.Adam(p, lr=1e-3), None
     if workload == "resnet18_step":
-        return ResNet18(), F.cross_entropy, lambda p: torch.optim.Adam(p, lr=1e-3), None
+        return ResNet18(num_classes=10), F.cross_entropy, lambda p: torch.optim.Adam(p, lr=1e-3), None
     if workload == "binary_steps":
         model = nn.Sequential(nn.Linear(10, 16), nn.ReLU(), nn.Linear(16, 16), nn.ReLU(),
                               nn.Linear(16, 1), nn.Sigmoid())
