@@ -64,6 +64,17 @@ TEST(TabularE2eTest, BinaryClassifierExampleLearnsSyntheticData) {
   EXPECT_LT(loss.back(), loss.front()) << json;
 }
 
+// W2's search recipe (the net kiln tune searches): SGD with momentum 0.9, lr 0.01, 16 epochs.
+TEST(TabularE2eTest, BinaryClassifierWithSgdMomentumLearns) {
+  TempDir dir;
+  const std::string json = Train("examples/binary_classifier_sgd.kiln", {}, dir);
+  const std::vector<double> accuracy = JsonNumbers(json, "test_accuracy");
+  ASSERT_EQ(accuracy.size(), 16u) << json;
+  EXPECT_GE(accuracy.back(), 0.93) << json;
+  const std::vector<double> loss = JsonNumbers(json, "test_loss");
+  EXPECT_LT(loss.back(), 0.2) << json;  // From ~0.69 (chance) for a sigmoid output.
+}
+
 // W2's multiclass recipe: one-hot targets, cross_entropy against probabilities; accuracy is
 // the argmax of the logits against the argmax of the one-hot target.
 TEST(TabularE2eTest, MulticlassExampleWithOneHotTargets) {
