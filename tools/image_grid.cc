@@ -32,6 +32,7 @@ std::string RenderImageGrid(const std::vector<ImageTile>& tiles, int columns,
       width, height, width, height, width / 2, SvgEscape(title));
   for (size_t i = 0; i < tiles.size(); ++i) {
     const ImageTile& tile = tiles[i];
+    if (tile.image.pixels.empty() && tile.caption.empty()) continue;  // A blank cell.
     const double x = kGap + (i % columns) * (kCell + kGap);
     const double y = kTitle + (i / columns) * (kCell + kCaption + kGap);
     // Whole-number scale factors keep every source pixel the same size on screen.

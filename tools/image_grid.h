@@ -27,7 +27,8 @@ struct ImageTile {
 };
 
 // Every tile gets a 96-pixel cell, its image scaled up by a whole number to fill it, so 28x28
-// inputs and 7x7 feature maps show at a similar size. `columns` tiles to a row.
+// inputs and 7x7 feature maps show at a similar size. `columns` tiles to a row; a tile with
+// neither pixels nor caption (ImageTile{}) leaves its cell blank.
 std::string RenderImageGrid(const std::vector<ImageTile>& tiles, int columns,
                             const std::string& title);
 

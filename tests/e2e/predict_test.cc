@@ -2,6 +2,7 @@
 // split, and read both outputs back: the CSV parsed row by row, the --grid SVG with expat, and
 // each embedded PNG decoded.
 #include <cmath>
+#include <cstring>
 #include <regex>
 #include <string>
 #include <vector>
@@ -105,6 +106,65 @@ TEST(PredictTest, NeedsWeights) {
   RunResult r = RunKiln({"predict", kModel});
   EXPECT_EQ(r.exit_code, 1) << Describe(r);
   EXPECT_NE(r.err.find("usage: kiln predict FILE --weights CKPT"), std::string::npos) << r.err;
+}
+
+// `kiln features` (issue 13 item 5): the input and six channels of each captured value as
+// images of their sizes, and the values themselves as kiln tensor files.
+TEST(FeaturesTest, DrawsTheInputAndSixChannelsOfEachCapturedValue) {
+  if (!e2e::HaveFashionMnist()) GTEST_SKIP() << e2e::kFashionMnistDir << " is not installed";
+  TempDir dir;
+  const std::string cnn = "examples/fashion_cnn.kiln";
+  const std::vector<std::string> limits = {"--train-limit", "500", "--test-limit", "50",
+                                           "--threads",     "2"};
+  std::vector<std::string> train = {
+      "train", cnn, "--epochs", "1", "--quiet", "--checkpoint", dir.File("cnn.ckpt")};
+  train.insert(train.end(), limits.begin(), limits.end());
+  RunResult trained = RunKiln(train);
+  ASSERT_EQ(trained.exit_code, 0) << Describe(trained);
+  std::vector<std::string> features = {
+      "features", cnn, "--weights", dir.File("cnn.ckpt"), "--capture",     "c1,c2",
+      "--index",  "3", "-o",        dir.File("f.svg"),    "--out-tensors", dir.File("maps.kt")};
+  features.insert(features.end(), limits.begin(), limits.end());
+  RunResult run = RunKiln(features);
+  ASSERT_EQ(run.exit_code, 0) << Describe(run);
+
+  std::string error;
+  auto svg = testing::ParseXml(e2e::ReadFile(dir.File("f.svg")), &error);
+  ASSERT_NE(svg, nullptr) << error;
+  const auto images = svg->All("image");
+  ASSERT_EQ(images.size(), 13u);  // The input, then 6 channels each of c1 and c2.
+  std::vector<const testing::XmlElement*> captions;
+  svg->Collect([](const testing::XmlElement& e) { return e.Attribute("class") == "caption"; },
+               captions);
+  ASSERT_EQ(captions.size(), 13u);
+  EXPECT_EQ(captions[0]->text.rfind("input 3 (label ", 0), 0u) << captions[0]->text;
+  EXPECT_EQ(captions[1]->text, "c1[0] 14x14");
+  EXPECT_EQ(captions[12]->text, "c2[5] 7x7");
+  const std::vector<int> sizes = {28, 14, 14, 14, 14, 14, 14, 7, 7, 7, 7, 7, 7};
+  for (size_t i = 0; i < images.size(); ++i) {
+    std::string png;
+    ASSERT_TRUE(absl::Base64Unescape(
+        images[i]->Attribute("href").substr(std::string("data:image/png;base64,").size()), &png));
+    auto decoded = testing::DecodeGrayPng(png, &error);
+    ASSERT_TRUE(decoded.has_value()) << error;
+    EXPECT_EQ(decoded->width, sizes[i]) << i;
+    EXPECT_EQ(decoded->height, sizes[i]) << i;
+  }
+  // The tensor files' headers (runtime/tensor_file.h): magic, rank 4, dims [1, C, H, W].
+  for (const auto& [name, dims] : std::vector<std::pair<std::string, std::vector<int64_t>>>{
+           {"c1", {1, 32, 14, 14}}, {"c2", {1, 64, 7, 7}}}) {
+    const std::string bytes = e2e::ReadFile(dir.File("maps." + name + ".kt"));
+    ASSERT_GE(bytes.size(), 24u + 8 * dims.size()) << name;
+    EXPECT_EQ(bytes.substr(0, 8), "KILNTNSR");
+    EXPECT_EQ(static_cast<uint8_t>(bytes[16]), dims.size());
+    for (size_t d = 0; d < dims.size(); ++d) {
+      int64_t dim = 0;
+      std::memcpy(&dim, bytes.data() + 24 + 8 * d, 8);
+      EXPECT_EQ(dim, dims[d]) << name << " dim " << d;
+    }
+    // Header, f32 data, CRC.
+    EXPECT_EQ(bytes.size(), 24 + 8 * dims.size() + 4 * (dims[1] * dims[2] * dims[3]) + 4);
+  }
 }
 
 }  // namespace
