@@ -244,7 +244,7 @@ kiln_status kiln_save(kiln_trainer* t, const char* path) {
 
 kiln_status kiln_load(kiln_trainer* t, const char* path) {
   if (t == nullptr || path == nullptr) return Fail(KILN_INVALID_ARGUMENT, "trainer or path is NULL");
-  absl::Status loaded = kiln::aot::LoadWeights(path, t->model->recipe(), *t->executable);
+  absl::Status loaded = kiln::runtime::LoadWeights(path, t->model->recipe(), *t->executable);
   if (!loaded.ok()) return Fail(loaded);
   absl::StatusOr<kiln::runtime::Checkpoint> checkpoint = kiln::runtime::ReadCheckpoint(path);
   if (!checkpoint.ok()) return Fail(checkpoint.status());

@@ -52,21 +52,5 @@ int64_t LinkedModel::ParameterCount() const {
   return count;
 }
 
-absl::Status LoadWeights(const std::string& path, const runtime::TrainRecipe& recipe,
-                         runtime::Executable& executable) {
-  KILN_ASSIGN_OR_RETURN(runtime::Checkpoint checkpoint, runtime::ReadCheckpoint(path));
-  std::string fingerprint;
-  for (const runtime::RunSetting& setting : checkpoint.state.settings) {
-    if (setting.name == "model") fingerprint = setting.value;
-  }
-  const bool other_graph = !fingerprint.empty() && fingerprint != recipe.model_fingerprint;
-  if (checkpoint.state.model_name != recipe.model_name || other_graph) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "%s: a checkpoint of model '%s' (%s), not of this program's '%s' (%s)", path,
-        checkpoint.state.model_name, fingerprint.empty() ? "graph hash not recorded" : fingerprint,
-        recipe.model_name, recipe.model_fingerprint));
-  }
-  return runtime::RestoreCheckpoint(checkpoint, executable);
-}
 
 }  // namespace kiln::aot

@@ -48,13 +48,6 @@ class LinkedModel {
   runtime::LinkedKernelLibrary library_;
 };
 
-// Reads checkpoint `path` (kiln train's or this program's) and loads its tensors into
-// `executable`, after checking that it was saved from this model: the model name and, where the
-// checkpoint records it, the graph hash ("w.ckpt: a checkpoint of model 'cnn' (fnv1a:...), not
-// 'fashion_mlp' (fnv1a:...)").
-absl::Status LoadWeights(const std::string& path, const runtime::TrainRecipe& recipe,
-                         runtime::Executable& executable);
-
 }  // namespace kiln::aot
 
 #endif  // KILN_AOT_LINKED_MODEL_H_

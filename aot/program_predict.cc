@@ -6,12 +6,13 @@
 #include <iostream>
 #include <memory>
 
-#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "aot/linked_model.h"
 #include "aot/predict_input.h"
 #include "aot/program_commands.h"
 #include "aot/program_flags.h"
+#include "runtime/checkpoint.h"
+#include "runtime/prediction_rows.h"
 #include "runtime/thread_pool.h"
 #include "runtime/trainer.h"
 #include "support/command_line.h"
@@ -19,49 +20,6 @@
 #include "support/status.h"
 
 namespace kiln::aot {
-namespace {
-
-// The CSV header and the writer of one row, for the outputs the entry has.
-struct RowWriter {
-  runtime::BufferView predicted, probabilities, value;
-  bool classes = false;
-  int64_t columns = 0;  // Probabilities or values per sample.
-
-  std::string Header() const {
-    std::string header = classes ? "class" : "";
-    for (int64_t c = 0; c < columns; ++c) {
-      if (!header.empty()) header += ",";
-      absl::StrAppend(&header, classes ? "p" : "value", columns == 1 && !classes ? "" : absl::StrCat(c));
-    }
-    return header + "\n";
-  }
-  void Append(int64_t row, std::string& out) const {
-    const float* values = classes ? probabilities.f32() : value.f32();
-    std::string line = classes ? absl::StrCat(predicted.i64()[row]) : "";
-    for (int64_t c = 0; c < columns; ++c) {
-      if (!line.empty()) line += ",";
-      absl::StrAppend(&line, absl::StrFormat("%.9g", values[row * columns + c]));
-    }
-    out += line + "\n";
-  }
-};
-
-absl::StatusOr<RowWriter> BindOutputs(const runtime::Entry& entry) {
-  RowWriter writer;
-  const int64_t batch = entry.batch_size();
-  if (auto probabilities = entry.Output(runtime::kProbabilitiesOutput); probabilities.ok()) {
-    KILN_ASSIGN_OR_RETURN(writer.predicted, entry.Output(runtime::kPredictedOutput));
-    writer.probabilities = *probabilities;
-    writer.classes = true;
-    writer.columns = probabilities->num_elements() / batch;
-    return writer;
-  }
-  KILN_ASSIGN_OR_RETURN(writer.value, entry.Output(runtime::kValueOutput));
-  writer.columns = writer.value.num_elements() / batch;
-  return writer;
-}
-
-}  // namespace
 
 absl::Status PredictProgram(const std::vector<std::string>& args) {
   KILN_ASSIGN_OR_RETURN(
@@ -77,7 +35,7 @@ absl::Status PredictProgram(const std::vector<std::string>& args) {
   KILN_ASSIGN_OR_RETURN(int threads, ThreadsFlag(line));
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<runtime::Executable> executable,
                         model->Instantiate(recipe.seed));
-  KILN_RETURN_IF_ERROR(LoadWeights(*line.String("weights"), recipe, *executable));
+  KILN_RETURN_IF_ERROR(runtime::LoadWeights(*line.String("weights"), recipe, *executable));
   const int64_t batch = recipe.eval_batch_size > 0 ? recipe.eval_batch_size : recipe.batch_size;
   KILN_ASSIGN_OR_RETURN(runtime::Entry * entry, executable->FindEntry(false, batch));
   const std::string& features_name = executable->program().features_input;
@@ -85,7 +43,7 @@ absl::Status PredictProgram(const std::vector<std::string>& args) {
   const int64_t feature_dim = features.num_elements() / batch;
   KILN_ASSIGN_OR_RETURN(runtime::Dataset input,
                         ReadPredictInput(*line.String("input"), recipe.data, feature_dim));
-  KILN_ASSIGN_OR_RETURN(RowWriter writer, BindOutputs(*entry));
+  KILN_ASSIGN_OR_RETURN(runtime::PredictionRows writer, runtime::PredictionRows::Bind(*entry));
 
   // Inputs other than the features (labels, step keys) do not change the predictions.
   for (const runtime::BufferSpec& buffer : entry->spec().buffers) {

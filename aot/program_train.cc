@@ -8,6 +8,7 @@
 #include "aot/linked_model.h"
 #include "aot/program_commands.h"
 #include "aot/program_flags.h"
+#include "runtime/checkpoint.h"
 #include "runtime/dataset.h"
 #include "runtime/resume.h"
 #include "runtime/thread_pool.h"
@@ -77,7 +78,7 @@ absl::Status EvalProgram(const std::vector<std::string>& args) {
   KILN_ASSIGN_OR_RETURN(int threads, ThreadsFlag(line));
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<runtime::Executable> executable,
                         model->Instantiate(recipe.seed));
-  KILN_RETURN_IF_ERROR(LoadWeights(*line.String("weights"), recipe, *executable));
+  KILN_RETURN_IF_ERROR(runtime::LoadWeights(*line.String("weights"), recipe, *executable));
   KILN_ASSIGN_OR_RETURN(runtime::DataSplits data, runtime::LoadDataset(recipe.data));
   if (data.test.num_samples == 0) {
     return absl::InvalidArgumentError("the data source gives no test samples to evaluate");

@@ -85,7 +85,8 @@ absl::StatusOr<ir::Graph> BuildTrainingStep(const ir::Graph& model, const ir::Tr
   return step;
 }
 
-absl::StatusOr<ir::Graph> BuildEvalStep(const ir::Graph& model) {
+absl::StatusOr<ir::Graph> BuildEvalStep(const ir::Graph& model,
+                                        const std::vector<std::string>& capture) {
   KILN_ASSIGN_OR_RETURN(ir::NodeId loss, LossOf(model));
   ir::Graph eval = model;
   eval.name = absl::StrCat(model.name, "_eval");
@@ -108,6 +109,19 @@ absl::StatusOr<ir::Graph> BuildEvalStep(const ir::Graph& model) {
   // A loss without classes predicts its input (every loss takes (prediction, target)).
   if (eval.Output(kProbabilitiesOutput) == ir::kNoNode && !loss_node.operands.empty()) {
     eval.outputs.emplace_back(kValueOutput, loss_node.operands[0]);
+  }
+  // Before composites expand, while the model's names still name the values they were given.
+  for (const std::string& name : capture) {
+    const ir::NodeId value = eval.FindByName(name);
+    if (value == ir::kNoNode) {
+      std::vector<std::string> names;
+      for (ir::NodeId id = 0; id < eval.size(); ++id) {
+        if (!eval.node(id).name.empty()) names.push_back(eval.node(id).name);
+      }
+      return absl::InvalidArgumentError(
+          absl::StrCat("--capture: the model has no value '", name, "'", DidYouMean(name, names)));
+    }
+    eval.outputs.emplace_back(absl::StrCat(kCaptureOutputPrefix, name), value);
   }
   KILN_RETURN_IF_ERROR(ExpandComposites(eval, /*training=*/false).status());
   return eval;

@@ -28,7 +28,11 @@ inline constexpr char kValueOutput[] = "value";
 
 // `model` is the frontend's graph with a scalar output named "loss"; composites not yet expanded.
 absl::StatusOr<ir::Graph> BuildTrainingStep(const ir::Graph& model, const ir::TrainConfig& train);
-absl::StatusOr<ir::Graph> BuildEvalStep(const ir::Graph& model);
+// `capture` names model values (`c1`, `layer1.0.conv1`) to add as outputs "capture:NAME"
+// (`kiln features`); empty, the evaluation step is exactly the ordinary one.
+absl::StatusOr<ir::Graph> BuildEvalStep(const ir::Graph& model,
+                                        const std::vector<std::string>& capture = {});
+inline constexpr char kCaptureOutputPrefix[] = "capture:";
 
 // Trainable parameters that are not frozen, in declaration order (the order checkpoints and
 // optimizers use): the tensors the training step differentiates the loss with respect to.

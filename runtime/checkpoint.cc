@@ -394,4 +394,21 @@ absl::StatusOr<CheckpointState> LoadCheckpoint(const std::string& path, Executab
   return std::move(checkpoint.state);
 }
 
+absl::Status LoadWeights(const std::string& path, const TrainRecipe& recipe,
+                         Executable& executable) {
+  KILN_ASSIGN_OR_RETURN(Checkpoint checkpoint, ReadCheckpoint(path));
+  std::string fingerprint;
+  for (const RunSetting& setting : checkpoint.state.settings) {
+    if (setting.name == "model") fingerprint = setting.value;
+  }
+  const bool other_graph = !fingerprint.empty() && fingerprint != recipe.model_fingerprint;
+  if (checkpoint.state.model_name != recipe.model_name || other_graph) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: a checkpoint of model '%s' (%s), not of model '%s' (%s)", path,
+        checkpoint.state.model_name, fingerprint.empty() ? "graph hash not recorded" : fingerprint,
+        recipe.model_name, recipe.model_fingerprint));
+  }
+  return RestoreCheckpoint(checkpoint, executable);
+}
+
 }  // namespace kiln::runtime

@@ -30,6 +30,7 @@
 #include "absl/status/statusor.h"
 #include "runtime/executable.h"
 #include "runtime/program.h"
+#include "runtime/train_recipe.h"
 #include "runtime/trainer.h"
 
 namespace kiln::runtime {
@@ -88,6 +89,13 @@ absl::Status RestoreCheckpoint(const Checkpoint& checkpoint, Executable& executa
 
 // ReadCheckpoint then RestoreCheckpoint; returns the saved state.
 absl::StatusOr<CheckpointState> LoadCheckpoint(const std::string& path, Executable& executable);
+
+// Reads checkpoint `path` (kiln train's or a built program's) and loads its tensors into
+// `executable`, after checking that it was saved from this model: the model name and, where the
+// checkpoint records it, the graph hash ("w.ckpt: a checkpoint of model 'cnn' (fnv1a:...), not
+// 'fashion_mlp' (fnv1a:...)").
+absl::Status LoadWeights(const std::string& path, const TrainRecipe& recipe,
+                         Executable& executable);
 
 }  // namespace kiln::runtime
 

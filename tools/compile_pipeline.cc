@@ -52,7 +52,7 @@ absl::StatusOr<ir::KernelProgram> CompileEntryProgram(const frontend::ModelAst& 
   if (request.training) {
     KILN_ASSIGN_OR_RETURN(step, passes::BuildTrainingStep(model, train));
   } else {
-    KILN_ASSIGN_OR_RETURN(step, passes::BuildEvalStep(model));
+    KILN_ASSIGN_OR_RETURN(step, passes::BuildEvalStep(model, options.capture));
   }
   return LowerToKernels(std::move(step), options);
 }

@@ -32,6 +32,9 @@ struct CompileOptions {
   std::set<std::string> disabled_passes;  // Pass names, e.g. "cse".
   std::ostream* dump_passes = nullptr;    // IR after every pass.
   passes::FusionOptions fusion;
+  // Model values every evaluation entry also outputs, as "capture:NAME" (`kiln features`).
+  // Empty for every ordinary compile, whose steps are then exactly as without it.
+  std::vector<std::string> capture;
 };
 
 // The graph stages after the step graph exists: simplify, fuse, plan memory.

@@ -25,6 +25,17 @@ Usage:
   kiln tune FILE --space ...     Search hyperparameters: trials of kiln train --set ...,
                                  stopped early by ASHA.
   kiln import MODEL.onnx         Convert an ONNX model into a .kiln file and a weights file.
+  kiln predict FILE --weights W  Predict the test split with checkpoint W: CSV (class,p0,..)
+                                 to stdout or -o FILE.csv; --grid FILE.svg draws the first
+                                 --count N (20) test images captioned predicted (truth),
+                                 green when right, red when wrong (--columns, 10 a row).
+                                 Takes --data-dir, --test-limit, --eval-batch-size.
+  kiln features FILE --weights W --capture NAME[,NAME...] -o FILE.svg
+                                 Draw test sample --index I (0) and the first six
+                                 channels of each named value (c1, layer1.0.conv1) as
+                                 images; --out-tensors F.kt writes the values (one
+                                 capture: F.kt, several: F.NAME.kt). The values are extra
+                                 outputs of a separate compile; ordinary runs are unchanged.
   kiln --version                 The version and the commit it was built from.
   kiln --help                    This text.
 
@@ -240,6 +251,8 @@ int main(int argc, char** argv) {
   if (command == "plot") return kiln::tools::PlotCommand(args);
   if (command == "tune") return kiln::tools::TuneCommand(args);
   if (command == "import") return kiln::tools::ImportCommand(args);
-  std::cerr << "kiln: unknown command '" << command << "' (expected train, compile, profile, bench, opt, build, plot, tune or import; see kiln --help)\n";
+  if (command == "predict") return kiln::tools::PredictCommand(args);
+  if (command == "features") return kiln::tools::FeaturesCommand(args);
+  std::cerr << "kiln: unknown command '" << command << "' (expected train, compile, profile, bench, opt, build, plot, tune, import, predict or features; see kiln --help)\n";
   return 2;
 }

@@ -37,29 +37,6 @@ constexpr Metric kMetrics[] = {
      true},
 };
 
-std::string Escape(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
-
 // A tick's text with as many decimals as the spacing needs ("0.25", "0.3", "10").
 std::string TickLabel(double value, double step) {
   const int decimals = std::max(0, static_cast<int>(std::ceil(-std::log10(step) - 1e-9)));
@@ -103,7 +80,7 @@ std::string Line(double x1, double y1, double x2, double y2, const std::string& 
 std::string Text(double x, double y, const std::string& anchor, const std::string& text,
                  const std::string& extra = "") {
   return absl::StrFormat("<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\"%s>%s</text>\n", x, y,
-                         anchor, extra, Escape(text));
+                         anchor, extra, SvgEscape(text));
 }
 
 std::string SeriesStyle(const Metric& metric, const std::string& color) {
@@ -157,7 +134,7 @@ std::string DrawSeries(const PlotRun& run, const Metric& metric, const std::stri
   }
   if (points.empty()) return "";
   return absl::StrFormat("<polyline class=\"%s\" data-run=\"%s\" points=\"%s\" %s/>\n",
-                         metric.css_class, Escape(run.name), points, SeriesStyle(metric, color));
+                         metric.css_class, SvgEscape(run.name), points, SeriesStyle(metric, color));
 }
 
 // A ring on the run's lowest test loss: where more epochs stopped helping.
@@ -181,6 +158,29 @@ std::string DrawBestEpoch(const PlotRun& run, const std::string& color, const Ax
 }
 
 }  // namespace
+
+std::string SvgEscape(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
 
 std::vector<double> NiceTicks(double lo, double hi, int target) {
   if (!(hi > lo)) {
@@ -297,7 +297,7 @@ std::string RenderMetricsSvg(const std::vector<PlotRun>& runs, const std::string
       "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
       "viewBox=\"0 0 %.0f %.0f\" font-family=\"sans-serif\" font-size=\"12\">\n"
       "<title>%s</title>\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
-      kWidth, height, kWidth, height, Escape(title));
+      kWidth, height, kWidth, height, SvgEscape(title));
   svg += Text(kWidth / 2, 30, "middle", title, " class=\"title\" font-size=\"16\"");
   svg += DrawValueAxis(loss, kLeft, /*left=*/true, "loss");
   if (accuracy) svg += DrawValueAxis(*accuracy, kRight, /*left=*/false, "test accuracy");

@@ -31,6 +31,9 @@ absl::StatusOr<std::vector<runtime::EpochMetrics>> ParseMetricsJson(const std::s
 
 std::string RenderMetricsSvg(const std::vector<PlotRun>& runs, const std::string& title);
 
+// `text` with &, <, > and " escaped, for SVG text and attribute values.
+std::string SvgEscape(const std::string& text);
+
 // Axis ticks: round numbers (1, 2 or 5 times a power of ten apart), about `target` of them,
 // from at or below `lo` to at or above `hi`.
 std::vector<double> NiceTicks(double lo, double hi, int target);
