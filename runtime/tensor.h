@@ -55,10 +55,17 @@ class AlignedBuffer {
 
  private:
   struct Free {
-    Free() : owned(true) {}
-    explicit Free(bool owns) : owned(owns) {}
-    bool owned;  // False: memory of a MemoryRegion.
+    enum class Kind { kHeap, kMapped, kNotOwned };  // kNotOwned: memory of a MemoryRegion.
+    Free() : kind(Kind::kHeap), mapped_bytes(0) {}
+    static Free NotOwned() { return Free(Kind::kNotOwned, 0); }
+    static Free Mapped(int64_t bytes) { return Free(Kind::kMapped, bytes); }
     void operator()(void* p) const;
+
+    Kind kind;
+    int64_t mapped_bytes;  // kMapped: the length to unmap.
+
+   private:
+    Free(Kind k, int64_t bytes) : kind(k), mapped_bytes(bytes) {}
   };
   std::unique_ptr<void, Free> data_;
   int64_t bytes_ = 0;
