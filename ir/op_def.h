@@ -37,6 +37,8 @@ enum Trait : uint32_t {
   kGenerator = 1u << 12,   // Computed from attrs and coordinates alone (constant, iota):
                            // inlined into every consumer instead of stored.
   kTrainable = 1u << 13,   // A parameter: gets a gradient and an optimizer update unless frozen.
+  kReadsCoordinates = 1u << 14,  // An element formula that reads the element's coordinates
+                                 // (iota, random_uniform), not only its operands' values.
 };
 
 // What a vendor GEMM library (cuBLASLt) can apply to a matmul's result in its epilogue.

@@ -19,9 +19,104 @@ namespace {
 using ir::NodeId;
 using kernel::ScalarType;
 
+// Whether the kernel is elementwise ops that ignore coordinates: every value at an element is a
+// function of its operands at that element (broadcast), so the loop nest may walk the index
+// space in any grouping of dims.
+bool IsPlainElementwise(const KernelContext& k) {
+  for (NodeId id : k.kernel().nodes) {
+    const ir::OpDef& def = ir::OpOf(k.node(id));
+    if (!def.Has(ir::kElementwise) || def.Has(ir::kReadsCoordinates)) return false;
+  }
+  return true;
+}
+
+// Whether trailing dims [first, rank) of `shape` address like one dim in a value of shape `t`
+// (right-aligned, broadcasting): t spans all of them (then they are t's last, contiguous dims)
+// or none (broadcast along all). Dims of extent 1 in `shape` go either way.
+bool TrailingDimsMerge(const ir::Shape& shape, const ir::Shape& t, int first) {
+  const int offset = static_cast<int>(shape.size()) - static_cast<int>(t.size());
+  bool spans = false, broadcast = false;
+  for (int d = first; d < static_cast<int>(shape.size()); ++d) {
+    if (shape[d] == 1) continue;
+    const int64_t extent = d - offset >= 0 ? t[d - offset] : 1;
+    (extent == shape[d] ? spans : broadcast) = true;
+  }
+  return !(spans && broadcast);
+}
+
+// The first dim of the longest run of trailing dims of the root that the nest can walk as one
+// loop (at least `lowest`, and of extent > 1 so that every value spanning the run has the
+// merged coordinate in its own dims).
+int FirstMergedDim(const KernelContext& k, const ir::Shape& shape, int lowest) {
+  const int last = static_cast<int>(shape.size()) - 1;
+  std::vector<const ir::Shape*> shapes;
+  for (NodeId id : k.kernel().nodes) {
+    shapes.push_back(&k.node(id).type.shape);
+    for (NodeId operand : k.node(id).operands) shapes.push_back(&k.node(operand).type.shape);
+  }
+  for (int first = lowest; first < last; ++first) {
+    if (shape[first] == 1) continue;
+    bool merges = true;
+    for (const ir::Shape* t : shapes) merges = merges && TrailingDimsMerge(shape, *t, first);
+    if (merges) return first;
+  }
+  return last;
+}
+
+// An elementwise kernel's nest with its trailing dims [first, rank) walked by one loop: LLVM
+// sees one long contiguous inner loop to vectorize instead of short ones (a 3x3 filter, a 4x4
+// feature map) that it unrolls fully and hands to the SLP vectorizer, which cost up to a second
+// of O3 per kernel. The evaluator still gets a coordinate per dim: the merged loop's index in
+// dim `first` and 0 in the dims after it, which is what broadcasting passes on to each value;
+// loads and stores address dim `first` with stride 1 (the run is contiguous) and skip the rest.
+absl::StatusOr<EmittedKernel> EmitMergedLoopKernel(KernelContext& k, int first, int64_t tasks) {
+  const ir::Shape& shape = k.node(k.kernel().root).type.shape;
+  ir::Shape nest(shape.begin(), shape.begin() + first);
+  nest.push_back(ir::NumElements(shape) / ir::NumElements(nest));
+  auto index_of = [&](const ir::Shape& t, std::span<llvm::Value* const> coords) {
+    const int offset = static_cast<int>(shape.size()) - static_cast<int>(t.size());
+    std::vector<int64_t> strides = ir::RowMajorStrides(t);
+    llvm::Value* index = k.b().getInt64(0);
+    for (int e = 0; e < static_cast<int>(t.size()) && e + offset <= first; ++e) {
+      if (t[e] == 1) continue;
+      int64_t stride = e + offset == first ? 1 : strides[e];
+      index = k.b().CreateAdd(index, k.b().CreateMul(coords[e], k.b().getInt64(stride)), "",
+                              true, true);
+    }
+    return index;
+  };
+  LlvmScalarBuilder sb(k.b(), 1);
+  codegen::FusedEvaluator eval(
+      k.graph(), k.kernel(), sb, [&](NodeId id, std::span<const kernel::Value> coords) {
+        std::vector<llvm::Value*> raw;
+        for (const kernel::Value& c : coords) raw.push_back(sb.Unwrap(c));
+        llvm::Value* at = index_of(k.node(id).type.shape, raw);
+        llvm::Value* v = k.b().CreateLoad(k.ElementType(id), k.ElementPointer(id, at));
+        return sb.Wrap(v, ScalarTypeOf(k.node(id).type.dtype));
+      });
+  k.LoopNest(nest, tasks > 1 ? 0 : -1, [&](const std::vector<llvm::Value*>& loop) {
+    eval.Reset();
+    std::vector<llvm::Value*> coords = loop;
+    while (coords.size() < shape.size()) coords.push_back(k.b().getInt64(0));
+    std::vector<kernel::Value> wrapped = WrapCoords(sb, coords);
+    for (NodeId out : k.kernel().outputs) {
+      kernel::Value v = eval.Evaluate(out, wrapped);
+      llvm::Value* index = index_of(k.node(out).type.shape, coords);
+      k.b().CreateStore(sb.Unwrap(v), k.ElementPointer(out, index));
+    }
+  });
+  k.Finish();
+  return EmittedKernel{k.function(), tasks, tasks > 1};
+}
+
 absl::StatusOr<EmittedKernel> EmitLoopKernel(KernelContext& k) {
   const ir::Shape& shape = k.node(k.kernel().root).type.shape;
   int64_t tasks = TasksFor(shape, shape.empty() ? -1 : 0);
+  if (shape.size() > 1 && IsPlainElementwise(k)) {
+    // Dim 0 stays a loop of its own when it is split into tasks.
+    int first = FirstMergedDim(k, shape, tasks > 1 ? 1 : 0);
+    if (first < static_cast<int>(shape.size()) - 1) return EmitMergedLoopKernel(k, first, tasks);
+  }
   LlvmScalarBuilder sb(k.b(), 1);
   codegen::FusedEvaluator eval(k.graph(), k.kernel(), sb, ScalarLoader(k, sb));
   k.LoopNest(shape, tasks > 1 ? 0 : -1, [&](const std::vector<llvm::Value*>& coords) {

@@ -70,7 +70,7 @@ const OpDef kIota = {
     .name = "iota",
     .summary = "Each element is its coordinate along `dim`.",
     .num_operands = 0,
-    .traits = kElementwise | kNoGradient | kCheap | kGenerator,
+    .traits = kElementwise | kNoGradient | kCheap | kGenerator | kReadsCoordinates,
     .infer_type = [](std::span<const TensorType>, const Attrs& attrs) -> absl::StatusOr<TensorType> {
       auto type = TypeFromAttrs(attrs);
       if (!type.ok()) return type.status();
@@ -90,7 +90,7 @@ const OpDef kRandomUniform = {
     .name = "random_uniform",
     .summary = "Uniform [0,1) noise from a counter-based hash of (key operand, salt, index).",
     .num_operands = 1,
-    .traits = kElementwise | kNoGradient | kRandom,
+    .traits = kElementwise | kNoGradient | kRandom | kReadsCoordinates,
     .infer_type = [](std::span<const TensorType> operands,
                      const Attrs& attrs) -> absl::StatusOr<TensorType> {
       if (operands[0].dtype != DType::kI64 || operands[0].rank() != 0) {

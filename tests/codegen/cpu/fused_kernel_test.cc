@@ -295,6 +295,87 @@ void BroadcastingLoads(int64_t A, int64_t B, int64_t C) {
 TEST(FusedKernelTest, BroadcastingLoads) { BroadcastingLoads(5, 3, 7); }
 TEST(FusedKernelTest, BroadcastingLoadsThreaded) { BroadcastingLoads(40, 3, 151); }
 
+// relu(x * s + t) * u with x [N,C,H,W], s [1,C,1,1], t [C,1,1] and u [] (batch norm's affine
+// step): every value spans H and W or neither, so the kernel walks H*W as one loop; s spans C
+// without H and W, so C stays a loop of its own.
+void ChannelAffine(int64_t N, int64_t C, int64_t H, int64_t W) {
+  Graph graph;
+  ir::GraphBuilder b(graph);
+  NodeId x = b.Input("x", F32({N, C, H, W}));
+  NodeId s = b.Input("s", F32({1, C, 1, 1}));
+  NodeId t = b.Input("t", F32({C, 1, 1}));
+  NodeId u = b.Input("u", F32({}));
+  graph.outputs = {{"y", b.Mul(b.Relu(b.Add(b.Mul(x, s), t)), u)}};
+  ASSERT_TRUE(b.status().ok()) << b.status();
+  auto runner = Compile(std::move(graph));
+  ASSERT_NE(runner, nullptr);
+  EXPECT_EQ(Fusion(*runner), std::vector<std::string>{"loop: mul add relu mul"});
+  std::vector<double> xs = Random(N * C * H * W, 30), ss = Random(C, 31), ts = Random(C, 32);
+  std::vector<double> us = {1.5};
+  Set(*runner, "x", xs);
+  Set(*runner, "s", ss);
+  Set(*runner, "t", ts);
+  Set(*runner, "u", us);
+  ASSERT_TRUE(runner->Run().ok());
+  std::vector<double> want(xs.size());
+  for (int64_t n = 0; n < N; ++n) {
+    for (int64_t c = 0; c < C; ++c) {
+      for (int64_t i = 0; i < H * W; ++i) {
+        int64_t at = (n * C + c) * H * W + i;
+        want[at] = std::max(0.0, xs[at] * ss[c] + ts[c]) * us[0];
+      }
+    }
+  }
+  ExpectClose(Read(*runner, "y"), want);
+}
+
+TEST(FusedKernelTest, ChannelAffineMergesTrailingDims) { ChannelAffine(2, 3, 3, 3); }
+TEST(FusedKernelTest, ChannelAffineMergesTrailingDimsThreaded) { ChannelAffine(64, 8, 6, 7); }
+
+// x * y + z over [A,B,3,3] with z [1,1,1,1]: every value spans all dims or is one element, so
+// the kernel is one loop per task (a conv weight's optimizer update has this form).
+void WholeTensorElementwise(int64_t A, int64_t B) {
+  Graph graph;
+  ir::GraphBuilder b(graph);
+  NodeId x = b.Input("x", F32({A, B, 3, 3}));
+  NodeId y = b.Input("y", F32({A, B, 3, 3}));
+  NodeId z = b.Input("z", F32({1, 1, 1, 1}));
+  graph.outputs = {{"out", b.Add(b.Mul(x, y), z)}};
+  ASSERT_TRUE(b.status().ok()) << b.status();
+  auto runner = Compile(std::move(graph));
+  ASSERT_NE(runner, nullptr);
+  std::vector<double> xs = Random(A * B * 9, 33), ys = Random(A * B * 9, 34), zs = {0.25};
+  Set(*runner, "x", xs);
+  Set(*runner, "y", ys);
+  Set(*runner, "z", zs);
+  ASSERT_TRUE(runner->Run().ok());
+  std::vector<double> want(xs.size());
+  for (size_t i = 0; i < xs.size(); ++i) want[i] = xs[i] * ys[i] + zs[0];
+  ExpectClose(Read(*runner, "out"), want);
+}
+
+TEST(FusedKernelTest, WholeTensorElementwise) { WholeTensorElementwise(5, 4); }
+TEST(FusedKernelTest, WholeTensorElementwiseThreaded) { WholeTensorElementwise(64, 32); }
+
+// x + iota along dim 2 of [A,B,C,D]: iota reads its coordinates, so the kernel keeps the whole
+// nest (merging C and D would hand it a merged index instead of its own coordinate).
+TEST(FusedKernelTest, CoordinateReadingOpKeepsTheNest) {
+  constexpr int64_t A = 3, B = 2, C = 4, D = 5;
+  Graph graph;
+  ir::GraphBuilder b(graph);
+  NodeId x = b.Input("x", F32({A, B, C, D}));
+  graph.outputs = {{"y", b.Add(x, b.Iota({A, B, C, D}, 2, DType::kF32))}};
+  ASSERT_TRUE(b.status().ok()) << b.status();
+  auto runner = Compile(std::move(graph));
+  ASSERT_NE(runner, nullptr);
+  std::vector<double> xs = Random(A * B * C * D, 35);
+  Set(*runner, "x", xs);
+  ASSERT_TRUE(runner->Run().ok());
+  std::vector<double> want(xs.size());
+  for (size_t i = 0; i < xs.size(); ++i) want[i] = xs[i] + static_cast<double>((i / D) % C);
+  ExpectClose(Read(*runner, "y"), want);
+}
+
 // transpose(x, [2,0,1]) - z: the transpose is an index map read inside the subtraction's loop.
 void TransposeRead(int64_t A, int64_t B, int64_t C) {
   Graph graph;
