@@ -52,7 +52,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def read_idx(name, header):
-    with gzip.open(os.path.join(DATA_DIR, name), "rb") as f:
+    """An IDX file, gzipped (Debian's) or raw (the GPU bundle's, which kiln reads too)."""
+    path = os.path.join(DATA_DIR, name)
+    with (gzip.open(path, "rb") if os.path.exists(path) else open(path[:-3], "rb")) as f:
         return np.frombuffer(f.read()[header:], dtype=np.uint8)
 
 
