@@ -1,5 +1,9 @@
 #include "codegen/cuda/kernel_emitter.h"
 
+#include <map>
+#include <span>
+#include <vector>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "codegen/cuda/emitter_context.h"
@@ -14,6 +18,7 @@ using kernel::Value;
 const char* StrategyName(Strategy strategy) {
   switch (strategy) {
     case Strategy::kElementwise: return "elementwise";
+    case Strategy::kVectorElementwise: return "elementwise_x4";
     case Strategy::kWarpPerRow: return "warp_per_row";
     case Strategy::kBlockPerRow: return "block_per_row";
     case Strategy::kColumn: return "column";
@@ -212,18 +217,25 @@ std::string EmitterContext::Signature(int max_threads, std::vector<int>& param_s
 
 namespace {
 
+// The float4 component of each of a thread's elements.
+constexpr const char* kLaneField[kVectorElements] = {"x", "y", "z", "w"};
+
+bool SameCoordinates(std::span<const Value> a, const std::vector<Value>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t d = 0; d < a.size(); ++d) {
+    if (a[d].id != b[d].id) return false;
+  }
+  return true;
+}
+
 // One thread per output element, grid-stride so any grid size is correct.
-absl::StatusOr<CudaKernel> EmitLoopKernel(EmitterContext& k) {
+absl::StatusOr<CudaKernel> EmitScalarLoopKernel(EmitterContext& k) {
   const ir::Shape& shape = k.node(k.kernel().root).type.shape;
   const int64_t elements = ir::NumElements(shape);
   CudaScalarBuilder sb("    ");
   codegen::FusedEvaluator eval(k.graph(), k.kernel(), sb, k.Loader(sb));
   std::vector<Value> coords = EmitterContext::Coordinates(sb, "i", shape);
   for (NodeId out : k.kernel().outputs) {
-    if (k.node(out).type.shape != shape) {
-      return absl::UnimplementedError(absl::StrCat("loop kernel ", k.kernel().name, ": output ",
-                                                   out, " is not of the iteration shape"));
-    }
     KILN_RETURN_IF_ERROR(k.Store(sb, out, "i", eval.Evaluate(out, coords)));
   }
   KILN_RETURN_IF_ERROR(k.status());
@@ -240,6 +252,99 @@ absl::StatusOr<CudaKernel> EmitLoopKernel(EmitterContext& k) {
       "  for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < ", elements,
       "ll; i += stride) {\n", sb.TakeCode(), "  }\n}\n");
   return result;
+}
+
+// Four consecutive elements per thread: every f32 operand read whole at the iteration
+// coordinates (an optimizer update's parameter, gradient and moments; an activation and its
+// gradient) is loaded as one float4, and f32 outputs are stored as float4. One 4-byte load per
+// operand and thread keeps too few bytes in flight to cover HBM latency: on an H200 the scalar
+// form moved 62% of the measured copy bandwidth on 16.8M-element SGD and Adam updates. Operands
+// read elsewhere (broadcasts, transposes, i64 labels) keep scalar loads. Every buffer starts
+// 16-byte aligned (arena 64, inputs and persistent tensors 256).
+absl::StatusOr<CudaKernel> EmitVectorLoopKernel(EmitterContext& k) {
+  const ir::Shape& shape = k.node(k.kernel().root).type.shape;
+  const int64_t vectors = ir::NumElements(shape) / kVectorElements;
+  CudaScalarBuilder sb("    ");
+  std::vector<std::vector<Value>> lane_coords;
+  for (int lane = 0; lane < kVectorElements; ++lane) {
+    Value index = sb.Emit(ScalarType::kI64, absl::StrCat("q * ", kVectorElements, "ll + ", lane));
+    lane_coords.push_back(EmitterContext::Coordinates(sb, sb.Name(index), shape));
+  }
+  std::map<std::string, std::string> vector_of;  // Buffer -> its float4 local.
+  codegen::FusedEvaluator::LoadFn scalar_load = k.Loader(sb);
+  auto load = [&](NodeId id, std::span<const Value> coords) -> Value {
+    const ir::TensorType& type = k.node(id).type;
+    if (type.dtype == ir::DType::kF32 && type.shape == shape) {
+      for (int lane = 0; lane < kVectorElements; ++lane) {
+        if (!SameCoordinates(coords, lane_coords[lane])) continue;
+        absl::StatusOr<std::string> pointer = k.Read(id);
+        if (!pointer.ok()) break;  // The scalar loader records the error.
+        auto [it, fresh] = vector_of.emplace(*pointer, absl::StrCat("in_", *pointer));
+        if (fresh) {
+          sb.Line(absl::StrCat("const float4 ", it->second, " = reinterpret_cast<const float4*>(",
+                               *pointer, ")[q];"));
+        }
+        return sb.Emit(ScalarType::kF32, absl::StrCat(it->second, ".", kLaneField[lane]));
+      }
+    }
+    return scalar_load(id, coords);
+  };
+  codegen::FusedEvaluator eval(k.graph(), k.kernel(), sb, load);
+  // Every output's lanes first, then the stores: an output updated in place is read (as a
+  // float4) before any lane of it is written.
+  std::vector<std::vector<Value>> values;
+  for (NodeId out : k.kernel().outputs) {
+    std::vector<Value>& lanes = values.emplace_back();
+    for (int lane = 0; lane < kVectorElements; ++lane) {
+      lanes.push_back(eval.Evaluate(out, lane_coords[lane]));
+    }
+  }
+  for (size_t o = 0; o < k.kernel().outputs.size(); ++o) {
+    const NodeId out = k.kernel().outputs[o];
+    if (k.node(out).type.dtype != ir::DType::kF32) {
+      for (int lane = 0; lane < kVectorElements; ++lane) {
+        KILN_RETURN_IF_ERROR(k.Store(sb, out, absl::StrCat("q * ", kVectorElements, "ll + ", lane),
+                                     values[o][lane]));
+      }
+      continue;
+    }
+    KILN_ASSIGN_OR_RETURN(std::string pointer, k.Write(out));
+    std::vector<std::string> names;
+    for (Value v : values[o]) names.push_back(sb.Name(sb.Cast(v, ScalarType::kF32)));
+    sb.Line(absl::StrCat("reinterpret_cast<float4*>(", pointer, ")[q] = make_float4(",
+                         absl::StrJoin(names, ", "), ");"));
+  }
+  KILN_RETURN_IF_ERROR(k.status());
+
+  CudaKernel result;
+  result.kind = ir::KernelKind::kLoop;
+  result.strategy = Strategy::kVectorElementwise;
+  result.launch.block = {kBlockThreads, 1, 1};
+  result.launch.grid = {std::max<int64_t>(1, CeilDiv(vectors, kBlockThreads)), 1, 1};
+  result.source = absl::StrCat(
+      k.Signature(kBlockThreads, result.param_slots), " {\n",
+      "  // ", ir::ShapeToString(shape), ": ", kVectorElements,
+      " consecutive elements per thread, whole operands as float4.\n",
+      "  const long long stride = (long long)gridDim.x * blockDim.x;\n",
+      "  for (long long q = (long long)blockIdx.x * blockDim.x + threadIdx.x; q < ", vectors,
+      "ll; q += stride) {\n", sb.TakeCode(), "  }\n}\n");
+  return result;
+}
+
+absl::StatusOr<CudaKernel> EmitLoopKernel(EmitterContext& k) {
+  const ir::Shape& shape = k.node(k.kernel().root).type.shape;
+  for (NodeId out : k.kernel().outputs) {
+    if (k.node(out).type.shape != shape) {
+      return absl::UnimplementedError(absl::StrCat("loop kernel ", k.kernel().name, ": output ",
+                                                   out, " is not of the iteration shape"));
+    }
+  }
+  // Tiny kernels gain nothing from the vector form; ragged sizes would need a scalar tail.
+  const int64_t elements = ir::NumElements(shape);
+  if (elements % kVectorElements == 0 && elements >= kVectorElements * kBlockThreads) {
+    return EmitVectorLoopKernel(k);
+  }
+  return EmitScalarLoopKernel(k);
 }
 
 }  // namespace

@@ -6,6 +6,9 @@
 //
 // Strategies (see docs/cuda.md):
 //   kElementwise  loop kernels: grid-stride loop, one thread per output element.
+//   kVectorElementwise  loop kernels of at least 1024 elements, a multiple of 4: four
+//                 consecutive elements per thread, operands read whole as float4 (HBM needs
+//                 more bytes in flight per thread than one float).
 //   kWarpPerRow   reductions over innermost dims with a short row: one warp per output element,
 //                 __shfl_down_sync tree (argmax carries (value, index), first maximum wins).
 //   kBlockPerRow  reductions over innermost dims with a long row: one block per output element,
@@ -39,7 +42,17 @@ struct LaunchConfig {
   int64_t shared_bytes = 0;  // Dynamic shared memory (the kernels here use static arrays: 0).
 };
 
-enum class Strategy { kElementwise, kWarpPerRow, kBlockPerRow, kColumn, kTiledGemm };
+// Elements per thread of the kVectorElementwise strategy (one float4).
+inline constexpr int kVectorElements = 4;
+
+enum class Strategy {
+  kElementwise,
+  kVectorElementwise,
+  kWarpPerRow,
+  kBlockPerRow,
+  kColumn,
+  kTiledGemm
+};
 const char* StrategyName(Strategy strategy);
 
 // What cuBLASLt could do for a matmul kernel instead of the generated GEMM.

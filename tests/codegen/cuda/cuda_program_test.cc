@@ -101,6 +101,10 @@ TEST_P(CudaProgramTest, EveryKernelGeneratesCoversItsSpaceAndCompilesCleanly) {
       case Strategy::kElementwise:
         EXPECT_GE(launch.grid.x * launch.block.x, work.items);
         break;
+      case Strategy::kVectorElementwise:
+        EXPECT_EQ(work.items % kVectorElements, 0);
+        EXPECT_GE(launch.grid.x * launch.block.x * kVectorElements, work.items);
+        break;
       case Strategy::kWarpPerRow:
         EXPECT_GE(launch.grid.x * (launch.block.x / 32), work.items);
         break;
@@ -150,9 +154,11 @@ TEST_P(CudaProgramTest, EveryKernelGeneratesCoversItsSpaceAndCompilesCleanly) {
   for (const CudaKernel& kernel : emitted->kernels) {
     EXPECT_NE(compiled->binary.find(kernel.name), std::string::npos) << kernel.name;
   }
-  std::printf("%s: %zu kernels (%d elementwise, %d warp-row, %d block-row, %d column, %d gemm), "
+  std::printf("%s: %zu kernels (%d elementwise, %d of them x4, %d warp-row, %d block-row, %d column, %d gemm), "
               "%zu bytes of CUDA C, CUBIN %zu bytes, NVRTC %.2f s\n",
-              prefix.c_str(), emitted->kernels.size(), strategies[Strategy::kElementwise],
+              prefix.c_str(), emitted->kernels.size(),
+              strategies[Strategy::kElementwise] + strategies[Strategy::kVectorElementwise],
+              strategies[Strategy::kVectorElementwise],
               strategies[Strategy::kWarpPerRow], strategies[Strategy::kBlockPerRow],
               strategies[Strategy::kColumn], strategies[Strategy::kTiledGemm],
               emitted->source.size(), compiled->binary.size(), seconds);
