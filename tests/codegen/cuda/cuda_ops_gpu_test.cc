@@ -133,6 +133,28 @@ TEST_P(CudaOpsGpuTest, ForwardAndGradientsMatchTheCpu) {
   }
 }
 
+// The op table's shapes are small; these take the strategies only large shapes get: reductions
+// over a long outer range (a cluster of blocks per column chunk) and float4 elementwise kernels
+// (the gradient graphs' broadcasts and products of 4096 to 327680 elements).
+TEST_F(CudaOpsGpuTest, LargeShapesMatchTheCpu) {
+  using op_cases::Domain;
+  auto reduce = [](std::vector<int64_t> dims) {
+    return ir::Attrs{{"dims", std::move(dims)}, {"keepdim", int64_t{0}}};
+  };
+  const std::vector<GradCase> cases = {
+      {"reduce_sum", "columns_of_8192_rows", {{{8192, 40}}}, reduce({0})},
+      {"reduce_sum", "columns_of_a_rank3_range", {{{64, 128, 12}}}, reduce({0, 1})},
+      {"reduce_max", "columns_of_4100_rows", {{{4100, 33}, Domain::kDistinct}}, reduce({0})},
+      {"mul", "elementwise_x4", {{{512, 64}}, {{512, 64}}}, {}},
+  };
+  for (const GradCase& c : cases) {
+    for (bool graphs : {false, true}) {
+      SCOPED_TRACE(absl::StrCat(c.op, "/", c.label, graphs ? " (CUDA graph)" : ""));
+      CompareCase(c, graphs);
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(EveryOp, CudaOpsGpuTest,
                          ::testing::ValuesIn(ir::OpRegistry::Global().Names()),
                          [](const ::testing::TestParamInfo<std::string>& info) {
