@@ -16,8 +16,43 @@ using ir::NodeId;
 using kernel::ScalarType;
 using kernel::Value;
 
+std::string Combine(ir::ReduceKind kind, const std::string& a, const std::string& b);
+
 // Rows up to this long get one warp each; longer ones a whole block.
 constexpr int64_t kWarpRowLimit = 1024;
+// Few long reductions (a loss summed over a whole large batch, bias gradients over one) leave
+// most SMs idle with one block per row or per 32 columns. Such a reduction runs on sm_90
+// thread-block clusters instead: block `rank` of kClusterBlocks takes every kClusterBlocks-th
+// slice of the reduced range, and block 0 folds the blocks' totals from their shared memory
+// (distributed shared memory) in rank order, so the result does not depend on timing.
+constexpr int kClusterBlocks = 8;
+constexpr int64_t kClusterMinReduced = 4096;
+// Rows at most this many share clusters (more rows already fill the GPU).
+constexpr int64_t kClusterMaxRows = 64;
+
+// `signature` with the cluster shape after its __launch_bounds__(...), where tools look for it.
+std::string WithClusterDims(std::string signature) {
+  const size_t name_at = signature.find(") ", signature.find("__launch_bounds__(")) + 2;
+  signature.insert(name_at, absl::StrCat("__cluster_dims__(1, ", kClusterBlocks, ", 1) "));
+  return signature;
+}
+
+// Block 0 of the cluster folds every block's `block_total[index]` in rank order into `out`. The
+// first barrier publishes the totals; the second keeps every block (and its shared memory) alive
+// until block 0 has read them, and lets the next iteration reuse the shared arrays.
+std::string ClusterFold(ir::ReduceKind kind, const std::string& guard, const std::string& index,
+                        const std::string& out) {
+  return absl::StrCat(
+      "    __cluster_barrier_arrive();\n    __cluster_barrier_wait();\n",
+      "    if (blockIdx.y == 0 && ", guard, ") {\n",
+      "      float total = block_total[", index, "];\n",
+      "      for (unsigned rank = 1; rank < ", kClusterBlocks, "; ++rank) {\n",
+      "        const float other = static_cast<const float*>(__cluster_map_shared_rank(",
+      "block_total, rank))[", index, "];\n",
+      "        total = ", Combine(kind, "total", "other"), ";\n      }\n",
+      "      ", out, " = total;\n", "    }\n",
+      "    __cluster_barrier_arrive();\n    __cluster_barrier_wait();\n");
+}
 // Column strategy: 32 kept elements per block (one per lane), 8 threads along the reduced range.
 constexpr int kColumnWidth = 32;
 constexpr int kColumnDepth = 8;
@@ -106,8 +141,13 @@ absl::StatusOr<CudaKernel> EmitRowReduction(EmitterContext& k, const ReductionSh
   const int64_t row_len = ir::NumElements(r.reduced_shape);
   const bool per_warp = row_len <= kWarpRowLimit;
   const bool argmax = r.kind == ir::ReduceKind::kArgMax;
-  const std::string lanes = per_warp ? "32" : "blockDim.x";
-  const std::string lane = per_warp ? "(threadIdx.x & 31)" : "threadIdx.x";
+  const bool cluster = !per_warp && !argmax && rows <= kClusterMaxRows &&
+                       row_len >= kClusterMinReduced;
+  const std::string lanes =
+      per_warp ? "32" : cluster ? "blockDim.x * gridDim.y" : "blockDim.x";
+  const std::string lane = per_warp  ? "(threadIdx.x & 31)"
+                           : cluster ? "(blockIdx.y * blockDim.x + threadIdx.x)"
+                                     : "threadIdx.x";
 
   CudaScalarBuilder sb("      ");
   codegen::FusedEvaluator eval(k.graph(), k.kernel(), sb, k.Loader(sb));
@@ -123,9 +163,14 @@ absl::StatusOr<CudaKernel> EmitRowReduction(EmitterContext& k, const ReductionSh
 
   std::string s;
   CudaKernel result;
-  absl::StrAppend(&s, k.Signature(kBlockThreads, result.param_slots), " {\n");
+  std::string signature = k.Signature(kBlockThreads, result.param_slots);
+  if (cluster) signature = WithClusterDims(std::move(signature));
+  absl::StrAppend(&s, signature, " {\n");
   absl::StrAppend(&s, "  // ", ir::ShapeToString(r.in_shape), " -> ", rows, " rows of ",
-                  row_len, (per_warp ? ", one warp per row.\n" : ", one block per row.\n"));
+                  row_len,
+                  per_warp  ? ", one warp per row.\n"
+                  : cluster ? absl::StrCat(", one cluster of ", kClusterBlocks, " blocks per row.\n")
+                            : ", one block per row.\n");
   if (per_warp) {
     absl::StrAppend(&s, "  const long long warps_per_block = blockDim.x / 32;\n",
                     "  for (long long row = blockIdx.x * warps_per_block + (threadIdx.x >> 5); "
@@ -133,6 +178,7 @@ absl::StatusOr<CudaKernel> EmitRowReduction(EmitterContext& k, const ReductionSh
   } else {
     absl::StrAppend(&s, "  __shared__ float partial[32];\n",
                     argmax ? "  __shared__ long long partial_index[32];\n" : "",
+                    cluster ? "  __shared__ float block_total[1];\n" : "",
                     "  for (long long row = blockIdx.x; row < ", rows,
                     "ll; row += gridDim.x) {\n");
   }
@@ -167,16 +213,22 @@ absl::StatusOr<CudaKernel> EmitRowReduction(EmitterContext& k, const ReductionSh
     }
     absl::StrAppend(&s, "    }\n");
   }
-  absl::StrAppend(&s, "    if ((threadIdx.x", per_warp ? " & 31" : "", ") == 0) {\n");
-  absl::StrAppend(&s, "      ", out, "[row] = ", argmax ? "best" : "acc", ";\n    }\n");
-  if (!per_warp) absl::StrAppend(&s, "    __syncthreads();  // partial[] is reused.\n");
+  if (cluster) {
+    absl::StrAppend(&s, "    if (threadIdx.x == 0) block_total[0] = acc;\n",
+                    ClusterFold(r.kind, "threadIdx.x == 0", "0", absl::StrCat(out, "[row]")));
+  } else {
+    absl::StrAppend(&s, "    if ((threadIdx.x", per_warp ? " & 31" : "", ") == 0) {\n");
+    absl::StrAppend(&s, "      ", out, "[row] = ", argmax ? "best" : "acc", ";\n    }\n");
+    if (!per_warp) absl::StrAppend(&s, "    __syncthreads();  // partial[] is reused.\n");
+  }
   absl::StrAppend(&s, "  }\n}\n");
 
   result.kind = ir::KernelKind::kReduction;
   result.strategy = per_warp ? Strategy::kWarpPerRow : Strategy::kBlockPerRow;
   result.launch.block = {kBlockThreads, 1, 1};
   const int64_t rows_per_block = per_warp ? kBlockThreads / kWarpSize : 1;
-  result.launch.grid = {std::max<int64_t>(1, CeilDiv(rows, rows_per_block)), 1, 1};
+  result.launch.grid = {std::max<int64_t>(1, CeilDiv(rows, rows_per_block)),
+                        cluster ? kClusterBlocks : 1, 1};
   result.source = std::move(s);
   return result;
 }
@@ -186,12 +238,8 @@ absl::StatusOr<CudaKernel> EmitRowReduction(EmitterContext& k, const ReductionSh
 //
 // A long reduced range over few columns (bias gradients over a large batch: 16384 rows of 10 to
 // 256 columns) would leave most SMs idle with one block per 32 columns: 380 us on an H200, 1 to
-// 8 of its 132 SMs busy. Then a cluster of kClusterBlocks blocks (sm_90 thread-block clusters)
-// shares each column chunk: block `rank` takes every kClusterBlocks-th slice of the range, and
-// block 0 folds the blocks' totals from their shared memory (distributed shared memory) in rank
-// order, so the result does not depend on timing.
-constexpr int kClusterBlocks = 8;
-constexpr int64_t kClusterMinReduced = 4096;
+// 8 of its 132 SMs busy. Then a cluster of kClusterBlocks blocks shares each column chunk (see
+// kClusterBlocks).
 
 absl::StatusOr<CudaKernel> EmitColumnReduction(EmitterContext& k, const ReductionShape& r) {
   const int64_t kept_count = ir::NumElements(r.kept_shape);
@@ -213,9 +261,7 @@ absl::StatusOr<CudaKernel> EmitColumnReduction(EmitterContext& k, const Reductio
   std::string signature = k.Signature(kColumnWidth * kColumnDepth, result.param_slots);
   std::string first_row = "threadIdx.y", row_step = "blockDim.y";
   if (cluster) {
-    // After __launch_bounds__(...): the tests and tools find kernels by that prefix.
-    const size_t name_at = signature.find(") ", signature.find("__launch_bounds__(")) + 2;
-    signature.insert(name_at, absl::StrCat("__cluster_dims__(1, ", kClusterBlocks, ", 1) "));
+    signature = WithClusterDims(std::move(signature));
     first_row = "blockIdx.y * blockDim.y + threadIdx.y";
     row_step = "blockDim.y * gridDim.y";
   }
@@ -240,21 +286,10 @@ absl::StatusOr<CudaKernel> EmitColumnReduction(EmitterContext& k, const Reductio
       "      for (int y = 1; y < ", kColumnDepth, "; ++y) total = ",
       Combine(r.kind, "total", "partial[y][threadIdx.x]"), ";\n");
   if (cluster) {
-    // Every block's totals are visible cluster-wide after the barrier; the second barrier keeps
-    // them (and this block) alive until block 0 has read them.
-    absl::StrAppend(
-        &s, "      block_total[threadIdx.x] = total;\n", "    }\n",
-        "    __cluster_barrier_arrive();\n    __cluster_barrier_wait();\n",
-        "    if (blockIdx.y == 0 && threadIdx.y == 0 && o < ", kept_count, "ll) {\n",
-        "      float total = block_total[threadIdx.x];\n",
-        "      for (unsigned rank = 1; rank < ", kClusterBlocks, "; ++rank) {\n",
-        "        const float other = static_cast<const float*>(__cluster_map_shared_rank(",
-        "block_total, rank))[threadIdx.x];\n",
-        "        total = ", Combine(r.kind, "total", "other"), ";\n      }\n",
-        "      ", out, "[o] = total;\n", "    }\n",
-        "    __cluster_barrier_arrive();\n    __cluster_barrier_wait();  // partial[] and "
-        "block_total[] are reused.\n",
-        "  }\n}\n");
+    absl::StrAppend(&s, "      block_total[threadIdx.x] = total;\n", "    }\n",
+                    ClusterFold(r.kind, absl::StrCat("threadIdx.y == 0 && o < ", kept_count, "ll"),
+                                "threadIdx.x", absl::StrCat(out, "[o]")),
+                    "  }\n}\n");
   } else {
     absl::StrAppend(&s, "      if (o < ", kept_count, "ll) ", out, "[o] = total;\n", "    }\n",
                     "    __syncthreads();  // partial[] is reused.\n", "  }\n}\n");

@@ -133,8 +133,8 @@ TEST_P(CudaOpsGpuTest, ForwardAndGradientsMatchTheCpu) {
   }
 }
 
-// The op table's shapes are small; these take the strategies only large shapes get: reductions
-// over a long outer range (a cluster of blocks per column chunk) and float4 elementwise kernels
+// The op table's shapes are small; these take the strategies only large shapes get: few long
+// reductions (a cluster of blocks per row or column chunk) and float4 elementwise kernels
 // (the gradient graphs' broadcasts and products of 4096 to 327680 elements).
 TEST_F(CudaOpsGpuTest, LargeShapesMatchTheCpu) {
   using op_cases::Domain;
@@ -145,6 +145,9 @@ TEST_F(CudaOpsGpuTest, LargeShapesMatchTheCpu) {
       {"reduce_sum", "columns_of_8192_rows", {{{8192, 40}}}, reduce({0})},
       {"reduce_sum", "columns_of_a_rank3_range", {{{64, 128, 12}}}, reduce({0, 1})},
       {"reduce_max", "columns_of_4100_rows", {{{4100, 33}, Domain::kDistinct}}, reduce({0})},
+      {"reduce_sum", "long_rows", {{{4, 8192}}}, reduce({1})},
+      {"reduce_sum", "whole_tensor", {{{128, 64}}}, reduce({0, 1})},
+      {"reduce_max", "long_rows", {{{2, 5000}, Domain::kDistinct}}, reduce({-1})},
       {"mul", "elementwise_x4", {{{512, 64}}, {{512, 64}}}, {}},
   };
   for (const GradCase& c : cases) {

@@ -168,6 +168,8 @@ INSTANTIATE_TEST_SUITE_P(
     Examples, CudaProgramTest,
     ::testing::Values(Case{"examples/fashion_mlp.kiln", true, 64},
                       Case{"examples/fashion_mlp.kiln", true, 32},
+                      // A large batch: the loss and the bias gradients reduce on clusters.
+                      Case{"examples/fashion_mlp.kiln", true, 16384},
                       Case{"examples/fashion_mlp.kiln", false, 64},
                       Case{"examples/fashion_mlp.kiln", false, 16},
                       Case{"examples/fashion_mlp_dropout.kiln", true, 64},
