@@ -228,7 +228,25 @@ bool SameCoordinates(std::span<const Value> a, const std::vector<Value>& b) {
   return true;
 }
 
-// One thread per output element, grid-stride so any grid size is correct.
+// A loop kernel whose `body` runs once per `index` in [0, iterations): one thread each, in a
+// grid-stride loop so any grid size is correct.
+CudaKernel GridStrideKernel(const EmitterContext& k, Strategy strategy, const std::string& index,
+                            int64_t iterations, const std::string& comment,
+                            const std::string& body) {
+  CudaKernel result;
+  result.kind = ir::KernelKind::kLoop;
+  result.strategy = strategy;
+  result.launch.block = {kBlockThreads, 1, 1};
+  result.launch.grid = {std::max<int64_t>(1, CeilDiv(iterations, kBlockThreads)), 1, 1};
+  result.source = absl::StrCat(
+      k.Signature(kBlockThreads, result.param_slots), " {\n", "  // ", comment, "\n",
+      "  const long long stride = (long long)gridDim.x * blockDim.x;\n", "  for (long long ",
+      index, " = (long long)blockIdx.x * blockDim.x + threadIdx.x; ", index, " < ", iterations,
+      "ll; ", index, " += stride) {\n", body, "  }\n}\n");
+  return result;
+}
+
+// One thread per output element.
 absl::StatusOr<CudaKernel> EmitScalarLoopKernel(EmitterContext& k) {
   const ir::Shape& shape = k.node(k.kernel().root).type.shape;
   const int64_t elements = ir::NumElements(shape);
@@ -240,18 +258,9 @@ absl::StatusOr<CudaKernel> EmitScalarLoopKernel(EmitterContext& k) {
   }
   KILN_RETURN_IF_ERROR(k.status());
 
-  CudaKernel result;
-  result.kind = ir::KernelKind::kLoop;
-  result.strategy = Strategy::kElementwise;
-  result.launch.block = {kBlockThreads, 1, 1};
-  result.launch.grid = {std::max<int64_t>(1, CeilDiv(elements, kBlockThreads)), 1, 1};
-  result.source = absl::StrCat(
-      k.Signature(kBlockThreads, result.param_slots), " {\n",
-      "  // ", ir::ShapeToString(shape), ": one thread per element.\n",
-      "  const long long stride = (long long)gridDim.x * blockDim.x;\n",
-      "  for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < ", elements,
-      "ll; i += stride) {\n", sb.TakeCode(), "  }\n}\n");
-  return result;
+  return GridStrideKernel(k, Strategy::kElementwise, "i", elements,
+                          absl::StrCat(ir::ShapeToString(shape), ": one thread per element."),
+                          sb.TakeCode());
 }
 
 // Four consecutive elements per thread: every f32 operand read whole at the iteration
@@ -316,19 +325,11 @@ absl::StatusOr<CudaKernel> EmitVectorLoopKernel(EmitterContext& k) {
   }
   KILN_RETURN_IF_ERROR(k.status());
 
-  CudaKernel result;
-  result.kind = ir::KernelKind::kLoop;
-  result.strategy = Strategy::kVectorElementwise;
-  result.launch.block = {kBlockThreads, 1, 1};
-  result.launch.grid = {std::max<int64_t>(1, CeilDiv(vectors, kBlockThreads)), 1, 1};
-  result.source = absl::StrCat(
-      k.Signature(kBlockThreads, result.param_slots), " {\n",
-      "  // ", ir::ShapeToString(shape), ": ", kVectorElements,
-      " consecutive elements per thread, whole operands as float4.\n",
-      "  const long long stride = (long long)gridDim.x * blockDim.x;\n",
-      "  for (long long q = (long long)blockIdx.x * blockDim.x + threadIdx.x; q < ", vectors,
-      "ll; q += stride) {\n", sb.TakeCode(), "  }\n}\n");
-  return result;
+  return GridStrideKernel(k, Strategy::kVectorElementwise, "q", vectors,
+                          absl::StrCat(ir::ShapeToString(shape), ": ", kVectorElements,
+                                       " consecutive elements per thread, whole operands as "
+                                       "float4."),
+                          sb.TakeCode());
 }
 
 absl::StatusOr<CudaKernel> EmitLoopKernel(EmitterContext& k) {
