@@ -16,6 +16,7 @@
 #include "passes/fuse_kernels.h"
 #include "passes/optimizers.h"
 #include "passes/training_step.h"
+#include "runtime/communicator.h"
 #include "tools/graph_runner.h"
 
 namespace kiln::passes {
@@ -192,8 +193,10 @@ Trajectory Train(const Example& ex, bool data_parallel, int steps) {
     EXPECT_TRUE((*runner)->Set(names[i], Pattern(current->size(), 10 + i, 0.1)).ok());
   }
   Trajectory t;
+  runtime::LocalCommunicator one_rank;
   for (int s = 0; s < steps; ++s) {
-    absl::Status ran = (*runner)->Run();
+    // The data-parallel step's all_reduce goes through the runtime hook of a one-rank job.
+    absl::Status ran = data_parallel ? (*runner)->RunWith(one_rank) : (*runner)->Run();
     EXPECT_TRUE(ran.ok()) << ran;
     t.losses.push_back((*runner)->Read("loss")->at(0));
   }
@@ -211,6 +214,61 @@ TEST(DataParallelTest, OneRankTrainsBitForBitLikeNoDataParallelism) {
   EXPECT_EQ(parallel.losses, plain.losses);  // Exact: the copies change no bit.
   ASSERT_EQ(parallel.params.size(), plain.params.size());
   for (size_t i = 0; i < plain.params.size(); ++i) EXPECT_EQ(parallel.params[i], plain.params[i]) << i;
+}
+
+// A stand-in for rank 0 of two whose peer holds zeros: the mean halves every element.
+class HalvingCommunicator final : public runtime::Communicator {
+ public:
+  int rank() const override { return 0; }
+  int world_size() const override { return 2; }
+  absl::Status AllReduceMean(std::span<float> data) override {
+    ++calls;
+    elements += static_cast<int64_t>(data.size());
+    for (float& v : data) v *= 0.5f;
+    return absl::OkStatus();
+  }
+  absl::Status Broadcast(std::span<std::byte>, int) override { return absl::OkStatus(); }
+  absl::Status Barrier() override { return absl::OkStatus(); }
+  int calls = 0;
+  int64_t elements = 0;
+};
+
+// Generated code computes the local value, then hands the all_reduce's buffer to the runtime's
+// communicator through the KilnParallel table; without one it is the single-process identity.
+TEST(DataParallelTest, GeneratedAllReduceCallsTheBoundCommunicator) {
+  Graph graph;
+  ir::GraphBuilder b(graph);
+  NodeId x = b.Input("x", TensorType{DType::kF32, {6}});
+  graph.outputs = {{"y", b.Op("all_reduce", {b.Mul(x, b.Scalar(2.0))})}};
+  ASSERT_TRUE(b.status().ok()) << b.status();
+  auto runner = tools::GraphRunner::Compile(std::move(graph));
+  ASSERT_TRUE(runner.ok()) << runner.status();
+  ASSERT_TRUE((*runner)->Set("x", {1, 2, 3, 4, 5, 6}).ok());
+  const std::vector<double> local = {2, 4, 6, 8, 10, 12};
+
+  ASSERT_TRUE((*runner)->Run().ok());
+  EXPECT_EQ(*(*runner)->Read("y"), local);
+
+  runtime::LocalCommunicator one;
+  ASSERT_TRUE((*runner)->RunWith(one).ok());
+  EXPECT_EQ(*(*runner)->Read("y"), local);
+
+  HalvingCommunicator two;
+  ASSERT_TRUE((*runner)->RunWith(two).ok());
+  EXPECT_EQ(*(*runner)->Read("y"), (std::vector<double>{1, 2, 3, 4, 5, 6}));
+  EXPECT_EQ(two.calls, 1);
+  EXPECT_EQ(two.elements, 6);
+}
+
+TEST(DataParallelTest, LocalCommunicatorIsAJobOfOneRank) {
+  runtime::LocalCommunicator comm;
+  EXPECT_EQ(comm.rank(), 0);
+  EXPECT_EQ(comm.world_size(), 1);
+  std::vector<float> data = {1.5f, -2.0f};
+  EXPECT_TRUE(comm.AllReduceMean(data).ok());
+  EXPECT_EQ(data, (std::vector<float>{1.5f, -2.0f}));
+  EXPECT_TRUE(comm.Barrier().ok());
+  EXPECT_EQ(comm.Broadcast({}, 1).message(), "broadcast from rank 1 in a job of one rank");
 }
 
 }  // namespace
