@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <iterator>
+#include <limits>
 #include <optional>
 #include <string_view>
 
@@ -343,7 +344,13 @@ absl::StatusOr<std::optional<std::vector<int64_t>>> IntsAttributeOrInput(NodeCon
   if (!node.HasInput(input)) return std::optional<std::vector<int64_t>>();
   KILN_ASSIGN_OR_RETURN(runtime::CheckpointTensor tensor, node.ConstantInput(input));
   std::vector<int64_t> values;
-  for (double v : TensorValues(tensor)) values.push_back(static_cast<int64_t>(v));
+  // INT64_MAX (Slice's "to the end") rounds up to 2^63 as a double: clamp, do not overflow.
+  constexpr double kLimit = 9.2e18;
+  for (double v : TensorValues(tensor)) {
+    values.push_back(v >= kLimit    ? std::numeric_limits<int64_t>::max()
+                     : v <= -kLimit ? std::numeric_limits<int64_t>::min()
+                                    : static_cast<int64_t>(v));
+  }
   return std::optional<std::vector<int64_t>>(values);
 }
 
