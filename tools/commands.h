@@ -23,6 +23,7 @@ int PlotCommand(const std::vector<std::string>& args);
 int TuneCommand(const std::vector<std::string>& args);
 int ImportCommand(const std::vector<std::string>& args);
 int ExportCommand(const std::vector<std::string>& args);
+int RunCommand(const std::vector<std::string>& args);
 int PredictCommand(const std::vector<std::string>& args);
 int FeaturesCommand(const std::vector<std::string>& args);
 
