@@ -129,7 +129,7 @@ def round_trip(binary, name, model, shape, work, opset):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--kiln", default="build/tools/kiln")
-    parser.add_argument("--models", default="mlp,lenet")
+    parser.add_argument("--models", default="mlp,lenet,resnet18")
     args = parser.parse_args()
     binary = os.path.abspath(args.kiln)
     opset = 17
