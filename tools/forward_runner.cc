@@ -1,5 +1,6 @@
 #include "tools/forward_runner.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -183,8 +184,9 @@ absl::StatusOr<ForwardModel> ForwardModel::Load(const std::string& path,
 
 absl::StatusOr<std::vector<NamedTensor>> ForwardModel::Run(
     const std::vector<NamedTensor>& inputs) const {
-  KILN_RETURN_IF_ERROR(CheckInputsGiven(input_names_, inputs));
-  absl::StatusOr<std::vector<NamedTensor>> outputs = onnx_ ? RunOnnx(inputs) : RunKiln(inputs);
+  absl::Status given = CheckInputsGiven(input_names_, inputs);
+  absl::StatusOr<std::vector<NamedTensor>> outputs =
+      !given.ok() ? given : onnx_ ? RunOnnx(inputs) : RunKiln(inputs);
   if (!outputs.ok()) {
     return absl::Status(outputs.status().code(),
                         absl::StrCat(path_, ": ", outputs.status().message()));

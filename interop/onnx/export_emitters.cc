@@ -2,8 +2,10 @@
 
 #include <cmath>
 #include <cstdint>
+#include <algorithm>
+#include <iterator>
 #include <limits>
-#include <map>
+#include <string_view>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -240,7 +242,9 @@ absl::Status EmitConv2d(Ctx& c) {
   return absl::OkStatus();
 }
 
-absl::Status Pool(Ctx& c, const char* op_type) {
+enum class PoolKind { kMax, kAverage };
+
+absl::Status Pool(Ctx& c, PoolKind kind) {
   const ir::Attrs& a = c.node().attrs;
   KILN_ASSIGN_OR_RETURN(auto kernel, ir::PairAttr(a, "kernel_size", 1));
   KILN_ASSIGN_OR_RETURN(auto stride,
@@ -252,7 +256,7 @@ absl::Status Pool(Ctx& c, const char* op_type) {
       OnnxAttr::Ints("strides", {stride.first, stride.second}),
       OnnxAttr::Ints("pads", {padding.first, padding.second, padding.first, padding.second}),
       OnnxAttr::Int("ceil_mode", a.GetInt("ceil_mode", 0))};
-  if (std::string(op_type) == "MaxPool") {
+  if (kind == PoolKind::kMax) {
     attrs.push_back(OnnxAttr::Ints("dilations", {dilation.first, dilation.second}));
   } else {
     if (dilation != std::make_pair(int64_t{1}, int64_t{1})) {
@@ -261,11 +265,12 @@ absl::Status Pool(Ctx& c, const char* op_type) {
     // kiln (like PyTorch) counts the padding by default; ONNX does not.
     attrs.push_back(OnnxAttr::Int("count_include_pad", a.GetInt("count_include_pad", 1)));
   }
-  c.writer().AddNode(op_type, {c.Input(0)}, {c.Output()}, std::move(attrs));
+  c.writer().AddNode(kind == PoolKind::kMax ? "MaxPool" : "AveragePool", {c.Input(0)},
+                     {c.Output()}, std::move(attrs));
   return absl::OkStatus();
 }
-absl::Status EmitMaxPool(Ctx& c) { return Pool(c, "MaxPool"); }
-absl::Status EmitAvgPool(Ctx& c) { return Pool(c, "AveragePool"); }
+absl::Status EmitMaxPool(Ctx& c) { return Pool(c, PoolKind::kMax); }
+absl::Status EmitAvgPool(Ctx& c) { return Pool(c, PoolKind::kAverage); }
 
 absl::Status EmitAdaptiveAvgPool(Ctx& c) {
   const std::vector<int64_t>& out = c.node().type.shape;
@@ -313,7 +318,7 @@ absl::Status EmitSelect(Ctx& c) {
   return absl::OkStatus();
 }
 
-// Sorted by op name (checked by FindExportEmitter's first call).
+// Sorted by op name, as the importer's table is.
 constexpr ExportEmitter kEmitters[] = {
     {"abs", Same<kAbs>},
     {"adaptive_avg_pool2d", EmitAdaptiveAvgPool},
@@ -361,6 +366,12 @@ constexpr ExportEmitter kEmitters[] = {
     {"transpose", EmitTranspose},
 };
 
+static_assert(std::is_sorted(std::begin(kEmitters), std::end(kEmitters),
+                             [](const ExportEmitter& a, const ExportEmitter& b) {
+                               return std::string_view(a.op) < std::string_view(b.op);
+                             }),
+              "kEmitters must be sorted by op name");
+
 }  // namespace
 
 absl::Status ExportContext::Unsupported(const std::string& what) const {
@@ -369,13 +380,10 @@ absl::Status ExportContext::Unsupported(const std::string& what) const {
 }
 
 const ExportEmitter* FindExportEmitter(const ir::OpDef& op) {
-  static const auto* table = [] {
-    auto* map = new std::map<std::string, const ExportEmitter*>;
-    for (const ExportEmitter& e : kEmitters) (*map)[e.op] = &e;
-    return map;
-  }();
-  auto it = table->find(op.name);
-  return it == table->end() ? nullptr : it->second;
+  const auto* it = std::lower_bound(
+      std::begin(kEmitters), std::end(kEmitters), op.name,
+      [](const ExportEmitter& e, const std::string& name) { return std::string_view(e.op) < name; });
+  return it != std::end(kEmitters) && op.name == it->op ? it : nullptr;
 }
 
 }  // namespace kiln::interop
