@@ -8,6 +8,9 @@ seeded weights (batch-norm statistics made non-trivial), exported with torch.onn
   2. exported back with `kiln export`: the file passes onnx.checker.check_model(full_check=True)
      and ONNX Runtime's outputs are within 1e-4 relative of kiln's, also at another batch size.
 
+With --examples, every examples/*.kiln briefly trained (1 epoch on 128 samples, where its data
+set is installed) is exported too, checked and run in ONNX Runtime against `kiln run`.
+
 Prints one line per model and exits 1 if any number is over 1e-4. Run it through
 scripts/onnx_roundtrip.sh (which skips when the packages are missing)."""
 
@@ -126,10 +129,51 @@ def round_trip(binary, name, model, shape, work, opset):
     return import_error, export_error, other_error
 
 
+def check_examples(binary, work):
+    """Each example: train briefly, kiln export, onnx.checker, ONNX Runtime vs kiln run."""
+    failed = False
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples")
+    rng = np.random.default_rng(0)
+    for path in sorted(glob.glob(os.path.join(root, "*.kiln"))):
+        name = os.path.basename(path)[:-5]
+        stem = os.path.join(work, "example_" + name)  # Apart from the PyTorch models' files.
+        ckpt, exported = stem + ".ckpt", stem + ".onnx"
+        train = subprocess.run([binary, "train", path, "--epochs", "1", "--train-limit", "128",
+                                "--test-limit", "64", "--checkpoint", ckpt, "--quiet"],
+                               capture_output=True, text=True)
+        if train.returncode != 0:
+            print("%-24s skipped: %s" % (name, train.stderr.strip().splitlines()[-1][:80]))
+            continue
+        try:
+            kiln(binary, "export", path, "--weights", ckpt, "-o", exported)
+            onnx.checker.check_model(onnx.load(exported), full_check=True)
+            session = onnxruntime.InferenceSession(exported, providers=["CPUExecutionProvider"])
+            (inp,) = session.get_inputs()
+            x = rng.standard_normal([4 if isinstance(d, str) else d for d in inp.shape])
+            x = x.astype(np.float32)
+            ort = session.run(None, {inp.name: x})[0]
+            x_path = stem + ".x.pb"
+            onnx.save_tensor(numpy_helper.from_array(x, inp.name), x_path)
+            out_dir = stem + ".out"
+            kiln(binary, "run", path, "--weights", ckpt, "--input", inp.name + "=" + x_path,
+                 "-o", out_dir)
+            (output,) = glob.glob(os.path.join(out_dir, "*.pb"))
+            error = relative(ort, numpy_helper.to_array(onnx.load_tensor(output)))
+        except Exception as e:  # noqa: BLE001 - reported per model
+            print("%-24s FAILED: %s" % (name, str(e).splitlines()[0]))
+            failed = True
+            continue
+        failed |= error > TOLERANCE
+        print("%-24s checker ok  onnxruntime vs kiln run %.2e" % (name, error))
+    return failed
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--kiln", default="build/tools/kiln")
     parser.add_argument("--models", default="mlp,lenet,resnet18")
+    parser.add_argument("--examples", action="store_true",
+                        help="also export every examples/*.kiln (briefly trained)")
     args = parser.parse_args()
     binary = os.path.abspath(args.kiln)
     opset = 17
@@ -153,6 +197,8 @@ def main():
             failed |= not ok
             print("%-9s torch->kiln %.2e  kiln->onnxruntime %.2e  (batch 3: %.2e)  checker ok  %s"
                   % (name, *errors, "ok" if ok else "OVER 1e-4"))
+        if args.examples:
+            failed |= check_examples(binary, work)
     return 1 if failed else 0
 
 
