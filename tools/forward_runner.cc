@@ -23,6 +23,12 @@ namespace {
 
 constexpr char kOutputPrefix[] = "run.";
 
+// A leaf bound from outside each run: bound, and not persistent like parameters and state.
+bool IsInput(const ir::Node& node) {
+  const ir::OpDef& def = ir::OpOf(node);
+  return def.IsBoundLeaf() && !def.Has(ir::kPersistent);
+}
+
 NamedTensor FromValues(const std::string& name, const ir::TensorType& type,
                        const std::vector<double>& values) {
   NamedTensor t{.name = name, .shape = type.shape};
@@ -88,7 +94,7 @@ absl::StatusOr<std::vector<NamedTensor>> CompileAndRun(
   }
   std::vector<std::string> unbound;  // Inputs only the loss reads (labels): zeros.
   for (const ir::Node& node : eval.nodes()) {
-    if (node.op == "input" && !bound.count(node.name)) unbound.push_back(node.name);
+    if (IsInput(node) && !bound.count(node.name)) unbound.push_back(node.name);
   }
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<GraphRunner> runner, GraphRunner::Compile(std::move(eval)));
   for (const runtime::CheckpointTensor& w : weights) {
@@ -175,7 +181,7 @@ absl::StatusOr<ForwardModel> ForwardModel::Load(const std::string& path,
     for (ir::NodeId operand : graph.node(id).operands) needed[operand] = true;
   }
   for (const ir::Node& node : graph.nodes()) {
-    if (needed[node.id] && node.op == "input") model.input_names_.push_back(node.name);
+    if (needed[node.id] && IsInput(node)) model.input_names_.push_back(node.name);
   }
   const std::string& name = graph.node(prediction).name;
   model.output_names_.push_back(name.empty() ? "output" : name);

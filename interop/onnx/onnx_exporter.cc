@@ -52,7 +52,7 @@ absl::Status WriteLeaf(const ir::Node& node, const std::string& name,
                        OnnxGraphWriter& writer) {
   const ir::OpDef& def = ir::OpOf(node);
   const runtime::ElementType type = ElementTypeOf(node.type.dtype);
-  if (node.op == "input") {
+  if (def.IsBoundLeaf() && !def.Has(ir::kPersistent)) {  // An input.
     writer.AddInput(name, type, dims);
     return absl::OkStatus();
   }
@@ -72,7 +72,8 @@ absl::Status WriteLeaf(const ir::Node& node, const std::string& name,
     writer.AddInitializer(tensor);
     return absl::OkStatus();
   }
-  if (node.op == "constant") {
+  // A constant (iota, also a generator, reads its coordinates).
+  if (def.Has(ir::kGenerator) && !def.Has(ir::kReadsCoordinates)) {
     const double value = node.attrs.GetFloat("value");
     runtime::CheckpointTensor tensor{.name = name, .type = type, .shape = node.type.shape};
     const int64_t n = node.type.num_elements();

@@ -63,7 +63,7 @@ absl::StatusOr<Reference> RunKiln(const frontend::ModelAst& ast, int64_t batch) 
     if (ir::OpOf(node).Has(ir::kPersistent)) {
       const bool positive = node.name.find("running_var") != std::string::npos;
       ref.weights.push_back(Tensor(node, Values(node.type.num_elements(), ++salt, positive)));
-    } else if (node.op == "input") {
+    } else if (ir::OpOf(node).IsBoundLeaf()) {  // An input.
       std::vector<double> values = Values(node.type.num_elements(), 1000 + ++salt, false);
       if (node.type.dtype == ir::DType::kI64) std::fill(values.begin(), values.end(), 0.0);
       for (double& v : values) v *= 5;
