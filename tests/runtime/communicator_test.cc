@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "runtime/data_parallel.h"
 
 namespace kiln::runtime {
 namespace {
@@ -23,6 +24,37 @@ TEST(LocalCommunicatorTest, IsAWorldOfOneThatLeavesDataAlone) {
   EXPECT_EQ(*all, std::vector<std::string>{"abc"});
   EXPECT_TRUE(comm->Barrier().ok());
   EXPECT_FALSE(comm->Broadcast(v.data(), 4, 1).ok());
+}
+
+TEST(DataParallelTest, LocalBatchMustDivide) {
+  EXPECT_EQ(*LocalBatch(64, 2), 32);
+  absl::StatusOr<int64_t> bad = LocalBatch(63, 2);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("must divide by the 2 ranks"), std::string::npos);
+}
+
+TEST(DataParallelTest, SharesAreEqualDisjointAndCoverEverySample) {
+  std::vector<int64_t> order = {4, 0, 3, 1, 2};  // 5 samples over 2 ranks: one padded by wrap.
+  EXPECT_EQ(RankShare(order, 2, 0), (std::vector<int64_t>{4, 3, 2}));
+  EXPECT_EQ(RankShare(order, 2, 1), (std::vector<int64_t>{0, 1, 4}));
+  EXPECT_EQ(RankShare(order, 1, 0), order);
+  for (int world : {2, 3, 4, 7}) {
+    std::vector<int> seen(order.size(), 0);
+    size_t count = RankShare(order, world, 0).size();
+    for (int r = 0; r < world; ++r) {
+      std::vector<int64_t> s = RankShare(order, world, r);
+      EXPECT_EQ(s.size(), count) << world;
+      for (int64_t i : s) ++seen[i];
+    }
+    for (int c : seen) EXPECT_GE(c, 1) << world;
+  }
+}
+
+TEST(DataParallelTest, OneRankAlwaysAgrees) {
+  std::unique_ptr<Communicator> comm = MakeLocalCommunicator();
+  EXPECT_TRUE(CheckRanksAgree(*comm, {"0.1", 7, 100, 64, 1000}).ok());
+  EXPECT_TRUE(CheckSameParameters(*comm, 123, 0).ok());
+  EXPECT_NE(HashBytes("a"), HashBytes("b"));
 }
 
 // Run by MpiCommunicatorTest under mpirun; a no-op when run directly.
@@ -46,6 +78,15 @@ TEST(MpiWorker, AveragesAndGathersInRankOrder) {
   ASSERT_TRUE(all.ok());
   for (int i = 0; i < n; ++i) EXPECT_EQ((*all)[i], std::string(1, 'a' + i));
   EXPECT_TRUE(c.Barrier().ok());
+
+  EXPECT_TRUE(CheckRanksAgree(c, {"0.1", 7, 100, 64, 1000}).ok());
+  EXPECT_TRUE(CheckSameParameters(c, 99, 0).ok());
+  // Rank 1 given another model: every rank gets the same clear error.
+  absl::Status other = CheckRanksAgree(c, {"0.1", r == 1 ? 8u : 7u, 100, 64, 1000});
+  EXPECT_EQ(other.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(other.message().find("rank 0 has graph hash"), std::string::npos) << other;
+  absl::Status diverged = CheckSameParameters(c, r == n - 1 ? 1 : 2, 3);
+  EXPECT_EQ(diverged.code(), absl::StatusCode::kInternal);
 }
 
 std::string SelfPath() {
