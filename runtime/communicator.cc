@@ -1,0 +1,52 @@
+#include "runtime/communicator.h"
+
+#include <cstdlib>
+#include <cstring>
+
+namespace kiln::runtime {
+namespace {
+
+class LocalCommunicator final : public Communicator {
+ public:
+  int rank() const override { return 0; }
+  int world_size() const override { return 1; }
+  std::string backend() const override { return "local"; }
+  absl::Status AllReduceMean(float*, size_t) override { return absl::OkStatus(); }
+  absl::Status AllReduceSum(double*, size_t) override { return absl::OkStatus(); }
+  absl::Status Broadcast(void*, size_t, int root) override {
+    if (root != 0) return absl::InvalidArgumentError("broadcast root must be 0 in a world of 1");
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::vector<std::string>> AllGather(const std::string& bytes) override {
+    return std::vector<std::string>{bytes};
+  }
+  absl::Status Barrier() override { return absl::OkStatus(); }
+  [[noreturn]] void Abort(int code) override { std::exit(code); }
+};
+
+int EnvInt(const char* name) {
+  const char* v = std::getenv(name);
+  return v == nullptr ? 0 : std::atoi(v);
+}
+
+}  // namespace
+
+std::unique_ptr<Communicator> MakeLocalCommunicator() {
+  return std::make_unique<LocalCommunicator>();
+}
+
+bool LaunchedUnderMpi() {
+  return EnvInt("OMPI_COMM_WORLD_SIZE") > 1 || EnvInt("PMI_SIZE") > 1 ||
+         EnvInt("PMIX_SIZE") > 1 || EnvInt("SLURM_NTASKS") > 1;
+}
+
+#ifndef KILN_HAVE_MPI
+bool MpiAvailable() { return false; }
+
+absl::StatusOr<std::unique_ptr<Communicator>> MakeMpiCommunicator() {
+  return absl::FailedPreconditionError(
+      "this kiln was built without MPI; install libopenmpi-dev and reconfigure");
+}
+#endif
+
+}  // namespace kiln::runtime

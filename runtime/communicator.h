@@ -1,0 +1,65 @@
+// The collectives data-parallel training needs, behind one interface so that generated code and
+// the trainer never name a transport. Generated code reaches AllReduceMean through the kernel
+// ABI; the trainer uses Broadcast, Barrier and AllGather for start-up checks and parameter sync.
+//
+//   std::unique_ptr<Communicator> comm = MakeLocalCommunicator();   // world 1, no-ops
+//   absl::StatusOr<std::unique_ptr<Communicator>> mpi = MakeMpiCommunicator(&argc, &argv);
+//   comm->AllReduceMean(grads.data(), grads.size());
+//
+// Every rank must call the same collectives in the same order with the same sizes: kiln's static
+// step graph guarantees that for the step, the trainer for everything else.
+#ifndef KILN_RUNTIME_COMMUNICATOR_H_
+#define KILN_RUNTIME_COMMUNICATOR_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace kiln::runtime {
+
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+
+  virtual int rank() const = 0;
+  virtual int world_size() const = 0;
+  // A short name for messages: "local", "mpi".
+  virtual std::string backend() const = 0;
+
+  // Replaces data[0, count) on every rank with the element-wise mean over all ranks. The sum is
+  // taken in rank order on every rank, so all ranks get bit-identical results.
+  virtual absl::Status AllReduceMean(float* data, size_t count) = 0;
+  // Replaces data[0, count) on every rank with the element-wise sum over all ranks.
+  virtual absl::Status AllReduceSum(double* data, size_t count) = 0;
+  // Copies bytes[0, size) of rank `root` to every other rank.
+  virtual absl::Status Broadcast(void* bytes, size_t size, int root) = 0;
+  // Returns every rank's `bytes`, indexed by rank; all ranks must pass the same size.
+  virtual absl::StatusOr<std::vector<std::string>> AllGather(const std::string& bytes) = 0;
+  virtual absl::Status Barrier() = 0;
+  // Ends every rank of the job with `code` (MPI_Abort): one failing rank must not leave the
+  // others waiting in a collective forever.
+  [[noreturn]] virtual void Abort(int code) = 0;
+};
+
+// A world of one: collectives return their input unchanged.
+std::unique_ptr<Communicator> MakeLocalCommunicator();
+
+// True when this kiln was built with an MPI backend.
+bool MpiAvailable();
+
+// True when the environment says this process was started by mpirun/srun with more than one rank
+// (OMPI_COMM_WORLD_SIZE, PMI_SIZE, PMIX_RANK...), so kiln should join the MPI world.
+bool LaunchedUnderMpi();
+
+// Initializes MPI (once per process) and returns a communicator over MPI_COMM_WORLD; an error
+// when kiln was built without MPI.
+absl::StatusOr<std::unique_ptr<Communicator>> MakeMpiCommunicator();
+
+}  // namespace kiln::runtime
+
+#endif  // KILN_RUNTIME_COMMUNICATOR_H_
