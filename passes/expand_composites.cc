@@ -6,10 +6,14 @@
 namespace kiln::passes {
 
 absl::StatusOr<bool> ExpandComposites(ir::Graph& graph, bool training) {
+  return ExpandComposites(graph, training, [](const ir::OpDef&) { return true; });
+}
+
+absl::StatusOr<bool> ExpandComposites(ir::Graph& graph, bool training,
+                                      const std::function<bool(const ir::OpDef&)>& expand) {
+  auto expands = [&](const ir::OpDef& def) { return def.Has(ir::kComposite) && expand(def); };
   bool has_composite = false;
-  for (const ir::Node& node : graph.nodes()) {
-    has_composite |= ir::OpOf(node).Has(ir::kComposite);
-  }
+  for (const ir::Node& node : graph.nodes()) has_composite |= expands(ir::OpOf(node));
   if (!has_composite) return false;
 
   // Rebuild in order: composites expand at their own position, so topological order holds.
@@ -21,7 +25,7 @@ absl::StatusOr<bool> ExpandComposites(ir::Graph& graph, bool training) {
     ir::Node node = original;
     for (ir::NodeId& operand : node.operands) operand = remap[operand];
     const ir::OpDef& def = ir::OpOf(node);
-    if (!def.Has(ir::kComposite)) {
+    if (!expands(def)) {
       remap[original.id] = expanded.Add(std::move(node));
       continue;
     }

@@ -2,28 +2,57 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <string>
-
-#include "absl/strings/str_cat.h"
+#include <cstring>
 
 namespace kiln::runtime {
 namespace {
 
-void AllReduceMeanHook(void* comm, float* data, int64_t count) {
-  absl::Status status =
-      static_cast<Communicator*>(comm)->AllReduceMean(std::span<float>(data, count));
-  if (status.ok()) return;
-  std::fprintf(stderr, "kiln: all_reduce failed: %s\n", std::string(status.message()).c_str());
-  std::abort();
+class LocalCommunicator final : public Communicator {
+ public:
+  int rank() const override { return 0; }
+  int world_size() const override { return 1; }
+  std::string backend() const override { return "local"; }
+  absl::Status AllReduceMean(float*, size_t) override { return absl::OkStatus(); }
+  absl::Status AllReduceSum(double*, size_t) override { return absl::OkStatus(); }
+  absl::Status Broadcast(void*, size_t, int root) override {
+    if (root != 0) return absl::InvalidArgumentError("broadcast root must be 0 in a world of 1");
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::vector<std::string>> AllGather(const std::string& bytes) override {
+    return std::vector<std::string>{bytes};
+  }
+  absl::Status Barrier() override { return absl::OkStatus(); }
+  [[noreturn]] void Abort(int code) override { std::exit(code); }
+};
+
+int EnvInt(const char* name) {
+  const char* v = std::getenv(name);
+  return v == nullptr ? 0 : std::atoi(v);
 }
 
 }  // namespace
 
-absl::Status LocalCommunicator::Broadcast(std::span<std::byte>, int root) {
-  if (root == 0) return absl::OkStatus();
-  return absl::InvalidArgumentError(
-      absl::StrCat("broadcast from rank ", root, " in a job of one rank"));
+std::unique_ptr<Communicator> MakeLocalCommunicator() {
+  return std::make_unique<LocalCommunicator>();
 }
+
+bool LaunchedUnderMpi() {
+  return EnvInt("OMPI_COMM_WORLD_SIZE") > 1 || EnvInt("PMI_SIZE") > 1 ||
+         EnvInt("PMIX_SIZE") > 1 || EnvInt("SLURM_NTASKS") > 1;
+}
+
+namespace {
+
+void AllReduceMeanHook(void* comm, float* data, int64_t count) {
+  Communicator& communicator = *static_cast<Communicator*>(comm);
+  const absl::Status status = communicator.AllReduceMean(data, static_cast<size_t>(count));
+  if (status.ok()) return;
+  std::fprintf(stderr, "kiln: rank %d: all_reduce failed: %.*s\n", communicator.rank(),
+               static_cast<int>(status.message().size()), status.message().data());
+  communicator.Abort(1);
+}
+
+}  // namespace
 
 KilnParallel BindCommunicator(const KilnParallel& base, Communicator& comm) {
   KilnParallel table = base;
@@ -31,5 +60,14 @@ KilnParallel BindCommunicator(const KilnParallel& base, Communicator& comm) {
   table.all_reduce_mean = &AllReduceMeanHook;
   return table;
 }
+
+#ifndef KILN_HAVE_MPI
+bool MpiAvailable() { return false; }
+
+absl::StatusOr<std::unique_ptr<Communicator>> MakeMpiCommunicator() {
+  return absl::FailedPreconditionError(
+      "this kiln was built without MPI; install libopenmpi-dev and reconfigure");
+}
+#endif
 
 }  // namespace kiln::runtime

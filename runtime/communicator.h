@@ -1,21 +1,24 @@
-// The runtime side of data-parallel training: what ranks of one job say to each other. The
-// compiler puts all_reduce ops in the step graph (passes/data_parallel.h); generated code calls
-// the communicator bound into its KilnParallel table (runtime/kernel_abi.h) and never links MPI
-// or NCCL itself.
+// The collectives data-parallel training needs, behind one interface so that generated code and
+// the trainer never name a transport. Generated code reaches AllReduceMean through the kernel
+// ABI; the trainer uses Broadcast, Barrier and AllGather for start-up checks and parameter sync.
 //
-//   runtime::LocalCommunicator comm;                  // one process: world size 1
-//   KilnParallel table = runtime::BindCommunicator(*pool.parallel(), comm);
-//   entry.Run(&table);                                // all_reduce ops call comm.AllReduceMean
+//   std::unique_ptr<Communicator> comm = MakeLocalCommunicator();   // world 1, no-ops
+//   absl::StatusOr<std::unique_ptr<Communicator>> mpi = MakeMpiCommunicator(&argc, &argv);
+//   comm->AllReduceMean(grads.data(), grads.size());
 //
-// Only the single-process implementation exists; MPI (mpirun) and NCCL backends are to come
-// (docs/distributed.md).
+// Every rank must call the same collectives in the same order with the same sizes: kiln's static
+// step graph guarantees that for the step, the trainer for everything else.
 #ifndef KILN_RUNTIME_COMMUNICATOR_H_
 #define KILN_RUNTIME_COMMUNICATOR_H_
 
 #include <cstddef>
-#include <span>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "runtime/kernel_abi.h"
 
 namespace kiln::runtime {
@@ -24,31 +27,44 @@ class Communicator {
  public:
   virtual ~Communicator() = default;
 
-  virtual int rank() const = 0;        // 0 .. world_size() - 1.
-  virtual int world_size() const = 0;  // Ranks in the job, >= 1.
+  virtual int rank() const = 0;
+  virtual int world_size() const = 0;
+  // A short name for messages: "local", "mpi".
+  virtual std::string backend() const = 0;
 
-  // Replaces `data` on every rank by its elementwise mean over the ranks. Every rank calls the
-  // collectives in the same order with buffers of the same size.
-  virtual absl::Status AllReduceMean(std::span<float> data) = 0;
-  // Replaces `data` on every rank by rank `root`'s bytes.
-  virtual absl::Status Broadcast(std::span<std::byte> data, int root) = 0;
-  // Returns once every rank has called it.
+  // Replaces data[0, count) on every rank with the element-wise mean over all ranks. The sum is
+  // taken in rank order on every rank, so all ranks get bit-identical results.
+  virtual absl::Status AllReduceMean(float* data, size_t count) = 0;
+  // Replaces data[0, count) on every rank with the element-wise sum over all ranks.
+  virtual absl::Status AllReduceSum(double* data, size_t count) = 0;
+  // Copies bytes[0, size) of rank `root` to every other rank.
+  virtual absl::Status Broadcast(void* bytes, size_t size, int root) = 0;
+  // Returns every rank's `bytes`, indexed by rank; all ranks must pass the same size.
+  virtual absl::StatusOr<std::vector<std::string>> AllGather(const std::string& bytes) = 0;
   virtual absl::Status Barrier() = 0;
+  // Ends every rank of the job with `code` (MPI_Abort): one failing rank must not leave the
+  // others waiting in a collective forever.
+  [[noreturn]] virtual void Abort(int code) = 0;
 };
 
-// A job of one process: every collective leaves the data as it is.
-class LocalCommunicator final : public Communicator {
- public:
-  int rank() const override { return 0; }
-  int world_size() const override { return 1; }
-  absl::Status AllReduceMean(std::span<float>) override { return absl::OkStatus(); }
-  absl::Status Broadcast(std::span<std::byte>, int root) override;
-  absl::Status Barrier() override { return absl::OkStatus(); }
-};
+// A world of one: collectives return their input unchanged.
+std::unique_ptr<Communicator> MakeLocalCommunicator();
 
-// `base` with its collective hooks calling `comm` (which must outlive the table). A collective
-// that fails inside generated code cannot return a Status through the C ABI: the hook reports
-// the error on stderr and aborts, as MPI's default error handler does for the whole job.
+// True when this kiln was built with an MPI backend.
+bool MpiAvailable();
+
+// True when the environment says this process was started by mpirun/srun with more than one rank
+// (OMPI_COMM_WORLD_SIZE, PMI_SIZE, PMIX_RANK...), so kiln should join the MPI world.
+bool LaunchedUnderMpi();
+
+// Initializes MPI (once per process) and returns a communicator over MPI_COMM_WORLD; an error
+// when kiln was built without MPI.
+absl::StatusOr<std::unique_ptr<Communicator>> MakeMpiCommunicator();
+
+// `base` with its collective hooks (KilnParallel::comm, all_reduce_mean) calling `comm`, which
+// must outlive the table: generated code runs each all_reduce op's kernel, then hands the op's
+// buffer to comm.AllReduceMean. A collective that fails inside generated code cannot return a
+// Status through the C ABI: the hook prints the error and ends the job (Communicator::Abort).
 KilnParallel BindCommunicator(const KilnParallel& base, Communicator& comm);
 
 }  // namespace kiln::runtime

@@ -13,6 +13,7 @@ packages=(
   zlib1g-dev libzstd-dev
   dataset-fashion-mnist
   graphviz
+  libopenmpi-dev openmpi-bin  # data-parallel training (mpirun) and its tests
   libonnx-testdata  # ONNX's backend node tests, for tests/interop's conformance test
 )
 if [[ ${1:-} == --sanitize ]]; then packages+=(clang-19 libclang-rt-19-dev); fi

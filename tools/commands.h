@@ -22,6 +22,8 @@ int BuildCommand(const std::vector<std::string>& args);
 int PlotCommand(const std::vector<std::string>& args);
 int TuneCommand(const std::vector<std::string>& args);
 int ImportCommand(const std::vector<std::string>& args);
+int ExportCommand(const std::vector<std::string>& args);
+int RunCommand(const std::vector<std::string>& args);
 int PredictCommand(const std::vector<std::string>& args);
 int FeaturesCommand(const std::vector<std::string>& args);
 

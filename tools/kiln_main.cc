@@ -25,6 +25,11 @@ Usage:
   kiln tune FILE --space ...     Search hyperparameters: trials of kiln train --set ...,
                                  stopped early by ASHA.
   kiln import MODEL.onnx         Convert an ONNX model into a .kiln file and a weights file.
+  kiln export FILE --weights W -o MODEL.onnx
+                                 Write the evaluation graph with weights W as ONNX.
+  kiln run MODEL --input NAME=FILE ...
+                                 Evaluate a .kiln (with --weights) or .onnx model on
+                                 tensor files; --test-dir DIR checks ONNX test data.
   kiln predict FILE --weights W  Predict the test split with checkpoint W: CSV (class,p0,..)
                                  to stdout or -o FILE.csv; --grid FILE.svg draws the first
                                  --count N (20) test images captioned predicted (truth),
@@ -217,6 +222,24 @@ kiln import options (MODEL.onnx: IR version 3 and up, opsets 9-21):
   --name NAME          The model's name (default: from the file name).
 Parameters keep the ONNX initializers' names; the model's loss and train section are stubs
 to edit. An op kiln cannot express is a one-line error naming the op, node and opset.
+
+kiln export options (FILE: a .kiln model; the output is what its loss compares, e.g. logits):
+  --weights FILE       The trained weights (a kiln checkpoint); required.
+  -o FILE / --output FILE   The .onnx file to write; required.
+  --opset N            The ONNX opset to write (13-21, default 17).
+  --batch-size N       The batch size of a model that cannot take any (default 1); the
+                       batch dim is the symbol N wherever the graph allows.
+
+kiln run options (MODEL: a .kiln model or an .onnx model; evaluation mode):
+  --weights FILE       A kiln checkpoint: required for .kiln; for .onnx it replaces the
+                       initializers of the same names.
+  --input NAME=FILE    A value for input NAME: an ONNX TensorProto (.pb) or a kiln tensor
+                       file (.kt); repeat for each input. The batch size is the first
+                       input's first dim.
+  -o DIR / --output DIR   Write every output as DIR/NAME.pb and DIR/NAME.kt (default: print
+                       each output's shape and first values).
+  --test-dir DIR       ONNX's test-runner layout: read DIR/input_<i>.pb, compare the outputs
+                       with DIR/output_<i>.pb (rtol 1e-3, atol 1e-7); exit 0 only on a match.
 )";
 
 }  // namespace
@@ -255,8 +278,10 @@ int main(int argc, char** argv) {
   if (command == "plot") return kiln::tools::PlotCommand(args);
   if (command == "tune") return kiln::tools::TuneCommand(args);
   if (command == "import") return kiln::tools::ImportCommand(args);
+  if (command == "export") return kiln::tools::ExportCommand(args);
+  if (command == "run") return kiln::tools::RunCommand(args);
   if (command == "predict") return kiln::tools::PredictCommand(args);
   if (command == "features") return kiln::tools::FeaturesCommand(args);
-  std::cerr << "kiln: unknown command '" << command << "' (expected train, compile, profile, bench, opt, build, plot, tune, import, predict or features; see kiln --help)\n";
+  std::cerr << "kiln: unknown command '" << command << "' (expected train, compile, profile, bench, opt, build, plot, tune, import, export, run, predict or features; see kiln --help)\n";
   return 2;
 }

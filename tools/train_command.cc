@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "frontend/frontend.h"
 #include "runtime/checkpoint.h"
+#include "runtime/communicator.h"
 #include "runtime/dataset.h"
 #include "runtime/executable.h"
 #include "runtime/resume.h"
@@ -37,6 +38,13 @@ absl::Status Train(std::vector<std::string> args) {
                                 "eval-batch-size", "cpu", "plot"},
                          {"resume", "per-class", "progress", "quiet", "no-cache"}));
   const bool resume = line.Has("resume");
+  // Until data-parallel training lands, N ranks would each train alone and overwrite each other's
+  // metrics and checkpoints: refuse instead.
+  if (runtime::LaunchedUnderMpi()) {
+    return absl::UnimplementedError(
+        "kiln train was started with several ranks (mpirun/srun), but data-parallel training is "
+        "not built yet (docs/distributed.md); run one process");
+  }
   // First, so a machine without the device gets one line and no compile.
   KILN_ASSIGN_OR_RETURN(const codegen::Backend* backend,
                         FindBackend(line.String("device").value_or("cpu")));

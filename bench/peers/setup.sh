@@ -13,7 +13,9 @@ fi
 command -v g++ >/dev/null || { echo "setup: torch.compile needs g++ (apt-get install g++)" >&2; exit 1; }
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/pip" install -q --upgrade pip
-"$venv/bin/pip" install -q torch jax optax numpy
+# torch>=2: scripts/onnx_roundtrip_setup.sh may have made this venv over Debian's torch 1.13
+# (system site packages), which has no torch.compile; the venv's own torch 2 shadows it.
+"$venv/bin/pip" install -q "torch>=2" jax optax numpy
 "$venv/bin/python" - <<'PY'
 import jax, optax, torch
 print("peers: torch %s (MKL-DNN %s), jax %s, optax %s" % (

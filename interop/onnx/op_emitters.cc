@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <iterator>
+#include <limits>
 #include <optional>
 #include <string_view>
 
@@ -343,7 +344,13 @@ absl::StatusOr<std::optional<std::vector<int64_t>>> IntsAttributeOrInput(NodeCon
   if (!node.HasInput(input)) return std::optional<std::vector<int64_t>>();
   KILN_ASSIGN_OR_RETURN(runtime::CheckpointTensor tensor, node.ConstantInput(input));
   std::vector<int64_t> values;
-  for (double v : TensorValues(tensor)) values.push_back(static_cast<int64_t>(v));
+  // INT64_MAX (Slice's "to the end") rounds up to 2^63 as a double: clamp, do not overflow.
+  constexpr double kLimit = 9.2e18;
+  for (double v : TensorValues(tensor)) {
+    values.push_back(v >= kLimit    ? std::numeric_limits<int64_t>::max()
+                     : v <= -kLimit ? std::numeric_limits<int64_t>::min()
+                                    : static_cast<int64_t>(v));
+  }
   return std::optional<std::vector<int64_t>>(values);
 }
 
@@ -544,6 +551,157 @@ Fold FoldConcat(NodeContext& node) {
   return IntTensor({static_cast<int64_t>(values.size())}, values);
 }
 
+// F.pad's export in older PyTorch builds its pads at run time from constants: ConstantOfShape,
+// Concat, Reshape, Slice (step -1), Transpose, Cast. Each folds when its inputs are integer
+// constants (shape arithmetic; a float or larger tensor is left to the op's emitter).
+constexpr int64_t kFoldLimit = 1 << 16;  // Elements: shape arithmetic is small.
+
+// A constant input as an integer tensor small enough to fold; nullopt otherwise.
+absl::StatusOr<std::optional<runtime::CheckpointTensor>> SmallIntConstant(NodeContext& node,
+                                                                          int i) {
+  if (!node.HasInput(i) || !node.IsConstant(i)) return std::nullopt;
+  KILN_ASSIGN_OR_RETURN(runtime::CheckpointTensor t, node.ConstantInput(i));
+  if (t.type != runtime::ElementType::kI64 || ElementCount(t.shape) > kFoldLimit) {
+    return std::nullopt;
+  }
+  return t;
+}
+
+Fold FoldConstantOfShape(NodeContext& node) {
+  KILN_ASSIGN_OR_RETURN(auto shape, SmallIntConstant(node, 0));
+  if (!shape) return std::nullopt;
+  const std::vector<int64_t> dims = IntValues(*shape);
+  int64_t count = 1;
+  for (int64_t d : dims) {
+    if (d < 0 || d > kFoldLimit) return std::nullopt;
+    count *= d;
+    if (count > kFoldLimit) return std::nullopt;
+  }
+  int64_t value = 0;
+  for (const onnx::AttributeProto& attr : node.node().attribute()) {
+    if (attr.name() != "value") continue;
+    KILN_ASSIGN_OR_RETURN(runtime::CheckpointTensor v, TensorFromOnnx(attr.t()));
+    if (v.type != runtime::ElementType::kI64 || ElementCount(v.shape) != 1) return std::nullopt;
+    value = IntValues(v)[0];
+  }
+  if (!node.HasAttribute("value")) return std::nullopt;  // Float zeros: a tensor, not a shape.
+  return IntTensor(dims, std::vector<int64_t>(count, value));
+}
+
+Fold FoldReshape(NodeContext& node) {
+  KILN_ASSIGN_OR_RETURN(auto data, SmallIntConstant(node, 0));
+  KILN_ASSIGN_OR_RETURN(auto target, SmallIntConstant(node, 1));
+  if (!data || !target) return std::nullopt;
+  std::vector<int64_t> shape = IntValues(*target);
+  const int64_t count = ElementCount(data->shape);
+  int64_t known = 1, infer = -1;
+  for (size_t d = 0; d < shape.size(); ++d) {
+    if (shape[d] == 0 && d < data->shape.size()) shape[d] = data->shape[d];
+    if (shape[d] == -1) {
+      if (infer >= 0) return node.Error("two -1 dims");
+      infer = static_cast<int64_t>(d);
+    } else if (shape[d] < 0) {
+      return node.Error(absl::StrCat("dim ", shape[d], " is negative"));
+    } else {
+      known *= shape[d];
+    }
+  }
+  if (infer >= 0 && known > 0) shape[infer] = count / known;
+  if (ElementCount(shape) != count) return node.Error("the shape holds another element count");
+  data->shape = shape;
+  return data;
+}
+
+// Row-major strides of `shape`.
+std::vector<int64_t> Strides(const std::vector<int64_t>& shape) {
+  std::vector<int64_t> strides(shape.size(), 1);
+  for (int64_t d = static_cast<int64_t>(shape.size()) - 2; d >= 0; --d) {
+    strides[d] = strides[d + 1] * shape[d + 1];
+  }
+  return strides;
+}
+
+Fold FoldTranspose(NodeContext& node) {
+  KILN_ASSIGN_OR_RETURN(auto data, SmallIntConstant(node, 0));
+  if (!data) return std::nullopt;
+  const int64_t rank = static_cast<int64_t>(data->shape.size());
+  std::vector<int64_t> perm = node.Ints("perm");
+  if (perm.empty()) {
+    for (int64_t d = rank - 1; d >= 0; --d) perm.push_back(d);
+  }
+  if (static_cast<int64_t>(perm.size()) != rank) return node.Error("perm has the wrong length");
+  std::vector<int64_t> shape(rank);
+  for (int64_t d = 0; d < rank; ++d) {
+    if (perm[d] < 0 || perm[d] >= rank) return node.Error("perm is outside the rank");
+    shape[d] = data->shape[perm[d]];
+  }
+  const std::vector<int64_t> values = IntValues(*data), in_strides = Strides(data->shape);
+  std::vector<int64_t> out(values.size());
+  const std::vector<int64_t> out_strides = Strides(shape);
+  for (int64_t i = 0; i < static_cast<int64_t>(out.size()); ++i) {
+    int64_t from = 0;
+    for (int64_t d = 0; d < rank; ++d) from += (i / out_strides[d] % shape[d]) * in_strides[perm[d]];
+    out[i] = values[from];
+  }
+  return IntTensor(shape, out);
+}
+
+// Slice with ONNX's clamping, negative steps included.
+Fold FoldSlice(NodeContext& node) {
+  KILN_ASSIGN_OR_RETURN(auto data, SmallIntConstant(node, 0));
+  if (!data || node.opset() < 10) return std::nullopt;
+  KILN_ASSIGN_OR_RETURN(auto starts, IntsAttributeOrInput(node, "starts", 1));
+  KILN_ASSIGN_OR_RETURN(auto ends, IntsAttributeOrInput(node, "ends", 2));
+  KILN_ASSIGN_OR_RETURN(auto axes, IntsAttributeOrInput(node, "axes", 3));
+  KILN_ASSIGN_OR_RETURN(auto steps, IntsAttributeOrInput(node, "steps", 4));
+  if (!starts || !ends || starts->size() != ends->size()) return std::nullopt;
+  const int64_t rank = static_cast<int64_t>(data->shape.size());
+  std::vector<int64_t> first(rank, 0), step(rank, 1), shape = data->shape;
+  for (size_t i = 0; i < starts->size(); ++i) {
+    int64_t axis = axes && i < axes->size() ? (*axes)[i] : static_cast<int64_t>(i);
+    if (axis < 0) axis += rank;
+    if (axis < 0 || axis >= rank) return node.Error("an axis is outside the rank");
+    const int64_t s = steps && i < steps->size() ? (*steps)[i] : 1;
+    if (s == 0) return node.Error("a step is 0");
+    const int64_t n = data->shape[axis];
+    int64_t b = (*starts)[i], e = (*ends)[i];
+    if (b < 0) b = b < -n ? -n - 1 : b + n;
+    if (e < 0) e = e < -n ? -n - 1 : e + n;
+    if (s > 0) {
+      b = std::clamp<int64_t>(b, 0, n);
+      e = std::clamp<int64_t>(e, 0, n);
+      shape[axis] = e > b ? (e - b + s - 1) / s : 0;
+    } else {
+      b = std::clamp<int64_t>(b, -1, n - 1);
+      e = std::clamp<int64_t>(e, -1, n - 1);
+      shape[axis] = b > e ? (b - e - s - 1) / -s : 0;
+    }
+    first[axis] = b;
+    step[axis] = s;
+  }
+  const std::vector<int64_t> values = IntValues(*data), in_strides = Strides(data->shape),
+                             out_strides = Strides(shape);
+  std::vector<int64_t> out(ElementCount(shape));
+  for (int64_t i = 0; i < static_cast<int64_t>(out.size()); ++i) {
+    int64_t from = 0;
+    for (int64_t d = 0; d < rank; ++d) {
+      from += (first[d] + (i / out_strides[d] % shape[d]) * step[d]) * in_strides[d];
+    }
+    out[i] = values[from];
+  }
+  return IntTensor(shape, out);
+}
+
+// A Cast of an integer constant to an integer type keeps its values.
+Fold FoldCast(NodeContext& node) {
+  KILN_ASSIGN_OR_RETURN(auto data, SmallIntConstant(node, 0));
+  const int64_t to = node.Int("to", 0);
+  if (!data || (to != onnx::TensorProto::INT64 && to != onnx::TensorProto::INT32)) {
+    return std::nullopt;
+  }
+  return data;
+}
+
 Emit EmitAdd(NodeContext& node) { return Infix(node, "+"); }
 Emit EmitSub(NodeContext& node) { return Infix(node, "-"); }
 Emit EmitMul(NodeContext& node) { return Infix(node, "*"); }
@@ -566,9 +724,11 @@ constexpr OpEmitter kEmitters[] = {
     {"Add", K::kStatement, R::kBroadcast, EmitAdd},
     {"AveragePool", K::kStatement, R::kUnknown, EmitAveragePool},
     {"BatchNormalization", K::kStatement, R::kUnknown, EmitBatchNormalization},
+    {"Cast", K::kStatement, R::kUnknown, nullptr, FoldCast},
     {"Clip", K::kStatement, R::kSameAsInput0, EmitClip},
     {"Concat", K::kStatement, R::kUnknown, EmitConcat, FoldConcat},
     {"Constant", K::kConstant, R::kUnknown, nullptr},
+    {"ConstantOfShape", K::kStatement, R::kUnknown, nullptr, FoldConstantOfShape},
     {"Conv", K::kStatement, R::kUnknown, EmitConv},
     {"Div", K::kStatement, R::kBroadcast, EmitDiv},
     {"Dropout", K::kStatement, R::kSameAsInput0, EmitDropout},
@@ -592,16 +752,16 @@ constexpr OpEmitter kEmitters[] = {
     {"ReduceMean", K::kStatement, R::kUnknown, EmitReduceMean},
     {"ReduceSum", K::kStatement, R::kUnknown, EmitReduceSum},
     {"Relu", K::kStatement, R::kSameAsInput0, EmitRelu},
-    {"Reshape", K::kStatement, R::kUnknown, EmitReshape},
+    {"Reshape", K::kStatement, R::kUnknown, EmitReshape, FoldReshape},
     {"Shape", K::kStatement, R::kUnknown, nullptr, FoldShape},
     {"Sigmoid", K::kStatement, R::kSameAsInput0, EmitSigmoid},
-    {"Slice", K::kStatement, R::kSameAsInput0, EmitSlice},
+    {"Slice", K::kStatement, R::kSameAsInput0, EmitSlice, FoldSlice},
     {"Softmax", K::kStatement, R::kSameAsInput0, EmitSoftmax},
     {"Sqrt", K::kStatement, R::kSameAsInput0, EmitSqrt},
     {"Squeeze", K::kStatement, R::kUnknown, nullptr, FoldSqueeze},
     {"Sub", K::kStatement, R::kBroadcast, EmitSub},
     {"Tanh", K::kStatement, R::kSameAsInput0, EmitTanh},
-    {"Transpose", K::kStatement, R::kSameAsInput0, EmitTranspose},
+    {"Transpose", K::kStatement, R::kSameAsInput0, EmitTranspose, FoldTranspose},
     {"Unsqueeze", K::kStatement, R::kUnknown, nullptr, FoldUnsqueeze},
 };
 

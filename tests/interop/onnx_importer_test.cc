@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -107,6 +108,46 @@ TEST(OnnxImporterTest, MlpBecomesReadableKilnText) {
   ASSERT_EQ(imported->weights.size(), 4u);
   EXPECT_EQ(imported->weights[0].name, "fc1.weight");
   EXPECT_EQ(imported->weights[0].shape, (std::vector<int64_t>{4, 3}));
+}
+
+// Older PyTorch exports F.pad(x, (1, 2), value=-1) with its pads computed from constants:
+// ConstantOfShape -> Concat -> Reshape -> Slice (step -1) -> Transpose -> Reshape -> Cast -> Pad.
+// The chain folds to constant pads [0, 1, 0, 2] (begins, then ends).
+TEST(OnnxImporterTest, FoldsTorchPadArithmetic) {
+  onnx::ModelProto model = NewModel(13);
+  onnx::GraphProto& g = *model.mutable_graph();
+  AddInput(g, "x", {2, 3});
+  AddIntInitializer(g, "zeros_len", {1}, {2});
+  AddIntInitializer(g, "given", {2}, {1, 2});
+  AddIntInitializer(g, "pairs", {2}, {-1, 2});
+  AddIntInitializer(g, "start", {1}, {-1});
+  AddIntInitializer(g, "end", {1}, {std::numeric_limits<int64_t>::min() + 1});
+  AddIntInitializer(g, "axis", {1}, {0});
+  AddIntInitializer(g, "step", {1}, {-1});
+  AddIntInitializer(g, "flat", {1}, {-1});
+  AddInitializer(g, "fill", {}, {-1.0f});
+  onnx::NodeProto* zeros = AddNode(g, "ConstantOfShape", {"zeros_len"}, {"zeros"});
+  onnx::AttributeProto* value = zeros->add_attribute();
+  value->set_name("value");
+  value->set_type(onnx::AttributeProto::TENSOR);
+  value->mutable_t()->set_data_type(onnx::TensorProto::INT64);
+  value->mutable_t()->add_dims(1);
+  value->mutable_t()->add_int64_data(0);
+  SetInt(*AddNode(g, "Concat", {"given", "zeros"}, {"all"}), "axis", 0);
+  AddNode(g, "Reshape", {"all", "pairs"}, {"as_pairs"});
+  AddNode(g, "Slice", {"as_pairs", "start", "end", "axis", "step"}, {"reversed"});
+  SetInts(*AddNode(g, "Transpose", {"reversed"}, {"by_side"}), "perm", {1, 0});
+  AddNode(g, "Reshape", {"by_side", "flat"}, {"pads_f"});
+  SetInt(*AddNode(g, "Cast", {"pads_f"}, {"pads"}), "to", onnx::TensorProto::INT64);
+  AddNode(g, "Pad", {"x", "pads", "fill"}, {"y"});
+  AddOutput(g, "y");
+  absl::StatusOr<ImportedModel> imported = ImportOnnxModel(model, {});
+  ASSERT_TRUE(imported.ok()) << imported.status();
+  absl::StatusOr<TensorValuesByName> out =
+      RunImported(*imported, {{"x", {1, 2, 3, 4, 5, 6}}}, /*batch=*/1);
+  ASSERT_TRUE(out.ok()) << out.status() << "\n" << imported->source;
+  const std::vector<double> want = {-1, 1, 2, 3, -1, -1, -1, 4, 5, 6, -1, -1};
+  EXPECT_EQ(out->at("y"), want) << imported->source;
 }
 
 TEST(OnnxImporterTest, MlpComputesWhatPyTorchWould) {

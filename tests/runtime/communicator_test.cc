@@ -1,0 +1,116 @@
+#include "runtime/communicator.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "runtime/data_parallel.h"
+#include "tests/sanitizers.h"
+
+namespace kiln::runtime {
+namespace {
+
+TEST(LocalCommunicatorTest, IsAWorldOfOneThatLeavesDataAlone) {
+  std::unique_ptr<Communicator> comm = MakeLocalCommunicator();
+  EXPECT_EQ(comm->rank(), 0);
+  EXPECT_EQ(comm->world_size(), 1);
+  std::vector<float> v = {1.5f, -2.0f};
+  ASSERT_TRUE(comm->AllReduceMean(v.data(), v.size()).ok());
+  EXPECT_EQ(v, (std::vector<float>{1.5f, -2.0f}));
+  absl::StatusOr<std::vector<std::string>> all = comm->AllGather("abc");
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(*all, std::vector<std::string>{"abc"});
+  EXPECT_TRUE(comm->Barrier().ok());
+  EXPECT_FALSE(comm->Broadcast(v.data(), 4, 1).ok());
+}
+
+TEST(DataParallelTest, LocalBatchMustDivide) {
+  EXPECT_EQ(*LocalBatch(64, 2), 32);
+  absl::StatusOr<int64_t> bad = LocalBatch(63, 2);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("must divide by the 2 ranks"), std::string::npos);
+}
+
+TEST(DataParallelTest, SharesAreEqualDisjointAndCoverEverySample) {
+  std::vector<int64_t> order = {4, 0, 3, 1, 2};  // 5 samples over 2 ranks: one padded by wrap.
+  EXPECT_EQ(RankShare(order, 2, 0), (std::vector<int64_t>{4, 3, 2}));
+  EXPECT_EQ(RankShare(order, 2, 1), (std::vector<int64_t>{0, 1, 4}));
+  EXPECT_EQ(RankShare(order, 1, 0), order);
+  for (int world : {2, 3, 4, 7}) {
+    std::vector<int> seen(order.size(), 0);
+    size_t count = RankShare(order, world, 0).size();
+    for (int r = 0; r < world; ++r) {
+      std::vector<int64_t> s = RankShare(order, world, r);
+      EXPECT_EQ(s.size(), count) << world;
+      for (int64_t i : s) ++seen[i];
+    }
+    for (int c : seen) EXPECT_GE(c, 1) << world;
+  }
+}
+
+TEST(DataParallelTest, OneRankAlwaysAgrees) {
+  std::unique_ptr<Communicator> comm = MakeLocalCommunicator();
+  EXPECT_TRUE(CheckRanksAgree(*comm, {"0.1", 7, 100, 64, 1000}).ok());
+  EXPECT_TRUE(CheckSameParameters(*comm, 123, 0).ok());
+  EXPECT_NE(HashBytes("a"), HashBytes("b"));
+}
+
+// Run by MpiCommunicatorTest under mpirun; a no-op when run directly.
+TEST(MpiWorker, AveragesAndGathersInRankOrder) {
+  if (!LaunchedUnderMpi()) GTEST_SKIP() << "only meaningful under mpirun";
+  absl::StatusOr<std::unique_ptr<Communicator>> comm = MakeMpiCommunicator();
+  ASSERT_TRUE(comm.ok()) << comm.status();
+  Communicator& c = **comm;
+  const int r = c.rank(), n = c.world_size();
+  std::vector<float> v(7);
+  for (int i = 0; i < 7; ++i) v[i] = static_cast<float>(r * 10 + i);
+  ASSERT_TRUE(c.AllReduceMean(v.data(), v.size()).ok());
+  for (int i = 0; i < 7; ++i) EXPECT_FLOAT_EQ(v[i], 10.0f * (n - 1) / 2.0f + i);
+  double d = r + 1;
+  ASSERT_TRUE(c.AllReduceSum(&d, 1).ok());
+  EXPECT_EQ(d, n * (n + 1) / 2.0);
+  int x = r == 0 ? 42 : 0;
+  ASSERT_TRUE(c.Broadcast(&x, sizeof x, 0).ok());
+  EXPECT_EQ(x, 42);
+  absl::StatusOr<std::vector<std::string>> all = c.AllGather(std::string(1, 'a' + r));
+  ASSERT_TRUE(all.ok());
+  for (int i = 0; i < n; ++i) EXPECT_EQ((*all)[i], std::string(1, 'a' + i));
+  EXPECT_TRUE(c.Barrier().ok());
+
+  EXPECT_TRUE(CheckRanksAgree(c, {"0.1", 7, 100, 64, 1000}).ok());
+  EXPECT_TRUE(CheckSameParameters(c, 99, 0).ok());
+  // Rank 1 given another model: every rank gets the same clear error.
+  absl::Status other = CheckRanksAgree(c, {"0.1", r == 1 ? 8u : 7u, 100, 64, 1000});
+  EXPECT_EQ(other.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(other.message().find("rank 0 has graph hash"), std::string::npos) << other;
+  absl::Status diverged = CheckSameParameters(c, r == n - 1 ? 1 : 2, 3);
+  EXPECT_EQ(diverged.code(), absl::StatusCode::kInternal);
+}
+
+std::string SelfPath() {
+  char buf[4096];
+  const ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  return n > 0 ? std::string(buf, n) : std::string();
+}
+
+void RunUnderMpirun(int ranks, const std::string& extra) {
+  if (!MpiAvailable()) GTEST_SKIP() << "kiln built without MPI";
+  // Open MPI keeps allocations for the process's lifetime by design, which LeakSanitizer would
+  // report in every rank; the multi-process cases run in the normal build (scripts/test.sh).
+  if (kiln::testing::kAddressSanitizer) GTEST_SKIP() << "Open MPI under AddressSanitizer";
+  if (std::system("command -v mpirun >/dev/null 2>&1") != 0) GTEST_SKIP() << "no mpirun";
+  setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
+  setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
+  const std::string cmd = "timeout 60 mpirun -np " + std::to_string(ranks) + " " + extra + " " +
+                          SelfPath() + " --gtest_filter=MpiWorker.* >/dev/null 2>&1";
+  EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
+}
+
+TEST(MpiCommunicatorTest, TwoRanks) { RunUnderMpirun(2, ""); }
+TEST(MpiCommunicatorTest, FourRanksOversubscribed) { RunUnderMpirun(4, "--oversubscribe"); }
+
+}  // namespace
+}  // namespace kiln::runtime
