@@ -39,6 +39,8 @@ enum Trait : uint32_t {
   kTrainable = 1u << 13,   // A parameter: gets a gradient and an optimizer update unless frozen.
   kReadsCoordinates = 1u << 14,  // An element formula that reads the element's coordinates
                                  // (iota, random_uniform), not only its operands' values.
+  kCollective = 1u << 15,  // Its value depends on every rank of a data-parallel job (all_reduce):
+                           // a kernel of its own, operands read from memory, never folded.
 };
 
 // What a vendor GEMM library (cuBLASLt) can apply to a matmul's result in its epilogue.

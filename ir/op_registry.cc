@@ -22,6 +22,7 @@ const OpRegistry& OpRegistry::Global() {
     RegisterConvOps(*r);
     RegisterRnnOps(*r);
     RegisterLossOps(*r);
+    RegisterCollectiveOps(*r);
     return r;
   }();
   return *registry;

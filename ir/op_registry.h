@@ -42,6 +42,7 @@ void RegisterWindowOps(OpRegistry& r);
 void RegisterConvOps(OpRegistry& r);
 void RegisterRnnOps(OpRegistry& r);
 void RegisterLossOps(OpRegistry& r);
+void RegisterCollectiveOps(OpRegistry& r);
 
 }  // namespace kiln::ir
 

@@ -85,6 +85,9 @@ struct TrainConfig {
   int64_t early_stopping_patience = 0;
   uint64_t seed = 0;
   std::vector<std::string> metrics = {"loss", "accuracy"};
+  // Average every gradient over the ranks of a data-parallel job before clipping and the
+  // optimizer (passes/data_parallel.h). Set by `--data-parallel`, not by the model file.
+  bool data_parallel = false;
 };
 
 }  // namespace kiln::ir

@@ -46,7 +46,8 @@ kernel::Value EvaluateElement(ConstantEvaluator& eval, const Graph& graph, const
 bool FoldElementwiseConstant(Graph& graph, Node& node) {
   const ir::OpDef& def = ir::OpOf(node);
   if (!def.Has(ir::kElementwise) || !def.emit_element || node.operands.empty()) return false;
-  if (IsRandom(node)) return false;
+  // A collective stays in the graph: every rank issues the same collectives in the same order.
+  if (IsRandom(node) || def.Has(ir::kCollective)) return false;
   for (NodeId operand : node.operands) {
     if (!IsConstant(graph.node(operand))) return false;
   }

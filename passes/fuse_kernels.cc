@@ -86,7 +86,8 @@ class Fuser {
  private:
   static bool ReadsOperandsFromMemory(const Node& n) {
     const ir::OpDef& def = ir::OpOf(n);
-    return def.Has(ir::kAlias) || def.Has(ir::kContraction) || def.Has(ir::kWindow);
+    return def.Has(ir::kAlias) || def.Has(ir::kContraction) || def.Has(ir::kWindow) ||
+           def.Has(ir::kCollective);
   }
 
   std::string Label(NodeId id) const { return NodeLabel(graph_, id); }
@@ -132,6 +133,9 @@ class Fuser {
     if (def.Has(ir::kReduction)) {
       return Forbid(absl::StrCat("producer is a reduction (", n.op.name(), "), which roots a kernel"));
     }
+    if (def.Has(ir::kCollective)) {
+      return Forbid(absl::StrCat("producer is a collective (", n.op.name(), "), which runs alone"));
+    }
     if (!def.Has(ir::kContraction) && !IsElementwiseLike(n)) {
       return Forbid(absl::StrCat("producer (", n.op.name(), ") is neither elementwise nor a matmul"));
     }
@@ -165,6 +169,9 @@ class Fuser {
       }
       if (def.Has(ir::kWindow)) {
         return absl::StrCat(Label(user), " reads the producer at computed coordinates");
+      }
+      if (def.Has(ir::kCollective)) {
+        return absl::StrCat(Label(user), " is a collective and reads the producer from memory");
       }
     }
     return "a consumer reads the producer from memory";

@@ -8,6 +8,7 @@
 #include "passes/autodiff.h"
 #include "passes/common_subexpression_elimination.h"
 #include "passes/constant_folding.h"
+#include "passes/data_parallel.h"
 #include "passes/dead_code_elimination.h"
 #include "passes/expand_composites.h"
 #include "passes/plan_memory.h"
@@ -49,6 +50,9 @@ GraphPass MakeExpandCompositesEval(const PassContext&) {
   return [](ir::Graph& graph) { return ExpandComposites(graph, /*training=*/false); };
 }
 GraphPass MakeAutodiff(const PassContext&) { return AppendLossGradientOutputs; }
+GraphPass MakeDataParallel(const PassContext&) {
+  return [](ir::Graph& graph) { return AllReduceGradientOutputs(graph); };
+}
 GraphPass MakeTrainingStep(const PassContext& context) {
   return [train = context.train](ir::Graph& graph) -> absl::StatusOr<bool> {
     KILN_ASSIGN_OR_RETURN(graph, BuildTrainingStep(graph, train));
@@ -78,6 +82,8 @@ constexpr RegisteredPass kPasses[] = {
      MakeExpandCompositesEval},
     {"autodiff", "add output grad.<param> = d loss / d param for each trainable parameter",
      MakeAutodiff},
+    {"data-parallel", "average the grad.<param> outputs over ranks in ~25 MB all_reduce buckets",
+     MakeDataParallel},
     {"training-step", "build the SGD training step of a graph with a `loss` output",
      MakeTrainingStep},
     {"fold-constants", "fold constant elementwise ops and exact algebraic identities",

@@ -4,6 +4,7 @@
 #include "ir/graph_builder.h"
 #include "ir/op_registry.h"
 #include "passes/autodiff.h"
+#include "passes/data_parallel.h"
 #include "passes/expand_composites.h"
 #include "passes/optimizers.h"
 #include "support/source_location.h"
@@ -79,6 +80,10 @@ absl::StatusOr<ir::Graph> BuildTrainingStep(const ir::Graph& model, const ir::Tr
     return ErrorAt(train.freeze.front().loc, "freeze: every parameter is frozen");
   }
   KILN_ASSIGN_OR_RETURN(std::vector<ir::NodeId> grads, AppendGradients(step, loss, params));
+  // Averaged over the ranks before clipping, so a clipped norm is the averaged gradient's norm.
+  if (train.data_parallel) {
+    KILN_ASSIGN_OR_RETURN(grads, AllReduceGradients(step, grads));
+  }
   KILN_ASSIGN_OR_RETURN(grads, ClipGradients(step, train, grads));
   KILN_RETURN_IF_ERROR(AppendOptimizerUpdates(step, train.optimizer, params, grads));
   step.outputs = {{kLossOutput, loss}};

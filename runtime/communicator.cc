@@ -1,5 +1,6 @@
 #include "runtime/communicator.h"
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -38,6 +39,26 @@ std::unique_ptr<Communicator> MakeLocalCommunicator() {
 bool LaunchedUnderMpi() {
   return EnvInt("OMPI_COMM_WORLD_SIZE") > 1 || EnvInt("PMI_SIZE") > 1 ||
          EnvInt("PMIX_SIZE") > 1 || EnvInt("SLURM_NTASKS") > 1;
+}
+
+namespace {
+
+void AllReduceMeanHook(void* comm, float* data, int64_t count) {
+  Communicator& communicator = *static_cast<Communicator*>(comm);
+  const absl::Status status = communicator.AllReduceMean(data, static_cast<size_t>(count));
+  if (status.ok()) return;
+  std::fprintf(stderr, "kiln: rank %d: all_reduce failed: %.*s\n", communicator.rank(),
+               static_cast<int>(status.message().size()), status.message().data());
+  communicator.Abort(1);
+}
+
+}  // namespace
+
+KilnParallel BindCommunicator(const KilnParallel& base, Communicator& comm) {
+  KilnParallel table = base;
+  table.comm = &comm;
+  table.all_reduce_mean = &AllReduceMeanHook;
+  return table;
 }
 
 #ifndef KILN_HAVE_MPI

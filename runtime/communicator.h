@@ -19,6 +19,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "runtime/kernel_abi.h"
 
 namespace kiln::runtime {
 
@@ -59,6 +60,12 @@ bool LaunchedUnderMpi();
 // Initializes MPI (once per process) and returns a communicator over MPI_COMM_WORLD; an error
 // when kiln was built without MPI.
 absl::StatusOr<std::unique_ptr<Communicator>> MakeMpiCommunicator();
+
+// `base` with its collective hooks (KilnParallel::comm, all_reduce_mean) calling `comm`, which
+// must outlive the table: generated code runs each all_reduce op's kernel, then hands the op's
+// buffer to comm.AllReduceMean. A collective that fails inside generated code cannot return a
+// Status through the C ABI: the hook prints the error and ends the job (Communicator::Abort).
+KilnParallel BindCommunicator(const KilnParallel& base, Communicator& comm);
 
 }  // namespace kiln::runtime
 

@@ -81,6 +81,11 @@ absl::Status Entry::RunKernels(const KilnParallel* parallel,
     } else {
       kernels_[k](slots_.data(), 0, kernel.num_tasks);
     }
+    if (kernel.all_reduce && parallel->all_reduce_mean != nullptr) {
+      const int buffer = kernel.outputs.front();
+      parallel->all_reduce_mean(parallel->comm, static_cast<float*>(slots_[buffer]),
+                                spec_.buffers[buffer].bytes / static_cast<int64_t>(sizeof(float)));
+    }
     if (!after(static_cast<int>(k))) break;
   }
   return absl::OkStatus();

@@ -18,6 +18,13 @@ typedef void (*KilnTaskFn)(void** slots, int64_t begin, int64_t end);
 typedef struct KilnParallel {
   void* pool;
   void (*run)(void* pool, KilnTaskFn fn, void** slots, int64_t num_tasks);
+  /* Collectives of a data-parallel job, filled by the runtime from a Communicator
+   * (runtime/communicator.h, BindCommunicator): replaces data[0, count) on every rank by its mean
+   * over the ranks. Generated code calls it after the kernel of each all_reduce op, on that op's
+   * buffer. Null (a single process, or a table built before collectives existed): skipped, which
+   * is the mean over one rank. */
+  void* comm;
+  void (*all_reduce_mean)(void* comm, float* data, int64_t count);
 } KilnParallel;
 
 /* A generated entry point: one training step or one evaluation batch. */

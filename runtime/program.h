@@ -48,6 +48,9 @@ struct KernelSpec {
   // What it computes in the model's terms, for errors about its values:
   // "'log' (h, model.kiln:5:9) in the forward pass".
   std::string origin;
+  // A collective's kernel: after it, the entry all-reduces buffer outputs[0] in place through
+  // KilnParallel::all_reduce_mean (when set).
+  bool all_reduce = false;
 };
 
 // One compiled function: `void symbol(void** slots, const KilnParallel* parallel)`, where

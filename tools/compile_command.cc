@@ -39,12 +39,13 @@ absl::Status Compile(const std::vector<std::string>& args) {
       CommandLine line,
       CommandLine::Parse(args,
                          {"emit", "mode", "batch-size", "output", "disable-pass", "device", "cpu"},
-                         {"dump-passes", "no-cache"}));
+                         {"dump-passes", "no-cache", "data-parallel"}));
   if (line.positional().size() != 1) {
     return absl::InvalidArgumentError("usage: kiln compile FILE --emit=KIND (see kiln --help)");
   }
   KILN_ASSIGN_OR_RETURN(frontend::ModelAst ast, frontend::ParseModelFile(line.positional()[0]));
   KILN_ASSIGN_OR_RETURN(ir::TrainConfig train, frontend::LowerTrainConfig(ast));
+  train.data_parallel = line.Has("data-parallel");
   KILN_ASSIGN_OR_RETURN(auto batch, line.Int("batch-size"));
   std::string emit = line.String("emit").value_or("fusion");
   std::string mode = line.String("mode").value_or("train");

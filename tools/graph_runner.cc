@@ -59,6 +59,12 @@ absl::Status GraphRunner::Run() {
   return absl::OkStatus();
 }
 
+absl::Status GraphRunner::RunWith(runtime::Communicator& comm) {
+  const KilnParallel table = runtime::BindCommunicator(*pool_->parallel(), comm);
+  entry_->Run(&table);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::vector<double>> GraphRunner::Read(const std::string& name) const {
   KILN_ASSIGN_OR_RETURN(runtime::BufferView view, Find(name));
   std::vector<double> values(view.num_elements());

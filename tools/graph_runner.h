@@ -17,6 +17,7 @@
 #include "codegen/cpu/cpu_backend.h"
 #include "ir/graph.h"
 #include "ir/kernel_program.h"
+#include "runtime/communicator.h"
 #include "runtime/executable.h"
 #include "runtime/thread_pool.h"
 #include "tools/compile_pipeline.h"
@@ -31,6 +32,8 @@ class GraphRunner {
   // Fill an input, parameter or state tensor (values converted to its element type).
   absl::Status Set(const std::string& name, const std::vector<double>& values);
   absl::Status Run();
+  // Run with the graph's collectives (all_reduce) calling `comm`.
+  absl::Status RunWith(runtime::Communicator& comm);
   // An output (after Run) or a persistent tensor, as doubles.
   absl::StatusOr<std::vector<double>> Read(const std::string& name) const;
 

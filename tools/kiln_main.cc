@@ -127,6 +127,10 @@ kiln compile options:
   --cpu NAME           The CPU that llvm, asm and obj are generated for (default: native):
                        the names kiln train takes; the code need not run on this machine.
   --no-cache           Compile obj from scratch and store nothing in the code cache.
+  --data-parallel      Build the data-parallel training step: every gradient averaged over
+                       the ranks by all_reduce ops on ~25 MB buckets before clipping and the
+                       optimizer (docs/distributed.md). On one process it trains exactly as
+                       without the flag; multi-process launch is not there yet.
 
 kiln profile options:
   --mode=train|eval    Which step to time (default: train).

@@ -45,6 +45,35 @@ std::vector<int> OutputBuffers(const ir::BufferAssignment& memory, const ir::Ker
   return buffers;
 }
 
+// A kernel rooted at a collective (all_reduce): its kernel computes the local value (world size
+// 1: the answer); the runtime's communicator then combines it across ranks.
+bool IsCollective(const ir::Graph& graph, const ir::Kernel& kernel) {
+  return ir::OpOf(graph.node(kernel.root)).Has(ir::kCollective);
+}
+
+// if (parallel->all_reduce_mean) parallel->all_reduce_mean(parallel->comm, buffer, count);
+// The runtime owns the communicator; generated code never links MPI or NCCL.
+void EmitAllReduceCall(llvm::IRBuilder<>& b, llvm::Function* entry, llvm::Value* slots,
+                       llvm::Value* parallel, llvm::FunctionType* all_reduce_type,
+                       const ir::KernelProgram& program, const ir::Kernel& kernel) {
+  llvm::LLVMContext& ctx = b.getContext();
+  auto* ptr = b.getPtrTy();
+  const ir::Node& root = program.graph.node(kernel.root);
+  const int buffer = program.memory.node_buffer[kernel.root];
+  llvm::Value* comm = b.CreateLoad(ptr, b.CreateConstInBoundsGEP1_64(ptr, parallel, 2), "comm");
+  llvm::Value* hook =
+      b.CreateLoad(ptr, b.CreateConstInBoundsGEP1_64(ptr, parallel, 3), "all_reduce_mean");
+  auto* call_block = llvm::BasicBlock::Create(ctx, "all_reduce", entry);
+  auto* next_block = llvm::BasicBlock::Create(ctx, "after_all_reduce", entry);
+  b.CreateCondBr(b.CreateIsNotNull(hook), call_block, next_block);
+  b.SetInsertPoint(call_block);
+  llvm::Value* data =
+      b.CreateLoad(ptr, b.CreateConstInBoundsGEP1_64(ptr, slots, buffer), "bucket");
+  b.CreateCall(all_reduce_type, hook, {comm, data, b.getInt64(root.type.num_elements())});
+  b.CreateBr(next_block);
+  b.SetInsertPoint(next_block);
+}
+
 }  // namespace
 
 absl::StatusOr<runtime::EntrySpec> EmitEntryPoint(llvm::Module& module,
@@ -70,12 +99,15 @@ absl::StatusOr<runtime::EntrySpec> EmitEntryPointWith(llvm::Module& module,
   parallel->setName("parallel");
   b.SetInsertPoint(llvm::BasicBlock::Create(ctx, "entry", entry));
 
-  // struct KilnParallel { void* pool; void (*run)(void*, KilnTaskFn, void**, int64_t); }
+  // struct KilnParallel { void* pool; void (*run)(void*, KilnTaskFn, void**, int64_t);
+  //                       void* comm; void (*all_reduce_mean)(void*, float*, int64_t); }
   llvm::Value* pool = b.CreateLoad(ptr, parallel, "pool");
   llvm::Value* run = b.CreateLoad(ptr, b.CreateConstInBoundsGEP1_64(ptr, parallel, 1), "run");
   auto* task_type = llvm::FunctionType::get(b.getVoidTy(), {ptr, b.getInt64Ty(), b.getInt64Ty()},
                                             false);
   auto* run_type = llvm::FunctionType::get(b.getVoidTy(), {ptr, ptr, ptr, b.getInt64Ty()}, false);
+  auto* all_reduce_type =
+      llvm::FunctionType::get(b.getVoidTy(), {ptr, ptr, b.getInt64Ty()}, false);
 
   runtime::EntrySpec spec = DescribeBuffers(program.memory, symbol);
   const codegen::KernelOrigins origins(program.graph);
@@ -83,16 +115,19 @@ absl::StatusOr<runtime::EntrySpec> EmitEntryPointWith(llvm::Module& module,
     ir::Kernel kernel = original;
     kernel.name = absl::StrCat(symbol, "_", original.name);
     KILN_ASSIGN_OR_RETURN(EmittedKernel emitted, make_kernel(kernel));
+    const bool collective = IsCollective(program.graph, original);
     spec.kernels.push_back({kernel.name, emitted.num_tasks, emitted.parallel,
                             codegen::KernelFlops(program.graph, kernel),
                             codegen::KernelBytes(program.graph, kernel),
-                            OutputBuffers(program.memory, kernel), origins.Describe(original)});
+                            OutputBuffers(program.memory, kernel), origins.Describe(original),
+                            collective});
     if (!emitted.parallel) {
       b.CreateCall(task_type, emitted.function,
                    {slots, b.getInt64(0), b.getInt64(emitted.num_tasks)});
     } else {
       b.CreateCall(run_type, run, {pool, emitted.function, slots, b.getInt64(emitted.num_tasks)});
     }
+    if (collective) EmitAllReduceCall(b, entry, slots, parallel, all_reduce_type, program, original);
   }
   b.CreateRetVoid();
   return spec;

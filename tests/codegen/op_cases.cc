@@ -65,6 +65,8 @@ std::vector<GradCase> PrimitiveCases() {
   cases.push_back({"clamp", "min_max", {{{3, 4}, Domain::kGrid}}, {{"min", -0.4}, {"max", 0.4}}});
   cases.push_back({"clamp", "min_only", {{{3, 4}, Domain::kGrid}}, {{"min", -0.4}}});
   cases.push_back({"clamp", "max_only", {{{2, 3, 2}, Domain::kGrid}}, {{"max", 0.4}}});
+  // On one rank the mean over ranks is the identity, and so is its gradient.
+  cases.push_back({"all_reduce", "flat", {{{12}}}});
   cases.push_back({"select", "same_shape", {{{3, 4}, Domain::kMask}, {{3, 4}}, {{3, 4}}}});
   cases.push_back({"select", "broadcast", {{{3, 1}, Domain::kMask}, {{3, 4}}, {{4}}}});
   for (bool ta : {false, true}) {
