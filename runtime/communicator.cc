@@ -1,5 +1,6 @@
 #include "runtime/communicator.h"
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -41,11 +42,24 @@ bool LaunchedUnderMpi() {
          EnvInt("PMIX_SIZE") > 1 || EnvInt("SLURM_NTASKS") > 1;
 }
 
+absl::StatusOr<std::unique_ptr<Communicator>> MakeLaunchCommunicator() {
+  if (!LaunchedUnderMpi()) return MakeLocalCommunicator();
+  if (!MpiAvailable()) {
+    return absl::FailedPreconditionError(
+        "started with several ranks (mpirun/srun), but this kiln was built without MPI; install "
+        "libopenmpi-dev and rebuild (docs/distributed.md)");
+  }
+  return MakeMpiCommunicator();
+}
+
 namespace {
 
 void AllReduceMeanHook(void* comm, float* data, int64_t count) {
   Communicator& communicator = *static_cast<Communicator*>(comm);
+  const auto start = std::chrono::steady_clock::now();
   const absl::Status status = communicator.AllReduceMean(data, static_cast<size_t>(count));
+  communicator.CountGradientAllReduce(
+      count, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   if (status.ok()) return;
   std::fprintf(stderr, "kiln: rank %d: all_reduce failed: %.*s\n", communicator.rank(),
                static_cast<int>(status.message().size()), status.message().data());

@@ -45,6 +45,23 @@ class Communicator {
   // Ends every rank of the job with `code` (MPI_Abort): one failing rank must not leave the
   // others waiting in a collective forever.
   [[noreturn]] virtual void Abort(int code) = 0;
+
+  // What the gradient all-reduces of generated code (BindCommunicator's hook) cost this rank,
+  // waiting for slower ranks included: for kiln train's closing line and benchmarks.
+  struct AllReduceTally {
+    int64_t calls = 0;
+    int64_t values = 0;  // Summed over the calls.
+    double seconds = 0.0;
+  };
+  const AllReduceTally& gradient_all_reduces() const { return tally_; }
+  void CountGradientAllReduce(int64_t values, double seconds) {
+    ++tally_.calls;
+    tally_.values += values;
+    tally_.seconds += seconds;
+  }
+
+ private:
+  AllReduceTally tally_;
 };
 
 // A world of one: collectives return their input unchanged.
@@ -60,6 +77,10 @@ bool LaunchedUnderMpi();
 // Initializes MPI (once per process) and returns a communicator over MPI_COMM_WORLD; an error
 // when kiln was built without MPI.
 absl::StatusOr<std::unique_ptr<Communicator>> MakeMpiCommunicator();
+
+// The communicator of this process: MakeMpiCommunicator's when LaunchedUnderMpi() (an error when
+// kiln was built without MPI), else MakeLocalCommunicator's world of one.
+absl::StatusOr<std::unique_ptr<Communicator>> MakeLaunchCommunicator();
 
 // `base` with its collective hooks (KilnParallel::comm, all_reduce_mean) calling `comm`, which
 // must outlive the table: generated code runs each all_reduce op's kernel, then hands the op's

@@ -1,9 +1,13 @@
 #include "runtime/data_parallel.h"
 
+#include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/cord.h"
 #include "absl/strings/str_format.h"
+#include "support/status.h"
 
 namespace kiln::runtime {
 namespace {
@@ -53,6 +57,18 @@ std::vector<int64_t> RankShare(const std::vector<int64_t>& order, int world, int
   return share;
 }
 
+int64_t RankShareSize(int64_t samples, int world) {
+  if (samples <= 0 || world < 1) return 0;
+  return (samples + world - 1) / world;
+}
+
+SampleRange EvaluationShard(int64_t samples, int world, int rank) {
+  if (samples <= 0 || world < 1) return {};
+  const int64_t base = samples / world, extra = samples % world;
+  const int64_t begin = rank * base + std::min<int64_t>(rank, extra);
+  return {begin, begin + base + (rank < extra ? 1 : 0)};
+}
+
 uint64_t HashBytes(std::string_view bytes, uint64_t seed) {
   uint64_t h = seed;
   for (unsigned char c : bytes) {
@@ -62,6 +78,123 @@ uint64_t HashBytes(std::string_view bytes, uint64_t seed) {
   return h;
 }
 
+namespace {
+
+constexpr char kEveryRankPayload[] = "kiln.dev/reported-by-every-rank";
+
+// AgreeOnStatus's fixed-size record (AllGather needs equal sizes): the code, then the message.
+constexpr size_t kStatusRecordBytes = 2048;
+
+std::string EncodeStatus(const absl::Status& status) {
+  std::string record(kStatusRecordBytes, '\0');
+  const int32_t code = static_cast<int32_t>(status.code());
+  std::memcpy(record.data(), &code, sizeof code);
+  const size_t length = std::min(status.message().size(), kStatusRecordBytes - sizeof code - 1);
+  std::memcpy(record.data() + sizeof code, status.message().data(), length);
+  return record;
+}
+
+absl::Status DecodeStatus(const std::string& record, int rank) {
+  int32_t code = 0;
+  std::memcpy(&code, record.data(), sizeof code);
+  if (code == 0) return absl::OkStatus();
+  const char* message = record.data() + sizeof code;
+  const std::string text(message, strnlen(message, kStatusRecordBytes - sizeof code));
+  return absl::Status(static_cast<absl::StatusCode>(code),
+                      rank == 0 ? text : absl::StrCat("rank ", rank, ": ", text));
+}
+
+}  // namespace
+
+absl::Status MarkReportedByEveryRank(absl::Status status) {
+  if (!status.ok()) status.SetPayload(kEveryRankPayload, absl::Cord("1"));
+  return status;
+}
+
+bool ReportedByEveryRank(const absl::Status& status) {
+  return !status.ok() && status.GetPayload(kEveryRankPayload).has_value();
+}
+
+absl::Status AgreeOnStatus(Communicator& comm, const absl::Status& mine) {
+  absl::StatusOr<std::vector<std::string>> all = comm.AllGather(EncodeStatus(mine));
+  if (!all.ok()) return all.status();
+  for (int r = 0; r < comm.world_size(); ++r) {
+    absl::Status status = DecodeStatus((*all)[r], r);
+    if (!status.ok()) return MarkReportedByEveryRank(std::move(status));
+  }
+  return absl::OkStatus();
+}
+
+int FinishRank(Communicator& comm, const absl::Status& status,
+               const std::function<int(const absl::Status&)>& print) {
+  if (status.ok() || comm.world_size() == 1) return print(status);
+  if (ReportedByEveryRank(status)) return comm.rank() == 0 ? print(status) : 1;
+  print(comm.rank() == 0 ? status
+                         : absl::Status(status.code(),
+                                        absl::StrCat("rank ", comm.rank(), ": ", status.message())));
+  comm.Abort(1);
+  return 1;  // Not reached: Abort ends the process.
+}
+
+int64_t ParameterBytes(const Executable& executable) {
+  const std::vector<PersistentSpec>& specs = executable.program().persistent;
+  int64_t bytes = 0;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    if (specs[i].trainable) bytes += executable.persistent()[i].bytes();
+  }
+  return bytes;
+}
+
+uint64_t ParameterHash(const Executable& executable) {
+  const std::vector<PersistentSpec>& specs = executable.program().persistent;
+  uint64_t hash = HashBytes("");
+  for (size_t i = 0; i < specs.size(); ++i) {
+    if (!specs[i].trainable) continue;
+    const Tensor& tensor = executable.persistent()[i];
+    hash = HashBytes(std::string_view(static_cast<const char*>(tensor.data()), tensor.bytes()),
+                     hash);
+  }
+  return hash;
+}
+
+absl::Status BroadcastPersistent(Communicator& comm, Executable& executable, PersistentSet set) {
+  const std::vector<PersistentSpec>& specs = executable.program().persistent;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    if (set == PersistentSet::kNonTrainable && specs[i].trainable) continue;
+    Tensor* tensor = executable.FindPersistent(specs[i].name);
+    if (tensor == nullptr) {
+      return absl::InternalError(absl::StrCat("no persistent tensor '", specs[i].name, "'"));
+    }
+    KILN_RETURN_IF_ERROR(comm.Broadcast(tensor->data(), tensor->bytes(), /*root=*/0));
+  }
+  return absl::OkStatus();
+}
+
+namespace {
+
+// The run's starting point: first_epoch, then the history's epochs as raw records (every rank
+// runs the same kiln binary, so the layout agrees; CheckRanksAgree has compared versions).
+absl::Status BroadcastRunStart(Communicator& comm, TrainOptions& run) {
+  static_assert(std::is_trivially_copyable_v<EpochMetrics>);
+  int64_t header[2] = {run.first_epoch, static_cast<int64_t>(run.history.size())};
+  KILN_RETURN_IF_ERROR(comm.Broadcast(header, sizeof header, /*root=*/0));
+  run.first_epoch = header[0];
+  run.history.resize(header[1]);
+  if (header[1] == 0) return absl::OkStatus();
+  return comm.Broadcast(run.history.data(), run.history.size() * sizeof(EpochMetrics), 0);
+}
+
+}  // namespace
+
+absl::Status JoinDataParallelRun(Communicator& comm, const RankFingerprint& fingerprint,
+                                 Executable& executable, TrainOptions& run) {
+  KILN_RETURN_IF_ERROR(CheckRanksAgree(comm, fingerprint));
+  KILN_RETURN_IF_ERROR(BroadcastPersistent(comm, executable, PersistentSet::kAll));
+  KILN_RETURN_IF_ERROR(BroadcastRunStart(comm, run));
+  run.comm = &comm;
+  return absl::OkStatus();
+}
+
 absl::Status CheckRanksAgree(Communicator& comm, const RankFingerprint& mine) {
   absl::StatusOr<std::vector<std::string>> all = comm.AllGather(Encode(mine));
   if (!all.ok()) return all.status();
@@ -69,10 +202,10 @@ absl::Status CheckRanksAgree(Communicator& comm, const RankFingerprint& mine) {
   for (int r = 1; r < comm.world_size(); ++r) {
     const RankFingerprint f = Decode((*all)[r]);
     auto mismatch = [&](std::string_view what, const std::string& a, const std::string& b) {
-      return absl::FailedPreconditionError(absl::StrFormat(
+      return MarkReportedByEveryRank(absl::FailedPreconditionError(absl::StrFormat(
           "data-parallel ranks disagree: rank 0 has %s %s, rank %d has %s; every rank must run "
           "the same kiln, model, batch_size and data set",
-          what, a, r, b));
+          what, a, r, b)));
     };
     if (f.kiln_version != first.kiln_version) {
       return mismatch("kiln version", first.kiln_version, f.kiln_version);
@@ -104,10 +237,10 @@ absl::Status CheckSameParameters(Communicator& comm, uint64_t parameter_hash, in
   if (!all.ok()) return all.status();
   for (int r = 1; r < comm.world_size(); ++r) {
     if ((*all)[r] != (*all)[0]) {
-      return absl::InternalError(absl::StrFormat(
+      return MarkReportedByEveryRank(absl::InternalError(absl::StrFormat(
           "after epoch %d rank %d's parameters differ from rank 0's; data-parallel ranks must "
           "stay bit-identical (a kiln bug: please report it)",
-          epoch, r));
+          epoch, r)));
     }
   }
   return absl::OkStatus();

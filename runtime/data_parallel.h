@@ -9,6 +9,7 @@
 #define KILN_RUNTIME_DATA_PARALLEL_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,6 +17,8 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "runtime/communicator.h"
+#include "runtime/executable.h"
+#include "runtime/trainer.h"
 
 namespace kiln::runtime {
 
@@ -28,6 +31,19 @@ absl::StatusOr<int64_t> LocalBatch(int64_t global_batch, int world);
 // ... So shares are disjoint (but for the padding), every rank gets the same count and so runs
 // the same number of steps, and together they cover every sample.
 std::vector<int64_t> RankShare(const std::vector<int64_t>& order, int world, int rank);
+
+// How many samples RankShare gives each rank: ceil(samples / world).
+int64_t RankShareSize(int64_t samples, int world);
+
+// Rank `rank`'s contiguous part of a data set evaluated by `world` ranks: samples [begin, end),
+// the remainder spread over the first ranks. No padding: evaluation totals are summed across
+// ranks, so each test sample must count once.
+struct SampleRange {
+  int64_t begin = 0;
+  int64_t end = 0;
+  int64_t size() const { return end - begin; }
+};
+SampleRange EvaluationShard(int64_t samples, int world, int rank);
 
 // What every rank must agree on before the first step.
 struct RankFingerprint {
@@ -48,6 +64,45 @@ uint64_t HashBytes(std::string_view bytes, uint64_t seed = 0xcbf29ce484222325ull
 // After each epoch: every rank hashes its parameters; an Internal error on every rank when any
 // two differ (data-parallel ranks must hold bit-identical parameters).
 absl::Status CheckSameParameters(Communicator& comm, uint64_t parameter_hash, int64_t epoch);
+
+// Makes a rank-local failure everyone's: every rank passes its own status, and every rank gets
+// back the first failing rank's error ("rank 2: ..." unless it is rank 0), marked so that the
+// caller prints it once (rank 0) and every rank exits cleanly instead of leaving the others
+// waiting in a collective.
+absl::Status AgreeOnStatus(Communicator& comm, const absl::Status& mine);
+
+// Whether `status` is the same error on every rank (AgreeOnStatus's, CheckRanksAgree's,
+// CheckSameParameters'), so rank 0 alone needs to print it and no rank needs to abort the job.
+bool ReportedByEveryRank(const absl::Status& status);
+absl::Status MarkReportedByEveryRank(absl::Status status);
+
+// How a rank ends: `print` (which prints an error and returns the exit code, as a tool's
+// ExitStatus) is called for a success, for an error when this is rank 0 or the world is one
+// process, and for an error only this rank has, prefixed with the rank. An error every rank has
+// (ReportedByEveryRank) makes the other ranks return 1 silently; one only this rank has ends
+// the whole job (Communicator::Abort), since the others may wait for this rank in a collective.
+int FinishRank(Communicator& comm, const absl::Status& status,
+               const std::function<int(const absl::Status&)>& print);
+
+// The bytes of the trainable parameters (RankFingerprint::parameter_bytes).
+int64_t ParameterBytes(const Executable& executable);
+
+// A hash of the trainable parameters' bytes (CheckSameParameters' argument).
+uint64_t ParameterHash(const Executable& executable);
+
+// Copies rank 0's persistent tensors to every rank: all of them (start-up: parameters, optimizer
+// state, running statistics), or only those that are not parameters (after an epoch: batch norm's
+// running statistics follow each rank's own batches, and, as DDP's broadcast_buffers, rank 0's
+// are the model's; optimizer state is identical on every rank already).
+enum class PersistentSet { kAll, kNonTrainable };
+absl::Status BroadcastPersistent(Communicator& comm, Executable& executable, PersistentSet set);
+
+// Start-up of a data-parallel run, after rank 0 has initialized, loaded --init-weights or resumed
+// into `executable` and `run`: checks that the ranks agree (CheckRanksAgree), then broadcasts
+// rank 0's persistent tensors and where the run starts (first_epoch, history), and sets
+// run.comm = &comm.
+absl::Status JoinDataParallelRun(Communicator& comm, const RankFingerprint& fingerprint,
+                                 Executable& executable, TrainOptions& run);
 
 }  // namespace kiln::runtime
 

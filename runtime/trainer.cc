@@ -13,6 +13,8 @@
 #include "absl/strings/str_format.h"
 #include "runtime/batcher.h"
 #include "runtime/checkpoint.h"
+#include "runtime/communicator.h"
+#include "runtime/data_parallel.h"
 #include "runtime/non_finite.h"
 #include "runtime/random.h"
 #include "support/file_io.h"
@@ -124,7 +126,35 @@ struct Trainer::Step {
 };
 
 Trainer::Trainer(Executable& executable, ThreadPool& pool, TrainOptions options)
-    : executable_(executable), pool_(pool), options_(std::move(options)) {}
+    : executable_(executable),
+      pool_(pool),
+      options_(std::move(options)),
+      parallel_(options_.comm != nullptr ? BindCommunicator(*pool.parallel(), *options_.comm)
+                                         : *pool.parallel()) {
+  // A replay on one rank would run its collectives alone and wait forever for the others.
+  if (world() > 1) options_.unfused_program = nullptr;
+}
+
+int Trainer::world() const { return options_.comm != nullptr ? options_.comm->world_size() : 1; }
+int Trainer::rank() const { return options_.comm != nullptr ? options_.comm->rank() : 0; }
+
+namespace {
+
+// Each rank's dropout keys: rank 0 keeps the single-process keys, the others get streams of their
+// own, so ranks do not drop the same units of different samples.
+uint64_t RankSeed(uint64_t seed, int rank) {
+  return rank == 0 ? seed : Mix64(seed ^ (0x9e3779b97f4a7c15ull * static_cast<uint64_t>(rank)));
+}
+
+// The number of classes among `data`'s labels (the largest + 1), so that every rank's per-class
+// counts have the same length before they are summed.
+int64_t ClassCount(const Dataset& data) {
+  int64_t classes = 0;
+  for (int64_t label : data.labels) classes = std::max(classes, label + 1);
+  return classes;
+}
+
+}  // namespace
 
 absl::Status Trainer::BindInput(const BufferView& view, const Dataset& data, Step& step) {
   const ProgramSpec& program = executable_.program();
@@ -241,16 +271,28 @@ struct Trainer::Culprit {
 
 absl::StatusOr<Trainer::Pass> Trainer::PlanPass(bool training, const Dataset& data,
                                                 int64_t epoch) {
-  const int64_t requested = training || options_.eval_batch_size <= 0 ? options_.batch_size
-                                                                      : options_.eval_batch_size;
+  int64_t requested = training || options_.eval_batch_size <= 0 ? options_.batch_size
+                                                                : options_.eval_batch_size;
   KILN_RETURN_IF_ERROR(CheckBatchSize(requested));
-  const int64_t batch_size = BatchFor(requested, data.num_samples);
-  std::vector<int64_t> order = training && options_.shuffle
-                                   ? ShuffledOrder(data.num_samples, options_.seed, epoch)
-                                   : IdentityOrder(data.num_samples);
+  // Data parallelism: batch_size is the global batch; each rank runs its part of it.
+  if (world() > 1 && (training || options_.eval_batch_size <= 0)) {
+    KILN_ASSIGN_OR_RETURN(requested, LocalBatch(requested, world()));
+  }
+  std::vector<int64_t> order;
+  if (training) {
+    order = options_.shuffle ? ShuffledOrder(data.num_samples, options_.seed, epoch)
+                             : IdentityOrder(data.num_samples);
+    if (world() > 1) order = RankShare(order, world(), rank());
+  } else {
+    const SampleRange shard = EvaluationShard(data.num_samples, world(), rank());
+    for (int64_t i = shard.begin; i < shard.end; ++i) order.push_back(i);
+  }
+  const int64_t samples = static_cast<int64_t>(order.size());
+  const int64_t batch_size = BatchFor(requested, samples);
   Pass pass{order, Batcher(data, batch_size, order), batch_size};
+  if (samples == 0) return pass;  // A rank with no test samples of its own.
   KILN_ASSIGN_OR_RETURN(pass.full, BindStep(training, batch_size, data));
-  const int64_t remainder = data.num_samples % batch_size;
+  const int64_t remainder = samples % batch_size;
   if (remainder != 0) {
     KILN_ASSIGN_OR_RETURN(pass.last, BindStep(training, remainder, data));
   }
@@ -266,12 +308,14 @@ void Trainer::FeedStep(const Step& step, int64_t batch_rows, int64_t global_step
   if (step.learning_rate != nullptr) {
     *step.learning_rate = static_cast<float>(learning_rate_);
   }
-  if (step.rng_key != nullptr) *step.rng_key = StepKey(options_.seed, global_step);
+  if (step.rng_key != nullptr) {
+    *step.rng_key = StepKey(RankSeed(options_.seed, rank()), global_step);
+  }
 }
 
 double Trainer::RunStep(const Step& step, int64_t batch_rows, int64_t global_step) {
   FeedStep(step, batch_rows, global_step);
-  step.entry->Run(pool_.parallel());
+  step.entry->Run(&parallel_);
   return static_cast<double>(*step.loss);
 }
 
@@ -292,6 +336,7 @@ absl::StatusOr<EpochMetrics> Trainer::TrainEpoch(const Dataset& train, int64_t e
   metrics.epoch = epoch;
   metrics.steps = pass.batcher.num_batches();
   double loss_sum = 0.0;
+  int64_t rows_trained = 0;
   const Clock::time_point start = Clock::now();
   if (options_.progress != nullptr) options_.progress->Begin(epoch, metrics.steps);
   for (int64_t b = 0; b < metrics.steps; ++b) {
@@ -306,6 +351,7 @@ absl::StatusOr<EpochMetrics> Trainer::TrainEpoch(const Dataset& train, int64_t e
           b + 1, /*from_epoch_start=*/true, replay);
     }
     loss_sum += loss * static_cast<double>(rows);
+    rows_trained += rows;
     if (options_.on_step) options_.on_step((epoch - 1) * metrics.steps + b + 1, loss);
     if (options_.progress != nullptr) options_.progress->Step(b + 1, loss);
   }
@@ -316,6 +362,13 @@ absl::StatusOr<EpochMetrics> Trainer::TrainEpoch(const Dataset& train, int64_t e
                                           epoch, tensor->name()),
                           metrics.steps, /*from_epoch_start=*/true, replay);
   }
+  if (world() > 1) {
+    // The epoch's loss over every rank's samples (the padding that evens out the shares too).
+    double totals[2] = {loss_sum, static_cast<double>(rows_trained)};
+    KILN_RETURN_IF_ERROR(options_.comm->AllReduceSum(totals, 2));
+    loss_sum = totals[0] * train.num_samples / std::max(totals[1], 1.0);
+    KILN_RETURN_IF_ERROR(SyncRanksAfterEpoch(epoch));
+  }
   metrics.train_samples = train.num_samples;
   metrics.train_loss = train.num_samples > 0 ? loss_sum / train.num_samples : kNaN;
   metrics.samples_per_second = metrics.seconds > 0 ? train.num_samples / metrics.seconds : 0.0;
@@ -324,12 +377,20 @@ absl::StatusOr<EpochMetrics> Trainer::TrainEpoch(const Dataset& train, int64_t e
 
 absl::StatusOr<Evaluation> Trainer::Evaluate(const Dataset& data) {
   KILN_ASSIGN_OR_RETURN(Pass pass, PlanPass(/*training=*/false, data, /*epoch=*/0));
-  const int64_t remainder = data.num_samples % pass.batch_size;
-  const bool has_accuracy =
+  const int64_t samples = static_cast<int64_t>(pass.order.size());
+  const int64_t remainder = samples % pass.batch_size;
+  bool has_accuracy =
       pass.full.correct != nullptr && (remainder == 0 || pass.last.correct != nullptr);
-  const bool per_class = options_.per_class_accuracy && pass.full.predicted != nullptr &&
-                         (remainder == 0 || pass.last.predicted != nullptr);
+  bool per_class = options_.per_class_accuracy && pass.full.predicted != nullptr &&
+                   (remainder == 0 || pass.last.predicted != nullptr);
   Evaluation result;
+  // Per-class counts of the same length on every rank, to be summed.
+  if (per_class && world() > 1) {
+    result.class_total.assign(ClassCount(data), 0);
+    result.class_correct.assign(ClassCount(data), 0);
+  }
+  // Evaluation shards are contiguous: batch b starts at sample first_sample + b * batch_size.
+  const int64_t first_sample = pass.order.empty() ? 0 : pass.order.front();
 
   double loss_sum = 0.0;
   double correct_sum = 0.0;
@@ -347,7 +408,33 @@ absl::StatusOr<Evaluation> Trainer::Evaluate(const Dataset& data) {
     }
     loss_sum += loss * static_cast<double>(rows);
     if (has_accuracy) correct_sum += *step.correct;
-    if (per_class) CountClasses(data, b * pass.batch_size, rows, step.predicted, result);
+    if (per_class) {
+      CountClasses(data, first_sample + b * pass.batch_size, rows, step.predicted, result);
+    }
+  }
+  if (world() > 1) {
+    // Sums over the ranks' shards; a rank with an empty shard knows nothing of the outputs.
+    std::vector<double> totals = {loss_sum, correct_sum, has_accuracy ? 1.0 : 0.0,
+                                  per_class ? 1.0 : 0.0};
+    for (int64_t n : result.class_total) totals.push_back(static_cast<double>(n));
+    for (int64_t n : result.class_correct) totals.push_back(static_cast<double>(n));
+    if (!per_class && options_.per_class_accuracy) {
+      totals.resize(totals.size() + 2 * ClassCount(data), 0.0);
+    }
+    KILN_RETURN_IF_ERROR(options_.comm->AllReduceSum(totals.data(), totals.size()));
+    loss_sum = totals[0];
+    correct_sum = totals[1];
+    has_accuracy = totals[2] > 0;
+    per_class = totals[3] > 0;
+    result.class_total.clear();
+    result.class_correct.clear();
+    if (per_class) {
+      const int64_t classes = ClassCount(data);
+      for (int64_t c = 0; c < classes; ++c) {
+        result.class_total.push_back(static_cast<int64_t>(totals[4 + c]));
+        result.class_correct.push_back(static_cast<int64_t>(totals[4 + classes + c]));
+      }
+    }
   }
   result.seconds = SecondsSince(start);
   result.loss = data.num_samples > 0 ? loss_sum / data.num_samples : kNaN;
@@ -414,7 +501,7 @@ absl::StatusOr<std::optional<Trainer::Culprit>> Trainer::ReplayEpoch(const Datas
     GatherBatch(pass.batcher, pass.order, train, b, step);
     FeedStep(step, pass.batcher.BatchRows(b), (epoch - 1) * steps + b);
     KILN_ASSIGN_OR_RETURN(std::optional<NonFiniteValue> found,
-                          RunCheckingValues(*step.entry, pool_.parallel()));
+                          RunCheckingValues(*step.entry, &parallel_));
     if (found) return Culprit{*found, b + 1};
   }
   return std::nullopt;
@@ -427,9 +514,15 @@ absl::StatusOr<std::optional<Trainer::Culprit>> Trainer::ReplayEvaluation(const 
   GatherBatch(pass.batcher, pass.order, data, batch, step);
   FeedStep(step, pass.batcher.BatchRows(batch), /*global_step=*/0);
   KILN_ASSIGN_OR_RETURN(std::optional<NonFiniteValue> found,
-                        RunCheckingValues(*step.entry, pool_.parallel()));
+                        RunCheckingValues(*step.entry, &parallel_));
   if (!found) return std::nullopt;
   return Culprit{*found, batch + 1};
+}
+
+absl::Status Trainer::SyncRanksAfterEpoch(int64_t epoch) {
+  KILN_RETURN_IF_ERROR(
+      BroadcastPersistent(*options_.comm, executable_, PersistentSet::kNonTrainable));
+  return CheckSameParameters(*options_.comm, ParameterHash(executable_), epoch);
 }
 
 absl::StatusOr<std::vector<EpochMetrics>> RunEpochs(const TrainOptions& options,
@@ -483,6 +576,8 @@ absl::StatusOr<std::vector<EpochMetrics>> RunEpochs(const TrainOptions& options,
     if (!options.metrics_out.empty()) {
       KILN_RETURN_IF_ERROR(WriteFileAtomically(options.metrics_out, MetricsJson(history)));
     }
+    // Data parallelism: no rank starts the next epoch (or exits) before rank 0 has written.
+    if (options.comm != nullptr) KILN_RETURN_IF_ERROR(options.comm->Barrier());
     if (std::string why = EarlyStopReason(history, options.early_stopping_patience);
         !why.empty()) {
       if (options.log != nullptr) *options.log << why << std::endl;

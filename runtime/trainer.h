@@ -34,6 +34,8 @@
 
 namespace kiln::runtime {
 
+class Communicator;
+
 inline constexpr char kLearningRateInput[] = "kiln.lr";
 inline constexpr char kRngInput[] = "kiln.rng";
 inline constexpr char kLossOutput[] = "loss";
@@ -138,6 +140,15 @@ struct TrainOptions {
   // from, and the error names the op that produced the first NaN or infinity. Null: the error
   // names only the step.
   std::function<absl::StatusOr<Executable*>()> unfused_program;
+  // Data-parallel training (runtime/data_parallel.h; not owned; null: one process). The program
+  // is compiled for the local batch, batch_size / world, with the gradient all-reduce in its
+  // step. Each epoch this rank trains on its RankShare of the seeded order and evaluates its
+  // EvaluationShard of the test set; losses and accuracy are summed across ranks, so every rank
+  // returns the same metrics. After each epoch rank 0's running statistics are broadcast and the
+  // parameters' hashes compared, and the ranks meet at a barrier. Which rank prints and writes
+  // files is the caller's choice (log, metrics_out, checkpoint paths); the replay
+  // (unfused_program) is not used.
+  Communicator* comm = nullptr;
 };
 
 struct Evaluation {
@@ -225,10 +236,18 @@ class Trainer {
   absl::StatusOr<std::optional<Culprit>> ReplayEpoch(const Dataset& train, int64_t epoch);
   // Evaluation batch `batch` (0-based) kernel by kernel.
   absl::StatusOr<std::optional<Culprit>> ReplayEvaluation(const Dataset& data, int64_t batch);
+  // The world size and this rank (1 and 0 without options_.comm).
+  int world() const;
+  int rank() const;
+  // Data parallelism after an epoch: rank 0's running statistics to every rank, then the
+  // parameter hash check.
+  absl::Status SyncRanksAfterEpoch(int64_t epoch);
 
   Executable& executable_;
   ThreadPool& pool_;
   TrainOptions options_;
+  // The pool's table, with the all_reduce hook bound to options_.comm when there is one.
+  KilnParallel parallel_;
   double learning_rate_ = 0.0;  // The current epoch's scheduled rate, fed as "kiln.lr".
   int64_t epoch_ = 0;           // The epoch trained last (for evaluation's errors).
   // The persistent tensors' bytes as the epoch started, for the replay; kept only with

@@ -51,6 +51,43 @@ TEST(DataParallelTest, SharesAreEqualDisjointAndCoverEverySample) {
   }
 }
 
+TEST(DataParallelTest, EvaluationShardsSplitTheTestSetOnce) {
+  EXPECT_EQ(RankShareSize(3210, 4), 803);
+  EXPECT_EQ(RankShareSize(0, 4), 0);
+  for (int64_t samples : {0, 1, 3, 501, 10000}) {
+    for (int world : {1, 2, 3, 4, 7}) {
+      int64_t next = 0;
+      for (int r = 0; r < world; ++r) {
+        const SampleRange shard = EvaluationShard(samples, world, r);
+        EXPECT_EQ(shard.begin, next) << samples << " " << world << " " << r;
+        EXPECT_LE(shard.size(), samples / world + 1);
+        EXPECT_GE(shard.size(), samples / world);
+        next = shard.end;
+      }
+      EXPECT_EQ(next, samples) << samples << " " << world;
+    }
+  }
+}
+
+TEST(DataParallelTest, OneRankPrintsItsOwnErrors) {
+  std::unique_ptr<Communicator> comm = MakeLocalCommunicator();
+  absl::Status failed = absl::NotFoundError("no data");
+  absl::Status agreed = AgreeOnStatus(*comm, failed);
+  EXPECT_EQ(agreed.code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(agreed.message(), "no data");
+  EXPECT_TRUE(ReportedByEveryRank(agreed));
+  EXPECT_FALSE(ReportedByEveryRank(failed));
+  EXPECT_TRUE(AgreeOnStatus(*comm, absl::OkStatus()).ok());
+  std::string printed;
+  auto print = [&](const absl::Status& s) {
+    printed = std::string(s.message());
+    return s.ok() ? 0 : 1;
+  };
+  EXPECT_EQ(FinishRank(*comm, failed, print), 1);
+  EXPECT_EQ(printed, "no data");
+  EXPECT_EQ(FinishRank(*comm, absl::OkStatus(), print), 0);
+}
+
 TEST(DataParallelTest, OneRankAlwaysAgrees) {
   std::unique_ptr<Communicator> comm = MakeLocalCommunicator();
   EXPECT_TRUE(CheckRanksAgree(*comm, {"0.1", 7, 100, 64, 1000}).ok());
@@ -88,6 +125,18 @@ TEST(MpiWorker, AveragesAndGathersInRankOrder) {
   EXPECT_NE(other.message().find("rank 0 has graph hash"), std::string::npos) << other;
   absl::Status diverged = CheckSameParameters(c, r == n - 1 ? 1 : 2, 3);
   EXPECT_EQ(diverged.code(), absl::StatusCode::kInternal);
+  EXPECT_TRUE(ReportedByEveryRank(diverged));
+
+  // A failure on rank 1 alone reaches every rank, named by its rank, printed once.
+  absl::Status agreed =
+      AgreeOnStatus(c, r == 1 ? absl::NotFoundError("no data") : absl::OkStatus());
+  EXPECT_EQ(agreed.code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(agreed.message(), "rank 1: no data");
+  EXPECT_TRUE(ReportedByEveryRank(agreed));
+  EXPECT_TRUE(AgreeOnStatus(c, absl::OkStatus()).ok());
+  int printed = 0;
+  EXPECT_EQ(FinishRank(c, agreed, [&](const absl::Status&) { return ++printed; }), 1);
+  EXPECT_EQ(printed, r == 0 ? 1 : 0);
 }
 
 std::string SelfPath() {
