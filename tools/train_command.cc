@@ -3,6 +3,7 @@
 #include <chrono>
 #include <iostream>
 #include <map>
+#include <streambuf>
 #include <string>
 #include <vector>
 
@@ -10,6 +11,7 @@
 #include "frontend/frontend.h"
 #include "runtime/checkpoint.h"
 #include "runtime/communicator.h"
+#include "runtime/data_parallel.h"
 #include "runtime/dataset.h"
 #include "runtime/executable.h"
 #include "runtime/resume.h"
@@ -24,11 +26,52 @@
 #include "tools/train_progress.h"
 #include "tools/train_setup.h"
 #include "tools/train_tensorboard.h"
+#include "tools/version_line.h"
 
 namespace kiln::tools {
 namespace {
 
-absl::Status Train(std::vector<std::string> args) {
+// Discards what this process writes to stdout while alive: under data parallelism only rank 0
+// prints (errors still go to stderr, each with its rank).
+class SilenceStdout {
+ public:
+  explicit SilenceStdout(bool silence) : saved_(silence ? std::cout.rdbuf(&discard_) : nullptr) {}
+  ~SilenceStdout() {
+    if (saved_ != nullptr) std::cout.rdbuf(saved_);
+  }
+
+ private:
+  struct Discard : std::streambuf {
+    int overflow(int c) override { return traits_type::not_eof(c); }
+  } discard_;
+  std::streambuf* saved_;
+};
+
+// "all-reduce: 0.41 ms per step (1 call of 235146 values), 9% of training time": what rank 0's
+// gradient averaging cost in the epochs this run trained (from `first_epoch` on).
+std::string AllReduceSummary(const runtime::Communicator& world,
+                             const std::vector<runtime::EpochMetrics>& history,
+                             int64_t first_epoch) {
+  int64_t steps = 0;
+  double seconds = 0.0;
+  for (const runtime::EpochMetrics& epoch : history) {
+    if (epoch.epoch < first_epoch) continue;
+    steps += epoch.steps;
+    seconds += epoch.seconds;
+  }
+  const runtime::Communicator::AllReduceTally& tally = world.gradient_all_reduces();
+  if (steps == 0 || tally.calls == 0) return "";
+  return absl::StrFormat(
+      "all-reduce: %.2f ms per step (%d call%s of %d values), %.0f%% of training time\n",
+      1e3 * tally.seconds / steps, tally.calls / steps, tally.calls == steps ? "" : "s",
+      tally.values / tally.calls, seconds > 0 ? 100.0 * tally.seconds / seconds : 0.0);
+}
+
+absl::Status Train(std::vector<std::string> args, runtime::Communicator& world) {
+  // Launched by mpirun/srun with several ranks, this process is one rank of a data-parallel run.
+  runtime::Communicator* data_parallel = world.world_size() > 1 ? &world : nullptr;
+  const bool root = world.rank() == 0;
+  SilenceStdout quiet(!root);
   KILN_ASSIGN_OR_RETURN(std::vector<ModelSetting> settings, TakeModelSettings(args));
   KILN_ASSIGN_OR_RETURN(
       CommandLine line,
@@ -38,60 +81,106 @@ absl::Status Train(std::vector<std::string> args) {
                                 "eval-batch-size", "cpu", "plot"},
                          {"resume", "per-class", "progress", "quiet", "no-cache"}));
   const bool resume = line.Has("resume");
-  // Until data-parallel training lands, N ranks would each train alone and overwrite each other's
-  // metrics and checkpoints: refuse instead.
-  if (runtime::LaunchedUnderMpi()) {
-    return absl::UnimplementedError(
-        "kiln train was started with several ranks (mpirun/srun), but data-parallel training is "
-        "not built yet (docs/distributed.md); run one process");
-  }
   // First, so a machine without the device gets one line and no compile.
   KILN_ASSIGN_OR_RETURN(const codegen::Backend* backend,
                         FindBackend(line.String("device").value_or("cpu")));
+  if (data_parallel != nullptr && backend->name() != "cpu") {
+    return absl::UnimplementedError(absl::StrFormat(
+        "data-parallel training (mpirun/srun) runs on the CPU only: --device %s needs an NCCL "
+        "backend, which kiln does not have yet (docs/distributed.md)",
+        backend->name()));
+  }
   if (resume && !line.Has("checkpoint")) {
     return absl::InvalidArgumentError("--resume needs --checkpoint FILE");
   }
   KILN_ASSIGN_OR_RETURN(auto threads, line.Int("threads"));
-  KILN_ASSIGN_OR_RETURN(PreparedTraining prepared, PrepareTraining(line, "train", settings));
+  // Every rank prepares, loads and (rank 0) initializes on its own; a failure on any rank stops
+  // them all at the next agreement instead of leaving the others in a collective.
+  absl::StatusOr<PreparedTraining> prepared_or =
+      PrepareTraining(line, "train", settings, data_parallel);
+  if (data_parallel != nullptr) {
+    KILN_RETURN_IF_ERROR(runtime::AgreeOnStatus(world, prepared_or.status()));
+  }
+  KILN_RETURN_IF_ERROR(prepared_or.status());
+  PreparedTraining& prepared = *prepared_or;
   const ir::TrainConfig& train = prepared.train;
   const runtime::DataSplits& data = prepared.data;
   const CompiledModel& compiled = prepared.compiled;
-  KILN_ASSIGN_OR_RETURN(
-      std::unique_ptr<codegen::LoadedModel> loaded,
-      backend->Load(compiled, {.seed = train.seed, .threads = static_cast<int>(threads.value_or(0)),
-                               .cpu = line.String("cpu").value_or("native"),
-                               .use_cache = !line.Has("no-cache")}));
-  KILN_RETURN_IF_ERROR(runtime::LoadInitWeights(prepared.recipe, loaded->host(), std::cout));
+  absl::StatusOr<std::unique_ptr<codegen::LoadedModel>> loaded_or = backend->Load(
+      compiled, {.seed = train.seed, .threads = static_cast<int>(threads.value_or(0)),
+                 .cpu = line.String("cpu").value_or("native"),
+                 .use_cache = !line.Has("no-cache")});
+  // Rank 0 loads --init-weights and the checkpoint to resume; JoinDataParallelRun sends them on.
+  runtime::TrainOptions run = runtime::TrainOptionsOf(prepared.recipe, line);
+  absl::Status loaded_status = loaded_or.status();
+  if (loaded_status.ok() && root) {
+    loaded_status = runtime::LoadInitWeights(prepared.recipe, (*loaded_or)->host(), std::cout);
+  }
+  if (loaded_status.ok() && root && resume) {
+    loaded_status = runtime::Resume(data.train.num_samples, (*loaded_or)->host(), run);
+  }
+  if (data_parallel != nullptr) {
+    KILN_RETURN_IF_ERROR(runtime::AgreeOnStatus(world, loaded_status));
+  }
+  KILN_RETURN_IF_ERROR(loaded_status);
+  codegen::LoadedModel& loaded = **loaded_or;
   double compile_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() -
                                                          prepared.compile_start)
                                .count();
   std::cout << absl::StrFormat(
       "kiln: %s — %d train / %d test samples, batch %d, %s lr %g, %d epochs "
-      "(compiled %d entry points in %.2fs, %s)\n",
+      "(compiled %d entry points in %.2fs, %s%s)\n",
       compiled.name, data.train.num_samples, data.test.num_samples, train.batch_size,
       train.optimizer.kind, train.optimizer.Get("lr", 0.0), train.epochs, compiled.entries.size(),
-      compile_seconds, loaded->Describe());
+      compile_seconds, loaded.Describe(),
+      data_parallel == nullptr
+          ? ""
+          : absl::StrFormat("; %d ranks (%s) of batch %d", world.world_size(), world.backend(),
+                            train.batch_size / world.world_size()));
 
-  runtime::TrainOptions run = runtime::TrainOptionsOf(prepared.recipe, line);
-  run.unfused_program = UnfusedProgram(prepared);
-  if (resume) KILN_RETURN_IF_ERROR(runtime::Resume(data.train.num_samples, loaded->host(), run));
-  KILN_ASSIGN_OR_RETURN(std::shared_ptr<TensorBoardLog> tensorboard, AttachTensorBoard(line, run));
-  KILN_ASSIGN_OR_RETURN(std::shared_ptr<TrainPlot> plot, AttachPlot(line, run));
-  // Outlives the training (the trainer holds a pointer to it); a failed epoch's bar is ended
-  // with a newline when it goes, before the error is printed.
-  KILN_ASSIGN_OR_RETURN(std::unique_ptr<ProgressBar> progress, AttachProgress(line, run));
+  if (data_parallel != nullptr) {
+    const runtime::RankFingerprint fingerprint{
+        .kiln_version = VersionLine(),
+        .graph_hash = runtime::HashBytes(prepared.recipe.model_fingerprint),
+        .parameter_bytes = runtime::ParameterBytes(loaded.host()),
+        .global_batch = train.batch_size,
+        .dataset_size = data.train.num_samples};
+    KILN_RETURN_IF_ERROR(
+        runtime::JoinDataParallelRun(world, fingerprint, loaded.host(), run));
+  } else {
+    run.unfused_program = UnfusedProgram(prepared);
+  }
+  if (!root) {  // Rank 0 alone writes files and draws.
+    run.log = nullptr;
+    run.metrics_out.clear();
+    run.checkpoint_path.clear();
+    run.best_checkpoint_path.clear();
+  }
+  std::shared_ptr<TensorBoardLog> tensorboard;
+  std::shared_ptr<TrainPlot> plot;
+  std::unique_ptr<ProgressBar> progress;  // Outlives the training (the trainer points at it).
+  if (root) {
+    KILN_ASSIGN_OR_RETURN(tensorboard, AttachTensorBoard(line, run));
+    KILN_ASSIGN_OR_RETURN(plot, AttachPlot(line, run));
+    // A failed epoch's bar is ended with a newline when it goes, before the error is printed.
+    KILN_ASSIGN_OR_RETURN(progress, AttachProgress(line, run));
+  }
+  const int64_t run_first_epoch = run.first_epoch;
   KILN_ASSIGN_OR_RETURN(std::vector<runtime::EpochMetrics> history,
-                        loaded->Fit(data.train, data.test, std::move(run)));
+                        loaded.Fit(data.train, data.test, std::move(run)));
   KILN_RETURN_IF_ERROR(TensorBoardStatus(tensorboard));
   KILN_RETURN_IF_ERROR(PlotStatus(plot));
   std::cout << runtime::FinalSummary(history);
+  if (data_parallel != nullptr) std::cout << AllReduceSummary(world, history, run_first_epoch);
   return absl::OkStatus();
 }
 
 }  // namespace
 
 int TrainCommand(const std::vector<std::string>& args) {
-  return ExitStatus(Train(args));
+  absl::StatusOr<std::unique_ptr<runtime::Communicator>> world = runtime::MakeLaunchCommunicator();
+  if (!world.ok()) return ExitStatus(world.status());
+  return runtime::FinishRank(**world, Train(args, **world), ExitStatus);
 }
 
 }  // namespace kiln::tools

@@ -13,6 +13,7 @@
 #include "codegen/cpu/cpu_backend.h"
 #include "frontend/frontend.h"
 #include "ir/op_registry.h"
+#include "runtime/data_parallel.h"
 #include "runtime/data_sources.h"
 #include "runtime/init_weights.h"
 #include "support/source_location.h"
@@ -78,7 +79,8 @@ absl::Status PlanInitWeights(PreparedTraining& p) {
 
 absl::StatusOr<PreparedTraining> PrepareTraining(const CommandLine& line,
                                                  const std::string& command,
-                                                 const std::vector<ModelSetting>& settings) {
+                                                 const std::vector<ModelSetting>& settings,
+                                                 const runtime::Communicator* data_parallel) {
   if (line.positional().size() != 1) {
     return absl::InvalidArgumentError(
         absl::StrCat("usage: kiln ", command, " FILE [options] (see kiln --help)"));
@@ -88,6 +90,9 @@ absl::StatusOr<PreparedTraining> PrepareTraining(const CommandLine& line,
   KILN_RETURN_IF_ERROR(ApplyModelSettings(settings, p.ast));
   KILN_ASSIGN_OR_RETURN(p.train, frontend::LowerTrainConfig(p.ast));
   KILN_RETURN_IF_ERROR(ApplyOverrides(line, p.train));
+  const int world = data_parallel != nullptr ? data_parallel->world_size() : 1;
+  const int rank = data_parallel != nullptr ? data_parallel->rank() : 0;
+  p.train.data_parallel = world > 1;
   // Model errors first: they should not wait for (or be hidden behind) loading the data.
   KILN_RETURN_IF_ERROR(
       CompileEntryProgram(p.ast, p.train, {true, p.train.batch_size}, CompileOptions()).status());
@@ -106,9 +111,12 @@ absl::StatusOr<PreparedTraining> PrepareTraining(const CommandLine& line,
   data.num_classes = classes.value_or(0);
   KILN_ASSIGN_OR_RETURN(p.data, runtime::LoadDataset(data));
   p.recipe.data.num_classes = data.num_classes;
-  AddBatchSizes(p.options.entries, true, p.data.train.num_samples, p.train.batch_size);
-  AddBatchSizes(p.options.entries, false, p.data.test.num_samples,
-                eval_batch.value_or(p.train.batch_size));
+  KILN_ASSIGN_OR_RETURN(const int64_t local_batch, runtime::LocalBatch(p.train.batch_size, world));
+  AddBatchSizes(p.options.entries, true,
+                runtime::RankShareSize(p.data.train.num_samples, world), local_batch);
+  AddBatchSizes(p.options.entries, false,
+                runtime::EvaluationShard(p.data.test.num_samples, world, rank).size(),
+                eval_batch.value_or(local_batch));
   p.compile_start = std::chrono::steady_clock::now();
   KILN_ASSIGN_OR_RETURN(p.compiled, CompileModel(p.ast, p.train, p.options));
   return p;

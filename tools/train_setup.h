@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "frontend/ast.h"
 #include "ir/train_config.h"
+#include "runtime/communicator.h"
 #include "runtime/dataset.h"
 #include "runtime/executable.h"
 #include "runtime/train_recipe.h"
@@ -52,10 +53,14 @@ struct PreparedTraining {
   // those init_exclude keeps at their initializers) and its checkpoints record.
   runtime::TrainRecipe recipe;
 };
-// `settings` (--set) are applied to the model as it is parsed, before anything reads it.
-absl::StatusOr<PreparedTraining> PrepareTraining(const CommandLine& line,
-                                                 const std::string& command = "train",
-                                                 const std::vector<ModelSetting>& settings = {});
+// `settings` (--set) are applied to the model as it is parsed, before anything reads it. With
+// `data_parallel` (a world of several ranks), the step gets the gradient all-reduce and the entry
+// points are this rank's: its share of each epoch at batch_size / world, and its shard of the
+// test set (runtime/data_parallel.h).
+absl::StatusOr<PreparedTraining> PrepareTraining(
+    const CommandLine& line, const std::string& command = "train",
+    const std::vector<ModelSetting>& settings = {},
+    const runtime::Communicator* data_parallel = nullptr);
 
 // TrainOptions::unfused_program for `prepared`: on first call, compiles the same entry points
 // with one op per kernel, JIT-compiles them (seconds for a large model; only a run that has
