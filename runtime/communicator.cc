@@ -42,16 +42,6 @@ bool LaunchedUnderMpi() {
          EnvInt("PMIX_SIZE") > 1 || EnvInt("SLURM_NTASKS") > 1;
 }
 
-absl::StatusOr<std::unique_ptr<Communicator>> MakeLaunchCommunicator() {
-  if (!LaunchedUnderMpi()) return MakeLocalCommunicator();
-  if (!MpiAvailable()) {
-    return absl::FailedPreconditionError(
-        "started with several ranks (mpirun/srun), but this kiln was built without MPI; install "
-        "libopenmpi-dev and rebuild (docs/distributed.md)");
-  }
-  return MakeMpiCommunicator();
-}
-
 namespace {
 
 void AllReduceMeanHook(void* comm, float* data, int64_t count) {
@@ -74,14 +64,5 @@ KilnParallel BindCommunicator(const KilnParallel& base, Communicator& comm) {
   table.all_reduce_mean = &AllReduceMeanHook;
   return table;
 }
-
-#ifndef KILN_HAVE_MPI
-bool MpiAvailable() { return false; }
-
-absl::StatusOr<std::unique_ptr<Communicator>> MakeMpiCommunicator() {
-  return absl::FailedPreconditionError(
-      "this kiln was built without MPI; install libopenmpi-dev and reconfigure");
-}
-#endif
 
 }  // namespace kiln::runtime

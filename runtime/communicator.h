@@ -3,7 +3,7 @@
 // ABI; the trainer uses Broadcast, Barrier and AllGather for start-up checks and parameter sync.
 //
 //   std::unique_ptr<Communicator> comm = MakeLocalCommunicator();   // world 1, no-ops
-//   absl::StatusOr<std::unique_ptr<Communicator>> mpi = MakeMpiCommunicator(&argc, &argv);
+//   absl::StatusOr<std::unique_ptr<Communicator>> mpi = MakeMpiCommunicator();  // runtime/mpi/
 //   comm->AllReduceMean(grads.data(), grads.size());
 //
 // Every rank must call the same collectives in the same order with the same sizes: kiln's static
@@ -67,20 +67,9 @@ class Communicator {
 // A world of one: collectives return their input unchanged.
 std::unique_ptr<Communicator> MakeLocalCommunicator();
 
-// True when this kiln was built with an MPI backend.
-bool MpiAvailable();
-
 // True when the environment says this process was started by mpirun/srun with more than one rank
 // (OMPI_COMM_WORLD_SIZE, PMI_SIZE, PMIX_RANK...), so kiln should join the MPI world.
 bool LaunchedUnderMpi();
-
-// Initializes MPI (once per process) and returns a communicator over MPI_COMM_WORLD; an error
-// when kiln was built without MPI.
-absl::StatusOr<std::unique_ptr<Communicator>> MakeMpiCommunicator();
-
-// The communicator of this process: MakeMpiCommunicator's when LaunchedUnderMpi() (an error when
-// kiln was built without MPI), else MakeLocalCommunicator's world of one.
-absl::StatusOr<std::unique_ptr<Communicator>> MakeLaunchCommunicator();
 
 // `base` with its collective hooks (KilnParallel::comm, all_reduce_mean) calling `comm`, which
 // must outlive the table: generated code runs each all_reduce op's kernel, then hands the op's

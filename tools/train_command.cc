@@ -11,6 +11,7 @@
 #include "frontend/frontend.h"
 #include "runtime/checkpoint.h"
 #include "runtime/communicator.h"
+#include "runtime/mpi/mpi_communicator.h"
 #include "runtime/data_parallel.h"
 #include "runtime/dataset.h"
 #include "runtime/executable.h"

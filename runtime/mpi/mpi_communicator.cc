@@ -1,4 +1,4 @@
-// The MPI backend of Communicator, compiled only when CMake finds MPI (KILN_HAVE_MPI).
+// The MPI backend of Communicator (kiln_runtime_mpi), compiled only when CMake finds MPI.
 // AllReduceMean sums each slice in rank order itself (MPI_Alltoall, then MPI_Allgather) rather
 // than trusting MPI_Allreduce's reduction order, so every rank gets bit-identical results on any
 // transport and the same run gives the same bits twice.
@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "runtime/communicator.h"
+#include "runtime/mpi/mpi_communicator.h"
 
 #define KILN_MPI_RETURN(expr)          \
   do {                                  \

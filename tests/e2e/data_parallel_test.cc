@@ -14,6 +14,7 @@
 #include "gtest/gtest.h"
 #include "runtime/checkpoint.h"
 #include "runtime/communicator.h"
+#include "runtime/mpi/mpi_communicator.h"
 #include "tests/e2e/kiln_process.h"
 #include "tests/sanitizers.h"
 

@@ -1,4 +1,5 @@
 #include "runtime/communicator.h"
+#include "runtime/mpi/mpi_communicator.h"
 
 #include <unistd.h>
 
