@@ -9,6 +9,7 @@
 #include "aot/program_commands.h"
 #include "aot/program_flags.h"
 #include "runtime/checkpoint.h"
+#include "runtime/communicator.h"
 #include "runtime/dataset.h"
 #include "runtime/resume.h"
 #include "runtime/thread_pool.h"
@@ -29,6 +30,13 @@ absl::Status TrainProgram(const std::vector<std::string>& args) {
                          {"resume", "per-class"}));
   if (!line.positional().empty()) {
     return absl::InvalidArgumentError("usage: train [options] (see --help)");
+  }
+  // Programs link no MPI (only the kiln command does): N ranks would each train alone and
+  // overwrite each other's metrics and checkpoints.
+  if (runtime::LaunchedUnderMpi()) {
+    return absl::UnimplementedError(
+        "started with several ranks (mpirun/srun), but built programs do not train "
+        "data-parallel yet; run `mpirun -np N kiln train FILE` (docs/distributed.md)");
   }
   const bool resume = line.Has("resume");
   if (resume && !line.Has("checkpoint")) {
