@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <iostream>
 #include <type_traits>
 
 #include "absl/strings/str_cat.h"
@@ -193,6 +194,46 @@ absl::Status JoinDataParallelRun(Communicator& comm, const RankFingerprint& fing
   KILN_RETURN_IF_ERROR(BroadcastRunStart(comm, run));
   run.comm = &comm;
   return absl::OkStatus();
+}
+
+absl::Status StartRun(Communicator* data_parallel, const RankFingerprint& fingerprint,
+                      Executable& executable, TrainOptions& run,
+                      const std::function<absl::Status()>& load) {
+  if (data_parallel == nullptr) return load();
+  const absl::Status loaded = data_parallel->rank() == 0 ? load() : absl::OkStatus();
+  KILN_RETURN_IF_ERROR(AgreeOnStatus(*data_parallel, loaded));
+  KILN_RETURN_IF_ERROR(JoinDataParallelRun(*data_parallel, fingerprint, executable, run));
+  if (data_parallel->rank() != 0) {
+    run.log = nullptr;
+    run.metrics_out.clear();
+    run.checkpoint_path.clear();
+    run.best_checkpoint_path.clear();
+  }
+  return absl::OkStatus();
+}
+
+std::string AllReduceSummary(const Communicator& comm, const std::vector<EpochMetrics>& history,
+                             int64_t first_epoch) {
+  int64_t steps = 0;
+  double seconds = 0.0;
+  for (const EpochMetrics& epoch : history) {
+    if (epoch.epoch < first_epoch) continue;
+    steps += epoch.steps;
+    seconds += epoch.seconds;
+  }
+  const Communicator::AllReduceTally& tally = comm.gradient_all_reduces();
+  if (steps == 0 || tally.calls == 0) return "";
+  return absl::StrFormat(
+      "all-reduce: %.2f ms per step (%d call%s of %d values), %.0f%% of training time\n",
+      1e3 * tally.seconds / steps, tally.calls / steps, tally.calls == steps ? "" : "s",
+      tally.values / tally.calls, seconds > 0 ? 100.0 * tally.seconds / seconds : 0.0);
+}
+
+StdoutOnRankZero::StdoutOnRankZero(const Communicator& comm)
+    : saved_(comm.rank() != 0 ? std::cout.rdbuf(&discard_) : nullptr) {}
+
+StdoutOnRankZero::~StdoutOnRankZero() {
+  if (saved_ != nullptr) std::cout.rdbuf(saved_);
 }
 
 absl::Status CheckRanksAgree(Communicator& comm, const RankFingerprint& mine) {

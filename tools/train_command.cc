@@ -3,7 +3,6 @@
 #include <chrono>
 #include <iostream>
 #include <map>
-#include <streambuf>
 #include <string>
 #include <vector>
 
@@ -32,47 +31,11 @@
 namespace kiln::tools {
 namespace {
 
-// Discards what this process writes to stdout while alive: under data parallelism only rank 0
-// prints (errors still go to stderr, each with its rank).
-class SilenceStdout {
- public:
-  explicit SilenceStdout(bool silence) : saved_(silence ? std::cout.rdbuf(&discard_) : nullptr) {}
-  ~SilenceStdout() {
-    if (saved_ != nullptr) std::cout.rdbuf(saved_);
-  }
-
- private:
-  struct Discard : std::streambuf {
-    int overflow(int c) override { return traits_type::not_eof(c); }
-  } discard_;
-  std::streambuf* saved_;
-};
-
-// "all-reduce: 0.41 ms per step (1 call of 235146 values), 9% of training time": what rank 0's
-// gradient averaging cost in the epochs this run trained (from `first_epoch` on).
-std::string AllReduceSummary(const runtime::Communicator& world,
-                             const std::vector<runtime::EpochMetrics>& history,
-                             int64_t first_epoch) {
-  int64_t steps = 0;
-  double seconds = 0.0;
-  for (const runtime::EpochMetrics& epoch : history) {
-    if (epoch.epoch < first_epoch) continue;
-    steps += epoch.steps;
-    seconds += epoch.seconds;
-  }
-  const runtime::Communicator::AllReduceTally& tally = world.gradient_all_reduces();
-  if (steps == 0 || tally.calls == 0) return "";
-  return absl::StrFormat(
-      "all-reduce: %.2f ms per step (%d call%s of %d values), %.0f%% of training time\n",
-      1e3 * tally.seconds / steps, tally.calls / steps, tally.calls == steps ? "" : "s",
-      tally.values / tally.calls, seconds > 0 ? 100.0 * tally.seconds / seconds : 0.0);
-}
-
 absl::Status Train(std::vector<std::string> args, runtime::Communicator& world) {
   // Launched by mpirun/srun with several ranks, this process is one rank of a data-parallel run.
   runtime::Communicator* data_parallel = world.world_size() > 1 ? &world : nullptr;
   const bool root = world.rank() == 0;
-  SilenceStdout quiet(!root);
+  runtime::StdoutOnRankZero quiet(world);
   KILN_ASSIGN_OR_RETURN(std::vector<ModelSetting> settings, TakeModelSettings(args));
   KILN_ASSIGN_OR_RETURN(
       CommandLine line,
@@ -111,19 +74,10 @@ absl::Status Train(std::vector<std::string> args, runtime::Communicator& world) 
       compiled, {.seed = train.seed, .threads = static_cast<int>(threads.value_or(0)),
                  .cpu = line.String("cpu").value_or("native"),
                  .use_cache = !line.Has("no-cache")});
-  // Rank 0 loads --init-weights and the checkpoint to resume; JoinDataParallelRun sends them on.
-  runtime::TrainOptions run = runtime::TrainOptionsOf(prepared.recipe, line);
-  absl::Status loaded_status = loaded_or.status();
-  if (loaded_status.ok() && root) {
-    loaded_status = runtime::LoadInitWeights(prepared.recipe, (*loaded_or)->host(), std::cout);
-  }
-  if (loaded_status.ok() && root && resume) {
-    loaded_status = runtime::Resume(data.train.num_samples, (*loaded_or)->host(), run);
-  }
   if (data_parallel != nullptr) {
-    KILN_RETURN_IF_ERROR(runtime::AgreeOnStatus(world, loaded_status));
+    KILN_RETURN_IF_ERROR(runtime::AgreeOnStatus(world, loaded_or.status()));
   }
-  KILN_RETURN_IF_ERROR(loaded_status);
+  KILN_RETURN_IF_ERROR(loaded_or.status());
   codegen::LoadedModel& loaded = **loaded_or;
   double compile_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() -
                                                          prepared.compile_start)
@@ -139,24 +93,21 @@ absl::Status Train(std::vector<std::string> args, runtime::Communicator& world) 
           : absl::StrFormat("; %d ranks (%s) of batch %d", world.world_size(), world.backend(),
                             train.batch_size / world.world_size()));
 
-  if (data_parallel != nullptr) {
-    const runtime::RankFingerprint fingerprint{
-        .kiln_version = VersionLine(),
-        .graph_hash = runtime::HashBytes(prepared.recipe.model_fingerprint),
-        .parameter_bytes = runtime::ParameterBytes(loaded.host()),
-        .global_batch = train.batch_size,
-        .dataset_size = data.train.num_samples};
-    KILN_RETURN_IF_ERROR(
-        runtime::JoinDataParallelRun(world, fingerprint, loaded.host(), run));
-  } else {
-    run.unfused_program = UnfusedProgram(prepared);
-  }
-  if (!root) {  // Rank 0 alone writes files and draws.
-    run.log = nullptr;
-    run.metrics_out.clear();
-    run.checkpoint_path.clear();
-    run.best_checkpoint_path.clear();
-  }
+  runtime::TrainOptions run = runtime::TrainOptionsOf(prepared.recipe, line);
+  if (data_parallel == nullptr) run.unfused_program = UnfusedProgram(prepared);
+  const runtime::RankFingerprint fingerprint{
+      .kiln_version = VersionLine(),
+      .graph_hash = runtime::HashBytes(prepared.recipe.model_fingerprint),
+      .parameter_bytes = runtime::ParameterBytes(loaded.host()),
+      .global_batch = train.batch_size,
+      .dataset_size = data.train.num_samples};
+  // Rank 0 loads --init-weights and the checkpoint to resume; StartRun sends them on.
+  KILN_RETURN_IF_ERROR(
+      runtime::StartRun(data_parallel, fingerprint, loaded.host(), run, [&]() -> absl::Status {
+        KILN_RETURN_IF_ERROR(runtime::LoadInitWeights(prepared.recipe, loaded.host(), std::cout));
+        if (!resume) return absl::OkStatus();
+        return runtime::Resume(data.train.num_samples, loaded.host(), run);
+      }));
   std::shared_ptr<TensorBoardLog> tensorboard;
   std::shared_ptr<TrainPlot> plot;
   std::unique_ptr<ProgressBar> progress;  // Outlives the training (the trainer points at it).
@@ -172,7 +123,9 @@ absl::Status Train(std::vector<std::string> args, runtime::Communicator& world) 
   KILN_RETURN_IF_ERROR(TensorBoardStatus(tensorboard));
   KILN_RETURN_IF_ERROR(PlotStatus(plot));
   std::cout << runtime::FinalSummary(history);
-  if (data_parallel != nullptr) std::cout << AllReduceSummary(world, history, run_first_epoch);
+  if (data_parallel != nullptr) {
+    std::cout << runtime::AllReduceSummary(world, history, run_first_epoch);
+  }
   return absl::OkStatus();
 }
 
