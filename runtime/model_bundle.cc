@@ -227,6 +227,7 @@ void PutRecipe(Encoder& out, const TrainRecipe& r) {
   out.Str(r.init_weights);
   PutStrings(out, r.init_load);
   PutStrings(out, r.init_keep);
+  out.I64(r.data_parallel_ranks);
 }
 TrainRecipe GetRecipe(Decoder& in) {
   TrainRecipe r;
@@ -252,6 +253,7 @@ TrainRecipe GetRecipe(Decoder& in) {
   r.init_weights = in.Str();
   r.init_load = GetStrings(in);
   r.init_keep = GetStrings(in);
+  r.data_parallel_ranks = in.I64();
   return r;
 }
 

@@ -22,7 +22,7 @@
 
 namespace kiln::runtime {
 
-inline constexpr uint32_t kBundleVersion = 1;
+inline constexpr uint32_t kBundleVersion = 2;  // 2: TrainRecipe::data_parallel_ranks.
 
 struct ModelBundle {
   std::string kiln_version;     // Of the kiln that built the program.

@@ -42,6 +42,9 @@ struct TrainRecipe {
   // init_weights: the file, the tensors it loads and those it leaves at their initializers.
   std::string init_weights;
   std::vector<std::string> init_load, init_keep;
+  // The ranks a built program's steps were compiled for (kiln build --ranks N: the gradient
+  // all-reduce, batch_size / N per rank); 1: one process. kiln train sets it from mpirun's world.
+  int64_t data_parallel_ranks = 1;
 };
 
 // The flags `kiln train` and built programs share that override a recipe's values, read and

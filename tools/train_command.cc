@@ -61,7 +61,7 @@ absl::Status Train(std::vector<std::string> args, runtime::Communicator& world) 
   // Every rank prepares, loads and (rank 0) initializes on its own; a failure on any rank stops
   // them all at the next agreement instead of leaving the others in a collective.
   absl::StatusOr<PreparedTraining> prepared_or =
-      PrepareTraining(line, "train", settings, data_parallel);
+      PrepareTraining(line, "train", settings, {world.world_size(), world.rank()});
   if (data_parallel != nullptr) {
     KILN_RETURN_IF_ERROR(runtime::AgreeOnStatus(world, prepared_or.status()));
   }

@@ -25,8 +25,14 @@ namespace kiln::tools {
 void AddBatchSizes(std::vector<EntryRequest>& entries, bool training, int64_t samples,
                    int64_t batch) {
   if (samples <= 0) return;
-  entries.push_back({training, std::min(batch, samples)});
-  if (samples > batch && samples % batch != 0) entries.push_back({training, samples % batch});
+  auto add = [&](int64_t size) {
+    for (const EntryRequest& entry : entries) {
+      if (entry.training == training && entry.batch_size == size) return;
+    }
+    entries.push_back({training, size});
+  };
+  add(std::min(batch, samples));
+  if (samples > batch && samples % batch != 0) add(samples % batch);
 }
 
 absl::Status ApplyOverrides(const CommandLine& line, ir::TrainConfig& train) {
@@ -80,7 +86,7 @@ absl::Status PlanInitWeights(PreparedTraining& p) {
 absl::StatusOr<PreparedTraining> PrepareTraining(const CommandLine& line,
                                                  const std::string& command,
                                                  const std::vector<ModelSetting>& settings,
-                                                 const runtime::Communicator* data_parallel) {
+                                                 const RankPlan& ranks) {
   if (line.positional().size() != 1) {
     return absl::InvalidArgumentError(
         absl::StrCat("usage: kiln ", command, " FILE [options] (see kiln --help)"));
@@ -90,14 +96,14 @@ absl::StatusOr<PreparedTraining> PrepareTraining(const CommandLine& line,
   KILN_RETURN_IF_ERROR(ApplyModelSettings(settings, p.ast));
   KILN_ASSIGN_OR_RETURN(p.train, frontend::LowerTrainConfig(p.ast));
   KILN_RETURN_IF_ERROR(ApplyOverrides(line, p.train));
-  const int world = data_parallel != nullptr ? data_parallel->world_size() : 1;
-  const int rank = data_parallel != nullptr ? data_parallel->rank() : 0;
+  const int world = ranks.world;
   p.train.data_parallel = world > 1;
   // Model errors first: they should not wait for (or be hidden behind) loading the data.
   KILN_RETURN_IF_ERROR(
       CompileEntryProgram(p.ast, p.train, {true, p.train.batch_size}, CompileOptions()).status());
   KILN_ASSIGN_OR_RETURN(std::string fingerprint, ModelFingerprint(p.ast));
   p.recipe = RecipeOf(p.train, p.ast.model.name, fingerprint);
+  p.recipe.data_parallel_ranks = world;
   KILN_RETURN_IF_ERROR(PlanInitWeights(p));
   KILN_ASSIGN_OR_RETURN(auto eval_batch, line.Int("eval-batch-size"));
   if (eval_batch && *eval_batch < 1) {
@@ -114,9 +120,12 @@ absl::StatusOr<PreparedTraining> PrepareTraining(const CommandLine& line,
   KILN_ASSIGN_OR_RETURN(const int64_t local_batch, runtime::LocalBatch(p.train.batch_size, world));
   AddBatchSizes(p.options.entries, true,
                 runtime::RankShareSize(p.data.train.num_samples, world), local_batch);
-  AddBatchSizes(p.options.entries, false,
-                runtime::EvaluationShard(p.data.test.num_samples, world, rank).size(),
-                eval_batch.value_or(local_batch));
+  for (int rank = 0; rank < world; ++rank) {
+    if (ranks.rank.has_value() && rank != *ranks.rank) continue;
+    AddBatchSizes(p.options.entries, false,
+                  runtime::EvaluationShard(p.data.test.num_samples, world, rank).size(),
+                  eval_batch.value_or(local_batch));
+  }
   p.compile_start = std::chrono::steady_clock::now();
   KILN_ASSIGN_OR_RETURN(p.compiled, CompileModel(p.ast, p.train, p.options));
   return p;

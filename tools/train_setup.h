@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -15,7 +16,6 @@
 #include "absl/status/statusor.h"
 #include "frontend/ast.h"
 #include "ir/train_config.h"
-#include "runtime/communicator.h"
 #include "runtime/dataset.h"
 #include "runtime/executable.h"
 #include "runtime/train_recipe.h"
@@ -35,7 +35,8 @@ absl::Status ApplyOverrides(const CommandLine& line, ir::TrainConfig& train);
 runtime::TrainRecipe RecipeOf(const ir::TrainConfig& train, const std::string& model_name,
                               const std::string& model_fingerprint);
 
-// The static batch sizes a data set of `samples` needs: full batches and the smaller last one.
+// The static batch sizes a data set of `samples` needs: full batches and the smaller last one
+// (each entry once).
 void AddBatchSizes(std::vector<EntryRequest>& entries, bool training, int64_t samples,
                    int64_t batch);
 
@@ -53,14 +54,21 @@ struct PreparedTraining {
   // those init_exclude keeps at their initializers) and its checkpoints record.
   runtime::TrainRecipe recipe;
 };
-// `settings` (--set) are applied to the model as it is parsed, before anything reads it. With
-// `data_parallel` (a world of several ranks), the step gets the gradient all-reduce and the entry
-// points are this rank's: its share of each epoch at batch_size / world, and its shard of the
-// test set (runtime/data_parallel.h).
-absl::StatusOr<PreparedTraining> PrepareTraining(
-    const CommandLine& line, const std::string& command = "train",
-    const std::vector<ModelSetting>& settings = {},
-    const runtime::Communicator* data_parallel = nullptr);
+// Which ranks' entry points to compile: one process (world 1), one rank of a data-parallel world
+// (kiln train under mpirun), or every rank of it (kiln build --ranks N: one program for all).
+struct RankPlan {
+  int world = 1;
+  std::optional<int> rank;  // nullopt: every rank of `world`.
+};
+
+// `settings` (--set) are applied to the model as it is parsed, before anything reads it. With a
+// world of several ranks the step gets the gradient all-reduce and the entry points are the
+// ranks': a share of each epoch at batch_size / world, and a shard of the test set
+// (runtime/data_parallel.h).
+absl::StatusOr<PreparedTraining> PrepareTraining(const CommandLine& line,
+                                                 const std::string& command = "train",
+                                                 const std::vector<ModelSetting>& settings = {},
+                                                 const RankPlan& ranks = {});
 
 // TrainOptions::unfused_program for `prepared`: on first call, compiles the same entry points
 // with one op per kernel, JIT-compiles them (seconds for a large model; only a run that has
