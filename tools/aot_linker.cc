@@ -61,7 +61,13 @@ absl::StatusOr<LinkManifest> FindLinkManifest() {
 
 absl::StatusOr<std::vector<std::string>> ExecutableLinkArgs(const LinkManifest& manifest,
                                                             const std::vector<std::string>& objects,
-                                                            const std::string& output) {
+                                                            const std::string& output,
+                                                            bool data_parallel) {
+  if (data_parallel && !manifest.values.contains("main_mpi")) {
+    return absl::FailedPreconditionError(
+        "kiln build --ranks needs a kiln built with MPI (apt-get install libopenmpi-dev, then "
+        "rebuild kiln)");
+  }
   std::vector<std::string> args = {"ld.lld", "--build-id", "--eh-frame-hdr", "-m", "elf_x86_64",
                                    "--hash-style=gnu", "--as-needed", "-o", output};
   KILN_ASSIGN_OR_RETURN(std::string linker, manifest.Get("dynamic_linker"));
@@ -75,10 +81,22 @@ absl::StatusOr<std::vector<std::string>> ExecutableLinkArgs(const LinkManifest& 
     args.push_back(absl::StrCat("-L", dir));
   }
   args.insert(args.end(), objects.begin(), objects.end());
-  KILN_ASSIGN_OR_RETURN(std::string main_archive, manifest.Get("main"));
+  KILN_ASSIGN_OR_RETURN(std::string main_archive,
+                        manifest.Get(data_parallel ? "main_mpi" : "main"));
   KILN_ASSIGN_OR_RETURN(std::string runtime_archive, manifest.Get("runtime"));
-  args.insert(args.end(), {"--start-group", main_archive, runtime_archive, "--end-group"});
-  // libstdc++, libm, libgcc_s, libc and libz are the only shared objects a program needs.
+  args.insert(args.end(), {"--start-group", main_archive, runtime_archive});
+  if (data_parallel) {
+    KILN_ASSIGN_OR_RETURN(std::string mpi_runtime, manifest.Get("mpi_runtime"));
+    args.push_back(mpi_runtime);
+  }
+  args.push_back("--end-group");
+  if (data_parallel) {
+    KILN_ASSIGN_OR_RETURN(std::string mpi_libs, manifest.Get("mpi_libs"));
+    for (absl::string_view lib : absl::StrSplit(mpi_libs, ':', absl::SkipEmpty())) {
+      args.emplace_back(lib);
+    }
+  }
+  // libstdc++, libm, libgcc_s, libc and libz are the only other shared objects a program needs.
   args.insert(args.end(),
               {"-lz", "-lstdc++", "-lm", "-lgcc_s", "-lgcc", "-lc", "-lgcc_s", "-lgcc"});
   for (const char* key : {"crtend", "crtn"}) {

@@ -16,7 +16,8 @@ namespace kiln::tools {
 
 // The link manifest: "key=value" lines naming the runtime archives (runtime, main, capi), the
 // C runtime objects (crt1, crti, crtbegin, crtend, crtn), library directories (libdirs,
-// ':'-separated) and the dynamic linker.
+// ':'-separated) and the dynamic linker; where kiln was built with MPI, also what data-parallel
+// programs link instead or in addition (main_mpi, mpi_runtime, mpi_libs: ':'-separated).
 struct LinkManifest {
   std::map<std::string, std::string> values;
   absl::StatusOr<std::string> Get(const std::string& key) const;
@@ -27,10 +28,13 @@ struct LinkManifest {
 absl::StatusOr<LinkManifest> FindLinkManifest();
 absl::StatusOr<LinkManifest> ParseLinkManifest(const std::string& text, const std::string& path);
 
-// ld.lld's arguments for an executable from `objects` (the generated one first).
+// ld.lld's arguments for an executable from `objects` (the generated one first); with
+// `data_parallel`, one that joins mpirun's world (kiln build --ranks): an error naming what to
+// install when kiln was built without MPI.
 absl::StatusOr<std::vector<std::string>> ExecutableLinkArgs(const LinkManifest& manifest,
                                                             const std::vector<std::string>& objects,
-                                                            const std::string& output);
+                                                            const std::string& output,
+                                                            bool data_parallel = false);
 
 // A static library for C programs: `object` (the generated code, named `object_name` in the
 // archive) and every member of the runtime archive, with one symbol table.

@@ -125,7 +125,7 @@ absl::Status Build(const std::vector<std::string>& args) {
       CommandLine line,
       CommandLine::Parse(args, {"output", "cpu", "batch-size", "eval-batch-size", "epochs",
                                 "lr", "seed", "data-dir", "train-limit", "test-limit",
-                                "init-weights"},
+                                "init-weights", "ranks"},
                          {"lib", "no-cache"}));
   const std::string output = line.String("output").value_or("");
   if (output.empty()) {
@@ -133,7 +133,18 @@ absl::Status Build(const std::vector<std::string>& args) {
   }
   const std::string cpu = line.String("cpu").value_or("native");
   KILN_ASSIGN_OR_RETURN(LinkManifest manifest, FindLinkManifest());  // Before compiling.
-  KILN_ASSIGN_OR_RETURN(PreparedTraining prepared, PrepareTraining(line, "build"));
+  KILN_ASSIGN_OR_RETURN(auto ranks, line.Int("ranks"));
+  if (ranks && (*ranks < 1 || *ranks > 4096)) {
+    return absl::InvalidArgumentError("--ranks must be between 1 and 4096");
+  }
+  const int world = static_cast<int>(ranks.value_or(1));
+  if (world > 1 && line.Has("lib")) {
+    return absl::InvalidArgumentError("--ranks builds programs; the C library (--lib) runs on "
+                                      "one process");
+  }
+  // A data-parallel program holds every rank's entry points: one binary for the whole job.
+  KILN_ASSIGN_OR_RETURN(PreparedTraining prepared,
+                        PrepareTraining(line, "build", {}, {.world = world}));
   KILN_RETURN_IF_ERROR(AddFullEvalBatch(prepared));
 
   runtime::ModelBundle bundle;
@@ -152,7 +163,7 @@ absl::Status Build(const std::vector<std::string>& args) {
   const std::string object_path = absl::StrCat(output, ".kiln-", getpid(), ".o");
   KILN_RETURN_IF_ERROR(WriteFileAtomically(object_path, object.object));
   KILN_ASSIGN_OR_RETURN(std::vector<std::string> link_args,
-                        ExecutableLinkArgs(manifest, {object_path}, output));
+                        ExecutableLinkArgs(manifest, {object_path}, output, world > 1));
   absl::Status linked = RunLld(link_args);
   std::filesystem::remove(object_path);
   KILN_RETURN_IF_ERROR(linked);

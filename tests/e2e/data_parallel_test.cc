@@ -46,17 +46,23 @@ std::vector<std::string> TrainArgs(const std::string& model, int epochs,
   return args;
 }
 
-// `timeout SECONDS mpirun -np RANKS KILN ARGS...`; `apps` adds MPMD programs after a `:`.
-RunResult Mpirun(int ranks, const std::vector<std::string>& args, int seconds = 120,
-                 const std::vector<std::string>& apps = {}) {
+// `timeout SECONDS mpirun -np RANKS BINARY ARGS...`; `apps` adds MPMD programs after a `:`.
+RunResult MpirunBinary(const std::string& binary, int ranks, const std::vector<std::string>& args,
+                       int seconds = 120, const std::vector<std::string>& apps = {}) {
   setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
   setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
   std::vector<std::string> command = {std::to_string(seconds), "mpirun", "--oversubscribe",
                                       "--bind-to", "none", "-np", std::to_string(ranks),
-                                      KILN_BINARY};
+                                      binary};
   command.insert(command.end(), args.begin(), args.end());
   command.insert(command.end(), apps.begin(), apps.end());
   return e2e::RunBinary("/usr/bin/timeout", command);
+}
+
+// The same with kiln.
+RunResult Mpirun(int ranks, const std::vector<std::string>& args, int seconds = 120,
+                 const std::vector<std::string>& apps = {}) {
+  return MpirunBinary(KILN_BINARY, ranks, args, seconds, apps);
 }
 
 absl::StatusOr<runtime::Checkpoint> Read(const std::string& path) {
@@ -232,6 +238,50 @@ TEST(DataParallelTrainTest, ResumesWithAnotherNumberOfRanks) {
   RunResult last = e2e::RunKiln(TrainArgs(kModel, 4, {"--checkpoint", path, "--resume"}));
   ASSERT_TRUE(Succeeded(last)) << Describe(last);
   EXPECT_NE(last.out.find("after epoch 3 of 4"), std::string::npos) << Describe(last);
+}
+
+TEST(DataParallelTrainTest, BuiltProgramTrainsOnItsRanksAsKilnTrainDoes) {
+  SKIP_WITHOUT_MPI();
+  TempDir dir;
+  const std::vector<std::string> data = {"--train-limit", "3200", "--test-limit", "500"};
+  const std::string program = dir.File("fmlp"), single = dir.File("fmlp1");
+  std::vector<std::string> build = {"build", kModel, "-o", program, "--ranks", "2"};
+  build.insert(build.end(), data.begin(), data.end());
+  RunResult built = e2e::RunKiln(build);
+  ASSERT_TRUE(Succeeded(built)) << Describe(built);
+
+  const std::string aot = dir.File("aot.ckpt"), jit = dir.File("jit.ckpt");
+  RunResult a = MpirunBinary(program, 2, {"train", "--epochs", "1", "--threads", "1",
+                                          "--checkpoint", aot});
+  ASSERT_TRUE(Succeeded(a)) << Describe(a);
+  EXPECT_NE(a.out.find("2 ranks (mpi) of batch 32"), std::string::npos) << Describe(a);
+  RunResult j = Mpirun(2, TrainArgs(kModel, 1, {"--checkpoint", jit}));
+  ASSERT_TRUE(Succeeded(j)) << Describe(j);
+  absl::StatusOr<runtime::Checkpoint> x = Read(aot), y = Read(jit);
+  ASSERT_TRUE(x.ok()) << x.status();
+  ASSERT_TRUE(y.ok()) << y.status();
+  ASSERT_EQ(x->tensors.size(), y->tensors.size());
+  for (size_t i = 0; i < x->tensors.size(); ++i) {
+    EXPECT_TRUE(x->tensors[i].bytes == y->tensors[i].bytes) << x->tensors[i].name;
+  }
+
+  // Another world size, or a program built for one process, is one line from rank 0.
+  RunResult three = MpirunBinary(program, 3, {"train", "--epochs", "1"});
+  ASSERT_TRUE(three.exited) << Describe(three);
+  EXPECT_NE(three.exit_code, 0);
+  const std::string message = "this program was built for 2 ranks (kiln build --ranks 2) but "
+                              "runs on 3; start it with mpirun -np 2";
+  ASSERT_NE(three.err.find(message), std::string::npos) << Describe(three);
+  EXPECT_EQ(three.err.find(message), three.err.rfind(message)) << Describe(three);
+  build = {"build", kModel, "-o", single, "--train-limit", "3200", "--test-limit", "500"};
+  ASSERT_TRUE(Succeeded(e2e::RunKiln(build)));
+  RunResult alone = MpirunBinary(single, 2, {"train", "--epochs", "1"});
+  ASSERT_TRUE(alone.exited) << Describe(alone);
+  EXPECT_NE(alone.exit_code, 0);
+  EXPECT_NE(alone.err.find("this program was built for one process; rebuild it with kiln build "
+                           "--ranks N"),
+            std::string::npos)
+      << Describe(alone);
 }
 
 }  // namespace
