@@ -170,6 +170,8 @@ kiln build options:
                        batches and the last one) are compiled for these sample counts.
   --epochs N, --lr X, --seed S, --init-weights FILE
                        The program's defaults (its own flags override them).
+  --ranks N            A data-parallel program for mpirun -np N (linked with MPI): every
+                       rank's entry points, batch_size / N per rank (docs/distributed.md).
   --no-cache           Compile from scratch and store nothing in the code cache.
 Links in-process with LLD against the runtime archive built with kiln (<kiln dir>/aot/).
 
