@@ -67,6 +67,10 @@ inline constexpr int64_t kBatchDim = -1000003;
 // "[B, -1]": a shape list, kBatchDim written as B.
 std::string FormatDims(const std::vector<int64_t>& dims);
 
+// A layer instance as a name= argument: bare when every dotted part starts like a name
+// (layer1.conv1), else in quotes ("layer1.0.conv1").
+std::string FormatLayerName(const std::string& instance);
+
 // Formats a number so that parsing it gives the same f32 (and integers without a point).
 std::string FormatNumber(double value);
 // "[1, 2, 3]"

@@ -251,8 +251,8 @@ Emit EmitConv(NodeContext& node) {
                       ", stride=", FormatList(AttrOr(node, "strides", 2, 1)),
                       ", padding=", FormatList(padding.symmetric),
                       ", dilation=", FormatList(AttrOr(node, "dilations", 2, 1)),
-                      ", groups=", groups, has_bias ? "" : ", bias=false", ", name=", instance,
-                      ")");
+                      ", groups=", groups, has_bias ? "" : ", bias=false",
+                      ", name=", FormatLayerName(instance), ")");
 }
 
 absl::StatusOr<std::vector<int64_t>> PoolKernel(NodeContext& node) {
@@ -332,7 +332,7 @@ Emit EmitBatchNormalization(NodeContext& node) {
   node.SetOutputRank(*rank);
   return absl::StrCat(layer, "(", x, ", eps=", FormatNumber(node.Float("epsilon", 1e-5f)),
                       ", momentum=", FormatNumber(1.0 - node.Float("momentum", 0.9f)),
-                      ", name=", instance, ")");
+                      ", name=", FormatLayerName(instance), ")");
 }
 
 // An attribute before the opset that made it an input (axes, pads, ...): the attribute when the
@@ -640,7 +640,8 @@ Fold FoldTranspose(NodeContext& node) {
   const std::vector<int64_t> out_strides = Strides(shape);
   for (int64_t i = 0; i < static_cast<int64_t>(out.size()); ++i) {
     int64_t from = 0;
-    for (int64_t d = 0; d < rank; ++d) from += (i / out_strides[d] % shape[d]) * in_strides[perm[d]];
+    for (int64_t d = 0; d < rank; ++d)
+      from += (i / out_strides[d] % shape[d]) * in_strides[perm[d]];
     out[i] = values[from];
   }
   return IntTensor(shape, out);
