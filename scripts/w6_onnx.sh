@@ -1,0 +1,77 @@
+#!/bin/bash
+# W6 end to end through ONNX (issue 14), small enough for a 2-core machine:
+#   1. PyTorch trains ResNet-18 on Fashion-MNIST classes 0-4 and exports it with torch.onnx.export;
+#   2. kiln import turns it into a .kiln file and a weights file (state_dict names), checked
+#      against ONNX Runtime on the same images;
+#   3. feature extraction: examples/resnet18_features.kiln starts from the imported weights, the
+#      trunk frozen, the new 10-class head trained;
+#   4. fine-tuning: the same model with nothing frozen, from step 3's weights, keeping the epoch
+#      with the best test loss (--save-best);
+#   5. kiln export writes that model as ONNX, and ONNX Runtime's accuracy and logits on the test
+#      images are compared with kiln's.
+#   bash scripts/w6_onnx.sh [WORK_DIR]     default: w6_run; KILN=path/to/kiln (build/tools/kiln)
+# Settings through the environment: W6_TRAIN_LIMIT (9600), W6_TEST_LIMIT (2000), W6_STEPS (300
+# PyTorch steps), W6_FEATURE_EPOCHS (4), W6_FINETUNE_EPOCHS (4), W6_FINETUNE_LR (1e-4),
+# W6_THREADS (2). Needs Debian's python3-torch and the peers' venv with onnx and onnxruntime
+# (bash scripts/onnx_roundtrip_setup.sh); exits 77 when they are missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+kiln=$(realpath "${KILN:-build/tools/kiln}")
+work=${1:-w6_run}
+venv="${KILN_PEERS_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/kiln/peers-venv}"
+train_limit=${W6_TRAIN_LIMIT:-9600} test_limit=${W6_TEST_LIMIT:-2000} steps=${W6_STEPS:-300}
+feature_epochs=${W6_FEATURE_EPOCHS:-4} finetune_epochs=${W6_FINETUNE_EPOCHS:-4}
+finetune_lr=${W6_FINETUNE_LR:-1e-4} threads=${W6_THREADS:-2}
+if ! /usr/bin/python3 -c 'import torch' 2>/dev/null ||
+   ! "$venv/bin/python" -c 'import onnx, onnxruntime' 2>/dev/null; then
+  echo "w6_onnx: SKIP: needs python3-torch and onnx, onnxruntime in $venv" \
+       "(bash scripts/onnx_roundtrip_setup.sh)"
+  exit 77
+fi
+mkdir -p "$work"
+start=$SECONDS
+stage() { echo; echo "== $1 ($((SECONDS - start)) s so far)"; }
+limits=(--train-limit "$train_limit" --test-limit "$test_limit" --threads "$threads" --quiet)
+
+stage "1. PyTorch: ResNet-18 on classes 0-4, $steps Adam steps, exported to ONNX"
+/usr/bin/python3 scripts/pretrain_resnet18_torch.py --steps "$steps" --threads "$threads" \
+    --out '' --onnx "$work/resnet18_fm5.onnx"
+
+stage "2. kiln import, checked against ONNX Runtime"
+"$kiln" import "$work/resnet18_fm5.onnx" -o "$work/resnet18_fm5.kiln" \
+    --weights "$work/resnet18_fm5.kckpt"
+"$venv/bin/python" scripts/w6_onnx_eval.py --kiln "$kiln" --onnx "$work/resnet18_fm5.onnx" \
+    --model "$work/resnet18_fm5.kiln" --weights "$work/resnet18_fm5.kckpt" --classes 5 \
+    --test-limit "$test_limit" --tag imported
+
+stage "3. feature extraction: trunk frozen, new head, $feature_epochs epochs"
+"$kiln" train examples/resnet18_features.kiln --init-weights "$work/resnet18_fm5.kckpt" \
+    --epochs "$feature_epochs" "${limits[@]}" --checkpoint "$work/features.ckpt" \
+    --metrics-out "$work/features.json"
+
+stage "4. fine-tuning: nothing frozen, lr $finetune_lr, $finetune_epochs epochs, best test loss kept"
+sed -e '/^  freeze = /d' -e '/^  init_exclude = /d' -e 's/^model resnet18_features/model resnet18_finetune/' \
+    examples/resnet18_features.kiln > "$work/resnet18_finetune.kiln"
+"$kiln" train "$work/resnet18_finetune.kiln" --init-weights "$work/features.ckpt" \
+    --lr "$finetune_lr" --epochs "$finetune_epochs" "${limits[@]}" \
+    --save-best "$work/finetune_best.ckpt" --metrics-out "$work/finetune.json"
+
+stage "5. kiln export of the best epoch, run in ONNX Runtime"
+"$kiln" export "$work/resnet18_finetune.kiln" --weights "$work/finetune_best.ckpt" \
+    -o "$work/tuned.onnx"
+"$venv/bin/python" scripts/w6_onnx_eval.py --kiln "$kiln" --onnx "$work/tuned.onnx" \
+    --model "$work/resnet18_finetune.kiln" --weights "$work/finetune_best.ckpt" \
+    --test-limit "$test_limit" --tag tuned
+"$venv/bin/python" - "$work" <<'PY'
+import json, sys
+for stage in ("features", "finetune"):
+    epochs = json.load(open("%s/%s.json" % (sys.argv[1], stage)))["epochs"]
+    best = min(epochs, key=lambda e: e["test_loss"])
+    last = epochs[-1]
+    print("%-8s last epoch %d: train loss %.4f test loss %.4f acc %.4f; best test loss: epoch %d "
+          "(%.4f, acc %.4f); %.0f s training" % (
+              stage, last["epoch"], last["train_loss"], last["test_loss"], last["test_accuracy"],
+              best["epoch"], best["test_loss"], best["test_accuracy"],
+              sum(e["seconds"] for e in epochs)))
+PY
+echo "w6_onnx: done in $((SECONDS - start)) s"
