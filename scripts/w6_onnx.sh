@@ -3,8 +3,8 @@
 #   1. PyTorch trains ResNet-18 on Fashion-MNIST classes 0-4 and exports it with torch.onnx.export;
 #   2. kiln import turns it into a .kiln file and a weights file (state_dict names), checked
 #      against ONNX Runtime on the same images;
-#   3. feature extraction: examples/resnet18_features.kiln starts from the imported weights, the
-#      trunk frozen, the new 10-class head trained;
+#   3. feature extraction: the imported .kiln with its 5-way fc replaced by a new 10-class head
+#      (as examples/resnet18_features.kiln, whose parameter names it shares), the trunk frozen;
 #   4. fine-tuning: the same model with nothing frozen, from step 3's weights, keeping the epoch
 #      with the best test loss (--save-best);
 #   5. kiln export writes that model as ONNX, and ONNX Runtime's accuracy and logits on the test
@@ -45,22 +45,30 @@ stage "2. kiln import, checked against ONNX Runtime"
     --test-limit "$test_limit" --tag imported
 
 stage "3. feature extraction: trunk frozen, new head, $feature_epochs epochs"
-"$kiln" train examples/resnet18_features.kiln --init-weights "$work/resnet18_fm5.kckpt" \
+# The imported model, edited: its fc becomes the new head and its placeholder loss a
+# cross-entropy; the train section is examples/resnet18_features.kiln's.
+sed -e '/^  param fc\./d' -e '/^  # kiln import cannot know the loss/d' -e '/^  # Replace it, e.g./d' \
+    -e '/^# A stub to edit/,$d' -e 's/^  input x: .*/&\n  input y: i64[B]/' \
+    -e 's/^  logits = matmul(\(.*\), fc\.weight, transpose_b=true) + fc\.bias$/  f = relu(linear(\1, 512, name="fc.0"))\n  f = dropout(f, p=0.4)\n  f = relu(linear(f, 256, name="fc.3"))\n  logits = linear(f, 10, name="fc.5")/' \
+    -e 's/^  loss = mean(logits)$/  loss = cross_entropy(logits, y)/' \
+    "$work/resnet18_fm5.kiln" > "$work/features.kiln"
+sed -n '/^train {/,$p' examples/resnet18_features.kiln >> "$work/features.kiln"
+grep -q 'name="fc.5"' "$work/features.kiln" || { echo "w6_onnx: the imported fc was not found"; exit 1; }
+"$kiln" train "$work/features.kiln" --init-weights "$work/resnet18_fm5.kckpt" \
     --epochs "$feature_epochs" "${limits[@]}" --checkpoint "$work/features.ckpt" \
     --metrics-out "$work/features.json"
 
 stage "4. fine-tuning: nothing frozen, lr $finetune_lr, $finetune_epochs epochs, best test loss kept"
-sed -e '/^  freeze = /d' -e '/^  init_exclude = /d' -e 's/^model resnet18_features/model resnet18_finetune/' \
-    examples/resnet18_features.kiln > "$work/resnet18_finetune.kiln"
-"$kiln" train "$work/resnet18_finetune.kiln" --init-weights "$work/features.ckpt" \
+sed -e '/^  freeze = /d' -e '/^  init_exclude = /d' "$work/features.kiln" > "$work/finetune.kiln"
+"$kiln" train "$work/finetune.kiln" --init-weights "$work/features.ckpt" \
     --lr "$finetune_lr" --epochs "$finetune_epochs" "${limits[@]}" \
     --save-best "$work/finetune_best.ckpt" --metrics-out "$work/finetune.json"
 
 stage "5. kiln export of the best epoch, run in ONNX Runtime"
-"$kiln" export "$work/resnet18_finetune.kiln" --weights "$work/finetune_best.ckpt" \
+"$kiln" export "$work/finetune.kiln" --weights "$work/finetune_best.ckpt" \
     -o "$work/tuned.onnx"
 "$venv/bin/python" scripts/w6_onnx_eval.py --kiln "$kiln" --onnx "$work/tuned.onnx" \
-    --model "$work/resnet18_finetune.kiln" --weights "$work/finetune_best.ckpt" \
+    --model "$work/finetune.kiln" --weights "$work/finetune_best.ckpt" \
     --test-limit "$test_limit" --tag tuned
 "$venv/bin/python" - "$work" <<'PY'
 import json, sys
