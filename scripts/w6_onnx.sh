@@ -11,7 +11,7 @@
 #      images are compared with kiln's.
 #   bash scripts/w6_onnx.sh [WORK_DIR]     default: w6_run; KILN=path/to/kiln (build/tools/kiln)
 # Settings through the environment: W6_TRAIN_LIMIT (9600), W6_TEST_LIMIT (2000), W6_STEPS (300
-# PyTorch steps), W6_FEATURE_EPOCHS (4), W6_FINETUNE_EPOCHS (4), W6_FINETUNE_LR (1e-4),
+# PyTorch steps), W6_FEATURE_EPOCHS (4), W6_FINETUNE_EPOCHS (8), W6_FINETUNE_LR (1e-4),
 # W6_THREADS (2). Needs Debian's python3-torch and the peers' venv with onnx and onnxruntime
 # (bash scripts/onnx_roundtrip_setup.sh); exits 77 when they are missing.
 set -euo pipefail
@@ -20,7 +20,7 @@ kiln=$(realpath "${KILN:-build/tools/kiln}")
 work=${1:-w6_run}
 venv="${KILN_PEERS_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/kiln/peers-venv}"
 train_limit=${W6_TRAIN_LIMIT:-9600} test_limit=${W6_TEST_LIMIT:-2000} steps=${W6_STEPS:-300}
-feature_epochs=${W6_FEATURE_EPOCHS:-4} finetune_epochs=${W6_FINETUNE_EPOCHS:-4}
+feature_epochs=${W6_FEATURE_EPOCHS:-4} finetune_epochs=${W6_FINETUNE_EPOCHS:-8}
 finetune_lr=${W6_FINETUNE_LR:-1e-4} threads=${W6_THREADS:-2}
 if ! /usr/bin/python3 -c 'import torch' 2>/dev/null ||
    ! "$venv/bin/python" -c 'import onnx, onnxruntime' 2>/dev/null; then
