@@ -40,6 +40,9 @@ class NodeContext {
   // The input's rank where the importer knows it (declared inputs, value_info, ops that set it).
   virtual std::optional<int> Rank(int i) const = 0;
   virtual void SetOutputRank(int rank) = 0;
+  // The graph node the output is, when the emitted layer names it (name=) rather than the
+  // binding: a graph output or a shape probe then finds it.
+  virtual void SetOutputNode(const std::string& layer_instance) = 0;
   // Stores `tensor` in the weights file as `<instance>.<suffix>`, for a layer (conv2d,
   // batch_norm2d) that creates that parameter itself. Returns the instance name to pass as name=.
   virtual absl::StatusOr<std::string> LayerInstance(int weight_input) = 0;

@@ -176,6 +176,10 @@ class NodeContextImpl : public NodeContext {
   void SetOutputRank(int rank) override {
     if (rank >= 0) output_rank_ = rank;
   }
+  void SetOutputNode(const std::string& layer_instance) override { output_node_ = layer_instance; }
+  const std::string& output_node() const {
+    return output_node_.empty() ? output_name_ : output_node_;
+  }
   // The instance is the weight's name without ".weight" when it has that form (conv1.weight ->
   // conv1, as PyTorch names modules), else the node's output name. A module path with numbered
   // parts (layer1.0.conv1) is kept as it is, so that the layer's tensors keep the state_dict's
@@ -204,6 +208,7 @@ class NodeContextImpl : public NodeContext {
   int64_t opset_;
   std::string output_name_;
   std::optional<int> output_rank_;
+  std::string output_node_;
 };
 
 absl::Status Importer::CheckVersions() {
@@ -396,7 +401,7 @@ absl::Status Importer::ImportNode(const onnx::NodeProto& node) {
     if (a && b) rank = std::max(*a, *b);
   }
   if (auto it = declared_ranks_.find(output); it != declared_ranks_.end()) rank = it->second;
-  values_[output] = {context.output_name(), context.output_name(), rank};
+  values_[output] = {context.output_name(), context.output_node(), rank};
   body_lines_.push_back(absl::StrCat(context.output_name(), " = ", expr));
   return absl::OkStatus();
 }
@@ -414,7 +419,9 @@ std::string Importer::Render() const {
   for (const auto* lines : {&input_lines_, &param_lines_, &body_lines_}) {
     for (const std::string& line : *lines) absl::StrAppend(&out, "  ", line, "\n");
   }
-  const std::string& first_output = result_.outputs.empty() ? "" : result_.outputs[0].second;
+  // The binding, which differs from the node name when the output is a layer's (name=).
+  const std::string first_output =
+      result_.outputs.empty() ? "" : values_.at(result_.outputs[0].first).kiln_name;
   absl::StrAppend(&out,
                   "  # kiln import cannot know the loss: this placeholder only makes the file "
                   "compile.\n  # Replace it, e.g. with `input labels: i64[B]` above and "

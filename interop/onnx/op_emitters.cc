@@ -237,6 +237,7 @@ Emit EmitConv(NodeContext& node) {
   if (has_bias) KILN_RETURN_IF_ERROR(node.StoreLayerTensor(instance, "bias", 2));
   KILN_ASSIGN_OR_RETURN(std::string x, node.Operand(0));
   node.SetOutputRank(4);
+  node.SetOutputNode(instance);
   // conv2d pads both sides alike; uneven zero padding is an explicit pad first (what PyTorch
   // exports for padding="same" with an even kernel). ONNX's [top, left, bottom, right] is
   // F.pad's (left, right, top, bottom).
@@ -330,6 +331,7 @@ Emit EmitBatchNormalization(NodeContext& node) {
   }
   KILN_ASSIGN_OR_RETURN(std::string x, node.Operand(0));
   node.SetOutputRank(*rank);
+  node.SetOutputNode(instance);
   return absl::StrCat(layer, "(", x, ", eps=", FormatNumber(node.Float("epsilon", 1e-5f)),
                       ", momentum=", FormatNumber(1.0 - node.Float("momentum", 0.9f)),
                       ", name=", FormatLayerName(instance), ")");
