@@ -17,9 +17,11 @@ normalize=(0.5, 0.5)) does. The 5-way fc is exported too (the transfer model ign
 
 import argparse
 import gzip
+import inspect
 import os
 import sys
 import time
+import warnings
 
 import numpy as np
 import torch
@@ -44,13 +46,14 @@ def export_onnx(model, path):
     """The evaluation graph with batch norm kept as BatchNormalization nodes under the module's
     names (TrainingMode.PRESERVE of a model in eval mode): the default EVAL mode folds each
     batch norm into the convolution before it, which leaves nothing to fine-tune by name."""
-    import warnings
+    kwargs = dict(input_names=["x"], output_names=["logits"], opset_version=17,
+                  dynamic_axes={"x": {0: "N"}, "logits": {0: "N"}},
+                  training=torch.onnx.TrainingMode.PRESERVE)
+    if "dynamo" in inspect.signature(torch.onnx.export).parameters:
+        kwargs["dynamo"] = False  # The TorchScript exporter, as in scripts/onnx_roundtrip.py.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # The exporter's notes on constant folding and mutation.
-        torch.onnx.export(model, (torch.zeros(2, 1, 28, 28),), path, input_names=["x"],
-                          output_names=["logits"], opset_version=17,
-                          dynamic_axes={"x": {0: "N"}, "logits": {0: "N"}},
-                          training=torch.onnx.TrainingMode.PRESERVE)
+        torch.onnx.export(model, (torch.zeros(2, 1, 28, 28),), path, **kwargs)
 
 
 def main(argv):
