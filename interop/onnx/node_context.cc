@@ -1,6 +1,9 @@
 #include "interop/onnx/node_context.h"
 
+#include <cctype>
+
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 
 namespace kiln::interop {
 namespace {
@@ -18,6 +21,15 @@ std::string NodeLabel(const onnx::NodeProto& node, int64_t opset) {
   std::string name = node.name();
   if (name.empty() && node.output_size() > 0) name = "-> " + node.output(0);
   return absl::StrCat("node ", node.op_type(), " '", name, "' (opset ", opset, ")");
+}
+
+std::string FormatLayerName(const std::string& instance) {
+  for (absl::string_view part : absl::StrSplit(instance, '.')) {
+    if (part.empty() || std::isdigit(static_cast<unsigned char>(part[0]))) {
+      return absl::StrCat("\"", instance, "\"");
+    }
+  }
+  return instance;
 }
 
 bool NodeContext::HasAttribute(const std::string& name) const {

@@ -40,6 +40,9 @@ class NodeContext {
   // The input's rank where the importer knows it (declared inputs, value_info, ops that set it).
   virtual std::optional<int> Rank(int i) const = 0;
   virtual void SetOutputRank(int rank) = 0;
+  // The graph node the output is, when the emitted layer names it (name=) rather than the
+  // binding: a graph output or a shape probe then finds it.
+  virtual void SetOutputNode(const std::string& layer_instance) = 0;
   // Stores `tensor` in the weights file as `<instance>.<suffix>`, for a layer (conv2d,
   // batch_norm2d) that creates that parameter itself. Returns the instance name to pass as name=.
   virtual absl::StatusOr<std::string> LayerInstance(int weight_input) = 0;
@@ -66,6 +69,10 @@ inline constexpr int64_t kBatchDim = -1000003;
 
 // "[B, -1]": a shape list, kBatchDim written as B.
 std::string FormatDims(const std::vector<int64_t>& dims);
+
+// A layer instance as a name= argument: bare when every dotted part starts like a name
+// (layer1.conv1), else in quotes ("layer1.0.conv1").
+std::string FormatLayerName(const std::string& instance);
 
 // Formats a number so that parsing it gives the same f32 (and integers without a point).
 std::string FormatNumber(double value);

@@ -54,6 +54,19 @@ std::string KilnName(const std::string& onnx_name, bool keep_dots) {
   return name;
 }
 
+// "layer1.0.conv1.weight": dotted parts of letters, digits and '_', the first starting like a
+// name. Such a name is a layer's name= as it is (in quotes when a part starts with a digit).
+bool IsModulePath(const std::string& onnx_name) {
+  if (onnx_name.empty() || std::isdigit(static_cast<unsigned char>(onnx_name[0]))) return false;
+  for (absl::string_view part : absl::StrSplit(onnx_name, '.')) {
+    if (part.empty()) return false;
+    for (char c : part) {
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') return false;
+    }
+  }
+  return !ReservedNames().count(onnx_name.substr(0, onnx_name.find('.')));
+}
+
 const char* DTypeName(int elem_type) {
   switch (elem_type) {
     case onnx::TensorProto::FLOAT:
@@ -163,10 +176,17 @@ class NodeContextImpl : public NodeContext {
   void SetOutputRank(int rank) override {
     if (rank >= 0) output_rank_ = rank;
   }
+  void SetOutputNode(const std::string& layer_instance) override { output_node_ = layer_instance; }
+  const std::string& output_node() const {
+    return output_node_.empty() ? output_name_ : output_node_;
+  }
   // The instance is the weight's name without ".weight" when it has that form (conv1.weight ->
-  // conv1, as PyTorch names modules), else the node's output name.
+  // conv1, as PyTorch names modules), else the node's output name. A module path with numbered
+  // parts (layer1.0.conv1) is kept as it is, so that the layer's tensors keep the state_dict's
+  // names; FormatLayerName quotes it for name=.
   absl::StatusOr<std::string> LayerInstance(int weight_input) override {
-    std::string weight = KilnName(node_.input(weight_input), true);
+    const std::string& onnx_name = node_.input(weight_input);
+    std::string weight = IsModulePath(onnx_name) ? onnx_name : KilnName(onnx_name, true);
     constexpr absl::string_view kSuffix = ".weight";
     if (weight.size() <= kSuffix.size() || !absl::EndsWith(weight, kSuffix)) return output_name_;
     return importer_.UniqueName(weight.substr(0, weight.size() - kSuffix.size()));
@@ -188,6 +208,7 @@ class NodeContextImpl : public NodeContext {
   int64_t opset_;
   std::string output_name_;
   std::optional<int> output_rank_;
+  std::string output_node_;
 };
 
 absl::Status Importer::CheckVersions() {
@@ -344,6 +365,16 @@ absl::Status Importer::ImportNode(const onnx::NodeProto& node) {
   }
   NodeContextImpl context(*this, node, opset_, UniqueName(KilnName(output, false)));
   if (emitter->kind == OpKind::kAlias) {
+    // An alias of a constant is a constant under its own name. torch.onnx.export deduplicates
+    // equal initializers (a freshly initialized batch norm's weights, two equal biases) into one
+    // plus Identity nodes, and the layers that read them take constants.
+    if (node.input_size() > 0 && !values_.count(node.input(0))) {
+      if (const runtime::CheckpointTensor* constant = Constant(node.input(0))) {
+        used_names_.erase(context.output_name());
+        constants_[output] = *constant;
+        return absl::OkStatus();
+      }
+    }
     KILN_ASSIGN_OR_RETURN(std::string source, context.Operand(0));
     used_names_.erase(context.output_name());
     ValueInfo info = values_.count(node.input(0)) ? values_[node.input(0)]
@@ -370,7 +401,7 @@ absl::Status Importer::ImportNode(const onnx::NodeProto& node) {
     if (a && b) rank = std::max(*a, *b);
   }
   if (auto it = declared_ranks_.find(output); it != declared_ranks_.end()) rank = it->second;
-  values_[output] = {context.output_name(), context.output_name(), rank};
+  values_[output] = {context.output_name(), context.output_node(), rank};
   body_lines_.push_back(absl::StrCat(context.output_name(), " = ", expr));
   return absl::OkStatus();
 }
@@ -388,7 +419,9 @@ std::string Importer::Render() const {
   for (const auto* lines : {&input_lines_, &param_lines_, &body_lines_}) {
     for (const std::string& line : *lines) absl::StrAppend(&out, "  ", line, "\n");
   }
-  const std::string& first_output = result_.outputs.empty() ? "" : result_.outputs[0].second;
+  // The binding, which differs from the node name when the output is a layer's (name=).
+  const std::string first_output =
+      result_.outputs.empty() ? "" : values_.at(result_.outputs[0].first).kiln_name;
   absl::StrAppend(&out,
                   "  # kiln import cannot know the loss: this placeholder only makes the file "
                   "compile.\n  # Replace it, e.g. with `input labels: i64[B]` above and "

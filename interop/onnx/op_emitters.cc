@@ -237,6 +237,7 @@ Emit EmitConv(NodeContext& node) {
   if (has_bias) KILN_RETURN_IF_ERROR(node.StoreLayerTensor(instance, "bias", 2));
   KILN_ASSIGN_OR_RETURN(std::string x, node.Operand(0));
   node.SetOutputRank(4);
+  node.SetOutputNode(instance);
   // conv2d pads both sides alike; uneven zero padding is an explicit pad first (what PyTorch
   // exports for padding="same" with an even kernel). ONNX's [top, left, bottom, right] is
   // F.pad's (left, right, top, bottom).
@@ -251,8 +252,8 @@ Emit EmitConv(NodeContext& node) {
                       ", stride=", FormatList(AttrOr(node, "strides", 2, 1)),
                       ", padding=", FormatList(padding.symmetric),
                       ", dilation=", FormatList(AttrOr(node, "dilations", 2, 1)),
-                      ", groups=", groups, has_bias ? "" : ", bias=false", ", name=", instance,
-                      ")");
+                      ", groups=", groups, has_bias ? "" : ", bias=false",
+                      ", name=", FormatLayerName(instance), ")");
 }
 
 absl::StatusOr<std::vector<int64_t>> PoolKernel(NodeContext& node) {
@@ -330,9 +331,10 @@ Emit EmitBatchNormalization(NodeContext& node) {
   }
   KILN_ASSIGN_OR_RETURN(std::string x, node.Operand(0));
   node.SetOutputRank(*rank);
+  node.SetOutputNode(instance);
   return absl::StrCat(layer, "(", x, ", eps=", FormatNumber(node.Float("epsilon", 1e-5f)),
                       ", momentum=", FormatNumber(1.0 - node.Float("momentum", 0.9f)),
-                      ", name=", instance, ")");
+                      ", name=", FormatLayerName(instance), ")");
 }
 
 // An attribute before the opset that made it an input (axes, pads, ...): the attribute when the
@@ -640,7 +642,8 @@ Fold FoldTranspose(NodeContext& node) {
   const std::vector<int64_t> out_strides = Strides(shape);
   for (int64_t i = 0; i < static_cast<int64_t>(out.size()); ++i) {
     int64_t from = 0;
-    for (int64_t d = 0; d < rank; ++d) from += (i / out_strides[d] % shape[d]) * in_strides[perm[d]];
+    for (int64_t d = 0; d < rank; ++d)
+      from += (i / out_strides[d] % shape[d]) * in_strides[perm[d]];
     out[i] = values[from];
   }
   return IntTensor(shape, out);

@@ -252,6 +252,43 @@ TEST(OnnxImporterTest, AsymmetricConvPadsBecomeAnExplicitPad) {
   ExpectNear(out->at("y"), expected);
 }
 
+// A torchvision block's conv and batch norm as torch.onnx.export (TrainingMode.PRESERVE) writes
+// them: the layers keep the state_dict's numbered module paths (quoted for name=), and equal
+// initializers are deduplicated into one plus Identity nodes, which are constants too.
+TEST(OnnxImporterTest, LayersKeepStateDictNamesThroughDeduplicatedInitializers) {
+  onnx::ModelProto model = NewModel();
+  onnx::GraphProto& g = *model.mutable_graph();
+  AddInput(g, "x", {-1, 2, 1, 1});
+  AddInitializer(g, "layer1.0.conv1.weight", {2, 2, 1, 1}, {1.0f, 2.0f, 3.0f, 4.0f});
+  AddInitializer(g, "layer1.0.bn1.weight", {2}, {2.0f, 0.5f});
+  AddInitializer(g, "layer1.0.bn1.bias", {2}, {0.25f, -0.25f});
+  AddInitializer(g, "layer1.0.bn1.running_mean", {2}, {1.0f, -1.0f});
+  AddNode(g, "Identity", {"layer1.0.bn1.weight"}, {"layer1.0.bn1.running_var"});
+  AddNode(g, "Conv", {"x", "layer1.0.conv1.weight"}, {"c"}, "/layer1/layer1.0/conv1/Conv");
+  AddNode(g, "BatchNormalization",
+          {"c", "layer1.0.bn1.weight", "layer1.0.bn1.bias", "layer1.0.bn1.running_mean",
+           "layer1.0.bn1.running_var"},
+          {"y"}, "/layer1/layer1.0/bn1/BatchNormalization");
+  AddOutput(g, "y");  // A layer's output (named by its name=, not the binding) as the output.
+  absl::StatusOr<ImportedModel> imported = ImportOnnxModel(model, {});
+  ASSERT_TRUE(imported.ok()) << imported.status();
+  EXPECT_NE(imported->source.find("bias=false, name=\"layer1.0.conv1\")"), std::string::npos)
+      << imported->source;
+  EXPECT_NE(imported->source.find("name=\"layer1.0.bn1\")"), std::string::npos) << imported->source;
+  std::vector<std::string> names;
+  for (const runtime::CheckpointTensor& w : imported->weights) names.push_back(w.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"layer1.0.conv1.weight", "layer1.0.bn1.weight",
+                                             "layer1.0.bn1.bias", "layer1.0.bn1.running_mean",
+                                             "layer1.0.bn1.running_var"}));
+  EXPECT_EQ(imported->weights[4].bytes, imported->weights[1].bytes);
+
+  // c = [1*1 + 2*2, 3*1 + 4*2] = [5, 11]; y = (c - mean) / sqrt(var + eps) * weight + bias.
+  absl::StatusOr<TensorValuesByName> out = RunImported(*imported, {{"x", {1, 2}}}, /*batch=*/1);
+  ASSERT_TRUE(out.ok()) << out.status() << "\n" << imported->source;
+  ExpectNear(out->at("y"), {(5.0 - 1.0) / std::sqrt(2.0 + 1e-5) * 2.0 + 0.25,
+                            (11.0 + 1.0) / std::sqrt(0.5 + 1e-5) * 0.5 - 0.25});
+}
+
 // x.view(x.size(0), -1) as torch.onnx.export writes it: the shape arithmetic folds away and the
 // batch dim stays symbolic.
 TEST(OnnxImporterTest, ShapeSubgraphFoldsIntoReshapeWithB) {
