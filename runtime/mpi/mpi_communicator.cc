@@ -4,6 +4,7 @@
 // transport and the same run gives the same bits twice.
 #include <mpi.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
@@ -47,26 +48,33 @@ class MpiCommunicator final : public Communicator {
   absl::Status AllReduceMean(float* data, size_t count) override {
     if (size_ == 1 || count == 0) return absl::OkStatus();
     // Reduce-scatter-free and deterministic: each rank sums a contiguous slice in rank order,
-    // then the slices are gathered back (same traffic as a ring all-reduce).
+    // then the slices are gathered back (same traffic as a ring all-reduce). The scratch buffers
+    // live as long as the communicator: a step's gradients are the same size every step, and
+    // fresh megabytes each call cost page faults and zeroing.
     const size_t per = (count + size_ - 1) / size_;
-    std::vector<float> padded(per * size_, 0.0f);
-    std::memcpy(padded.data(), data, count * sizeof(float));
-    std::vector<float> slices(per * size_);
-    KILN_MPI_RETURN(Check(MPI_Alltoall(padded.data(), static_cast<int>(per), MPI_FLOAT,
-                                       slices.data(), static_cast<int>(per), MPI_FLOAT,
-                                       MPI_COMM_WORLD),
+    const float* send = data;
+    if (per * size_ != count) {  // Pad the last slice so that every slice has `per` values.
+      padded_.resize(per * size_);
+      std::memcpy(padded_.data(), data, count * sizeof(float));
+      std::fill(padded_.begin() + count, padded_.end(), 0.0f);
+      send = padded_.data();
+    }
+    slices_.resize(per * size_);
+    KILN_MPI_RETURN(Check(MPI_Alltoall(send, static_cast<int>(per), MPI_FLOAT, slices_.data(),
+                                       static_cast<int>(per), MPI_FLOAT, MPI_COMM_WORLD),
                           "alltoall"));
-    std::vector<float> mine(per, 0.0f);
-    for (int r = 0; r < size_; ++r) {
-      for (size_t i = 0; i < per; ++i) mine[i] += slices[r * per + i];
+    mine_.assign(slices_.begin(), slices_.begin() + per);
+    for (int r = 1; r < size_; ++r) {
+      const float* slice = slices_.data() + r * per;
+      for (size_t i = 0; i < per; ++i) mine_[i] += slice[i];
     }
     const float scale = 1.0f / static_cast<float>(size_);
-    for (float& v : mine) v *= scale;
-    KILN_MPI_RETURN(Check(MPI_Allgather(mine.data(), static_cast<int>(per), MPI_FLOAT,
-                                        padded.data(), static_cast<int>(per), MPI_FLOAT,
-                                        MPI_COMM_WORLD),
+    for (float& v : mine_) v *= scale;
+    float* gathered = per * size_ == count ? data : padded_.data();
+    KILN_MPI_RETURN(Check(MPI_Allgather(mine_.data(), static_cast<int>(per), MPI_FLOAT, gathered,
+                                        static_cast<int>(per), MPI_FLOAT, MPI_COMM_WORLD),
                           "allgather"));
-    std::memcpy(data, padded.data(), count * sizeof(float));
+    if (gathered != data) std::memcpy(data, gathered, count * sizeof(float));
     return absl::OkStatus();
   }
 
@@ -110,6 +118,8 @@ class MpiCommunicator final : public Communicator {
  private:
   int rank_ = 0;
   int size_ = 1;
+  // AllReduceMean's scratch, reused across calls.
+  std::vector<float> padded_, slices_, mine_;
 };
 
 }  // namespace
