@@ -139,6 +139,8 @@ kiln profile options:
   --threads N          Worker threads including the caller (default: one per core).
   --device cpu|cuda    Where to time it (cuda: the step as the trainer runs it, then each
                        kernel alone, timed with device events).
+  --data-parallel      Time one rank's step of a data-parallel run (gradients bucketed for
+                       the all-reduce, which is the identity here).
 Prints microseconds per step, then for every kernel its time, share of the step, achieved
 GFLOP/s and GB/s (bytes of the buffers it reads and writes). The quick form of kiln bench:
 one best-of-10 figure per kernel, warm caches, no roofline or unfused comparison.

@@ -16,7 +16,8 @@ namespace {
 
 absl::Status Profile(const std::vector<std::string>& args) {
   KILN_ASSIGN_OR_RETURN(CommandLine line,
-                        CommandLine::Parse(args, {"batch-size", "iterations", "threads", "mode", "device"}));
+                        CommandLine::Parse(args, {"batch-size", "iterations", "threads", "mode", "device"},
+                                           {"data-parallel"}));
   KILN_ASSIGN_OR_RETURN(const codegen::Backend* backend,
                         FindBackend(line.String("device").value_or("cpu")));
   if (line.positional().size() != 1) {
@@ -24,6 +25,8 @@ absl::Status Profile(const std::vector<std::string>& args) {
   }
   KILN_ASSIGN_OR_RETURN(frontend::ModelAst ast, frontend::ParseModelFile(line.positional()[0]));
   KILN_ASSIGN_OR_RETURN(ir::TrainConfig train, frontend::LowerTrainConfig(ast));
+  // One rank's step of a data-parallel run (the all-reduce itself is the identity here).
+  train.data_parallel = line.Has("data-parallel");
   KILN_ASSIGN_OR_RETURN(auto batch, line.Int("batch-size"));
   KILN_ASSIGN_OR_RETURN(auto iterations, line.Int("iterations"));
   KILN_ASSIGN_OR_RETURN(auto threads, line.Int("threads"));
