@@ -90,6 +90,18 @@ using ExpandFn = std::function<NodeId(GraphBuilder&, const Node& node, bool trai
 // For ops where op(op(x, inner attrs), outer attrs) == op(x, composed attrs) (transpose): the
 // composed attrs.
 using ComposeFn = std::function<Attrs(const Attrs& inner, const Attrs& outer)>;
+// For kWindow ops that only move data: the output, in row-major order, as contiguous runs copied
+// from operands (element offsets), so a kernel of this op alone is a few memcpys instead of a loop
+// that evaluates, per element, which operand it reads. nullopt where the op's attrs and shapes do
+// not reduce to a handful of runs.
+struct CopyRun {
+  int operand = 0;
+  int64_t from = 0;   // First element read in the operand.
+  int64_t to = 0;     // First element written in the output.
+  int64_t count = 0;  // Elements.
+};
+using CopyRunsFn =
+    std::function<std::optional<std::vector<CopyRun>>(const Node&, std::span<const TensorType>)>;
 
 // A classification loss's reading of its operands: the class each sample is predicted to be and
 // the class its target names, both i64 [N], and the probabilities its scores imply, f32 [N, C]
@@ -118,6 +130,7 @@ struct OpDef {
   ExpandFn expand;              // kComposite ops.
   PredictFn predict;            // Classification losses: what accuracy compares.
   ComposeFn compose;            // Ops that fold a chain of themselves into one.
+  CopyRunsFn copy_runs;         // Data-movement kWindow ops whose output is a few copied runs.
   LibraryEpilogue library_epilogue = LibraryEpilogue::kNone;
 
   bool Has(Trait t) const { return (traits & t) != 0; }

@@ -82,6 +82,9 @@ class KernelContext {
   const ir::Kernel& kernel() const { return kernel_; }
   const ir::Node& node(ir::NodeId id) const { return graph_.node(id); }
 
+  // Whether `id` has a buffer (inlined generators and fused intermediates have none).
+  bool HasBuffer(ir::NodeId id) const { return memory_.node_buffer[id] >= 0; }
+
   // The index in `slots` of `id`'s buffer.
   int Slot(ir::NodeId id) const {
     const int buffer = memory_.node_buffer[id];

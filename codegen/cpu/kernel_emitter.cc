@@ -2,6 +2,7 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -109,7 +110,56 @@ absl::StatusOr<EmittedKernel> EmitMergedLoopKernel(KernelContext& k, int first, 
   return EmittedKernel{k.function(), tasks, tasks > 1};
 }
 
+// The runs of a kernel that is one data-movement op (OpDef::copy_runs) reading operands that are
+// all in memory; nullopt for any other kernel.
+std::optional<std::vector<ir::CopyRun>> CopyRunsOf(const KernelContext& k) {
+  const ir::Kernel& kernel = k.kernel();
+  if (kernel.nodes.size() != 1 || kernel.outputs.size() != 1) return std::nullopt;
+  const ir::Node& root = k.node(kernel.root);
+  const ir::OpDef& def = ir::OpOf(root);
+  if (!def.copy_runs) return std::nullopt;
+  std::vector<ir::TensorType> operands;
+  for (NodeId operand : root.operands) {
+    if (!k.HasBuffer(operand) || k.node(operand).type.dtype != root.type.dtype ||
+        k.Slot(operand) == k.Slot(root.id)) {
+      return std::nullopt;
+    }
+    operands.push_back(k.node(operand).type);
+  }
+  return def.copy_runs(root, operands);
+}
+
+// A kernel that only moves data as contiguous runs: task r copies run r (llvm.memcpy, which the
+// backend turns into the best copy loop for the target).
+EmittedKernel EmitCopyKernel(KernelContext& k, const std::vector<ir::CopyRun>& runs) {
+  const ir::Node& root = k.node(k.kernel().root);
+  llvm::IRBuilder<>& b = k.b();
+  llvm::LLVMContext& ctx = k.module().getContext();
+  const int64_t element_bytes = root.type.dtype == ir::DType::kI64 ? 8 : 4;
+  int64_t elements = 0;
+  for (size_t r = 0; r < runs.size(); ++r) {
+    const ir::CopyRun& run = runs[r];
+    elements += run.count;
+    llvm::Value* r_value = b.getInt64(static_cast<int64_t>(r));
+    llvm::Value* mine =
+        b.CreateAnd(b.CreateICmpSLE(k.begin(), r_value), b.CreateICmpSGT(k.end(), r_value));
+    auto* copy = llvm::BasicBlock::Create(ctx, "copy", k.function());
+    auto* next = llvm::BasicBlock::Create(ctx, "next", k.function());
+    b.CreateCondBr(mine, copy, next);
+    b.SetInsertPoint(copy);
+    llvm::Value* from = k.ElementPointer(root.operands[run.operand], b.getInt64(run.from));
+    llvm::Value* to = k.ElementPointer(root.id, b.getInt64(run.to));
+    b.CreateMemCpy(to, llvm::Align(4), from, llvm::Align(4), run.count * element_bytes);
+    b.CreateBr(next);
+    b.SetInsertPoint(next);
+  }
+  k.Finish();
+  const int64_t tasks = static_cast<int64_t>(runs.size());
+  return EmittedKernel{k.function(), tasks, tasks > 1 && elements >= kMinParallelElements};
+}
+
 absl::StatusOr<EmittedKernel> EmitLoopKernel(KernelContext& k) {
+  if (std::optional<std::vector<ir::CopyRun>> runs = CopyRunsOf(k)) return EmitCopyKernel(k, *runs);
   const ir::Shape& shape = k.node(k.kernel().root).type.shape;
   int64_t tasks = TasksFor(shape, shape.empty() ? -1 : 0);
   if (shape.size() > 1 && IsPlainElementwise(k)) {

@@ -353,6 +353,28 @@ const OpDef kConcat = {
       }
       return result;
     },
+    // Each index of the dims before `dim` takes one run from every operand, in order: a flat
+    // gradient bucket (dim 0 of 1-D operands) is one run per operand.
+    .copy_runs = [](const Node& node,
+                    std::span<const TensorType> operands) -> std::optional<std::vector<CopyRun>> {
+      const int64_t dim = ConcatDim(node);
+      const Shape& out = node.type.shape;
+      int64_t outer = 1, inner = 1;
+      for (int64_t d = 0; d < dim; ++d) outer *= out[d];
+      for (size_t d = dim + 1; d < out.size(); ++d) inner *= out[d];
+      constexpr int64_t kMaxRuns = 64;  // Past this, per-run overhead beats the loop's.
+      if (outer * static_cast<int64_t>(operands.size()) > kMaxRuns) return std::nullopt;
+      std::vector<CopyRun> runs;
+      for (int64_t o = 0; o < outer; ++o) {
+        int64_t to = o * out[dim] * inner;
+        for (size_t k = 0; k < operands.size(); ++k) {
+          const int64_t block = operands[k].shape[dim] * inner;
+          if (block > 0) runs.push_back({static_cast<int>(k), o * block, to, block});
+          to += block;
+        }
+      }
+      return runs;
+    },
 };
 
 // ---------------------------------------------------------------------------------------------

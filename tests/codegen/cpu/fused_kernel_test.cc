@@ -406,6 +406,44 @@ void TransposeRead(int64_t A, int64_t B, int64_t C) {
 TEST(FusedKernelTest, TransposeRead) { TransposeRead(6, 9, 5); }
 TEST(FusedKernelTest, TransposeReadThreaded) { TransposeRead(30, 41, 17); }
 
+// concat of buffers along dim 1 of [outer, s_k, inner] operands: a kernel of copied runs
+// (OpDef::copy_runs), one per operand and outer index; bit-exact, and split across threads when
+// large (a data-parallel gradient bucket is the 1-D case, outer = inner = 1).
+void ConcatOfBuffers(int64_t outer, const std::vector<int64_t>& sizes, int64_t inner) {
+  Graph graph;
+  ir::GraphBuilder b(graph);
+  std::vector<NodeId> parts;
+  for (size_t k = 0; k < sizes.size(); ++k) {
+    parts.push_back(b.Input(absl::StrCat("x", k), F32({outer, sizes[k], inner})));
+  }
+  graph.outputs = {{"y", b.Op("concat", parts, {{"dim", int64_t{1}}})}};
+  ASSERT_TRUE(b.status().ok()) << b.status();
+  auto runner = Compile(std::move(graph));
+  ASSERT_NE(runner, nullptr);
+  EXPECT_EQ(Fusion(*runner), std::vector<std::string>{"loop: concat"});
+  std::vector<std::vector<double>> xs;
+  for (size_t k = 0; k < sizes.size(); ++k) {
+    xs.push_back(Random(outer * sizes[k] * inner, 30 + static_cast<uint32_t>(k)));
+    Set(*runner, absl::StrCat("x", k), xs.back());
+  }
+  ASSERT_TRUE(runner->Run().ok());
+  std::vector<double> want;
+  for (int64_t o = 0; o < outer; ++o) {
+    for (size_t k = 0; k < sizes.size(); ++k) {
+      const int64_t block = sizes[k] * inner;
+      want.insert(want.end(), xs[k].begin() + o * block, xs[k].begin() + (o + 1) * block);
+    }
+  }
+  ExpectClose(Read(*runner, "y"), want, 0.0);
+}
+
+TEST(FusedKernelTest, ConcatOfBuffersIsCopies) { ConcatOfBuffers(3, {2, 5, 1}, 4); }
+TEST(FusedKernelTest, ConcatOfBuffersIsCopiesThreaded) {
+  ConcatOfBuffers(1, {200704, 256, 32768, 256, 2560, 10}, 1);
+}
+// Too many runs for copies (outer x operands > 64): the per-element loop, same values.
+TEST(FusedKernelTest, ConcatOfManyRunsKeepsTheLoop) { ConcatOfBuffers(40, {3, 2}, 5); }
+
 // argmax(-x) along the last dim on small integers, so ties are common: the first maximum wins.
 void Argmax(int64_t rows, int64_t cols) {
   Graph graph;
