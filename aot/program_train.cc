@@ -92,10 +92,7 @@ absl::Status TrainProgram(const std::vector<std::string>& args, runtime::Communi
   KILN_RETURN_IF_ERROR(CheckWorld(model->recipe(), world));
   // Every rank loads on its own; a failure on any rank stops them all at the agreement.
   absl::StatusOr<Loaded> loaded_or = Load(line, *model, world);
-  if (data_parallel != nullptr) {
-    KILN_RETURN_IF_ERROR(runtime::AgreeOnStatus(world, loaded_or.status()));
-  }
-  KILN_RETURN_IF_ERROR(loaded_or.status());
+  KILN_RETURN_IF_ERROR(runtime::AgreeOnStatus(data_parallel, loaded_or.status()));
   Loaded& loaded = *loaded_or;
   const runtime::TrainRecipe& recipe = loaded.recipe;
   const runtime::DataSplits& data = loaded.data;

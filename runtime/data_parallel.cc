@@ -146,6 +146,10 @@ int64_t ParameterBytes(const Executable& executable) {
   return bytes;
 }
 
+absl::Status AgreeOnStatus(Communicator* data_parallel, const absl::Status& mine) {
+  return data_parallel == nullptr ? mine : AgreeOnStatus(*data_parallel, mine);
+}
+
 uint64_t ParameterHash(const Executable& executable) {
   const std::vector<PersistentSpec>& specs = executable.program().persistent;
   uint64_t hash = HashBytes("");

@@ -71,6 +71,8 @@ absl::Status CheckSameParameters(Communicator& comm, uint64_t parameter_hash, in
 // caller prints it once (rank 0) and every rank exits cleanly instead of leaving the others
 // waiting in a collective.
 absl::Status AgreeOnStatus(Communicator& comm, const absl::Status& mine);
+// The same where `data_parallel` may be null (one process): then `mine` itself.
+absl::Status AgreeOnStatus(Communicator* data_parallel, const absl::Status& mine);
 
 // Whether `status` is the same error on every rank (AgreeOnStatus's, CheckRanksAgree's,
 // CheckSameParameters'), so rank 0 alone needs to print it and no rank needs to abort the job.

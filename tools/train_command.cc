@@ -62,10 +62,7 @@ absl::Status Train(std::vector<std::string> args, runtime::Communicator& world) 
   // them all at the next agreement instead of leaving the others in a collective.
   absl::StatusOr<PreparedTraining> prepared_or =
       PrepareTraining(line, "train", settings, {world.world_size(), world.rank()});
-  if (data_parallel != nullptr) {
-    KILN_RETURN_IF_ERROR(runtime::AgreeOnStatus(world, prepared_or.status()));
-  }
-  KILN_RETURN_IF_ERROR(prepared_or.status());
+  KILN_RETURN_IF_ERROR(runtime::AgreeOnStatus(data_parallel, prepared_or.status()));
   PreparedTraining& prepared = *prepared_or;
   const ir::TrainConfig& train = prepared.train;
   const runtime::DataSplits& data = prepared.data;
@@ -74,10 +71,7 @@ absl::Status Train(std::vector<std::string> args, runtime::Communicator& world) 
       compiled, {.seed = train.seed, .threads = static_cast<int>(threads.value_or(0)),
                  .cpu = line.String("cpu").value_or("native"),
                  .use_cache = !line.Has("no-cache")});
-  if (data_parallel != nullptr) {
-    KILN_RETURN_IF_ERROR(runtime::AgreeOnStatus(world, loaded_or.status()));
-  }
-  KILN_RETURN_IF_ERROR(loaded_or.status());
+  KILN_RETURN_IF_ERROR(runtime::AgreeOnStatus(data_parallel, loaded_or.status()));
   codegen::LoadedModel& loaded = **loaded_or;
   double compile_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() -
                                                          prepared.compile_start)
