@@ -39,6 +39,8 @@ class NodeContext {
   virtual absl::StatusOr<std::vector<int64_t>> InputDims(int i) = 0;
   // The input's rank where the importer knows it (declared inputs, value_info, ops that set it).
   virtual std::optional<int> Rank(int i) const = 0;
+  // The input's element type where it is declared (graph inputs, initializers, Constants).
+  virtual std::optional<runtime::ElementType> ElementTypeOf(int i) const = 0;
   virtual void SetOutputRank(int rank) = 0;
   // The graph node the output is, when the emitted layer names it (name=) rather than the
   // binding: a graph output or a shape probe then finds it.

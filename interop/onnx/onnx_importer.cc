@@ -86,6 +86,7 @@ struct ValueInfo {
   std::string kiln_name;  // The name bound in the model (inputs, params, statements).
   std::string node_name;  // The graph node holding it (differs for aliases).
   std::optional<int> rank;
+  std::optional<runtime::ElementType> type;  // Where declared (graph inputs, constants).
 };
 
 class Importer {
@@ -100,6 +101,11 @@ class Importer {
   const runtime::CheckpointTensor* Constant(const std::string& onnx_name) const {
     auto it = constants_.find(onnx_name);
     return it == constants_.end() ? nullptr : &it->second;
+  }
+  std::optional<runtime::ElementType> ElementTypeOf(const std::string& onnx_name) const {
+    if (const runtime::CheckpointTensor* c = Constant(onnx_name)) return c->type;
+    auto it = values_.find(onnx_name);
+    return it != values_.end() ? it->second.type : std::nullopt;
   }
   std::optional<int> Rank(const std::string& onnx_name) const {
     auto it = values_.find(onnx_name);
@@ -163,6 +169,10 @@ class NodeContextImpl : public NodeContext {
   std::optional<int> Rank(int i) const override {
     if (!HasInput(i)) return std::nullopt;
     return importer_.Rank(node_.input(i));
+  }
+  std::optional<runtime::ElementType> ElementTypeOf(int i) const override {
+    if (!HasInput(i)) return std::nullopt;
+    return importer_.ElementTypeOf(node_.input(i));
   }
   bool IsConstant(int i) const override {
     return HasInput(i) && importer_.Constant(node_.input(i)) != nullptr;
@@ -269,7 +279,10 @@ absl::Status Importer::DeclareInputs() {
     }
     first = false;
     std::string name = UniqueName(KilnName(input.name(), false));
-    values_[input.name()] = {name, name, shape.dim_size()};
+    values_[input.name()] = {name, name, shape.dim_size(),
+                             type.tensor_type().elem_type() == onnx::TensorProto::INT64
+                                 ? runtime::ElementType::kI64
+                                 : runtime::ElementType::kF32};
     input_lines_.push_back(
         absl::StrCat("input ", name, ": ", dtype, "[", absl::StrJoin(dims, ", "), "]"));
     result_.inputs.emplace_back(input.name(), name);
@@ -301,7 +314,7 @@ absl::StatusOr<std::string> Importer::Operand(const std::string& onnx_name,
   runtime::CheckpointTensor weight = *constant;
   weight.name = name;
   weights_.push_back(std::move(weight));
-  values_[onnx_name] = {name, name, static_cast<int>(constant->shape.size())};
+  values_[onnx_name] = {name, name, static_cast<int>(constant->shape.size()), constant->type};
   return name;
 }
 
@@ -378,7 +391,7 @@ absl::Status Importer::ImportNode(const onnx::NodeProto& node) {
     KILN_ASSIGN_OR_RETURN(std::string source, context.Operand(0));
     used_names_.erase(context.output_name());
     ValueInfo info = values_.count(node.input(0)) ? values_[node.input(0)]
-                                                  : ValueInfo{source, source, std::nullopt};
+                                                  : ValueInfo{source, source, std::nullopt, {}};
     values_[output] = info;
     return absl::OkStatus();
   }

@@ -406,6 +406,21 @@ Emit EmitSlice(NodeContext& node) {
       steps.size() != starts.size()) {
     return node.Error("starts, ends, axes and steps differ in length");
   }
+  // kiln has no empty tensors: a slice that selects nothing (ONNX clamps start and end to the
+  // dim) is refused here rather than by the compiler.
+  if (absl::StatusOr<std::vector<int64_t>> dims = node.InputDims(0); dims.ok()) {
+    for (size_t i = 0; i < starts.size(); ++i) {
+      const int64_t axis = axes[i] < 0 ? axes[i] + static_cast<int64_t>(dims->size()) : axes[i];
+      if (axis < 0 || axis >= static_cast<int64_t>(dims->size()) || steps[i] <= 0) continue;
+      const int64_t dim = (*dims)[axis];
+      if (dim == kBatchDim) continue;
+      auto clamp = [dim](int64_t v) { return std::clamp(v < 0 ? v + dim : v, int64_t{0}, dim); };
+      if (clamp(ends[i]) <= clamp(starts[i])) {
+        return node.Unsupported(absl::StrCat("an empty result along axis ", axes[i],
+                                             "; kiln has no empty tensors"));
+      }
+    }
+  }
   KILN_ASSIGN_OR_RETURN(std::string expr, node.Operand(0));
   constexpr int64_t kToTheEnd = int64_t{1} << 31;
   for (size_t i = 0; i < starts.size(); ++i) {
@@ -709,7 +724,15 @@ Emit EmitAdd(NodeContext& node) { return Infix(node, "+"); }
 Emit EmitSub(NodeContext& node) { return Infix(node, "-"); }
 Emit EmitMul(NodeContext& node) { return Infix(node, "*"); }
 Emit EmitDiv(NodeContext& node) { return Infix(node, "/"); }
-Emit EmitPow(NodeContext& node) { return Call(node, "pow", 2); }
+Emit EmitPow(NodeContext& node) {
+  for (int i : {0, 1}) {
+    if (node.ElementTypeOf(i) == runtime::ElementType::kI64) {
+      return node.Unsupported(absl::StrCat("an integer operand (input ", i,
+                                           "); kiln's pow takes f32 operands"));
+    }
+  }
+  return Call(node, "pow", 2);
+}
 Emit EmitRelu(NodeContext& node) { return Call(node, "relu"); }
 Emit EmitSigmoid(NodeContext& node) { return Call(node, "sigmoid"); }
 Emit EmitTanh(NodeContext& node) { return Call(node, "tanh"); }
