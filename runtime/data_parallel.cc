@@ -90,8 +90,12 @@ std::string EncodeStatus(const absl::Status& status) {
   std::string record(kStatusRecordBytes, '\0');
   const int32_t code = static_cast<int32_t>(status.code());
   std::memcpy(record.data(), &code, sizeof code);
-  const size_t length = std::min(status.message().size(), kStatusRecordBytes - sizeof code - 1);
-  std::memcpy(record.data() + sizeof code, status.message().data(), length);
+  // An OK status's message is empty with a null data(), which memcpy must not be given.
+  const absl::string_view message = status.message();
+  if (!message.empty()) {
+    std::memcpy(record.data() + sizeof code, message.data(),
+                std::min(message.size(), kStatusRecordBytes - sizeof code - 1));
+  }
   return record;
 }
 
