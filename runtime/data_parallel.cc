@@ -8,6 +8,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/cord.h"
 #include "absl/strings/str_format.h"
+#include "runtime/batcher.h"
+#include "runtime/random.h"
 #include "support/status.h"
 
 namespace kiln::runtime {
@@ -68,6 +70,85 @@ SampleRange EvaluationShard(int64_t samples, int world, int rank) {
   const int64_t base = samples / world, extra = samples % world;
   const int64_t begin = rank * base + std::min<int64_t>(rank, extra);
   return {begin, begin + base + (rank < extra ? 1 : 0)};
+}
+
+absl::StatusOr<RankPass> PlanRankPass(const TrainOptions& options, bool training,
+                                      int64_t samples, int64_t epoch, int world, int rank) {
+  const bool global = training || options.eval_batch_size <= 0;
+  int64_t batch = global ? options.batch_size : options.eval_batch_size;
+  if (batch <= 0) {
+    return absl::InvalidArgumentError(absl::StrFormat("batch size %d is not positive", batch));
+  }
+  // batch_size is the global batch: each rank runs its part of it.
+  if (world > 1 && global) {
+    KILN_ASSIGN_OR_RETURN(batch, LocalBatch(batch, world));
+  }
+  RankPass pass;
+  if (training) {
+    pass.order = options.shuffle ? ShuffledOrder(samples, options.seed, epoch)
+                                 : IdentityOrder(samples);
+    if (world > 1) pass.order = RankShare(pass.order, world, rank);
+  } else {
+    const SampleRange shard = EvaluationShard(samples, world, rank);
+    for (int64_t i = shard.begin; i < shard.end; ++i) pass.order.push_back(i);
+  }
+  const int64_t mine = static_cast<int64_t>(pass.order.size());
+  // A batch larger than the samples is all of them, one step (the tool compiles that entry).
+  pass.batch_size = mine > 0 ? std::min(batch, mine) : batch;
+  return pass;
+}
+
+uint64_t RankSeed(uint64_t seed, int rank) {
+  return rank == 0 ? seed : Mix64(seed ^ (0x9e3779b97f4a7c15ull * static_cast<uint64_t>(rank)));
+}
+
+absl::StatusOr<double> SumEpochLossOverRanks(Communicator& comm, double loss_sum, int64_t rows,
+                                             int64_t samples) {
+  double totals[2] = {loss_sum, static_cast<double>(rows)};
+  KILN_RETURN_IF_ERROR(comm.AllReduceSum(totals, 2));
+  return totals[0] * static_cast<double>(samples) / std::max(totals[1], 1.0);
+}
+
+namespace {
+
+// The number of classes among `data`'s labels (the largest + 1), so that every rank's per-class
+// counts have the same length before they are summed.
+int64_t ClassCount(const Dataset& data) {
+  int64_t classes = 0;
+  for (int64_t label : data.labels) classes = std::max(classes, label + 1);
+  return classes;
+}
+
+}  // namespace
+
+absl::Status SumEvaluationOverRanks(Communicator& comm, const Dataset& data,
+                                    bool per_class_requested, EvaluationSums& sums,
+                                    Evaluation& result) {
+  const int64_t classes = per_class_requested ? ClassCount(data) : 0;
+  // A rank with an empty shard knows nothing of the outputs: flags are summed too.
+  std::vector<double> totals = {sums.loss_sum, sums.correct_sum, sums.has_accuracy ? 1.0 : 0.0,
+                                sums.per_class ? 1.0 : 0.0};
+  totals.resize(4 + 2 * classes, 0.0);
+  if (sums.per_class) {
+    for (size_t c = 0; c < result.class_total.size() && c < static_cast<size_t>(classes); ++c) {
+      totals[4 + c] = static_cast<double>(result.class_total[c]);
+      totals[4 + classes + c] = static_cast<double>(result.class_correct[c]);
+    }
+  }
+  KILN_RETURN_IF_ERROR(comm.AllReduceSum(totals.data(), totals.size()));
+  sums.loss_sum = totals[0];
+  sums.correct_sum = totals[1];
+  sums.has_accuracy = totals[2] > 0;
+  sums.per_class = totals[3] > 0;
+  result.class_total.clear();
+  result.class_correct.clear();
+  if (sums.per_class) {
+    for (int64_t c = 0; c < classes; ++c) {
+      result.class_total.push_back(static_cast<int64_t>(totals[4 + c]));
+      result.class_correct.push_back(static_cast<int64_t>(totals[4 + classes + c]));
+    }
+  }
+  return absl::OkStatus();
 }
 
 uint64_t HashBytes(std::string_view bytes, uint64_t seed) {
@@ -293,6 +374,11 @@ absl::Status CheckSameParameters(Communicator& comm, uint64_t parameter_hash, in
     }
   }
   return absl::OkStatus();
+}
+
+absl::Status SyncRanksAfterEpoch(Communicator& comm, Executable& executable, int64_t epoch) {
+  KILN_RETURN_IF_ERROR(BroadcastPersistent(comm, executable, PersistentSet::kNonTrainable));
+  return CheckSameParameters(comm, ParameterHash(executable), epoch);
 }
 
 }  // namespace kiln::runtime

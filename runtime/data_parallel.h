@@ -18,6 +18,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "runtime/communicator.h"
+#include "runtime/dataset.h"
 #include "runtime/executable.h"
 #include "runtime/trainer.h"
 
@@ -45,6 +46,47 @@ struct SampleRange {
   int64_t size() const { return end - begin; }
 };
 SampleRange EvaluationShard(int64_t samples, int world, int rank);
+
+// The samples one rank visits in one pass over a data set of `samples` samples, and the batch it
+// runs them at. Training: the epoch's seeded order (the identity with shuffle off), this rank's
+// RankShare of it, at the local batch (batch_size / world). Evaluation: this rank's contiguous
+// EvaluationShard, at the local batch, or at eval_batch_size when that is set. The batch is capped
+// at the samples (a set smaller than a batch is one step). One process: world 1, rank 0. Both
+// trainers plan their passes here, so a CPU and a CUDA rank visit the same samples.
+struct RankPass {
+  std::vector<int64_t> order;
+  int64_t batch_size = 0;
+};
+absl::StatusOr<RankPass> PlanRankPass(const TrainOptions& options, bool training,
+                                      int64_t samples, int64_t epoch, int world, int rank);
+
+// The seed of a rank's dropout keys (StepKey): rank 0 keeps the single-process keys, the others
+// get streams of their own, so ranks do not drop the same units of different samples.
+uint64_t RankSeed(uint64_t seed, int rank);
+
+// After a training epoch: this rank's sum of batch loss x rows over its `rows` samples, summed
+// over the ranks (the padding that evens out the shares too) and rescaled to the data set's
+// `samples`, so that dividing by `samples` gives the epoch's mean loss as one process has it.
+absl::StatusOr<double> SumEpochLossOverRanks(Communicator& comm, double loss_sum, int64_t rows,
+                                             int64_t samples);
+
+// After an evaluation: what one rank added up over its shard, summed over every rank's shard in
+// place. `per_class_requested` is TrainOptions::per_class_accuracy; result's class counts are
+// padded to the data's classes before they are summed (every rank sends the same length), and
+// left empty when no rank could count classes.
+struct EvaluationSums {
+  double loss_sum = 0.0;     // Batch loss x rows.
+  double correct_sum = 0.0;  // Correct predictions.
+  bool has_accuracy = false;
+  bool per_class = false;
+};
+absl::Status SumEvaluationOverRanks(Communicator& comm, const Dataset& data,
+                                    bool per_class_requested, EvaluationSums& sums,
+                                    Evaluation& result);
+
+// Data parallelism after an epoch, on the host copy of the persistent tensors: rank 0's running
+// statistics to every rank (BroadcastPersistent kNonTrainable), then the parameter hash check.
+absl::Status SyncRanksAfterEpoch(Communicator& comm, Executable& executable, int64_t epoch);
 
 // What every rank must agree on before the first step.
 struct RankFingerprint {

@@ -47,17 +47,6 @@ absl::Status CheckBatchInput(const Entry& entry, const BufferView& view, int64_t
       entry.batch_size(), entry.batch_size(), values));
 }
 
-absl::Status CheckBatchSize(int64_t batch_size) {
-  if (batch_size > 0) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrFormat("batch size %d is not positive", batch_size));
-}
-
-// A batch larger than the data set is the whole set, one step (the tool compiles the entry for
-// min(batch, samples)).
-int64_t BatchFor(int64_t batch_size, int64_t samples) {
-  return samples > 0 ? std::min(batch_size, samples) : batch_size;
-}
-
 std::string JsonNumber(double value) {
   if (!std::isfinite(value)) return "null";
   return absl::StrFormat("%.9g", value);
@@ -137,24 +126,6 @@ Trainer::Trainer(Executable& executable, ThreadPool& pool, TrainOptions options)
 
 int Trainer::world() const { return options_.comm != nullptr ? options_.comm->world_size() : 1; }
 int Trainer::rank() const { return options_.comm != nullptr ? options_.comm->rank() : 0; }
-
-namespace {
-
-// Each rank's dropout keys: rank 0 keeps the single-process keys, the others get streams of their
-// own, so ranks do not drop the same units of different samples.
-uint64_t RankSeed(uint64_t seed, int rank) {
-  return rank == 0 ? seed : Mix64(seed ^ (0x9e3779b97f4a7c15ull * static_cast<uint64_t>(rank)));
-}
-
-// The number of classes among `data`'s labels (the largest + 1), so that every rank's per-class
-// counts have the same length before they are summed.
-int64_t ClassCount(const Dataset& data) {
-  int64_t classes = 0;
-  for (int64_t label : data.labels) classes = std::max(classes, label + 1);
-  return classes;
-}
-
-}  // namespace
 
 absl::Status Trainer::BindInput(const BufferView& view, const Dataset& data, Step& step) {
   const ProgramSpec& program = executable_.program();
@@ -271,24 +242,11 @@ struct Trainer::Culprit {
 
 absl::StatusOr<Trainer::Pass> Trainer::PlanPass(bool training, const Dataset& data,
                                                 int64_t epoch) {
-  int64_t requested = training || options_.eval_batch_size <= 0 ? options_.batch_size
-                                                                : options_.eval_batch_size;
-  KILN_RETURN_IF_ERROR(CheckBatchSize(requested));
-  // Data parallelism: batch_size is the global batch; each rank runs its part of it.
-  if (world() > 1 && (training || options_.eval_batch_size <= 0)) {
-    KILN_ASSIGN_OR_RETURN(requested, LocalBatch(requested, world()));
-  }
-  std::vector<int64_t> order;
-  if (training) {
-    order = options_.shuffle ? ShuffledOrder(data.num_samples, options_.seed, epoch)
-                             : IdentityOrder(data.num_samples);
-    if (world() > 1) order = RankShare(order, world(), rank());
-  } else {
-    const SampleRange shard = EvaluationShard(data.num_samples, world(), rank());
-    for (int64_t i = shard.begin; i < shard.end; ++i) order.push_back(i);
-  }
+  KILN_ASSIGN_OR_RETURN(RankPass rank_pass,
+                        PlanRankPass(options_, training, data.num_samples, epoch, world(), rank()));
+  std::vector<int64_t> order = std::move(rank_pass.order);
   const int64_t samples = static_cast<int64_t>(order.size());
-  const int64_t batch_size = BatchFor(requested, samples);
+  const int64_t batch_size = rank_pass.batch_size;
   Pass pass{order, Batcher(data, batch_size, order), batch_size};
   if (samples == 0) return pass;  // A rank with no test samples of its own.
   KILN_ASSIGN_OR_RETURN(pass.full, BindStep(training, batch_size, data));
@@ -364,10 +322,9 @@ absl::StatusOr<EpochMetrics> Trainer::TrainEpoch(const Dataset& train, int64_t e
   }
   if (world() > 1) {
     // The epoch's loss over every rank's samples (the padding that evens out the shares too).
-    double totals[2] = {loss_sum, static_cast<double>(rows_trained)};
-    KILN_RETURN_IF_ERROR(options_.comm->AllReduceSum(totals, 2));
-    loss_sum = totals[0] * train.num_samples / std::max(totals[1], 1.0);
-    KILN_RETURN_IF_ERROR(SyncRanksAfterEpoch(epoch));
+    KILN_ASSIGN_OR_RETURN(loss_sum, SumEpochLossOverRanks(*options_.comm, loss_sum, rows_trained,
+                                                          train.num_samples));
+    KILN_RETURN_IF_ERROR(SyncRanksAfterEpoch(*options_.comm, executable_, epoch));
   }
   metrics.train_samples = train.num_samples;
   metrics.train_loss = train.num_samples > 0 ? loss_sum / train.num_samples : kNaN;
@@ -379,21 +336,15 @@ absl::StatusOr<Evaluation> Trainer::Evaluate(const Dataset& data) {
   KILN_ASSIGN_OR_RETURN(Pass pass, PlanPass(/*training=*/false, data, /*epoch=*/0));
   const int64_t samples = static_cast<int64_t>(pass.order.size());
   const int64_t remainder = samples % pass.batch_size;
-  bool has_accuracy =
+  EvaluationSums sums;
+  sums.has_accuracy =
       pass.full.correct != nullptr && (remainder == 0 || pass.last.correct != nullptr);
-  bool per_class = options_.per_class_accuracy && pass.full.predicted != nullptr &&
+  sums.per_class = options_.per_class_accuracy && pass.full.predicted != nullptr &&
                    (remainder == 0 || pass.last.predicted != nullptr);
   Evaluation result;
-  // Per-class counts of the same length on every rank, to be summed.
-  if (per_class && world() > 1) {
-    result.class_total.assign(ClassCount(data), 0);
-    result.class_correct.assign(ClassCount(data), 0);
-  }
   // Evaluation shards are contiguous: batch b starts at sample first_sample + b * batch_size.
   const int64_t first_sample = pass.order.empty() ? 0 : pass.order.front();
 
-  double loss_sum = 0.0;
-  double correct_sum = 0.0;
   const Clock::time_point start = Clock::now();
   for (int64_t b = 0; b < pass.batcher.num_batches(); ++b) {
     const int64_t rows = pass.batcher.BatchRows(b);
@@ -406,39 +357,20 @@ absl::StatusOr<Evaluation> Trainer::Evaluate(const Dataset& data) {
                             b + 1, /*from_epoch_start=*/false,
                             [&](Trainer& unfused) { return unfused.ReplayEvaluation(data, b); });
     }
-    loss_sum += loss * static_cast<double>(rows);
-    if (has_accuracy) correct_sum += *step.correct;
-    if (per_class) {
+    sums.loss_sum += loss * static_cast<double>(rows);
+    if (sums.has_accuracy) sums.correct_sum += *step.correct;
+    if (sums.per_class) {
       CountClasses(data, first_sample + b * pass.batch_size, rows, step.predicted, result);
     }
   }
   if (world() > 1) {
-    // Sums over the ranks' shards; a rank with an empty shard knows nothing of the outputs.
-    std::vector<double> totals = {loss_sum, correct_sum, has_accuracy ? 1.0 : 0.0,
-                                  per_class ? 1.0 : 0.0};
-    for (int64_t n : result.class_total) totals.push_back(static_cast<double>(n));
-    for (int64_t n : result.class_correct) totals.push_back(static_cast<double>(n));
-    if (!per_class && options_.per_class_accuracy) {
-      totals.resize(totals.size() + 2 * ClassCount(data), 0.0);
-    }
-    KILN_RETURN_IF_ERROR(options_.comm->AllReduceSum(totals.data(), totals.size()));
-    loss_sum = totals[0];
-    correct_sum = totals[1];
-    has_accuracy = totals[2] > 0;
-    per_class = totals[3] > 0;
-    result.class_total.clear();
-    result.class_correct.clear();
-    if (per_class) {
-      const int64_t classes = ClassCount(data);
-      for (int64_t c = 0; c < classes; ++c) {
-        result.class_total.push_back(static_cast<int64_t>(totals[4 + c]));
-        result.class_correct.push_back(static_cast<int64_t>(totals[4 + classes + c]));
-      }
-    }
+    KILN_RETURN_IF_ERROR(SumEvaluationOverRanks(*options_.comm, data,
+                                                options_.per_class_accuracy, sums, result));
   }
   result.seconds = SecondsSince(start);
-  result.loss = data.num_samples > 0 ? loss_sum / data.num_samples : kNaN;
-  result.accuracy = has_accuracy && data.num_samples > 0 ? correct_sum / data.num_samples : kNaN;
+  result.loss = data.num_samples > 0 ? sums.loss_sum / data.num_samples : kNaN;
+  result.accuracy =
+      sums.has_accuracy && data.num_samples > 0 ? sums.correct_sum / data.num_samples : kNaN;
   return result;
 }
 
@@ -517,12 +449,6 @@ absl::StatusOr<std::optional<Trainer::Culprit>> Trainer::ReplayEvaluation(const 
                         RunCheckingValues(*step.entry, &parallel_));
   if (!found) return std::nullopt;
   return Culprit{*found, batch + 1};
-}
-
-absl::Status Trainer::SyncRanksAfterEpoch(int64_t epoch) {
-  KILN_RETURN_IF_ERROR(
-      BroadcastPersistent(*options_.comm, executable_, PersistentSet::kNonTrainable));
-  return CheckSameParameters(*options_.comm, ParameterHash(executable_), epoch);
 }
 
 absl::StatusOr<std::vector<EpochMetrics>> RunEpochs(const TrainOptions& options,

@@ -239,9 +239,6 @@ class Trainer {
   // The world size and this rank (1 and 0 without options_.comm).
   int world() const;
   int rank() const;
-  // Data parallelism after an epoch: rank 0's running statistics to every rank, then the
-  // parameter hash check.
-  absl::Status SyncRanksAfterEpoch(int64_t epoch);
 
   Executable& executable_;
   ThreadPool& pool_;
