@@ -12,6 +12,7 @@ class LocalCommunicator final : public Communicator {
  public:
   int rank() const override { return 0; }
   int world_size() const override { return 1; }
+  int local_rank() const override { return 0; }
   std::string backend() const override { return "local"; }
   absl::Status AllReduceMean(float*, size_t) override { return absl::OkStatus(); }
   absl::Status AllReduceSum(double*, size_t) override { return absl::OkStatus(); }

@@ -29,6 +29,8 @@ class Communicator {
 
   virtual int rank() const = 0;
   virtual int world_size() const = 0;
+  // This rank's index among the ranks on its own machine: which GPU it takes (--device cuda).
+  virtual int local_rank() const = 0;
   // A short name for messages: "local", "mpi".
   virtual std::string backend() const = 0;
 

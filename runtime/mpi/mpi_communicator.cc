@@ -40,9 +40,17 @@ class MpiCommunicator final : public Communicator {
   MpiCommunicator() {
     MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
     MPI_Comm_size(MPI_COMM_WORLD, &size_);
+    // The ranks that share this machine's memory are the ones that share its GPUs.
+    MPI_Comm node = MPI_COMM_NULL;
+    if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node) ==
+        MPI_SUCCESS) {
+      MPI_Comm_rank(node, &local_rank_);
+      MPI_Comm_free(&node);
+    }
   }
   int rank() const override { return rank_; }
   int world_size() const override { return size_; }
+  int local_rank() const override { return local_rank_; }
   std::string backend() const override { return "mpi"; }
 
   absl::Status AllReduceMean(float* data, size_t count) override {
@@ -118,6 +126,7 @@ class MpiCommunicator final : public Communicator {
  private:
   int rank_ = 0;
   int size_ = 1;
+  int local_rank_ = 0;
   // AllReduceMean's scratch, reused across calls.
   std::vector<float> padded_, slices_, mine_;
 };
