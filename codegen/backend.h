@@ -21,6 +21,7 @@
 #include "absl/status/statusor.h"
 #include "ir/kernel_program.h"
 #include "ir/train_config.h"
+#include "runtime/communicator.h"
 #include "runtime/dataset.h"
 #include "runtime/executable.h"
 #include "runtime/program.h"
@@ -73,6 +74,10 @@ struct LoadOptions {
   // Must run here: a CPU whose features this machine lacks is an error.
   std::string cpu = "native";
   bool use_cache = true;  // The persistent code cache (--no-cache: false).
+  // This process is one rank of a data-parallel job (not owned; null: one process). A device
+  // backend takes the GPU of the rank's local_rank and checks that it can run collectives; the
+  // collectives themselves start with Fit (TrainOptions::comm), after the ranks agree to train.
+  runtime::Communicator* data_parallel = nullptr;
 };
 
 // Time of one kernel run alone, and what it moved and computed (from the IR).

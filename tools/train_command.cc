@@ -48,12 +48,6 @@ absl::Status Train(std::vector<std::string> args, runtime::Communicator& world) 
   // First, so a machine without the device gets one line and no compile.
   KILN_ASSIGN_OR_RETURN(const codegen::Backend* backend,
                         FindBackend(line.String("device").value_or("cpu")));
-  if (data_parallel != nullptr && backend->name() != "cpu") {
-    return absl::UnimplementedError(absl::StrFormat(
-        "data-parallel training (mpirun/srun) runs on the CPU only: --device %s needs an NCCL "
-        "backend, which kiln does not have yet (docs/distributed.md)",
-        backend->name()));
-  }
   if (resume && !line.Has("checkpoint")) {
     return absl::InvalidArgumentError("--resume needs --checkpoint FILE");
   }
@@ -70,7 +64,7 @@ absl::Status Train(std::vector<std::string> args, runtime::Communicator& world) 
   absl::StatusOr<std::unique_ptr<codegen::LoadedModel>> loaded_or = backend->Load(
       compiled, {.seed = train.seed, .threads = static_cast<int>(threads.value_or(0)),
                  .cpu = line.String("cpu").value_or("native"),
-                 .use_cache = !line.Has("no-cache")});
+                 .use_cache = !line.Has("no-cache"), .data_parallel = data_parallel});
   KILN_RETURN_IF_ERROR(runtime::AgreeOnStatus(data_parallel, loaded_or.status()));
   codegen::LoadedModel& loaded = **loaded_or;
   double compile_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() -

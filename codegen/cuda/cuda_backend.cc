@@ -5,8 +5,10 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "codegen/cpu/cpu_backend.h"
 #include "runtime/cuda/cuda_driver.h"
+#include "runtime/cuda/device_communicator.h"
 #include "runtime/cuda/cuda_executable.h"
 #include "runtime/cuda/cuda_trainer.h"
 #include "support/status.h"
@@ -40,6 +42,12 @@ class CudaLoadedModel : public codegen::LoadedModel {
                                                          const runtime::Dataset& test,
                                                          runtime::TrainOptions options) override {
     KILN_ASSIGN_OR_RETURN(runtime::CudaExecutable * executable, Device());
+    if (options.comm != nullptr && options.comm->world_size() > 1 && collectives_ == nullptr) {
+      // Every rank reaches this point together (the run's start was agreed): NCCL's set-up is
+      // collective.
+      KILN_ASSIGN_OR_RETURN(collectives_, runtime::MakeNcclCommunicator(*options.comm));
+      KILN_RETURN_IF_ERROR(executable->BindCollectives(collectives_.get()));
+    }
     runtime::CudaTrainer trainer(*executable, *host_.executable, std::move(options));
     return trainer.Fit(train, test);
   }
@@ -60,6 +68,8 @@ class CudaLoadedModel : public codegen::LoadedModel {
   runtime::DeviceProgram device_program_;  // Moved into executable_ by Device().
   std::unique_ptr<runtime::CudaContext> gpu_;
   std::unique_ptr<runtime::CudaExecutable> executable_;
+  // Data parallelism's gradient all-reduce (NCCL), bound to executable_; destroyed before it.
+  std::unique_ptr<runtime::DeviceCommunicator> collectives_;
   std::vector<std::vector<runtime::DeviceKernel>> kernels_;  // Per entry, for the profile.
 };
 
@@ -131,6 +141,20 @@ absl::Status CheckCudaAvailable() {
   return absl::OkStatus();
 }
 
+absl::StatusOr<int> DeviceForRank(const runtime::Communicator* data_parallel) {
+  if (data_parallel == nullptr || data_parallel->world_size() <= 1) return 0;
+  KILN_RETURN_IF_ERROR(runtime::ProbeNccl());
+  // One GPU per rank, by the rank's index on its machine (as torchrun's LOCAL_RANK): NCCL
+  // refuses two ranks on one GPU.
+  KILN_ASSIGN_OR_RETURN(int count, runtime::CudaDeviceCount());
+  const int local = data_parallel->local_rank();
+  if (local < count) return local;
+  return absl::FailedPreconditionError(absl::StrFormat(
+      "--device cuda: rank %d is rank %d on its machine, which has %d CUDA device%s; "
+      "data-parallel training needs one GPU per rank (start at most %d ranks per machine)",
+      data_parallel->rank(), local, count, count == 1 ? "" : "s", count));
+}
+
 absl::StatusOr<CudaBuild> BuildCuda(const ir::KernelProgram& program, const std::string& prefix,
                                     const NvrtcOptions& options) {
   CudaBuild build;
@@ -177,6 +201,7 @@ runtime::DeviceEntry ToDeviceEntry(const CudaBuild& build) {
     device.block = {kernel.launch.block.x, kernel.launch.block.y, kernel.launch.block.z};
     device.shared_bytes = kernel.launch.shared_bytes;
     if (kernel.gemm) device.gemm = ToDeviceGemm(*kernel.gemm);
+    device.all_reduce_slot = kernel.all_reduce_slot;
     entry.kernels.push_back(std::move(device));
   }
   return entry;
@@ -233,7 +258,9 @@ absl::StatusOr<std::unique_ptr<codegen::LoadedModel>> CudaBackend::Load(
   // The CPU build initializes the persistent tensors exactly as a CPU run does; its code (the
   // host copy, checkpoints) is built for --cpu like a CPU run's.
   KILN_ASSIGN_OR_RETURN(cpu::HostProgram host, cpu::LoadOnHost(model, options.seed, options.cpu, options.use_cache));
-  KILN_ASSIGN_OR_RETURN(std::unique_ptr<runtime::CudaContext> gpu, runtime::CudaContext::Create(0));
+  KILN_ASSIGN_OR_RETURN(int ordinal, DeviceForRank(options.data_parallel));
+  KILN_ASSIGN_OR_RETURN(std::unique_ptr<runtime::CudaContext> gpu,
+                        runtime::CudaContext::Create(ordinal));
   return std::make_unique<CudaLoadedModel>(std::move(host), std::move(device), std::move(gpu));
 }
 

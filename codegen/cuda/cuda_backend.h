@@ -27,6 +27,10 @@ namespace kiln::cuda {
 // e.g. "--device cuda: no CUDA device found (libcuda.so.1 not loadable: ...)".
 absl::Status CheckCudaAvailable();
 
+// The GPU a process trains on: 0, or for a rank of a data-parallel job its local_rank, once NCCL
+// loads and the machine has that many devices (else a one-line error).
+absl::StatusOr<int> DeviceForRank(const runtime::Communicator* data_parallel);
+
 struct CudaBuild {
   CudaProgram program;  // Source, per-kernel launch records, device memory plan.
   CompiledCuda image;   // The CUBIN (or PTX) of program.source.

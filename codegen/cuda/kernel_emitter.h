@@ -80,6 +80,9 @@ struct CudaKernel {
   std::vector<int> param_slots;        // Buffer indices, in parameter order.
   LaunchConfig launch;
   std::optional<GemmPlan> gemm;        // kMatmul only.
+  // A kernel rooted at a collective (all_reduce) computes the local value; the runtime then
+  // averages this buffer over the ranks (runtime::DeviceKernel::all_reduce_slot). -1: none.
+  int all_reduce_slot = -1;
 };
 
 // Device helpers every kernel source relies on (warp reductions); put once per program.

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "ir/op_registry.h"
 #include "support/status.h"
 
 namespace kiln::cuda {
@@ -83,6 +84,9 @@ absl::StatusOr<CudaProgram> EmitCudaProgram(const ir::KernelProgram& program,
     std::string name = prefix.empty() ? kernel.name : absl::StrCat(prefix, "_", kernel.name);
     KILN_ASSIGN_OR_RETURN(CudaKernel emitted,
                           EmitCudaKernel(program.graph, kernel, program.memory, name));
+    if (ir::OpOf(program.graph.node(kernel.root)).Has(ir::kCollective)) {
+      emitted.all_reduce_slot = program.memory.node_buffer[kernel.root];
+    }
     absl::StrAppend(&result.source, "\n", emitted.source);
     result.kernels.push_back(std::move(emitted));
   }

@@ -80,7 +80,7 @@ class CudaContext {
 
   // Streams (non-blocking), events (no timing), asynchronous copies, page-locked host memory
   // (cuMemHostAlloc: what lets an HtoD copy overlap kernels) and stream capture into a CUDA
-  // graph. NOT run on a GPU yet.
+  // graph.
   absl::StatusOr<CudaStream> CreateStream();
   absl::Status DestroyStream(CudaStream stream);
   absl::Status SynchronizeStream(CudaStream stream);

@@ -177,9 +177,24 @@ absl::Status CudaExecutable::EnqueueKernel(int entry, int parity, size_t k) {
 }
 
 absl::Status CudaExecutable::EnqueueKernels(int entry, int parity) {
-  for (size_t k = 0; k < program_.entries[entry].kernels.size(); ++k) {
+  const std::vector<DeviceKernel>& kernels = program_.entries[entry].kernels;
+  for (size_t k = 0; k < kernels.size(); ++k) {
     KILN_RETURN_IF_ERROR(EnqueueKernel(entry, parity, k));
+    const int slot = kernels[k].all_reduce_slot;
+    if (collectives_ == nullptr || slot < 0) continue;
+    const int64_t values = plan_.entries[entry].slots[slot].bytes / int64_t{sizeof(float)};
+    KILN_RETURN_IF_ERROR(collectives_->AllReduceMean(entries_[entry].parity[parity].addresses[slot],
+                                                     static_cast<size_t>(values), compute_));
   }
+  return absl::OkStatus();
+}
+
+absl::Status CudaExecutable::BindCollectives(DeviceCommunicator* collectives) {
+  if (graphs_.captured() > 0) {
+    return absl::FailedPreconditionError(
+        "BindCollectives after steps have run: their CUDA graphs lack the collectives");
+  }
+  collectives_ = collectives;
   return absl::OkStatus();
 }
 

@@ -19,8 +19,8 @@
 // copies the step's outputs back into page-locked memory. Matmul kernels with a cuBLASLt plan
 // go to cuBLASLt when libcublasLt.so.13 loads (else the generated GEMM runs).
 //
-// Status: written against the driver API and compiled; NOT run on a GPU. The host-side parts it
-// relies on (PlanDevice, SlotAddresses, KernelParams, GraphBook, LtLayoutFor) are unit-tested.
+// Tested on an H200 by kiln_cuda_gpu_test (label gpu); the host-side parts it relies on
+// (PlanDevice, SlotAddresses, KernelParams, GraphBook, LtLayoutFor) are unit-tested without one.
 #ifndef KILN_RUNTIME_CUDA_CUDA_EXECUTABLE_H_
 #define KILN_RUNTIME_CUDA_CUDA_EXECUTABLE_H_
 
@@ -34,6 +34,7 @@
 #include "absl/status/statusor.h"
 #include "runtime/cuda/cublaslt.h"
 #include "runtime/cuda/cuda_driver.h"
+#include "runtime/cuda/device_communicator.h"
 #include "runtime/cuda/device_plan.h"
 #include "runtime/executable.h"
 
@@ -85,6 +86,12 @@ class CudaExecutable {
   // kernels rewrite the entry's buffers: profile before training, or after a checkpoint.
   absl::StatusOr<std::vector<double>> KernelMicroseconds(int entry, int parity, int repeats);
 
+  // Data parallelism: after each all_reduce op's kernel, `collectives` (not owned; it must
+  // outlive this) averages that kernel's buffer over the ranks, in stream order (and inside the
+  // step's CUDA graph). Unbound, or null, an all_reduce is the one-process identity. Bind before
+  // the first Launch: graphs captured before would lack the collectives.
+  absl::Status BindCollectives(DeviceCommunicator* collectives);
+
   bool cublaslt_active() const { return lt_ != nullptr; }
   int graphs_captured() const { return graphs_.captured(); }
 
@@ -123,6 +130,7 @@ class CudaExecutable {
   DevicePlan plan_;
   GraphBook graphs_;
   std::unique_ptr<CublasLt> lt_;
+  DeviceCommunicator* collectives_ = nullptr;
   CudaStream compute_, copy_;
   CudaDevicePtr arena_ = 0, persistent_ = 0, workspace_ = 0;
   std::vector<EntryState> entries_;

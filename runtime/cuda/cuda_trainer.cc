@@ -10,6 +10,8 @@
 
 #include "absl/strings/str_format.h"
 #include "runtime/batcher.h"
+#include "runtime/communicator.h"
+#include "runtime/data_parallel.h"
 #include "runtime/non_finite.h"
 #include "runtime/random.h"
 #include "support/status.h"
@@ -24,11 +26,10 @@ double SecondsSince(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-int64_t BatchFor(int64_t batch_size, int64_t samples) {
-  return samples > 0 ? std::min(batch_size, samples) : batch_size;
-}
-
 }  // namespace
+
+int CudaTrainer::world() const { return options_.comm != nullptr ? options_.comm->world_size() : 1; }
+int CudaTrainer::rank() const { return options_.comm != nullptr ? options_.comm->rank() : 0; }
 
 // Where one parity's inputs live in page-locked memory.
 struct CudaTrainer::Staged {
@@ -130,7 +131,8 @@ absl::Status CudaTrainer::RunBatches(const Batcher& batcher, const std::vector<i
     if (totals.classes != nullptr && done.step->has_predicted) {
       KILN_ASSIGN_OR_RETURN(const void* predicted,
                             device_.Output(done.step->entry, done.parity, kPredictedOutput));
-      CountClasses(data, done.batch * batcher.batch_size(), done.rows,
+      // Evaluation orders are contiguous (a rank's shard): the batch's first sample onwards.
+      CountClasses(data, order[done.batch * batcher.batch_size()], done.rows,
                    static_cast<const int64_t*>(predicted), *totals.classes);
     }
     return absl::OkStatus();
@@ -154,7 +156,9 @@ absl::Status CudaTrainer::RunBatches(const Batcher& batcher, const std::vector<i
       for (int64_t i = 0; i < rows; ++i) staged.labels_f32[i] = static_cast<float>(staged.labels[i]);
     }
     if (staged.learning_rate != nullptr) *staged.learning_rate = static_cast<float>(learning_rate_);
-    if (staged.rng_key != nullptr) *staged.rng_key = StepKey(options_.seed, first_global_step + b);
+    if (staged.rng_key != nullptr) {
+      *staged.rng_key = StepKey(RankSeed(options_.seed, rank()), first_global_step + b);
+    }
     KILN_RETURN_IF_ERROR(device_.Launch(step.entry, parity));
     if (pending) KILN_RETURN_IF_ERROR(finish(*pending));
     pending = InFlight{&step, parity, rows, b};
@@ -165,18 +169,13 @@ absl::Status CudaTrainer::RunBatches(const Batcher& batcher, const std::vector<i
 
 absl::StatusOr<EpochMetrics> CudaTrainer::TrainEpoch(const Dataset& train, int64_t epoch) {
   learning_rate_ = ScheduledLearningRate(options_.schedule, options_.learning_rate, epoch);
-  if (options_.batch_size < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("batch size %d is not positive", options_.batch_size));
-  }
-  const int64_t batch_size = BatchFor(options_.batch_size, train.num_samples);
-  const std::vector<int64_t> order = options_.shuffle
-                                         ? ShuffledOrder(train.num_samples, options_.seed, epoch)
-                                         : IdentityOrder(train.num_samples);
-  Batcher batcher(train, batch_size, order);
-  KILN_ASSIGN_OR_RETURN(Step full, BindStep(/*training=*/true, batch_size, train));
+  KILN_ASSIGN_OR_RETURN(RankPass pass, PlanRankPass(options_, /*training=*/true, train.num_samples,
+                                                    epoch, world(), rank()));
+  const int64_t samples = static_cast<int64_t>(pass.order.size());
+  Batcher batcher(train, pass.batch_size, pass.order);
+  KILN_ASSIGN_OR_RETURN(Step full, BindStep(/*training=*/true, pass.batch_size, train));
   Step last;
-  if (const int64_t remainder = train.num_samples % batch_size; remainder != 0) {
+  if (const int64_t remainder = samples % pass.batch_size; remainder != 0) {
     KILN_ASSIGN_OR_RETURN(last, BindStep(/*training=*/true, remainder, train));
   }
   EpochMetrics metrics;
@@ -185,9 +184,17 @@ absl::StatusOr<EpochMetrics> CudaTrainer::TrainEpoch(const Dataset& train, int64
   Totals totals;
   const Clock::time_point start = Clock::now();
   if (options_.progress != nullptr) options_.progress->Begin(epoch, metrics.steps);
-  KILN_RETURN_IF_ERROR(RunBatches(batcher, order, train, full, last, epoch,
+  KILN_RETURN_IF_ERROR(RunBatches(batcher, pass.order, train, full, last, epoch,
                                   (epoch - 1) * metrics.steps, /*training=*/true, totals));
   metrics.seconds = SecondsSince(start);
+  if (world() > 1) {
+    KILN_ASSIGN_OR_RETURN(totals.loss_sum, SumEpochLossOverRanks(*options_.comm, totals.loss_sum,
+                                                                 samples, train.num_samples));
+    // Rank 0's running statistics to every rank and the parameter hash check, on the host copy.
+    KILN_RETURN_IF_ERROR(device_.DownloadPersistent());
+    KILN_RETURN_IF_ERROR(SyncRanksAfterEpoch(*options_.comm, host_, epoch));
+    KILN_RETURN_IF_ERROR(device_.UploadPersistent());
+  }
   metrics.train_samples = train.num_samples;
   metrics.train_loss = train.num_samples > 0 ? totals.loss_sum / train.num_samples : kNaN;
   metrics.samples_per_second = metrics.seconds > 0 ? train.num_samples / metrics.seconds : 0.0;
@@ -195,35 +202,41 @@ absl::StatusOr<EpochMetrics> CudaTrainer::TrainEpoch(const Dataset& train, int64
 }
 
 absl::StatusOr<Evaluation> CudaTrainer::Evaluate(const Dataset& data) {
-  const int64_t requested =
-      options_.eval_batch_size > 0 ? options_.eval_batch_size : options_.batch_size;
-  if (requested < 1) {
-    return absl::InvalidArgumentError(absl::StrFormat("batch size %d is not positive", requested));
+  KILN_ASSIGN_OR_RETURN(RankPass pass, PlanRankPass(options_, /*training=*/false,
+                                                    data.num_samples, /*epoch=*/0, world(),
+                                                    rank()));
+  const int64_t samples = static_cast<int64_t>(pass.order.size());
+  Batcher batcher(data, pass.batch_size, pass.order);
+  Step full, last;
+  const int64_t remainder = samples % pass.batch_size;
+  if (samples > 0) {  // A rank of a data-parallel run may have no test samples of its own.
+    KILN_ASSIGN_OR_RETURN(full, BindStep(/*training=*/false, pass.batch_size, data));
+    if (remainder != 0) {
+      KILN_ASSIGN_OR_RETURN(last, BindStep(/*training=*/false, remainder, data));
+    }
   }
-  const int64_t batch_size = BatchFor(requested, data.num_samples);
-  const std::vector<int64_t> order = IdentityOrder(data.num_samples);
-  Batcher batcher(data, batch_size, order);
-  KILN_ASSIGN_OR_RETURN(Step full, BindStep(/*training=*/false, batch_size, data));
-  Step last;
-  const int64_t remainder = data.num_samples % batch_size;
-  if (remainder != 0) {
-    KILN_ASSIGN_OR_RETURN(last, BindStep(/*training=*/false, remainder, data));
-  }
-  const bool has_accuracy = full.has_correct && (remainder == 0 || last.has_correct);
+  EvaluationSums sums;
+  sums.has_accuracy = full.has_correct && (remainder == 0 || last.has_correct);
+  sums.per_class = options_.per_class_accuracy && full.has_predicted &&
+                   (remainder == 0 || last.has_predicted);
   Evaluation result;
   Totals totals;
-  const bool per_class = options_.per_class_accuracy && full.has_predicted &&
-                         (remainder == 0 || last.has_predicted);
-  if (per_class) totals.classes = &result;
+  if (sums.per_class) totals.classes = &result;
   const Clock::time_point start = Clock::now();
   // Evaluation steps take global step 0's key, as on the CPU (dropout is off in them anyway).
   learning_rate_ = 0.0;
-  KILN_RETURN_IF_ERROR(RunBatches(batcher, order, data, full, last, /*epoch=*/0,
+  KILN_RETURN_IF_ERROR(RunBatches(batcher, pass.order, data, full, last, /*epoch=*/0,
                                   /*first_global_step=*/0, /*training=*/false, totals));
+  sums.loss_sum = totals.loss_sum;
+  sums.correct_sum = totals.correct_sum;
+  if (world() > 1) {
+    KILN_RETURN_IF_ERROR(SumEvaluationOverRanks(*options_.comm, data,
+                                                options_.per_class_accuracy, sums, result));
+  }
   result.seconds = SecondsSince(start);
-  result.loss = data.num_samples > 0 ? totals.loss_sum / data.num_samples : kNaN;
+  result.loss = data.num_samples > 0 ? sums.loss_sum / data.num_samples : kNaN;
   result.accuracy =
-      has_accuracy && data.num_samples > 0 ? totals.correct_sum / data.num_samples : kNaN;
+      sums.has_accuracy && data.num_samples > 0 ? sums.correct_sum / data.num_samples : kNaN;
   return result;
 }
 

@@ -7,7 +7,11 @@
 // runs (two input parities). A step's loss is read one step late, so a non-finite loss is
 // reported at the right step but one more step has already been enqueued by then.
 //
-// Status: compiled; NOT run on a GPU.
+// Data parallelism (TrainOptions::comm): as Trainer, each rank trains on its RankShare at the
+// local batch and evaluates its EvaluationShard (PlanRankPass), metrics are summed over the
+// ranks, and after each epoch rank 0's running statistics reach every rank through the host copy
+// (SyncRanksAfterEpoch). The gradient all-reduce itself runs inside the step, on the device
+// communicator bound to the executable (CudaExecutable::BindCollectives).
 #ifndef KILN_RUNTIME_CUDA_CUDA_TRAINER_H_
 #define KILN_RUNTIME_CUDA_CUDA_TRAINER_H_
 
@@ -45,6 +49,10 @@ class CudaTrainer {
   absl::Status RunBatches(const Batcher& batcher, const std::vector<int64_t>& order,
                           const Dataset& data, Step& full, Step& last, int64_t epoch,
                           int64_t first_global_step, bool training, Totals& totals);
+
+  // The world size and this rank (1 and 0 without options_.comm).
+  int world() const;
+  int rank() const;
 
   CudaExecutable& device_;
   Executable& host_;

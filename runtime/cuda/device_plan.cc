@@ -63,6 +63,18 @@ absl::Status CheckGemm(const EntrySpec& entry, const DeviceKernel& kernel, const
       entry.symbol, kernel.symbol, gemm.m, gemm.n, gemm.k));
 }
 
+// The buffer an all_reduce averages in place: one the entry computes (in the arena), of f32.
+absl::Status CheckAllReduce(const EntrySpec& entry, const DeviceKernel& kernel) {
+  KILN_RETURN_IF_ERROR(CheckSlot(entry, kernel, kernel.all_reduce_slot));
+  const BufferSpec& buffer = entry.buffers[kernel.all_reduce_slot];
+  const bool computed = buffer.role == BufferRole::kOutput || buffer.role == BufferRole::kTemp;
+  if (computed && buffer.type == ElementType::kF32) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrFormat(
+      "entry '%s': kernel '%s' all-reduces '%s' (%s), which is not an f32 buffer the entry "
+      "computes",
+      entry.symbol, kernel.symbol, buffer.name, TypeString(buffer.type, buffer.shape)));
+}
+
 absl::StatusOr<EntryPlan> PlanEntry(const ProgramSpec& spec, const DevicePlan& plan,
                                     const EntrySpec& entry, const DeviceEntry& device,
                                     bool cublaslt) {
@@ -110,6 +122,7 @@ absl::StatusOr<EntryPlan> PlanEntry(const ProgramSpec& spec, const DevicePlan& p
     KILN_RETURN_IF_ERROR(CheckGeometry(entry, kernel));
     for (int slot : kernel.param_slots) KILN_RETURN_IF_ERROR(CheckSlot(entry, kernel, slot));
     if (kernel.gemm) KILN_RETURN_IF_ERROR(CheckGemm(entry, kernel, *kernel.gemm));
+    if (kernel.all_reduce_slot >= 0) KILN_RETURN_IF_ERROR(CheckAllReduce(entry, kernel));
     result.launches.push_back({.kernel = k, .use_cublaslt = cublaslt && kernel.gemm.has_value()});
   }
   return result;

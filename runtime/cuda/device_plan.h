@@ -55,6 +55,9 @@ struct DeviceKernel {
   int64_t shared_bytes = 0;
   // Set when cuBLASLt may replace the kernel (the generated kernel stays the fallback).
   std::optional<DeviceGemm> gemm;
+  // A collective's kernel (all_reduce): after it, this slot (a flat f32 arena buffer) is averaged
+  // over the ranks of a data-parallel job (CudaExecutable::BindCollectives). -1: none.
+  int all_reduce_slot = -1;
 };
 
 // One entry point's device code: its CUBIN (or PTX) and kernels in execution order. Buffers are

@@ -12,6 +12,10 @@
 #              4096x4096 activations, large enough to measure the fused kernels' bandwidth
 #   copy       the GPU's device-to-device copy bandwidth through PyTorch (the reference for GB/s)
 #   bench      bench/w3_epoch.py --device cuda (PyTorch and kiln epochs in one run)
+#   mpi        when the machine has mpirun: `mpirun -np 2 kiln train --device cuda` on a machine
+#              with one GPU must stop both ranks with the one-GPU-per-rank message, and -np 1 train
+#              (the data-parallel tests themselves are in `tests`: NCCL in a world of one, since
+#              NCCL refuses two ranks on one GPU)
 # Every stage runs under its own time limit (seconds: KILN_STAGE_LIMIT, default 240) so that one
 # hang cannot use up the GPU lease. Logs go to .gpu/logs, and packed as one file into $OUT (the
 # device tool's folder, which returns only a few files) when that is set.
@@ -31,7 +35,12 @@ find_lib() {
 }
 nvrtc=$(find_lib 'libnvrtc.so.13'); cublaslt=$(find_lib 'libcublasLt.so.13')
 libcuda=$(find_lib 'libcuda.so.1')
-export LD_LIBRARY_PATH="$kiln_root/lib:$(dirname "${nvrtc:-/x/x}"):$(dirname "${cublaslt:-/x/x}"):$(dirname "${libcuda:-/x/x}")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+# NCCL (data-parallel CUDA): the toolkit's, else the one Python's nvidia-nccl or torch carries.
+nccl=$(find_lib 'libnccl.so.2')
+if [ -z "$nccl" ]; then
+  nccl=$(find /usr/local/lib/python3* /usr/lib/python3* -name 'libnccl.so.2' 2>/dev/null | head -1)
+fi
+export LD_LIBRARY_PATH="$kiln_root/lib:$(dirname "${nvrtc:-/x/x}"):$(dirname "${cublaslt:-/x/x}"):$(dirname "${libcuda:-/x/x}"):$(dirname "${nccl:-/x/x}")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export KILN_BENCH_DATA_DIR=$kiln_root/fashion-mnist
 export KILN_CACHE_DIR=/tmp/kiln-cache
 kiln=$kiln_root/bin/kiln
@@ -50,6 +59,7 @@ for stage in $stages; do
     env)
       nvidia-smi -L
       echo "nvrtc: ${nvrtc:-missing}; cublasLt: ${cublaslt:-missing}; libcuda: ${libcuda:-missing}"
+      echo "nccl: ${nccl:-missing}; mpirun: $(command -v mpirun || echo missing)"
       ldd "$kiln" | grep -i "not found"
       "$kiln" train examples/fashion_mlp.kiln --device cuda --epochs 1 --train-limit 256 \
         --test-limit 256 --data-dir "$KILN_BENCH_DATA_DIR" 2>&1 | tail -4 ;;
@@ -58,7 +68,7 @@ for stage in $stages; do
         name=$(basename "$test")
         run_stage "$name" "$test" --gtest_brief=1; rc=$?
         # Leaf ops and exempt ops skip by design; a test skipped for want of a device fails here.
-        skipped=$(grep -c 'no CUDA device' "$logs/$name.log")
+        skipped=$(grep -c 'no CUDA device\|NCCL: ' "$logs/$name.log")
         if ((skipped > 0)); then rc=$((rc | 1)); fi
         status=$((status | rc))
         echo "   $(grep -E '^\[  (PASSED|FAILED|SKIPPED)  ?\]|tests? ran' "$logs/$name.log" | tr '\n' ' ')"
@@ -96,6 +106,15 @@ print("device copy of %.2f GB: %.3f ms, %.0f GB/s counting read + write" % (x.nu
       PYTHONUNBUFFERED=1 run_stage w3_cuda_bench python3 bench/w3_epoch.py --device cuda \
         --kiln "$kiln" --repeats 2
       status=$((status | $?)); tail -12 "$logs/w3_cuda_bench.log" ;;
+    mpi)
+      if ! command -v mpirun > /dev/null; then echo "== mpi: no mpirun on this machine"; continue; fi
+      export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+      run_stage mpi_two_ranks_one_gpu mpirun -np 2 --oversubscribe "$kiln" train \
+        examples/fashion_mlp.kiln --device cuda --epochs 1 --data-dir "$KILN_BENCH_DATA_DIR"
+      rc=$?; cat "$logs/mpi_two_ranks_one_gpu.log" | tail -5
+      if ((rc == 0)) || ! grep -q 'one GPU per rank' "$logs/mpi_two_ranks_one_gpu.log"; then
+        status=1
+      fi ;;
     *) echo "unknown stage $stage"; status=1 ;;
   esac
 done

@@ -170,6 +170,23 @@ TEST(DevicePlanTest, RejectsBadPrograms) {
   DeviceProgram one_entry = TwoEntryProgram();
   one_entry.entries.pop_back();
   EXPECT_FALSE(PlanDevice(TwoEntrySpec(), one_entry, true).ok());
+
+  // An all-reduce must average an f32 buffer the entry computes: not an input, not a parameter.
+  DeviceProgram reduces_input = TwoEntryProgram();
+  reduces_input.entries[0].kernels[1].all_reduce_slot = 0;
+  EXPECT_NE(PlanDevice(TwoEntrySpec(), reduces_input, true).status().message().find(
+                "all-reduces 'x' (f32[4,3]), which is not an f32 buffer the entry computes"),
+            std::string::npos)
+      << PlanDevice(TwoEntrySpec(), reduces_input, true).status();
+  DeviceProgram reduces_parameter = TwoEntryProgram();
+  reduces_parameter.entries[0].kernels[1].all_reduce_slot = 1;
+  EXPECT_FALSE(PlanDevice(TwoEntrySpec(), reduces_parameter, true).ok());
+  DeviceProgram reduces_nothing = TwoEntryProgram();
+  reduces_nothing.entries[0].kernels[1].all_reduce_slot = 9;
+  EXPECT_FALSE(PlanDevice(TwoEntrySpec(), reduces_nothing, true).ok());
+  DeviceProgram reduces_output = TwoEntryProgram();
+  reduces_output.entries[0].kernels[0].all_reduce_slot = 3;
+  EXPECT_TRUE(PlanDevice(TwoEntrySpec(), reduces_output, true).ok());
 }
 
 TEST(GraphBookTest, CapturesOncePerEntryAndParityThenReplays) {

@@ -1,5 +1,4 @@
-// Needs a GPU (label `gpu`); every test skips when ProbeCudaDevice fails. NEVER RUN YET: written
-// and compiled on a machine without a GPU.
+// Needs a GPU (label `gpu`); every test skips when ProbeCudaDevice fails.
 //
 // The CUDA executor against the CPU backend on the W3 model (examples/fashion_mlp.kiln: the
 // Fashion-MNIST MLP with Adam): the same ProgramSpec, the same initial parameters (both
@@ -14,10 +13,6 @@
 #include <string>
 #include <vector>
 
-#include "codegen/cpu/cpu_backend.h"
-#include "codegen/cpu/jit.h"
-#include "codegen/cuda/cuda_backend.h"
-#include "frontend/frontend.h"
 #include "gtest/gtest.h"
 #include "runtime/cuda/cuda_driver.h"
 #include "runtime/cuda/cuda_executable.h"
@@ -25,19 +20,12 @@
 #include "runtime/random.h"
 #include "runtime/thread_pool.h"
 #include "runtime/trainer.h"
-#include "tools/compile_pipeline.h"
+#include "tests/codegen/cuda/gpu_test_support.h"
 
 namespace kiln::runtime {
 namespace {
 
 constexpr int64_t kBatch = 64;
-
-struct Compiled {
-  tools::CompiledModel model;
-  ProgramSpec spec;  // The CPU build's buffer tables.
-  std::unique_ptr<cpu::CpuJit> jit;
-  DeviceProgram device;
-};
 
 // Fills every input of the entry the way the trainer does, from `rng`: features uniform in
 // [0, 1), labels uniform class indices, the learning rate, the step key.
@@ -67,55 +55,17 @@ void ExpectClose(const std::string& what, const float* cpu, const float* gpu, in
 }
 
 class CudaExecutableGpuTest
-    : public ::testing::TestWithParam<std::tuple<bool /*graphs*/, bool /*cublaslt*/>> {
+    : public testing::WithGpu<
+          ::testing::TestWithParam<std::tuple<bool /*graphs*/, bool /*cublaslt*/>>> {
  protected:
-  void SetUp() override {
-    if (absl::Status probe = ProbeCudaDevice(); !probe.ok()) GTEST_SKIP() << probe.message();
-    auto context = CudaContext::Create(0);
-    ASSERT_TRUE(context.ok()) << context.status();
-    context_ = *std::move(context);
-  }
-
-  // Compiles W3's training step for kBatch: the LLVM module for the CPU and NVRTC for CUDA.
-  Compiled Compile() {
-    Compiled compiled;
-    auto ast = frontend::ParseModelFile("examples/fashion_mlp.kiln");
-    EXPECT_TRUE(ast.ok()) << ast.status();
-    if (!ast.ok()) return compiled;
-    auto train = frontend::LowerTrainConfig(*ast);
-    EXPECT_TRUE(train.ok()) << train.status();
-    if (!train.ok()) return compiled;
-    tools::CompileOptions options;
-    options.entries = {{true, kBatch}};
-    auto model = tools::CompileModel(*ast, *train, options);
-    EXPECT_TRUE(model.ok()) << model.status();
-    if (!model.ok()) return compiled;
-    compiled.model = *std::move(model);
-    auto device = cuda::BuildDeviceProgram(
-        {&compiled.model.entries[0].program},
-        {tools::EntrySymbol(compiled.model.name, compiled.model.entries[0].request)},
-        cuda::NvrtcOptions());
-    EXPECT_TRUE(device.ok()) << device.status();
-    if (!device.ok()) return compiled;
-    compiled.device = *std::move(device);
-    auto module = cpu::EmitCpuModule(compiled.model);
-    EXPECT_TRUE(module.ok()) << module.status();
-    if (!module.ok()) return compiled;
-    compiled.spec = module->spec;
-    auto jit = cpu::CpuJit::Create();
-    EXPECT_TRUE(jit.ok()) << jit.status();
-    if (!jit.ok()) return compiled;
-    compiled.jit = *std::move(jit);
-    EXPECT_TRUE(
-        compiled.jit->AddModule(std::move(module->module), std::move(module->context)).ok());
-    return compiled;
-  }
 
   // Runs `steps` training steps on both backends and compares loss and persistent tensors.
   void CompareSteps(int steps) {
     const auto [graphs, cublaslt] = GetParam();
-    Compiled compiled = Compile();
-    if (HasFailure()) return;
+    // W3's training step for kBatch: the LLVM module for the CPU and NVRTC for CUDA.
+    absl::StatusOr<testing::W3Build> build = testing::BuildW3({{true, kBatch}});
+    ASSERT_TRUE(build.ok()) << build.status();
+    testing::W3Build& compiled = *build;
     const ProgramSpec& spec = compiled.spec;
     auto cpu_exe = Executable::Create(spec, *compiled.jit, /*seed=*/7);
     auto host_exe = Executable::Create(spec, *compiled.jit, /*seed=*/7);
@@ -175,7 +125,6 @@ class CudaExecutableGpuTest
     }
   }
 
-  std::unique_ptr<CudaContext> context_;
 };
 
 TEST_P(CudaExecutableGpuTest, OneW3StepMatchesTheCpu) { CompareSteps(1); }

@@ -9,6 +9,7 @@
 #include "ir/op_registry.h"
 #include "passes/constant_evaluator.h"
 #include "runtime/cuda/cuda_driver.h"
+#include "tests/codegen/cuda/gpu_test_support.h"
 
 namespace kiln::cuda {
 namespace {
@@ -16,18 +17,7 @@ namespace {
 using kernel::ScalarType;
 using kernel::Value;
 
-class CudaGpuTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (absl::Status probe = runtime::ProbeCudaDevice(); !probe.ok()) {
-      GTEST_SKIP() << probe.message();
-    }
-    auto context = runtime::CudaContext::Create(0);
-    ASSERT_TRUE(context.ok()) << context.status();
-    context_ = *std::move(context);
-  }
-  std::unique_ptr<runtime::CudaContext> context_;
-};
+class CudaGpuTest : public runtime::testing::WithGpu<> {};
 
 // The dropout hash on the device equals the host's, for every element of a [64, 256] mask.
 TEST_F(CudaGpuTest, RandomUniformMatchesHostBitForBit) {

@@ -17,6 +17,7 @@
 #include "runtime/cuda/cuda_driver.h"
 #include "runtime/cuda/cuda_executable.h"
 #include "support/status.h"
+#include "tests/codegen/cuda/gpu_test_support.h"
 #include "tests/codegen/op_cases.h"
 #include "tools/graph_runner.h"
 
@@ -71,14 +72,9 @@ absl::StatusOr<std::map<std::string, std::vector<double>>> RunOnCuda(
   return results;
 }
 
-class CudaOpsGpuTest : public ::testing::TestWithParam<std::string> {
+class CudaOpsGpuTest
+    : public runtime::testing::WithGpu<::testing::TestWithParam<std::string>> {
  protected:
-  void SetUp() override {
-    if (absl::Status probe = ProbeCudaDevice(); !probe.ok()) GTEST_SKIP() << probe.message();
-    auto context = CudaContext::Create(0);
-    ASSERT_TRUE(context.ok()) << context.status();
-    context_ = *std::move(context);
-  }
 
   void CompareCase(const GradCase& c, bool use_graphs) {
     auto built = op_cases::BuildCaseGraph(c, /*seed=*/3, /*output_y=*/true);
@@ -114,7 +110,6 @@ class CudaOpsGpuTest : public ::testing::TestWithParam<std::string> {
     }
   }
 
-  std::unique_ptr<CudaContext> context_;
 };
 
 TEST_P(CudaOpsGpuTest, ForwardAndGradientsMatchTheCpu) {

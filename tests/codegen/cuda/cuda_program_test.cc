@@ -196,6 +196,37 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"tests/codegen/cuda/spatial_ops.kiln", false, 16}),
     CaseName);
 
+// A data-parallel step: the kernel of each all_reduce (the gradient bucket) names the buffer the
+// runtime averages over the ranks, and no other kernel does; the bucket holds every gradient.
+TEST(CudaDataParallelTest, AllReduceKernelsNameTheirBucket) {
+  auto ast = frontend::ParseModelFile("examples/fashion_mlp.kiln");
+  ASSERT_TRUE(ast.ok()) << ast.status();
+  auto train = frontend::LowerTrainConfig(*ast);
+  ASSERT_TRUE(train.ok()) << train.status();
+  for (bool data_parallel : {false, true}) {
+    train->data_parallel = data_parallel;
+    auto program = tools::CompileEntryProgram(*ast, *train, {true, 32}, {});
+    ASSERT_TRUE(program.ok()) << program.status();
+    auto emitted = EmitCudaProgram(*program, "w3");
+    ASSERT_TRUE(emitted.ok()) << emitted.status();
+    int64_t reduced = 0;
+    int collectives = 0;
+    for (const CudaKernel& kernel : emitted->kernels) {
+      if (kernel.all_reduce_slot < 0) continue;
+      ++collectives;
+      const DeviceBuffer& buffer = emitted->memory.buffers.at(kernel.all_reduce_slot);
+      EXPECT_GE(buffer.arena_offset, 0) << buffer.name;  // Computed by the step, in the arena.
+      reduced += buffer.bytes / 4;
+    }
+    if (!data_parallel) {
+      EXPECT_EQ(collectives, 0);
+      continue;
+    }
+    EXPECT_EQ(collectives, 1);  // W3's 235,146 gradient values fit one 25 MB bucket.
+    EXPECT_EQ(reduced, 784 * 256 + 256 + 256 * 128 + 128 + 128 * 10 + 10);
+  }
+}
+
 // The forward layer of an eval step, relu(x·W + b), is a GEMM cuBLASLt can run with its
 // RELU_BIAS epilogue; the plan must say so and name the bias buffer.
 TEST(CudaGemmPlanTest, ForwardLayerIsBiasReluForCublasLt) {
