@@ -38,7 +38,7 @@ libcuda=$(find_lib 'libcuda.so.1')
 # NCCL (data-parallel CUDA): the toolkit's, else the one Python's nvidia-nccl or torch carries.
 nccl=$(find_lib 'libnccl.so.2')
 if [ -z "$nccl" ]; then
-  nccl=$(find /usr/local/lib/python3* /usr/lib/python3* -name 'libnccl.so.2' 2>/dev/null | head -1)
+  nccl=$(find /usr/local /root /home -name 'libnccl.so.2' 2>/dev/null | head -1)
 fi
 export LD_LIBRARY_PATH="$kiln_root/lib:$(dirname "${nvrtc:-/x/x}"):$(dirname "${cublaslt:-/x/x}"):$(dirname "${libcuda:-/x/x}"):$(dirname "${nccl:-/x/x}")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export KILN_BENCH_DATA_DIR=$kiln_root/fashion-mnist
