@@ -151,8 +151,8 @@ absl::StatusOr<int> DeviceForRank(const runtime::Communicator* data_parallel) {
   if (local < count) return local;
   return absl::FailedPreconditionError(absl::StrFormat(
       "--device cuda: rank %d is rank %d on its machine, which has %d CUDA device%s; "
-      "data-parallel training needs one GPU per rank (start at most %d ranks per machine)",
-      data_parallel->rank(), local, count, count == 1 ? "" : "s", count));
+      "data-parallel training needs one GPU per rank (start at most %d rank%s per machine)",
+      data_parallel->rank(), local, count, count == 1 ? "" : "s", count, count == 1 ? "" : "s"));
 }
 
 absl::StatusOr<CudaBuild> BuildCuda(const ir::KernelProgram& program, const std::string& prefix,
