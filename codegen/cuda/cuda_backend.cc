@@ -8,9 +8,9 @@
 #include "absl/strings/str_format.h"
 #include "codegen/cpu/cpu_backend.h"
 #include "runtime/cuda/cuda_driver.h"
-#include "runtime/cuda/device_communicator.h"
 #include "runtime/cuda/cuda_executable.h"
 #include "runtime/cuda/cuda_trainer.h"
+#include "runtime/cuda/device_communicator.h"
 #include "support/status.h"
 
 namespace kiln::cuda {
