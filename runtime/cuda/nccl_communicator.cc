@@ -90,11 +90,10 @@ const Nccl& GetNccl() {
 absl::Status Check(ncclResult_t result, const char* what, ncclComm_t comm = nullptr) {
   if (result == ncclSuccess) return absl::OkStatus();
   const Nccl& n = GetNccl();
-  const char* detail = n.last_error(comm);
-  return absl::InternalError(absl::StrCat("NCCL ", what, " failed: ", n.error_string(result),
-                                          detail != nullptr && *detail != '\0' ? " (" : "",
-                                          detail != nullptr ? detail : "",
-                                          detail != nullptr && *detail != '\0' ? ")" : ""));
+  const char* last = n.last_error(comm);  // NCCL's own words on the failure, often empty.
+  const std::string detail = last != nullptr && *last != '\0' ? absl::StrCat(" (", last, ")") : "";
+  return absl::InternalError(
+      absl::StrCat("NCCL ", what, " failed: ", n.error_string(result), detail));
 }
 
 class NcclCommunicator final : public DeviceCommunicator {
