@@ -139,7 +139,9 @@ class CudaDataParallelGpuTest : public testing::WithGpu<> {
       if (loss.ok()) run.losses.push_back(*static_cast<const float*>(*loss));
     }
     EXPECT_TRUE((*gpu)->DownloadPersistent().ok());
-    if (graphs) EXPECT_GE((*gpu)->graphs_captured(), 1);
+    if (graphs) {
+      EXPECT_GE((*gpu)->graphs_captured(), 1);
+    }
     for (const Tensor& tensor : (*host)->persistent()) {
       run.persistent.emplace_back(static_cast<const char*>(tensor.data()), tensor.bytes());
     }
