@@ -15,12 +15,17 @@ namespace {
 
 // Enough tasks that two (or a few more) threads each get several, so the split balances.
 constexpr int64_t kMinTasks = 8;
-// Largest register-block row count a task covers; keeps a task's A block and C tile in L2.
-constexpr int64_t kMaxRowsPerTask = 96;
-// Largest reduction block: a packed B panel block of kc x nr floats (32 KiB for AVX-512's 32
-// columns, 16 KiB for AVX2's 16) then stays in L1.
-constexpr int64_t kMaxKc = 256;
-constexpr int64_t kPageBytes = 4096;
+// Largest register-block row count a task covers. A task packs its B panel once per k block and
+// every register block of its rows reuses it, so tall tasks amortize the copy; the microkernel
+// streams A's rows past the packed panel, which stays in L2. kiln_gemm_bench on the AVX-512
+// EPYC, 1 thread: 384 rows (with kMaxKc 1024) against the earlier 96 (and 256): wide fwd
+// 86 -> 101-106 GFLOP/s, big fwd 90 -> 101-106, conv2 fwd/dcol/dW 76-85 -> 80-94, the W3
+// shapes within noise.
+constexpr int64_t kMaxRowsPerTask = 384;
+// Largest reduction block: a packed B panel of kc x nr floats (128 KiB for AVX-512's 32 columns,
+// 64 KiB for AVX2's 16), in L2 and small enough for the stack buffer. Fewer k blocks mean fewer
+// partial sums through C; 1024 and 4096 measured alike, 256 slower (see kMaxRowsPerTask).
+constexpr int64_t kMaxKc = 1024;
 
 int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 int64_t RoundUp(int64_t a, int64_t b) { return CeilDiv(a, b) * b; }
@@ -536,12 +541,14 @@ GemmTiling ChooseGemmTiling(const GemmShape& shape, const VectorIsa& isa) {
   // stays in L2 while every panel of a small B passes over it, e.g. a convolution's patch
   // matrix [B*H*W, C*kh*kw] times its small weight matrix.
   t.rows_outer = shape.m > shape.n;
-  // A transposed A's rows are m floats apart. From a page apart on (m >= 1024), every k step of
-  // the microkernel touches a new page and the TLB thrashes: packing the task's block once per k
-  // block is then cheaper (kiln_gemm_bench "wide dW": 16 -> 26-37 GFLOP/s on one AVX2 core).
-  // Below that the copy costs more than it saves (dW1, m = 784, measured slower).
-  t.pack_a = shape.transpose_a && shape.m * int64_t{sizeof(float)} >= kPageBytes &&
-             t.rows_per_task >= 2 * t.mr;
+  // A transposed A's rows are m floats apart, so from m >= 1024 on every k step of the
+  // microkernel reads a new 4 KiB page. Packing the task's rows of A (pack_a) once paid off with
+  // 96-row tasks and 256-deep k blocks (kiln_gemm_bench "wide dW": 16 -> 26-37 GFLOP/s on one AVX2
+  // core), but with the taller tasks above it costs more than it saves, as every task re-packs
+  // its rows for each B panel: wide dW 72-82 GFLOP/s with it and 98-108 without (AVX-512 code),
+  // 65-67 and 78-80 (AVX2 code, --cpu=x86-64-v3), on the AVX-512 EPYC. GemmTiling keeps it as an
+  // option (gemm_emitter_test checks it).
+  t.pack_a = false;
   return t;
 }
 
