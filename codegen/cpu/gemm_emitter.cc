@@ -43,8 +43,6 @@ struct Plan {
   int64_t kc = 0;
   int64_t num_kblocks = 0;
   bool pack_b = false;
-  bool pack_a = false;
-  int64_t pack_a_stride = 0;  // Floats per k row of the packed A: rows_per_task rounded up to W.
 };
 
 Plan MakePlan(const GemmShape& shape, const VectorIsa& isa, const GemmTiling& tiling) {
@@ -66,8 +64,6 @@ Plan MakePlan(const GemmShape& shape, const VectorIsa& isa, const GemmTiling& ti
   p.kc = tiling.kc > 0 ? std::min(tiling.kc, shape.k) : shape.k;
   p.num_kblocks = CeilDiv(shape.k, p.kc);
   p.pack_b = tiling.pack_b || shape.transpose_b;
-  p.pack_a = tiling.pack_a && shape.transpose_a;
-  p.pack_a_stride = RoundUp(rows, p.w);
   return p;
 }
 
@@ -102,8 +98,6 @@ class GemmEmitter {
   void EmitPanel(llvm::Value* col0, int64_t cols, llvm::Value* row_begin, llvm::Value* row_end,
                  llvm::Value* is_last_group);
   void EmitPackB(llvm::Value* col0, int64_t cols, llvm::Value* k0, llvm::Value* kcount);
-  void EmitPackA(llvm::Value* row_begin, llvm::Value* row_end, llvm::Value* k0,
-                 llvm::Value* kcount);
   void TransposeInPlace(std::vector<llvm::Value*>& rows);
   void EmitMicroKernel(int64_t rows, int64_t cols, llvm::Value* row0, llvm::Value* col0,
                        llvm::Value* k0, llvm::Value* kcount);
@@ -126,10 +120,6 @@ class GemmEmitter {
   llvm::Value* bmat_ = nullptr;
   llvm::Value* c_ = nullptr;
   llvm::Value* pack_ = nullptr;  // [kc][nr] floats on the stack when plan_.pack_b.
-  // [kc][pack_a_stride] floats on the stack when plan_.pack_a: the task's rows of op(A) from
-  // pack_a_row0_, k row by k row.
-  llvm::Value* pack_a_ = nullptr;
-  llvm::Value* pack_a_row0_ = nullptr;
 };
 
 llvm::Constant* GemmEmitter::Mask(int lanes) {
@@ -199,11 +189,6 @@ void GemmEmitter::Emit() {
     alloca->setAlignment(llvm::Align(64));
     pack_ = alloca;
   }
-  if (plan_.pack_a) {
-    auto* alloca = b_.CreateAlloca(f32_, I64(plan_.kc * plan_.pack_a_stride), "a.pack");
-    alloca->setAlignment(llvm::Align(64));
-    pack_a_ = alloca;
-  }
 
   // Task t covers column panel t / num_groups and row group t % num_groups, so consecutive tasks
   // (which one thread runs in order) share their B panel; with rows_outer the converse, so they
@@ -251,7 +236,6 @@ void GemmEmitter::EmitPanel(llvm::Value* col0, int64_t cols, llvm::Value* row_be
                               : b_.CreateSelect(b_.CreateICmpSLT(k0, I64(k - plan_.kc)),
                                                 I64(plan_.kc), b_.CreateSub(I64(k), k0), "kcount");
     if (plan_.pack_b) EmitPackB(col0, cols, k0, kcount);
-    if (plan_.pack_a) EmitPackA(row_begin, row_end, k0, kcount);
     // Full register blocks; the last group may end with a block of edge_rows rows.
     llvm::Value* full_rows = b_.CreateSub(row_end, row_begin);
     if (plan_.edge_rows != 0) {
@@ -279,34 +263,6 @@ void GemmEmitter::EmitPanel(llvm::Value* col0, int64_t cols, llvm::Value* row_be
     return;
   }
   EmitLoop(I64(0), I64(k), plan_.kc, {}, k_block);
-}
-
-// Copies op(A)[row_begin : row_end, k0 : k0+kcount] of a transposed A (stored [k, m], so each k
-// row of the block is contiguous) into pack_a_, k row by k row: the microkernel's broadcasts of
-// A then come from one small buffer instead of one cache line (and page) m floats apart per k.
-void GemmEmitter::EmitPackA(llvm::Value* row_begin, llvm::Value* row_end, llvm::Value* k0,
-                            llvm::Value* kcount) {
-  pack_a_row0_ = row_begin;
-  std::vector<llvm::Constant*> lane_ids;
-  for (int i = 0; i < w_; ++i) lane_ids.push_back(b_.getInt32(i));
-  llvm::Constant* iota = llvm::ConstantVector::get(lane_ids);
-  llvm::Value* zero = llvm::Constant::getNullValue(vec_);
-  llvm::Value* rows = b_.CreateTrunc(b_.CreateSub(row_end, row_begin), b_.getInt32Ty());
-  EmitLoop(I64(0), kcount, 1, {}, [&](llvm::Value* kk, const Carried&) -> Carried {
-    llvm::Value* src_row = b_.CreateMul(b_.CreateAdd(k0, kk), I64(plan_.shape.m));
-    llvm::Value* dst_row = b_.CreateMul(kk, I64(plan_.pack_a_stride));
-    for (int64_t v = 0; v * w_ < plan_.pack_a_stride; ++v) {
-      // Lanes past the task's last row (the last group's edge) read nothing and store zeros
-      // into the buffer's padding.
-      llvm::Value* left = b_.CreateSub(rows, b_.getInt32(static_cast<int>(v * w_)));
-      llvm::Value* mask = b_.CreateICmpSLT(iota, b_.CreateVectorSplat(w_, left));
-      llvm::Value* src = Gep(a_, b_.CreateAdd(src_row, b_.CreateAdd(row_begin, I64(v * w_))));
-      llvm::Value* value = b_.CreateMaskedLoad(vec_, src, llvm::Align(4), mask, zero);
-      b_.CreateAlignedStore(value, Gep(pack_a_, b_.CreateAdd(dst_row, I64(v * w_))),
-                            PackAlign());
-    }
-    return {};
-  });
 }
 
 // Copies op(B)[k0 : k0+kcount, col0 : col0+cols] into pack_ as rows of nr floats, so the
@@ -399,12 +355,6 @@ llvm::Value* GemmEmitter::LoadB(int v, int64_t cols, llvm::Value* col0, llvm::Va
 llvm::Value* GemmEmitter::LoadA(int64_t r, llvm::Value* row0, llvm::Value* k0, llvm::Value* kk) {
   const GemmShape& s = plan_.shape;
   llvm::Value* row = b_.CreateAdd(row0, I64(r));
-  if (plan_.pack_a) {
-    llvm::Value* offset = b_.CreateSub(row, pack_a_row0_);
-    llvm::Value* index = b_.CreateAdd(b_.CreateMul(kk, I64(plan_.pack_a_stride)), offset);
-    return b_.CreateVectorSplat(w_, b_.CreateAlignedLoad(f32_, Gep(pack_a_, index),
-                                                         llvm::Align(4)));
-  }
   llvm::Value* kidx = b_.CreateAdd(k0, kk);
   llvm::Value* index = s.transpose_a ? b_.CreateAdd(b_.CreateMul(kidx, I64(s.m)), row)
                                      : b_.CreateAdd(b_.CreateMul(row, I64(s.k)), kidx);
@@ -541,14 +491,12 @@ GemmTiling ChooseGemmTiling(const GemmShape& shape, const VectorIsa& isa) {
   // stays in L2 while every panel of a small B passes over it, e.g. a convolution's patch
   // matrix [B*H*W, C*kh*kw] times its small weight matrix.
   t.rows_outer = shape.m > shape.n;
-  // A transposed A's rows are m floats apart, so from m >= 1024 on every k step of the
-  // microkernel reads a new 4 KiB page. Packing the task's rows of A (pack_a) once paid off with
-  // 96-row tasks and 256-deep k blocks (kiln_gemm_bench "wide dW": 16 -> 26-37 GFLOP/s on one AVX2
-  // core), but with the taller tasks above it costs more than it saves, as every task re-packs
-  // its rows for each B panel: wide dW 72-82 GFLOP/s with it and 98-108 without (AVX-512 code),
-  // 65-67 and 78-80 (AVX2 code, --cpu=x86-64-v3), on the AVX-512 EPYC. GemmTiling keeps it as an
-  // option (gemm_emitter_test checks it).
-  t.pack_a = false;
+  // A transposed A is read in place, each k step of the microkernel a row m floats further on.
+  // Packing a task's rows of it once per k block paid off with 96-row tasks and 256-deep k blocks
+  // (kiln_gemm_bench "wide dW": 16 -> 26-37 GFLOP/s on one AVX2 core) but cost more than it saved
+  // with the taller tasks and deeper blocks above, as every task re-packed its rows for each B
+  // panel: wide dW 72-82 GFLOP/s with it and 98-108 without (AVX-512 code), 65-67 and 78-80
+  // (AVX2 code, --cpu=x86-64-v3), on the AVX-512 EPYC; it was removed (git history has it).
   return t;
 }
 

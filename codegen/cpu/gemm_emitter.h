@@ -51,8 +51,6 @@ struct GemmTiling {
   int64_t rows_per_task = 0; // Multiple of mr (0: all of m). A task is rows_per_task x mr*W.
   bool pack_b = false;       // Copy each B panel into a contiguous stack buffer (forced by
                              // transpose_b, whose columns are strided in memory).
-  bool pack_a = false;       // Copy a task's rows of a transposed A per k block into a
-                             // contiguous stack buffer (its rows are m floats apart in memory).
   bool rows_outer = false;   // Consecutive tasks share a row group of A (instead of a column
                              // panel of B): the order when A is the operand that outgrows L2.
 };

@@ -238,9 +238,8 @@ TEST_P(GemmEmitterTest, Tilings) {
                                 GemmTiling{.mr = 1, .nr_vectors = 4, .kc = 40, .rows_per_task = 3,
                                            .pack_b = true},
                                 GemmTiling{.mr = 4, .nr_vectors = 1, .kc = 20, .rows_per_task = 8,
-                                           .pack_b = true, .pack_a = true, .rows_outer = true},
-                                GemmTiling{.mr = 6, .nr_vectors = 2, .kc = 0, .rows_per_task = 18,
-                                           .pack_a = true},
+                                           .pack_b = true, .rows_outer = true},
+                                GemmTiling{.mr = 6, .nr_vectors = 2, .kc = 0, .rows_per_task = 18},
                                 GemmTiling{.mr = 3, .nr_vectors = 2, .kc = 0, .rows_per_task = 6,
                                            .rows_outer = true}}) {
         Case c;
