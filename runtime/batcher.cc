@@ -42,14 +42,54 @@ int64_t Batcher::BatchRows(int64_t index) const {
   return std::min(batch_size_, n - index * batch_size_);
 }
 
-int64_t Batcher::Gather(int64_t index, float* features, int64_t* labels) const {
-  const int64_t rows = BatchRows(index);
+void Batcher::GatherRows(int64_t index, int64_t begin, int64_t end,
+                         const BatchBuffers& out) const {
   const int64_t dim = data_.feature_dim;
+  const int64_t target_dim = data_.target_dim;
   const int64_t* samples = order_.data() + index * batch_size_;
-  for (int64_t r = 0; r < rows; ++r) {
-    std::memcpy(features + r * dim, data_.row(samples[r]), dim * sizeof(float));
-    labels[r] = data_.labels[samples[r]];
+  for (int64_t r = begin; r < end; ++r) {
+    std::memcpy(out.features + r * dim, data_.row(samples[r]), dim * sizeof(float));
+    out.labels[r] = data_.labels[samples[r]];
+    if (out.targets != nullptr) {
+      std::memcpy(out.targets + r * target_dim, data_.target_row(samples[r]),
+                  target_dim * sizeof(float));
+    }
   }
+}
+
+void Batcher::PrefetchPages(int64_t index, int64_t begin, int64_t end) const {
+  if (index >= num_batches()) return;
+  constexpr uintptr_t kPage = 4096;
+  const uintptr_t row_bytes = data_.feature_dim * sizeof(float);
+  const int64_t* samples = order_.data() + index * batch_size_;
+  for (int64_t r = begin; r < std::min(end, BatchRows(index)); ++r) {
+    const uintptr_t row = reinterpret_cast<uintptr_t>(data_.row(samples[r]));
+    for (uintptr_t at = row; at < row + row_bytes; at = (at | (kPage - 1)) + 1) {
+      __builtin_prefetch(reinterpret_cast<const void*>(at), /*rw=*/0, /*locality=*/2);
+    }
+  }
+}
+
+// A pool task over the rows of one batch: slots hold the batcher, the buffers and the index.
+void Batcher::GatherTask(void** slots, int64_t begin, int64_t end) {
+  const auto* batcher = static_cast<const Batcher*>(slots[0]);
+  const auto* out = static_cast<const BatchBuffers*>(slots[1]);
+  const int64_t index = *static_cast<const int64_t*>(slots[2]);
+  batcher->GatherRows(index, begin, end, *out);
+  batcher->PrefetchPages(index + 1, begin, end);
+}
+
+int64_t Batcher::Gather(int64_t index, const BatchBuffers& out, ThreadPool* pool) const {
+  const int64_t rows = BatchRows(index);
+  const int64_t row_bytes =
+      (data_.feature_dim + (out.targets != nullptr ? data_.target_dim : 0)) * sizeof(float);
+  if (pool == nullptr || pool->num_threads() == 1 || rows * row_bytes < kParallelGatherBytes) {
+    GatherRows(index, 0, rows, out);
+    PrefetchPages(index + 1, 0, rows);
+    return rows;
+  }
+  void* slots[] = {const_cast<Batcher*>(this), const_cast<BatchBuffers*>(&out), &index};
+  pool->Run(&Batcher::GatherTask, slots, rows);
   return rows;
 }
 

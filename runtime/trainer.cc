@@ -208,16 +208,11 @@ absl::StatusOr<Trainer::Step> Trainer::BindStep(bool training, int64_t batch_siz
   return step;
 }
 
-void Trainer::GatherBatch(const Batcher& batcher, const std::vector<int64_t>& order,
-                          const Dataset& data, int64_t batch, const Step& step) const {
-  batcher.Gather(batch, step.features, step.labels);
-  if (step.target_dim == 0) return;
-  const int64_t first = batch * batcher.batch_size();
-  const size_t row_bytes = step.target_dim * sizeof(float);
-  for (int64_t r = 0; r < batcher.BatchRows(batch); ++r) {
-    std::memcpy(step.labels_f32 + r * step.target_dim, data.target_row(order[first + r]),
-                row_bytes);
-  }
+void Trainer::GatherBatch(const Batcher& batcher, int64_t batch, const Step& step) const {
+  batcher.Gather(batch,
+                 BatchBuffers{step.features, step.labels,
+                              step.target_dim != 0 ? step.labels_f32 : nullptr},
+                 &pool_);
 }
 
 // One pass over a data set: its batches and the entries that run them (the full batch size and,
@@ -300,7 +295,7 @@ absl::StatusOr<EpochMetrics> Trainer::TrainEpoch(const Dataset& train, int64_t e
   for (int64_t b = 0; b < metrics.steps; ++b) {
     const int64_t rows = pass.batcher.BatchRows(b);
     const Step& step = pass.StepFor(b);
-    GatherBatch(pass.batcher, pass.order, train, b, step);
+    GatherBatch(pass.batcher, b, step);
     // The loss is read back every step anyway, so this check costs one comparison.
     const double loss = RunStep(step, rows, (epoch - 1) * metrics.steps + b);
     if (!std::isfinite(loss)) {
@@ -349,7 +344,7 @@ absl::StatusOr<Evaluation> Trainer::Evaluate(const Dataset& data) {
   for (int64_t b = 0; b < pass.batcher.num_batches(); ++b) {
     const int64_t rows = pass.batcher.BatchRows(b);
     const Step& step = pass.StepFor(b);
-    GatherBatch(pass.batcher, pass.order, data, b, step);
+    GatherBatch(pass.batcher, b, step);
     const double loss = RunStep(step, rows, /*global_step=*/0);
     if (!std::isfinite(loss)) {
       return NonFiniteError(absl::StrFormat("epoch %d evaluation batch %d: test loss is %s",
@@ -430,7 +425,7 @@ absl::StatusOr<std::optional<Trainer::Culprit>> Trainer::ReplayEpoch(const Datas
   const int64_t steps = pass.batcher.num_batches();
   for (int64_t b = 0; b < steps; ++b) {
     const Step& step = pass.StepFor(b);
-    GatherBatch(pass.batcher, pass.order, train, b, step);
+    GatherBatch(pass.batcher, b, step);
     FeedStep(step, pass.batcher.BatchRows(b), (epoch - 1) * steps + b);
     KILN_ASSIGN_OR_RETURN(std::optional<NonFiniteValue> found,
                           RunCheckingValues(*step.entry, &parallel_));
@@ -443,7 +438,7 @@ absl::StatusOr<std::optional<Trainer::Culprit>> Trainer::ReplayEvaluation(const 
                                                                           int64_t batch) {
   KILN_ASSIGN_OR_RETURN(Pass pass, PlanPass(/*training=*/false, data, /*epoch=*/0));
   const Step& step = pass.StepFor(batch);
-  GatherBatch(pass.batcher, pass.order, data, batch, step);
+  GatherBatch(pass.batcher, batch, step);
   FeedStep(step, pass.batcher.BatchRows(batch), /*global_step=*/0);
   KILN_ASSIGN_OR_RETURN(std::optional<NonFiniteValue> found,
                         RunCheckingValues(*step.entry, &parallel_));

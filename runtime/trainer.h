@@ -212,10 +212,9 @@ class Trainer {
   absl::StatusOr<Pass> PlanPass(bool training, const Dataset& data, int64_t epoch);
   absl::StatusOr<Step> BindStep(bool training, int64_t batch_size, const Dataset& data);
   absl::Status BindInput(const BufferView& view, const Dataset& data, Step& step);
-  // Copies batch `batch` (samples order[batch * batch_size ...]) into the step's inputs: features,
-  // labels, and the data's f32 targets when the step takes them.
-  void GatherBatch(const Batcher& batcher, const std::vector<int64_t>& order, const Dataset& data,
-                   int64_t batch, const Step& step) const;
+  // Copies batch `batch` into the step's inputs: features, labels, and the data's f32 targets
+  // when the step takes them; split across the pool's threads when the batch is large.
+  void GatherBatch(const Batcher& batcher, int64_t batch, const Step& step) const;
   // Feeds the per-step scalars: learning rate, step key, f32 labels.
   void FeedStep(const Step& step, int64_t batch_rows, int64_t global_step);
   // Feeds the per-step scalars, runs the entry and returns its loss.

@@ -99,5 +99,28 @@ TEST(BatcherTest, GathersInShuffledOrderAndCoversEverySample) {
   EXPECT_TRUE(IsPermutation(seen));
 }
 
+TEST(BatcherTest, PoolGatherMatchesOneThreadWithTargets) {
+  // Rows of 1,000 features: a batch of 16 is over kParallelGatherBytes, so the pool splits it.
+  Dataset data = MakeData(40, 1000);
+  data.target_dim = 3;
+  for (int64_t i = 0; i < 40 * 3; ++i) data.targets.push_back(static_cast<float>(i));
+  ASSERT_GE(16 * 1000 * int64_t{sizeof(float)}, Batcher::kParallelGatherBytes);
+  Batcher batcher(data, 16, ShuffledOrder(40, 9, 2));
+  ThreadPool pool(2);
+  for (int64_t b = 0; b < batcher.num_batches(); ++b) {
+    std::vector<float> x1(16 * 1000, -1), x2(16 * 1000, -2), t1(16 * 3, -1), t2(16 * 3, -2);
+    std::vector<int64_t> y1(16, -1), y2(16, -2);
+    const int64_t rows = batcher.Gather(b, {x1.data(), y1.data(), t1.data()});
+    ASSERT_EQ(batcher.Gather(b, {x2.data(), y2.data(), t2.data()}, &pool), rows);
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t sample = static_cast<int64_t>(x1[r * 1000]) / 100;
+      EXPECT_EQ(t1[r * 3 + 2], static_cast<float>(sample * 3 + 2));
+    }
+    EXPECT_TRUE(std::equal(x1.begin(), x1.begin() + rows * 1000, x2.begin()));
+    EXPECT_TRUE(std::equal(y1.begin(), y1.begin() + rows, y2.begin()));
+    EXPECT_TRUE(std::equal(t1.begin(), t1.begin() + rows * 3, t2.begin()));
+  }
+}
+
 }  // namespace
 }  // namespace kiln::runtime
