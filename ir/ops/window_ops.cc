@@ -106,11 +106,23 @@ struct PatchTap {
 // The taps of input position x (i64) along one dim of the window.
 std::vector<PatchTap> TapsOf(ScalarBuilder& b, Value x, int64_t kernel, int64_t stride,
                              int64_t pad, int64_t dilation, int64_t out_size) {
-  if (stride == kernel && dilation == 1) {
-    // Windows tile the dim (pooling with the default stride): one tap, found by division.
+  if (stride > 1 && dilation == 1) {
+    // x reads patch `out` at kernel index k when x + pad = out * stride + k. With t = x + pad
+    // (never negative) = q * stride + r, those pairs are k = r + j * stride, out = q - j: one
+    // division per pixel and ceil(kernel / stride) taps, not kernel taps that each test
+    // divisibility (a 3x3/2 window: 4 taps in 2-D instead of 9).
     Value t = PlusConst(b, x, pad);
-    Value out = b.IDiv(t, stride);
-    return {{out, b.IRem(t, stride), b.CmpGT(b.ConstI64(out_size), out)}};
+    Value q = b.IDiv(t, stride), r = b.IRem(t, stride);
+    std::vector<PatchTap> taps;
+    for (int64_t j = 0; j * stride < kernel; ++j) {
+      Value k = PlusConst(b, r, j * stride), out = PlusConst(b, q, -j);
+      Value valid = b.CmpGT(b.ConstI64(out_size), out);
+      if (j > 0) valid = b.And(valid, b.CmpGE(out, b.ConstI64(0)));
+      // r < stride, so k can pass the kernel's end only when (j + 1) * stride > kernel.
+      if ((j + 1) * stride > kernel) valid = b.And(valid, b.CmpGT(b.ConstI64(kernel), k));
+      taps.push_back({out, k, valid});
+    }
+    return taps;
   }
   std::vector<PatchTap> taps;
   for (int64_t k = 0; k < kernel; ++k) {
