@@ -8,6 +8,8 @@
 //   kiln_gemm_bench --sweep          # also tries register blocks and k blocks, best first
 //   kiln_gemm_bench --asm=fwd        # the assembly of the matching shapes' kernels
 //   kiln_gemm_bench --only=conv      # time only the matching shapes
+//   kiln_gemm_bench --shape=512x640x784 --only=512x  # also an M x N x K shape of your own
+//                                                    # (suffix t_a / t_b: a transposed operand)
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -16,6 +18,7 @@
 #include <cstring>
 #include <ctime>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -289,8 +292,35 @@ std::string Flag(int argc, char** argv, const std::string& name, const std::stri
   return fallback;
 }
 
+// --shape=MxNxK[t_a][t_b]: a shape of the user's own, named by the flag's text.
+std::optional<BenchShape> ParseShape(const std::string& text) {
+  static std::string what;  // BenchShape holds a pointer to its name.
+  GemmShape shape;
+  char rest[8] = "";
+  if (std::sscanf(text.c_str(), "%ldx%ldx%ld%7s", &shape.m, &shape.n, &shape.k, rest) < 3 ||
+      shape.m <= 0 || shape.n <= 0 || shape.k <= 0) {
+    return std::nullopt;
+  }
+  const std::string suffix = rest;
+  shape.transpose_a = suffix.find("t_a") != std::string::npos;
+  shape.transpose_b = suffix.find("t_b") != std::string::npos;
+  what = text;
+  return BenchShape{what.c_str(), shape};
+}
+
 int Main(int argc, char** argv) {
   constexpr char kAbsent[] = "\x01";
+  std::vector<BenchShape> shapes(std::begin(kShapes), std::end(kShapes));
+  const std::string custom = Flag(argc, argv, "shape", kAbsent);
+  if (custom != kAbsent) {
+    std::optional<BenchShape> shape = ParseShape(custom);
+    if (!shape) {
+      std::fprintf(stderr, "--shape=%s: expected MxNxK, e.g. 512x640x784 or 64x288x12544t_a\n",
+                   custom.c_str());
+      return 1;
+    }
+    shapes.push_back(*shape);
+  }
   g_cpu = Flag(argc, argv, "cpu", "native");
   auto target = CreateTargetMachine(g_cpu);
   if (!target.ok()) {
@@ -305,7 +335,7 @@ int Main(int argc, char** argv) {
   // --asm=SUBSTRING: print the assembly of the default kernel of the matching shapes and stop.
   const std::string asm_filter = Flag(argc, argv, "asm", kAbsent);
   if (asm_filter != kAbsent) {
-    for (const BenchShape& bench : kShapes) {
+    for (const BenchShape& bench : shapes) {
       if (std::string(bench.what).find(asm_filter) == std::string::npos) continue;
       std::string assembly;
       Compile(bench.shape, {}, &assembly);
@@ -323,7 +353,7 @@ int Main(int argc, char** argv) {
   const double peak = MeasurePeakGflops();
   std::printf("%-14s %5s %5s %5s %3s %3s %6s %9s %9s %9s %7s %9s %7s\n", "shape", "M", "N", "K",
               "tA", "tB", "tasks", "1T us", "1T GF/s", "1T cpu", "% peak", "2T GF/s", "2T/1T");
-  for (const BenchShape& bench : kShapes) {
+  for (const BenchShape& bench : shapes) {
     if (std::string(bench.what).find(only) == std::string::npos) continue;
     const GemmShape& s = bench.shape;
     KilnTaskFn fn = Compile(s, {})[0];
@@ -337,7 +367,7 @@ int Main(int argc, char** argv) {
                 Gflops(s, both.wall), one.wall / both.wall);
   }
   if (sweep) {
-    for (const BenchShape& bench : kShapes) {
+    for (const BenchShape& bench : shapes) {
       const std::string what = bench.what;
       if (sweep_filter.empty() ? what.find("big") != std::string::npos
                                : what.find(sweep_filter) == std::string::npos) {
