@@ -164,6 +164,44 @@ class KernelContext {
     nest(0);
   }
 
+  // LoopNest with dim `tiled` walked in blocks of `block`: the loop over blocks stands where the
+  // dim's loop would, the loop within a block goes innermost (codegen/loop_order.h says why).
+  void TiledLoopNest(const ir::Shape& shape, int parallel_dim, int tiled, int64_t block,
+                     const std::function<void(const std::vector<llvm::Value*>&)>& body) {
+    std::vector<llvm::Value*> coords(shape.size());
+    llvm::Value* block_start = nullptr;
+    std::function<void(size_t)> nest = [&](size_t d) {
+      if (d == shape.size()) {
+        // Within the block; the last block is shorter when block does not divide the dim.
+        const int64_t extent = shape[tiled];
+        llvm::Value* stop =
+            extent % block == 0
+                ? b_.CreateAdd(block_start, b_.getInt64(block))
+                : b_.CreateBinaryIntrinsic(llvm::Intrinsic::smin,
+                                           b_.CreateAdd(block_start, b_.getInt64(block)),
+                                           b_.getInt64(extent));
+        return Loop(block_start, stop, [&](llvm::Value* i) {
+          coords[tiled] = i;
+          body(coords);
+        });
+      }
+      if (static_cast<int>(d) == tiled) {
+        const int64_t blocks = (shape[d] + block - 1) / block;
+        return Loop(b_.getInt64(0), b_.getInt64(blocks), [&](llvm::Value* i) {
+          block_start = b_.CreateMul(i, b_.getInt64(block));
+          nest(d + 1);
+        });
+      }
+      bool split = static_cast<int>(d) == parallel_dim;
+      Loop(split ? begin() : b_.getInt64(0), split ? end() : b_.getInt64(shape[d]),
+           [&](llvm::Value* i) {
+             coords[d] = i;
+             nest(d + 1);
+           });
+    };
+    nest(0);
+  }
+
   void Finish() { b_.CreateRetVoid(); }
 
  private:

@@ -11,11 +11,17 @@
 #include "codegen/cpu/llvm_scalar_builder.h"
 #include "codegen/cpu/reduction_emitter.h"
 #include "codegen/fused_evaluator.h"
+#include "codegen/loop_order.h"
 #include "ir/op_registry.h"
 #include "llvm/IR/IRBuilder.h"
 
 namespace kiln::cpu {
 namespace {
+
+// Elements of a transposed read's contiguous dim walked innermost at a time (TransposedReadDim):
+// one 64-byte line of f32, so each step of the next loop out reads whole lines and the writes
+// stay within block rows of the output.
+constexpr int64_t kTransposeBlock = 16;
 
 using ir::NodeId;
 using kernel::ScalarType;
@@ -169,7 +175,7 @@ absl::StatusOr<EmittedKernel> EmitLoopKernel(KernelContext& k) {
   }
   LlvmScalarBuilder sb(k.b(), 1);
   codegen::FusedEvaluator eval(k.graph(), k.kernel(), sb, ScalarLoader(k, sb));
-  k.LoopNest(shape, tasks > 1 ? 0 : -1, [&](const std::vector<llvm::Value*>& coords) {
+  auto body = [&](const std::vector<llvm::Value*>& coords) {
     eval.Reset();
     std::vector<kernel::Value> wrapped = WrapCoords(sb, coords);
     llvm::Value* index = k.LinearIndex(coords, shape);
@@ -177,7 +183,14 @@ absl::StatusOr<EmittedKernel> EmitLoopKernel(KernelContext& k) {
       kernel::Value v = eval.Evaluate(out, wrapped);
       k.b().CreateStore(sb.Unwrap(v), k.ElementPointer(out, index));
     }
-  });
+  };
+  const int parallel_dim = tasks > 1 ? 0 : -1;
+  if (std::optional<int> tiled =
+          codegen::TransposedReadDim(k.graph(), k.kernel(), shape, parallel_dim + 1)) {
+    k.TiledLoopNest(shape, parallel_dim, *tiled, kTransposeBlock, body);
+  } else {
+    k.LoopNest(shape, parallel_dim, body);
+  }
   k.Finish();
   return EmittedKernel{k.function(), tasks, tasks > 1};
 }

@@ -96,6 +96,12 @@ std::vector<GradCase> PrimitiveCases() {
   cases.push_back({"broadcast_to", "column_new_dim", {{{3, 1}}}, {{"shape", Shape{2, 3, 4}}}});
   cases.push_back({"transpose", "2d", {{{3, 4}}}, {{"perm", std::vector<int64_t>{1, 0}}}});
   cases.push_back({"transpose", "3d", {{{2, 3, 4}}}, {{"perm", std::vector<int64_t>{2, 0, 1}}}});
+  // Read 17 and 24 elements apart along the output's last dim of 130: the loop kernel walks the
+  // other dim in blocks of 16 innermost (codegen/loop_order.h), with a shorter last block.
+  cases.push_back(
+      {"transpose", "2d_blocked", {{{130, 17}}}, {{"perm", std::vector<int64_t>{1, 0}}}});
+  cases.push_back({"transpose", "3d_blocked", {{{2, 130, 24}}},
+                   {{"perm", std::vector<int64_t>{0, 2, 1}}}});
   using Ints = std::vector<int64_t>;
   cases.push_back({"im2col", "k3_s2_p1", {{{2, 3, 5, 5}}},
                    {{"kernel", int64_t{3}}, {"stride", int64_t{2}}, {"padding", int64_t{1}}}});

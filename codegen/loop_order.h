@@ -1,0 +1,35 @@
+// Which dim a loop kernel's innermost loop should walk. A loop nest walks the output row-major,
+// so the output's last dim is innermost; when the kernel reads an operand through a transpose
+// (NHWC GEMM output -> NCHW), that operand is then read with a stride of a whole row per step and
+// every load touches another cache line. Probing how each read's element index moves with each
+// output coordinate finds the dim along which such a read is contiguous; walking that dim in
+// short blocks innermost reads whole cache lines and keeps the strided writes within a tile.
+#ifndef KILN_CODEGEN_LOOP_ORDER_H_
+#define KILN_CODEGEN_LOOP_ORDER_H_
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "ir/graph.h"
+#include "ir/kernel_program.h"
+
+namespace kiln::codegen {
+
+// How far each memory read of `kernel` (evaluated at an element of `shape`, its output) moves
+// when output coordinate d moves by one: strides[read][d], in elements of the read tensor. Reads
+// are listed in the order the kernel's formula makes them; a dim of extent 1 has stride 0.
+std::vector<std::vector<int64_t>> ReadStrides(const ir::Graph& graph, const ir::Kernel& kernel,
+                                              const ir::Shape& shape);
+
+// The output dim (>= lowest, not the last) to walk in blocks innermost: the one along which the
+// fewest reads are strided, if that spares at least one strided read more than the store it
+// makes strided, with enough elements after it for blocking to pay. nullopt: the row-major order
+// is as good, or the kernel computes window coordinates (whose reads depend on masks, not on a
+// fixed stride).
+std::optional<int> TransposedReadDim(const ir::Graph& graph, const ir::Kernel& kernel,
+                                     const ir::Shape& shape, int lowest);
+
+}  // namespace kiln::codegen
+
+#endif  // KILN_CODEGEN_LOOP_ORDER_H_

@@ -1,0 +1,106 @@
+// ReadStrides and TransposedReadDim on hand-written kernels: a GEMM output reshaped and
+// transposed to NCHW (the read is contiguous along C, strided along W), a plain elementwise
+// kernel, and a transpose too small to be worth blocking.
+#include "codegen/loop_order.h"
+
+#include "absl/strings/str_format.h"
+#include "gtest/gtest.h"
+#include "ir/parser.h"
+
+namespace kiln::codegen {
+namespace {
+
+ir::Graph Parse(const std::string& text) {
+  absl::StatusOr<ir::Graph> graph = ir::ParseGraph(text);
+  EXPECT_TRUE(graph.ok()) << graph.status();
+  return graph.ok() ? *std::move(graph) : ir::Graph();
+}
+
+// y [N*H*W, C] = [2*S*S, 32] -> [N, S, S, C] -> transpose to [N, C, S, S] -> relu.
+ir::Graph ToNchw(int s) {
+  return Parse(absl::StrFormat(R"(graph g {
+    %%y = input() {dtype="f32", shape=[%1$d,32]} : f32[%1$d,32] name="y"
+    %%r = reshape(%%y) {shape=[2,%2$d,%2$d,32]} : f32[2,%2$d,%2$d,32]
+    %%t = transpose(%%r) {perm=[0,3,1,2]} : f32[2,32,%2$d,%2$d]
+    %%h = relu(%%t) : f32[2,32,%2$d,%2$d]
+    outputs { h = %%h }
+  })",
+                               2 * s * s, s)
+                   .c_str());
+}
+
+const ir::Kernel kToNchwKernel{.name = "k0_transpose_relu",
+                               .kind = ir::KernelKind::kLoop,
+                               .root = 3,
+                               .nodes = {2, 3},
+                               .outputs = {3},
+                               .inputs = {1}};  // A reshape is a view: the kernel reads it.
+
+TEST(LoopOrderTest, ReadStridesFollowTheTransposeBackToTheGemmLayout) {
+  const std::vector<std::vector<int64_t>> strides =
+      ReadStrides(ToNchw(12), kToNchwKernel, ir::Shape{2, 32, 12, 12});
+  ASSERT_EQ(strides.size(), 1u);
+  // Output dims n, c, h, w move the read by a whole image, one element, a row of 12 pixels, one
+  // pixel (of 32 channels).
+  EXPECT_EQ(strides[0], (std::vector<int64_t>{12 * 12 * 32, 1, 12 * 32, 32}));
+}
+
+TEST(LoopOrderTest, BlocksTheChannelDimOfATransposedRead) {
+  const ir::Graph graph = ToNchw(12);
+  EXPECT_EQ(TransposedReadDim(graph, kToNchwKernel, ir::Shape{2, 32, 12, 12}, /*lowest=*/1), 1);
+  // Dim 0 is split into tasks: it is never the one blocked.
+  EXPECT_EQ(TransposedReadDim(graph, kToNchwKernel, ir::Shape{2, 32, 12, 12}, /*lowest=*/2),
+            std::nullopt);
+  // A 4x4 map: too few elements after the channel dim for blocking to pay.
+  EXPECT_EQ(TransposedReadDim(ToNchw(4), kToNchwKernel, ir::Shape{2, 32, 4, 4}, 1), std::nullopt);
+}
+
+TEST(LoopOrderTest, LeavesRowMajorReadsAndShortStridesAlone) {
+  const ir::Graph graph = Parse(R"(graph g {
+    %x = input() {dtype="f32", shape=[4,32]} : f32[4,32] name="x"
+    %s = input() {dtype="f32", shape=[4,3]} : f32[4,3] name="s"
+    %h = relu(%x) : f32[4,32]
+    %t = transpose(%s) {perm=[1,0]} : f32[3,4]
+    outputs { h = %h, t = %t }
+  })");
+  const ir::Kernel relu{.name = "k0_relu",
+                        .kind = ir::KernelKind::kLoop,
+                        .root = 2,
+                        .nodes = {2},
+                        .outputs = {2},
+                        .inputs = {0}};
+  EXPECT_EQ(ReadStrides(graph, relu, ir::Shape{4, 32}),
+            (std::vector<std::vector<int64_t>>{{32, 1}}));
+  EXPECT_EQ(TransposedReadDim(graph, relu, ir::Shape{4, 32}, 0), std::nullopt);
+  // A 3x4 transpose reads 3 elements apart: within a cache line, nothing to gain.
+  const ir::Kernel small{.name = "k1_transpose",
+                         .kind = ir::KernelKind::kLoop,
+                         .root = 3,
+                         .nodes = {3},
+                         .outputs = {3},
+                         .inputs = {1}};
+  EXPECT_EQ(TransposedReadDim(graph, small, ir::Shape{3, 4}, 0), std::nullopt);
+}
+
+// The GEMM output (NHWC) plus a residual input already in NCHW: blocking the channels would
+// trade the strided GEMM read for a strided residual read and a strided store.
+TEST(LoopOrderTest, KeepsRowMajorWhenBlockingOnlyMovesTheStride) {
+  const ir::Graph graph = Parse(R"(graph g {
+    %y = input() {dtype="f32", shape=[288,32]} : f32[288,32] name="y"
+    %x = input() {dtype="f32", shape=[2,32,12,12]} : f32[2,32,12,12] name="x"
+    %r = reshape(%y) {shape=[2,12,12,32]} : f32[2,12,12,32]
+    %t = transpose(%r) {perm=[0,3,1,2]} : f32[2,32,12,12]
+    %h = add(%t, %x) : f32[2,32,12,12]
+    outputs { h = %h }
+  })");
+  const ir::Kernel residual{.name = "k0_transpose_add",
+                            .kind = ir::KernelKind::kLoop,
+                            .root = 4,
+                            .nodes = {3, 4},
+                            .outputs = {4},
+                            .inputs = {2, 1}};
+  EXPECT_EQ(TransposedReadDim(graph, residual, ir::Shape{2, 32, 12, 12}, 1), std::nullopt);
+}
+
+}  // namespace
+}  // namespace kiln::codegen
