@@ -4,7 +4,6 @@
 #include <array>
 #include <chrono>
 #include <cmath>
-#include <cstring>
 #include <limits>
 #include <optional>
 
@@ -145,14 +144,9 @@ absl::Status CudaTrainer::RunBatches(const Batcher& batcher, const std::vector<i
     const int parity = static_cast<int>(b % CudaExecutable::kParities);
     Staged& staged = step.staged[parity];
     // The step that last used this parity (b - 2) has been waited for below.
-    batcher.Gather(b, staged.features, staged.labels);
-    if (step.target_dim > 0) {
-      const int64_t first = b * batcher.batch_size();
-      for (int64_t r = 0; r < rows; ++r) {
-        std::memcpy(staged.labels_f32 + r * step.target_dim, data.target_row(order[first + r]),
-                    step.target_dim * sizeof(float));
-      }
-    } else if (staged.labels_f32 != nullptr) {
+    batcher.Gather(b, BatchBuffers{staged.features, staged.labels,
+                                   step.target_dim > 0 ? staged.labels_f32 : nullptr});
+    if (step.target_dim == 0 && staged.labels_f32 != nullptr) {
       for (int64_t i = 0; i < rows; ++i) staged.labels_f32[i] = static_cast<float>(staged.labels[i]);
     }
     if (staged.learning_rate != nullptr) *staged.learning_rate = static_cast<float>(learning_rate_);
