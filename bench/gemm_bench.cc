@@ -292,9 +292,8 @@ std::string Flag(int argc, char** argv, const std::string& name, const std::stri
   return fallback;
 }
 
-// --shape=MxNxK[t_a][t_b]: a shape of the user's own, named by the flag's text.
-std::optional<BenchShape> ParseShape(const std::string& text) {
-  static std::string what;  // BenchShape holds a pointer to its name.
+// --shape=MxNxK[t_a][t_b]: a shape of the user's own.
+std::optional<GemmShape> ParseShape(const std::string& text) {
   GemmShape shape;
   char rest[8] = "";
   if (std::sscanf(text.c_str(), "%ldx%ldx%ld%7s", &shape.m, &shape.n, &shape.k, rest) < 3 ||
@@ -304,8 +303,7 @@ std::optional<BenchShape> ParseShape(const std::string& text) {
   const std::string suffix = rest;
   shape.transpose_a = suffix.find("t_a") != std::string::npos;
   shape.transpose_b = suffix.find("t_b") != std::string::npos;
-  what = text;
-  return BenchShape{what.c_str(), shape};
+  return shape;
 }
 
 int Main(int argc, char** argv) {
@@ -313,13 +311,13 @@ int Main(int argc, char** argv) {
   std::vector<BenchShape> shapes(std::begin(kShapes), std::end(kShapes));
   const std::string custom = Flag(argc, argv, "shape", kAbsent);
   if (custom != kAbsent) {
-    std::optional<BenchShape> shape = ParseShape(custom);
+    std::optional<GemmShape> shape = ParseShape(custom);
     if (!shape) {
       std::fprintf(stderr, "--shape=%s: expected MxNxK, e.g. 512x640x784 or 64x288x12544t_a\n",
                    custom.c_str());
       return 1;
     }
-    shapes.push_back(*shape);
+    shapes.push_back({custom.c_str(), *shape});  // Named by the flag's text, which outlives it.
   }
   g_cpu = Flag(argc, argv, "cpu", "native");
   auto target = CreateTargetMachine(g_cpu);
