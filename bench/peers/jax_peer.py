@@ -226,7 +226,7 @@ def main():
         compiled = jax.jit(epoch_step, donate_argnums=(0, 1)).lower(
             params, opt_state, jnp.arange(64)).compile()
         result["compile_s"] = time.perf_counter() - start
-        order = np.random.default_rng(0).permutation(60000)
+        order = np.random.default_rng(0).permutation(peer_common.W3_TRAIN_SAMPLES)
         batches = [jnp.asarray(order[i * 64:(i + 1) * 64]) for i in range(peer_common.W3_STEPS)]
         for index in batches[:3]:  # Warm-up, as for the other peers.
             params, opt_state, loss = compiled(params, opt_state, index)

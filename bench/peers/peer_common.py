@@ -33,8 +33,9 @@ WORKLOADS = {
                      "what": "W3 inference, batch 1000 (fashion_mlp), images/s"},
 }
 
+W3_TRAIN_SAMPLES = 60000  # Fashion-MNIST's training set.
 # Full batches only: the peers' compiled steps would recompile for a partial last batch.
-W3_STEPS = 60000 // 64
+W3_STEPS = W3_TRAIN_SAMPLES // 64
 
 
 def load_fashion_train():

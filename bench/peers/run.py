@@ -14,8 +14,9 @@ shared, so quote a ratio with the load it was measured under.
 kiln's figures: step times are `kiln bench MODEL --warm --no-unfused` (the whole step's p50, warm
 caches like the peers' back-to-back steps); the W3 epoch is the second epoch of `kiln train
 --epochs 2`'s training seconds (data in memory, shuffled batches), also shown divided by its steps
-times the step's p50 (what the epoch loop costs beyond the steps); compile time is `kiln train`'s "compiled N entry
-points in Xs" (train + evaluation steps), cold (an empty KILN_CACHE_DIR) and warm (the same again).
+times the step's p50 (what the epoch loop costs beyond the steps); compile time is `kiln train`'s
+"compiled N entry points in Xs" (train + evaluation steps), cold (an empty KILN_CACHE_DIR) and
+warm (the same again).
 The peers' compile time: JAX's lower+compile of the step; torch.compile's first call (compile
 plus one step). Everything runs with the machine otherwise as it is; the 1-thread runs are
 pinned to one core (taskset) besides each framework's own thread setting.
@@ -40,7 +41,6 @@ import peer_common  # noqa: E402
 DEFAULT_VENV = os.path.join(os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")),
                             "kiln", "peers-venv")
 PEERS = ("torch.eager", "torch.compile", "jax.jit")
-W3_TRAIN_SAMPLES = 60000  # Fashion-MNIST's training set.
 README_BEGIN = "<!-- bench/peers table: begin -->"
 README_END = "<!-- bench/peers table: end -->"
 
@@ -133,7 +133,7 @@ def kiln_w3_epoch_s(args, threads):
     # What the epoch costs beyond its steps (gathering shuffled batches, the short last batch,
     # the loss read back): the epoch over steps x `kiln bench --warm`'s step at the same threads.
     step_ms = kiln_step_ms(args, "w3_epoch", threads)["p50_ms"]
-    steps = -(-W3_TRAIN_SAMPLES // peer_common.WORKLOADS["w3_epoch"]["batch"])
+    steps = -(-peer_common.W3_TRAIN_SAMPLES // peer_common.WORKLOADS["w3_epoch"]["batch"])
     return {"epoch_s": epoch_s, "step_ms": step_ms, "steps": steps,
             "overhead": epoch_s / (steps * step_ms / 1e3)}
 
@@ -233,9 +233,10 @@ def table(results):
                                                kiln_cell, " | ".join(cells), ratio))
     epoch = results["workloads"].get("w3_epoch", {}).get("kiln", {})
     if "overhead" in epoch:
-        lines += ["", "W3 epoch against its steps: %.3f s / (%d steps x %.1f us, `kiln bench --warm`) "
-                  "= %.3f (%d thr)" % (epoch["epoch_s"], epoch["steps"], epoch["step_ms"] * 1e3,
-                                       epoch["overhead"], epoch["threads"])]
+        lines += ["", "W3 epoch against its steps: %.3f s / (%d steps x %.1f us, `kiln bench "
+                  "--warm`) = %.3f (%d thr)" % (epoch["epoch_s"], epoch["steps"],
+                                                epoch["step_ms"] * 1e3, epoch["overhead"],
+                                                epoch["threads"])]
     compile_rows = [(w, row) for w, row in results["workloads"].items() if "kiln_compile" in row]
     if compile_rows:
         lines += ["", "| compile, s | kiln cold | kiln warm (cache) | torch.compile first call "

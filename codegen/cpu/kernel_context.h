@@ -150,36 +150,25 @@ class KernelContext {
   // Nested loops over `shape`; dim `parallel_dim` (if >= 0) runs over [begin, end) only.
   void LoopNest(const ir::Shape& shape, int parallel_dim,
                 const std::function<void(const std::vector<llvm::Value*>&)>& body) {
-    std::vector<llvm::Value*> coords;
-    std::function<void(size_t)> nest = [&](size_t d) {
-      if (d == shape.size()) return body(coords);
-      bool split = static_cast<int>(d) == parallel_dim;
-      Loop(split ? begin() : b_.getInt64(0), split ? end() : b_.getInt64(shape[d]),
-           [&](llvm::Value* i) {
-             coords.push_back(i);
-             nest(d + 1);
-             coords.pop_back();
-           });
-    };
-    nest(0);
+    TiledLoopNest(shape, parallel_dim, /*tiled=*/-1, /*block=*/1, body);
   }
 
-  // LoopNest with dim `tiled` walked in blocks of `block`: the loop over blocks stands where the
-  // dim's loop would, the loop within a block goes innermost (codegen/loop_order.h says why).
+  // LoopNest with dim `tiled` (if >= 0) walked in blocks of `block`: the loop over blocks stands
+  // where the dim's loop would, the loop within a block goes innermost (codegen/loop_order.h
+  // says why).
   void TiledLoopNest(const ir::Shape& shape, int parallel_dim, int tiled, int64_t block,
                      const std::function<void(const std::vector<llvm::Value*>&)>& body) {
     std::vector<llvm::Value*> coords(shape.size());
     llvm::Value* block_start = nullptr;
     std::function<void(size_t)> nest = [&](size_t d) {
+      if (d == shape.size() && tiled < 0) return body(coords);
       if (d == shape.size()) {
         // Within the block; the last block is shorter when block does not divide the dim.
         const int64_t extent = shape[tiled];
-        llvm::Value* stop =
-            extent % block == 0
-                ? b_.CreateAdd(block_start, b_.getInt64(block))
-                : b_.CreateBinaryIntrinsic(llvm::Intrinsic::smin,
-                                           b_.CreateAdd(block_start, b_.getInt64(block)),
-                                           b_.getInt64(extent));
+        llvm::Value* stop = b_.CreateAdd(block_start, b_.getInt64(block));
+        if (extent % block != 0) {
+          stop = b_.CreateBinaryIntrinsic(llvm::Intrinsic::smin, stop, b_.getInt64(extent));
+        }
         return Loop(block_start, stop, [&](llvm::Value* i) {
           coords[tiled] = i;
           body(coords);
