@@ -31,6 +31,13 @@ bool IsElementwiseLike(const Node& n) {
   return def.Has(ir::kElementwise) || def.Has(ir::kIndexMap) || def.Has(ir::kWindow);
 }
 bool IsWindow(const Node& n) { return ir::OpOf(n).Has(ir::kWindow); }
+// About an instruction per element and computable at any coordinates: recomputing it costs less
+// than storing it and reading it back.
+bool IsCheapElementwise(const Node& n) {
+  const ir::OpDef& def = ir::OpOf(n);
+  return def.Has(ir::kCheap) && (def.Has(ir::kElementwise) || def.Has(ir::kIndexMap)) &&
+         !def.Has(ir::kLeaf);
+}
 
 const char* KindName(KernelKind kind) {
   switch (kind) {
@@ -61,10 +68,16 @@ class Fuser {
     for (const auto& [name, id] : graph.outputs) must_store_[id] = true;
     for (const ir::Update& u : graph.updates) must_store_[u.value] = is_update_value_[u.value] = true;
     // Operands a kernel reads from memory rather than recomputing. A window op reads its
-    // operands at computed coordinates, possibly many times per element: from memory too.
+    // operands at computed coordinates, possibly many times per element: from memory too, unless
+    // the operand is a cheap elementwise op, which it recomputes at those coordinates. That
+    // spares a pass over memory for the ReLU and NHWC -> NCHW transpose between a convolution's
+    // GEMM and the next im2col (fashion_cnn's step 15.0 -> 12.9 ms, measured).
     for (const Node& n : graph.nodes()) {
       if (!ReadsOperandsFromMemory(n)) continue;
-      for (NodeId operand : n.operands) needs_buffer_[operand] = true;
+      for (NodeId operand : n.operands) {
+        if (IsWindow(n) && IsCheapElementwise(graph.node(operand))) continue;
+        needs_buffer_[operand] = true;
+      }
     }
   }
 

@@ -141,6 +141,29 @@ TEST(FuseKernelsTest, WindowOpReadsABufferAndFeedsItsConsumerLoop) {
             "  %1 exp -> %2 slice: %2 slice reads the producer at computed coordinates\n");
 }
 
+// The twin: a cheap operand (a ReLU of a transpose, as between a convolution's GEMM and the next
+// im2col) is recomputed at the window op's coordinates instead of stored and read back, even
+// where another kernel reads it too.
+TEST(FuseKernelsTest, WindowOpRecomputesACheapOperandAtItsCoordinates) {
+  ir::Graph graph = Parse(R"(graph g {
+    %x = input() {dtype="f32", shape=[6,4]} : f32[6,4] name="x"
+    %t = transpose(%x) {perm=[1,0]} : f32[4,6]
+    %r = relu(%t) : f32[4,6]
+    %s = slice(%r) {starts=[1,0], steps=[2,3], stops=[4,6]} : f32[2,2] name="s"
+    %m = reduce_max(%r) {dims=[1], keepdim=0} : f32[4] name="m"
+    outputs { s = %s, m = %m }
+  })");
+  EXPECT_EQ(Describe(graph),
+            "kernel k0_transpose_relu_slice (loop, 3 ops)\n"
+            "  ops:     %1 transpose, %2 relu, %3 slice 's'\n"
+            "  inputs:  %0 input 'x'\n"
+            "  outputs: %3 slice 's' f32[2,2]\n"
+            "kernel k1_transpose_relu_reduce_max (reduction, 3 ops)\n"
+            "  ops:     %1 transpose, %2 relu, %4 reduce_max 'm'\n"
+            "  inputs:  %0 input 'x'\n"
+            "  outputs: %4 reduce_max 'm' f32[4]\n");
+}
+
 // The twin of WindowOpReadsABufferAndFeedsItsConsumerLoop: a window op computes its own
 // element's coordinates, which a reduction's loop does not give it.
 TEST(FuseKernelsTest, WindowOpDoesNotJoinAReduction) {
