@@ -87,6 +87,10 @@ struct KernelTiming {
   double flops = 0.0;
   double bytes = 0.0;
   std::string launch;  // How it ran: "12 tasks*" (split across threads), "grid 128 [cuBLASLt]".
+  // Its mean time inside whole steps, where it finds the caches as the kernels before it left
+  // them (a kernel alone, run again and again, finds its operands cached); negative where the
+  // backend cannot time a kernel within the step.
+  double in_step_microseconds = -1.0;
 };
 
 struct StepProfile {
