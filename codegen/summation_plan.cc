@@ -55,6 +55,19 @@ SummationPlan PlanSummation(const ir::Shape& shape, const std::vector<bool>& red
   if (plan.chunk_run > plan.chunk_size) {
     plan.steps.push_back(Whole(kChunkBlocks, CeilDiv(plan.chunk_run, plan.chunk_size)));
   }
+  // No chunk run (the innermost dim is kept): the innermost step dim goes in blocks of rows.
+  if (plan.chunk_run == 1 && !plan.steps.empty() && !plan.slab.empty()) {
+    SumLoop last = plan.steps.back();
+    plan.steps.pop_back();
+    if (last.extent <= kRowBlock) {
+      plan.rows.push_back(last);
+    } else {
+      plan.steps.push_back(SumLoop{.dim = last.dim, .extent = CeilDiv(last.extent, kRowBlock),
+                                   .tile_size = kRowBlock, .tiles = true});
+      plan.rows.push_back(SumLoop{.dim = last.dim, .extent = kRowBlock, .tile_size = kRowBlock,
+                                  .within_tile = true});
+    }
+  }
 
   plan.pushes = Product(plan.steps);
   plan.levels = plan.pushes > 1 ? std::bit_width(static_cast<uint64_t>(plan.pushes)) : 0;
@@ -90,8 +103,8 @@ std::string SummationPlan::ToString() const {
   std::string chunk =
       chunk_run > 1 ? absl::StrCat("d", chunk_first_dim, ".. ", chunk_run, "/", chunk_size) : "";
   return absl::StrCat("independent[", LoopsText(independent), "] steps[", LoopsText(steps),
-                      "] slab[", LoopsText(slab), "] chunk[", chunk, "] pushes=", pushes,
-                      " levels=", levels);
+                      "] rows[", LoopsText(rows), "] slab[", LoopsText(slab), "] chunk[", chunk,
+                      "] pushes=", pushes, " levels=", levels);
 }
 
 }  // namespace kiln::codegen

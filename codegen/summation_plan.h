@@ -12,6 +12,11 @@
 //   independent  kept dims outside the cascade; each iteration owns its own outputs and levels.
 //   steps        reduced dims whose iterations push one chunk per output, and the loop over a
 //                long run's chunks.
+//   rows         when the innermost dim is kept (a bias gradient's columns): a block of at most
+//                kRowBlock rows of the innermost reduced dim, inside a step, each row added into
+//                the step's partial sums across the slab (a flat, vectorizable loop). Without it
+//                every row would be a push, and the counter and carry per row would cost more
+//                than the row's additions.
 //   slab         kept dims inside the steps: one cascade per slab element, all sharing the step
 //                counter, so a carry is the same for every element and runs as a flat loop.
 //   chunk        the innermost run of reduced dims, contiguous in memory, walked as one flat
@@ -49,7 +54,7 @@ struct SumLoop {
 
 struct SummationPlan {
   // Each group's loops, outermost first.
-  std::vector<SumLoop> independent, steps, slab;
+  std::vector<SumLoop> independent, steps, rows, slab;
   int chunk_first_dim = 0;  // The chunk run is dims [chunk_first_dim, rank): all reduced.
   int64_t chunk_run = 1;    // Its elements (1 when the innermost dim is kept: no run).
   int64_t chunk_size = 1;   // Elements per chunk: the run, or kChunkElements of it.
@@ -66,6 +71,9 @@ struct SummationPlan {
 // Elements one chunk sums directly. Small enough that a chunk's own error (a few additions per
 // vector accumulator) stays near an ulp; large enough that the cascade's bookkeeping is rare.
 constexpr int64_t kChunkElements = 256;
+// Rows one step of a column sum adds directly into its partial sums: the counter and carry of the
+// cascade are paid once per block, and a block's own error stays a few ulps.
+constexpr int64_t kRowBlock = 16;
 // Floats of level storage one cascade group may use (levels x slab elements): 32 KiB, on the
 // stack of the thread running the task.
 constexpr int64_t kLevelScratchFloats = 8192;

@@ -132,7 +132,8 @@ absl::StatusOr<EmittedKernel> EmitExtremumKernel(KernelContext& k,
 //
 //   count = 0
 //   for each step:                                   t = trailing ones of count
-//     for each slab element s:  levels[t][s] = sum of the chunk (vector accumulators)
+//     for each slab element s:  levels[t][s] = sum of the chunk (vector accumulators), or of
+//                               the step's block of rows (plan.rows, one flat loop per row)
 //     for l in 0..t-1, each s:  levels[t][s] += levels[l][s]    (the carry: a flat loop)
 //     ++count
 //   for each slab element s:    out = sum over the set bits l of `pushes` of levels[l][s]
@@ -165,9 +166,7 @@ class SumEmitter {
 
   void Cascade() {
     if (plan_.levels == 0) {
-      Loops(plan_.steps, false, [&] {
-        Slab([&](llvm::Value*) { b_.CreateStore(ChunkSum(), OutputPointer()); });
-      });
+      Loops(plan_.steps, false, [&] { Push([&](llvm::Value*) { return OutputPointer(); }); });
       return;
     }
     b_.CreateStore(b_.getInt64(0), count_);
@@ -176,7 +175,7 @@ class SumEmitter {
       llvm::Value* carries = b_.CreateBinaryIntrinsic(llvm::Intrinsic::cttz, b_.CreateNot(count),
                                                       b_.getTrue());
       llvm::Value* target = b_.CreateMul(carries, b_.getInt64(plan_.slab_size));
-      Slab([&](llvm::Value* s) { b_.CreateStore(ChunkSum(), Level(target, s)); });
+      Push([&](llvm::Value* s) { return Level(target, s); });
       auto [lo, hi] = SlabRange();
       k_.Loop(b_.getInt64(0), carries, [&](llvm::Value* l) {
         llvm::Value* source = b_.CreateMul(l, b_.getInt64(plan_.slab_size));
@@ -197,6 +196,24 @@ class SumEmitter {
         total = total == nullptr ? v : b_.CreateFAdd(total, v);
       }
       b_.CreateStore(total, OutputPointer());
+    });
+  }
+
+  // Stores this step's sum for each slab element at destination(s): its chunk, or with rows
+  // blocks the sum of the block's rows, added row by row across the slab.
+  void Push(const std::function<llvm::Value*(llvm::Value*)>& destination) {
+    if (plan_.rows.empty()) {
+      Slab([&](llvm::Value* s) { b_.CreateStore(ChunkSum(), destination(s)); });
+      return;
+    }
+    Slab([&](llvm::Value* s) {
+      b_.CreateStore(llvm::ConstantFP::get(b_.getFloatTy(), 0.0), destination(s));
+    });
+    Loops(plan_.rows, false, [&] {
+      Slab([&](llvm::Value* s) {
+        llvm::Value* slot = destination(s);
+        b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(b_.getFloatTy(), slot), ChunkSum()), slot);
+      });
     });
   }
 

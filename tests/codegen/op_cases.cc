@@ -87,6 +87,10 @@ std::vector<GradCase> PrimitiveCases() {
       }
     }
     cases.push_back({op, "rank3_dims0_2", {{{2, 3, 4}, d}}, Reduce({0, 2}, false)});
+    // Columns summed in blocks of 16 rows (codegen/summation_plan.h), the last block short; and
+    // two reduced dims apart, the inner one in blocks inside the steps over the outer.
+    cases.push_back({op, "columns_37_rows", {{{37, 5}, d}}, Reduce({0}, false)});
+    cases.push_back({op, "rank4_dims0_2_blocks", {{{3, 2, 35, 3}, d}}, Reduce({0, 2}, false)});
     // A rank-0 tensor reduces over no dims, as torch.sum(scalar) does.
     cases.push_back({op, "rank0", {{{}, d}}, Reduce({}, false)});
   }
