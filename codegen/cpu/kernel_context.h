@@ -128,7 +128,10 @@ class KernelContext {
   }
 
   // for (i = lo; i < hi; ++i) body(i), leaving the builder after the loop.
-  void Loop(llvm::Value* lo, llvm::Value* hi, const std::function<void(llvm::Value*)>& body) {
+  // `unroll` false: LLVM must not unroll the loop (its body holds a vectorized loop of its own,
+  // which unrolling would copy with all its runtime checks and epilogues).
+  void Loop(llvm::Value* lo, llvm::Value* hi, const std::function<void(llvm::Value*)>& body,
+            bool unroll = true) {
     llvm::LLVMContext& ctx = module_.getContext();
     llvm::BasicBlock* preheader = b_.GetInsertBlock();
     auto* header = llvm::BasicBlock::Create(ctx, "loop", function_);
@@ -143,7 +146,13 @@ class KernelContext {
     body(i);
     llvm::Value* next = b_.CreateAdd(i, b_.getInt64(1), "", true, true);
     i->addIncoming(next, b_.GetInsertBlock());
-    b_.CreateBr(header);
+    llvm::BranchInst* latch = b_.CreateBr(header);
+    if (!unroll) {
+      llvm::Metadata* disable = llvm::MDNode::get(ctx, llvm::MDString::get(ctx, "llvm.loop.unroll.disable"));
+      llvm::MDNode* loop_id = llvm::MDNode::getDistinct(ctx, {nullptr, disable});
+      loop_id->replaceOperandWith(0, loop_id);
+      latch->setMetadata(llvm::LLVMContext::MD_loop, loop_id);
+    }
     b_.SetInsertPoint(exit);
   }
 

@@ -209,12 +209,14 @@ class SumEmitter {
     Slab([&](llvm::Value* s) {
       b_.CreateStore(llvm::ConstantFP::get(b_.getFloatTy(), 0.0), destination(s));
     });
+    // Not unrolled: each row is a vectorized loop across the slab (unrolled, the 16 copies of
+    // it doubled batchnorm_mlp's compile time).
     Loops(plan_.rows, false, [&] {
       Slab([&](llvm::Value* s) {
         llvm::Value* slot = destination(s);
         b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(b_.getFloatTy(), slot), ChunkSum()), slot);
       });
-    });
+    }, /*unroll=*/false);
   }
 
   llvm::Value* Level(llvm::Value* level_offset, llvm::Value* s) {
@@ -298,8 +300,9 @@ class SumEmitter {
   }
 
   // Nested loops, outermost first; the first runs over the task range when `first_is_tasks`.
+  // `unroll` false keeps LLVM from unrolling them (KernelContext::Loop).
   void Loops(const std::vector<codegen::SumLoop>& loops, bool first_is_tasks,
-             const std::function<void()>& body, size_t i = 0) {
+             const std::function<void()>& body, bool unroll = true, size_t i = 0) {
     if (i == loops.size()) return body();
     const codegen::SumLoop& loop = loops[i];
     auto [lo, hi] = Bounds(loop, first_is_tasks && i == 0);
@@ -311,8 +314,8 @@ class SumEmitter {
       } else {
         coords_[loop.dim] = index;
       }
-      Loops(loops, first_is_tasks, body, i + 1);
-    });
+      Loops(loops, first_is_tasks, body, unroll, i + 1);
+    }, unroll);
   }
 
   llvm::Value* OutputPointer() {
