@@ -47,8 +47,8 @@ absl::Status Profile(const std::vector<std::string>& args) {
                                compiled.name, training ? "training" : "evaluation", batch_size,
                                loaded->Describe(), step_us, 1e6 / step_us);
   std::cout << "(" << profile.method << ")\n\n";
-  std::cout << absl::StrFormat("%-48s %16s %9s %6s %9s %8s %9s\n", "kernel", "launch", "us", "%step",
-                               "GFLOP/s", "GB/s", "in step");
+  std::cout << absl::StrFormat("%-48s %16s %9s %6s %9s %8s %9s\n", "kernel", "launch", "us",
+                               "%step", "GFLOP/s", "GB/s", "in step");
   double total = 0.0, in_step_total = 0.0;
   for (const codegen::KernelTiming& kernel : profile.kernels) {
     const double us = kernel.microseconds;

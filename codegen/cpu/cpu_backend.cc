@@ -37,8 +37,8 @@ double MicrosecondsPerCall(int iterations, Fn&& fn) {
 // Mean microseconds each parallel kernel of `entry` takes inside whole steps, by task function:
 // the entry's calls to the pool go through a wrapper that times them. Serial kernels are called
 // by the entry directly and are not seen (they are small by construction: kMinParallelElements).
-std::map<KilnTaskFn, double> InStepMicroseconds(runtime::Entry& entry, const KilnParallel* parallel,
-                                                int steps) {
+std::map<KilnTaskFn, double> InStepMicroseconds(runtime::Entry& entry,
+                                                const KilnParallel* parallel, int steps) {
   struct Timer {
     const KilnParallel* pool;
     std::map<KilnTaskFn, double> total_us;
@@ -81,8 +81,9 @@ class CpuLoadedModel : public codegen::LoadedModel {
     const KilnParallel* parallel = pool_.parallel();
     codegen::StepProfile profile;
     const int in_step_runs = std::max(1, iterations / 4);
-    profile.method = absl::StrCat(pool_.num_threads(), " threads, best of 10 rounds; 'in step': mean of ",
-                                  in_step_runs, " whole steps; * = split across the thread pool");
+    profile.method =
+        absl::StrCat(pool_.num_threads(), " threads, best of 10 rounds; 'in step': mean of ",
+                     in_step_runs, " whole steps; * = split across the thread pool");
     profile.step_microseconds = MicrosecondsPerCall(iterations, [&] { entry->Run(parallel); });
     const std::map<KilnTaskFn, double> in_step = InStepMicroseconds(*entry, parallel, in_step_runs);
     for (const runtime::KernelSpec& kernel : entry->spec().kernels) {
@@ -94,7 +95,9 @@ class CpuLoadedModel : public codegen::LoadedModel {
       timing.flops = kernel.flops;
       timing.bytes = kernel.bytes;
       timing.launch = absl::StrCat(kernel.num_tasks, kernel.parallel ? " tasks*" : " tasks");
-      if (auto it = in_step.find(task); it != in_step.end()) timing.in_step_microseconds = it->second;
+      if (auto it = in_step.find(task); it != in_step.end()) {
+        timing.in_step_microseconds = it->second;
+      }
       timing.microseconds = MicrosecondsPerCall(iterations, [&] {
         if (kernel.parallel) {
           parallel->run(parallel->pool, task, slots, kernel.num_tasks);

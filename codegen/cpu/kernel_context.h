@@ -148,7 +148,8 @@ class KernelContext {
     i->addIncoming(next, b_.GetInsertBlock());
     llvm::BranchInst* latch = b_.CreateBr(header);
     if (!unroll) {
-      llvm::Metadata* disable = llvm::MDNode::get(ctx, llvm::MDString::get(ctx, "llvm.loop.unroll.disable"));
+      llvm::Metadata* disable =
+          llvm::MDNode::get(ctx, llvm::MDString::get(ctx, "llvm.loop.unroll.disable"));
       llvm::MDNode* loop_id = llvm::MDNode::getDistinct(ctx, {nullptr, disable});
       loop_id->replaceOperandWith(0, loop_id);
       latch->setMetadata(llvm::LLVMContext::MD_loop, loop_id);

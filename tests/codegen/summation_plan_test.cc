@@ -43,8 +43,8 @@ TEST(SummationPlanTest, ColumnsCascadeOnePerColumnInBlocksOfRows) {
 TEST(SummationPlanTest, BatchNormChannels) {
   // [N, C, 28, 28] over (N, H, W): each 28x28 plane in chunks of 256, one cascade per channel.
   EXPECT_EQ(Plan({128, 64, 28, 28}, {true, false, true, true}),
-            "independent[] steps[d0:128 chunks:4] rows[] slab[d1:64] chunk[d2.. 784/256] pushes=512 "
-            "levels=10");
+            "independent[] steps[d0:128 chunks:4] rows[] slab[d1:64] chunk[d2.. 784/256] "
+            "pushes=512 levels=10");
 }
 
 TEST(SummationPlanTest, WideSlabIsTiledToTheScratchBudget) {
