@@ -17,7 +17,9 @@
 // gradient and its value after the Adam step, sampled or whole; each running statistic after the
 // step) within 1e-3 relative L2: ||v_kiln - v_ref||_2 <= 1e-3 ||v_ref||_2; and each gradient's
 // whole-tensor norm within 1e-3 relative. PyTorch's own float32 run is within 6e-5 on all of
-// them (checked by the script); kiln's largest is 8.4e-5 (grad.layer4.0.conv2.weight).
+// them (checked by the script); kiln's largest is 5.6e-5 (grad.layer4.0.conv2.weight). An
+// updated parameter whose Adam step direction the gradient tolerance leaves open (g + wd w near
+// zero) is compared with the step kiln took (ReferenceAfterAdamStep).
 //
 // A second test reads tests/golden/resnet18_stem_head.kckpt, which the script writes with
 // scripts/export_pytorch_weights.py from the PyTorch model's state_dict, through the loader of
@@ -184,6 +186,34 @@ std::vector<double> Pick(const golden::Fixture& fixture, const std::string& name
   return picked;
 }
 
+// The reference for a parameter after the step. Adam's first step moves each element by
+// lr * (g + wd w) / (|g + wd w| + eps), about lr * sign(g + wd w): a jump at zero. Where
+// PyTorch's g + wd w lies within the gradient's own tolerance of zero (|.| <= kRtol ||g||, all
+// of the tolerance spent on one element), a gradient that meets its tolerance may still step the
+// other way, so there the reference is PyTorch's step mirrored when kiln stepped the other way;
+// the size of the step is still checked. (fc.weight has such an element: PyTorch's g + wd w is
+// -1.32e-5 + 4.3e-6; with im2col's patches in [KH, KW, C] order kiln's is -2.2e-6 + 4.3e-6.)
+std::vector<double> ReferenceAfterAdamStep(const std::vector<double>& initial,
+                                           const std::vector<double>& grad_ref,
+                                           const std::vector<double>& new_ref,
+                                           const std::vector<double>& new_kiln,
+                                           double weight_decay) {
+  const double noise = kRtol * Norm(grad_ref);
+  std::vector<double> reference = new_ref;
+  int mirrored = 0;
+  for (size_t i = 0; i < reference.size() && i < new_kiln.size(); ++i) {
+    const bool undetermined = std::abs(grad_ref[i] + weight_decay * initial[i]) <= noise;
+    const bool other_way = (new_kiln[i] - initial[i]) * (new_ref[i] - initial[i]) < 0;
+    if (undetermined && other_way) {
+      reference[i] = 2 * initial[i] - new_ref[i];
+      ++mirrored;
+    }
+  }
+  // A handful at most: more would mean the gradient's signs are wrong, not its rounding.
+  EXPECT_LE(mirrored, 2) << "elements stepping against PyTorch near g + wd w = 0";
+  return reference;
+}
+
 TEST(ResNet18ParityTest, OneAdamTrainingStepMatchesPyTorch) {
   const golden::Fixture* fixture = ResNetFixture();
   ASSERT_NE(fixture, nullptr) << kFixturePath << " is missing or unreadable";
@@ -221,10 +251,18 @@ TEST(ResNet18ParityTest, OneAdamTrainingStepMatchesPyTorch) {
       << "loss " << loss[0] << ", PyTorch " << want_loss;
   EXPECT_TRUE(RelativeL2("logits", Read(step, "logits"), fixture->Values("logits")));
 
+  const double weight_decay =
+      golden::ParseHparams(fixture->MetaAll("hparams")[0])["weight_decay"];
   int grads = 0, updated = 0;
   for (const InitRule& rule : rules) {
     SCOPED_TRACE(rule.name);
+    const std::vector<double> after = Pick(*fixture, rule.name, Read(step, rule.name));
+    std::vector<double> reference = fixture->Values("new." + rule.name);
     if (fixture->Find("grad." + rule.name) != nullptr) {
+      const std::vector<double> initial =
+          Pick(*fixture, rule.name, InitialValues(rule, Read(step, "grad." + rule.name).size()));
+      reference = ReferenceAfterAdamStep(initial, fixture->Values("grad." + rule.name),
+                                         reference, after, weight_decay);
       const std::vector<double> grad = Read(step, "grad." + rule.name);
       const double want_norm = fixture->Values("grad_norm." + rule.name)[0];
       worst.Note(std::abs(Norm(grad) - want_norm) / want_norm, "grad_norm." + rule.name);
@@ -234,8 +272,7 @@ TEST(ResNet18ParityTest, OneAdamTrainingStepMatchesPyTorch) {
                              fixture->Values("grad." + rule.name)));
       ++grads;
     }
-    EXPECT_TRUE(RelativeL2("new." + rule.name, Pick(*fixture, rule.name, Read(step, rule.name)),
-                           fixture->Values("new." + rule.name)));
+    EXPECT_TRUE(RelativeL2("new." + rule.name, after, reference));
     ++updated;
   }
   EXPECT_EQ(grads, 62);
