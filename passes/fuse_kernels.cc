@@ -39,6 +39,22 @@ bool IsCheapElementwise(const Node& n) {
          !def.Has(ir::kLeaf);
 }
 
+// An index map that reorders the dims it reads (a transpose; not a broadcast, which only adds
+// or repeats dims): its consumer reads the operand out of memory order.
+bool PermutesDims(const Graph& graph, const Node& n) {
+  const ir::OpDef& def = ir::OpOf(n);
+  if (!def.Has(ir::kIndexMap)) return false;
+  const ir::TensorType& operand = graph.node(n.operands[0]).type;
+  const std::vector<int> map = def.index_map(n, operand);
+  int previous = -1;
+  for (size_t d = 0; d < map.size(); ++d) {
+    if (map[d] < 0 || operand.shape[d] == 1) continue;
+    if (map[d] < previous) return true;
+    previous = map[d];
+  }
+  return false;
+}
+
 const char* KindName(KernelKind kind) {
   switch (kind) {
     case KernelKind::kLoop: return "loop";
@@ -265,6 +281,18 @@ class Fuser {
                                  " broadcast over ", iteration.ToString(),
                                  ": it would be recomputed per use, and ", n.op.name(),
                                  " is too costly to recompute"));
+    }
+    // An optimizer update streams its parameter, state and gradient in one order. A gradient
+    // read through a transpose (a convolution's weight gradient comes out [OC, KH, KW, C]) would
+    // make it walk at the pace of that strided read; a transpose on its own walks in blocks
+    // (codegen/loop_order.h) and the update streams.
+    if (PermutesDims(graph_, n)) {
+      for (NodeId out : k.outputs) {
+        if (is_update_value_[out]) {
+          return Forbid(absl::StrCat(KernelLabel(k), " writes ", StoredAs(out), ", and ",
+                                     n.op.name(), " would read its gradient out of order"));
+        }
+      }
     }
     if (!must_store_[n.id]) return FusionDecision::Allow();
     // A stored value must be computed at the kernel's own coordinates: a loop kernel output.

@@ -539,6 +539,54 @@ TEST(FuseKernelsTest, AdamStyleUpdateIsOneLoopKernelWithThreeOutputs) {
   EXPECT_EQ(kernels[0].inputs, (std::vector<NodeId>{0, 1, 2, 3}));
 }
 
+// A gradient that arrives transposed (a convolution's weight gradient, [OC, KH, KW, C] ->
+// [OC, C, KH, KW]) is transposed by a kernel of its own: fused, the update would stream its
+// parameter at the pace of the strided read.
+TEST(FuseKernelsTest, UpdateReadsATransposedGradientFromItsOwnKernel) {
+  ir::Graph graph = Parse(R"(graph g {
+    %g = input() {dtype="f32", shape=[4,9,8]} : f32[4,9,8] name="g"
+    %p = parameter() {dtype="f32", init="constant", shape=[4,8,9], value=0.0} : f32[4,8,9] name="p"
+    %gt = transpose(%g) {perm=[0,2,1]} : f32[4,8,9]
+    %p_new = sub(%p, %gt) : f32[4,8,9]
+    updates { %p <- %p_new }
+  })");
+  EXPECT_EQ(Describe(graph),
+            "kernel k0_transpose (loop, 1 ops)\n"
+            "  ops:     %2 transpose\n"
+            "  inputs:  %0 input 'g'\n"
+            "  outputs: %2 transpose f32[4,8,9]\n"
+            "kernel k1_sub (loop, 1 ops)\n"
+            "  ops:     %3 sub\n"
+            "  inputs:  %1 parameter 'p', %2 transpose\n"
+            "  outputs: %3 sub f32[4,8,9]\n"
+            "not fused:\n"
+            "  %2 transpose -> %3 sub: the loop kernel of %3 sub writes the new value of 'p', and "
+            "transpose would read its gradient out of order\n");
+}
+
+// The twins: a broadcast reads in order and fuses into the update; so does the transpose when
+// the result is a plain output.
+TEST(FuseKernelsTest, UpdateAbsorbsABroadcastAndAPlainOutputATranspose) {
+  ir::Graph update = Parse(R"(graph g {
+    %g = input() {dtype="f32", shape=[8,1]} : f32[8,1] name="g"
+    %p = parameter() {dtype="f32", init="constant", shape=[4,8,9], value=0.0} : f32[4,8,9] name="p"
+    %gb = broadcast_to(%g) {shape=[4,8,9]} : f32[4,8,9]
+    %p_new = sub(%p, %gb) : f32[4,8,9]
+    updates { %p <- %p_new }
+  })");
+  std::vector<Kernel> kernels = Fuse(update);
+  ASSERT_EQ(kernels.size(), 1u) << DescribeKernels(update, kernels);
+  ir::Graph output = Parse(R"(graph g {
+    %g = input() {dtype="f32", shape=[4,9,8]} : f32[4,9,8] name="g"
+    %p = parameter() {dtype="f32", init="constant", shape=[4,8,9], value=0.0} : f32[4,8,9] name="p"
+    %gt = transpose(%g) {perm=[0,2,1]} : f32[4,8,9]
+    %p_new = sub(%p, %gt) : f32[4,8,9]
+    outputs { y = %p_new }
+  })");
+  kernels = Fuse(output);
+  ASSERT_EQ(kernels.size(), 1u) << DescribeKernels(output, kernels);
+}
+
 TEST(FuseKernelsTest, ReadersOfAParameterRunBeforeItsInPlaceWrite) {
   // The update of w comes first in the graph, so without the write-after-read edge its kernel
   // (root %2) would be scheduled before the reduction (root %3) that reads the old w.
