@@ -1,7 +1,8 @@
 // 2-D convolution and pooling on NCHW tensors, as composites over im2col (ir/ops/window_ops.cc):
 //
-//   conv2d      im2col -> GEMM against the [OC, C*KH*KW] weight (bias in the GEMM epilogue)
-//               -> NHWC result viewed as NCHW by a transpose that fuses into its consumer.
+//   conv2d      im2col -> GEMM against the weight transposed to [OC, KH*KW*C] (bias in the GEMM
+//               epilogue) -> NHWC result viewed as NCHW by a transpose that fuses into its
+//               consumer.
 //               Groups run one GEMM per group on channel slices, joined by concat.
 //   max_pool2d  im2col with -FLT_MAX outside -> argmax over the window (the first maximum, as
 //               PyTorch) -> the picked value; the gradient flows to that element only.
@@ -81,7 +82,9 @@ NodeId ExpandConv2d(GraphBuilder& b, const Node& node, bool) {
   const int64_t n = x_shape[0], oc = w_shape[0], cg = w_shape[1], kh = w_shape[2], kw = w_shape[3];
   const int64_t rows = n * out[2] * out[3], patch = cg * kh * kw, ocg = oc / groups;
   Attrs window = WindowAttrs(node.attrs, {kh, kw}, 0.0);
-  NodeId wm = b.Reshape(w, {oc, patch});
+  // The weight in im2col's patch order [OC, KH, KW, C/groups]: a small copy per step that lets
+  // the patches keep the channel innermost (ir/ops/window_ops.cc says why).
+  NodeId wm = b.Reshape(b.Transpose(w, {0, 2, 3, 1}), {oc, patch});
   std::vector<NodeId> parts;
   for (int64_t group = 0; group < groups; ++group) {
     NodeId xg = x, wg = wm;
@@ -144,12 +147,13 @@ Attrs PoolWindowAttrs(const GraphBuilder& b, const Node& node, double fill) {
   return attrs;
 }
 
-// The windows as [N, OH, OW, C, KH*KW].
+// The windows as [N, OH, OW, KH*KW, C]; pooling reduces dim 3.
+constexpr int64_t kWindowDim = 3;
 NodeId Windows(GraphBuilder& b, const Node& node, double fill) {
   Attrs attrs = PoolWindowAttrs(b, node, fill);
   NodeId cols = b.Op("im2col", {node.operands[0]}, attrs);
   Shape s = b.type(cols).shape;
-  return b.Reshape(cols, {s[0], s[1], s[2], s[3], s[4] * s[5]});
+  return b.Reshape(cols, {s[0], s[1], s[2], s[3] * s[4], s[5]});
 }
 
 NodeId ToNchw(GraphBuilder& b, NodeId nhwc) { return b.Transpose(nhwc, {0, 3, 1, 2}); }
@@ -159,19 +163,20 @@ NodeId ExpandMaxPool2d(GraphBuilder& b, const Node& node, bool) {
   // one-hot mask, and -inf * 0 would be NaN. A window is never all padding (padding <= k/2).
   NodeId windows = Windows(b, node, -std::numeric_limits<float>::max());
   Shape s = b.type(windows).shape;
-  NodeId first_max = b.ArgMax(windows, 4);  // Ties: the first, as PyTorch's max_pool2d.
-  NodeId column = b.Reshape(first_max, {s[0], s[1], s[2], s[3], 1});
-  NodeId positions = b.Iota(s, 4);
+  // Ties: the first, as PyTorch's max_pool2d.
+  NodeId first_max = b.ArgMax(windows, kWindowDim);
+  NodeId column = b.Reshape(first_max, {s[0], s[1], s[2], 1, s[4]});
+  NodeId positions = b.Iota(s, kWindowDim);
   NodeId mask = b.Equal(column, positions);
-  return ToNchw(b, b.ReduceSum(b.Mul(windows, mask), {4}));
+  return ToNchw(b, b.ReduceSum(b.Mul(windows, mask), {kWindowDim}));
 }
 
 NodeId ExpandAvgPool2d(GraphBuilder& b, const Node& node, bool) {
   NodeId windows = Windows(b, node, 0.0);
   Shape s = b.type(windows).shape;
-  NodeId sum = b.ReduceSum(windows, {4});
+  NodeId sum = b.ReduceSum(windows, {kWindowDim});
   if (node.attrs.GetInt("count_include_pad", 1) != 0) {
-    return ToNchw(b, b.Div(sum, b.Scalar(static_cast<double>(s[4]))));
+    return ToNchw(b, b.Div(sum, b.Scalar(static_cast<double>(s[kWindowDim]))));
   }
   // Count only the window elements inside the input: im2col of ones.
   Attrs attrs = PoolWindowAttrs(b, node, 0.0);
@@ -179,7 +184,7 @@ NodeId ExpandAvgPool2d(GraphBuilder& b, const Node& node, bool) {
   one_image.shape[0] = 1;
   one_image.shape[1] = 1;
   NodeId ones = b.Constant(1.0, one_image);
-  NodeId counts = b.ReduceSum(b.Op("im2col", {ones}, attrs), {4, 5});  // [1, OH, OW, 1]
+  NodeId counts = b.ReduceSum(b.Op("im2col", {ones}, attrs), {3, 4});  // [1, OH, OW, 1]
   return ToNchw(b, b.Div(sum, counts));
 }
 

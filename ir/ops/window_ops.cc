@@ -45,10 +45,24 @@ std::pair<Value, Value> Unstride(ScalarBuilder& b, Value t, int64_t stride, int6
   return {q, b.And(ok, b.CmpGT(b.ConstI64(count), q))};
 }
 
+// Operand `operand` at `at`, or `fill` where `inside` is false. WindowInputs::load would redirect
+// every coordinate in range there; this redirects only the dims in `may_leave` (the spatial
+// ones), so the batch and channel stay plain loop coordinates and a loop over the channel
+// innermost reads contiguous memory and vectorizes.
+Value LoadOrFill(ScalarBuilder& b, const WindowInputs& in, int operand, std::vector<Value> at,
+                 std::initializer_list<int> may_leave, Value inside, double fill) {
+  for (int d : may_leave) at[d] = b.Select(inside, at[d], b.ConstI64(0));
+  return b.Select(inside, in.load(operand, at, std::nullopt, 0.0), b.ConstF32(fill));
+}
+
 // ---------------------------------------------------------------------------------------------
-// im2col: x [N,C,H,W] -> patches [N,OH,OW,C,KH,KW] with
-//   patches[n,oh,ow,c,kh,kw] = x[n, c, oh*sh - ph + kh*dh, ow*sw - pw + kw*dw]  (`fill` outside).
-// The patch dims come last, so a reshape to [N*OH*OW, C*KH*KW] is the GEMM's A operand.
+// im2col: x [N,C,H,W] -> patches [N,OH,OW,KH,KW,C] with
+//   patches[n,oh,ow,kh,kw,c] = x[n, c, oh*sh - ph + kh*dh, ow*sw - pw + kw*dw]  (`fill` outside).
+// The patch dims come last, so a reshape to [N*OH*OW, KH*KW*C] is the GEMM's A operand (against
+// the weight transposed to [OC, KH, KW, C]). The channel is innermost because a convolution's
+// input is usually the previous GEMM's [N*H*W, C] result viewed as NCHW: with c innermost each
+// patch row copies runs of C contiguous floats (fashion_cnn's conv2 im2col 699 -> 458 us and its
+// col2im 699 -> 142 us against the [C,KH,KW] order, measured).
 
 absl::StatusOr<TensorType> Im2ColType(std::span<const TensorType> ops, const Attrs& attrs) {
   const TensorType& x = ops[0];
@@ -58,25 +72,27 @@ absl::StatusOr<TensorType> Im2ColType(std::span<const TensorType> ops, const Att
   auto g = WindowGeometry::FromAttrs(attrs, x.shape[2], x.shape[3]);
   if (!g.ok()) return g.status();
   return TensorType{DType::kF32,
-                    {x.shape[0], g->out_h, g->out_w, x.shape[1], g->kernel_h, g->kernel_w}};
+                    {x.shape[0], g->out_h, g->out_w, g->kernel_h, g->kernel_w, x.shape[1]}};
 }
 
 Value EmitIm2Col(ScalarBuilder& b, const WindowInputs& in) {
   const Shape& x = in.operand_types[0].shape;
   WindowGeometry g = *WindowGeometry::FromAttrs(in.node.attrs, x[2], x[3]);
-  Value n = in.coords[0], oh = in.coords[1], ow = in.coords[2], c = in.coords[3];
-  Value kh = in.coords[4], kw = in.coords[5];
+  Value n = in.coords[0], oh = in.coords[1], ow = in.coords[2];
+  Value kh = in.coords[3], kw = in.coords[4], c = in.coords[5];
   Value ih = b.IAdd(PlusConst(b, TimesConst(b, oh, g.stride_h), -g.pad_h),
                     TimesConst(b, kh, g.dilation_h));
   Value iw = b.IAdd(PlusConst(b, TimesConst(b, ow, g.stride_w), -g.pad_w),
                     TimesConst(b, kw, g.dilation_w));
-  std::optional<Value> inside;
-  if (g.pad_h > 0 || g.pad_w > 0) inside = b.And(InRange(b, ih, 0, g.in_h), InRange(b, iw, 0, g.in_w));
-  Value at[] = {n, c, ih, iw};
-  return in.load(0, at, inside, in.node.attrs.GetFloat("fill", 0.0));
+  if (g.pad_h == 0 && g.pad_w == 0) {
+    Value at[] = {n, c, ih, iw};
+    return in.load(0, at, std::nullopt, 0.0);
+  }
+  Value inside = b.And(InRange(b, ih, 0, g.in_h), InRange(b, iw, 0, g.in_w));
+  return LoadOrFill(b, in, 0, {n, c, ih, iw}, {2, 3}, inside, in.node.attrs.GetFloat("fill", 0.0));
 }
 
-// col2im, im2col's adjoint: patches [N,OH,OW,C,KH,KW] -> [N,C,H,W], each input pixel summing
+// col2im, im2col's adjoint: patches [N,OH,OW,KH,KW,C] -> [N,C,H,W], each input pixel summing
 // the patch entries that read it. For pixel h and kernel row kh the patch row is
 // oh = (h + ph - kh*dh) / sh when that divides exactly and lands in [0, OH).
 absl::StatusOr<TensorType> Col2ImType(std::span<const TensorType> ops, const Attrs& attrs) {
@@ -84,17 +100,17 @@ absl::StatusOr<TensorType> Col2ImType(std::span<const TensorType> ops, const Att
   std::vector<int64_t> size = attrs.GetInts("input_size");
   if (p.dtype != DType::kF32 || p.rank() != 6 || size.size() != 2) {
     return absl::InvalidArgumentError(absl::StrFormat(
-        "expects f32[N,OH,OW,C,KH,KW] patches and input_size [H, W], got %s", p.ToString()));
+        "expects f32[N,OH,OW,KH,KW,C] patches and input_size [H, W], got %s", p.ToString()));
   }
   auto g = WindowGeometry::FromAttrs(attrs, size[0], size[1]);
   if (!g.ok()) return g.status();
-  Shape expected = {p.shape[0], g->out_h, g->out_w, p.shape[3], g->kernel_h, g->kernel_w};
+  Shape expected = {p.shape[0], g->out_h, g->out_w, g->kernel_h, g->kernel_w, p.shape[5]};
   if (p.shape != expected) {
     return absl::InvalidArgumentError(
         absl::StrFormat("patches %s do not match the window (expected %s)", p.ToString(),
                         ShapeToString(expected)));
   }
-  return TensorType{DType::kF32, {p.shape[0], p.shape[3], size[0], size[1]}};
+  return TensorType{DType::kF32, {p.shape[0], p.shape[5], size[0], size[1]}};
 }
 
 // One patch entry that may hold input position x along a spatial dim: patch index `out`, kernel
@@ -143,8 +159,8 @@ Value EmitCol2Im(ScalarBuilder& b, const WindowInputs& in) {
   Value sum = b.ConstF32(0.0);
   for (const PatchTap& row : rows) {
     for (const PatchTap& col : cols) {
-      Value at[] = {n, row.out, col.out, c, row.k, col.k};
-      sum = b.Add(sum, in.load(0, at, b.And(row.valid, col.valid), 0.0));
+      sum = b.Add(sum, LoadOrFill(b, in, 0, {n, row.out, col.out, row.k, col.k, c}, {1, 2, 3, 4},
+                                  b.And(row.valid, col.valid), 0.0));
     }
   }
   return sum;
@@ -152,7 +168,7 @@ Value EmitCol2Im(ScalarBuilder& b, const WindowInputs& in) {
 
 const OpDef kIm2Col = {
     .name = "im2col",
-    .summary = "Patches [N,OH,OW,C,KH,KW] of an [N,C,H,W] input; attrs kernel, stride, padding, "
+    .summary = "Patches [N,OH,OW,KH,KW,C] of an [N,C,H,W] input; attrs kernel, stride, padding, "
                "dilation, fill (the value read outside the input, default 0).",
     .num_operands = 1,
     .traits = kWindow,
@@ -169,7 +185,7 @@ const OpDef kIm2Col = {
 
 const OpDef kCol2Im = {
     .name = "col2im",
-    .summary = "Adjoint of im2col: sums patches [N,OH,OW,C,KH,KW] back into [N,C,H,W]; attrs "
+    .summary = "Adjoint of im2col: sums patches [N,OH,OW,KH,KW,C] back into [N,C,H,W]; attrs "
                "as im2col plus input_size [H, W].",
     .num_operands = 1,
     .traits = kWindow,

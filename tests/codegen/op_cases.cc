@@ -111,22 +111,22 @@ std::vector<GradCase> PrimitiveCases() {
                    {{"kernel", int64_t{3}}, {"stride", int64_t{2}}, {"padding", int64_t{1}}}});
   cases.push_back({"im2col", "k2x3_dilated", {{{1, 2, 6, 7}}},
                    {{"kernel", Ints{2, 3}}, {"dilation", Ints{2, 1}}, {"padding", Ints{0, 1}}}});
-  cases.push_back({"col2im", "k3_s2_p1", {{{1, 3, 3, 2, 3, 3}}},
+  cases.push_back({"col2im", "k3_s2_p1", {{{1, 3, 3, 3, 3, 2}}},
                    {{"kernel", int64_t{3}}, {"stride", int64_t{2}}, {"padding", int64_t{1}},
                     {"input_size", Ints{5, 5}}}});
   // Stride = kernel: the windows tile the input, each pixel has one tap.
   cases.push_back({"col2im", "k2_s2_tiles", {{{2, 2, 3, 2, 2, 2}}},
                    {{"kernel", int64_t{2}}, {"stride", int64_t{2}}, {"input_size", Ints{5, 6}}}});
-  cases.push_back({"col2im", "k2_s1", {{{2, 3, 4, 1, 2, 2}}},
+  cases.push_back({"col2im", "k2_s1", {{{2, 3, 4, 2, 2, 1}}},
                    {{"kernel", int64_t{2}}, {"input_size", Ints{4, 5}}}});
   // Stride > kernel: pixels in the gaps between windows get no tap at all.
   cases.push_back({"col2im", "k2_s3_gaps", {{{1, 2, 2, 2, 2, 2}}},
                    {{"kernel", int64_t{2}}, {"stride", int64_t{3}}, {"input_size", Ints{6, 5}}}});
   // Up to two taps per dim, from a kernel that is not a multiple of the stride, rectangular.
-  cases.push_back({"col2im", "k5x3_s3x2_p2x1", {{{1, 3, 4, 2, 5, 3}}},
+  cases.push_back({"col2im", "k5x3_s3x2_p2x1", {{{1, 3, 4, 5, 3, 2}}},
                    {{"kernel", Ints{5, 3}}, {"stride", Ints{3, 2}}, {"padding", Ints{2, 1}},
                     {"input_size", Ints{8, 7}}}});
-  cases.push_back({"col2im", "k3_s2_dilated", {{{1, 2, 2, 1, 3, 3}}},
+  cases.push_back({"col2im", "k3_s2_dilated", {{{1, 2, 2, 3, 3, 1}}},
                    {{"kernel", int64_t{3}}, {"stride", int64_t{2}}, {"dilation", int64_t{2}},
                     {"input_size", Ints{7, 7}}}});
   cases.push_back({"slice", "strided", {{{4, 6}}},

@@ -605,7 +605,7 @@ CASES = [
          lambda x: F.avg_pool2d(x, 3, stride=2, padding=1, count_include_pad=False)),
     case("im2col", "im2col", [("x", [2, 3, 5, 5], "n")], "kernel=3 stride=2 padding=1",
          lambda x: kiln_im2col(x, 3, 2, 1)),
-    case("col2im", "col2im", [("x", [2, 3, 3, 2, 3, 3], "n")],
+    case("col2im", "col2im", [("x", [2, 3, 3, 3, 3, 2], "n")],
          "kernel=3 stride=2 padding=1 input_size=5,5",
          lambda p: kiln_col2im(p, (5, 5), 3, 2, 1)),
     case("slice", "slice", [("x", [5, 7], "n")], "starts=1,0 stops=5,7 steps=2,3",
@@ -705,16 +705,17 @@ CASES = [
 
 
 def kiln_im2col(x, k, s, p):
-    """kiln's im2col layout [N,OH,OW,C,KH,KW] from torch's unfold [N, C*KH*KW, OH*OW]."""
+    """kiln's im2col layout [N,OH,OW,KH,KW,C] from torch's unfold [N, C*KH*KW, OH*OW]."""
     n, c, h, w = x.shape
     oh, ow = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
     cols = F.unfold(x, k, padding=p, stride=s)
-    return cols.reshape(n, c, k, k, oh, ow).permute(0, 4, 5, 1, 2, 3)
+    return cols.reshape(n, c, k, k, oh, ow).permute(0, 4, 5, 2, 3, 1)
 
 
 def kiln_col2im(patches, size, k, s, p):
-    n, oh, ow, c = patches.shape[:4]
-    cols = patches.permute(0, 3, 4, 5, 1, 2).reshape(n, c * k * k, oh * ow)
+    n, oh, ow = patches.shape[:3]
+    c = patches.shape[5]
+    cols = patches.permute(0, 5, 3, 4, 1, 2).reshape(n, c * k * k, oh * ow)
     return F.fold(cols, size, k, padding=p, stride=s)
 
 
