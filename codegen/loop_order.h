@@ -30,6 +30,12 @@ std::vector<std::vector<int64_t>> ReadStrides(const ir::Graph& graph, const ir::
 std::optional<int> TransposedReadDim(const ir::Graph& graph, const ir::Kernel& kernel,
                                      const ir::Shape& shape, int lowest);
 
+// Whether the row-major walk of `shape` (its last dim innermost) reads some operand strided along
+// that dim, as a transpose that TransposedReadDim does not block does (a short dim, a small
+// weight). false for kernels that compute window coordinates.
+bool InnermostReadIsStrided(const ir::Graph& graph, const ir::Kernel& kernel,
+                            const ir::Shape& shape);
+
 }  // namespace kiln::codegen
 
 #endif  // KILN_CODEGEN_LOOP_ORDER_H_

@@ -158,16 +158,19 @@ class KernelContext {
   }
 
   // Nested loops over `shape`; dim `parallel_dim` (if >= 0) runs over [begin, end) only.
+  // `unroll` false: none of them is unrolled (Loop).
   void LoopNest(const ir::Shape& shape, int parallel_dim,
-                const std::function<void(const std::vector<llvm::Value*>&)>& body) {
-    TiledLoopNest(shape, parallel_dim, /*tiled=*/-1, /*block=*/1, body);
+                const std::function<void(const std::vector<llvm::Value*>&)>& body,
+                bool unroll = true) {
+    TiledLoopNest(shape, parallel_dim, /*tiled=*/-1, /*block=*/1, body, unroll);
   }
 
   // LoopNest with dim `tiled` (if >= 0) walked in blocks of `block`: the loop over blocks stands
   // where the dim's loop would, the loop within a block goes innermost (codegen/loop_order.h
   // says why).
   void TiledLoopNest(const ir::Shape& shape, int parallel_dim, int tiled, int64_t block,
-                     const std::function<void(const std::vector<llvm::Value*>&)>& body) {
+                     const std::function<void(const std::vector<llvm::Value*>&)>& body,
+                     bool unroll = true) {
     std::vector<llvm::Value*> coords(shape.size());
     llvm::Value* block_start = nullptr;
     std::function<void(size_t)> nest = [&](size_t d) {
@@ -182,21 +185,21 @@ class KernelContext {
         return Loop(block_start, stop, [&](llvm::Value* i) {
           coords[tiled] = i;
           body(coords);
-        });
+        }, unroll);
       }
       if (static_cast<int>(d) == tiled) {
         const int64_t blocks = (shape[d] + block - 1) / block;
         return Loop(b_.getInt64(0), b_.getInt64(blocks), [&](llvm::Value* i) {
           block_start = b_.CreateMul(i, b_.getInt64(block));
           nest(d + 1);
-        });
+        }, unroll);
       }
       bool split = static_cast<int>(d) == parallel_dim;
       Loop(split ? begin() : b_.getInt64(0), split ? end() : b_.getInt64(shape[d]),
            [&](llvm::Value* i) {
              coords[d] = i;
              nest(d + 1);
-           });
+           }, unroll);
     };
     nest(0);
   }

@@ -1,6 +1,6 @@
-// ReadStrides and TransposedReadDim on hand-written kernels: a GEMM output reshaped and
-// transposed to NCHW (the read is contiguous along C, strided along W), a plain elementwise
-// kernel, and a transpose too small to be worth blocking.
+// ReadStrides, TransposedReadDim and InnermostReadIsStrided on hand-written kernels: a GEMM
+// output reshaped and transposed to NCHW (the read is contiguous along C, strided along W), a
+// plain elementwise kernel, and a transpose too small to be worth blocking.
 #include "codegen/loop_order.h"
 
 #include "absl/strings/str_format.h"
@@ -80,6 +80,10 @@ TEST(LoopOrderTest, LeavesRowMajorReadsAndShortStridesAlone) {
                          .outputs = {3},
                          .inputs = {1}};
   EXPECT_EQ(TransposedReadDim(graph, small, ir::Shape{3, 4}, 0), std::nullopt);
+  // Left row-major, its innermost read is still strided (its loops are then not unrolled); the
+  // relu's is not.
+  EXPECT_TRUE(InnermostReadIsStrided(graph, small, ir::Shape{3, 4}));
+  EXPECT_FALSE(InnermostReadIsStrided(graph, relu, ir::Shape{4, 32}));
 }
 
 // The GEMM output (NHWC) plus a residual input already in NCHW: blocking the channels would
