@@ -3,8 +3,6 @@
 #include <cstdlib>
 
 #include "codegen/fused_evaluator.h"
-#include "ir/op_def.h"
-#include "ir/op_registry.h"
 #include "passes/constant_evaluator.h"
 
 namespace kiln::codegen {
@@ -44,13 +42,6 @@ std::vector<int64_t> ReadIndices(const ir::Graph& graph, const ir::Kernel& kerne
   return indices;
 }
 
-bool ComputesWindows(const ir::Graph& graph, const ir::Kernel& kernel) {
-  for (ir::NodeId id : kernel.nodes) {
-    if (ir::OpOf(graph.node(id)).Has(ir::kWindow)) return true;
-  }
-  return false;
-}
-
 }  // namespace
 
 std::vector<std::vector<int64_t>> ReadStrides(const ir::Graph& graph, const ir::Kernel& kernel,
@@ -74,7 +65,7 @@ std::vector<std::vector<int64_t>> ReadStrides(const ir::Graph& graph, const ir::
 std::optional<int> TransposedReadDim(const ir::Graph& graph, const ir::Kernel& kernel,
                                      const ir::Shape& shape, int lowest) {
   const int last = static_cast<int>(shape.size()) - 1;
-  if (last < 1 || shape[last] < 2 || ComputesWindows(graph, kernel)) return std::nullopt;
+  if (last < 1 || shape[last] < 2) return std::nullopt;
   const std::vector<std::vector<int64_t>> strides = ReadStrides(graph, kernel, shape);
   // Walking dim d innermost makes the store strided instead (its last dim is contiguous), so d
   // must spare at least one strided read more than it costs: moving a strided read onto the store
@@ -98,7 +89,7 @@ std::optional<int> TransposedReadDim(const ir::Graph& graph, const ir::Kernel& k
 bool InnermostReadIsStrided(const ir::Graph& graph, const ir::Kernel& kernel,
                             const ir::Shape& shape) {
   const int last = static_cast<int>(shape.size()) - 1;
-  if (last < 0 || shape[last] < 2 || ComputesWindows(graph, kernel)) return false;
+  if (last < 0 || shape[last] < 2) return false;
   return StridedReads(ReadStrides(graph, kernel, shape), last) > 0;
 }
 

@@ -1,6 +1,6 @@
 // ReadStrides, TransposedReadDim and InnermostReadIsStrided on hand-written kernels: a GEMM
 // output reshaped and transposed to NCHW (the read is contiguous along C, strided along W), a
-// plain elementwise kernel, and a transpose too small to be worth blocking.
+// plain elementwise kernel, a transpose too small to be worth blocking, and a col2im.
 #include "codegen/loop_order.h"
 
 #include "absl/strings/str_format.h"
@@ -104,6 +104,24 @@ TEST(LoopOrderTest, KeepsRowMajorWhenBlockingOnlyMovesTheStride) {
                             .outputs = {4},
                             .inputs = {2, 1}};
   EXPECT_EQ(TransposedReadDim(graph, residual, ir::Shape{2, 32, 12, 12}, 1), std::nullopt);
+}
+
+// col2im writes NCHW from patches [N, OH, OW, KH, KW, C]: every tap it sums is contiguous along
+// the channel and strided along W, so the channel is walked in blocks, as for a transpose.
+TEST(LoopOrderTest, BlocksTheChannelDimOfACol2Im) {
+  const ir::Graph graph = Parse(R"(graph g {
+    %p = input() {dtype="f32", shape=[2,4,4,2,2,32]} : f32[2,4,4,2,2,32] name="p"
+    %x = col2im(%p) {input_size=[8,8], kernel=[2,2], stride=[2,2]} : f32[2,32,8,8]
+    outputs { x = %x }
+  })");
+  const ir::Kernel col2im{.name = "k0_col2im",
+                          .kind = ir::KernelKind::kLoop,
+                          .root = 1,
+                          .nodes = {1},
+                          .outputs = {1},
+                          .inputs = {0}};
+  EXPECT_EQ(TransposedReadDim(graph, col2im, ir::Shape{2, 32, 8, 8}, 1), 1);
+  EXPECT_TRUE(InnermostReadIsStrided(graph, col2im, ir::Shape{2, 32, 8, 8}));
 }
 
 }  // namespace
