@@ -1,8 +1,8 @@
 // 2-D convolution and pooling on NCHW tensors, as composites over im2col (ir/ops/window_ops.cc):
 //
-//   conv2d      im2col -> GEMM against the weight transposed to [OC, KH*KW*C] (bias in the GEMM
-//               epilogue) -> NHWC result viewed as NCHW by a transpose that fuses into its
-//               consumer.
+//   conv2d      im2col -> GEMM against the weight as [OC, KH*KW*C] (or [OC, C*KH*KW] where the
+//               weight outweighs the patches; bias in the GEMM epilogue) -> NHWC result viewed
+//               as NCHW by a transpose that fuses into its consumer.
 //               Groups run one GEMM per group on channel slices, joined by concat.
 //   max_pool2d  im2col with -FLT_MAX outside -> argmax over the window (the first maximum, as
 //               PyTorch) -> the picked value; the gradient flows to that element only.
@@ -82,9 +82,15 @@ NodeId ExpandConv2d(GraphBuilder& b, const Node& node, bool) {
   const int64_t n = x_shape[0], oc = w_shape[0], cg = w_shape[1], kh = w_shape[2], kw = w_shape[3];
   const int64_t rows = n * out[2] * out[3], patch = cg * kh * kw, ocg = oc / groups;
   Attrs window = WindowAttrs(node.attrs, {kh, kw}, 0.0);
-  // The weight in im2col's patch order [OC, KH, KW, C/groups]: a small copy per step that lets
-  // the patches keep the channel innermost (ir/ops/window_ops.cc says why).
-  NodeId wm = b.Reshape(b.Transpose(w, {0, 2, 3, 1}), {oc, patch});
+  // Patches with the channel innermost (ir/ops/window_ops.cc says why) need the weight in their
+  // order, [OC, KH, KW, C/groups]: a copy of the weight each step, and of its gradient back. That
+  // pays while the patches outweigh the weight, rows >= OC/groups; past that (ResNet-18's layer4:
+  // 64 rows, 512 channels) the patches stay channel-major and the weight a free reshape
+  // (layer4's eight weight transposes took 3.4 ms of kernels alone, far more than its patches).
+  const bool channel_major = rows < ocg;
+  if (channel_major) window.Set("channel_major", int64_t{1});
+  NodeId wm = channel_major ? b.Reshape(w, {oc, patch})
+                            : b.Reshape(b.Transpose(w, {0, 2, 3, 1}), {oc, patch});
   std::vector<NodeId> parts;
   for (int64_t group = 0; group < groups; ++group) {
     NodeId xg = x, wg = wm;

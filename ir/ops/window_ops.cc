@@ -57,12 +57,30 @@ Value LoadOrFill(ScalarBuilder& b, const WindowInputs& in, int operand, std::vec
 
 // ---------------------------------------------------------------------------------------------
 // im2col: x [N,C,H,W] -> patches [N,OH,OW,KH,KW,C] with
-//   patches[n,oh,ow,kh,kw,c] = x[n, c, oh*sh - ph + kh*dh, ow*sw - pw + kw*dw]  (`fill` outside).
-// The patch dims come last, so a reshape to [N*OH*OW, KH*KW*C] is the GEMM's A operand (against
-// the weight transposed to [OC, KH, KW, C]). The channel is innermost because a convolution's
-// input is usually the previous GEMM's [N*H*W, C] result viewed as NCHW: with c innermost each
-// patch row copies runs of C contiguous floats (fashion_cnn's conv2 im2col 699 -> 458 us and its
-// col2im 699 -> 142 us against the [C,KH,KW] order, measured).
+//   patches[n,oh,ow,kh,kw,c] = x[n, c, oh*sh - ph + kh*dh, ow*sw - pw + kw*dw]  (`fill` outside),
+// or with attr channel_major=1 patches [N,OH,OW,C,KH,KW]. The patch dims come last, so a reshape
+// to [N*OH*OW, KH*KW*C] (or [.., C*KH*KW]) is the GEMM's A operand. The channel is innermost by
+// default because a convolution's input is usually the previous GEMM's [N*H*W, C] result viewed
+// as NCHW: with c innermost each patch row copies runs of C contiguous floats (fashion_cnn's
+// conv2 im2col 699 -> 458 us and its col2im 699 -> 142 us against the [C,KH,KW] order,
+// measured). conv2d picks channel_major where the weight is larger than the patches (conv_ops.cc).
+
+// Where a patch tensor keeps the kernel row, kernel column and channel (dims 3..5).
+struct PatchLayout {
+  int kh, kw, c;
+  explicit PatchLayout(const Attrs& attrs)
+      : PatchLayout(attrs.GetInt("channel_major", 0) != 0) {}
+  explicit PatchLayout(bool channel_major)
+      : kh(channel_major ? 4 : 3), kw(channel_major ? 5 : 4), c(channel_major ? 3 : 5) {}
+
+  Shape PatchShape(int64_t n, const WindowGeometry& g, int64_t channels) const {
+    Shape s = {n, g.out_h, g.out_w, 0, 0, 0};
+    s[kh] = g.kernel_h;
+    s[kw] = g.kernel_w;
+    s[c] = channels;
+    return s;
+  }
+};
 
 absl::StatusOr<TensorType> Im2ColType(std::span<const TensorType> ops, const Attrs& attrs) {
   const TensorType& x = ops[0];
@@ -71,15 +89,15 @@ absl::StatusOr<TensorType> Im2ColType(std::span<const TensorType> ops, const Att
   }
   auto g = WindowGeometry::FromAttrs(attrs, x.shape[2], x.shape[3]);
   if (!g.ok()) return g.status();
-  return TensorType{DType::kF32,
-                    {x.shape[0], g->out_h, g->out_w, g->kernel_h, g->kernel_w, x.shape[1]}};
+  return TensorType{DType::kF32, PatchLayout(attrs).PatchShape(x.shape[0], *g, x.shape[1])};
 }
 
 Value EmitIm2Col(ScalarBuilder& b, const WindowInputs& in) {
   const Shape& x = in.operand_types[0].shape;
   WindowGeometry g = *WindowGeometry::FromAttrs(in.node.attrs, x[2], x[3]);
+  const PatchLayout layout(in.node.attrs);
   Value n = in.coords[0], oh = in.coords[1], ow = in.coords[2];
-  Value kh = in.coords[3], kw = in.coords[4], c = in.coords[5];
+  Value kh = in.coords[layout.kh], kw = in.coords[layout.kw], c = in.coords[layout.c];
   Value ih = b.IAdd(PlusConst(b, TimesConst(b, oh, g.stride_h), -g.pad_h),
                     TimesConst(b, kh, g.dilation_h));
   Value iw = b.IAdd(PlusConst(b, TimesConst(b, ow, g.stride_w), -g.pad_w),
@@ -92,25 +110,29 @@ Value EmitIm2Col(ScalarBuilder& b, const WindowInputs& in) {
   return LoadOrFill(b, in, 0, {n, c, ih, iw}, {2, 3}, inside, in.node.attrs.GetFloat("fill", 0.0));
 }
 
-// col2im, im2col's adjoint: patches [N,OH,OW,KH,KW,C] -> [N,C,H,W], each input pixel summing
-// the patch entries that read it. For pixel h and kernel row kh the patch row is
-// oh = (h + ph - kh*dh) / sh when that divides exactly and lands in [0, OH).
+// col2im, im2col's adjoint: patches [N,OH,OW,KH,KW,C] (or [N,OH,OW,C,KH,KW] with channel_major)
+// -> [N,C,H,W], each input pixel summing the patch entries that read it. For pixel h and kernel
+// row kh the patch row is oh = (h + ph - kh*dh) / sh when that divides exactly and lands in
+// [0, OH).
 absl::StatusOr<TensorType> Col2ImType(std::span<const TensorType> ops, const Attrs& attrs) {
   const TensorType& p = ops[0];
   std::vector<int64_t> size = attrs.GetInts("input_size");
+  const PatchLayout layout(attrs);
   if (p.dtype != DType::kF32 || p.rank() != 6 || size.size() != 2) {
     return absl::InvalidArgumentError(absl::StrFormat(
-        "expects f32[N,OH,OW,KH,KW,C] patches and input_size [H, W], got %s", p.ToString()));
+        "expects f32 %s patches and input_size [H, W], got %s",
+        layout.c == 5 ? "[N,OH,OW,KH,KW,C]" : "[N,OH,OW,C,KH,KW]", p.ToString()));
   }
   auto g = WindowGeometry::FromAttrs(attrs, size[0], size[1]);
   if (!g.ok()) return g.status();
-  Shape expected = {p.shape[0], g->out_h, g->out_w, g->kernel_h, g->kernel_w, p.shape[5]};
+  const int64_t channels = p.shape[layout.c];
+  Shape expected = layout.PatchShape(p.shape[0], *g, channels);
   if (p.shape != expected) {
     return absl::InvalidArgumentError(
         absl::StrFormat("patches %s do not match the window (expected %s)", p.ToString(),
                         ShapeToString(expected)));
   }
-  return TensorType{DType::kF32, {p.shape[0], p.shape[5], size[0], size[1]}};
+  return TensorType{DType::kF32, {p.shape[0], channels, size[0], size[1]}};
 }
 
 // One patch entry that may hold input position x along a spatial dim: patch index `out`, kernel
@@ -156,10 +178,14 @@ Value EmitCol2Im(ScalarBuilder& b, const WindowInputs& in) {
       TapsOf(b, h, g.kernel_h, g.stride_h, g.pad_h, g.dilation_h, g.out_h);
   std::vector<PatchTap> cols =
       TapsOf(b, w, g.kernel_w, g.stride_w, g.pad_w, g.dilation_w, g.out_w);
+  const PatchLayout layout(in.node.attrs);
   Value sum = b.ConstF32(0.0);
   for (const PatchTap& row : rows) {
     for (const PatchTap& col : cols) {
-      sum = b.Add(sum, LoadOrFill(b, in, 0, {n, row.out, col.out, row.k, col.k, c}, {1, 2, 3, 4},
+      std::vector<Value> at = {n, row.out, col.out, c, c, c};
+      at[layout.kh] = row.k;
+      at[layout.kw] = col.k;
+      sum = b.Add(sum, LoadOrFill(b, in, 0, std::move(at), {1, 2, layout.kh, layout.kw},
                                   b.And(row.valid, col.valid), 0.0));
     }
   }
@@ -169,7 +195,8 @@ Value EmitCol2Im(ScalarBuilder& b, const WindowInputs& in) {
 const OpDef kIm2Col = {
     .name = "im2col",
     .summary = "Patches [N,OH,OW,KH,KW,C] of an [N,C,H,W] input; attrs kernel, stride, padding, "
-               "dilation, fill (the value read outside the input, default 0).",
+               "dilation, fill (the value read outside the input, default 0), channel_major "
+               "(1: patches [N,OH,OW,C,KH,KW]).",
     .num_operands = 1,
     .traits = kWindow,
     .infer_type = Im2ColType,

@@ -111,6 +111,13 @@ std::vector<GradCase> PrimitiveCases() {
                    {{"kernel", int64_t{3}}, {"stride", int64_t{2}}, {"padding", int64_t{1}}}});
   cases.push_back({"im2col", "k2x3_dilated", {{{1, 2, 6, 7}}},
                    {{"kernel", Ints{2, 3}}, {"dilation", Ints{2, 1}}, {"padding", Ints{0, 1}}}});
+  // channel_major=1: patches [N,OH,OW,C,KH,KW], as conv2d uses where the weight outweighs them.
+  cases.push_back({"im2col", "k3_s2_p1_channel_major", {{{2, 3, 5, 5}}},
+                   {{"kernel", int64_t{3}}, {"stride", int64_t{2}}, {"padding", int64_t{1}},
+                    {"channel_major", int64_t{1}}}});
+  cases.push_back({"col2im", "k3_s2_p1_channel_major", {{{1, 3, 3, 2, 3, 3}}},
+                   {{"kernel", int64_t{3}}, {"stride", int64_t{2}}, {"padding", int64_t{1}},
+                    {"input_size", Ints{5, 5}}, {"channel_major", int64_t{1}}}});
   cases.push_back({"col2im", "k3_s2_p1", {{{1, 3, 3, 3, 3, 2}}},
                    {{"kernel", int64_t{3}}, {"stride", int64_t{2}}, {"padding", int64_t{1}},
                     {"input_size", Ints{5, 5}}}});
@@ -239,6 +246,9 @@ std::vector<GradCase> CompositeCases() {
                    {{"padding", int64_t{1}}}});
   cases.push_back({"conv2d", "stride2_dilation2_nobias", {{{1, 2, 7, 6}}, {{3, 2, 2, 3}}},
                    {{"stride", int64_t{2}}, {"dilation", Ints{2, 1}}}});
+  // 4 patch rows against 8 output channels: the channel-major patches (conv_ops.cc).
+  cases.push_back({"conv2d", "more_channels_than_rows", {{{1, 3, 4, 4}}, {{8, 3, 3, 3}}, {{8}}},
+                   {{"stride", int64_t{2}}, {"padding", int64_t{1}}}});
   cases.push_back({"conv2d", "groups2", {{{1, 4, 5, 5}}, {{6, 2, 3, 3}}, {{6}}},
                    {{"groups", int64_t{2}}, {"padding", int64_t{1}}, {"stride", int64_t{2}}}});
   // Distinct values: the window maximum is unique, so the difference quotient is defined.

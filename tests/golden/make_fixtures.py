@@ -701,6 +701,12 @@ CASES = [
          lambda x: x.amax(dim=1)),
     case("reduce_min_nan", "reduce_min", [("x", [3, 5], "nan")], "dims=1",
          lambda x: x.amin(dim=1)),
+    # Appended last so the cases above keep their random data. 8 patch rows against 16 output
+    # channels: conv2d builds channel-major patches here (ir/ops/conv_ops.cc).
+    case("conv2d_more_channels_than_rows", "conv2d",
+         [("x", [2, 4, 4, 4], "n"), ("x", [16, 4, 3, 3], "n"), ("x", [16], "n")],
+         "stride=2 padding=1",
+         lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1)),
 ]
 
 
