@@ -1,5 +1,6 @@
 #include "codegen/loop_order.h"
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "codegen/fused_evaluator.h"
@@ -77,7 +78,11 @@ std::optional<int> TransposedReadDim(const ir::Graph& graph, const ir::Kernel& k
   int64_t trailing = shape[last];
   for (int d = last - 1; d >= lowest; --d) {
     const int reads = StridedReads(strides, d);
-    if (reads <= best_reads && shape[d] >= kTransposeBlockMin && trailing >= kMinTrailingElements) {
+    // The more strided reads blocking spares (a col2im's taps), the shorter a run after the
+    // blocked dim it pays for.
+    const int64_t spared = std::max(row_major - reads, 1);
+    if (reads <= best_reads && shape[d] >= kTransposeBlockMin &&
+        trailing * spared >= kMinTrailingElements) {
       best = d;
       best_reads = reads - 1;  // A dim further out must do strictly better.
     }

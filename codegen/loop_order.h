@@ -24,10 +24,11 @@ std::vector<std::vector<int64_t>> ReadStrides(const ir::Graph& graph, const ir::
 
 // The output dim (>= lowest, not the last) to walk in blocks innermost: the one along which the
 // fewest reads are strided, if that spares at least one strided read more than the store it
-// makes strided, with enough elements after it for blocking to pay. nullopt: the row-major order
-// is as good. Window ops count too: they load at every element (out-of-range taps redirected in
-// range), so the probe sees a fixed sequence of reads, and a col2im writing NCHW from patches with
-// the channel innermost walks the channel in blocks (ResNet-18's col2im kernels 2-3x faster).
+// makes strided, with enough elements after it for blocking to pay (fewer, the more strided reads
+// it spares). nullopt: the row-major order is as good. Window ops count too: they load at every
+// element (out-of-range taps redirected in range), so the probe sees a fixed sequence of reads,
+// and a col2im writing NCHW from patches with the channel innermost walks the channel in blocks
+// (ResNet-18's col2im kernels 2-3.5x faster).
 std::optional<int> TransposedReadDim(const ir::Graph& graph, const ir::Kernel& kernel,
                                      const ir::Shape& shape, int lowest);
 

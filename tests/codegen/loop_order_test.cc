@@ -124,5 +124,22 @@ TEST(LoopOrderTest, BlocksTheChannelDimOfACol2Im) {
   EXPECT_TRUE(InnermostReadIsStrided(graph, col2im, ir::Shape{2, 32, 8, 8}));
 }
 
+// A 4x4 map leaves 16 elements after the channel dim: too few to block a transpose's one strided
+// read (BlocksTheChannelDimOfATransposedRead), enough to spare a 3x3 col2im's nine.
+TEST(LoopOrderTest, BlocksACol2ImOverAShortRunItsManyTapsPayFor) {
+  const ir::Graph graph = Parse(R"(graph g {
+    %p = input() {dtype="f32", shape=[2,4,4,3,3,32]} : f32[2,4,4,3,3,32] name="p"
+    %x = col2im(%p) {input_size=[4,4], kernel=[3,3], padding=[1,1]} : f32[2,32,4,4]
+    outputs { x = %x }
+  })");
+  const ir::Kernel col2im{.name = "k0_col2im",
+                          .kind = ir::KernelKind::kLoop,
+                          .root = 1,
+                          .nodes = {1},
+                          .outputs = {1},
+                          .inputs = {0}};
+  EXPECT_EQ(TransposedReadDim(graph, col2im, ir::Shape{2, 32, 4, 4}, 1), 1);
+}
+
 }  // namespace
 }  // namespace kiln::codegen
