@@ -55,15 +55,20 @@ SummationPlan PlanSummation(const ir::Shape& shape, const std::vector<bool>& red
   if (plan.chunk_run > plan.chunk_size) {
     plan.steps.push_back(Whole(kChunkBlocks, CeilDiv(plan.chunk_run, plan.chunk_size)));
   }
-  // No chunk run (the innermost dim is kept): the innermost step dim goes in blocks of rows.
+  // No chunk run (the innermost dim is kept): the innermost step dims go in blocks of rows.
+  // Whole dims while they fit one block together (a pooling window's KH x KW: no cascade at
+  // all); else the innermost dim split into blocks.
   if (plan.chunk_run == 1 && !plan.steps.empty() && !plan.slab.empty()) {
-    SumLoop last = plan.steps.back();
-    plan.steps.pop_back();
-    if (last.extent <= kRowBlock) {
-      plan.rows.push_back(last);
-    } else {
-      plan.steps.push_back(SumLoop{.dim = last.dim, .extent = CeilDiv(last.extent, kRowBlock),
-                                   .tile_size = kRowBlock, .tiles = true});
+    int64_t block = 1;
+    while (!plan.steps.empty() && block * plan.steps.back().extent <= kRowBlock) {
+      block *= plan.steps.back().extent;
+      plan.rows.insert(plan.rows.begin(), plan.steps.back());
+      plan.steps.pop_back();
+    }
+    if (plan.rows.empty()) {
+      const SumLoop last = plan.steps.back();
+      plan.steps.back() = SumLoop{.dim = last.dim, .extent = CeilDiv(last.extent, kRowBlock),
+                                  .tile_size = kRowBlock, .tiles = true};
       plan.rows.push_back(SumLoop{.dim = last.dim, .extent = kRowBlock, .tile_size = kRowBlock,
                                   .within_tile = true});
     }

@@ -34,6 +34,11 @@ TEST(SummationPlanTest, ColumnsCascadeOnePerColumnInBlocksOfRows) {
   // A short column is one block: no cascade at all.
   EXPECT_EQ(Plan({10, 32}, {true, false}),
             "independent[] steps[] rows[d0:10] slab[d1:32] chunk[] pushes=1 levels=0");
+  // A max-pool pick [N, OH, OW, KH, KW, C] over its 2x2 windows: both window dims are rows of
+  // one block, so no cascade.
+  EXPECT_EQ(Plan({64, 7, 7, 2, 2, 64}, {false, false, false, true, true, false}),
+            "independent[d0:64 d1:7 d2:7] steps[] rows[d3:2 d4:2] slab[d5:64] chunk[] pushes=1 "
+            "levels=0");
   // Reduced dims apart: the innermost one (d2) goes in blocks inside the steps over d0.
   EXPECT_EQ(Plan({3, 4, 40, 8}, {true, false, true, false}),
             "independent[] steps[d0:3 d2/16] rows[d2%16] slab[d1:4 d3:8] chunk[] pushes=9 "
