@@ -153,13 +153,13 @@ Attrs PoolWindowAttrs(const GraphBuilder& b, const Node& node, double fill) {
   return attrs;
 }
 
-// The windows as [N, OH, OW, KH*KW, C]; pooling reduces dim 3.
-constexpr int64_t kWindowDim = 3;
+// The windows [N, OH, OW, KH, KW, C]; pooling reduces dims 3 and 4. They stay 6-D, not a view
+// as [N, OH, OW, KH*KW, C]: the gradient then reaches col2im with no reshape in between, so
+// col2im computes it (the mask times the output's gradient) at its taps rather than reading a
+// buffer of every window's gradient.
+const std::vector<int64_t> kWindowDims = {3, 4};
 NodeId Windows(GraphBuilder& b, const Node& node, double fill) {
-  Attrs attrs = PoolWindowAttrs(b, node, fill);
-  NodeId cols = b.Op("im2col", {node.operands[0]}, attrs);
-  Shape s = b.type(cols).shape;
-  return b.Reshape(cols, {s[0], s[1], s[2], s[3] * s[4], s[5]});
+  return b.Op("im2col", {node.operands[0]}, PoolWindowAttrs(b, node, fill));
 }
 
 NodeId ToNchw(GraphBuilder& b, NodeId nhwc) { return b.Transpose(nhwc, {0, 3, 1, 2}); }
@@ -169,20 +169,23 @@ NodeId ExpandMaxPool2d(GraphBuilder& b, const Node& node, bool) {
   // one-hot mask, and -inf * 0 would be NaN. A window is never all padding (padding <= k/2).
   NodeId windows = Windows(b, node, -std::numeric_limits<float>::max());
   Shape s = b.type(windows).shape;
-  // Ties: the first, as PyTorch's max_pool2d.
-  NodeId first_max = b.ArgMax(windows, kWindowDim);
-  NodeId column = b.Reshape(first_max, {s[0], s[1], s[2], 1, s[4]});
-  NodeId positions = b.Iota(s, kWindowDim);
+  // Ties: the first in row-major window order, as PyTorch's max_pool2d.
+  NodeId flat = b.Reshape(windows, {s[0], s[1], s[2], s[3] * s[4], s[5]});
+  NodeId first_max = b.ArgMax(flat, 3);  // [N, OH, OW, C]
+  NodeId column = b.Cast(b.Reshape(first_max, {s[0], s[1], s[2], 1, 1, s[5]}), DType::kF32);
+  // Each window element's index in that order, kh * KW + kw (exact in f32: a window is small).
+  NodeId positions = b.Add(b.Mul(b.Iota(s, 3, DType::kF32), b.Scalar(static_cast<double>(s[4]))),
+                           b.Iota(s, 4, DType::kF32));
   NodeId mask = b.Equal(column, positions);
-  return ToNchw(b, b.ReduceSum(b.Mul(windows, mask), {kWindowDim}));
+  return ToNchw(b, b.ReduceSum(b.Mul(windows, mask), kWindowDims));
 }
 
 NodeId ExpandAvgPool2d(GraphBuilder& b, const Node& node, bool) {
   NodeId windows = Windows(b, node, 0.0);
   Shape s = b.type(windows).shape;
-  NodeId sum = b.ReduceSum(windows, {kWindowDim});
+  NodeId sum = b.ReduceSum(windows, kWindowDims);
   if (node.attrs.GetInt("count_include_pad", 1) != 0) {
-    return ToNchw(b, b.Div(sum, b.Scalar(static_cast<double>(s[kWindowDim]))));
+    return ToNchw(b, b.Div(sum, b.Scalar(static_cast<double>(s[3] * s[4]))));
   }
   // Count only the window elements inside the input: im2col of ones.
   Attrs attrs = PoolWindowAttrs(b, node, 0.0);
@@ -190,7 +193,7 @@ NodeId ExpandAvgPool2d(GraphBuilder& b, const Node& node, bool) {
   one_image.shape[0] = 1;
   one_image.shape[1] = 1;
   NodeId ones = b.Constant(1.0, one_image);
-  NodeId counts = b.ReduceSum(b.Op("im2col", {ones}, attrs), {3, 4});  // [1, OH, OW, 1]
+  NodeId counts = b.ReduceSum(b.Op("im2col", {ones}, attrs), kWindowDims);  // [1, OH, OW, 1]
   return ToNchw(b, b.Div(sum, counts));
 }
 
