@@ -157,11 +157,13 @@ class KernelContext {
     b_.SetInsertPoint(exit);
   }
 
+  // Which loops of a nest LLVM may unroll (Loop).
+  enum class Unroll { kAll, kInnermost, kNone };
+
   // Nested loops over `shape`; dim `parallel_dim` (if >= 0) runs over [begin, end) only.
-  // `unroll` false: none of them is unrolled (Loop).
   void LoopNest(const ir::Shape& shape, int parallel_dim,
                 const std::function<void(const std::vector<llvm::Value*>&)>& body,
-                bool unroll = true) {
+                Unroll unroll = Unroll::kAll) {
     TiledLoopNest(shape, parallel_dim, /*tiled=*/-1, /*block=*/1, body, unroll);
   }
 
@@ -170,9 +172,10 @@ class KernelContext {
   // says why).
   void TiledLoopNest(const ir::Shape& shape, int parallel_dim, int tiled, int64_t block,
                      const std::function<void(const std::vector<llvm::Value*>&)>& body,
-                     bool unroll = true) {
+                     Unroll unroll = Unroll::kAll) {
     std::vector<llvm::Value*> coords(shape.size());
     llvm::Value* block_start = nullptr;
+    const bool unroll_inner = unroll != Unroll::kNone, unroll_outer = unroll == Unroll::kAll;
     std::function<void(size_t)> nest = [&](size_t d) {
       if (d == shape.size() && tiled < 0) return body(coords);
       if (d == shape.size()) {
@@ -185,21 +188,22 @@ class KernelContext {
         return Loop(block_start, stop, [&](llvm::Value* i) {
           coords[tiled] = i;
           body(coords);
-        }, unroll);
+        }, unroll_inner);
       }
       if (static_cast<int>(d) == tiled) {
         const int64_t blocks = (shape[d] + block - 1) / block;
         return Loop(b_.getInt64(0), b_.getInt64(blocks), [&](llvm::Value* i) {
           block_start = b_.CreateMul(i, b_.getInt64(block));
           nest(d + 1);
-        }, unroll);
+        }, unroll_outer);
       }
       bool split = static_cast<int>(d) == parallel_dim;
+      const bool innermost = tiled < 0 && d + 1 == shape.size();
       Loop(split ? begin() : b_.getInt64(0), split ? end() : b_.getInt64(shape[d]),
            [&](llvm::Value* i) {
              coords[d] = i;
              nest(d + 1);
-           }, unroll);
+           }, innermost ? unroll_inner : unroll_outer);
     };
     nest(0);
   }
