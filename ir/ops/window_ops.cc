@@ -73,6 +73,8 @@ struct PatchLayout {
   explicit PatchLayout(bool channel_major)
       : kh(channel_major ? 4 : 3), kw(channel_major ? 5 : 4), c(channel_major ? 3 : 5) {}
 
+  const char* Order() const { return c == 5 ? "[N,OH,OW,KH,KW,C]" : "[N,OH,OW,C,KH,KW]"; }
+
   Shape PatchShape(int64_t n, const WindowGeometry& g, int64_t channels) const {
     Shape s = {n, g.out_h, g.out_w, 0, 0, 0};
     s[kh] = g.kernel_h;
@@ -120,8 +122,7 @@ absl::StatusOr<TensorType> Col2ImType(std::span<const TensorType> ops, const Att
   const PatchLayout layout(attrs);
   if (p.dtype != DType::kF32 || p.rank() != 6 || size.size() != 2) {
     return absl::InvalidArgumentError(absl::StrFormat(
-        "expects f32 %s patches and input_size [H, W], got %s",
-        layout.c == 5 ? "[N,OH,OW,KH,KW,C]" : "[N,OH,OW,C,KH,KW]", p.ToString()));
+        "expects f32 %s patches and input_size [H, W], got %s", layout.Order(), p.ToString()));
   }
   auto g = WindowGeometry::FromAttrs(attrs, size[0], size[1]);
   if (!g.ok()) return g.status();
@@ -182,7 +183,7 @@ Value EmitCol2Im(ScalarBuilder& b, const WindowInputs& in) {
   Value sum = b.ConstF32(0.0);
   for (const PatchTap& row : rows) {
     for (const PatchTap& col : cols) {
-      std::vector<Value> at = {n, row.out, col.out, c, c, c};
+      std::vector<Value> at = {n, row.out, col.out, c, c, c};  // c stays at layout.c.
       at[layout.kh] = row.k;
       at[layout.kw] = col.k;
       sum = b.Add(sum, LoadOrFill(b, in, 0, std::move(at), {1, 2, layout.kh, layout.kw},
