@@ -106,39 +106,38 @@ TEST(LoopOrderTest, KeepsRowMajorWhenBlockingOnlyMovesTheStride) {
   EXPECT_EQ(TransposedReadDim(graph, residual, ir::Shape{2, 32, 12, 12}, 1), std::nullopt);
 }
 
+// col2im of patches [2, OH, OW, K, K, 32] (input %0) into [2, 32, H, W] (%1), as one kernel.
+ir::Graph Col2Im(int oh, int k, int h, const std::string& window) {
+  const std::string patches = absl::StrFormat("2,%1$d,%1$d,%2$d,%2$d,32", oh, k);
+  return Parse(absl::StrFormat(R"(graph g {
+    %%p = input() {dtype="f32", shape=[%1$s]} : f32[%1$s] name="p"
+    %%x = col2im(%%p) {input_size=[%3$d,%3$d], kernel=[%2$d,%2$d], %4$s} : f32[2,32,%3$d,%3$d]
+    outputs { x = %%x }
+  })",
+                               patches, k, h, window)
+                   .c_str());
+}
+
+const ir::Kernel kCol2ImKernel{.name = "k0_col2im",
+                               .kind = ir::KernelKind::kLoop,
+                               .root = 1,
+                               .nodes = {1},
+                               .outputs = {1},
+                               .inputs = {0}};
+
 // col2im writes NCHW from patches [N, OH, OW, KH, KW, C]: every tap it sums is contiguous along
 // the channel and strided along W, so the channel is walked in blocks, as for a transpose.
 TEST(LoopOrderTest, BlocksTheChannelDimOfACol2Im) {
-  const ir::Graph graph = Parse(R"(graph g {
-    %p = input() {dtype="f32", shape=[2,4,4,2,2,32]} : f32[2,4,4,2,2,32] name="p"
-    %x = col2im(%p) {input_size=[8,8], kernel=[2,2], stride=[2,2]} : f32[2,32,8,8]
-    outputs { x = %x }
-  })");
-  const ir::Kernel col2im{.name = "k0_col2im",
-                          .kind = ir::KernelKind::kLoop,
-                          .root = 1,
-                          .nodes = {1},
-                          .outputs = {1},
-                          .inputs = {0}};
-  EXPECT_EQ(TransposedReadDim(graph, col2im, ir::Shape{2, 32, 8, 8}, 1), 1);
-  EXPECT_TRUE(InnermostReadIsStrided(graph, col2im, ir::Shape{2, 32, 8, 8}));
+  const ir::Graph graph = Col2Im(4, 2, 8, "stride=[2,2]");
+  EXPECT_EQ(TransposedReadDim(graph, kCol2ImKernel, ir::Shape{2, 32, 8, 8}, 1), 1);
+  EXPECT_TRUE(InnermostReadIsStrided(graph, kCol2ImKernel, ir::Shape{2, 32, 8, 8}));
 }
 
 // A 4x4 map leaves 16 elements after the channel dim: too few to block a transpose's one strided
 // read (BlocksTheChannelDimOfATransposedRead), enough to spare a 3x3 col2im's nine.
 TEST(LoopOrderTest, BlocksACol2ImOverAShortRunItsManyTapsPayFor) {
-  const ir::Graph graph = Parse(R"(graph g {
-    %p = input() {dtype="f32", shape=[2,4,4,3,3,32]} : f32[2,4,4,3,3,32] name="p"
-    %x = col2im(%p) {input_size=[4,4], kernel=[3,3], padding=[1,1]} : f32[2,32,4,4]
-    outputs { x = %x }
-  })");
-  const ir::Kernel col2im{.name = "k0_col2im",
-                          .kind = ir::KernelKind::kLoop,
-                          .root = 1,
-                          .nodes = {1},
-                          .outputs = {1},
-                          .inputs = {0}};
-  EXPECT_EQ(TransposedReadDim(graph, col2im, ir::Shape{2, 32, 4, 4}, 1), 1);
+  const ir::Graph graph = Col2Im(4, 3, 4, "padding=[1,1]");
+  EXPECT_EQ(TransposedReadDim(graph, kCol2ImKernel, ir::Shape{2, 32, 4, 4}, 1), 1);
 }
 
 }  // namespace
