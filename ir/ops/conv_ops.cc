@@ -157,7 +157,7 @@ Attrs PoolWindowAttrs(const GraphBuilder& b, const Node& node, double fill) {
 // as [N, OH, OW, KH*KW, C]: the gradient then reaches col2im with no reshape in between, so
 // col2im computes it (the mask times the output's gradient) at its taps rather than reading a
 // buffer of every window's gradient.
-const std::vector<int64_t> kWindowDims = {3, 4};
+constexpr int64_t kKernelRowDim = 3, kKernelColDim = 4;
 NodeId Windows(GraphBuilder& b, const Node& node, double fill) {
   return b.Op("im2col", {node.operands[0]}, PoolWindowAttrs(b, node, fill));
 }
@@ -174,16 +174,17 @@ NodeId ExpandMaxPool2d(GraphBuilder& b, const Node& node, bool) {
   NodeId first_max = b.ArgMax(flat, 3);  // [N, OH, OW, C]
   NodeId column = b.Cast(b.Reshape(first_max, {s[0], s[1], s[2], 1, 1, s[5]}), DType::kF32);
   // Each window element's index in that order, kh * KW + kw (exact in f32: a window is small).
-  NodeId positions = b.Add(b.Mul(b.Iota(s, 3, DType::kF32), b.Scalar(static_cast<double>(s[4]))),
-                           b.Iota(s, 4, DType::kF32));
+  NodeId positions =
+      b.Add(b.Mul(b.Iota(s, kKernelRowDim, DType::kF32), b.Scalar(static_cast<double>(s[4]))),
+            b.Iota(s, kKernelColDim, DType::kF32));
   NodeId mask = b.Equal(column, positions);
-  return ToNchw(b, b.ReduceSum(b.Mul(windows, mask), kWindowDims));
+  return ToNchw(b, b.ReduceSum(b.Mul(windows, mask), {kKernelRowDim, kKernelColDim}));
 }
 
 NodeId ExpandAvgPool2d(GraphBuilder& b, const Node& node, bool) {
   NodeId windows = Windows(b, node, 0.0);
   Shape s = b.type(windows).shape;
-  NodeId sum = b.ReduceSum(windows, kWindowDims);
+  NodeId sum = b.ReduceSum(windows, {kKernelRowDim, kKernelColDim});
   if (node.attrs.GetInt("count_include_pad", 1) != 0) {
     return ToNchw(b, b.Div(sum, b.Scalar(static_cast<double>(s[3] * s[4]))));
   }
@@ -193,7 +194,8 @@ NodeId ExpandAvgPool2d(GraphBuilder& b, const Node& node, bool) {
   one_image.shape[0] = 1;
   one_image.shape[1] = 1;
   NodeId ones = b.Constant(1.0, one_image);
-  NodeId counts = b.ReduceSum(b.Op("im2col", {ones}, attrs), kWindowDims);  // [1, OH, OW, 1]
+  NodeId patches = b.Op("im2col", {ones}, attrs);
+  NodeId counts = b.ReduceSum(patches, {kKernelRowDim, kKernelColDim});  // [1, OH, OW, 1]
   return ToNchw(b, b.Div(sum, counts));
 }
 
