@@ -63,17 +63,18 @@ std::vector<std::vector<int64_t>> ReadStrides(const ir::Graph& graph, const ir::
   return strides;
 }
 
-std::optional<int> TransposedReadDim(const ir::Graph& graph, const ir::Kernel& kernel,
-                                     const ir::Shape& shape, int lowest) {
+LoopOrder ChooseLoopOrder(const ir::Graph& graph, const ir::Kernel& kernel, const ir::Shape& shape,
+                          int lowest) {
   const int last = static_cast<int>(shape.size()) - 1;
-  if (last < 1 || shape[last] < 2) return std::nullopt;
+  if (last < 0 || shape[last] < 2) return {};
   const std::vector<std::vector<int64_t>> strides = ReadStrides(graph, kernel, shape);
+  LoopOrder order;
   // Walking dim d innermost makes the store strided instead (its last dim is contiguous), so d
   // must spare at least one strided read more than it costs: moving a strided read onto the store
   // measured 2-3.5x faster (fashion_cnn's and ResNet-18's GEMM output <-> NCHW kernels), moving
   // a strided read from one operand to another plus the store 25% slower.
   const int row_major = StridedReads(strides, last);
-  std::optional<int> best;
+  order.innermost_strided = row_major > 0;
   int best_reads = row_major - 1;
   int64_t trailing = shape[last];
   for (int d = last - 1; d >= lowest; --d) {
@@ -83,19 +84,12 @@ std::optional<int> TransposedReadDim(const ir::Graph& graph, const ir::Kernel& k
     const int64_t spared = std::max(row_major - reads, 1);
     if (reads <= best_reads && shape[d] >= kTransposeBlockMin &&
         trailing * spared >= kMinTrailingElements) {
-      best = d;
+      order.blocked_dim = d;
       best_reads = reads - 1;  // A dim further out must do strictly better.
     }
     trailing *= shape[d];
   }
-  return best;
-}
-
-bool InnermostReadIsStrided(const ir::Graph& graph, const ir::Kernel& kernel,
-                            const ir::Shape& shape) {
-  const int last = static_cast<int>(shape.size()) - 1;
-  if (last < 0 || shape[last] < 2) return false;
-  return StridedReads(ReadStrides(graph, kernel, shape), last) > 0;
+  return order;
 }
 
 }  // namespace kiln::codegen

@@ -22,21 +22,23 @@ namespace kiln::codegen {
 std::vector<std::vector<int64_t>> ReadStrides(const ir::Graph& graph, const ir::Kernel& kernel,
                                               const ir::Shape& shape);
 
-// The output dim (>= lowest, not the last) to walk in blocks innermost: the one along which the
-// fewest reads are strided, if that spares at least one strided read more than the store it
-// makes strided, with enough elements after it for blocking to pay (fewer, the more strided reads
-// it spares). nullopt: the row-major order is as good. Window ops count too: they load at every
-// element (out-of-range taps redirected in range), so the probe sees a fixed sequence of reads,
-// and a col2im writing NCHW from patches with the channel innermost walks the channel in blocks
-// (ResNet-18's col2im kernels 2-3.5x faster).
-std::optional<int> TransposedReadDim(const ir::Graph& graph, const ir::Kernel& kernel,
-                                     const ir::Shape& shape, int lowest);
+// How a loop kernel walks its output, from one probe of its reads (ReadStrides).
+struct LoopOrder {
+  // The output dim (>= lowest, not the last) to walk in blocks innermost: the one along which
+  // the fewest reads are strided, if that spares at least one strided read more than the store
+  // it makes strided, with enough elements after it for blocking to pay (fewer, the more strided
+  // reads it spares). nullopt: the row-major order is as good. Window ops count too: they load
+  // at every element (out-of-range taps redirected in range), so the probe sees a fixed sequence
+  // of reads, and a col2im writing NCHW from patches with the channel innermost walks the channel
+  // in blocks (ResNet-18's col2im kernels 2-3.5x faster).
+  std::optional<int> blocked_dim;
+  // Whether the row-major walk (the last dim innermost) reads some operand strided along that
+  // dim, as a transpose that is not blocked does (a short dim, a small weight).
+  bool innermost_strided = false;
+};
 
-// Whether the row-major walk of `shape` (its last dim innermost) reads some operand strided along
-// that dim, as a transpose that TransposedReadDim does not block does (a short dim, a small
-// weight).
-bool InnermostReadIsStrided(const ir::Graph& graph, const ir::Kernel& kernel,
-                            const ir::Shape& shape);
+LoopOrder ChooseLoopOrder(const ir::Graph& graph, const ir::Kernel& kernel, const ir::Shape& shape,
+                          int lowest);
 
 }  // namespace kiln::codegen
 

@@ -18,7 +18,7 @@
 namespace kiln::cpu {
 namespace {
 
-// Elements of a transposed read's contiguous dim walked innermost at a time (TransposedReadDim):
+// Elements of a transposed read's contiguous dim walked innermost at a time (LoopOrder):
 // one 64-byte line of f32, so each step of the next loop out reads whole lines and the writes
 // stay within block rows of the output.
 constexpr int64_t kTransposeBlock = 16;
@@ -188,9 +188,10 @@ absl::StatusOr<EmittedKernel> EmitLoopKernel(KernelContext& k) {
     }
   };
   const int parallel_dim = tasks > 1 ? 0 : -1;
-  if (std::optional<int> tiled =
-          codegen::TransposedReadDim(k.graph(), k.kernel(), shape, parallel_dim + 1)) {
-    k.TiledLoopNest(shape, parallel_dim, *tiled, kTransposeBlock, body);
+  const codegen::LoopOrder order =
+      codegen::ChooseLoopOrder(k.graph(), k.kernel(), shape, parallel_dim + 1);
+  if (order.blocked_dim) {
+    k.TiledLoopNest(shape, parallel_dim, *order.blocked_dim, kTransposeBlock, body);
   } else {
     // A strided innermost read cannot become a vector load, so unrolling gains nothing; fully
     // unrolled, a short nest (a 3x3 weight's transpose: 288 scalar copies) went to the SLP
@@ -200,7 +201,7 @@ absl::StatusOr<EmittedKernel> EmitLoopKernel(KernelContext& k) {
     // fused in became nine copies (resnet18_features' cold compile 1.19 -> 1.53 s).
     using Unroll = KernelContext::Unroll;
     Unroll unroll = Unroll::kAll;
-    if (codegen::InnermostReadIsStrided(k.graph(), k.kernel(), shape)) {
+    if (order.innermost_strided) {
       unroll = Unroll::kNone;
     } else if (!shape.empty() && shape.back() >= kVectorizableRun) {
       unroll = Unroll::kInnermost;

@@ -1,6 +1,6 @@
-// ReadStrides, TransposedReadDim and InnermostReadIsStrided on hand-written kernels: a GEMM
-// output reshaped and transposed to NCHW (the read is contiguous along C, strided along W), a
-// plain elementwise kernel, a transpose too small to be worth blocking, and a col2im.
+// ReadStrides and ChooseLoopOrder on hand-written kernels: a GEMM output reshaped and transposed
+// to NCHW (the read is contiguous along C, strided along W), a plain elementwise kernel, a
+// transpose too small to be worth blocking, and a col2im.
 #include "codegen/loop_order.h"
 
 #include "absl/strings/str_format.h"
@@ -47,12 +47,15 @@ TEST(LoopOrderTest, ReadStridesFollowTheTransposeBackToTheGemmLayout) {
 
 TEST(LoopOrderTest, BlocksTheChannelDimOfATransposedRead) {
   const ir::Graph graph = ToNchw(12);
-  EXPECT_EQ(TransposedReadDim(graph, kToNchwKernel, ir::Shape{2, 32, 12, 12}, /*lowest=*/1), 1);
+  EXPECT_EQ(
+      ChooseLoopOrder(graph, kToNchwKernel, ir::Shape{2, 32, 12, 12}, /*lowest=*/1).blocked_dim, 1);
   // Dim 0 is split into tasks: it is never the one blocked.
-  EXPECT_EQ(TransposedReadDim(graph, kToNchwKernel, ir::Shape{2, 32, 12, 12}, /*lowest=*/2),
-            std::nullopt);
+  EXPECT_EQ(
+      ChooseLoopOrder(graph, kToNchwKernel, ir::Shape{2, 32, 12, 12}, /*lowest=*/2).blocked_dim,
+      std::nullopt);
   // A 4x4 map: too few elements after the channel dim for blocking to pay.
-  EXPECT_EQ(TransposedReadDim(ToNchw(4), kToNchwKernel, ir::Shape{2, 32, 4, 4}, 1), std::nullopt);
+  EXPECT_EQ(ChooseLoopOrder(ToNchw(4), kToNchwKernel, ir::Shape{2, 32, 4, 4}, 1).blocked_dim,
+            std::nullopt);
 }
 
 TEST(LoopOrderTest, LeavesRowMajorReadsAndShortStridesAlone) {
@@ -71,7 +74,7 @@ TEST(LoopOrderTest, LeavesRowMajorReadsAndShortStridesAlone) {
                         .inputs = {0}};
   EXPECT_EQ(ReadStrides(graph, relu, ir::Shape{4, 32}),
             (std::vector<std::vector<int64_t>>{{32, 1}}));
-  EXPECT_EQ(TransposedReadDim(graph, relu, ir::Shape{4, 32}, 0), std::nullopt);
+  EXPECT_EQ(ChooseLoopOrder(graph, relu, ir::Shape{4, 32}, 0).blocked_dim, std::nullopt);
   // A 3x4 transpose reads 3 elements apart: within a cache line, nothing to gain.
   const ir::Kernel small{.name = "k1_transpose",
                          .kind = ir::KernelKind::kLoop,
@@ -79,11 +82,11 @@ TEST(LoopOrderTest, LeavesRowMajorReadsAndShortStridesAlone) {
                          .nodes = {3},
                          .outputs = {3},
                          .inputs = {1}};
-  EXPECT_EQ(TransposedReadDim(graph, small, ir::Shape{3, 4}, 0), std::nullopt);
+  EXPECT_EQ(ChooseLoopOrder(graph, small, ir::Shape{3, 4}, 0).blocked_dim, std::nullopt);
   // Left row-major, its innermost read is still strided (its loops are then not unrolled); the
   // relu's is not.
-  EXPECT_TRUE(InnermostReadIsStrided(graph, small, ir::Shape{3, 4}));
-  EXPECT_FALSE(InnermostReadIsStrided(graph, relu, ir::Shape{4, 32}));
+  EXPECT_TRUE(ChooseLoopOrder(graph, small, ir::Shape{3, 4}, 0).innermost_strided);
+  EXPECT_FALSE(ChooseLoopOrder(graph, relu, ir::Shape{4, 32}, 0).innermost_strided);
 }
 
 // The GEMM output (NHWC) plus a residual input already in NCHW: blocking the channels would
@@ -103,7 +106,8 @@ TEST(LoopOrderTest, KeepsRowMajorWhenBlockingOnlyMovesTheStride) {
                             .nodes = {3, 4},
                             .outputs = {4},
                             .inputs = {2, 1}};
-  EXPECT_EQ(TransposedReadDim(graph, residual, ir::Shape{2, 32, 12, 12}, 1), std::nullopt);
+  EXPECT_EQ(ChooseLoopOrder(graph, residual, ir::Shape{2, 32, 12, 12}, 1).blocked_dim,
+            std::nullopt);
 }
 
 // col2im of patches [2, OH, OW, K, K, 32] (input %0) into [2, 32, H, W] (%1), as one kernel.
@@ -129,15 +133,15 @@ const ir::Kernel kCol2ImKernel{.name = "k0_col2im",
 // the channel and strided along W, so the channel is walked in blocks, as for a transpose.
 TEST(LoopOrderTest, BlocksTheChannelDimOfACol2Im) {
   const ir::Graph graph = Col2Im(4, 2, 8, "stride=[2,2]");
-  EXPECT_EQ(TransposedReadDim(graph, kCol2ImKernel, ir::Shape{2, 32, 8, 8}, 1), 1);
-  EXPECT_TRUE(InnermostReadIsStrided(graph, kCol2ImKernel, ir::Shape{2, 32, 8, 8}));
+  EXPECT_EQ(ChooseLoopOrder(graph, kCol2ImKernel, ir::Shape{2, 32, 8, 8}, 1).blocked_dim, 1);
+  EXPECT_TRUE(ChooseLoopOrder(graph, kCol2ImKernel, ir::Shape{2, 32, 8, 8}, 0).innermost_strided);
 }
 
 // A 4x4 map leaves 16 elements after the channel dim: too few to block a transpose's one strided
 // read (BlocksTheChannelDimOfATransposedRead), enough to spare a 3x3 col2im's nine.
 TEST(LoopOrderTest, BlocksACol2ImOverAShortRunItsManyTapsPayFor) {
   const ir::Graph graph = Col2Im(4, 3, 4, "padding=[1,1]");
-  EXPECT_EQ(TransposedReadDim(graph, kCol2ImKernel, ir::Shape{2, 32, 4, 4}, 1), 1);
+  EXPECT_EQ(ChooseLoopOrder(graph, kCol2ImKernel, ir::Shape{2, 32, 4, 4}, 1).blocked_dim, 1);
 }
 
 }  // namespace
