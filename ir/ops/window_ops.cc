@@ -46,13 +46,16 @@ std::pair<Value, Value> Unstride(ScalarBuilder& b, Value t, int64_t stride, int6
 }
 
 // Operand `operand` at `at`, or `fill` where `inside` is false. WindowInputs::load would redirect
-// every coordinate in range there; this redirects only the dims in `may_leave` (the spatial
-// ones), so the batch and channel stay plain loop coordinates and a loop over the channel
-// innermost reads contiguous memory and vectorizes.
+// every coordinate in range there; this redirects only the dims in `may_leave` (those that can
+// leave the operand: an image's spatial ones), so the batch and channel stay plain loop
+// coordinates and a loop over the channel innermost reads contiguous memory and vectorizes.
 Value LoadOrFill(ScalarBuilder& b, const WindowInputs& in, int operand, std::vector<Value> at,
-                 std::initializer_list<int> may_leave, Value inside, double fill) {
+                 const std::vector<int>& may_leave, Value inside, double fill) {
   for (int d : may_leave) at[d] = b.Select(inside, at[d], b.ConstI64(0));
-  return b.Select(inside, in.load(operand, at, std::nullopt, 0.0), b.ConstF32(fill));
+  const Value filler = in.operand_types[operand].dtype == DType::kI64
+                           ? b.ConstI64(static_cast<int64_t>(fill))
+                           : b.ConstF32(fill);
+  return b.Select(inside, in.load(operand, at, std::nullopt, 0.0), filler);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -325,6 +328,7 @@ const OpDef kPad = {
       std::vector<int64_t> lo = in.node.attrs.GetInts("lo");
       std::vector<int64_t> stride = StridesOrOnes(in.node.attrs, "stride", x.size());
       std::vector<Value> at;
+      std::vector<int> padded;
       std::optional<Value> inside;
       for (size_t d = 0; d < x.size(); ++d) {
         if (lo[d] == 0 && stride[d] == 1 && x[d] == in.node.type.shape[d]) {
@@ -333,9 +337,15 @@ const OpDef kPad = {
         }
         auto [source, ok] = Unstride(b, PlusConst(b, in.coords[d], -lo[d]), stride[d], x[d]);
         at.push_back(source);
+        padded.push_back(static_cast<int>(d));
         inside = inside ? b.And(*inside, ok) : ok;
       }
-      return in.load(0, at, inside, in.node.attrs.GetFloat("value", 0.0));
+      const double value = in.node.attrs.GetFloat("value", 0.0);
+      if (!inside) return in.load(0, at, std::nullopt, value);
+      // Only the padded dims leave the operand: the others stay loop coordinates, so the loop
+      // order and the vectorizer see the operand's own strides (a zero-padded weight gradient,
+      // ir/ops/conv_ops.cc, unrolls its 3x3 taps instead of loading through index 0 at each).
+      return LoadOrFill(b, in, 0, std::move(at), padded, *inside, value);
     },
 };
 

@@ -144,5 +144,30 @@ TEST(LoopOrderTest, BlocksACol2ImOverAShortRunItsManyTapsPayFor) {
   EXPECT_EQ(ChooseLoopOrder(graph, kCol2ImKernel, ir::Shape{2, 32, 4, 4}, 1).blocked_dim, 1);
 }
 
+// A weight gradient [8, 16, 1, 1] zero-padded to [8, 16, 3, 3]: the taps outside the operand
+// read nothing, and those inside read it in order, so the nest stays row-major and unrollable
+// (the fill once redirected every coordinate to 0, which read as a stride of the whole tensor).
+TEST(LoopOrderTest, PaddedTapsReadTheOperandInOrder) {
+  const ir::Graph graph = Parse(R"(graph g {
+    %g = input() {dtype="f32", shape=[8,16,1,1]} : f32[8,16,1,1] name="g"
+    %p = pad(%g) {lo=[0,0,1,1], shape=[8,16,3,3], stride=[1,1,1,1], value=0.0} : f32[8,16,3,3]
+    outputs { p = %p }
+  })");
+  const ir::Kernel pad{.name = "k0_pad",
+                       .kind = ir::KernelKind::kLoop,
+                       .root = 1,
+                       .nodes = {1},
+                       .outputs = {1},
+                       .inputs = {0}};
+  const std::vector<std::vector<int64_t>> strides =
+      ReadStrides(graph, pad, ir::Shape{8, 16, 3, 3});
+  ASSERT_EQ(strides.size(), 1u);
+  // A tap past the operand reads its coordinate 0 in the padded dims only: no move at all.
+  EXPECT_EQ(strides[0], (std::vector<int64_t>{16, 1, 0, 0}));
+  const LoopOrder order = ChooseLoopOrder(graph, pad, ir::Shape{8, 16, 3, 3}, 1);
+  EXPECT_FALSE(order.innermost_strided);
+  EXPECT_EQ(order.blocked_dim, std::nullopt);
+}
+
 }  // namespace
 }  // namespace kiln::codegen
