@@ -59,4 +59,47 @@ absl::StatusOr<WindowGeometry> WindowGeometry::FromAttrs(const Attrs& attrs, int
   return g;
 }
 
+namespace {
+
+// One spatial dim of a window: the taps [first, first + kernel) and the padding that reads the
+// same input positions as the full kernel's live taps, or the dim unchanged.
+struct DimWindow {
+  int64_t first = 0, kernel, pad;
+};
+
+DimWindow LiveTaps(int64_t kernel, int64_t stride, int64_t pad, int64_t dilation, int64_t in,
+                   int64_t out) {
+  // Tap k reads o * stride - pad + k * dilation for o in [0, out); it is live when one of those
+  // lies in [0, in). The first such o is the smallest with o * stride >= pad - k * dilation.
+  auto live = [&](int64_t k) {
+    const int64_t need = pad - k * dilation;
+    const int64_t o = need <= 0 ? 0 : (need + stride - 1) / stride;
+    return o < out && o * stride - pad + k * dilation < in;
+  };
+  int64_t first = 0, last = kernel - 1;
+  while (first < kernel && !live(first)) ++first;
+  while (last > first && !live(last)) --last;
+  const DimWindow whole{0, kernel, pad};
+  if (first == kernel || (first == 0 && last == kernel - 1)) return whole;
+  const DimWindow trimmed{first, last - first + 1, pad - first * dilation};
+  // Symmetric padding: the trimmed window must still give `out` positions.
+  const int64_t span = dilation * (trimmed.kernel - 1) + 1;
+  const int64_t padded = in + 2 * trimmed.pad;
+  if (trimmed.pad < 0 || padded < span || (padded - span) / stride + 1 != out) return whole;
+  return trimmed;
+}
+
+}  // namespace
+
+WindowGeometry::Trimmed WindowGeometry::WithoutDeadTaps() const {
+  const DimWindow h = LiveTaps(kernel_h, stride_h, pad_h, dilation_h, in_h, out_h);
+  const DimWindow w = LiveTaps(kernel_w, stride_w, pad_w, dilation_w, in_w, out_w);
+  Trimmed t{*this, h.first, w.first};
+  t.geometry.kernel_h = h.kernel;
+  t.geometry.pad_h = h.pad;
+  t.geometry.kernel_w = w.kernel;
+  t.geometry.pad_w = w.pad;
+  return t;
+}
+
 }  // namespace kiln::ir

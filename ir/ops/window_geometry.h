@@ -24,6 +24,20 @@ struct WindowGeometry {
   // one integer (both dims) or two ([h, w]). Errors on non-positive sizes or an empty output.
   static absl::StatusOr<WindowGeometry> FromAttrs(const Attrs& attrs, int64_t in_h,
                                                   int64_t in_w);
+
+  // The same windows without the kernel rows and columns that read padding at every output
+  // position: a 3x3 kernel with padding 1 on a 1x1 map reads the input with its centre tap only,
+  // so a convolution there is a 1x1 convolution by the weight's centre (ResNet-18's last stage on
+  // 32x32 images; im2col + GEMM would multiply eight zeros for every product that counts).
+  // `first_h`/`first_w` are the first live tap in each dim. A dim is kept whole where its live
+  // taps cannot be written as a window with the same symmetric padding and output size.
+  struct Trimmed;
+  Trimmed WithoutDeadTaps() const;
+};
+
+struct WindowGeometry::Trimmed {
+  WindowGeometry geometry;
+  int64_t first_h = 0, first_w = 0;
 };
 
 // attrs[key] as [h, w]: a single integer is used for both dims, a missing one gives `fallback`.

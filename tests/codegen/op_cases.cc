@@ -249,6 +249,12 @@ std::vector<GradCase> CompositeCases() {
   // 4 patch rows against 8 output channels: the channel-major patches (conv_ops.cc).
   cases.push_back({"conv2d", "more_channels_than_rows", {{{1, 3, 4, 4}}, {{8, 3, 3, 3}}, {{8}}},
                    {{"stride", int64_t{2}}, {"padding", int64_t{1}}}});
+  // Taps that read only padding leave the GEMM (conv_ops.cc): a 3x3 kernel on a 1x1 map keeps
+  // its centre; stride 2 on a 2x2 map keeps a 2x2 corner. The dropped taps' gradient is zero.
+  cases.push_back({"conv2d", "one_pixel_keeps_the_centre", {{{2, 3, 1, 1}}, {{4, 3, 3, 3}}, {{4}}},
+                   {{"padding", int64_t{1}}}});
+  cases.push_back({"conv2d", "stride2_two_pixels_drops_a_tap", {{{2, 3, 2, 2}}, {{5, 3, 3, 3}}},
+                   {{"stride", int64_t{2}}, {"padding", int64_t{1}}}});
   cases.push_back({"conv2d", "groups2", {{{1, 4, 5, 5}}, {{6, 2, 3, 3}}, {{6}}},
                    {{"groups", int64_t{2}}, {"padding", int64_t{1}}, {"stride", int64_t{2}}}});
   // Distinct values: the window maximum is unique, so the difference quotient is defined.

@@ -707,6 +707,14 @@ CASES = [
          [("x", [2, 4, 4, 4], "n"), ("x", [16, 4, 3, 3], "n"), ("x", [16], "n")],
          "stride=2 padding=1",
          lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1)),
+    # Kernel taps that read only padding: kiln drops them from the GEMM (ir/ops/conv_ops.cc);
+    # their gradient must still come back as PyTorch's zeros.
+    case("conv2d_one_pixel", "conv2d",
+         [("x", [3, 8, 1, 1], "n"), ("x", [6, 8, 3, 3], "n"), ("x", [6], "n")], "padding=1",
+         lambda x, w, b: F.conv2d(x, w, b, padding=1)),
+    case("conv2d_stride2_two_pixels", "conv2d",
+         [("x", [2, 5, 2, 2], "n"), ("x", [7, 5, 3, 3], "n")], "stride=2 padding=1",
+         lambda x, w: F.conv2d(x, w, None, stride=2, padding=1)),
 ]
 
 
