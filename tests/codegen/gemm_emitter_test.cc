@@ -392,6 +392,17 @@ TEST(GemmInstructionsTest, UnknownCpuIsAnError) {
 }
 
 // A large case, JIT-compiled and run (native: whatever this machine's vector ISA).
+// A weight gradient's long k, read through a transposed A, goes in balanced blocks of at most
+// 128 (partial sums through C); the same k untransposed is one block.
+TEST_P(GemmEmitterTest, DefaultTilingBlocksALongTransposedK) {
+  Case c;
+  c.shape = {.m = 20, .n = 40, .k = 300, .transpose_a = true};
+  EXPECT_EQ(ChooseGemmTiling(c.shape, isa_).kc, 100);
+  RunCases({c});
+  c.shape.transpose_a = false;
+  EXPECT_EQ(ChooseGemmTiling(c.shape, isa_).kc, 0);
+}
+
 TEST_P(GemmEmitterTest, RunsLargeCase) {
   Case c;
   c.shape = {.m = 64, .n = 256, .k = 784};
