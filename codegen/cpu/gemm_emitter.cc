@@ -461,15 +461,24 @@ int RegistersUsed(const VectorIsa& isa, int mr, int nr_vectors) {
 // The register block, measured with bench/gemm_bench.cc --sweep on the MLP shapes (bench/README.md)
 // for each register file; a block that does not fit spills its accumulators in the k loop.
 //   32 registers (AVX-512): 8 x 2 vectors (16 accumulators; 8 divides every batch-64 shape's m,
-//     so no row edges) is within noise of the best block everywhere; narrow outputs 16 x 1.
+//     so no row edges) is within noise of the best block everywhere on the EPYC; narrow outputs
+//     16 x 1. Outputs at least kWidePanelColumns wide take 6 x 4 (24 accumulators, each
+//     broadcast of A feeding four vectors): on the AVX-512 Xeon, 2 threads, the wide MLP's
+//     4096-wide GEMMs fwd 258 -> 310 GFLOP/s, dW 162 -> 196, big fwd 304 -> 348, and its step
+//     285 -> 241 ms; narrower shapes lost with it (fwd 256->128 260 -> 229, conv2 dW 173 -> 148).
 //   16 registers (AVX2, SSE): 6 x 2 (12 accumulators, 15 registers with FMA, all 16 without) is
 //     the best or within noise of it (4 x 3, 5 x 2, 3 x 3) with AVX2 on the W3 shapes swept
 //     (fwd 784->256, fwd 256->128, dW1); narrow outputs 12 x 1 by the same budget (unmeasured:
 //     no W3 shape has n <= 8).
+constexpr int64_t kWidePanelColumns = 1024;
+
 void ChooseRegisterBlock(const GemmShape& shape, const VectorIsa& isa, GemmTiling& t) {
   const bool narrow = shape.n <= isa.lanes;
   t.nr_vectors = narrow ? 1 : 2;
-  if (isa.registers >= 32) {
+  if (isa.registers >= 32 && shape.n >= kWidePanelColumns) {
+    t.mr = 6;
+    t.nr_vectors = 4;
+  } else if (isa.registers >= 32) {
     t.mr = narrow ? 16 : 8;
   } else {
     t.mr = narrow ? 12 : 6;
