@@ -122,26 +122,27 @@ ir::Graph Col2Im(int oh, int k, int h, const std::string& window) {
                    .c_str());
 }
 
-const ir::Kernel kCol2ImKernel{.name = "k0_col2im",
-                               .kind = ir::KernelKind::kLoop,
-                               .root = 1,
-                               .nodes = {1},
-                               .outputs = {1},
-                               .inputs = {0}};
+// The loop kernel of a graph whose one op (%1) reads its input (%0): a col2im, a pad.
+const ir::Kernel kOneOpKernel{.name = "k0_op",
+                              .kind = ir::KernelKind::kLoop,
+                              .root = 1,
+                              .nodes = {1},
+                              .outputs = {1},
+                              .inputs = {0}};
 
 // col2im writes NCHW from patches [N, OH, OW, KH, KW, C]: every tap it sums is contiguous along
 // the channel and strided along W, so the channel is walked in blocks, as for a transpose.
 TEST(LoopOrderTest, BlocksTheChannelDimOfACol2Im) {
   const ir::Graph graph = Col2Im(4, 2, 8, "stride=[2,2]");
-  EXPECT_EQ(ChooseLoopOrder(graph, kCol2ImKernel, ir::Shape{2, 32, 8, 8}, 1).blocked_dim, 1);
-  EXPECT_TRUE(ChooseLoopOrder(graph, kCol2ImKernel, ir::Shape{2, 32, 8, 8}, 0).innermost_strided);
+  EXPECT_EQ(ChooseLoopOrder(graph, kOneOpKernel, ir::Shape{2, 32, 8, 8}, 1).blocked_dim, 1);
+  EXPECT_TRUE(ChooseLoopOrder(graph, kOneOpKernel, ir::Shape{2, 32, 8, 8}, 0).innermost_strided);
 }
 
 // A 4x4 map leaves 16 elements after the channel dim: too few to block a transpose's one strided
 // read (BlocksTheChannelDimOfATransposedRead), enough to spare a 3x3 col2im's nine.
 TEST(LoopOrderTest, BlocksACol2ImOverAShortRunItsManyTapsPayFor) {
   const ir::Graph graph = Col2Im(4, 3, 4, "padding=[1,1]");
-  EXPECT_EQ(ChooseLoopOrder(graph, kCol2ImKernel, ir::Shape{2, 32, 4, 4}, 1).blocked_dim, 1);
+  EXPECT_EQ(ChooseLoopOrder(graph, kOneOpKernel, ir::Shape{2, 32, 4, 4}, 1).blocked_dim, 1);
 }
 
 // A weight gradient [8, 16, 1, 1] zero-padded to [8, 16, 3, 3]: the taps outside the operand
@@ -153,18 +154,12 @@ TEST(LoopOrderTest, PaddedTapsReadTheOperandInOrder) {
     %p = pad(%g) {lo=[0,0,1,1], shape=[8,16,3,3], stride=[1,1,1,1], value=0.0} : f32[8,16,3,3]
     outputs { p = %p }
   })");
-  const ir::Kernel pad{.name = "k0_pad",
-                       .kind = ir::KernelKind::kLoop,
-                       .root = 1,
-                       .nodes = {1},
-                       .outputs = {1},
-                       .inputs = {0}};
   const std::vector<std::vector<int64_t>> strides =
-      ReadStrides(graph, pad, ir::Shape{8, 16, 3, 3});
+      ReadStrides(graph, kOneOpKernel, ir::Shape{8, 16, 3, 3});
   ASSERT_EQ(strides.size(), 1u);
   // A tap past the operand reads its coordinate 0 in the padded dims only: no move at all.
   EXPECT_EQ(strides[0], (std::vector<int64_t>{16, 1, 0, 0}));
-  const LoopOrder order = ChooseLoopOrder(graph, pad, ir::Shape{8, 16, 3, 3}, 1);
+  const LoopOrder order = ChooseLoopOrder(graph, kOneOpKernel, ir::Shape{8, 16, 3, 3}, 1);
   EXPECT_FALSE(order.innermost_strided);
   EXPECT_EQ(order.blocked_dim, std::nullopt);
 }
