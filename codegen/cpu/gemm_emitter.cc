@@ -474,12 +474,10 @@ constexpr int64_t kWidePanelColumns = 1024;
 
 void ChooseRegisterBlock(const GemmShape& shape, const VectorIsa& isa, GemmTiling& t) {
   const bool narrow = shape.n <= isa.lanes;
-  t.nr_vectors = narrow ? 1 : 2;
-  if (isa.registers >= 32 && shape.n >= kWidePanelColumns) {
-    t.mr = 6;
-    t.nr_vectors = 4;
-  } else if (isa.registers >= 32) {
-    t.mr = narrow ? 16 : 8;
+  const bool wide = isa.registers >= 32 && shape.n >= kWidePanelColumns;
+  t.nr_vectors = narrow ? 1 : wide ? 4 : 2;
+  if (isa.registers >= 32) {
+    t.mr = narrow ? 16 : wide ? 6 : 8;
   } else {
     t.mr = narrow ? 12 : 6;
   }
