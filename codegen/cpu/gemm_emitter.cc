@@ -51,6 +51,11 @@ struct Plan {
   bool pack_b = false;
 };
 
+// Floats of the packed-A buffer: every register block of a row group, all of k.
+int64_t PackedAFloats(const GemmShape& shape, const GemmTiling& tiling) {
+  return RoundUp(tiling.rows_per_task, tiling.mr) * shape.k;
+}
+
 Plan MakePlan(const GemmShape& shape, const VectorIsa& isa, const GemmTiling& tiling) {
   assert(shape.m > 0 && shape.n > 0 && shape.k > 0);
   assert(tiling.mr > 0 && tiling.nr_vectors > 0);
@@ -70,6 +75,8 @@ Plan MakePlan(const GemmShape& shape, const VectorIsa& isa, const GemmTiling& ti
   p.kc = tiling.kc > 0 ? std::min(tiling.kc, shape.k) : shape.k;
   p.num_kblocks = CeilDiv(shape.k, p.kc);
   p.pack_b = tiling.pack_b || shape.transpose_b;
+  // The packing copy moves the mr floats a k step of a register block reads as one vector.
+  assert(!tiling.pack_a || (shape.transpose_a && tiling.mr <= isa.lanes));
   return p;
 }
 
@@ -104,6 +111,7 @@ class GemmEmitter {
   void EmitPanel(llvm::Value* col0, int64_t cols, llvm::Value* row_begin, llvm::Value* row_end,
                  llvm::Value* is_last_group);
   void EmitPackB(llvm::Value* col0, int64_t cols, llvm::Value* k0, llvm::Value* kcount);
+  void EmitPackA(llvm::Value* row_begin, llvm::Value* row_end);
   void TransposeInPlace(std::vector<llvm::Value*>& rows);
   void EmitMicroKernel(int64_t rows, int64_t cols, llvm::Value* row0, llvm::Value* col0,
                        llvm::Value* k0, llvm::Value* kcount);
@@ -126,6 +134,10 @@ class GemmEmitter {
   llvm::Value* bmat_ = nullptr;
   llvm::Value* c_ = nullptr;
   llvm::Value* pack_ = nullptr;  // [kc][nr] floats on the stack when plan_.pack_b.
+  // With pack_a: [register block][k][mr] floats on the stack, the rows of the group that starts
+  // at row_begin_.
+  llvm::Value* a_pack_ = nullptr;
+  llvm::Value* row_begin_ = nullptr;
 };
 
 llvm::Constant* GemmEmitter::Mask(int lanes) {
@@ -195,11 +207,20 @@ void GemmEmitter::Emit() {
     alloca->setAlignment(llvm::Align(64));
     pack_ = alloca;
   }
+  if (plan_.tiling.pack_a) {
+    auto* alloca = b_.CreateAlloca(f32_, I64(PackedAFloats(s, plan_.tiling)), "a.pack");
+    alloca->setAlignment(llvm::Align(64));
+    a_pack_ = alloca;
+  }
 
   // Task t covers column panel t / num_groups and row group t % num_groups, so consecutive tasks
   // (which one thread runs in order) share their B panel; with rows_outer the converse, so they
-  // share their rows of A.
-  EmitLoop(begin, end, 1, {}, [&](llvm::Value* task, const Carried&) -> Carried {
+  // share their rows of A. With pack_a the loop carries the row group whose rows are packed, so
+  // a thread packs each group once for its run of consecutive tasks.
+  const bool pack_a = plan_.tiling.pack_a;
+  Carried no_group_packed;
+  if (pack_a) no_group_packed.push_back(I64(-1));
+  EmitLoop(begin, end, 1, no_group_packed, [&](llvm::Value* task, const Carried& packed) -> Carried {
     const bool rows_outer = plan_.tiling.rows_outer;
     llvm::Value* panel = rows_outer ? b_.CreateURem(task, I64(plan_.num_panels), "panel")
                                     : b_.CreateUDiv(task, I64(plan_.num_groups), "panel");
@@ -211,9 +232,21 @@ void GemmEmitter::Emit() {
     llvm::Value* row_end =
         b_.CreateSelect(is_last_group, I64(s.m),
                         b_.CreateAdd(row_begin, I64(plan_.tiling.rows_per_task)), "row.end");
+    Carried packed_next;
+    if (pack_a) {
+      auto* repack = llvm::BasicBlock::Create(ctx, "a.repack", fn_);
+      auto* packed_done = llvm::BasicBlock::Create(ctx, "a.packed", fn_);
+      b_.CreateCondBr(b_.CreateICmpNE(group, packed[0]), repack, packed_done);
+      b_.SetInsertPoint(repack);
+      EmitPackA(row_begin, row_end);
+      b_.CreateBr(packed_done);
+      b_.SetInsertPoint(packed_done);
+      row_begin_ = row_begin;
+      packed_next.push_back(group);
+    }
     if (plan_.edge_cols == plan_.nr) {
       EmitPanel(col0, plan_.nr, row_begin, row_end, is_last_group);
-      return {};
+      return packed_next;
     }
     auto* full = llvm::BasicBlock::Create(ctx, "panel.full", fn_);
     auto* edge = llvm::BasicBlock::Create(ctx, "panel.edge", fn_);
@@ -226,7 +259,7 @@ void GemmEmitter::Emit() {
     EmitPanel(col0, plan_.edge_cols, row_begin, row_end, is_last_group);
     b_.CreateBr(done);
     b_.SetInsertPoint(done);
-    return {};
+    return packed_next;
   });
   b_.CreateRetVoid();
 }
@@ -317,6 +350,35 @@ void GemmEmitter::EmitPackB(llvm::Value* col0, int64_t cols, llvm::Value* k0,
   });
 }
 
+// Copies op(A)[row_begin : row_end, all of k] into a_pack_, each register block's rows as k
+// consecutive runs of mr floats, so the microkernel's broadcasts of A walk one contiguous stream
+// instead of a new line (m floats on, a new page once m >= 1024) at every k step. A is stored
+// [k, m], so each run is one masked vector load of mr contiguous floats; rows past row_end (the
+// last group's edge block) are packed as zeros the microkernel never reads.
+void GemmEmitter::EmitPackA(llvm::Value* row_begin, llvm::Value* row_end) {
+  const GemmShape& s = plan_.shape;
+  const int64_t mr = plan_.tiling.mr;
+  std::vector<llvm::Constant*> lane_ids;
+  for (int i = 0; i < w_; ++i) lane_ids.push_back(b_.getInt32(i));
+  llvm::Constant* iota = llvm::ConstantVector::get(lane_ids);
+  llvm::Value* zero = llvm::Constant::getNullValue(vec_);
+  llvm::Value* rows = b_.CreateSub(row_end, row_begin);
+  EmitLoop(I64(0), I64(s.k), 1, {}, [&](llvm::Value* kk, const Carried&) -> Carried {
+    llvm::Value* a_row = Gep(a_, b_.CreateAdd(b_.CreateMul(kk, I64(s.m)), row_begin));
+    llvm::Value* pack_row = Gep(a_pack_, b_.CreateMul(kk, I64(mr)));
+    EmitLoop(I64(0), rows, mr, {}, [&](llvm::Value* local, const Carried&) -> Carried {
+      llvm::Value* left = b_.CreateTrunc(b_.CreateSub(rows, local), b_.getInt32Ty());
+      llvm::Value* mask = b_.CreateAnd(b_.CreateICmpSLT(iota, b_.CreateVectorSplat(w_, left)),
+                                       Mask(static_cast<int>(mr)));
+      llvm::Value* value = b_.CreateMaskedLoad(vec_, Gep(a_row, local), llvm::Align(4), mask, zero);
+      llvm::Value* dst = Gep(pack_row, b_.CreateMul(local, I64(s.k)));
+      b_.CreateMaskedStore(value, dst, llvm::Align(4), Mask(static_cast<int>(mr)));
+      return {};
+    });
+    return {};
+  });
+}
+
 // Transposes a W x W block held as W row vectors, one bit of the (row, column) index at a time:
 // step `bit` swaps that bit between row and column index with one two-source shuffle per row,
 // so the whole transpose is log2(W) * W shuffles (vpermt2ps / vunpck / vshuff on AVX-512).
@@ -360,8 +422,16 @@ llvm::Value* GemmEmitter::LoadB(int v, int64_t cols, llvm::Value* col0, llvm::Va
 // op(A)[row0 + r, k0 + kk] broadcast to a vector.
 llvm::Value* GemmEmitter::LoadA(int64_t r, llvm::Value* row0, llvm::Value* k0, llvm::Value* kk) {
   const GemmShape& s = plan_.shape;
-  llvm::Value* row = b_.CreateAdd(row0, I64(r));
   llvm::Value* kidx = b_.CreateAdd(k0, kk);
+  if (a_pack_) {
+    // Register block (row0 - row_begin_) / mr of the group starts (row0 - row_begin_) * k in.
+    llvm::Value* block = b_.CreateMul(b_.CreateSub(row0, row_begin_), I64(s.k));
+    llvm::Value* index = b_.CreateAdd(block, b_.CreateAdd(b_.CreateMul(kidx, I64(plan_.tiling.mr)),
+                                                          I64(r)));
+    return b_.CreateVectorSplat(w_, b_.CreateAlignedLoad(f32_, Gep(a_pack_, index),
+                                                         llvm::Align(4)));
+  }
+  llvm::Value* row = b_.CreateAdd(row0, I64(r));
   llvm::Value* index = s.transpose_a ? b_.CreateAdd(b_.CreateMul(kidx, I64(s.m)), row)
                                      : b_.CreateAdd(b_.CreateMul(row, I64(s.k)), kidx);
   llvm::Value* scalar = b_.CreateAlignedLoad(f32_, Gep(a_, index), llvm::Align(4));
@@ -484,33 +554,60 @@ void ChooseRegisterBlock(const GemmShape& shape, const VectorIsa& isa, GemmTilin
   assert(RegistersUsed(isa, t.mr, t.nr_vectors) <= isa.registers);
 }
 
+// A transposed A ([k, m] in memory) read in place costs a new line at every k step of the
+// microkernel, m floats on: with rows kMinPackedAStrideBytes or more apart, a few steps a page,
+// too far apart for the hardware prefetchers to follow. Packing a row group's rows once, k-major,
+// turns that into one contiguous stream. Each thread
+// packs a group once for the consecutive tasks that share it (rows_outer), so the copy is paid
+// once per group and thread, not once per column panel as it was when an earlier version
+// (removed) packed every task's rows: that cost more than it saved. kiln_gemm_bench, 2 threads,
+// on the AVX-512 Xeon, packed (with k blocks of kMaxKc, as the stream no longer needs short ones)
+// against in place: wide dW (4096x4096x512) 213-217 -> 327-370 GFLOP/s, the wide MLP's first
+// layer's (784x4096x512) 270-300 -> 325, and the wide MLP's step 201-217 -> 171-184 ms. With rows
+// closer together the prefetchers keep up: ResNet-18's layer1 weight gradient (64x576x4096, rows
+// 256 bytes apart) measured 227-259 -> 276 alone, but its step got no faster (kernels 49.6-50.6
+// against 50.4-51.9 ms), so those stay in place.
+//
+// The packed rows live on the stack, so a group is shortened to fit kMaxPackedABytes; where that
+// would leave fewer than kMinPackedRowBlocks register blocks (k in the tens of thousands: conv2
+// dW, 64x288x12544, fell 195-207 -> 118 with 16-row groups) A stays in place.
+constexpr int64_t kMinPackedAStrideBytes = 2048;
+constexpr int64_t kMaxPackedABytes = int64_t{1} << 20;
+constexpr int64_t kMinPackedRowBlocks = 4;
+
+void ChoosePackedA(const GemmShape& shape, const VectorIsa& isa, GemmTiling& t) {
+  const int64_t stride_bytes = shape.m * static_cast<int64_t>(sizeof(float));
+  if (!shape.transpose_a || stride_bytes < kMinPackedAStrideBytes || t.mr > isa.lanes) return;
+  const int64_t fit = kMaxPackedABytes / (static_cast<int64_t>(sizeof(float)) * shape.k) / t.mr *
+                      t.mr;
+  const int64_t rows = std::min(t.rows_per_task, fit);
+  if (rows < std::min<int64_t>(t.rows_per_task, kMinPackedRowBlocks * t.mr)) return;
+  t.rows_per_task = rows;
+  t.pack_a = true;
+}
+
 }  // namespace
 
 GemmTiling ChooseGemmTiling(const GemmShape& shape, const VectorIsa& isa) {
   GemmTiling t;
   ChooseRegisterBlock(shape, isa, t);
-  // Balanced k blocks of at most kMaxKc (kMaxKcTransposedA).
-  const int64_t max_kc = shape.transpose_a ? kMaxKcTransposedA : kMaxKc;
-  if (shape.k > max_kc) t.kc = CeilDiv(shape.k, CeilDiv(shape.k, max_kc));
   // As many rows per task as fit, but enough row groups that all panels together give kMinTasks.
   const int64_t nr = int64_t{t.nr_vectors} * isa.lanes;
   const int64_t panels = CeilDiv(shape.n, nr);
   const int64_t groups = std::max<int64_t>(CeilDiv(kMinTasks, panels),
                                            CeilDiv(shape.m, kMaxRowsPerTask));
   t.rows_per_task = RoundUp(CeilDiv(shape.m, groups), t.mr);
+  ChoosePackedA(shape, isa, t);
+  // Balanced k blocks of at most kMaxKc (kMaxKcTransposedA while A is read transposed in place).
+  const int64_t max_kc = shape.transpose_a && !t.pack_a ? kMaxKcTransposedA : kMaxKc;
+  if (shape.k > max_kc) t.kc = CeilDiv(shape.k, CeilDiv(shape.k, max_kc));
   // Packing B makes the panel contiguous (B's rows are n floats apart, which for n a multiple of
   // 1024 maps every row to the same cache set); it pays off once several register blocks reuse it.
   t.pack_b = shape.n >= nr && t.rows_per_task >= 2 * t.mr;
   // Whichever operand is larger is the one to read once: a row group of A (rows_per_task x k)
   // stays in L2 while every panel of a small B passes over it, e.g. a convolution's patch
   // matrix [B*H*W, C*kh*kw] times its small weight matrix.
-  t.rows_outer = shape.m > shape.n;
-  // A transposed A is read in place, each k step of the microkernel a row m floats further on.
-  // Packing a task's rows of it once per k block paid off with 96-row tasks and 256-deep k blocks
-  // (kiln_gemm_bench "wide dW": 16 -> 26-37 GFLOP/s on one AVX2 core) but cost more than it saved
-  // with the taller tasks and deeper blocks above, as every task re-packed its rows for each B
-  // panel: wide dW 72-82 GFLOP/s with it and 98-108 without (AVX-512 code), 65-67 and 78-80
-  // (AVX2 code, --cpu=x86-64-v3), on the AVX-512 EPYC; it was removed (git history has it).
+  t.rows_outer = shape.m > shape.n || t.pack_a;
   return t;
 }
 

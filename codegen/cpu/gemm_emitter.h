@@ -53,6 +53,9 @@ struct GemmTiling {
                              // transpose_b, whose columns are strided in memory).
   bool rows_outer = false;   // Consecutive tasks share a row group of A (instead of a column
                              // panel of B): the order when A is the operand that outgrows L2.
+  bool pack_a = false;       // Copy a task's rows of a transposed A, all of k, into a contiguous
+                             // stack buffer, reused by the consecutive tasks of its row group
+                             // (with rows_outer). Requires transpose_a and mr <= W.
 };
 
 GemmTiling ChooseGemmTiling(const GemmShape& shape, const VectorIsa& isa);

@@ -227,7 +227,8 @@ TEST_P(GemmEmitterTest, MlpShapes) {
 }
 
 // Explicit tilings: register blocks of other sizes, several row groups, k blocking (where later
-// blocks continue from partial sums in C), packing of a non-transposed B, and both task orders.
+// blocks continue from partial sums in C), packing of a non-transposed B and of a transposed A,
+// and both task orders.
 TEST_P(GemmEmitterTest, Tilings) {
   std::vector<Case> cases;
   for (bool ta : {false, true}) {
@@ -241,7 +242,14 @@ TEST_P(GemmEmitterTest, Tilings) {
                                            .pack_b = true, .rows_outer = true},
                                 GemmTiling{.mr = 6, .nr_vectors = 2, .kc = 0, .rows_per_task = 18},
                                 GemmTiling{.mr = 3, .nr_vectors = 2, .kc = 0, .rows_per_task = 6,
-                                           .rows_outer = true}}) {
+                                           .rows_outer = true},
+                                // Packed A, reused by consecutive tasks or (panels outer)
+                                // packed again for every task.
+                                GemmTiling{.mr = 4, .nr_vectors = 2, .kc = 30, .rows_per_task = 8,
+                                           .rows_outer = true, .pack_a = true},
+                                GemmTiling{.mr = 3, .nr_vectors = 1, .kc = 0, .rows_per_task = 12,
+                                           .pack_b = true, .pack_a = true}}) {
+        if (tiling.pack_a && !ta) continue;  // Only a transposed A is packed.
         Case c;
         c.shape = {.m = 29, .n = 75, .k = 83, .transpose_a = ta, .transpose_b = tb};
         c.tiling = tiling;
@@ -308,6 +316,7 @@ TEST_P(GemmEmitterTest, SplitsAcrossThreads) {
       {.m = 128, .n = 10, .k = 64, .transpose_a = true},
       {.m = 64, .n = 256, .k = 128, .transpose_b = true},
       {.m = 64, .n = 128, .k = 10, .transpose_b = true},
+      {.m = 600, .n = 70, .k = 90, .transpose_a = true},  // Packed A; a group spans both halves.
   };
   auto context = std::make_unique<llvm::LLVMContext>();
   auto module = std::make_unique<llvm::Module>("split", *context);
@@ -392,15 +401,31 @@ TEST(GemmInstructionsTest, UnknownCpuIsAnError) {
 }
 
 // A large case, JIT-compiled and run (native: whatever this machine's vector ISA).
-// A weight gradient's long k, read through a transposed A, goes in balanced blocks of at most
-// 128 (partial sums through C); the same k untransposed is one block.
+// A weight gradient's k too long for its rows to be packed on the stack (A read transposed in
+// place) goes in balanced blocks of at most 128 (partial sums through C); the same k
+// untransposed in blocks of up to 1024.
 TEST_P(GemmEmitterTest, DefaultTilingBlocksALongTransposedK) {
   Case c;
-  c.shape = {.m = 20, .n = 40, .k = 300, .transpose_a = true};
-  EXPECT_EQ(ChooseGemmTiling(c.shape, isa_).kc, 100);
-  RunCases({c});
+  c.shape = {.m = 20, .n = 40, .k = 40000, .transpose_a = true};
+  const GemmTiling tiling = ChooseGemmTiling(c.shape, isa_);
+  EXPECT_FALSE(tiling.pack_a);
+  EXPECT_EQ(tiling.kc, 128);  // 313 blocks: 40000 / 313 rounded up. (Tilings runs k blocks.)
   c.shape.transpose_a = false;
-  EXPECT_EQ(ChooseGemmTiling(c.shape, isa_).kc, 0);
+  EXPECT_EQ(ChooseGemmTiling(c.shape, isa_).kc, 1000);
+}
+
+// A transposed A whose rows fit the stack buffer is packed, each group once for the consecutive
+// tasks that share it, and its k is not blocked for A's sake; unless a register block's rows are
+// more than a vector (SSE's 6-row blocks against 4 lanes), which the packing copy cannot move.
+TEST_P(GemmEmitterTest, DefaultTilingPacksATransposedA) {
+  Case c;
+  c.shape = {.m = 1000, .n = 70, .k = 300, .transpose_a = true};
+  const GemmTiling tiling = ChooseGemmTiling(c.shape, isa_);
+  const bool packs = tiling.mr <= isa_.lanes;
+  EXPECT_EQ(tiling.pack_a, packs);
+  EXPECT_TRUE(tiling.rows_outer);
+  EXPECT_EQ(tiling.kc, packs ? 0 : 100);
+  RunCases({c});
 }
 
 TEST_P(GemmEmitterTest, RunsLargeCase) {
