@@ -42,13 +42,44 @@ int64_t Batcher::BatchRows(int64_t index) const {
   return std::min(batch_size_, n - index * batch_size_);
 }
 
+namespace {
+
+// Rows copied together by CopyRows.
+constexpr int kInterleavedRows = 4;
+// Floats of one piece: a 64-byte cache line.
+constexpr int64_t kPieceFloats = 16;
+
+// Copies `count` <= kInterleavedRows rows of `dim` floats from `rows` to consecutive rows of `dst`,
+// a line of each row in turn. The rows are scattered over a data set far larger than L2, so the
+// copy waits on their lines: one memcpy per row keeps only that row's misses in flight, four rows
+// at once four times as many. W3's gather (938 batches of 64 rows of 784 floats, AVX-512 Xeon):
+// 25-26 -> 18-19 ms an epoch; 8 or 16 rows at once measured like 4.
+void CopyRows(const float* const* rows, int count, int64_t dim, float* dst) {
+  int64_t at = 0;
+  for (; at + kPieceFloats <= dim; at += kPieceFloats) {
+    for (int i = 0; i < count; ++i) {
+      std::memcpy(dst + i * dim + at, rows[i] + at, kPieceFloats * sizeof(float));
+    }
+  }
+  for (int i = 0; i < count; ++i) {
+    std::memcpy(dst + i * dim + at, rows[i] + at, (dim - at) * sizeof(float));
+  }
+}
+
+}  // namespace
+
 void Batcher::GatherRows(int64_t index, int64_t begin, int64_t end,
                          const BatchBuffers& out) const {
   const int64_t dim = data_.feature_dim;
   const int64_t target_dim = data_.target_dim;
   const int64_t* samples = order_.data() + index * batch_size_;
+  for (int64_t r = begin; r < end; r += kInterleavedRows) {
+    const int count = static_cast<int>(std::min<int64_t>(kInterleavedRows, end - r));
+    const float* rows[kInterleavedRows];
+    for (int i = 0; i < count; ++i) rows[i] = data_.row(samples[r + i]);
+    CopyRows(rows, count, dim, out.features + r * dim);
+  }
   for (int64_t r = begin; r < end; ++r) {
-    std::memcpy(out.features + r * dim, data_.row(samples[r]), dim * sizeof(float));
     out.labels[r] = data_.labels[samples[r]];
     if (out.targets != nullptr) {
       std::memcpy(out.targets + r * target_dim, data_.target_row(samples[r]),

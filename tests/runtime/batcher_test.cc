@@ -99,6 +99,27 @@ TEST(BatcherTest, GathersInShuffledOrderAndCoversEverySample) {
   EXPECT_TRUE(IsPermutation(seen));
 }
 
+// Every feature of every row lands in place: rows of whole 64-byte pieces plus a tail, in
+// batches that are not a multiple of the rows copied together.
+TEST(BatcherTest, GathersEveryFeatureOfEveryRow) {
+  for (int64_t dim : {1, 16, 37}) {
+    const Dataset data = MakeData(30, dim);
+    const std::vector<int64_t> order = ShuffledOrder(30, 3, 1);
+    Batcher batcher(data, 11, order);
+    std::vector<float> x(11 * dim);
+    std::vector<int64_t> y(11);
+    for (int64_t b = 0; b < batcher.num_batches(); ++b) {
+      const int64_t rows = batcher.Gather(b, x.data(), y.data());
+      for (int64_t r = 0; r < rows; ++r) {
+        for (int64_t d = 0; d < dim; ++d) {
+          ASSERT_EQ(x[r * dim + d], static_cast<float>(order[b * 11 + r] * 100 + d))
+              << "dim " << dim << " batch " << b << " row " << r << " feature " << d;
+        }
+      }
+    }
+  }
+}
+
 TEST(BatcherTest, PoolGatherMatchesOneThreadWithTargets) {
   // Rows of 1,000 features: a batch of 16 is over kParallelGatherBytes, so the pool splits it.
   Dataset data = MakeData(40, 1000);
