@@ -106,6 +106,7 @@ class GemmEmitter {
   // in, so each is aligned to its own size (not to 64 bytes when W < 16).
   llvm::Align PackAlign() const { return llvm::Align(w_ * sizeof(float)); }
   llvm::Constant* Mask(int lanes);
+  llvm::Constant* LaneIndices();
   Carried EmitLoop(llvm::Value* begin, llvm::Value* end, int64_t step, Carried init,
                    const LoopBody& body);
   void EmitPanel(llvm::Value* col0, int64_t cols, llvm::Value* row_begin, llvm::Value* row_end,
@@ -139,6 +140,13 @@ class GemmEmitter {
   llvm::Value* a_pack_ = nullptr;
   llvm::Value* row_begin_ = nullptr;
 };
+
+// <0, 1, ..., W-1> as i32: compared against a splat count, the mask of a run's first lanes.
+llvm::Constant* GemmEmitter::LaneIndices() {
+  std::vector<llvm::Constant*> lane_ids;
+  for (int i = 0; i < w_; ++i) lane_ids.push_back(b_.getInt32(i));
+  return llvm::ConstantVector::get(lane_ids);
+}
 
 llvm::Constant* GemmEmitter::Mask(int lanes) {
   std::vector<llvm::Constant*> bits;
@@ -324,9 +332,7 @@ void GemmEmitter::EmitPackB(llvm::Value* col0, int64_t cols, llvm::Value* k0,
   // B is [n, k]: W columns of op(B) are W rows of B, contiguous along k. Load W x W blocks
   // (masked past kcount; the buffer has rows to spare up to a multiple of W) and transpose them
   // in registers.
-  std::vector<llvm::Constant*> lane_ids;
-  for (int i = 0; i < w_; ++i) lane_ids.push_back(b_.getInt32(i));
-  llvm::Constant* iota = llvm::ConstantVector::get(lane_ids);
+  llvm::Constant* iota = LaneIndices();
   llvm::Value* zero = llvm::Constant::getNullValue(vec_);
   EmitLoop(I64(0), kcount, w_, {}, [&](llvm::Value* kk, const Carried&) -> Carried {
     llvm::Value* left = b_.CreateTrunc(b_.CreateSub(kcount, kk), b_.getInt32Ty());
@@ -352,15 +358,13 @@ void GemmEmitter::EmitPackB(llvm::Value* col0, int64_t cols, llvm::Value* k0,
 
 // Copies op(A)[row_begin : row_end, all of k] into a_pack_, each register block's rows as k
 // consecutive runs of mr floats, so the microkernel's broadcasts of A walk one contiguous stream
-// instead of a new line (m floats on, a new page once m >= 1024) at every k step. A is stored
+// instead of a new line, m floats on, at every k step. A is stored
 // [k, m], so each run is one masked vector load of mr contiguous floats; rows past row_end (the
 // last group's edge block) are packed as zeros the microkernel never reads.
 void GemmEmitter::EmitPackA(llvm::Value* row_begin, llvm::Value* row_end) {
   const GemmShape& s = plan_.shape;
   const int64_t mr = plan_.tiling.mr;
-  std::vector<llvm::Constant*> lane_ids;
-  for (int i = 0; i < w_; ++i) lane_ids.push_back(b_.getInt32(i));
-  llvm::Constant* iota = llvm::ConstantVector::get(lane_ids);
+  llvm::Constant* iota = LaneIndices();
   llvm::Value* zero = llvm::Constant::getNullValue(vec_);
   llvm::Value* rows = b_.CreateSub(row_end, row_begin);
   EmitLoop(I64(0), I64(s.k), 1, {}, [&](llvm::Value* kk, const Carried&) -> Carried {
@@ -557,10 +561,10 @@ void ChooseRegisterBlock(const GemmShape& shape, const VectorIsa& isa, GemmTilin
 // A transposed A ([k, m] in memory) read in place costs a new line at every k step of the
 // microkernel, m floats on: with rows kMinPackedAStrideBytes or more apart, a few steps a page,
 // too far apart for the hardware prefetchers to follow. Packing a row group's rows once, k-major,
-// turns that into one contiguous stream. Each thread
-// packs a group once for the consecutive tasks that share it (rows_outer), so the copy is paid
-// once per group and thread, not once per column panel as it was when an earlier version
-// (removed) packed every task's rows: that cost more than it saved. kiln_gemm_bench, 2 threads,
+// turns that into one contiguous stream. Each thread packs a group once for the consecutive tasks
+// that share it (rows_outer), so the copy is paid once per group and thread, not once per column
+// panel as it was when an earlier version (removed) packed every task's rows: that cost more than
+// it saved. kiln_gemm_bench, 2 threads,
 // on the AVX-512 Xeon, packed (with k blocks of kMaxKc, as the stream no longer needs short ones)
 // against in place: wide dW (4096x4096x512) 213-217 -> 327-370 GFLOP/s, the wide MLP's first
 // layer's (784x4096x512) 270-300 -> 325, and the wide MLP's step 201-217 -> 171-184 ms. With rows
