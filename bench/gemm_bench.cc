@@ -243,6 +243,7 @@ void Sweep(const BenchShape& bench) {
           t.pack_a = pack_a;
           t.rows_outer = pack_a || t.rows_outer;
           t.rows_per_task = (t.rows_per_task + mr - 1) / mr * mr;
+          if (pack_a && PackedABytes(s, t) > kMaxPackedABytes) continue;  // Too big a stack.
           tilings.push_back(t);
         }
       }

@@ -51,11 +51,6 @@ struct Plan {
   bool pack_b = false;
 };
 
-// Floats of the packed-A buffer: every register block of a row group, all of k.
-int64_t PackedAFloats(const GemmShape& shape, const GemmTiling& tiling) {
-  return RoundUp(tiling.rows_per_task, tiling.mr) * shape.k;
-}
-
 Plan MakePlan(const GemmShape& shape, const VectorIsa& isa, const GemmTiling& tiling) {
   assert(shape.m > 0 && shape.n > 0 && shape.k > 0);
   assert(tiling.mr > 0 && tiling.nr_vectors > 0);
@@ -76,7 +71,8 @@ Plan MakePlan(const GemmShape& shape, const VectorIsa& isa, const GemmTiling& ti
   p.num_kblocks = CeilDiv(shape.k, p.kc);
   p.pack_b = tiling.pack_b || shape.transpose_b;
   // The packing copy moves the mr floats a k step of a register block reads as one vector.
-  assert(!tiling.pack_a || (shape.transpose_a && tiling.mr <= isa.lanes));
+  assert(!tiling.pack_a || (shape.transpose_a && tiling.mr <= isa.lanes &&
+                            PackedABytes(shape, p.tiling) <= kMaxPackedABytes));
   return p;
 }
 
@@ -216,7 +212,8 @@ void GemmEmitter::Emit() {
     pack_ = alloca;
   }
   if (plan_.tiling.pack_a) {
-    auto* alloca = b_.CreateAlloca(f32_, I64(PackedAFloats(s, plan_.tiling)), "a.pack");
+    auto* alloca = b_.CreateAlloca(
+        f32_, I64(PackedABytes(s, plan_.tiling) / static_cast<int64_t>(sizeof(float))), "a.pack");
     alloca->setAlignment(llvm::Align(64));
     a_pack_ = alloca;
   }
@@ -576,7 +573,6 @@ void ChooseRegisterBlock(const GemmShape& shape, const VectorIsa& isa, GemmTilin
 // would leave fewer than kMinPackedRowBlocks register blocks (k in the tens of thousands: conv2
 // dW, 64x288x12544, fell 195-207 -> 118 with 16-row groups) A stays in place.
 constexpr int64_t kMinPackedAStrideBytes = 2048;
-constexpr int64_t kMaxPackedABytes = int64_t{1} << 20;
 constexpr int64_t kMinPackedRowBlocks = 4;
 
 void ChoosePackedA(const GemmShape& shape, const VectorIsa& isa, GemmTiling& t) {
@@ -591,6 +587,12 @@ void ChoosePackedA(const GemmShape& shape, const VectorIsa& isa, GemmTiling& t) 
 }
 
 }  // namespace
+
+// Every register block of a row group, all of k.
+int64_t PackedABytes(const GemmShape& shape, const GemmTiling& tiling) {
+  const int64_t rows = tiling.rows_per_task > 0 ? tiling.rows_per_task : shape.m;
+  return RoundUp(rows, tiling.mr) * shape.k * static_cast<int64_t>(sizeof(float));
+}
 
 GemmTiling ChooseGemmTiling(const GemmShape& shape, const VectorIsa& isa) {
   GemmTiling t;

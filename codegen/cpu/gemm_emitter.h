@@ -55,8 +55,14 @@ struct GemmTiling {
                              // panel of B): the order when A is the operand that outgrows L2.
   bool pack_a = false;       // Copy a task's rows of a transposed A, all of k, into a contiguous
                              // stack buffer, reused by the consecutive tasks of its row group
-                             // (with rows_outer). Requires transpose_a and mr <= W.
+                             // (with rows_outer). Requires transpose_a, mr <= W and
+                             // PackedABytes(shape, tiling) <= kMaxPackedABytes.
 };
+
+// The packed-A buffer lives on the stack of the thread running the kernel: its size for a
+// tiling, and the most a tiling may ask for.
+inline constexpr int64_t kMaxPackedABytes = int64_t{1} << 20;
+int64_t PackedABytes(const GemmShape& shape, const GemmTiling& tiling);
 
 GemmTiling ChooseGemmTiling(const GemmShape& shape, const VectorIsa& isa);
 
