@@ -26,9 +26,6 @@
 namespace kiln::tools {
 namespace {
 
-// The fused and unfused steps must agree this closely (largest per-tensor max|a-b| / max|b|).
-constexpr double kGateRelativeLimit = 1e-4;
-
 struct BenchFlags {
   std::string file;
   bool training = true;

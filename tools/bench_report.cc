@@ -72,12 +72,12 @@ void PrintUnfusedSummary(const BenchReport& r, std::ostream& out) {
       "\nfused vs unfused (one op per kernel): step p50 %.1f us vs %.1f us: %s;\n"
       "  kernels %d vs %d, sum of kernel p50s %.1f us vs %.1f us; minimum traffic %.1f KB vs "
       "%.1f KB (%.1f KB saved)\n"
-      "  correctness gate: outputs and updated tensors agree to max abs %.3g, max rel %.3g "
-      "(limit 1e-4 rel)\n",
+      "  correctness gate: outputs and updated tensors agree to max abs %.3g, relative L2 %.3g "
+      "(limit %.0e)\n",
       r.step_us.p50, r.unfused_step_us.p50, SpeedUp(r.unfused_step_us.p50, r.step_us.p50),
       static_cast<int>(r.kernels.size()), r.unfused_kernel_count, r.KernelSumUs(),
       r.unfused_kernel_sum_us, fused_bytes / 1e3, unfused_bytes / 1e3,
-      (unfused_bytes - fused_bytes) / 1e3, r.max_abs_diff, r.max_rel_diff);
+      (unfused_bytes - fused_bytes) / 1e3, r.max_abs_diff, r.max_rel_diff, kGateRelativeLimit);
 }
 
 }  // namespace
@@ -243,15 +243,17 @@ std::vector<Regression> FindRegressions(const BenchReport& base, const BenchRepo
 
 void StepDifference::Add(const std::string& name, const float* fused, const float* unfused,
                          int64_t n) {
-  double largest_abs = 0.0, scale = 0.0;
+  double largest_abs = 0.0, diff_squares = 0.0, reference_squares = 0.0;
   bool nan = false;
   for (int64_t i = 0; i < n; ++i) {
     const double diff = std::fabs(static_cast<double>(fused[i]) - unfused[i]);
     nan |= std::isnan(diff);
     largest_abs = std::max(largest_abs, diff);
-    scale = std::max(scale, std::fabs(static_cast<double>(unfused[i])));
+    diff_squares += diff * diff;
+    reference_squares += static_cast<double>(unfused[i]) * unfused[i];
   }
-  double rel = scale > 0 ? largest_abs / scale : largest_abs;
+  double rel = reference_squares > 0 ? std::sqrt(diff_squares / reference_squares)
+                                     : std::sqrt(diff_squares);
   // std::max drops NaN; one NaN where the other step has a number is the worst disagreement.
   if (nan) rel = std::numeric_limits<double>::quiet_NaN();
   abs = std::max(abs, largest_abs);

@@ -99,16 +99,25 @@ struct Regression {
 std::vector<Regression> FindRegressions(const BenchReport& base, const BenchReport& now);
 
 // The fused-vs-unfused correctness gate: the largest disagreement over every tensor both steps
-// produce, as max|a-b| / max|b| per tensor (so a tensor of tiny values is judged on its scale).
+// produce, as the relative L2 difference ||a-b|| / ||b|| per tensor (so a tensor of tiny values
+// is judged on its scale; tests/golden holds kiln to PyTorch in the same norm).
 struct StepDifference {
-  double abs = 0.0;
-  double rel = 0.0;
+  double abs = 0.0;   // The largest |a-b| of any element, for the report.
+  double rel = 0.0;   // The largest relative L2 difference of any tensor.
   std::string where;  // The tensor with the largest relative difference.
   // Folds in tensor `name`: `fused` against the reference `unfused`, n elements each.
   void Add(const std::string& name, const float* fused, const float* unfused, int64_t n);
 };
 // Fails naming the tensor when `d.rel` exceeds `relative_limit` (or is NaN).
 absl::Status CheckAgreement(const StepDifference& d, double relative_limit);
+
+// The limit kiln bench holds the fused step to. The two programs round differently wherever
+// fusion reorders a sum (a reduction walked in its operand's memory order), and training-mode
+// batch norm amplifies such roundings in gradients that nearly cancel: ResNet-18's layer1
+// batch-norm gradients differ by up to 9e-4 of their norm in Adam's exp_avg_sq (g squared:
+// twice the gradient's relative difference), on the order of the 1e-3 to which tests/golden
+// holds kiln to PyTorch. A fusion bug (a wrong index, a lost operand) is off by far more.
+inline constexpr double kGateRelativeLimit = 1e-2;
 
 }  // namespace kiln::tools
 

@@ -143,21 +143,23 @@ TEST(BenchReportTest, CompareIgnoresMovesWithinTheNoise) {
 }
 
 TEST(BenchReportTest, AgreementGatePassesRoundingAndFailsARealDifference) {
-  const std::vector<float> unfused = {1.0f, -2.0f, 0.5f, 4.0f};
+  const std::vector<float> unfused = {3.0f, -4.0f, 0.0f, 0.0f};  // L2 norm 5.
   std::vector<float> fused = unfused;
-  fused[1] += 4e-7f;  // Reassociation-sized: 1e-7 of the tensor's scale.
+  fused[1] += 5e-7f;  // Reassociation-sized: 1e-7 of the tensor's norm.
   StepDifference same;
   same.Add("out.weight", fused.data(), unfused.data(), 4);
   EXPECT_TRUE(CheckAgreement(same, 1e-4).ok());
+  EXPECT_TRUE(CheckAgreement(same, kGateRelativeLimit).ok());
 
   std::vector<float> wrong = unfused;
-  wrong[2] = 0.5f + 4e-3f;  // 1e-3 of max|b| = 4: ten times the limit.
+  wrong[2] = 0.25f;  // 5e-2 of the norm: five times kiln bench's limit.
   StepDifference d = same;
   d.Add("fc1.weight.m", wrong.data(), unfused.data(), 4);
-  const absl::Status status = CheckAgreement(d, 1e-4);
+  const absl::Status status = CheckAgreement(d, kGateRelativeLimit);
   ASSERT_FALSE(status.ok());
   EXPECT_EQ(d.where, "fc1.weight.m");
-  EXPECT_NEAR(d.rel, 1e-3, 1e-6);
+  EXPECT_NEAR(d.rel, 5e-2, 1e-7);
+  EXPECT_NEAR(d.abs, 0.25, 1e-7);
   EXPECT_NE(std::string(status.message()).find("'fc1.weight.m' differs by"), std::string::npos)
       << status;
 }
