@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <numeric>
+#include <span>
 
 #include "codegen/fused_evaluator.h"
 #include "passes/constant_evaluator.h"
@@ -23,8 +25,10 @@ int StridedReads(const std::vector<std::vector<int64_t>>& strides, int d) {
   return count;
 }
 
-// The element index of every read the kernel makes at output coordinates `at`, in order.
+// The element index of every read the kernel makes to evaluate `nodes` at coordinates `at`, in
+// order.
 std::vector<int64_t> ReadIndices(const ir::Graph& graph, const ir::Kernel& kernel,
+                                 std::span<const ir::NodeId> nodes,
                                  const std::vector<int64_t>& at) {
   passes::ConstantEvaluator eval;
   std::vector<int64_t> indices;
@@ -39,28 +43,69 @@ std::vector<int64_t> ReadIndices(const ir::Graph& graph, const ir::Kernel& kerne
   FusedEvaluator fused(graph, kernel, eval, load);
   std::vector<kernel::Value> coords;
   for (int64_t c : at) coords.push_back(eval.MakeCoordinate(c));
-  for (ir::NodeId out : kernel.outputs) fused.Evaluate(out, coords);
+  for (ir::NodeId node : nodes) fused.Evaluate(node, coords);
   return indices;
+}
+
+std::vector<std::vector<int64_t>> ReadStridesOf(const ir::Graph& graph, const ir::Kernel& kernel,
+                                                std::span<const ir::NodeId> nodes,
+                                                const ir::Shape& shape) {
+  // Probe at the middle of the output, away from any edge where a read could be clamped.
+  std::vector<int64_t> at;
+  for (int64_t extent : shape) at.push_back((extent - 1) / 2);
+  const std::vector<int64_t> base = ReadIndices(graph, kernel, nodes, at);
+  std::vector<std::vector<int64_t>> strides(base.size(), std::vector<int64_t>(shape.size(), 0));
+  for (size_t d = 0; d < shape.size(); ++d) {
+    if (shape[d] == 1) continue;
+    std::vector<int64_t> next = at;
+    next[d] += 1;
+    const std::vector<int64_t> moved = ReadIndices(graph, kernel, nodes, next);
+    if (moved.size() != base.size()) return {};  // Not one fixed sequence of reads.
+    for (size_t r = 0; r < base.size(); ++r) strides[r][d] = moved[r] - base[r];
+  }
+  return strides;
+}
+
+// The last dim of `order` that has more than one element: the one a walk in that order steps
+// along innermost (-1 if none).
+int InnermostDim(const std::vector<int>& order, const ir::Shape& shape) {
+  for (auto it = order.rbegin(); it != order.rend(); ++it) {
+    if (shape[*it] > 1) return *it;
+  }
+  return -1;
 }
 
 }  // namespace
 
 std::vector<std::vector<int64_t>> ReadStrides(const ir::Graph& graph, const ir::Kernel& kernel,
                                               const ir::Shape& shape) {
-  // Probe at the middle of the output, away from any edge where a read could be clamped.
-  std::vector<int64_t> at;
-  for (int64_t extent : shape) at.push_back((extent - 1) / 2);
-  const std::vector<int64_t> base = ReadIndices(graph, kernel, at);
-  std::vector<std::vector<int64_t>> strides(base.size(), std::vector<int64_t>(shape.size(), 0));
-  for (size_t d = 0; d < shape.size(); ++d) {
-    if (shape[d] == 1) continue;
-    std::vector<int64_t> next = at;
-    next[d] += 1;
-    const std::vector<int64_t> moved = ReadIndices(graph, kernel, next);
-    if (moved.size() != base.size()) return {};  // Not one fixed sequence of reads.
-    for (size_t r = 0; r < base.size(); ++r) strides[r][d] = moved[r] - base[r];
+  return ReadStridesOf(graph, kernel, kernel.outputs, shape);
+}
+
+std::vector<int> ReductionWalkOrder(const ir::Graph& graph, const ir::Kernel& kernel,
+                                    ir::NodeId operand, const ir::Shape& shape) {
+  std::vector<int> row_major(shape.size());
+  std::iota(row_major.begin(), row_major.end(), 0);
+  const int innermost = InnermostDim(row_major, shape);
+  if (innermost < 0) return row_major;
+  const ir::NodeId nodes[] = {operand};
+  const std::vector<std::vector<int64_t>> strides = ReadStridesOf(graph, kernel, nodes, shape);
+  std::vector<int> best = row_major;
+  int best_reads = StridedReads(strides, innermost);
+  // Each read's own memory order is a candidate: dims by decreasing stride (a broadcast's
+  // stride-0 dims outermost, ties in row-major order).
+  for (const std::vector<int64_t>& read : strides) {
+    std::vector<int> order = row_major;
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
+      return std::llabs(read[a]) > std::llabs(read[b]);
+    });
+    const int reads = StridedReads(strides, InnermostDim(order, shape));
+    if (reads < best_reads) {
+      best = order;
+      best_reads = reads;
+    }
   }
-  return strides;
+  return best;
 }
 
 LoopOrder ChooseLoopOrder(const ir::Graph& graph, const ir::Kernel& kernel, const ir::Shape& shape,

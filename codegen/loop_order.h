@@ -40,6 +40,16 @@ struct LoopOrder {
 LoopOrder ChooseLoopOrder(const ir::Graph& graph, const ir::Kernel& kernel, const ir::Shape& shape,
                           int lowest);
 
+// The order in which a reduction kernel walks the dims of its operand `operand` (of `shape`):
+// a permutation of them, outermost first. Row-major unless some read is strided along the
+// operand's last dim and another order, the memory order of one of the reads, leaves fewer
+// reads strided along its innermost dim. Batch-norm statistics of an NHWC GEMM output viewed
+// as NCHW then walk N, H, W, C: the channels innermost, a vector of them per load, where the
+// row-major walk loads one float per cache line, each line once per channel (ResNet-18's stem:
+// 16x as many lines as the data has).
+std::vector<int> ReductionWalkOrder(const ir::Graph& graph, const ir::Kernel& kernel,
+                                    ir::NodeId operand, const ir::Shape& shape);
+
 }  // namespace kiln::codegen
 
 #endif  // KILN_CODEGEN_LOOP_ORDER_H_

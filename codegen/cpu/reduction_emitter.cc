@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "codegen/loop_order.h"
 #include "codegen/reduction_geometry.h"
 #include "codegen/summation_plan.h"
 #include "ir/op_registry.h"
@@ -141,9 +142,13 @@ absl::StatusOr<EmittedKernel> EmitExtremumKernel(KernelContext& k,
 // With one push per output there are no levels: the chunk's sum is the output.
 class SumEmitter {
  public:
+  // `plan` sums the operand walked in `order` (codegen::ReductionWalkOrder): its dim i is the
+  // operand's dim order[i], and `walked_shape` the operand's shape in that order.
   SumEmitter(KernelContext& k, const codegen::SummationPlan& plan,
-             const codegen::ReductionGeometry& geometry, int64_t tasks)
-      : k_(k), b_(k.b()), plan_(plan), geometry_(geometry), in_shape_(geometry.in_shape),
+             const codegen::ReductionGeometry& geometry, std::vector<int> order,
+             ir::Shape walked_shape, int64_t tasks)
+      : k_(k), b_(k.b()), plan_(plan), geometry_(geometry), order_(std::move(order)),
+        in_shape_(std::move(walked_shape)),
         parallel_(tasks > 1 ? plan.parallel : Parallel::kNone), unroll_(plan.rows.empty()),
         sb_(k.b(), 1), eval_(k.graph(), k.kernel(), sb_, ScalarLoader(k, sb_)),
         coords_(in_shape_.size(), nullptr), tile_base_(in_shape_.size(), nullptr) {}
@@ -258,7 +263,14 @@ class SumEmitter {
   // The operand (with its fused producers) at the current coordinates.
   llvm::Value* Element() {
     eval_.Reset();
-    return sb_.Unwrap(eval_.Evaluate(geometry_.operand, WrapCoords(sb_, coords_)));
+    return sb_.Unwrap(eval_.Evaluate(geometry_.operand, WrapCoords(sb_, OperandCoords())));
+  }
+
+  // The current coordinates in the operand's own dim order.
+  std::vector<llvm::Value*> OperandCoords() const {
+    std::vector<llvm::Value*> coords(coords_.size());
+    for (size_t i = 0; i < order_.size(); ++i) coords[order_[i]] = coords_[i];
+    return coords;
   }
 
   // Runs `body` for each slab element, passing its index into a level.
@@ -316,9 +328,10 @@ class SumEmitter {
   }
 
   llvm::Value* OutputPointer() {
+    const std::vector<llvm::Value*> coords = OperandCoords();
     std::vector<llvm::Value*> kept;
-    for (size_t d = 0; d < in_shape_.size(); ++d) {
-      if (!geometry_.reduced[d]) kept.push_back(coords_[d]);
+    for (size_t d = 0; d < coords.size(); ++d) {
+      if (!geometry_.reduced[d]) kept.push_back(coords[d]);
     }
     return k_.ElementPointer(k_.kernel().outputs[0], k_.LinearIndex(kept, geometry_.kept_shape));
   }
@@ -327,7 +340,8 @@ class SumEmitter {
   llvm::IRBuilder<>& b_;
   const codegen::SummationPlan& plan_;
   const codegen::ReductionGeometry& geometry_;
-  const ir::Shape& in_shape_;  // geometry_.in_shape
+  const std::vector<int> order_;  // Walked dim i is the operand's dim order_[i].
+  const ir::Shape in_shape_;      // The operand's shape in the walked order.
   Parallel parallel_;
   // A column sum's loops (plan.rows) are not unrolled: each holds a vectorized loop across the
   // slab, which unrolling would copy with its runtime checks and epilogues. Unrolled, the 16 rows
@@ -336,8 +350,8 @@ class SumEmitter {
   bool unroll_;
   LlvmScalarBuilder sb_;
   codegen::FusedEvaluator eval_;
-  std::vector<llvm::Value*> coords_;      // Per operand dim: its coordinate in the current loop.
-  std::vector<llvm::Value*> tile_base_;  // Per tiled dim: the current tile's first coordinate.
+  std::vector<llvm::Value*> coords_;      // Per walked dim: its coordinate in the current loop.
+  std::vector<llvm::Value*> tile_base_;  // Per tiled walked dim: the current tile's first one.
   llvm::Value* chunk_block_ = nullptr;    // The current block of the chunk run.
   llvm::Value* acc_ = nullptr;
   llvm::Value* levels_ = nullptr;  // [levels][slab_size] floats.
@@ -357,7 +371,15 @@ absl::StatusOr<EmittedKernel> EmitSumKernel(KernelContext& k,
     k.Finish();
     return EmittedKernel{k.function(), 1, false};
   }
-  codegen::SummationPlan plan = codegen::PlanSummation(in_shape, geometry.reduced);
+  std::vector<int> order =
+      codegen::ReductionWalkOrder(k.graph(), k.kernel(), geometry.operand, in_shape);
+  ir::Shape walked_shape;
+  std::vector<bool> walked_reduced;
+  for (int d : order) {
+    walked_shape.push_back(in_shape[d]);
+    walked_reduced.push_back(geometry.reduced[d]);
+  }
+  codegen::SummationPlan plan = codegen::PlanSummation(walked_shape, walked_reduced);
   int64_t tasks = 1;
   if (ir::NumElements(in_shape) >= kMinParallelElements) {
     if (plan.parallel == codegen::SummationPlan::Parallel::kIndependent) {
@@ -366,7 +388,7 @@ absl::StatusOr<EmittedKernel> EmitSumKernel(KernelContext& k,
       tasks = plan.slab.front().extent;
     }
   }
-  SumEmitter(k, plan, geometry, tasks).Emit();
+  SumEmitter(k, plan, geometry, std::move(order), std::move(walked_shape), tasks).Emit();
   return EmittedKernel{k.function(), tasks, tasks > 1};
 }
 

@@ -1,6 +1,7 @@
-// ReadStrides and ChooseLoopOrder on hand-written kernels: a GEMM output reshaped and transposed
-// to NCHW (the read is contiguous along C, strided along W), a plain elementwise kernel, a
-// transpose too small to be worth blocking, and a col2im.
+// ReadStrides, ChooseLoopOrder and ReductionWalkOrder on hand-written kernels: a GEMM output
+// reshaped and transposed to NCHW (the read is contiguous along C, strided along W), a plain
+// elementwise kernel, a transpose too small to be worth blocking, a col2im, and batch-norm
+// statistics of a transposed GEMM output.
 #include "codegen/loop_order.h"
 
 #include "absl/strings/str_format.h"
@@ -162,6 +163,61 @@ TEST(LoopOrderTest, PaddedTapsReadTheOperandInOrder) {
   const LoopOrder order = ChooseLoopOrder(graph, kOneOpKernel, ir::Shape{8, 16, 3, 3}, 1);
   EXPECT_FALSE(order.innermost_strided);
   EXPECT_EQ(order.blocked_dim, std::nullopt);
+}
+
+}  // namespace
+}  // namespace kiln::codegen
+
+namespace kiln::codegen {
+namespace {
+
+// sum over N, H, W of a GEMM output [N*S*S, 32] viewed as NCHW, times `other` (shape [2,32,S,S]).
+ir::Graph ChannelStatistics(const std::string& other) {
+  return Parse(absl::StrFormat(R"(graph g {
+    %%y = input() {dtype="f32", shape=[288,32]} : f32[288,32] name="y"
+    %%o = input() {dtype="f32", shape=%s} : f32%s name="o"
+    %%r = reshape(%%y) {shape=[2,12,12,32]} : f32[2,12,12,32]
+    %%t = transpose(%%r) {perm=[0,3,1,2]} : f32[2,32,12,12]
+    %%m = mul(%%t, %%o) : f32[2,32,12,12]
+    %%s = reduce_sum(%%m) {dims=[0,2,3]} : f32[32]
+    outputs { s = %%s }
+  })",
+                               other, other)
+                   .c_str());
+}
+
+const ir::Kernel kStatisticsKernel{.name = "k0_transpose_mul_reduce_sum",
+                                   .kind = ir::KernelKind::kReduction,
+                                   .root = 5,
+                                   .nodes = {3, 4, 5},
+                                   .outputs = {5},
+                                   .inputs = {1, 2}};
+
+TEST(LoopOrderTest, ReductionWalksATransposedOperandInItsMemoryOrder) {
+  // The other factor broadcast along everything but the channels: N, H, W, C.
+  const ir::Graph broadcast = ChannelStatistics("[1,32,1,1]");
+  EXPECT_EQ(ReductionWalkOrder(broadcast, kStatisticsKernel, 4, ir::Shape{2, 32, 12, 12}),
+            (std::vector<int>{0, 2, 3, 1}));
+  // A second operand already in NCHW: either order reads one of them strided; keep row-major.
+  const ir::Graph nchw = ChannelStatistics("[2,32,12,12]");
+  EXPECT_EQ(ReductionWalkOrder(nchw, kStatisticsKernel, 4, ir::Shape{2, 32, 12, 12}),
+            (std::vector<int>{0, 1, 2, 3}));
+}
+
+TEST(LoopOrderTest, ReductionOfARowMajorOperandWalksRowMajor) {
+  const ir::Graph graph = Parse(R"(graph g {
+    %x = input() {dtype="f32", shape=[6,32,5]} : f32[6,32,5] name="x"
+    %e = exp(%x) : f32[6,32,5]
+    %s = reduce_sum(%e) {dims=[0,2]} : f32[32]
+    outputs { s = %s }
+  })");
+  const ir::Kernel sum{.name = "k0_exp_reduce_sum",
+                       .kind = ir::KernelKind::kReduction,
+                       .root = 2,
+                       .nodes = {1, 2},
+                       .outputs = {2},
+                       .inputs = {0}};
+  EXPECT_EQ(ReductionWalkOrder(graph, sum, 1, ir::Shape{6, 32, 5}), (std::vector<int>{0, 1, 2}));
 }
 
 }  // namespace

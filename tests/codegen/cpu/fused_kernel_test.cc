@@ -197,6 +197,34 @@ TEST(FusedKernelTest, RowSumWithPrologueThreaded) { ReductionWithPrologue(300, 7
 TEST(FusedKernelTest, ColumnSumWithPrologue) { ReductionWithPrologue(13, 7, 0); }
 TEST(FusedKernelTest, ColumnSumWithPrologueThreaded) { ReductionWithPrologue(300, 71, 0); }
 
+// Batch-norm statistics of a GEMM output: x [N*S*S, C] viewed as NCHW (a transpose), summed over
+// N, H and W. The reduction walks the operand in x's memory order, channels innermost
+// (codegen::ReductionWalkOrder), and must still store each channel's sum at its own index.
+void ChannelSumsThroughTranspose(int64_t n, int64_t s, int64_t c) {
+  Graph graph;
+  ir::GraphBuilder b(graph);
+  NodeId x = b.Input("x", F32({n * s * s, c}));
+  NodeId nchw = b.Transpose(b.Reshape(x, {n, s, s, c}), {0, 3, 1, 2});
+  graph.outputs = {{"s", b.ReduceSum(b.Mul(nchw, nchw), {0, 2, 3})}};
+  ASSERT_TRUE(b.status().ok()) << b.status();
+  auto runner = Compile(std::move(graph));
+  ASSERT_NE(runner, nullptr);
+  EXPECT_EQ(Fusion(*runner), std::vector<std::string>{"reduction: transpose mul reduce_sum"});
+  std::vector<double> xs = Random(n * s * s * c, 19);
+  Set(*runner, "x", xs);
+  ASSERT_TRUE(runner->Run().ok());
+  std::vector<double> want(c, 0.0);
+  for (int64_t row = 0; row < n * s * s; ++row) {
+    for (int64_t ch = 0; ch < c; ++ch) want[ch] += xs[row * c + ch] * xs[row * c + ch];
+  }
+  ExpectClose(Read(*runner, "s"), want, 1e-5 * std::sqrt(static_cast<double>(n * s * s)));
+}
+
+TEST(FusedKernelTest, ChannelSumsThroughTranspose) { ChannelSumsThroughTranspose(3, 5, 7); }
+TEST(FusedKernelTest, ChannelSumsThroughTransposeThreaded) {
+  ChannelSumsThroughTranspose(16, 12, 48);
+}
+
 // max over the middle dim of a rank-3 tensor, keepdim: the non-trailing (accumulate) path.
 TEST(FusedKernelTest, MiddleDimMaxKeepdim) {
   constexpr int64_t A = 3, B = 7, C = 5;
