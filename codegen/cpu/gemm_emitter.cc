@@ -537,6 +537,9 @@ int RegistersUsed(const VectorIsa& isa, int mr, int nr_vectors) {
 //     broadcast of A feeding four vectors): on the AVX-512 Xeon, 2 threads, the wide MLP's
 //     4096-wide GEMMs fwd 258 -> 310 GFLOP/s, dW 162 -> 196, big fwd 304 -> 348, and its step
 //     285 -> 241 ms; narrower shapes lost with it (fwd 256->128 260 -> 229, conv2 dW 173 -> 148).
+//     Outputs of 3 or 4 vectors take 6 x 4 too, one panel where 8 x 2 needs two: ResNet-18's
+//     stem weight gradient (64x49x16384, A transposed) 48-49 -> 73-75 GFLOP/s on one core of
+//     the Xeon (kiln_gemm_bench --sweep); 64-wide forward GEMMs within noise (174-181 -> 174-188).
 //   16 registers (AVX2, SSE): 6 x 2 (12 accumulators, 15 registers with FMA, all 16 without) is
 //     the best or within noise of it (4 x 3, 5 x 2, 3 x 3) with AVX2 on the W3 shapes swept
 //     (fwd 784->256, fwd 256->128, dW1); narrow outputs 12 x 1 by the same budget (unmeasured:
@@ -545,7 +548,8 @@ constexpr int64_t kWidePanelColumns = 1024;
 
 void ChooseRegisterBlock(const GemmShape& shape, const VectorIsa& isa, GemmTiling& t) {
   const bool narrow = shape.n <= isa.lanes;
-  const bool wide = isa.registers >= 32 && shape.n >= kWidePanelColumns;
+  const bool one_wide_panel = shape.n > 2 * isa.lanes && shape.n <= 4 * isa.lanes;
+  const bool wide = isa.registers >= 32 && (shape.n >= kWidePanelColumns || one_wide_panel);
   t.nr_vectors = narrow ? 1 : wide ? 4 : 2;
   if (isa.registers >= 32) {
     t.mr = narrow ? 16 : wide ? 6 : 8;

@@ -428,6 +428,25 @@ TEST_P(GemmEmitterTest, DefaultTilingPacksATransposedA) {
   RunCases({c});
 }
 
+// Outputs three to four vectors wide take one 4-vector panel where the register file allows
+// 6 x 4 (a convolution's weight gradient over few output channels, e.g. ResNet-18's stem, 49
+// columns), instead of two 2-vector panels that would each read all of A.
+TEST_P(GemmEmitterTest, DefaultTilingCoversFourVectorsInOnePanel) {
+  Case c;
+  c.shape = {.m = 64, .n = 3 * isa_.lanes + 1, .k = 700, .transpose_a = true};
+  const GemmTiling tiling = ChooseGemmTiling(c.shape, isa_);
+  if (isa_.registers >= 32) {
+    EXPECT_EQ(tiling.mr, 6);
+    EXPECT_EQ(tiling.nr_vectors, 4);
+  } else {
+    EXPECT_EQ(tiling.nr_vectors, 2);
+  }
+  c.shape.n = 2 * isa_.lanes;  // Two vectors: one 2-vector panel already.
+  EXPECT_EQ(ChooseGemmTiling(c.shape, isa_).nr_vectors, 2);
+  c.shape.n = 3 * isa_.lanes + 1;
+  RunCases({c});
+}
+
 TEST_P(GemmEmitterTest, RunsLargeCase) {
   Case c;
   c.shape = {.m = 64, .n = 256, .k = 784};
