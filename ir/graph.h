@@ -32,6 +32,7 @@ class Attrs {
 
   void Set(const std::string& key, AttrValue value) { values_[key] = std::move(value); }
   bool Has(const std::string& key) const { return values_.count(key) > 0; }
+  void Erase(const std::string& key) { values_.erase(key); }
   int64_t GetInt(const std::string& key, int64_t fallback = 0) const;
   double GetFloat(const std::string& key, double fallback = 0.0) const;
   std::string GetString(const std::string& key, const std::string& fallback = "") const;

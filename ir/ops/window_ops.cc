@@ -118,7 +118,12 @@ Value EmitIm2Col(ScalarBuilder& b, const WindowInputs& in) {
 // col2im, im2col's adjoint: patches [N,OH,OW,KH,KW,C] (or [N,OH,OW,C,KH,KW] with channel_major)
 // -> [N,C,H,W], each input pixel summing the patch entries that read it. For pixel h and kernel
 // row kh the patch row is oh = (h + ph - kh*dh) / sh when that divides exactly and lands in
-// [0, OH).
+// [0, OH). With attr channels_last=1 the result is [N,H,W,C] instead: im2col's gradient asks for
+// it (then transposes the view back to NCHW) when the patches keep the channel innermost, so
+// col2im reads and writes runs of channels, and the gradient lands in the layout of the GEMM
+// outputs it meets next (batch norm's and ReLU's backward read both; ResNet-18's).
+bool ChannelsLast(const Attrs& attrs) { return attrs.GetInt("channels_last", 0) != 0; }
+
 absl::StatusOr<TensorType> Col2ImType(std::span<const TensorType> ops, const Attrs& attrs) {
   const TensorType& p = ops[0];
   std::vector<int64_t> size = attrs.GetInts("input_size");
@@ -136,6 +141,7 @@ absl::StatusOr<TensorType> Col2ImType(std::span<const TensorType> ops, const Att
         absl::StrFormat("patches %s do not match the window (expected %s)", p.ToString(),
                         ShapeToString(expected)));
   }
+  if (ChannelsLast(attrs)) return TensorType{DType::kF32, {p.shape[0], size[0], size[1], channels}};
   return TensorType{DType::kF32, {p.shape[0], channels, size[0], size[1]}};
 }
 
@@ -177,7 +183,9 @@ std::vector<PatchTap> TapsOf(ScalarBuilder& b, Value x, int64_t kernel, int64_t 
 Value EmitCol2Im(ScalarBuilder& b, const WindowInputs& in) {
   std::vector<int64_t> size = in.node.attrs.GetInts("input_size");
   WindowGeometry g = *WindowGeometry::FromAttrs(in.node.attrs, size[0], size[1]);
-  Value n = in.coords[0], c = in.coords[1], h = in.coords[2], w = in.coords[3];
+  const bool channels_last = ChannelsLast(in.node.attrs);
+  Value n = in.coords[0], c = in.coords[channels_last ? 3 : 1];
+  Value h = in.coords[channels_last ? 1 : 2], w = in.coords[channels_last ? 2 : 3];
   std::vector<PatchTap> rows =
       TapsOf(b, h, g.kernel_h, g.stride_h, g.pad_h, g.dilation_h, g.out_h);
   std::vector<PatchTap> cols =
@@ -209,7 +217,9 @@ const OpDef kIm2Col = {
       Attrs attrs = g.node.attrs;
       attrs.Set("input_size", std::vector<int64_t>{in[2], in[3]});
       attrs.Set("fill", 0.0);
-      return {g.b.Op("col2im", {g.output_grad}, attrs)};
+      if (PatchLayout(attrs).c != 5) return {g.b.Op("col2im", {g.output_grad}, attrs)};
+      attrs.Set("channels_last", int64_t{1});
+      return {g.b.Transpose(g.b.Op("col2im", {g.output_grad}, attrs), {0, 3, 1, 2})};
     },
     .emit_window = EmitIm2Col,
 };
@@ -217,14 +227,19 @@ const OpDef kIm2Col = {
 const OpDef kCol2Im = {
     .name = "col2im",
     .summary = "Adjoint of im2col: sums patches [N,OH,OW,KH,KW,C] back into [N,C,H,W]; attrs "
-               "as im2col plus input_size [H, W].",
+               "as im2col plus input_size [H, W] and channels_last (1: the result is [N,H,W,C]).",
     .num_operands = 1,
     .traits = kWindow,
     .infer_type = Col2ImType,
     .gradient = [](GradContext& g) -> Grads {
       Attrs attrs = g.node.attrs;
       attrs.Set("fill", 0.0);
-      return {g.b.Op("im2col", {g.output_grad}, attrs)};
+      NodeId grad = g.output_grad;
+      if (ChannelsLast(attrs)) {
+        attrs.Erase("channels_last");
+        grad = g.b.Transpose(grad, {0, 3, 1, 2});
+      }
+      return {g.b.Op("im2col", {grad}, attrs)};
     },
     .emit_window = EmitCol2Im,
 };

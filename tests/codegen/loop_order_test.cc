@@ -1,7 +1,7 @@
 // ReadStrides, ChooseLoopOrder and ReductionWalkOrder on hand-written kernels: a GEMM output
 // reshaped and transposed to NCHW (the read is contiguous along C, strided along W), a plain
-// elementwise kernel, a transpose too small to be worth blocking, a col2im, and batch-norm
-// statistics of a transposed GEMM output.
+// elementwise kernel, a transpose too small to be worth blocking, col2im into NCHW and NHWC, and
+// batch-norm statistics of a transposed GEMM output.
 #include "codegen/loop_order.h"
 
 #include "absl/strings/str_format.h"
@@ -137,6 +137,19 @@ TEST(LoopOrderTest, BlocksTheChannelDimOfACol2Im) {
   const ir::Graph graph = Col2Im(4, 2, 8, "stride=[2,2]");
   EXPECT_EQ(ChooseLoopOrder(graph, kOneOpKernel, ir::Shape{2, 32, 8, 8}, 1).blocked_dim, 1);
   EXPECT_TRUE(ChooseLoopOrder(graph, kOneOpKernel, ir::Shape{2, 32, 8, 8}, 0).innermost_strided);
+}
+
+// With channels_last (as im2col's gradient asks for channel-innermost patches) col2im writes
+// [N, H, W, C]: every tap is contiguous along the output's own last dim, nothing to block.
+TEST(LoopOrderTest, ChannelsLastCol2ImReadsEveryTapInOrder) {
+  const ir::Graph graph = Parse(R"(graph g {
+    %p = input() {dtype="f32", shape=[2,4,4,2,2,32]} : f32[2,4,4,2,2,32] name="p"
+    %x = col2im(%p) {input_size=[8,8], kernel=[2,2], stride=[2,2], channels_last=1} : f32[2,8,8,32]
+    outputs { x = %x }
+  })");
+  const LoopOrder order = ChooseLoopOrder(graph, kOneOpKernel, ir::Shape{2, 8, 8, 32}, 1);
+  EXPECT_EQ(order.blocked_dim, std::nullopt);
+  EXPECT_FALSE(order.innermost_strided);
 }
 
 // A 4x4 map leaves 16 elements after the channel dim: too few to block a transpose's one strided

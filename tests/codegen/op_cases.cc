@@ -121,6 +121,13 @@ std::vector<GradCase> PrimitiveCases() {
   cases.push_back({"col2im", "k3_s2_p1", {{{1, 3, 3, 3, 3, 2}}},
                    {{"kernel", int64_t{3}}, {"stride", int64_t{2}}, {"padding", int64_t{1}},
                     {"input_size", Ints{5, 5}}}});
+  // channels_last=1: the result [N,H,W,C], as im2col's gradient asks for channel-innermost patches.
+  cases.push_back({"col2im", "k3_s2_p1_channels_last", {{{1, 3, 3, 3, 3, 2}}},
+                   {{"kernel", int64_t{3}}, {"stride", int64_t{2}}, {"padding", int64_t{1}},
+                    {"input_size", Ints{5, 5}}, {"channels_last", int64_t{1}}}});
+  cases.push_back({"col2im", "k2_s1_channels_last", {{{2, 3, 4, 2, 2, 3}}},
+                   {{"kernel", int64_t{2}}, {"input_size", Ints{4, 5}},
+                    {"channels_last", int64_t{1}}}});
   // Stride = kernel: the windows tile the input, each pixel has one tap.
   cases.push_back({"col2im", "k2_s2_tiles", {{{2, 2, 3, 2, 2, 2}}},
                    {{"kernel", int64_t{2}}, {"stride", int64_t{2}}, {"input_size", Ints{5, 6}}}});

@@ -98,6 +98,35 @@ TEST(AutodiffTest, MlpGradientsHaveTheExpectedStructure) {
   EXPECT_EQ(db.type.shape, ir::Shape{2});
 }
 
+// im2col's gradient with the channel innermost in the patches: col2im into [N,H,W,C] (runs of
+// channels read and written), viewed back as NCHW by a transpose; channel-major patches keep the
+// NCHW col2im.
+TEST(AutodiffTest, Im2ColGradientIsAChannelsLastCol2Im) {
+  for (int64_t channel_major : {0, 1}) {
+    Graph graph;
+    GraphBuilder b(graph);
+    NodeId x = b.Input("x", F32({2, 3, 5, 5}));
+    NodeId patches = b.Op("im2col", {x},
+                          {{"kernel", int64_t{3}}, {"padding", int64_t{1}},
+                           {"channel_major", channel_major}});
+    NodeId loss = b.ReduceSum(patches, {0, 1, 2, 3, 4, 5});
+    ASSERT_TRUE(b.status().ok()) << b.status();
+    std::vector<NodeId> grads = Gradients(graph, loss, {x});
+    const Node& dx = graph.node(grads[0]);
+    EXPECT_EQ(dx.type.shape, (ir::Shape{2, 3, 5, 5}));
+    if (channel_major != 0) {
+      EXPECT_EQ(dx.op, "col2im") << ir::PrintGraph(graph);
+      continue;
+    }
+    ASSERT_EQ(dx.op, "transpose") << ir::PrintGraph(graph);
+    EXPECT_EQ(dx.attrs.GetInts("perm"), (std::vector<int64_t>{0, 3, 1, 2}));
+    const Node& col2im = graph.node(dx.operands[0]);
+    ASSERT_EQ(col2im.op, "col2im");
+    EXPECT_EQ(col2im.attrs.GetInt("channels_last"), 1);
+    EXPECT_EQ(col2im.type.shape, (ir::Shape{2, 5, 5, 3}));
+  }
+}
+
 TEST(AutodiffTest, MlpGradientValues) {
   Graph graph;
   GraphBuilder b(graph);
