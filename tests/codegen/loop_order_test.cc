@@ -178,12 +178,6 @@ TEST(LoopOrderTest, PaddedTapsReadTheOperandInOrder) {
   EXPECT_EQ(order.blocked_dim, std::nullopt);
 }
 
-}  // namespace
-}  // namespace kiln::codegen
-
-namespace kiln::codegen {
-namespace {
-
 // sum over N, H, W of a GEMM output [N*S*S, 32] viewed as NCHW, times `other` (shape [2,32,S,S]).
 ir::Graph ChannelStatistics(const std::string& other) {
   return Parse(absl::StrFormat(R"(graph g {
