@@ -233,18 +233,23 @@ void Sweep(const BenchShape& bench) {
     for (int64_t kc : {int64_t{0}, int64_t{128}, int64_t{196}, int64_t{256}}) {
       for (bool pack : {false, true}) {
         for (bool pack_a : {false, true}) {
-          if (kc != 0 && kc >= s.k) continue;
-          if (pack_a && (!s.transpose_a || mr > g_isa.lanes)) continue;
-          GemmTiling t = ChooseGemmTiling(s, g_isa);
-          t.mr = mr;
-          t.nr_vectors = nv;
-          t.kc = kc;
-          t.pack_b = pack;
-          t.pack_a = pack_a;
-          t.rows_outer = pack_a || t.rows_outer;
-          t.rows_per_task = (t.rows_per_task + mr - 1) / mr * mr;
-          if (pack_a && PackedABytes(s, t) > kMaxPackedABytes) continue;  // Too big a stack.
-          tilings.push_back(t);
+          for (bool kblocks_outer : {false, true}) {
+            if (kc != 0 && kc >= s.k) continue;
+            if (pack_a && (!s.transpose_a || mr > g_isa.lanes)) continue;
+            // k blocks outside the tasks need k blocks, and never come with a packed A.
+            if (kblocks_outer && (kc == 0 || pack_a)) continue;
+            GemmTiling t = ChooseGemmTiling(s, g_isa);
+            t.mr = mr;
+            t.nr_vectors = nv;
+            t.kc = kc;
+            t.pack_b = pack;
+            t.pack_a = pack_a;
+            t.kblocks_outer = kblocks_outer;
+            t.rows_outer = pack_a || t.rows_outer;
+            t.rows_per_task = (t.rows_per_task + mr - 1) / mr * mr;
+            if (pack_a && PackedABytes(s, t) > kMaxPackedABytes) continue;  // Too big a stack.
+            tilings.push_back(t);
+          }
         }
       }
     }
@@ -262,8 +267,10 @@ void Sweep(const BenchShape& bench) {
               s.m, s.n, s.k);
   for (size_t r = 0; r < std::min<size_t>(results.size(), 8); ++r) {
     const GemmTiling& t = tilings[results[r].second];
-    std::printf("  %6.1f GFLOP/s  mr=%d nv=%d kc=%ld rows/task=%ld pack_b=%d pack_a=%d\n",
-                results[r].first, t.mr, t.nr_vectors, t.kc, t.rows_per_task, t.pack_b, t.pack_a);
+    std::printf(
+        "  %6.1f GFLOP/s  mr=%d nv=%d kc=%ld rows/task=%ld pack_b=%d pack_a=%d kblocks_outer=%d\n",
+        results[r].first, t.mr, t.nr_vectors, t.kc, t.rows_per_task, t.pack_b, t.pack_a,
+        t.kblocks_outer);
   }
 }
 

@@ -73,6 +73,8 @@ Plan MakePlan(const GemmShape& shape, const VectorIsa& isa, const GemmTiling& ti
   // The packing copy moves the mr floats a k step of a register block reads as one vector.
   assert(!tiling.pack_a || (shape.transpose_a && tiling.mr <= isa.lanes &&
                             PackedABytes(shape, p.tiling) <= kMaxPackedABytes));
+  // The packed rows of A are all of k: packing them per k block would repeat the copy.
+  assert(!(tiling.pack_a && tiling.kblocks_outer));
   return p;
 }
 
@@ -105,8 +107,21 @@ class GemmEmitter {
   llvm::Constant* LaneIndices();
   Carried EmitLoop(llvm::Value* begin, llvm::Value* end, int64_t step, Carried init,
                    const LoopBody& body);
+  // Where task t lies: its column panel and row group, as IR values.
+  struct TaskRange {
+    llvm::Value* panel;
+    llvm::Value* group;
+    llvm::Value* col0;
+    llvm::Value* row_begin;
+    llvm::Value* row_end;
+    llvm::Value* is_last_group;
+  };
+  TaskRange DecodeTask(llvm::Value* task);
+  void EmitTask(const TaskRange& range, llvm::Value* k0);
   void EmitPanel(llvm::Value* col0, int64_t cols, llvm::Value* row_begin, llvm::Value* row_end,
-                 llvm::Value* is_last_group);
+                 llvm::Value* is_last_group, llvm::Value* k0);
+  void EmitKBlock(llvm::Value* col0, int64_t cols, llvm::Value* row_begin, llvm::Value* row_end,
+                  llvm::Value* is_last_group, llvm::Value* k0);
   void EmitPackB(llvm::Value* col0, int64_t cols, llvm::Value* k0, llvm::Value* kcount);
   void EmitPackA(llvm::Value* row_begin, llvm::Value* row_end);
   void TransposeInPlace(std::vector<llvm::Value*>& rows);
@@ -220,93 +235,127 @@ void GemmEmitter::Emit() {
 
   // Task t covers column panel t / num_groups and row group t % num_groups, so consecutive tasks
   // (which one thread runs in order) share their B panel; with rows_outer the converse, so they
-  // share their rows of A. With pack_a the loop carries the row group whose rows are packed, so
-  // a thread packs each group once for its run of consecutive tasks.
+  // share their rows of A. With kblocks_outer a call walks its tasks once per k block, so the
+  // k block of the operand they share is read from memory once per call, not once per task.
+  // With pack_a the loop carries the row group whose rows are packed, so a thread packs each
+  // group once for its run of consecutive tasks.
+  if (plan_.tiling.kblocks_outer) {
+    EmitLoop(I64(0), I64(s.k), plan_.kc, {}, [&](llvm::Value* k0, const Carried&) -> Carried {
+      EmitLoop(begin, end, 1, {}, [&](llvm::Value* task, const Carried&) -> Carried {
+        EmitTask(DecodeTask(task), k0);
+        return {};
+      });
+      return {};
+    });
+    b_.CreateRetVoid();
+    return;
+  }
   const bool pack_a = plan_.tiling.pack_a;
   Carried no_group_packed;
   if (pack_a) no_group_packed.push_back(I64(-1));
   EmitLoop(begin, end, 1, no_group_packed, [&](llvm::Value* task, const Carried& packed) -> Carried {
-    const bool rows_outer = plan_.tiling.rows_outer;
-    llvm::Value* panel = rows_outer ? b_.CreateURem(task, I64(plan_.num_panels), "panel")
-                                    : b_.CreateUDiv(task, I64(plan_.num_groups), "panel");
-    llvm::Value* group = rows_outer ? b_.CreateUDiv(task, I64(plan_.num_panels), "group")
-                                    : b_.CreateURem(task, I64(plan_.num_groups), "group");
-    llvm::Value* col0 = b_.CreateMul(panel, I64(plan_.nr), "col0");
-    llvm::Value* row_begin = b_.CreateMul(group, I64(plan_.tiling.rows_per_task), "row.begin");
-    llvm::Value* is_last_group = b_.CreateICmpEQ(group, I64(plan_.num_groups - 1));
-    llvm::Value* row_end =
-        b_.CreateSelect(is_last_group, I64(s.m),
-                        b_.CreateAdd(row_begin, I64(plan_.tiling.rows_per_task)), "row.end");
-    Carried packed_next;
-    if (pack_a) {
-      auto* repack = llvm::BasicBlock::Create(ctx, "a.repack", fn_);
-      auto* packed_done = llvm::BasicBlock::Create(ctx, "a.packed", fn_);
-      b_.CreateCondBr(b_.CreateICmpNE(group, packed[0]), repack, packed_done);
-      b_.SetInsertPoint(repack);
-      EmitPackA(row_begin, row_end);
-      b_.CreateBr(packed_done);
-      b_.SetInsertPoint(packed_done);
-      row_begin_ = row_begin;
-      packed_next.push_back(group);
+    const TaskRange range = DecodeTask(task);
+    if (!pack_a) {
+      EmitTask(range, /*k0=*/nullptr);
+      return {};
     }
-    if (plan_.edge_cols == plan_.nr) {
-      EmitPanel(col0, plan_.nr, row_begin, row_end, is_last_group);
-      return packed_next;
-    }
-    auto* full = llvm::BasicBlock::Create(ctx, "panel.full", fn_);
-    auto* edge = llvm::BasicBlock::Create(ctx, "panel.edge", fn_);
-    auto* done = llvm::BasicBlock::Create(ctx, "panel.done", fn_);
-    b_.CreateCondBr(b_.CreateICmpEQ(panel, I64(plan_.num_panels - 1)), edge, full);
-    b_.SetInsertPoint(full);
-    EmitPanel(col0, plan_.nr, row_begin, row_end, is_last_group);
-    b_.CreateBr(done);
-    b_.SetInsertPoint(edge);
-    EmitPanel(col0, plan_.edge_cols, row_begin, row_end, is_last_group);
-    b_.CreateBr(done);
-    b_.SetInsertPoint(done);
-    return packed_next;
+    auto* repack = llvm::BasicBlock::Create(ctx, "a.repack", fn_);
+    auto* packed_done = llvm::BasicBlock::Create(ctx, "a.packed", fn_);
+    b_.CreateCondBr(b_.CreateICmpNE(range.group, packed[0]), repack, packed_done);
+    b_.SetInsertPoint(repack);
+    EmitPackA(range.row_begin, range.row_end);
+    b_.CreateBr(packed_done);
+    b_.SetInsertPoint(packed_done);
+    row_begin_ = range.row_begin;
+    EmitTask(range, /*k0=*/nullptr);
+    return {range.group};
   });
   b_.CreateRetVoid();
 }
 
-// One task: `cols` columns from col0, rows [row_begin, row_end), all of k.
-void GemmEmitter::EmitPanel(llvm::Value* col0, int64_t cols, llvm::Value* row_begin,
-                            llvm::Value* row_end, llvm::Value* is_last_group) {
-  const int64_t mr = plan_.tiling.mr;
-  const int64_t k = plan_.shape.k;
-  auto k_block = [&](llvm::Value* k0, const Carried&) -> Carried {
-    llvm::Value* kcount = plan_.num_kblocks == 1
-                              ? I64(k)
-                              : b_.CreateSelect(b_.CreateICmpSLT(k0, I64(k - plan_.kc)),
-                                                I64(plan_.kc), b_.CreateSub(I64(k), k0), "kcount");
-    if (plan_.pack_b) EmitPackB(col0, cols, k0, kcount);
-    // Full register blocks; the last group may end with a block of edge_rows rows.
-    llvm::Value* full_rows = b_.CreateSub(row_end, row_begin);
-    if (plan_.edge_rows != 0) {
-      full_rows = b_.CreateSelect(is_last_group, I64(plan_.shape.m / mr * mr), row_end);
-      full_rows = b_.CreateSub(full_rows, row_begin);
-    }
-    llvm::Value* full_end = b_.CreateAdd(row_begin, full_rows, "rows.full.end");
-    EmitLoop(row_begin, full_end, mr, {}, [&](llvm::Value* row0, const Carried&) -> Carried {
-      EmitMicroKernel(mr, cols, row0, col0, k0, kcount);
-      return {};
-    });
-    if (plan_.edge_rows == 0) return {};
-    llvm::LLVMContext& ctx = fn_->getContext();
-    auto* edge = llvm::BasicBlock::Create(ctx, "rows.edge", fn_);
-    auto* done = llvm::BasicBlock::Create(ctx, "rows.done", fn_);
-    b_.CreateCondBr(is_last_group, edge, done);
-    b_.SetInsertPoint(edge);
-    EmitMicroKernel(plan_.edge_rows, cols, full_end, col0, k0, kcount);
-    b_.CreateBr(done);
-    b_.SetInsertPoint(done);
-    return {};
-  };
-  if (plan_.num_kblocks == 1) {
-    k_block(I64(0), {});
+GemmEmitter::TaskRange GemmEmitter::DecodeTask(llvm::Value* task) {
+  const bool rows_outer = plan_.tiling.rows_outer;
+  TaskRange r;
+  r.panel = rows_outer ? b_.CreateURem(task, I64(plan_.num_panels), "panel")
+                       : b_.CreateUDiv(task, I64(plan_.num_groups), "panel");
+  r.group = rows_outer ? b_.CreateUDiv(task, I64(plan_.num_panels), "group")
+                       : b_.CreateURem(task, I64(plan_.num_groups), "group");
+  r.col0 = b_.CreateMul(r.panel, I64(plan_.nr), "col0");
+  r.row_begin = b_.CreateMul(r.group, I64(plan_.tiling.rows_per_task), "row.begin");
+  r.is_last_group = b_.CreateICmpEQ(r.group, I64(plan_.num_groups - 1));
+  r.row_end = b_.CreateSelect(r.is_last_group, I64(plan_.shape.m),
+                              b_.CreateAdd(r.row_begin, I64(plan_.tiling.rows_per_task)),
+                              "row.end");
+  return r;
+}
+
+// One task: its panel (the last one may be narrower) and row group, over all of k or, when k0 is
+// given, over the k block that starts there.
+void GemmEmitter::EmitTask(const TaskRange& r, llvm::Value* k0) {
+  if (plan_.edge_cols == plan_.nr) {
+    EmitPanel(r.col0, plan_.nr, r.row_begin, r.row_end, r.is_last_group, k0);
     return;
   }
-  EmitLoop(I64(0), I64(k), plan_.kc, {}, k_block);
+  llvm::LLVMContext& ctx = fn_->getContext();
+  auto* full = llvm::BasicBlock::Create(ctx, "panel.full", fn_);
+  auto* edge = llvm::BasicBlock::Create(ctx, "panel.edge", fn_);
+  auto* done = llvm::BasicBlock::Create(ctx, "panel.done", fn_);
+  b_.CreateCondBr(b_.CreateICmpEQ(r.panel, I64(plan_.num_panels - 1)), edge, full);
+  b_.SetInsertPoint(full);
+  EmitPanel(r.col0, plan_.nr, r.row_begin, r.row_end, r.is_last_group, k0);
+  b_.CreateBr(done);
+  b_.SetInsertPoint(edge);
+  EmitPanel(r.col0, plan_.edge_cols, r.row_begin, r.row_end, r.is_last_group, k0);
+  b_.CreateBr(done);
+  b_.SetInsertPoint(done);
+}
+
+// `cols` columns from col0, rows [row_begin, row_end): every k block, or only the one at k0.
+void GemmEmitter::EmitPanel(llvm::Value* col0, int64_t cols, llvm::Value* row_begin,
+                            llvm::Value* row_end, llvm::Value* is_last_group, llvm::Value* k0) {
+  if (k0 != nullptr) {
+    EmitKBlock(col0, cols, row_begin, row_end, is_last_group, k0);
+  } else if (plan_.num_kblocks == 1) {
+    EmitKBlock(col0, cols, row_begin, row_end, is_last_group, I64(0));
+  } else {
+    EmitLoop(I64(0), I64(plan_.shape.k), plan_.kc, {},
+             [&](llvm::Value* block, const Carried&) -> Carried {
+               EmitKBlock(col0, cols, row_begin, row_end, is_last_group, block);
+               return {};
+             });
+  }
+}
+
+// The k block at k0: [pack the B panel block] then every register block of the rows.
+void GemmEmitter::EmitKBlock(llvm::Value* col0, int64_t cols, llvm::Value* row_begin,
+                             llvm::Value* row_end, llvm::Value* is_last_group, llvm::Value* k0) {
+  const int64_t mr = plan_.tiling.mr;
+  const int64_t k = plan_.shape.k;
+  llvm::Value* kcount = plan_.num_kblocks == 1
+                            ? I64(k)
+                            : b_.CreateSelect(b_.CreateICmpSLT(k0, I64(k - plan_.kc)),
+                                              I64(plan_.kc), b_.CreateSub(I64(k), k0), "kcount");
+  if (plan_.pack_b) EmitPackB(col0, cols, k0, kcount);
+  // Full register blocks; the last group may end with a block of edge_rows rows.
+  llvm::Value* full_rows = b_.CreateSub(row_end, row_begin);
+  if (plan_.edge_rows != 0) {
+    full_rows = b_.CreateSelect(is_last_group, I64(plan_.shape.m / mr * mr), row_end);
+    full_rows = b_.CreateSub(full_rows, row_begin);
+  }
+  llvm::Value* full_end = b_.CreateAdd(row_begin, full_rows, "rows.full.end");
+  EmitLoop(row_begin, full_end, mr, {}, [&](llvm::Value* row0, const Carried&) -> Carried {
+    EmitMicroKernel(mr, cols, row0, col0, k0, kcount);
+    return {};
+  });
+  if (plan_.edge_rows == 0) return;
+  llvm::LLVMContext& ctx = fn_->getContext();
+  auto* edge = llvm::BasicBlock::Create(ctx, "rows.edge", fn_);
+  auto* done = llvm::BasicBlock::Create(ctx, "rows.done", fn_);
+  b_.CreateCondBr(is_last_group, edge, done);
+  b_.SetInsertPoint(edge);
+  EmitMicroKernel(plan_.edge_rows, cols, full_end, col0, k0, kcount);
+  b_.CreateBr(done);
+  b_.SetInsertPoint(done);
 }
 
 // Copies op(B)[k0 : k0+kcount, col0 : col0+cols] into pack_ as rows of nr floats, so the

@@ -57,6 +57,10 @@ struct GemmTiling {
                              // stack buffer, reused by the consecutive tasks of its row group
                              // (with rows_outer). Requires transpose_a, mr <= W and
                              // PackedABytes(shape, tiling) <= kMaxPackedABytes.
+  bool kblocks_outer = false;  // One call runs its whole range of tasks one k block at a time
+                               // (k blocks outside, tasks inside) instead of each task through
+                               // all of k, so the k block of A (and of B) its tasks share is
+                               // read once per call. Same sums in the same order per element.
 };
 
 // The packed-A buffer lives on the stack of the thread running the kernel: its size for a

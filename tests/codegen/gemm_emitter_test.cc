@@ -34,6 +34,7 @@ struct Case {
   GemmTiling tiling;
   bool default_tiling = true;
   bool bias_relu = false;
+  int64_t tasks_per_call = 1;  // The kernel runs its tasks in calls of this many (the last fewer).
 };
 
 std::string Name(const Case& c, int index) {
@@ -152,10 +153,12 @@ class GemmEmitterTest : public ::testing::TestWithParam<std::string> {
     slots[s.c_slot] = c_data;
     slots[3] = bias.data();
 
-    // One task at a time, in order: a write past a row's last column would land in a part of the
-    // next row that an earlier task already finished, and be caught below.
+    // Calls in task order: a write past a row's last column would land in a part of the next row
+    // that an earlier call already finished, and be caught below.
     const int64_t num_tasks = NumTasks(c);
-    for (int64_t t = 0; t < num_tasks; ++t) fn(slots.data(), t, t + 1);
+    for (int64_t t = 0; t < num_tasks; t += c.tasks_per_call) {
+      fn(slots.data(), t, std::min(t + c.tasks_per_call, num_tasks));
+    }
 
     std::vector<double> want = Reference(c, a, b, bias);
     int failures = 0;
@@ -255,6 +258,12 @@ TEST_P(GemmEmitterTest, Tilings) {
         c.tiling = tiling;
         c.default_tiling = false;
         c.bias_relu = tiling.mr == 4;
+        cases.push_back(c);
+        // The same tiling with k blocks outside the tasks of a call: calls of 3 tasks (and a
+        // shorter last one) each walk their tasks once per k block.
+        if (tiling.pack_a || tiling.kc == 0) continue;
+        c.tiling.kblocks_outer = true;
+        c.tasks_per_call = 3;
         cases.push_back(c);
       }
     }
