@@ -423,6 +423,25 @@ TEST_P(GemmEmitterTest, DefaultTilingBlocksALongTransposedK) {
   EXPECT_EQ(ChooseGemmTiling(c.shape, isa_).kc, 1000);
 }
 
+// A weight gradient whose output is small (here 20 x 40) walks a call's tasks once per k block,
+// whatever the split of tasks into calls; a large output keeps each task through all of k, so its
+// part of C stays in cache across the k blocks.
+TEST_P(GemmEmitterTest, DefaultTilingPutsKBlocksOutsideTasksForASmallOutput) {
+  Case c;
+  c.shape = {.m = 20, .n = 40, .k = 5000, .transpose_a = true};  // 40 k blocks.
+  ASSERT_GT(c.shape.k, ChooseGemmTiling(c.shape, isa_).kc);
+  EXPECT_TRUE(ChooseGemmTiling(c.shape, isa_).kblocks_outer);
+  std::vector<Case> cases;
+  for (int64_t per_call : {int64_t{1}, int64_t{2}, NumTasks(c)}) {
+    c.tasks_per_call = per_call;
+    cases.push_back(c);
+  }
+  RunCases(cases);
+  EXPECT_FALSE(ChooseGemmTiling({.m = 300, .n = 1000, .k = 4000, .transpose_a = true}, isa_)
+                   .kblocks_outer);
+  EXPECT_FALSE(ChooseGemmTiling({.m = 20, .n = 40, .k = 40000}, isa_).kblocks_outer);
+}
+
 // A transposed A whose rows fit the stack buffer is packed, each group once for the consecutive
 // tasks that share it, and its k is not blocked for A's sake; unless a register block's rows are
 // more than a vector (SSE's 6-row blocks against 4 lanes), which the packing copy cannot move.
