@@ -30,6 +30,7 @@
 #include "codegen/cpu/llvm_target.h"
 #include "codegen/cpu/vector_isa.h"
 #include "runtime/kernel_abi.h"
+#include "runtime/tensor.h"
 
 namespace kiln::cpu {
 namespace {
@@ -153,20 +154,33 @@ Timing TimePerCall(Fn run) {
   return best;
 }
 
+// The operands live in the runtime's own buffers, so large ones get the pages a training step's
+// tensors get (transparent huge pages; runtime/tensor.cc), which decide how a B panel's rows miss
+// the TLB.
 struct Buffers {
-  std::vector<float> a, b, c;
+  kiln::runtime::AlignedBuffer a, b, c;
   void* slots[3];
-  explicit Buffers(const GemmShape& s) {
+  explicit Buffers(const GemmShape& s)
+      : a(Allocate(s.m * s.k)), b(Allocate(s.k * s.n)), c(Allocate(s.m * s.n)) {
     std::mt19937 rng(1);
-    std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-    a.resize(s.m * s.k);
-    b.resize(s.k * s.n);
-    c.resize(s.m * s.n);
-    for (float& x : a) x = dist(rng);
-    for (float& x : b) x = dist(rng);
+    Fill(a, s.m * s.k, rng);
+    Fill(b, s.k * s.n, rng);
     slots[s.a_slot] = a.data();
     slots[s.b_slot] = b.data();
     slots[s.c_slot] = c.data();
+  }
+  static kiln::runtime::AlignedBuffer Allocate(int64_t floats) {
+    auto buffer = kiln::runtime::AlignedBuffer::Allocate(floats * int64_t{sizeof(float)});
+    if (!buffer.ok()) {
+      std::fprintf(stderr, "%s\n", buffer.status().ToString().c_str());
+      std::exit(1);
+    }
+    return std::move(*buffer);
+  }
+  static void Fill(const kiln::runtime::AlignedBuffer& buffer, int64_t floats, std::mt19937& rng) {
+    std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+    auto* x = static_cast<float*>(buffer.data());
+    for (int64_t i = 0; i < floats; ++i) x[i] = dist(rng);
   }
 };
 
