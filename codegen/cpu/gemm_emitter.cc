@@ -117,6 +117,8 @@ class GemmEmitter {
     llvm::Value* is_last_group;
   };
   TaskRange DecodeTask(llvm::Value* task);
+  // Calls `body` with the first k of each k block (0 alone when k is one block).
+  void ForEachKBlock(const std::function<void(llvm::Value* k0)>& body);
   void EmitTask(const TaskRange& range, llvm::Value* k0);
   void EmitPanel(llvm::Value* col0, int64_t cols, llvm::Value* row_begin, llvm::Value* row_end,
                  llvm::Value* is_last_group, llvm::Value* k0);
@@ -240,12 +242,11 @@ void GemmEmitter::Emit() {
   // With pack_a the loop carries the row group whose rows are packed, so a thread packs each
   // group once for its run of consecutive tasks.
   if (plan_.tiling.kblocks_outer) {
-    EmitLoop(I64(0), I64(s.k), plan_.kc, {}, [&](llvm::Value* k0, const Carried&) -> Carried {
+    ForEachKBlock([&](llvm::Value* k0) {
       EmitLoop(begin, end, 1, {}, [&](llvm::Value* task, const Carried&) -> Carried {
         EmitTask(DecodeTask(task), k0);
         return {};
       });
-      return {};
     });
     b_.CreateRetVoid();
     return;
@@ -315,15 +316,23 @@ void GemmEmitter::EmitPanel(llvm::Value* col0, int64_t cols, llvm::Value* row_be
                             llvm::Value* row_end, llvm::Value* is_last_group, llvm::Value* k0) {
   if (k0 != nullptr) {
     EmitKBlock(col0, cols, row_begin, row_end, is_last_group, k0);
-  } else if (plan_.num_kblocks == 1) {
-    EmitKBlock(col0, cols, row_begin, row_end, is_last_group, I64(0));
-  } else {
-    EmitLoop(I64(0), I64(plan_.shape.k), plan_.kc, {},
-             [&](llvm::Value* block, const Carried&) -> Carried {
-               EmitKBlock(col0, cols, row_begin, row_end, is_last_group, block);
-               return {};
-             });
+    return;
   }
+  ForEachKBlock([&](llvm::Value* block) {
+    EmitKBlock(col0, cols, row_begin, row_end, is_last_group, block);
+  });
+}
+
+void GemmEmitter::ForEachKBlock(const std::function<void(llvm::Value* k0)>& body) {
+  if (plan_.num_kblocks == 1) {
+    body(I64(0));
+    return;
+  }
+  EmitLoop(I64(0), I64(plan_.shape.k), plan_.kc, {},
+           [&](llvm::Value* k0, const Carried&) -> Carried {
+             body(k0);
+             return {};
+           });
 }
 
 // The k block at k0: [pack the B panel block] then every register block of the rows.
@@ -678,7 +687,7 @@ GemmTiling ChooseGemmTiling(const GemmShape& shape, const VectorIsa& isa) {
   // stays in L2 while every panel of a small B passes over it, e.g. a convolution's patch
   // matrix [B*H*W, C*kh*kw] times its small weight matrix.
   t.rows_outer = shape.m > shape.n || t.pack_a;
-  t.kblocks_outer = shape.transpose_a && !t.pack_a && t.kc > 0 && t.kc < shape.k &&
+  t.kblocks_outer = shape.transpose_a && !t.pack_a && t.kc > 0 &&  // kc > 0: k is blocked.
                     shape.m * shape.n * static_cast<int64_t>(sizeof(float)) <=
                         kMaxKBlocksOuterOutputBytes;
   return t;
