@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "codegen/cpu/cpu_bench.h"
@@ -34,14 +35,16 @@ double MicrosecondsPerCall(int iterations, Fn&& fn) {
   return best;
 }
 
-// Mean microseconds each parallel kernel of `entry` takes inside whole steps, by task function:
+// Median microseconds each parallel kernel of `entry` takes inside whole steps, by task function:
 // the entry's calls to the pool go through a wrapper that times them. Serial kernels are called
 // by the entry directly and are not seen (they are small by construction: kMinParallelElements).
+// The median, not the mean, like `kiln bench`: on a shared machine a step that lost its core for
+// a while would otherwise raise the figure of every kernel it was running.
 std::map<KilnTaskFn, double> InStepMicroseconds(runtime::Entry& entry,
                                                 const KilnParallel* parallel, int steps) {
   struct Timer {
     const KilnParallel* pool;
-    std::map<KilnTaskFn, double> total_us;
+    std::map<KilnTaskFn, std::vector<double>> samples_us;  // One per step.
   } timer{parallel, {}};
   KilnParallel timed = *parallel;
   timed.pool = &timer;
@@ -49,12 +52,18 @@ std::map<KilnTaskFn, double> InStepMicroseconds(runtime::Entry& entry,
     auto* t = static_cast<Timer*>(self);
     const auto start = Clock::now();
     t->pool->run(t->pool->pool, fn, slots, num_tasks);
-    t->total_us[fn] += std::chrono::duration<double, std::micro>(Clock::now() - start).count();
+    t->samples_us[fn].push_back(
+        std::chrono::duration<double, std::micro>(Clock::now() - start).count());
   };
   for (int i = 0; i < 3; ++i) entry.Run(parallel);  // Warm caches and wake the pool.
   for (int i = 0; i < steps; ++i) entry.Run(&timed);
-  for (auto& [fn, us] : timer.total_us) us /= steps;
-  return timer.total_us;
+  std::map<KilnTaskFn, double> median_us;
+  for (auto& [fn, samples] : timer.samples_us) {
+    auto middle = samples.begin() + samples.size() / 2;
+    std::nth_element(samples.begin(), middle, samples.end());
+    median_us[fn] = *middle;
+  }
+  return median_us;
 }
 
 class CpuLoadedModel : public codegen::LoadedModel {
@@ -82,7 +91,7 @@ class CpuLoadedModel : public codegen::LoadedModel {
     codegen::StepProfile profile;
     const int in_step_runs = std::max(1, iterations / 4);
     profile.method =
-        absl::StrCat(pool_.num_threads(), " threads, best of 10 rounds; 'in step': mean of ",
+        absl::StrCat(pool_.num_threads(), " threads, best of 10 rounds; 'in step': median of ",
                      in_step_runs, " whole steps; * = split across the thread pool");
     profile.step_microseconds = MicrosecondsPerCall(iterations, [&] { entry->Run(parallel); });
     const std::map<KilnTaskFn, double> in_step = InStepMicroseconds(*entry, parallel, in_step_runs);
