@@ -4,12 +4,15 @@
 //               weight (those taps) as [OC, KH*KW*C] (or [OC, C*KH*KW] where the weight
 //               outweighs the patches; bias in the GEMM epilogue) -> NHWC result viewed as NCHW
 //               by a transpose that fuses into its consumer.
-//               Groups run one GEMM per group on channel slices, joined by concat.
+//               Groups run one GEMM per group on channel slices, joined by concat. A map
+//               smaller than the kernel is one dense GEMM against the taps each output
+//               position reaches (DenseConvolution).
 //   max_pool2d  im2col with -FLT_MAX outside -> argmax over the window (the first maximum, as
 //               PyTorch) -> the picked value; the gradient flows to that element only.
 //   avg_pool2d  im2col -> window sum / count (the kernel area with count_include_pad).
 //
 // Autodiff then needs no rules of its own here: col2im is im2col's gradient.
+#include <algorithm>
 #include <limits>
 
 #include "absl/status/status.h"
@@ -75,6 +78,78 @@ absl::StatusOr<TensorType> Conv2dType(std::span<const TensorType> ops, const Att
   return TensorType{DType::kF32, {x.shape[0], w.shape[0], g->out_h, g->out_w}};
 }
 
+// Whether a convolution is cheaper as DenseConvolution than as im2col + GEMM: only where the map
+// has fewer positions than the (trimmed) kernel has taps (ResNet-18's layer3 on 32x32 images: 2x2
+// maps under 3x3 kernels, where 5 of every 9 patch entries are padding), and then where the FLOPs
+// it spares outweigh its dense weight, which is OH*OW*H*W/(KH*KW) times the weight and goes
+// through memory about five times a step (built, read forward and for the input gradient, its
+// gradient written and summed back), against the patches (about four passes). Bytes are weighed
+// at 16 FLOPs, two AVX-512 cores' FMA peak over their memory bandwidth; machines with slower
+// FMAs favour the dense form more, so this errs towards im2col. ResNet-18's layer3 at batch 64:
+// 739 vs 1057 MFLOP-equivalents, dense; at batch 1, im2col.
+bool DenseIsCheaper(const WindowGeometry& g, int64_t n, int64_t c, int64_t oc) {
+  if (g.dilation_h != 1 || g.dilation_w != 1) return false;
+  const double taps = static_cast<double>(g.kernel_h * g.kernel_w);
+  const double positions = static_cast<double>(g.in_h * g.in_w);
+  if (positions >= taps) return false;
+  constexpr double kFlopsPerByte = 16.0;
+  const double out_positions = static_cast<double>(g.out_h * g.out_w);
+  const double gemm = 3.0 * 2.0 * n * out_positions * c * oc;  // Times the taps it reads.
+  const double im2col = gemm * taps + kFlopsPerByte * 4.0 * 4.0 * n * out_positions * taps * c;
+  const double dense =
+      gemm * positions + kFlopsPerByte * 5.0 * 4.0 * out_positions * positions * c * oc;
+  return dense < im2col;
+}
+
+// The convolution of such a map as one dense GEMM, y[N, OH*OW*OC] = x[N, H*W*C] @ T^T: row block
+// (oh, ow) of T [OH*OW*OC, H*W*C] holds, at input position (ih, iw), the weight tap that lands
+// there from that output position (zero where none does), channels innermost as im2col's
+// weight. H*W/(KH*KW) of im2col's FLOPs forward and backward, no patches and no col2im; T is
+// built from slices of the zero-padded weight, so its gradient returns to the weight's taps
+// through autodiff. Returns the NHWC result as [N*OH*OW, OC].
+NodeId DenseConvolution(GraphBuilder& b, NodeId x, NodeId w, const WindowGeometry& g) {
+  const Shape w_shape = b.type(w).shape;  // [OC, C, KH, KW]
+  const int64_t n = b.type(x).shape[0], oc = w_shape[0], c = w_shape[1];
+  const int64_t h = g.in_h, wd = g.in_w;
+  // The weight as [OC, KH, KW, C], channels innermost like the rows of x, so each block below is
+  // a run of whole rows and its gradient (zero-padded back to the kernel) vectorizes over C.
+  NodeId taps_last = b.Transpose(w, {0, 2, 3, 1});
+  // Tap ih - oh*stride + pad for every pair of positions, in the weight padded by lo/hi zeros.
+  const int64_t lo_h = std::max<int64_t>(0, (g.out_h - 1) * g.stride_h - g.pad_h);
+  const int64_t lo_w = std::max<int64_t>(0, (g.out_w - 1) * g.stride_w - g.pad_w);
+  const int64_t hi_h = std::max<int64_t>(0, h + g.pad_h - g.kernel_h);
+  const int64_t hi_w = std::max<int64_t>(0, wd + g.pad_w - g.kernel_w);
+  NodeId padded = taps_last;
+  if (lo_h + hi_h + lo_w + hi_w > 0) {
+    padded = b.Op("pad", {taps_last},
+                  {{"lo", std::vector<int64_t>{0, lo_h, lo_w, 0}},
+                   {"shape", std::vector<int64_t>{oc, lo_h + g.kernel_h + hi_h,
+                                                  lo_w + g.kernel_w + hi_w, c}}});
+  }
+  std::vector<NodeId> blocks;
+  for (int64_t oh = 0; oh < g.out_h; ++oh) {
+    for (int64_t ow = 0; ow < g.out_w; ++ow) {
+      const int64_t top = lo_h + g.pad_h - oh * g.stride_h;
+      const int64_t left = lo_w + g.pad_w - ow * g.stride_w;
+      NodeId block = b.Op("slice", {padded},
+                          {{"starts", std::vector<int64_t>{0, top, left, 0}},
+                           {"stops", std::vector<int64_t>{oc, top + h, left + wd, c}},
+                           {"steps", std::vector<int64_t>{1, 1, 1, 1}}});
+      blocks.push_back(b.Reshape(block, {oc, h * wd * c}));
+    }
+  }
+  NodeId dense = blocks.size() == 1 ? blocks[0] : b.Op("concat", blocks, {{"dim", int64_t{0}}});
+  NodeId rows = b.Reshape(b.Transpose(x, {0, 2, 3, 1}), {n, h * wd * c});
+  return b.Reshape(b.MatMul(rows, dense, false, /*transpose_b=*/true),
+                   {n * g.out_h * g.out_w, oc});
+}
+
+// [N*OH*OW, OC] (NHWC) plus the bias, viewed as the NCHW result.
+NodeId ToNchwOutput(GraphBuilder& b, const Node& node, NodeId y, int64_t n, const Shape& out) {
+  if (node.operands.size() == 3) y = b.Add(y, node.operands[2]);
+  return b.Transpose(b.Reshape(y, {n, out[2], out[3], out[1]}), {0, 3, 1, 2});
+}
+
 NodeId ExpandConv2d(GraphBuilder& b, const Node& node, bool) {
   NodeId x = node.operands[0], w = node.operands[1];
   const Shape x_shape = b.type(x).shape, w_shape = b.type(w).shape;
@@ -95,6 +170,9 @@ NodeId ExpandConv2d(GraphBuilder& b, const Node& node, bool) {
               {"steps", std::vector<int64_t>{1, 1, 1, 1}}});
     window.Set("kernel", std::vector<int64_t>{kh, kw});
     window.Set("padding", std::vector<int64_t>{live.geometry.pad_h, live.geometry.pad_w});
+  }
+  if (groups == 1 && DenseIsCheaper(live.geometry, n, cg, oc)) {
+    return ToNchwOutput(b, node, DenseConvolution(b, x, w, live.geometry), n, out);
   }
   const int64_t rows = n * out[2] * out[3], patch = cg * kh * kw, ocg = oc / groups;
   // Patches with the channel innermost (ir/ops/window_ops.cc says why) need the weight in their
@@ -125,8 +203,7 @@ NodeId ExpandConv2d(GraphBuilder& b, const Node& node, bool) {
     parts.push_back(b.MatMul(cols, wg, false, /*transpose_b=*/true));  // [rows, OC/groups]
   }
   NodeId y = parts.size() == 1 ? parts[0] : b.Op("concat", parts, {{"dim", int64_t{1}}});
-  if (node.operands.size() == 3) y = b.Add(y, node.operands[2]);
-  return b.Transpose(b.Reshape(y, {n, out[2], out[3], oc}), {0, 3, 1, 2});
+  return ToNchwOutput(b, node, y, n, out);
 }
 
 // Pooling, with PyTorch's attr names: kernel_size (required), stride (default: the kernel),

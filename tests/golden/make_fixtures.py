@@ -715,6 +715,19 @@ CASES = [
     case("conv2d_stride2_two_pixels", "conv2d",
          [("x", [2, 5, 2, 2], "n"), ("x", [7, 5, 3, 3], "n")], "stride=2 padding=1",
          lambda x, w: F.conv2d(x, w, None, stride=2, padding=1)),
+    # Maps with fewer positions than the kernel has taps, batches large enough for kiln to
+    # multiply by a dense weight of the taps that reach each position instead of im2col
+    # (ir/ops/conv_ops.cc, DenseIsCheaper).
+    case("conv2d_map_smaller_than_kernel", "conv2d",
+         [("x", [8, 4, 2, 3], "n"), ("x", [6, 4, 3, 3], "n"), ("x", [6], "n")], "padding=1",
+         lambda x, w, b: F.conv2d(x, w, b, padding=1)),
+    case("conv2d_map_smaller_than_kernel_stride2", "conv2d",
+         [("x", [4, 3, 3, 3], "n"), ("x", [5, 3, 5, 5], "n")], "stride=2 padding=2",
+         lambda x, w: F.conv2d(x, w, None, stride=2, padding=2)),
+    # More padding than the kernel reaches past the map: the dense weight reads zero-padded taps.
+    case("conv2d_map_smaller_than_kernel_padded", "conv2d",
+         [("x", [4, 3, 2, 2], "n"), ("x", [4, 3, 3, 3], "n"), ("x", [4], "n")], "padding=2",
+         lambda x, w, b: F.conv2d(x, w, b, padding=2)),
 ]
 
 

@@ -4,6 +4,7 @@
 // gradient check in tests/codegen/cpu.
 #include "passes/expand_composites.h"
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "ir/op_registry.h"
 #include "tests/passes/pass_test_util.h"
@@ -195,6 +196,61 @@ TEST(ExpandCompositesTest, EveryCompositeExpandsToPrimitivesOnly) {
   EXPECT_FALSE(HasComposite(eval)) << ir::PrintGraph(eval);
   EXPECT_EQ(graph.node(graph.Output("loss")).name, "loss");
   EXPECT_EQ(eval.node(eval.Output("loss")).name, "loss");
+}
+
+// A 2x2 map under a 3x3 kernel, four images: one GEMM against a dense weight whose row block per
+// output position holds the taps that reach the input from there (channels innermost), no im2col.
+TEST(ExpandCompositesTest, Conv2dOnAMapSmallerThanItsKernelIsADenseGemm) {
+  ir::Graph graph = Parse(R"(graph g {
+    %x = input() {dtype="f32", shape=[4,2,2,2]} : f32[4,2,2,2] name="x"
+    %w = parameter() {dtype="f32", init="constant", shape=[3,2,3,3], value=0.0} : f32[3,2,3,3] name="w"
+    %y = conv2d(%x, %w) {padding=1} : f32[4,3,2,2] name="conv"
+    outputs { y = %y }
+  })");
+  EXPECT_EQ(RunPass(ExpandForTraining, graph, true), Canonical(R"(graph g {
+    %0 = input() {dtype="f32", shape=[4,2,2,2]} : f32[4,2,2,2] name="x"
+    %1 = parameter() {dtype="f32", init="constant", shape=[3,2,3,3], value=0.0} : f32[3,2,3,3] name="w"
+    %2 = transpose(%1) {perm=[0,2,3,1]} : f32[3,3,3,2]
+    %3 = slice(%2) {starts=[0,1,1,0], steps=[1,1,1,1], stops=[3,3,3,2]} : f32[3,2,2,2]
+    %4 = reshape(%3) {shape=[3,8]} : f32[3,8]
+    %5 = slice(%2) {starts=[0,1,0,0], steps=[1,1,1,1], stops=[3,3,2,2]} : f32[3,2,2,2]
+    %6 = reshape(%5) {shape=[3,8]} : f32[3,8]
+    %7 = slice(%2) {starts=[0,0,1,0], steps=[1,1,1,1], stops=[3,2,3,2]} : f32[3,2,2,2]
+    %8 = reshape(%7) {shape=[3,8]} : f32[3,8]
+    %9 = slice(%2) {starts=[0,0,0,0], steps=[1,1,1,1], stops=[3,2,2,2]} : f32[3,2,2,2]
+    %10 = reshape(%9) {shape=[3,8]} : f32[3,8]
+    %11 = concat(%4, %6, %8, %10) {dim=0} : f32[12,8]
+    %12 = transpose(%0) {perm=[0,2,3,1]} : f32[4,2,2,2]
+    %13 = reshape(%12) {shape=[4,8]} : f32[4,8]
+    %14 = matmul(%13, %11) {transpose_a=0, transpose_b=1} : f32[4,12]
+    %15 = reshape(%14) {shape=[16,3]} : f32[16,3]
+    %16 = reshape(%15) {shape=[4,2,2,3]} : f32[4,2,2,3]
+    %17 = transpose(%16) {perm=[0,3,1,2]} : f32[4,3,2,2] name="conv"
+    outputs { y = %17 }
+  })"));
+}
+
+int CountOps(const ir::Graph& graph, const std::string& op) {
+  int count = 0;
+  for (const ir::Node& node : graph.nodes()) count += node.op.name() == op;
+  return count;
+}
+
+// Im2col + GEMM where the map has as many positions as the kernel has taps (3x3), and where one
+// image would not pay for building the dense weight (2x2, batch 1).
+TEST(ExpandCompositesTest, Conv2dUsesIm2colOnLargerMapsAndSmallBatches) {
+  for (const char* shape : {"4,2,3,3", "1,2,2,2"}) {
+    SCOPED_TRACE(shape);
+    const std::string n(1, shape[0]), hw = shape[4] == '3' ? "3,3" : "2,2";
+    ir::Graph graph = Parse(absl::StrCat(R"(graph g {
+      %x = input() {dtype="f32", shape=[)", shape, R"(]} : f32[)", shape, R"(] name="x"
+      %w = parameter() {dtype="f32", init="constant", shape=[3,2,3,3], value=0.0} : f32[3,2,3,3] name="w"
+      %y = conv2d(%x, %w) {padding=1} : f32[)", n, ",3,", hw, R"(] name="conv"
+      outputs { y = %y }
+    })"));
+    RunPass(ExpandForTraining, graph, true);
+    EXPECT_EQ(CountOps(graph, "im2col"), 1) << ir::PrintGraph(graph);
+  }
 }
 
 TEST(ExpandCompositesTest, GraphWithoutCompositesIsLeftAlone) {
