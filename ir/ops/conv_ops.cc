@@ -5,8 +5,8 @@
 //               outweighs the patches; bias in the GEMM epilogue) -> NHWC result viewed as NCHW
 //               by a transpose that fuses into its consumer.
 //               Groups run one GEMM per group on channel slices, joined by concat. A map
-//               smaller than the kernel is one dense GEMM against the taps each output
-//               position reaches (DenseConvolution).
+//               smaller than the kernel is a GEMM per output position against the taps it
+//               reaches (DenseConvolution).
 //   max_pool2d  im2col with -FLT_MAX outside -> argmax over the window (the first maximum, as
 //               PyTorch) -> the picked value; the gradient flows to that element only.
 //   avg_pool2d  im2col -> window sum / count (the kernel area with count_include_pad).
@@ -81,9 +81,9 @@ absl::StatusOr<TensorType> Conv2dType(std::span<const TensorType> ops, const Att
 // Whether a convolution is cheaper as DenseConvolution than as im2col + GEMM: only where the map
 // has fewer positions than the (trimmed) kernel has taps (ResNet-18's layer3 on 32x32 images: 2x2
 // maps under 3x3 kernels, where 5 of every 9 patch entries are padding), and then where the FLOPs
-// it spares outweigh its dense weight, which is OH*OW*H*W/(KH*KW) times the weight and goes
-// through memory about five times a step (built, read forward and for the input gradient, its
-// gradient written and summed back), against the patches (about four passes). Bytes are weighed
+// it spares outweigh its dense weights, together OH*OW*H*W/(KH*KW) times the weight and through
+// memory about five times a step (built, read forward and for the input gradient, their
+// gradients written and summed back), against the patches (about four passes). Bytes are weighed
 // at 16 FLOPs, two AVX-512 cores' FMA peak over their memory bandwidth; machines with slower
 // FMAs favour the dense form more, so this errs towards im2col. ResNet-18's layer3 at batch 64:
 // 739 vs 1057 MFLOP-equivalents, dense; at batch 1, im2col.
@@ -101,12 +101,12 @@ bool DenseIsCheaper(const WindowGeometry& g, int64_t n, int64_t c, int64_t oc) {
   return dense < im2col;
 }
 
-// The convolution of such a map as one dense GEMM, y[N, OH*OW*OC] = x[N, H*W*C] @ T^T: row block
-// (oh, ow) of T [OH*OW*OC, H*W*C] holds, at input position (ih, iw), the weight tap that lands
-// there from that output position (zero where none does), channels innermost as im2col's
-// weight. H*W/(KH*KW) of im2col's FLOPs forward and backward, no patches and no col2im; T is
-// built from slices of the zero-padded weight, so its gradient returns to the weight's taps
-// through autodiff. Returns the NHWC result as [N*OH*OW, OC].
+// The convolution of such a map as dense GEMMs, one per output position: y[:, (oh, ow), :] =
+// x[N, H*W*C] @ T(oh, ow)^T, where T(oh, ow) [OC, H*W*C] holds, at input position (ih, iw), the
+// weight tap that lands there from (oh, ow) (zero where none does), channels innermost as
+// im2col's weight. H*W/(KH*KW) of im2col's FLOPs forward and backward, no patches and no
+// col2im; the T are slices of the zero-padded weight, so their gradients return to the weight's
+// taps through autodiff. Returns the NHWC result as [N*OH*OW, OC].
 NodeId DenseConvolution(GraphBuilder& b, NodeId x, NodeId w, const WindowGeometry& g) {
   const Shape w_shape = b.type(w).shape;  // [OC, C, KH, KW]
   const int64_t n = b.type(x).shape[0], oc = w_shape[0], c = w_shape[1];
@@ -138,10 +138,13 @@ NodeId DenseConvolution(GraphBuilder& b, NodeId x, NodeId w, const WindowGeometr
       blocks.push_back(b.Reshape(block, {oc, h * wd * c}));
     }
   }
-  NodeId dense = blocks.size() == 1 ? blocks[0] : b.Op("concat", blocks, {{"dim", int64_t{0}}});
+  // One GEMM per output position, joined on their [N, OC] results: concatenating the blocks
+  // instead would copy the whole dense weight every step and slice its gradient apart again.
   NodeId rows = b.Reshape(b.Transpose(x, {0, 2, 3, 1}), {n, h * wd * c});
-  return b.Reshape(b.MatMul(rows, dense, false, /*transpose_b=*/true),
-                   {n * g.out_h * g.out_w, oc});
+  std::vector<NodeId> columns;
+  for (NodeId block : blocks) columns.push_back(b.MatMul(rows, block, false, /*transpose_b=*/true));
+  NodeId y = columns.size() == 1 ? columns[0] : b.Op("concat", columns, {{"dim", int64_t{1}}});
+  return b.Reshape(y, {n * g.out_h * g.out_w, oc});
 }
 
 // [N*OH*OW, OC] (NHWC) plus the bias, viewed as the NCHW result.

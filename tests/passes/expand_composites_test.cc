@@ -198,9 +198,9 @@ TEST(ExpandCompositesTest, EveryCompositeExpandsToPrimitivesOnly) {
   EXPECT_EQ(eval.node(eval.Output("loss")).name, "loss");
 }
 
-// A 2x2 map under a 3x3 kernel, four images: one GEMM against a dense weight whose row block per
-// output position holds the taps that reach the input from there (channels innermost), no im2col.
-TEST(ExpandCompositesTest, Conv2dOnAMapSmallerThanItsKernelIsADenseGemm) {
+// A 2x2 map under a 3x3 kernel, four images: per output position one GEMM against the taps that
+// reach the input from there (channels innermost), joined on their results; no im2col.
+TEST(ExpandCompositesTest, Conv2dOnAMapSmallerThanItsKernelIsAGemmPerOutputPosition) {
   ir::Graph graph = Parse(R"(graph g {
     %x = input() {dtype="f32", shape=[4,2,2,2]} : f32[4,2,2,2] name="x"
     %w = parameter() {dtype="f32", init="constant", shape=[3,2,3,3], value=0.0} : f32[3,2,3,3] name="w"
@@ -219,14 +219,17 @@ TEST(ExpandCompositesTest, Conv2dOnAMapSmallerThanItsKernelIsADenseGemm) {
     %8 = reshape(%7) {shape=[3,8]} : f32[3,8]
     %9 = slice(%2) {starts=[0,0,0,0], steps=[1,1,1,1], stops=[3,2,2,2]} : f32[3,2,2,2]
     %10 = reshape(%9) {shape=[3,8]} : f32[3,8]
-    %11 = concat(%4, %6, %8, %10) {dim=0} : f32[12,8]
-    %12 = transpose(%0) {perm=[0,2,3,1]} : f32[4,2,2,2]
-    %13 = reshape(%12) {shape=[4,8]} : f32[4,8]
-    %14 = matmul(%13, %11) {transpose_a=0, transpose_b=1} : f32[4,12]
-    %15 = reshape(%14) {shape=[16,3]} : f32[16,3]
-    %16 = reshape(%15) {shape=[4,2,2,3]} : f32[4,2,2,3]
-    %17 = transpose(%16) {perm=[0,3,1,2]} : f32[4,3,2,2] name="conv"
-    outputs { y = %17 }
+    %11 = transpose(%0) {perm=[0,2,3,1]} : f32[4,2,2,2]
+    %12 = reshape(%11) {shape=[4,8]} : f32[4,8]
+    %13 = matmul(%12, %4) {transpose_a=0, transpose_b=1} : f32[4,3]
+    %14 = matmul(%12, %6) {transpose_a=0, transpose_b=1} : f32[4,3]
+    %15 = matmul(%12, %8) {transpose_a=0, transpose_b=1} : f32[4,3]
+    %16 = matmul(%12, %10) {transpose_a=0, transpose_b=1} : f32[4,3]
+    %17 = concat(%13, %14, %15, %16) {dim=1} : f32[4,12]
+    %18 = reshape(%17) {shape=[16,3]} : f32[16,3]
+    %19 = reshape(%18) {shape=[4,2,2,3]} : f32[4,2,2,3]
+    %20 = transpose(%19) {perm=[0,3,1,2]} : f32[4,3,2,2] name="conv"
+    outputs { y = %20 }
   })"));
 }
 
