@@ -92,12 +92,15 @@ bool DenseIsCheaper(const WindowGeometry& g, int64_t n, int64_t c, int64_t oc) {
   const double taps = static_cast<double>(g.kernel_h * g.kernel_w);
   const double positions = static_cast<double>(g.in_h * g.in_w);
   if (positions >= taps) return false;
-  constexpr double kFlopsPerByte = 16.0;
+  constexpr double kFlopsPerByte = 16.0, kPatchPasses = 4.0, kDensePasses = 5.0;
+  constexpr double kFloat = sizeof(float);
   const double out_positions = static_cast<double>(g.out_h * g.out_w);
-  const double gemm = 3.0 * 2.0 * n * out_positions * c * oc;  // Times the taps it reads.
-  const double im2col = gemm * taps + kFlopsPerByte * 4.0 * 4.0 * n * out_positions * taps * c;
-  const double dense =
-      gemm * positions + kFlopsPerByte * 5.0 * 4.0 * out_positions * positions * c * oc;
+  // FLOPs of the three GEMMs (forward, input and weight gradient) per tap they multiply.
+  const double per_tap = 3.0 * 2.0 * n * out_positions * c * oc;
+  const double patch_bytes = kFloat * n * out_positions * taps * c;
+  const double dense_bytes = kFloat * out_positions * positions * c * oc;
+  const double im2col = per_tap * taps + kFlopsPerByte * kPatchPasses * patch_bytes;
+  const double dense = per_tap * positions + kFlopsPerByte * kDensePasses * dense_bytes;
   return dense < im2col;
 }
 

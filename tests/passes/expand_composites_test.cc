@@ -240,15 +240,18 @@ int CountOps(const ir::Graph& graph, const std::string& op) {
 }
 
 // Im2col + GEMM where the map has as many positions as the kernel has taps (3x3), and where one
-// image would not pay for building the dense weight (2x2, batch 1).
+// image would not pay for building the dense weights (2x2, batch 1).
 TEST(ExpandCompositesTest, Conv2dUsesIm2colOnLargerMapsAndSmallBatches) {
-  for (const char* shape : {"4,2,3,3", "1,2,2,2"}) {
-    SCOPED_TRACE(shape);
-    const std::string n(1, shape[0]), hw = shape[4] == '3' ? "3,3" : "2,2";
+  struct Case {
+    const char* input;
+    const char* output;
+  };
+  for (const Case& c : {Case{"4,2,3,3", "4,3,3,3"}, Case{"1,2,2,2", "1,3,2,2"}}) {
+    SCOPED_TRACE(c.input);
     ir::Graph graph = Parse(absl::StrCat(R"(graph g {
-      %x = input() {dtype="f32", shape=[)", shape, R"(]} : f32[)", shape, R"(] name="x"
+      %x = input() {dtype="f32", shape=[)", c.input, "]} : f32[", c.input, R"(] name="x"
       %w = parameter() {dtype="f32", init="constant", shape=[3,2,3,3], value=0.0} : f32[3,2,3,3] name="w"
-      %y = conv2d(%x, %w) {padding=1} : f32[)", n, ",3,", hw, R"(] name="conv"
+      %y = conv2d(%x, %w) {padding=1} : f32[)", c.output, R"(] name="conv"
       outputs { y = %y }
     })"));
     RunPass(ExpandForTraining, graph, true);
