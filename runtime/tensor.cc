@@ -11,6 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "runtime/huge_pages.h"
 #include "support/status.h"
 
 namespace kiln::runtime {
@@ -123,15 +124,12 @@ absl::StatusOr<AlignedBuffer> AlignedBuffer::Allocate(int64_t bytes, MemoryRegio
       return absl::ResourceExhaustedError(
           absl::StrFormat("cannot allocate %d bytes (out of memory)", bytes));
     }
-#ifdef MADV_HUGEPAGE
-    // 2 MiB pages where the kernel allows them (Debian's default: for regions that ask): a
-    // GEMM's B panel reads k rows n floats apart, each row on a page of its own with 4 KiB
-    // pages, so every row of the wide MLP's 4096 x 4096 weights cost a TLB miss. Its training
-    // step, `kiln bench --warm` on the AVX-512 Xeon, 6 interleaved runs: 183-197 -> 178-183 ms;
+    // 2 MiB pages: a GEMM's B panel reads k rows n floats apart, each row on a page of its own
+    // with 4 KiB pages, so every row of the wide MLP's 4096 x 4096 weights cost a TLB miss. Its
+    // training step, `kiln bench --warm` on the AVX-512 Xeon, 6 interleaved runs: 183-197 -> 178-183 ms;
     // kiln_gemm_bench's wide shapes 5-10%. Start-up unchanged (the same bytes are zeroed, in
     // fewer faults). Best effort: a refusal leaves ordinary pages.
-    madvise(p, static_cast<size_t>(rounded), MADV_HUGEPAGE);
-#endif
+    AdviseHugePages(p, static_cast<size_t>(rounded));
     AlignedBuffer buffer;
     buffer.data_ = std::unique_ptr<void, Free>(p, Free::Mapped(rounded));
     buffer.bytes_ = bytes;
