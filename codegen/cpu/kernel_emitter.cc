@@ -6,6 +6,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "codegen/cpu/buffer_alias_scopes.h"
 #include "codegen/cpu/gemm_emitter.h"
 #include "codegen/cpu/kernel_context.h"
 #include "codegen/cpu/llvm_scalar_builder.h"
@@ -360,12 +361,14 @@ absl::StatusOr<EmittedKernel> EmitKernel(llvm::Module& module, const ir::Graph& 
                                          std::vector<int>* slot_table) {
   KernelContext context(module, graph, kernel, memory, isa, slot_table);
   if (kernel.kind != ir::KernelKind::kMatmul) context.CreateFunction();
+  absl::StatusOr<EmittedKernel> emitted = absl::InternalError("unknown kernel kind");
   switch (kernel.kind) {
-    case ir::KernelKind::kLoop: return EmitLoopKernel(context);
-    case ir::KernelKind::kReduction: return EmitReductionKernel(context);
-    case ir::KernelKind::kMatmul: return EmitMatmulKernel(context);
+    case ir::KernelKind::kLoop: emitted = EmitLoopKernel(context); break;
+    case ir::KernelKind::kReduction: emitted = EmitReductionKernel(context); break;
+    case ir::KernelKind::kMatmul: emitted = EmitMatmulKernel(context); break;
   }
-  return absl::InternalError("unknown kernel kind");
+  if (emitted.ok()) DeclareSlotsDisjoint(*emitted->function);
+  return emitted;
 }
 
 }  // namespace kiln::cpu
