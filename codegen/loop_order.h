@@ -27,10 +27,10 @@ struct LoopOrder {
   // The output dim (>= lowest, not the last) to walk in blocks innermost: the one along which
   // the fewest reads are strided, if that spares at least one strided read more than the store
   // it makes strided, with enough elements after it for blocking to pay (fewer, the more strided
-  // reads it spares). nullopt: the row-major order is as good. Window ops count too: they load
-  // at every element (out-of-range taps redirected in range), so the probe sees a fixed sequence
-  // of reads, and a col2im writing NCHW from patches with the channel innermost walks the channel
-  // in blocks (ResNet-18's col2im kernels 2-3.5x faster).
+  // reads it spares: 64 over their square). nullopt: the row-major order is as good. Window ops
+  // count too: they load at every element (out-of-range taps redirected in range), so the probe
+  // sees a fixed sequence of reads, and a col2im writing NCHW from patches with the channel
+  // innermost walks the channel in blocks (ResNet-18's col2im kernels 2-3.5x faster).
   std::optional<int> blocked_dim;
   // Whether the row-major walk (the last dim innermost) reads some operand strided along that
   // dim, as a transpose that is not blocked does (a short dim, a small weight).

@@ -159,6 +159,39 @@ TEST(LoopOrderTest, BlocksACol2ImOverAShortRunItsManyTapsPayFor) {
   EXPECT_EQ(ChooseLoopOrder(graph, kOneOpKernel, ir::Shape{2, 32, 4, 4}, 1).blocked_dim, 1);
 }
 
+// A 3x3 weight gradient [8, 3, 3, 32] summed from four zero-padded 2x2 slices, then transposed
+// to [8, 32, 3, 3] (a dense convolution's, ResNet-18's layer3): each slice is read contiguously
+// along the channel and strided along the taps, and blocking the channel spares all four strided
+// reads, which pays over the 9 taps after it (a single transposed read would need 64).
+TEST(LoopOrderTest, BlocksASumOfPaddedSlicesOverItsTaps) {
+  std::string text = "graph g {\n";
+  const char* lo[] = {"0,0", "0,1", "1,0", "1,1"};
+  for (int i = 0; i < 4; ++i) {
+    text += absl::StrFormat(
+        "  %%s%1$d = input() {dtype=\"f32\", shape=[8,2,2,32]} : f32[8,2,2,32] name=\"s%1$d\"\n", i);
+  }
+  for (int i = 0; i < 4; ++i) {
+    text += absl::StrFormat(
+        "  %%p%1$d = pad(%%s%1$d) {lo=[0,%2$s,0], shape=[8,3,3,32], stride=[1,1,1,1], "
+        "value=0.0} : f32[8,3,3,32]\n",
+        i, lo[i]);
+  }
+  text += R"(  %a1 = add(%p0, %p1) : f32[8,3,3,32]
+  %a2 = add(%a1, %p2) : f32[8,3,3,32]
+  %a3 = add(%a2, %p3) : f32[8,3,3,32]
+  %t = transpose(%a3) {perm=[0,3,1,2]} : f32[8,32,3,3]
+  outputs { t = %t }
+})";
+  const ir::Graph graph = Parse(text);
+  const ir::Kernel kernel{.name = "k0_pad_add_pad_add",
+                          .kind = ir::KernelKind::kLoop,
+                          .root = 11,
+                          .nodes = {4, 5, 6, 7, 8, 9, 10, 11},
+                          .outputs = {11},
+                          .inputs = {0, 1, 2, 3}};
+  EXPECT_EQ(ChooseLoopOrder(graph, kernel, ir::Shape{8, 32, 3, 3}, 1).blocked_dim, 1);
+}
+
 // A weight gradient [8, 16, 1, 1] zero-padded to [8, 16, 3, 3]: the taps outside the operand
 // read nothing, and those inside read it in order, so the nest stays row-major and unrollable
 // (the fill once redirected every coordinate to 0, which read as a stride of the whole tensor).
