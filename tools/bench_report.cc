@@ -28,7 +28,8 @@ std::string Shortened(std::string text, size_t width) {
 
 llvm::json::Object SpreadJson(const Spread& s) {
   return llvm::json::Object{
-      {"p10_us", s.p10}, {"p50_us", s.p50}, {"p90_us", s.p90}, {"runs", s.runs}};
+      {"p10_us", s.p10}, {"p50_us", s.p50}, {"p90_us", s.p90}, {"runs", s.runs},
+      {"mean_us", s.mean}};
 }
 
 double Number(const llvm::json::Object& o, llvm::StringRef key) {
@@ -43,7 +44,7 @@ std::string Text(const llvm::json::Object& o, llvm::StringRef key) {
 Spread SpreadFrom(const llvm::json::Object* o) {
   if (o == nullptr) return {};
   return {Number(*o, "p10_us"), Number(*o, "p50_us"), Number(*o, "p90_us"),
-          static_cast<int>(Number(*o, "runs"))};
+          static_cast<int>(Number(*o, "runs")), Number(*o, "mean_us")};
 }
 
 void PrintHeader(const BenchReport& r, std::ostream& out) {
@@ -84,8 +85,10 @@ void PrintUnfusedSummary(const BenchReport& r, std::ostream& out) {
 
 Spread SpreadOf(std::vector<double> samples) {
   std::sort(samples.begin(), samples.end());
+  double sum = 0.0;
+  for (double sample : samples) sum += sample;
   return {Percentile(samples, 10), Percentile(samples, 50), Percentile(samples, 90),
-          static_cast<int>(samples.size())};
+          static_cast<int>(samples.size()), samples.empty() ? 0.0 : sum / samples.size()};
 }
 
 double Roofline::BoundGflops(double intensity) const {

@@ -19,12 +19,14 @@
 
 namespace kiln::tools {
 
-// Percentiles of a set of timed runs, in microseconds.
+// Percentiles and the mean of a set of timed runs, in microseconds. The mean carries the runs
+// an interrupt or a lost core slowed down, as a long loop of steps (an epoch) does.
 struct Spread {
   double p10 = 0.0;
   double p50 = 0.0;
   double p90 = 0.0;
   int runs = 0;
+  double mean = 0.0;
 };
 Spread SpreadOf(std::vector<double> samples);
 

@@ -26,7 +26,7 @@ BenchReport SampleReport() {
   r.have_roofline = true;
   r.roofline = {100.0, 10.0};
   r.roofline_source = "test";
-  r.step_us = {9.0, 10.0, 11.0, 20};
+  r.step_us = {9.0, 10.0, 11.0, 20, 10.4};
   BenchKernel matmul{.name = "k0_matmul_add_relu",
                      .phase = "forward",
                      .ops = {"matmul", "add", "relu"},
@@ -60,6 +60,7 @@ TEST(BenchReportTest, SpreadIsNearestRankPercentiles) {
   EXPECT_EQ(s.p50, 5.0);
   EXPECT_EQ(s.p90, 9.0);
   EXPECT_EQ(s.runs, 10);
+  EXPECT_EQ(s.mean, 5.5);
 }
 
 TEST(BenchReportTest, RooflineIsTheSmallerOfPeakAndIntensityTimesBandwidth) {
@@ -100,7 +101,7 @@ TEST(BenchReportTest, JsonHasEveryKeyWithItsType) {
   EXPECT_EQ(k.getArray("ops")->size(), 3u);
   const llvm::json::Object* time = k.getObject("time");
   ASSERT_NE(time, nullptr);
-  for (const char* key : {"p10_us", "p50_us", "p90_us", "runs"}) {
+  for (const char* key : {"p10_us", "p50_us", "p90_us", "runs", "mean_us"}) {
     EXPECT_TRUE(time->getNumber(key).has_value()) << key;
   }
   EXPECT_EQ(k.getNumber("gflops").value_or(0), 20.0);       // 2e6 flops in 100 us.
@@ -113,6 +114,7 @@ TEST(BenchReportTest, JsonRoundTripKeepsWhatCompareReads) {
   ASSERT_EQ(back->kernels.size(), 2u);
   EXPECT_EQ(back->kernels[0].name, "k0_matmul_add_relu");
   EXPECT_EQ(back->kernels[0].time_us.p90, 110.0);
+  EXPECT_EQ(back->step_us.mean, 10.4);
   EXPECT_EQ(back->kernels[1].time_us.runs, 20);
   EXPECT_FALSE(BenchReportFromJson("{\"schema\": \"other\"}").ok());
   EXPECT_FALSE(BenchReportFromJson("not json").ok());
