@@ -126,9 +126,9 @@ absl::StatusOr<AlignedBuffer> AlignedBuffer::Allocate(int64_t bytes, MemoryRegio
     }
     // 2 MiB pages: a GEMM's B panel reads k rows n floats apart, each row on a page of its own
     // with 4 KiB pages, so every row of the wide MLP's 4096 x 4096 weights cost a TLB miss. Its
-    // training step, `kiln bench --warm` on the AVX-512 Xeon, 6 interleaved runs: 183-197 -> 178-183 ms;
-    // kiln_gemm_bench's wide shapes 5-10%. Start-up unchanged (the same bytes are zeroed, in
-    // fewer faults). Best effort: a refusal leaves ordinary pages.
+    // training step, `kiln bench --warm` on the AVX-512 Xeon, 6 interleaved runs: 183-197 ->
+    // 178-183 ms; kiln_gemm_bench's wide shapes 5-10%. Start-up unchanged (the same bytes are
+    // zeroed, in fewer faults). Best effort: a refusal leaves ordinary pages.
     AdviseHugePages(p, static_cast<size_t>(rounded));
     AlignedBuffer buffer;
     buffer.data_ = std::unique_ptr<void, Free>(p, Free::Mapped(rounded));

@@ -168,7 +168,9 @@ TEST(LoopOrderTest, BlocksASumOfPaddedSlicesOverItsTaps) {
   const char* lo[] = {"0,0", "0,1", "1,0", "1,1"};
   for (int i = 0; i < 4; ++i) {
     text += absl::StrFormat(
-        "  %%s%1$d = input() {dtype=\"f32\", shape=[8,2,2,32]} : f32[8,2,2,32] name=\"s%1$d\"\n", i);
+        "  %%s%1$d = input() {dtype=\"f32\", shape=[8,2,2,32]} : f32[8,2,2,32] "
+        "name=\"s%1$d\"\n",
+        i);
   }
   for (int i = 0; i < 4; ++i) {
     text += absl::StrFormat(
