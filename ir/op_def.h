@@ -103,6 +103,19 @@ struct CopyRun {
 using CopyRunsFn =
     std::function<std::optional<std::vector<CopyRun>>(const Node&, std::span<const TensorType>)>;
 
+// For kWindow ops that read operand 0 alone, never its fill, at coordinates that split into a
+// part from the output's first `lead` coordinates and a part from the rest: the element at
+// (lead..., trail...) reads the operand at from_lead(lead...) + from_trail(trail...), dim by dim.
+// im2col without padding splits after (n, oh, ow): the window's corner, plus the tap and channel.
+// That lets a GEMM read such an op's output as a matrix straight from the operand's buffer, by
+// a row offset plus a column offset (ir/windowed_operand.h), instead of storing it first.
+struct SplitReads {
+  std::function<std::vector<int64_t>(std::span<const int64_t> lead)> from_lead;
+  std::function<std::vector<int64_t>(std::span<const int64_t> trail)> from_trail;
+};
+using SplitReadsFn = std::function<std::optional<SplitReads>(
+    const Node&, std::span<const TensorType> operands, int lead)>;
+
 // A classification loss's reading of its operands: the class each sample is predicted to be and
 // the class its target names, both i64 [N], and the probabilities its scores imply, f32 [N, C]
 // (binary losses: [N, 1], the positive class). Evaluation counts accuracy from the first two;
@@ -131,6 +144,7 @@ struct OpDef {
   PredictFn predict;            // Classification losses: what accuracy compares.
   ComposeFn compose;            // Ops that fold a chain of themselves into one.
   CopyRunsFn copy_runs;         // Data-movement kWindow ops whose output is a few copied runs.
+  SplitReadsFn split_reads;     // kWindow ops whose reads split into row and column parts.
   LibraryEpilogue library_epilogue = LibraryEpilogue::kNone;
 
   bool Has(Trait t) const { return (traits & t) != 0; }

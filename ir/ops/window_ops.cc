@@ -115,6 +115,27 @@ Value EmitIm2Col(ScalarBuilder& b, const WindowInputs& in) {
   return LoadOrFill(b, in, 0, {n, c, ih, iw}, {2, 3}, inside, in.node.attrs.GetFloat("fill", 0.0));
 }
 
+// Without padding every read lands inside the input, and the coordinates it reads split after
+// (n, oh, ow): (n, 0, oh*sh, ow*sw) from the output position plus (0, c, kh*dh, kw*dw) from the
+// tap. Padding reads the fill, which no buffer holds: conv2d pads its input explicitly instead.
+std::optional<SplitReads> Im2ColSplitReads(const Node& node, std::span<const TensorType> ops,
+                                           int lead) {
+  const Shape& x = ops[0].shape;
+  auto g = WindowGeometry::FromAttrs(node.attrs, x[2], x[3]);
+  if (!g.ok() || g->pad_h != 0 || g->pad_w != 0 || lead != 3) return std::nullopt;
+  const PatchLayout layout(node.attrs);
+  SplitReads split;
+  split.from_lead = [g = *g](std::span<const int64_t> at) -> std::vector<int64_t> {
+    return {at[0], 0, at[1] * g.stride_h, at[2] * g.stride_w};
+  };
+  split.from_trail = [g = *g, layout](std::span<const int64_t> at) -> std::vector<int64_t> {
+    // `at` holds dims 3..5 of the patches.
+    return {0, at[layout.c - 3], at[layout.kh - 3] * g.dilation_h,
+            at[layout.kw - 3] * g.dilation_w};
+  };
+  return split;
+}
+
 // col2im, im2col's adjoint: patches [N,OH,OW,KH,KW,C] (or [N,OH,OW,C,KH,KW] with channel_major)
 // -> [N,C,H,W], each input pixel summing the patch entries that read it. For pixel h and kernel
 // row kh the patch row is oh = (h + ph - kh*dh) / sh when that divides exactly and lands in
@@ -222,6 +243,7 @@ const OpDef kIm2Col = {
       return {g.b.Transpose(g.b.Op("col2im", {g.output_grad}, attrs), {0, 3, 1, 2})};
     },
     .emit_window = EmitIm2Col,
+    .split_reads = Im2ColSplitReads,
 };
 
 const OpDef kCol2Im = {
