@@ -8,6 +8,7 @@
 #include "llvm/IR/BasicBlock.h"
 #include "llvm/IR/Constants.h"
 #include "llvm/IR/DerivedTypes.h"
+#include "llvm/IR/GlobalVariable.h"
 #include "llvm/IR/Intrinsics.h"
 
 namespace kiln::cpu {
@@ -49,7 +50,20 @@ struct Plan {
   int64_t kc = 0;
   int64_t num_kblocks = 0;
   bool pack_b = false;
+  // With B at offsets: whether every vector a register block loads from B covers consecutive
+  // addresses (else it is gathered lane by lane).
+  bool b_vectors_whole = true;
 };
+
+// Vectors of B start at multiples of W: panels are nr_vectors * W columns wide.
+bool VectorsWhole(const MatrixOffsets& offsets, int64_t n, int w) {
+  for (int64_t c0 = 0; c0 < n; c0 += w) {
+    for (int64_t j = 1; j < w && c0 + j < n; ++j) {
+      if (offsets.cols[c0 + j] != offsets.cols[c0] + j) return false;
+    }
+  }
+  return true;
+}
 
 Plan MakePlan(const GemmShape& shape, const VectorIsa& isa, const GemmTiling& tiling) {
   assert(shape.m > 0 && shape.n > 0 && shape.k > 0);
@@ -75,6 +89,13 @@ Plan MakePlan(const GemmShape& shape, const VectorIsa& isa, const GemmTiling& ti
                             PackedABytes(shape, p.tiling) <= kMaxPackedABytes));
   // The packed rows of A are all of k: packing them per k block would repeat the copy.
   assert(!(tiling.pack_a && tiling.kblocks_outer));
+  // Offsets describe an operand as stored; only untransposed ones are read that way.
+  assert(!(shape.a_offsets && shape.transpose_a) && !(shape.b_offsets && shape.transpose_b));
+  assert(!shape.a_offsets || (static_cast<int64_t>(shape.a_offsets->rows.size()) == shape.m &&
+                              static_cast<int64_t>(shape.a_offsets->cols.size()) == shape.k));
+  assert(!shape.b_offsets || (static_cast<int64_t>(shape.b_offsets->rows.size()) == shape.k &&
+                              static_cast<int64_t>(shape.b_offsets->cols.size()) == shape.n));
+  if (shape.b_offsets) p.b_vectors_whole = VectorsWhole(*shape.b_offsets, shape.n, p.w);
   return p;
 }
 
@@ -132,6 +153,8 @@ class GemmEmitter {
   llvm::Value* LoadB(int v, int64_t cols, llvm::Value* col0, llvm::Value* k0, llvm::Value* kk,
                      bool from_pack);
   llvm::Value* LoadA(int64_t r, llvm::Value* row0, llvm::Value* k0, llvm::Value* kk);
+  llvm::Value* OffsetTable(const std::string& suffix, const std::vector<int64_t>& offsets);
+  llvm::Value* Offset(llvm::Value* table, llvm::Value* index);
   void StoreC(llvm::Value* value, llvm::Value* row, llvm::Value* col, int lanes);
   llvm::Value* LoadC(llvm::Value* row, llvm::Value* col, int lanes);
 
@@ -152,6 +175,11 @@ class GemmEmitter {
   // at row_begin_.
   llvm::Value* a_pack_ = nullptr;
   llvm::Value* row_begin_ = nullptr;
+  // With a_offsets / b_offsets: their row and column offsets, as constant i32 arrays.
+  llvm::Value* a_rows_ = nullptr;
+  llvm::Value* a_cols_ = nullptr;
+  llvm::Value* b_rows_ = nullptr;
+  llvm::Value* b_cols_ = nullptr;
 };
 
 // <0, 1, ..., W-1> as i32: compared against a splat count, the mask of a run's first lanes.
@@ -222,6 +250,14 @@ void GemmEmitter::Emit() {
   a_ = load_slot(s.a_slot, "a");
   bmat_ = load_slot(s.b_slot, "b");
   c_ = load_slot(s.c_slot, "c");
+  if (s.a_offsets) {
+    a_rows_ = OffsetTable("a.rows", s.a_offsets->rows);
+    a_cols_ = OffsetTable("a.cols", s.a_offsets->cols);
+  }
+  if (s.b_offsets) {
+    b_rows_ = OffsetTable("b.rows", s.b_offsets->rows);
+    b_cols_ = OffsetTable("b.cols", s.b_offsets->cols);
+  }
   if (plan_.pack_b) {
     // Rows up to a multiple of W: the transposing copy writes whole W x W blocks.
     auto* alloca = b_.CreateAlloca(f32_, I64(RoundUp(plan_.kc, w_) * plan_.nr), "b.pack");
@@ -468,6 +504,20 @@ llvm::Value* GemmEmitter::LoadB(int v, int64_t cols, llvm::Value* col0, llvm::Va
   llvm::Value* addr;
   if (from_pack) {
     addr = Gep(pack_, b_.CreateAdd(b_.CreateMul(kk, I64(plan_.nr)), I64(v * w_)));
+  } else if (b_rows_ != nullptr) {
+    llvm::Value* row = Offset(b_rows_, b_.CreateAdd(k0, kk));
+    llvm::Value* col = b_.CreateAdd(col0, I64(v * w_));
+    if (!plan_.b_vectors_whole) {
+      // Columns apart in memory: one scalar load per lane.
+      llvm::Value* vector = llvm::Constant::getNullValue(vec_);
+      for (int j = 0; j < lanes; ++j) {
+        llvm::Value* at = b_.CreateAdd(row, Offset(b_cols_, b_.CreateAdd(col, I64(j))));
+        vector = b_.CreateInsertElement(
+            vector, b_.CreateAlignedLoad(f32_, Gep(bmat_, at), llvm::Align(4)), j);
+      }
+      return vector;
+    }
+    addr = Gep(bmat_, b_.CreateAdd(row, Offset(b_cols_, col)));
   } else {
     llvm::Value* row = b_.CreateAdd(k0, kk);
     llvm::Value* col = b_.CreateAdd(col0, I64(v * w_));
@@ -491,10 +541,33 @@ llvm::Value* GemmEmitter::LoadA(int64_t r, llvm::Value* row0, llvm::Value* k0, l
                                                          llvm::Align(4)));
   }
   llvm::Value* row = b_.CreateAdd(row0, I64(r));
+  if (a_rows_ != nullptr) {
+    // The row's offset is the same at every k step: LLVM hoists its load out of the k loop.
+    llvm::Value* index = b_.CreateAdd(Offset(a_rows_, row), Offset(a_cols_, kidx));
+    return b_.CreateVectorSplat(w_, b_.CreateAlignedLoad(f32_, Gep(a_, index), llvm::Align(4)));
+  }
   llvm::Value* index = s.transpose_a ? b_.CreateAdd(b_.CreateMul(kidx, I64(s.m)), row)
                                      : b_.CreateAdd(b_.CreateMul(row, I64(s.k)), kidx);
   llvm::Value* scalar = b_.CreateAlignedLoad(f32_, Gep(a_, index), llvm::Align(4));
   return b_.CreateVectorSplat(w_, scalar);
+}
+
+// A private constant array of the offsets, 32-bit, named after the kernel.
+llvm::Value* GemmEmitter::OffsetTable(const std::string& suffix,
+                                      const std::vector<int64_t>& offsets) {
+  std::vector<int32_t> narrow(offsets.begin(), offsets.end());
+  llvm::Constant* data = llvm::ConstantDataArray::get(fn_->getContext(), llvm::ArrayRef(narrow));
+  auto* table = new llvm::GlobalVariable(*fn_->getParent(), data->getType(), /*isConstant=*/true,
+                                         llvm::GlobalValue::PrivateLinkage, data,
+                                         fn_->getName() + "." + suffix);
+  table->setUnnamedAddr(llvm::GlobalValue::UnnamedAddr::Global);
+  table->setAlignment(llvm::Align(64));
+  return table;
+}
+
+llvm::Value* GemmEmitter::Offset(llvm::Value* table, llvm::Value* index) {
+  llvm::Value* at = b_.CreateInBoundsGEP(b_.getInt32Ty(), table, index);
+  return b_.CreateSExt(b_.CreateAlignedLoad(b_.getInt32Ty(), at, llvm::Align(4)), i64_);
 }
 
 llvm::Value* GemmEmitter::LoadC(llvm::Value* row, llvm::Value* col, int lanes) {

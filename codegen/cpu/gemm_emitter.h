@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "codegen/cpu/vector_isa.h"
 #include "llvm/IR/Function.h"
@@ -23,12 +24,22 @@
 
 namespace kiln::cpu {
 
-// Row-major f32 matrices, reached through the kernel's `void** slots` argument.
+// Where an operand's elements lie when they are not a row-major matrix: element (r, c) at
+// rows[r] + cols[c] floats from the slot's pointer (a convolution's patches read from its padded
+// input, ir/windowed_operand.h). Offsets must fit in 32 bits.
+struct MatrixOffsets {
+  std::vector<int64_t> rows, cols;
+};
+
+// f32 matrices, reached through the kernel's `void** slots` argument: row-major, or at offsets.
 struct GemmShape {
   int64_t m = 0, n = 0, k = 0;  // C[m,n] = op(A)[m,k] * op(B)[k,n]; all >= 1.
   bool transpose_a = false;     // A is stored [k,m] when true, else [m,k].
   bool transpose_b = false;     // B is stored [n,k] when true, else [k,n].
   int a_slot = 0, b_slot = 1, c_slot = 2;
+  // Non-null: A ([m,k]) or B ([k,n]) is read at these offsets; only for an untransposed operand.
+  const MatrixOffsets* a_offsets = nullptr;
+  const MatrixOffsets* b_offsets = nullptr;
 };
 
 // Called once for each vector of W consecutive output columns of one output row, after the whole

@@ -35,7 +35,23 @@ struct Case {
   bool default_tiling = true;
   bool bias_relu = false;
   int64_t tasks_per_call = 1;  // The kernel runs its tasks in calls of this many (the last fewer).
+  // Where shape.a_offsets / b_offsets point (set by RunCases): A or B read at offsets.
+  std::shared_ptr<MatrixOffsets> a_offsets, b_offsets;
 };
+
+// The operand's elements: row-major, or read at its offsets from a source buffer `data`.
+double Element(const std::vector<float>& data, const MatrixOffsets* offsets, int64_t row,
+               int64_t col, int64_t row_stride) {
+  if (offsets) return data[offsets->rows[row] + offsets->cols[col]];
+  return data[row * row_stride + col];
+}
+
+// Floats the operand's buffer holds: m x k, or up to its largest offset.
+int64_t BufferSize(const MatrixOffsets* offsets, int64_t elements) {
+  if (!offsets) return elements;
+  return *std::max_element(offsets->rows.begin(), offsets->rows.end()) +
+         *std::max_element(offsets->cols.begin(), offsets->cols.end()) + 1;
+}
 
 std::string Name(const Case& c, int index) {
   const GemmShape& s = c.shape;
@@ -59,8 +75,8 @@ std::vector<double> Reference(const Case& c, const std::vector<float>& a,
     for (int64_t j = 0; j < s.n; ++j) {
       double sum = 0;
       for (int64_t p = 0; p < s.k; ++p) {
-        double av = s.transpose_a ? a[p * s.m + i] : a[i * s.k + p];
-        double bv = s.transpose_b ? b[j * s.k + p] : b[p * s.n + j];
+        double av = s.transpose_a ? a[p * s.m + i] : Element(a, s.a_offsets, i, p, s.k);
+        double bv = s.transpose_b ? b[j * s.k + p] : Element(b, s.b_offsets, p, j, s.n);
         sum += av * bv;
       }
       if (c.bias_relu) sum = std::max(sum + bias[j], 0.0);
@@ -115,12 +131,14 @@ class GemmEmitterTest : public ::testing::TestWithParam<std::string> {
   }
 
   // JIT-compiles all cases in one module and checks each against the reference.
-  void RunCases(const std::vector<Case>& cases, std::string* optimized_ir = nullptr,
+  void RunCases(std::vector<Case> cases, std::string* optimized_ir = nullptr,
                 std::string* assembly = nullptr) {
     auto context = std::make_unique<llvm::LLVMContext>();
     auto module = std::make_unique<llvm::Module>("gemm_test", *context);
     for (size_t i = 0; i < cases.size(); ++i) {
-      const Case& c = cases[i];
+      Case& c = cases[i];
+      c.shape.a_offsets = c.a_offsets.get();
+      c.shape.b_offsets = c.b_offsets.get();
       GemmEpilogue epilogue = c.bias_relu ? GemmEpilogue(BiasRelu) : GemmEpilogue();
       if (c.default_tiling) {
         EmitGemmKernel(*module, Name(c, i), c.shape, epilogue, isa_);
@@ -142,8 +160,8 @@ class GemmEmitterTest : public ::testing::TestWithParam<std::string> {
   void CheckCase(const Case& c, KilnTaskFn fn, const std::string& name) {
     const GemmShape& s = c.shape;
     std::mt19937 rng(static_cast<unsigned>(s.m * 1000003 + s.n * 1009 + s.k));
-    std::vector<float> a = RandomVector(s.m * s.k, rng);
-    std::vector<float> b = RandomVector(s.k * s.n, rng);
+    std::vector<float> a = RandomVector(BufferSize(s.a_offsets, s.m * s.k), rng);
+    std::vector<float> b = RandomVector(BufferSize(s.b_offsets, s.k * s.n), rng);
     std::vector<float> bias = RandomVector(s.n + kGuard, rng);
     std::vector<float> c_buf(s.m * s.n + 2 * kGuard, kGuardValue);
     float* c_data = c_buf.data() + kGuard;
@@ -266,6 +284,58 @@ TEST_P(GemmEmitterTest, Tilings) {
         c.tasks_per_call = 3;
         cases.push_back(c);
       }
+    }
+  }
+  RunCases(cases);
+}
+
+// The patches of a 3x3 convolution over a padded NHWC image [2, 6, 6, channels] (4x4 outputs), as
+// offsets into it: row (n, oh, ow), column (kh, kw, c), as ir/windowed_operand.h resolves them.
+std::shared_ptr<MatrixOffsets> PatchOffsets(int64_t channels) {
+  auto offsets = std::make_shared<MatrixOffsets>();
+  for (int64_t n = 0; n < 2; ++n) {
+    for (int64_t oh = 0; oh < 4; ++oh) {
+      for (int64_t ow = 0; ow < 4; ++ow) offsets->rows.push_back(((n * 6 + oh) * 6 + ow) * channels);
+    }
+  }
+  for (int64_t kh = 0; kh < 3; ++kh) {
+    for (int64_t kw = 0; kw < 3; ++kw) {
+      for (int64_t c = 0; c < channels; ++c) offsets->cols.push_back((kh * 6 + kw) * channels + c);
+    }
+  }
+  return offsets;
+}
+
+// A convolution's GEMMs reading the patches at offsets: the forward (patches as A, the weight
+// as B transposed) and the weight gradient (the output gradient as A transposed, the patches as
+// B). 16 channels: B's vectors load whole; 3: they straddle taps and load lane by lane. With the
+// default tiling and with k blocks, packed B, and k blocks outside the tasks.
+TEST_P(GemmEmitterTest, OperandsAtOffsets) {
+  std::vector<Case> cases;
+  for (int64_t channels : {16, 3}) {
+    std::shared_ptr<MatrixOffsets> patches = PatchOffsets(channels);
+    const int64_t rows = 32, taps = 9 * channels;
+    for (int64_t oc : {10, 33}) {
+      Case forward;
+      forward.shape = {.m = rows, .n = oc, .k = taps, .transpose_b = true};
+      forward.a_offsets = patches;
+      cases.push_back(forward);
+      forward.tiling = GemmTiling{.mr = 4, .nr_vectors = 2, .kc = 20, .rows_per_task = 8};
+      forward.default_tiling = false;
+      cases.push_back(forward);
+
+      Case weight_grad;
+      weight_grad.shape = {.m = oc, .n = taps, .k = rows, .transpose_a = true};
+      weight_grad.b_offsets = patches;
+      cases.push_back(weight_grad);
+      weight_grad.tiling = GemmTiling{.mr = 4, .nr_vectors = 2, .kc = 7, .rows_per_task = 8,
+                                      .pack_b = true};
+      weight_grad.default_tiling = false;
+      cases.push_back(weight_grad);
+      weight_grad.tiling.pack_b = false;
+      weight_grad.tiling.kblocks_outer = true;
+      weight_grad.tasks_per_call = 3;
+      cases.push_back(weight_grad);
     }
   }
   RunCases(cases);
