@@ -170,6 +170,10 @@ class Backend {
   // The --device value that selects it.
   virtual std::string_view name() const = 0;
 
+  // Whether its GEMM kernels read a windowed operand (a convolution's patches, at addresses in
+  // its padded input; passes::FusionOptions::windowed_gemm_operands) or only stored matrices.
+  virtual bool ReadsWindowedGemmOperands() const { return false; }
+
   // OK when this machine and build can run the backend's code; otherwise one line for the user
   // ("--device cuda: no CUDA device found (...)").
   virtual absl::Status CheckAvailable() const = 0;

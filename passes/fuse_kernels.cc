@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cassert>
 #include <map>
+#include <optional>
 #include <queue>
 #include <set>
 #include <string>
@@ -13,6 +14,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "ir/op_registry.h"
+#include "ir/windowed_operand.h"
 #include "passes/fusion_decision.h"
 
 namespace kiln::passes {
@@ -74,6 +76,7 @@ std::string NodeLabel(const Graph& graph, NodeId id) {
 
 FusionDecision Forbid(std::string reason) { return FusionDecision::Forbid(std::move(reason)); }
 
+
 class Fuser {
  public:
   Fuser(const Graph& graph, FusionOptions options)
@@ -95,12 +98,13 @@ class Fuser {
         needs_buffer_[operand] = true;
       }
     }
+    if (options_.windowed_gemm_operands && !options_.one_op_per_kernel) ChooseWindowedOperands();
   }
 
   absl::StatusOr<std::vector<Kernel>> Run() {
     for (NodeId id = graph_.size() - 1; id >= 0; --id) {
       const Node& n = graph_.node(id);
-      if (IsLeaf(n) || IsAlias(n)) continue;
+      if (IsLeaf(n) || IsAlias(n) || recomputed_[id]) continue;
       if (IsInlinedGenerator(n) && !must_store_[id] && !needs_buffer_[id]) continue;
       if (ShouldRecompute(n)) {
         recomputed_[id] = true;
@@ -120,6 +124,65 @@ class Fuser {
   }
 
   std::string Label(NodeId id) const { return NodeLabel(graph_, id); }
+
+  // Operand `i` of `matmul` as a matrix the GEMM can read from the window op's input, or nullopt.
+  std::optional<ir::WindowedOperand> WindowedOperandOf(const Node& matmul, int i) const {
+    if (matmul.attrs.GetInt(i == 0 ? "transpose_a" : "transpose_b", 0) != 0) return std::nullopt;
+    std::optional<ir::WindowedOperand> w = ir::ResolveWindowedOperand(graph_, matmul.operands[i]);
+    // Offsets are 32-bit in the generated code.
+    constexpr int64_t kMaxOffset = int64_t{1} << 31;
+    if (!w || w->contiguous_run % ir::kWindowedColumnRun != 0 ||
+        graph_.node(w->source).type.num_elements() >= kMaxOffset) {
+      return std::nullopt;
+    }
+    return w;
+  }
+
+  // Window ops every one of whose users is a GEMM that can read it windowed are not stored: each
+  // GEMM computes them (their views and index maps too) as addresses into the source, which is.
+  void ChooseWindowedOperands() {
+    std::map<NodeId, std::vector<ir::WindowedOperand>> by_window;
+    for (const Node& n : graph_.nodes()) {
+      if (!ir::OpOf(n).Has(ir::kContraction)) continue;
+      for (int i = 0; i < 2; ++i) {
+        if (auto w = WindowedOperandOf(n, i)) by_window[w->window].push_back(std::move(*w));
+      }
+    }
+    for (const auto& [window, operands] : by_window) {
+      std::set<NodeId> addressed, readers;
+      for (const ir::WindowedOperand& w : operands) {
+        addressed.insert(w.addressed.begin(), w.addressed.end());
+      }
+      for (NodeId id = 0; id < graph_.size(); ++id) {
+        if (!ir::OpOf(graph_.node(id)).Has(ir::kContraction)) continue;
+        for (NodeId operand : graph_.node(id).operands) {
+          if (addressed.count(operand)) readers.insert(id);
+        }
+      }
+      bool all_windowed = true;
+      for (NodeId id : addressed) {
+        all_windowed &= !must_store_[id];
+        for (NodeId user : users_[id]) {
+          all_windowed &= addressed.count(user) > 0 || readers.count(user) > 0;
+        }
+      }
+      // A GEMM reading one of them stored (an operand it cannot read windowed) needs it stored.
+      for (NodeId reader : readers) {
+        const Node& mm = graph_.node(reader);
+        for (int i = 0; i < 2; ++i) {
+          if (addressed.count(mm.operands[i]) && !WindowedOperandOf(mm, i)) all_windowed = false;
+        }
+      }
+      if (!all_windowed) continue;
+      for (NodeId id : addressed) {
+        recomputed_[id] = true;
+        needs_buffer_[id] = false;
+      }
+      const NodeId source = operands.front().source;
+      needs_buffer_[source] = true;
+      windowed_reader_[source] = window;
+    }
+  }
 
   // Puts `n` into its users' kernel when that is legal and cheap, else starts a kernel and
   // records why `n` could not join.
@@ -190,6 +253,10 @@ class Fuser {
 
   // Names the user that reads `n` from memory (a matmul, a window op or a reshape view).
   std::string BufferReason(const Node& n) const {
+    if (auto it = windowed_reader_.find(n.id); it != windowed_reader_.end()) {
+      return absl::StrCat(Label(it->second),
+                          " is read by GEMMs at addresses in the producer's buffer");
+    }
     for (NodeId user : users_[n.id]) {
       const ir::OpDef& def = ir::OpOf(graph_.node(user));
       if (def.Has(ir::kAlias)) return absl::StrCat(Label(user), " views the producer's buffer");
@@ -483,7 +550,9 @@ class Fuser {
   std::vector<bool> must_store_;   // Graph outputs and update values.
   std::vector<bool> is_update_value_;  // Written over a persistent tensor at the step's end.
   std::vector<bool> needs_buffer_; // Read by a matmul or viewed by a reshape.
-  std::vector<bool> recomputed_;   // Cheap nodes recomputed inside each consumer kernel.
+  std::vector<bool> recomputed_;   // Cheap nodes recomputed inside each consumer kernel, and
+                                   // windowed GEMM operands computed as addresses in each GEMM.
+  std::map<NodeId, NodeId> windowed_reader_;  // Source -> the window op GEMMs read through it.
   std::vector<std::string> not_fused_;  // Why a node roots a kernel rather than join its users'.
   std::vector<Kernel> kernels_;
 };

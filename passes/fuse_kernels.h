@@ -2,7 +2,10 @@
 //   - elementwise and index-map chains become one loop kernel, with several outputs when their
 //     results are all needed (one Adam update = one kernel writing p, m and v);
 //   - elementwise producers of a reduction are computed inside the reduction's loop;
-//   - elementwise consumers of a matmul (bias, ReLU) become the GEMM's epilogue.
+//   - elementwise consumers of a matmul (bias, ReLU) become the GEMM's epilogue;
+//   - a matmul operand that is a window op's output read as a matrix (a convolution's patches)
+//     is computed inside the GEMM as addresses into the window op's input, when every user of
+//     the window op can read it so.
 // Every producer that does not join its consumers records why (a FusionDecision's reason) in the
 // consuming kernels' `unfused_inputs`.
 // Constants and iotas are recomputed inside every kernel that uses them; reshapes are views.
@@ -22,6 +25,10 @@ struct FusionOptions {
   // Every op in a kernel of its own, its value stored: slower, but every intermediate value can
   // be inspected (the trainer's replay that names the op behind a non-finite value).
   bool one_op_per_kernel = false;
+  // A GEMM may read a window op's output (a convolution's patches) straight from the window
+  // op's input, at computed addresses (ir/windowed_operand.h), so the patches are never stored.
+  // Off for backends whose GEMMs read only stored matrices (a vendor library's).
+  bool windowed_gemm_operands = true;
 };
 
 // Kernels in a valid execution order: producers first, and every reader of a persistent tensor

@@ -257,6 +257,7 @@ absl::Status Bench(const std::vector<std::string>& args) {
   KILN_ASSIGN_OR_RETURN(ir::TrainConfig train, frontend::LowerTrainConfig(ast));
   CompileOptions options;
   options.entries = {{flags.training, flags.batch_size.value_or(train.batch_size)}};
+  options.fusion.windowed_gemm_operands = backend->ReadsWindowedGemmOperands();
   const int64_t batch = options.entries[0].batch_size;
   KILN_ASSIGN_OR_RETURN(CompiledModel compiled, CompileModel(ast, train, options));
   const codegen::LoadOptions load{

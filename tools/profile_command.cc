@@ -35,6 +35,7 @@ absl::Status Profile(const std::vector<std::string>& args) {
 
   CompileOptions options;
   options.entries = {{training, batch.value_or(train.batch_size)}};
+  options.fusion.windowed_gemm_operands = backend->ReadsWindowedGemmOperands();
   const int64_t batch_size = options.entries[0].batch_size;
   KILN_ASSIGN_OR_RETURN(CompiledModel compiled, CompileModel(ast, train, options));
   KILN_ASSIGN_OR_RETURN(

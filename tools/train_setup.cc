@@ -17,6 +17,7 @@
 #include "runtime/data_sources.h"
 #include "runtime/init_weights.h"
 #include "support/source_location.h"
+#include "tools/backend_registry.h"
 #include "support/status.h"
 
 namespace kiln::tools {
@@ -98,6 +99,9 @@ absl::StatusOr<PreparedTraining> PrepareTraining(const CommandLine& line,
   KILN_RETURN_IF_ERROR(ApplyOverrides(line, p.train));
   const int world = ranks.world;
   p.train.data_parallel = world > 1;
+  KILN_ASSIGN_OR_RETURN(const codegen::Backend* backend,
+                        FindBackend(line.String("device").value_or("cpu")));
+  p.options.fusion.windowed_gemm_operands = backend->ReadsWindowedGemmOperands();
   // Model errors first: they should not wait for (or be hidden behind) loading the data.
   KILN_RETURN_IF_ERROR(
       CompileEntryProgram(p.ast, p.train, {true, p.train.batch_size}, CompileOptions()).status());

@@ -50,6 +50,7 @@ absl::StatusOr<HostProgram> LoadOnHost(const codegen::CompiledModel& model, uint
 class CpuBackend : public codegen::Backend {
  public:
   std::string_view name() const override { return "cpu"; }
+  bool ReadsWindowedGemmOperands() const override { return true; }
   absl::Status CheckAvailable() const override { return absl::OkStatus(); }
   std::vector<codegen::EmitFormat> emit_formats() const override;
   absl::StatusOr<std::string> Emit(const codegen::CompiledModel& model, std::string_view format,

@@ -1,5 +1,6 @@
 #include "codegen/cpu/kernel_emitter.h"
 
+#include <algorithm>
 #include <functional>
 #include <map>
 #include <optional>
@@ -14,6 +15,7 @@
 #include "codegen/fused_evaluator.h"
 #include "codegen/loop_order.h"
 #include "ir/op_registry.h"
+#include "ir/windowed_operand.h"
 #include "llvm/IR/IRBuilder.h"
 
 namespace kiln::cpu {
@@ -298,8 +300,27 @@ absl::StatusOr<EmittedKernel> EmitMatmulKernel(KernelContext& k) {
   shape.m = mm.type.shape[0];
   shape.n = mm.type.shape[1];
   shape.k = shape.transpose_a ? a_shape[0] : a_shape[1];
-  shape.a_slot = k.Slot(mm.operands[0]);
-  shape.b_slot = k.Slot(mm.operands[1]);
+  // An operand computed inside the kernel is a windowed one (passes/fuse_kernels.cc): read it
+  // from its source's buffer at the offsets that resolve it.
+  MatrixOffsets offsets[2];
+  int slots[2];
+  for (int i = 0; i < 2; ++i) {
+    const NodeId operand = mm.operands[i];
+    if (std::find(kernel.nodes.begin(), kernel.nodes.end(), operand) == kernel.nodes.end()) {
+      slots[i] = k.Slot(operand);
+      continue;
+    }
+    std::optional<ir::WindowedOperand> w = ir::ResolveWindowedOperand(k.graph(), operand);
+    if (!w || mm.attrs.GetInt(i == 0 ? "transpose_a" : "transpose_b") != 0) {
+      return absl::InternalError(absl::StrCat("kernel ", kernel.name, " computes its matmul's operand ",
+                                              operand, ", which is not a windowed operand"));
+    }
+    slots[i] = k.Slot(w->source);
+    offsets[i] = {std::move(w->row_offsets), std::move(w->col_offsets)};
+    (i == 0 ? shape.a_offsets : shape.b_offsets) = &offsets[i];
+  }
+  shape.a_slot = slots[0];
+  shape.b_slot = slots[1];
   NodeId stored = kernel.outputs[0];
   shape.c_slot = k.Slot(stored);
 

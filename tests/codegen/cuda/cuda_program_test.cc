@@ -34,7 +34,9 @@ ir::KernelProgram Compile(const Case& c) {
   EXPECT_TRUE(ast.ok()) << ast.status();
   auto train = frontend::LowerTrainConfig(*ast);
   EXPECT_TRUE(train.ok()) << train.status();
-  auto program = tools::CompileEntryProgram(*ast, *train, {c.training, c.batch}, {});
+  tools::CompileOptions options;  // Fused as `--device cuda` fuses them.
+  options.fusion.windowed_gemm_operands = CudaBackend().ReadsWindowedGemmOperands();
+  auto program = tools::CompileEntryProgram(*ast, *train, {c.training, c.batch}, options);
   EXPECT_TRUE(program.ok()) << program.status();
   return *std::move(program);
 }
