@@ -21,6 +21,7 @@
 #include "ir/op_registry.h"
 #include "ir/ops/op_helpers.h"
 #include "ir/ops/window_geometry.h"
+#include "ir/windowed_operand.h"
 
 namespace kiln::ir {
 namespace {
@@ -150,6 +151,23 @@ NodeId DenseConvolution(GraphBuilder& b, NodeId x, NodeId w, const WindowGeometr
   return b.Reshape(y, {n * g.out_h * g.out_w, oc});
 }
 
+// x [N,C,H,W] zero-padded by pad_h rows and pad_w columns on each side, stored channels last
+// ([N,H',W',C], viewed as NCHW). im2col of it needs no padding, so it reads no fill and its
+// patches split into a row part and a column part (ir/windowed_operand.h): the GEMMs then read
+// them from this copy at computed addresses, and the patches (9x the input for a 3x3 kernel) are
+// never stored. Only for channel counts whose patch rows come in runs of whole vectors
+// (kWindowedColumnRun): elsewhere (a first convolution's single channel) the patches are stored
+// anyway, and padding inside im2col spares this copy. x is usually the previous GEMM's NHWC
+// result viewed as NCHW, so the copy reads it in order.
+NodeId PaddedChannelsLast(GraphBuilder& b, NodeId x, int64_t pad_h, int64_t pad_w) {
+  const Shape s = b.type(x).shape;
+  NodeId padded = b.Op("pad", {b.Transpose(x, {0, 2, 3, 1})},
+                       {{"lo", std::vector<int64_t>{0, pad_h, pad_w, 0}},
+                        {"shape", std::vector<int64_t>{s[0], s[2] + 2 * pad_h, s[3] + 2 * pad_w,
+                                                       s[1]}}});
+  return b.Transpose(padded, {0, 3, 1, 2});
+}
+
 // [N*OH*OW, OC] (NHWC) plus the bias, viewed as the NCHW result.
 NodeId ToNchwOutput(GraphBuilder& b, const Node& node, NodeId y, int64_t n, const Shape& out) {
   if (node.operands.size() == 3) y = b.Add(y, node.operands[2]);
@@ -180,6 +198,11 @@ NodeId ExpandConv2d(GraphBuilder& b, const Node& node, bool) {
   if (groups == 1 && DenseIsCheaper(live.geometry, n, cg, oc)) {
     return ToNchwOutput(b, node, DenseConvolution(b, x, w, live.geometry), n, out);
   }
+  const bool windowable = cg % kWindowedColumnRun == 0;  // Patch rows in runs of whole vectors.
+  if (windowable && (live.geometry.pad_h > 0 || live.geometry.pad_w > 0)) {
+    x = PaddedChannelsLast(b, x, live.geometry.pad_h, live.geometry.pad_w);
+    window.Set("padding", std::vector<int64_t>{0, 0});
+  }
   const int64_t rows = n * out[2] * out[3], patch = cg * kh * kw, ocg = oc / groups;
   // Patches with the channel innermost (ir/ops/window_ops.cc says why) need the weight in their
   // order, [OC, KH, KW, C/groups]: a copy of the weight each step, and of its gradient back. That
@@ -194,7 +217,7 @@ NodeId ExpandConv2d(GraphBuilder& b, const Node& node, bool) {
   for (int64_t group = 0; group < groups; ++group) {
     NodeId xg = x, wg = wm;
     if (groups > 1) {
-      Shape stops = x_shape;
+      Shape stops = b.type(x).shape;  // Padded, where padding was.
       stops[1] = (group + 1) * cg;
       xg = b.Op("slice", {x},
                 {{"starts", std::vector<int64_t>{0, group * cg, 0, 0}},
