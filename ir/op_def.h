@@ -12,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "ir/graph.h"
+#include "ir/ops/window_geometry.h"
 #include "ir/scalar_builder.h"
 
 namespace kiln::ir {
@@ -116,6 +117,20 @@ struct SplitReads {
 using SplitReadsFn = std::function<std::optional<SplitReads>(
     const Node&, std::span<const TensorType> operands, int lead)>;
 
+// For kWindow ops that copy a box of their operand unchanged (slice with unit steps): the box's
+// first corner, one entry per dim (its extent is the output's shape). nullopt otherwise.
+using BoxStartFn = std::function<std::optional<std::vector<int64_t>>(const Node&)>;
+
+// For kWindow ops that sum the patches of a window back into the image they were taken from
+// (col2im): that window over the image and where the patches and the image keep their channel.
+// A pass can then compute such a sum as a convolution (passes/convolve_input_gradients.h).
+struct PatchSum {
+  WindowGeometry window;        // in_h/in_w: the image's; out_h/out_w: the patch grid's.
+  bool channels_last = false;   // The image is [N,H,W,C] (else [N,C,H,W]).
+  bool channel_major = false;   // The patches are [N,OH,OW,C,KH,KW] (else [N,OH,OW,KH,KW,C]).
+};
+using PatchSumFn = std::function<std::optional<PatchSum>(const Node&)>;
+
 // A classification loss's reading of its operands: the class each sample is predicted to be and
 // the class its target names, both i64 [N], and the probabilities its scores imply, f32 [N, C]
 // (binary losses: [N, 1], the positive class). Evaluation counts accuracy from the first two;
@@ -145,6 +160,8 @@ struct OpDef {
   ComposeFn compose;            // Ops that fold a chain of themselves into one.
   CopyRunsFn copy_runs;         // Data-movement kWindow ops whose output is a few copied runs.
   SplitReadsFn split_reads;     // kWindow ops whose reads split into row and column parts.
+  BoxStartFn box_start;         // kWindow ops that copy a box of their operand (slice).
+  PatchSumFn patch_sum;         // kWindow ops that sum patches back into an image (col2im).
   LibraryEpilogue library_epilogue = LibraryEpilogue::kNone;
 
   bool Has(Trait t) const { return (traits & t) != 0; }

@@ -264,6 +264,12 @@ const OpDef kCol2Im = {
       return {g.b.Op("im2col", {grad}, attrs)};
     },
     .emit_window = EmitCol2Im,
+    .patch_sum = [](const Node& node) -> std::optional<PatchSum> {
+      std::vector<int64_t> size = node.attrs.GetInts("input_size");
+      auto g = WindowGeometry::FromAttrs(node.attrs, size[0], size[1]);
+      if (!g.ok()) return std::nullopt;
+      return PatchSum{*g, ChannelsLast(node.attrs), PatchLayout(node.attrs).c != 5};
+    },
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -342,6 +348,13 @@ const OpDef kSlice = {
         at.push_back(PlusConst(b, TimesConst(b, in.coords[d], steps[d]), starts[d]));
       }
       return in.load(0, at, std::nullopt, 0.0);
+    },
+    .box_start = [](const Node& node) -> std::optional<std::vector<int64_t>> {
+      const std::vector<int64_t> steps = node.attrs.GetInts("steps");
+      if (std::any_of(steps.begin(), steps.end(), [](int64_t s) { return s != 1; })) {
+        return std::nullopt;
+      }
+      return node.attrs.GetInts("starts");
     },
 };
 
