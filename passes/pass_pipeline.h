@@ -6,11 +6,11 @@
 //   pipeline.Add("cse", EliminateCommonSubexpressions);
 //   pipeline.Add("dce", EliminateDeadCode);
 //   pipeline.Disable("cse");          // e.g. from a --disable-pass flag
-//   pipeline.set_dump(&std::cerr);    // "// after fold-constants" + the printed graph
+//   pipeline.set_dump(&std::cerr);    // "// after cse" + the printed graph
 //   KILN_RETURN_IF_ERROR(pipeline.Run(graph));
 //
-// Passes are named from one table, passes/pass_registry.h; Simplify (fold-constants, cse, dce
-// to a fixed point) is the pipeline `kiln compile` runs and `kiln opt --passes=simplify` names.
+// Passes are named from one table, passes/pass_registry.h; Simplify (convolve-input-gradients,
+// fold-constants, cse, dce to a fixed point) is the pipeline `kiln compile` runs and `kiln opt --passes=simplify` names.
 #ifndef KILN_PASSES_PASS_PIPELINE_H_
 #define KILN_PASSES_PASS_PIPELINE_H_
 
@@ -75,9 +75,10 @@ struct SimplifyOptions {
   int max_rounds = 8;
 };
 
-// THE simplification pipeline ("simplify"): constant folding, CSE and DCE, in that order, run
-// as a PassPipeline (verified after every pass) until a round changes nothing. CSE exposes folds
-// (x*1 once two constants merge) and DCE cleans up after both. Returns whether anything changed.
+// THE simplification pipeline ("simplify"): convolution input gradients as convolutions,
+// constant folding, CSE and DCE, in that order, run as a PassPipeline (verified after every pass)
+// until a round changes nothing. CSE exposes folds (x*1 once two constants merge) and DCE cleans
+// up after all of them (the patch gradients the first pass leaves unused). Returns whether anything changed.
 absl::StatusOr<bool> Simplify(ir::Graph& graph, const SimplifyOptions& options = {});
 
 }  // namespace kiln::passes

@@ -8,6 +8,7 @@
 #include "passes/autodiff.h"
 #include "passes/common_subexpression_elimination.h"
 #include "passes/constant_folding.h"
+#include "passes/convolve_input_gradients.h"
 #include "passes/data_parallel.h"
 #include "passes/dead_code_elimination.h"
 #include "passes/expand_composites.h"
@@ -37,6 +38,7 @@ void AppendReport(std::string* reports, absl::string_view pass, const std::strin
   if (reports != nullptr) absl::StrAppend(reports, "// ", pass, "\n", report);
 }
 
+GraphPass MakeConvolveInputGradients(const PassContext&) { return ConvolveInputGradients; }
 GraphPass MakeFoldConstants(const PassContext&) { return FoldConstants; }
 GraphPass MakeCse(const PassContext&) { return EliminateCommonSubexpressions; }
 GraphPass MakeDce(const PassContext&) { return EliminateDeadCode; }
@@ -86,11 +88,15 @@ constexpr RegisteredPass kPasses[] = {
      MakeDataParallel},
     {"training-step", "build the SGD training step of a graph with a `loss` output",
      MakeTrainingStep},
+    {"convolve-input-gradients",
+     "compute a stride-1 convolution's input gradient as a convolution, not a patch sum",
+     MakeConvolveInputGradients},
     {"fold-constants", "fold constant elementwise ops and exact algebraic identities",
      MakeFoldConstants},
     {"cse", "merge nodes computing the same value", MakeCse},
     {"dce", "drop nodes no output or update needs", MakeDce},
-    {"simplify", "fold-constants, cse, dce until nothing changes", MakeSimplify},
+    {"simplify", "convolve-input-gradients, fold-constants, cse, dce until nothing changes",
+     MakeSimplify},
     {"fuse", "report the kernels fusion makes (graph unchanged)", MakeFuse},
     {"plan-memory", "report the buffer plan of the fused kernels (graph unchanged)",
      MakePlanMemory},

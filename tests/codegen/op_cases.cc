@@ -262,6 +262,13 @@ std::vector<GradCase> CompositeCases() {
                    {{"padding", int64_t{1}}}});
   cases.push_back({"conv2d", "stride2_two_pixels_drops_a_tap", {{{2, 3, 2, 2}}, {{5, 3, 3, 3}}},
                    {{"stride", int64_t{2}}, {"padding", int64_t{1}}}});
+  // 16 channels: a padded channels-last copy whose patches the GEMMs read unstored
+  // (ir/windowed_operand.h); at stride 1 the input gradient is itself such a convolution
+  // (passes/convolve_input_gradients.h).
+  cases.push_back({"conv2d", "windowed_16_channels", {{{2, 16, 4, 4}}, {{16, 16, 3, 3}}, {{16}}},
+                   {{"padding", int64_t{1}}}});
+  cases.push_back({"conv2d", "windowed_stride2", {{{1, 16, 5, 5}}, {{16, 16, 3, 3}}},
+                   {{"stride", int64_t{2}}, {"padding", int64_t{1}}}});
   cases.push_back({"conv2d", "groups2", {{{1, 4, 5, 5}}, {{6, 2, 3, 3}}, {{6}}},
                    {{"groups", int64_t{2}}, {"padding", int64_t{1}}, {"stride", int64_t{2}}}});
   // Distinct values: the window maximum is unique, so the difference quotient is defined.

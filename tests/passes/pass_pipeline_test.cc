@@ -224,15 +224,15 @@ TEST(SimplifyTest, DumpsEveryPassOfEveryRound) {
   ir::Graph graph = Parse(kTwoEqualProducts);
   std::ostringstream dump;
   ASSERT_TRUE(Simplify(graph, {.dump = &dump}).ok());
-  // Round 1 merges the muls, round 2 changes nothing: two rounds of three passes.
+  // Round 1 merges the muls, round 2 changes nothing: two rounds of four passes.
   const std::string text = dump.str();
-  EXPECT_TRUE(absl::StartsWith(text, "// after fold-constants\ngraph g {")) << text;
+  EXPECT_TRUE(absl::StartsWith(text, "// after convolve-input-gradients\ngraph g {")) << text;
   int dumps = 0;
   for (size_t at = text.find("// after "); at != std::string::npos;
        at = text.find("// after ", at + 1)) {
     ++dumps;
   }
-  EXPECT_EQ(dumps, 6) << text;
+  EXPECT_EQ(dumps, 8) << text;
 }
 
 }  // namespace

@@ -1,0 +1,138 @@
+#include "passes/convolve_input_gradients.h"
+
+#include <optional>
+#include <vector>
+
+#include "ir/graph_builder.h"
+#include "ir/op_registry.h"
+
+namespace kiln::passes {
+namespace {
+
+using ir::Graph;
+using ir::Node;
+using ir::NodeId;
+using ir::Shape;
+
+// dx = box(sum of the patches of gradient @ weight): what the rewrite needs of one match.
+struct Match {
+  NodeId gradient = ir::kNoNode;  // [N*OH*OW, OC]
+  NodeId weight = ir::kNoNode;    // [OC, KH*KW*C], or [KH*KW*C, OC] when transposed.
+  bool weight_transposed = false;
+  int64_t n = 0, oh = 0, ow = 0, oc = 0, kh = 0, kw = 0, c = 0;
+  int64_t h = 0, w = 0;           // The box's height and width.
+  int64_t top = 0, left = 0;      // Where dy's first row and column land in its padded copy.
+};
+
+std::optional<Match> MatchBox(const Graph& graph, const Node& box,
+                              const std::vector<std::vector<NodeId>>& users) {
+  const ir::OpDef& box_def = ir::OpOf(box);
+  if (!box_def.box_start || box.type.rank() != 4) return std::nullopt;
+  const std::optional<std::vector<int64_t>> starts = box_def.box_start(box);
+  const Node& sum = graph.node(box.operands[0]);
+  const ir::OpDef& sum_def = ir::OpOf(sum);
+  if (!starts || !sum_def.patch_sum || users[sum.id].size() != 1) return std::nullopt;
+  const std::optional<ir::PatchSum> patches = sum_def.patch_sum(sum);
+  if (!patches || !patches->channels_last || patches->channel_major) return std::nullopt;
+  const ir::WindowGeometry& g = patches->window;
+  if (g.stride_h != 1 || g.stride_w != 1 || g.dilation_h != 1 || g.dilation_w != 1 ||
+      g.pad_h != 0 || g.pad_w != 0 || g.kernel_h * g.kernel_w == 1) {
+    return std::nullopt;
+  }
+  NodeId product = sum.operands[0];
+  while (ir::OpOf(graph.node(product)).Has(ir::kAlias)) product = graph.node(product).operands[0];
+  const Node& mm = graph.node(product);
+  if (!ir::OpOf(mm).Has(ir::kContraction) || mm.attrs.GetInt("transpose_a", 0) != 0) {
+    return std::nullopt;
+  }
+  const Shape& image = sum.type.shape;  // [N, Hp, Wp, C]
+  const Shape& kept = box.type.shape;   // [N, H, W, C]
+  Match m;
+  m.n = image[0];
+  m.c = image[3];
+  m.kh = g.kernel_h;
+  m.kw = g.kernel_w;
+  m.oh = g.out_h;
+  m.ow = g.out_w;
+  m.h = kept[1];
+  m.w = kept[2];
+  m.gradient = mm.operands[0];
+  m.weight = mm.operands[1];
+  m.weight_transposed = mm.attrs.GetInt("transpose_b", 0) != 0;
+  m.oc = graph.node(m.gradient).type.shape[1];
+  if ((*starts)[0] != 0 || (*starts)[3] != 0 || kept[0] != m.n || kept[3] != m.c ||
+      mm.type.shape != Shape{m.n * m.oh * m.ow, m.kh * m.kw * m.c}) {
+    return std::nullopt;
+  }
+  // Box row h sums dy rows h + start - kh; in dy padded by `top`, row h + kh' with kh' = KH-1-kh.
+  m.top = m.kh - 1 - (*starts)[1];
+  m.left = m.kw - 1 - (*starts)[2];
+  const int64_t bottom = m.h + m.kh - 1 - m.top - m.oh, right = m.w + m.kw - 1 - m.left - m.ow;
+  if (m.top < 0 || m.left < 0 || bottom < 0 || right < 0) return std::nullopt;
+  return m;
+}
+
+// The box as a convolution (the header's formula), built from the remapped gradient and weight.
+NodeId Convolve(ir::GraphBuilder& b, const Match& m, NodeId gradient, NodeId weight) {
+  NodeId dy = b.Reshape(gradient, {m.n, m.oh, m.ow, m.oc});
+  const Shape padded = {m.n, m.h + m.kh - 1, m.w + m.kw - 1, m.oc};
+  if (padded != b.type(dy).shape) {
+    dy = b.Op("pad", {dy}, {{"lo", std::vector<int64_t>{0, m.top, m.left, 0}}, {"shape", padded}});
+  }
+  NodeId patches = b.Op("im2col", {b.Transpose(dy, {0, 3, 1, 2})},
+                        {{"kernel", std::vector<int64_t>{m.kh, m.kw}}});
+  NodeId rows = b.Reshape(patches, {m.n * m.h * m.w, m.kh * m.kw * m.oc});
+  // The weight as [OC, KH, KW, C], then its taps last to first, each [OC, C], stacked.
+  NodeId taps = m.weight_transposed
+                    ? b.Transpose(b.Reshape(weight, {m.kh, m.kw, m.c, m.oc}), {3, 0, 1, 2})
+                    : b.Reshape(weight, {m.oc, m.kh, m.kw, m.c});
+  std::vector<NodeId> reversed;
+  for (int64_t i = m.kh - 1; i >= 0; --i) {
+    for (int64_t j = m.kw - 1; j >= 0; --j) {
+      NodeId tap = b.Op("slice", {taps},
+                        {{"starts", std::vector<int64_t>{0, i, j, 0}},
+                         {"stops", std::vector<int64_t>{m.oc, i + 1, j + 1, m.c}},
+                         {"steps", std::vector<int64_t>{1, 1, 1, 1}}});
+      reversed.push_back(b.Reshape(tap, {m.oc, m.c}));
+    }
+  }
+  NodeId flipped = b.Op("concat", reversed, {{"dim", int64_t{0}}});
+  return b.Reshape(b.MatMul(rows, flipped), {m.n, m.h, m.w, m.c});
+}
+
+}  // namespace
+
+absl::StatusOr<bool> ConvolveInputGradients(Graph& graph) {
+  const std::vector<std::vector<NodeId>> users = graph.Users();
+  std::vector<std::optional<Match>> matches(graph.size());
+  bool any = false;
+  for (const Node& node : graph.nodes()) {
+    matches[node.id] = MatchBox(graph, node, users);
+    any |= matches[node.id].has_value();
+  }
+  if (!any) return false;
+  // Rebuild in order, each match replaced at its own position so topological order holds; the
+  // patch gradient and its sum lose their last user and are left to dead code elimination.
+  Graph rebuilt;
+  rebuilt.name = graph.name;
+  ir::GraphBuilder b(rebuilt);
+  std::vector<NodeId> remap(graph.size(), ir::kNoNode);
+  for (const Node& original : graph.nodes()) {
+    if (const std::optional<Match>& m = matches[original.id]) {
+      b.set_loc(original.loc);
+      remap[original.id] = Convolve(b, *m, remap[m->gradient], remap[m->weight]);
+      if (!b.status().ok()) return b.status();
+      rebuilt.mutable_node(remap[original.id]).name = original.name;
+      continue;
+    }
+    Node node = original;
+    for (NodeId& operand : node.operands) operand = remap[operand];
+    remap[original.id] = rebuilt.Add(std::move(node));
+  }
+  for (auto& [name, id] : graph.outputs) rebuilt.outputs.emplace_back(name, remap[id]);
+  for (const ir::Update& u : graph.updates) rebuilt.updates.push_back({remap[u.target], remap[u.value]});
+  graph = std::move(rebuilt);
+  return true;
+}
+
+}  // namespace kiln::passes
