@@ -20,8 +20,8 @@ struct Match {
   NodeId weight = ir::kNoNode;    // [OC, KH*KW*C], or [KH*KW*C, OC] when transposed.
   bool weight_transposed = false;
   int64_t n = 0, oh = 0, ow = 0, oc = 0, kh = 0, kw = 0, c = 0;
-  int64_t h = 0, w = 0;           // The box's height and width.
-  int64_t top = 0, left = 0;      // Where dy's first row and column land in its padded copy.
+  int64_t h = 0, w = 0;       // The box's height and width.
+  int64_t top = 0, left = 0;  // Where dy's first row and column land in its padded copy.
 };
 
 std::optional<Match> MatchBox(const Graph& graph, const Node& box,
@@ -82,21 +82,19 @@ NodeId Convolve(ir::GraphBuilder& b, const Match& m, NodeId gradient, NodeId wei
   NodeId patches = b.Op("im2col", {b.Transpose(dy, {0, 3, 1, 2})},
                         {{"kernel", std::vector<int64_t>{m.kh, m.kw}}});
   NodeId rows = b.Reshape(patches, {m.n * m.h * m.w, m.kh * m.kw * m.oc});
-  // The weight as [OC, KH, KW, C], then its taps last to first, each [OC, C], stacked.
-  NodeId taps = m.weight_transposed
-                    ? b.Transpose(b.Reshape(weight, {m.kh, m.kw, m.c, m.oc}), {3, 0, 1, 2})
-                    : b.Reshape(weight, {m.oc, m.kh, m.kw, m.c});
-  std::vector<NodeId> reversed;
-  for (int64_t i = m.kh - 1; i >= 0; --i) {
-    for (int64_t j = m.kw - 1; j >= 0; --j) {
-      NodeId tap = b.Op("slice", {taps},
-                        {{"starts", std::vector<int64_t>{0, i, j, 0}},
-                         {"stops", std::vector<int64_t>{m.oc, i + 1, j + 1, m.c}},
-                         {"steps", std::vector<int64_t>{1, 1, 1, 1}}});
-      reversed.push_back(b.Reshape(tap, {m.oc, m.c}));
-    }
-  }
-  NodeId flipped = b.Op("concat", reversed, {{"dim", int64_t{0}}});
+  // The weight as [OC, KH*KW, C], its taps gathered last to first (index KH*KW-1 - tap, from
+  // an iota: one loop kernel), then stacked tap-major as [KH*KW*OC, C].
+  const int64_t taps = m.kh * m.kw;
+  NodeId by_tap = m.weight_transposed
+                      ? b.Reshape(b.Transpose(b.Reshape(weight, {taps, m.c, m.oc}), {2, 0, 1}),
+                                  {m.oc, taps, m.c})
+                      : b.Reshape(weight, {m.oc, taps, m.c});
+  const Shape gathered = {m.oc, taps, m.c};
+  NodeId last_first =
+      b.Cast(b.Sub(b.Scalar(static_cast<double>(taps - 1)), b.Iota(gathered, 1, ir::DType::kF32)),
+             ir::DType::kI64);
+  NodeId reversed = b.Op("gather", {by_tap, last_first}, {{"dim", int64_t{1}}});
+  NodeId flipped = b.Reshape(b.Transpose(reversed, {1, 0, 2}), {taps * m.oc, m.c});
   return b.Reshape(b.MatMul(rows, flipped), {m.n, m.h, m.w, m.c});
 }
 
@@ -130,7 +128,8 @@ absl::StatusOr<bool> ConvolveInputGradients(Graph& graph) {
     remap[original.id] = rebuilt.Add(std::move(node));
   }
   for (auto& [name, id] : graph.outputs) rebuilt.outputs.emplace_back(name, remap[id]);
-  for (const ir::Update& u : graph.updates) rebuilt.updates.push_back({remap[u.target], remap[u.value]});
+  for (const ir::Update& u : graph.updates)
+    rebuilt.updates.push_back({remap[u.target], remap[u.value]});
   graph = std::move(rebuilt);
   return true;
 }
