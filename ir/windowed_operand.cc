@@ -54,9 +54,10 @@ std::optional<StridedView> ResolveStrides(const Graph& graph, NodeId id) {
 }
 
 // Offsets of every index of `dims` (row-major), given the operand coordinates each one reads.
-std::vector<int64_t> Offsets(std::span<const int64_t> dims,
-                             const std::function<std::vector<int64_t>(std::span<const int64_t>)>& at,
-                             const std::vector<int64_t>& strides) {
+std::vector<int64_t> Offsets(
+    std::span<const int64_t> dims,
+    const std::function<std::vector<int64_t>(std::span<const int64_t>)>& at,
+    const std::vector<int64_t>& strides) {
   const int64_t count = std::accumulate(dims.begin(), dims.end(), int64_t{1}, std::multiplies<>());
   std::vector<int64_t> offsets(count);
   std::vector<int64_t> index(dims.size(), 0);

@@ -10,7 +10,8 @@
 //   KILN_RETURN_IF_ERROR(pipeline.Run(graph));
 //
 // Passes are named from one table, passes/pass_registry.h; Simplify (convolve-input-gradients,
-// fold-constants, cse, dce to a fixed point) is the pipeline `kiln compile` runs and `kiln opt --passes=simplify` names.
+// fold-constants, cse, dce to a fixed point) is the pipeline `kiln compile` runs and
+// `kiln opt --passes=simplify` names.
 #ifndef KILN_PASSES_PASS_PIPELINE_H_
 #define KILN_PASSES_PASS_PIPELINE_H_
 
@@ -78,7 +79,8 @@ struct SimplifyOptions {
 // THE simplification pipeline ("simplify"): convolution input gradients as convolutions,
 // constant folding, CSE and DCE, in that order, run as a PassPipeline (verified after every pass)
 // until a round changes nothing. CSE exposes folds (x*1 once two constants merge) and DCE cleans
-// up after all of them (the patch gradients the first pass leaves unused). Returns whether anything changed.
+// up after all of them (the patch gradients the first pass leaves unused). Returns whether
+// anything changed.
 absl::StatusOr<bool> Simplify(ir::Graph& graph, const SimplifyOptions& options = {});
 
 }  // namespace kiln::passes

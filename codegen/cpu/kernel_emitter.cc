@@ -312,8 +312,9 @@ absl::StatusOr<EmittedKernel> EmitMatmulKernel(KernelContext& k) {
     }
     std::optional<ir::WindowedOperand> w = ir::ResolveWindowedOperand(k.graph(), operand);
     if (!w || mm.attrs.GetInt(i == 0 ? "transpose_a" : "transpose_b") != 0) {
-      return absl::InternalError(absl::StrCat("kernel ", kernel.name, " computes its matmul's operand ",
-                                              operand, ", which is not a windowed operand"));
+      return absl::InternalError(absl::StrCat("kernel ", kernel.name,
+                                              " computes its matmul's operand ", operand,
+                                              ", which is not a windowed operand"));
     }
     slots[i] = k.Slot(w->source);
     offsets[i] = {std::move(w->row_offsets), std::move(w->col_offsets)};

@@ -295,7 +295,9 @@ std::shared_ptr<MatrixOffsets> PatchOffsets(int64_t channels) {
   auto offsets = std::make_shared<MatrixOffsets>();
   for (int64_t n = 0; n < 2; ++n) {
     for (int64_t oh = 0; oh < 4; ++oh) {
-      for (int64_t ow = 0; ow < 4; ++ow) offsets->rows.push_back(((n * 6 + oh) * 6 + ow) * channels);
+      for (int64_t ow = 0; ow < 4; ++ow) {
+        offsets->rows.push_back(((n * 6 + oh) * 6 + ow) * channels);
+      }
     }
   }
   for (int64_t kh = 0; kh < 3; ++kh) {

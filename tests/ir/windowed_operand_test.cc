@@ -17,13 +17,15 @@ namespace {
 // reshape to [N*OH*OW, patch] (the patch dims in `patch_shape` order).
 Graph ConvPatches(int64_t channels, const std::string& window, const std::string& patch_shape,
                   int64_t rows, int64_t cols) {
-  const std::string text = absl::StrFormat(R"(graph g {
+  const std::string text =
+      absl::StrFormat(R"(graph g {
   %%x = input() {dtype="f32", shape=[2,6,7,%d]} : f32[2,6,7,%d] name="x"
   %%v = transpose(%%x) {perm=[0,3,1,2]} : f32[2,%d,6,7]
   %%p = im2col(%%v) {%s} : f32[%s]
   %%m = reshape(%%p) {shape=[%d,%d]} : f32[%d,%d]
   outputs { m = %%m }
-})", channels, channels, channels, window, patch_shape, rows, cols, rows, cols);
+})",
+                      channels, channels, channels, window, patch_shape, rows, cols, rows, cols);
   absl::StatusOr<Graph> graph = ParseGraph(text);
   EXPECT_TRUE(graph.ok()) << graph.status() << "\n" << text;
   return graph.ok() ? *std::move(graph) : Graph();
@@ -49,7 +51,8 @@ TEST(WindowedOperandTest, OffsetsAreWhereIm2ColReads) {
               const int64_t row = (n * oh_count + oh) * ow_count + ow;
               const int64_t col = (kh * 3 + kw) * c + ch;
               const int64_t ih = oh + kh, iw = ow * 2 + kw * 2;
-              EXPECT_EQ(op->row_offsets[row] + op->col_offsets[col], ((n * h + ih) * w + iw) * c + ch)
+              EXPECT_EQ(op->row_offsets[row] + op->col_offsets[col],
+                        ((n * h + ih) * w + iw) * c + ch)
                   << "row " << row << " col " << col;
             }
           }
