@@ -76,7 +76,6 @@ std::string NodeLabel(const Graph& graph, NodeId id) {
 
 FusionDecision Forbid(std::string reason) { return FusionDecision::Forbid(std::move(reason)); }
 
-
 class Fuser {
  public:
   Fuser(const Graph& graph, FusionOptions options)
@@ -142,35 +141,32 @@ class Fuser {
   // GEMM computes them (their views and index maps too) as addresses into the source, which is.
   void ChooseWindowedOperands() {
     std::map<NodeId, std::vector<ir::WindowedOperand>> by_window;
+    std::set<std::pair<NodeId, int>> windowed;  // (matmul, operand index) read windowed.
     for (const Node& n : graph_.nodes()) {
       if (!ir::OpOf(n).Has(ir::kContraction)) continue;
       for (int i = 0; i < 2; ++i) {
-        if (auto w = WindowedOperandOf(n, i)) by_window[w->window].push_back(std::move(*w));
+        if (auto w = WindowedOperandOf(n, i)) {
+          windowed.insert({n.id, i});
+          by_window[w->window].push_back(std::move(*w));
+        }
       }
     }
     for (const auto& [window, operands] : by_window) {
-      std::set<NodeId> addressed, readers;
+      std::set<NodeId> addressed;
       for (const ir::WindowedOperand& w : operands) {
         addressed.insert(w.addressed.begin(), w.addressed.end());
       }
-      for (NodeId id = 0; id < graph_.size(); ++id) {
-        if (!ir::OpOf(graph_.node(id)).Has(ir::kContraction)) continue;
-        for (NodeId operand : graph_.node(id).operands) {
-          if (addressed.count(operand)) readers.insert(id);
-        }
-      }
+      // Outside the chain, only GEMM operands read windowed may use it: any other reader (a
+      // GEMM operand it cannot read so, a loop kernel) needs it stored.
       bool all_windowed = true;
       for (NodeId id : addressed) {
         all_windowed &= !must_store_[id];
         for (NodeId user : users_[id]) {
-          all_windowed &= addressed.count(user) > 0 || readers.count(user) > 0;
-        }
-      }
-      // A GEMM reading one of them stored (an operand it cannot read windowed) needs it stored.
-      for (NodeId reader : readers) {
-        const Node& mm = graph_.node(reader);
-        for (int i = 0; i < 2; ++i) {
-          if (addressed.count(mm.operands[i]) && !WindowedOperandOf(mm, i)) all_windowed = false;
+          if (addressed.count(user)) continue;
+          const Node& reader = graph_.node(user);
+          for (int i = 0; i < static_cast<int>(reader.operands.size()); ++i) {
+            if (reader.operands[i] == id) all_windowed &= windowed.count({user, i}) > 0;
+          }
         }
       }
       if (!all_windowed) continue;
