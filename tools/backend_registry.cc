@@ -51,15 +51,20 @@ const std::vector<const codegen::Backend*>& Backends() {
   return *backends;
 }
 
-absl::StatusOr<const codegen::Backend*> FindBackend(const std::string& name) {
-  std::vector<std::string> names;
+const codegen::Backend* BackendNamed(const std::string& name) {
   for (const codegen::Backend* backend : Backends()) {
-    if (backend->name() == name) {
-      KILN_RETURN_IF_ERROR(backend->CheckAvailable());
-      return backend;
-    }
-    names.emplace_back(backend->name());
+    if (backend->name() == name) return backend;
   }
+  return nullptr;
+}
+
+absl::StatusOr<const codegen::Backend*> FindBackend(const std::string& name) {
+  if (const codegen::Backend* backend = BackendNamed(name)) {
+    KILN_RETURN_IF_ERROR(backend->CheckAvailable());
+    return backend;
+  }
+  std::vector<std::string> names;
+  for (const codegen::Backend* backend : Backends()) names.emplace_back(backend->name());
   return absl::InvalidArgumentError(
       absl::StrCat("--device must be one of ", absl::StrJoin(names, ", "), ", got '", name, "'"));
 }

@@ -15,6 +15,10 @@ namespace kiln::tools {
 // too, so selecting it says why it cannot run rather than that it does not exist.
 const std::vector<const codegen::Backend*>& Backends();
 
+// The backend named `name` (the --device value), whether or not it can run here; null when none
+// is. For what does not need the device: how it fuses a model (`kiln compile --emit=fusion`).
+const codegen::Backend* BackendNamed(const std::string& name);
+
 // The backend named `name` (the --device value), available on this machine; otherwise a
 // one-line error ("--device must be one of cpu, cuda, got 'tpu'", "--device cuda: no CUDA device
 // found (...)").

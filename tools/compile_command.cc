@@ -56,10 +56,12 @@ absl::Status Compile(const std::vector<std::string>& args) {
   options.entries = {{mode == "train", batch.value_or(train.batch_size)}};
   if (auto pass = line.String("disable-pass")) options.disabled_passes.insert(*pass);
   if (line.Has("dump-passes")) options.dump_passes = &std::cerr;
-  // Kernels as the named backend fuses them (without --device, as the CPU does).
+  // Kernels as the named backend fuses them (without --device, as the CPU does), whether or not
+  // it can run here: the fusion dump needs no device. An unknown name fails below.
   if (auto device = line.String("device")) {
-    KILN_ASSIGN_OR_RETURN(const codegen::Backend* chosen, FindBackend(*device));
-    options.fusion.windowed_gemm_operands = chosen->ReadsWindowedGemmOperands();
+    if (const codegen::Backend* named = BackendNamed(*device)) {
+      options.fusion.windowed_gemm_operands = named->ReadsWindowedGemmOperands();
+    }
   }
   std::string output = line.String("output").value_or("");
 

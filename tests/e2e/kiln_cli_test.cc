@@ -262,6 +262,20 @@ TEST(KilnCliTest, FusionDumpShowsEpilogueAndOneKernelPerAdamUpdate) {
   }
 }
 
+// The CPU's GEMMs read the CNN's second convolution's patches from its padded input; the CUDA
+// backend's (cuBLASLt) read stored matrices, and `--device cuda` fuses for it, GPU or not.
+TEST(KilnCliTest, FusionDumpIsTheNamedBackendsOwn) {
+  const std::string windowed = "is read by GEMMs at addresses in the producer's buffer";
+  RunResult cpu = RunKiln({"compile", "examples/fashion_cnn.kiln", "--emit=fusion"});
+  ASSERT_TRUE(cpu.exited && cpu.exit_code == 0) << Describe(cpu);
+  EXPECT_NE(cpu.out.find(windowed), std::string::npos) << cpu.out;
+  RunResult cuda =
+      RunKiln({"compile", "examples/fashion_cnn.kiln", "--emit=fusion", "--device", "cuda"});
+  ASSERT_TRUE(cuda.exited && cuda.exit_code == 0) << Describe(cuda);
+  EXPECT_EQ(cuda.out.find(windowed), std::string::npos) << cuda.out;
+  EXPECT_NE(cuda.out.find("kernel "), std::string::npos) << cuda.out;
+}
+
 // Every producer another kernel reads says why it was not fused into its consumers.
 TEST(KilnCliTest, FusionDumpSaysWhyProducersWereNotFused) {
   RunResult r = RunKiln({"compile", "examples/fashion_mlp.kiln", "--emit=fusion"});
