@@ -5,6 +5,8 @@
 
 #include "ir/graph_builder.h"
 #include "ir/op_registry.h"
+#include "passes/rebuild_graph.h"
+#include "support/status.h"
 
 namespace kiln::passes {
 namespace {
@@ -109,28 +111,13 @@ absl::StatusOr<bool> ConvolveInputGradients(Graph& graph) {
     any |= matches[node.id].has_value();
   }
   if (!any) return false;
-  // Rebuild in order, each match replaced at its own position so topological order holds; the
-  // patch gradient and its sum lose their last user and are left to dead code elimination.
-  Graph rebuilt;
-  rebuilt.name = graph.name;
-  ir::GraphBuilder b(rebuilt);
-  std::vector<NodeId> remap(graph.size(), ir::kNoNode);
-  for (const Node& original : graph.nodes()) {
-    if (const std::optional<Match>& m = matches[original.id]) {
-      b.set_loc(original.loc);
-      remap[original.id] = Convolve(b, *m, remap[m->gradient], remap[m->weight]);
-      if (!b.status().ok()) return b.status();
-      rebuilt.mutable_node(remap[original.id]).name = original.name;
-      continue;
-    }
-    Node node = original;
-    for (NodeId& operand : node.operands) operand = remap[operand];
-    remap[original.id] = rebuilt.Add(std::move(node));
-  }
-  for (auto& [name, id] : graph.outputs) rebuilt.outputs.emplace_back(name, remap[id]);
-  for (const ir::Update& u : graph.updates)
-    rebuilt.updates.push_back({remap[u.target], remap[u.value]});
-  graph = std::move(rebuilt);
+  // Each match is replaced at its own position; the patch gradient and its sum lose their last
+  // user.
+  KILN_RETURN_IF_ERROR(RebuildGraph(
+      graph, [&](ir::GraphBuilder& b, const Node& node, std::span<const NodeId> remap) {
+        const std::optional<Match>& m = matches[node.id];
+        return m ? Convolve(b, *m, remap[m->gradient], remap[m->weight]) : ir::kNoNode;
+      }));
   return true;
 }
 
