@@ -162,6 +162,10 @@ struct OpDef {
   SplitReadsFn split_reads;     // kWindow ops whose reads split into row and column parts.
   BoxStartFn box_start;         // kWindow ops that copy a box of their operand (slice).
   PatchSumFn patch_sum;         // kWindow ops that sum patches back into an image (col2im).
+  // Elementwise ops linear in these operands while the others stay fixed (mul: both; div: the
+  // dividend; neg): a sum of the op over dims along which the other operands do not vary is the
+  // op of that operand's sum (passes/factor_sums.h).
+  std::vector<int> linear_in;
   LibraryEpilogue library_epilogue = LibraryEpilogue::kNone;
 
   bool Has(Trait t) const { return (traits & t) != 0; }

@@ -12,6 +12,7 @@
 #include "passes/data_parallel.h"
 #include "passes/dead_code_elimination.h"
 #include "passes/expand_composites.h"
+#include "passes/factor_sums.h"
 #include "passes/plan_memory.h"
 #include "passes/training_step.h"
 #include "support/status.h"
@@ -39,6 +40,7 @@ void AppendReport(std::string* reports, absl::string_view pass, const std::strin
 }
 
 GraphPass MakeConvolveInputGradients(const PassContext&) { return ConvolveInputGradients; }
+GraphPass MakeFactorSums(const PassContext&) { return FactorSums; }
 GraphPass MakeFoldConstants(const PassContext&) { return FoldConstants; }
 GraphPass MakeCse(const PassContext&) { return EliminateCommonSubexpressions; }
 GraphPass MakeDce(const PassContext&) { return EliminateDeadCode; }
@@ -91,11 +93,14 @@ constexpr RegisteredPass kPasses[] = {
     {"convolve-input-gradients",
      "compute a stride-1 convolution's input gradient as a convolution, not a patch sum",
      MakeConvolveInputGradients},
+    {"factor-sums", "take factors constant along a sum's dims out of the sum (Σ(x*s) -> Σx * s)",
+     MakeFactorSums},
     {"fold-constants", "fold constant elementwise ops and exact algebraic identities",
      MakeFoldConstants},
     {"cse", "merge nodes computing the same value", MakeCse},
     {"dce", "drop nodes no output or update needs", MakeDce},
-    {"simplify", "convolve-input-gradients, fold-constants, cse, dce until nothing changes",
+    {"simplify",
+     "convolve-input-gradients, factor-sums, fold-constants, cse, dce until nothing changes",
      MakeSimplify},
     {"fuse", "report the kernels fusion makes (graph unchanged)", MakeFuse},
     {"plan-memory", "report the buffer plan of the fused kernels (graph unchanged)",

@@ -115,17 +115,21 @@ void RegisterArithmetic(OpRegistry& r) {
             g.b.SumToShape(g.b.Neg(g.output_grad), ShapeOf(g, 1))};
   }));
   // d(a*b) = (g*b, g*a).
-  r.Add(Binary("mul", "a * b", &ScalarBuilder::Mul, [](GradContext& g) -> Grads {
+  OpDef mul = Binary("mul", "a * b", &ScalarBuilder::Mul, [](GradContext& g) -> Grads {
     return {g.b.SumToShape(g.b.Mul(g.output_grad, g.operand(1)), ShapeOf(g, 0)),
             g.b.SumToShape(g.b.Mul(g.output_grad, g.operand(0)), ShapeOf(g, 1))};
-  }));
+  });
+  mul.linear_in = {0, 1};
+  r.Add(mul);
   // d(a/b) = (g/b, -g*a/b^2).
-  r.Add(Binary("div", "a / b", &ScalarBuilder::Div, [](GradContext& g) -> Grads {
+  OpDef div = Binary("div", "a / b", &ScalarBuilder::Div, [](GradContext& g) -> Grads {
     NodeId a = g.operand(0), b = g.operand(1);
     NodeId ga = g.b.Div(g.output_grad, b);
     NodeId gb = g.b.Neg(g.b.Div(g.b.Mul(ga, a), b));
     return {g.b.SumToShape(ga, ShapeOf(g, 0)), g.b.SumToShape(gb, ShapeOf(g, 1))};
-  }, /*cheap=*/false));
+  }, /*cheap=*/false);
+  div.linear_in = {0};
+  r.Add(div);
   // Ties split the gradient evenly, as torch.maximum does. Written as "1 unless the other one
   // wins", so that with a NaN (the output is NaN) both operands get the gradient, as in PyTorch.
   r.Add(Binary("maximum", "max(a, b); NaN if either is NaN", &ScalarBuilder::Max,
@@ -159,8 +163,11 @@ void RegisterArithmetic(OpRegistry& r) {
 }
 
 void RegisterUnary(OpRegistry& r) {
-  r.Add(Unary("neg", "-x", &ScalarBuilder::Neg,
-              [](GradContext& g) -> Grads { return {g.b.Neg(g.output_grad)}; }, /*cheap=*/true));
+  OpDef neg = Unary("neg", "-x", &ScalarBuilder::Neg,
+                    [](GradContext& g) -> Grads { return {g.b.Neg(g.output_grad)}; },
+                    /*cheap=*/true);
+  neg.linear_in = {0};
+  r.Add(neg);
   // d exp(x) = g * exp(x); the forward value is recomputed (CSE merges it with the forward).
   r.Add(Unary("exp", "e^x", &ScalarBuilder::Exp, [](GradContext& g) -> Grads {
     return {g.b.Mul(g.output_grad, g.b.Exp(g.operand(0)))};

@@ -168,25 +168,26 @@ TEST(FusedKernelTest, TransposedGemmWithTransposedEpilogueReadThreaded) {
   TransposedGemm(130, 9, 140);
 }
 
-// sum(exp(x) * v, dims) with the elementwise producers computed inside the reduction's loop.
+// sum(exp(x) * v, dims) with the elementwise producers computed inside the reduction's loop. v
+// varies along both dims (factor-sums would take a v constant along `dim` out of the sum).
 void ReductionWithPrologue(int64_t rows, int64_t cols, int64_t dim) {
   Graph graph;
   ir::GraphBuilder b(graph);
   NodeId x = b.Input("x", F32({rows, cols}));
-  NodeId v = b.Input("v", F32({cols}));
+  NodeId v = b.Input("v", F32({rows, cols}));
   graph.outputs = {{"s", b.ReduceSum(b.Mul(b.Exp(x), v), {dim})}};
   ASSERT_TRUE(b.status().ok()) << b.status();
   auto runner = Compile(std::move(graph));
   ASSERT_NE(runner, nullptr);
   EXPECT_EQ(Fusion(*runner), std::vector<std::string>{"reduction: exp mul reduce_sum"});
-  std::vector<double> xs = Random(rows * cols, 7), vs = Random(cols, 8);
+  std::vector<double> xs = Random(rows * cols, 7), vs = Random(rows * cols, 8);
   Set(*runner, "x", xs);
   Set(*runner, "v", vs);
   ASSERT_TRUE(runner->Run().ok());
   std::vector<double> want(dim == 1 ? rows : cols, 0.0);
   for (int64_t i = 0; i < rows; ++i) {
     for (int64_t j = 0; j < cols; ++j) {
-      want[dim == 1 ? i : j] += std::exp(xs[i * cols + j]) * vs[j];
+      want[dim == 1 ? i : j] += std::exp(xs[i * cols + j]) * vs[i * cols + j];
     }
   }
   ExpectClose(Read(*runner, "s"), want, 1e-5 * std::sqrt(static_cast<double>(rows + cols)));
