@@ -90,7 +90,9 @@ absl::StatusOr<EmittedKernel> EmitExtremumKernel(KernelContext& k,
           llvm::Value* better = b.CreateOr(b.CreateFCmpOGT(x, current), first_nan);
           b.CreateStore(b.CreateSelect(better, x, current), acc);
           llvm::Value* old_index = b.CreateLoad(b.getInt64Ty(), best_index);
-          b.CreateStore(b.CreateSelect(better, inner_coords.back(), old_index), best_index);
+          // The row-major position among the reduced dims (their order in the input).
+          llvm::Value* position = k.LinearIndex(inner_coords, inner);
+          b.CreateStore(b.CreateSelect(better, position, old_index), best_index);
         } else {
           b.CreateStore(combine(current, x), acc);
         }

@@ -62,9 +62,6 @@ using ReductionShape = codegen::ReductionGeometry;
 // The shared geometry, and what this emitter does not do.
 absl::StatusOr<ReductionShape> Analyze(const EmitterContext& k) {
   KILN_ASSIGN_OR_RETURN(ReductionShape r, codegen::AnalyzeReduction(k.graph(), k.kernel()));
-  if (r.kind == ir::ReduceKind::kArgMax && r.reduced_shape.size() != 1) {
-    return absl::UnimplementedError("argmax over more than one dim");
-  }
   if (k.kernel().outputs.size() != 1 || k.kernel().outputs[0] != k.kernel().root) {
     return absl::UnimplementedError(
         absl::StrCat("reduction kernel ", k.kernel().name, " stores more than its root"));

@@ -96,15 +96,27 @@ OpDef Extremum(std::string name, std::string summary, ReduceKind kind) {
   };
 }
 
+// Over several dims (in increasing order), the index is the maximum's row-major position among
+// them: max_pool2d's argmax over a window's rows and columns is kh * KW + kw, read from the 6-D
+// patches with no view in between, so fusion can recompute the patches in the argmax's loop.
 const OpDef kArgMax = {
     .name = "argmax",
-    .summary = "Index of the first maximum along the single dim in `dims` (i64).",
+    .summary = "Index of the first maximum over `dims` (i64): along one dim its index, over "
+               "several (increasing) its row-major position among them.",
     .num_operands = 1,
     .traits = kReduction | kNoGradient,
     .infer_type = [](std::span<const TensorType> operands,
                      const Attrs& attrs) -> absl::StatusOr<TensorType> {
-      if (attrs.GetInts("dims").size() != 1) {
-        return absl::InvalidArgumentError("argmax reduces exactly one dim");
+      std::vector<int64_t> dims = attrs.GetInts("dims");
+      for (int64_t& d : dims) {
+        auto normalized = NormalizeDim(d, operands[0].rank());
+        if (!normalized.ok()) return normalized.status();
+        d = *normalized;
+      }
+      if (!std::is_sorted(dims.begin(), dims.end())) {
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "argmax dims %s must be in increasing order (the index is row-major over them)",
+            ShapeToString(attrs.GetInts("dims"))));
       }
       return ReducedType(operands[0], attrs, DType::kI64);
     },

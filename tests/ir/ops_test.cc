@@ -91,8 +91,11 @@ TEST(OpsTest, ReduceDimsAndKeepdim) {
   EXPECT_EQ(reduce({}, 0).status().message(),
             "error: reduce_sum: a reduction needs at least one dim");
   EXPECT_EQ(*Infer("argmax", {F32({8, 10})}, {{"dims", std::vector<int64_t>{1}}}), I64({8}));
-  EXPECT_EQ(InferError("argmax", {F32({8, 10})}, {{"dims", std::vector<int64_t>{0, 1}}}),
-            "error: argmax: argmax reduces exactly one dim");
+  EXPECT_EQ(*Infer("argmax", {F32({2, 3, 3, 8})}, {{"dims", std::vector<int64_t>{1, 2}}}),
+            I64({2, 8}));
+  EXPECT_EQ(InferError("argmax", {F32({8, 10})}, {{"dims", std::vector<int64_t>{1, 0}}}),
+            "error: argmax: argmax dims [1,0] must be in increasing order (the index is "
+            "row-major over them)");
   EXPECT_EQ(*Infer("reduce_mean", {F32({8, 10})},
                    {{"dims", std::vector<int64_t>{0}}, {"keepdim", int64_t{1}}}),
             F32({1, 10}));

@@ -503,6 +503,38 @@ void Argmax(int64_t rows, int64_t cols) {
 TEST(FusedKernelTest, ArgmaxFirstMaximumWins) { Argmax(37, 13); }
 TEST(FusedKernelTest, ArgmaxThreaded) { Argmax(2000, 10); }
 
+// argmax of x [n, r, c, k] over dims {1, 2} (max_pool2d's windows): the first maximum in
+// row-major (r, c) order, as the index r * C + c; small integers, so ties are common.
+TEST(FusedKernelTest, ArgmaxOverTwoDimsIsTheRowMajorPosition) {
+  constexpr int64_t n = 5, rows = 3, cols = 4, k = 6;
+  Graph graph;
+  ir::GraphBuilder b(graph);
+  NodeId x = b.Input("x", F32({n, rows, cols, k}));
+  graph.outputs = {{"i", b.Op("argmax", {x}, {{"dims", std::vector<int64_t>{1, 2}},
+                                               {"keepdim", int64_t{0}}})}};
+  ASSERT_TRUE(b.status().ok()) << b.status();
+  auto runner = Compile(std::move(graph));
+  ASSERT_NE(runner, nullptr);
+  std::mt19937 rng(23);
+  std::uniform_int_distribution<int> small(-2, 2);
+  std::vector<double> xs(n * rows * cols * k);
+  for (double& v : xs) v = small(rng);
+  Set(*runner, "x", xs);
+  ASSERT_TRUE(runner->Run().ok());
+  std::vector<double> want(n * k);
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t c = 0; c < k; ++c) {
+      auto at = [&](int64_t p) { return xs[((i * rows + p / cols) * cols + p % cols) * k + c]; };
+      int64_t best = 0;
+      for (int64_t p = 1; p < rows * cols; ++p) {
+        if (at(p) > at(best)) best = p;
+      }
+      want[i * k + c] = static_cast<double>(best);
+    }
+  }
+  EXPECT_EQ(Read(*runner, "i"), want);
+}
+
 // argmax over a leading or middle dim of [d0, d1, d2] (keepdim on the middle one), ties common.
 void ArgmaxAlong(int64_t dim, const std::vector<int64_t>& shape) {
   Graph graph;
