@@ -290,9 +290,13 @@ NodeId ExpandMaxPool2d(GraphBuilder& b, const Node& node, bool) {
   // one-hot mask, and -inf * 0 would be NaN. A window is never all padding (padding <= k/2).
   NodeId windows = Windows(b, node, -std::numeric_limits<float>::max());
   Shape s = b.type(windows).shape;
-  // Ties: the first in row-major window order, as PyTorch's max_pool2d.
-  NodeId flat = b.Reshape(windows, {s[0], s[1], s[2], s[3] * s[4], s[5]});
-  NodeId first_max = b.ArgMax(flat, 3);  // [N, OH, OW, C]
+  // Ties: the first in row-major window order, as PyTorch's max_pool2d. The argmax reads the 6-D
+  // windows (its index is kh * KW + kw), not a flattened view: with no view between them, fusion
+  // recomputes the windows in the argmax and in the pick below (im2col is cheap) instead of
+  // storing KH*KW/(stride^2) times the input first.
+  NodeId first_max = b.Op("argmax", {windows},
+                          {{"dims", std::vector<int64_t>{kKernelRowDim, kKernelColDim}},
+                           {"keepdim", int64_t{0}}});  // [N, OH, OW, C]
   NodeId column = b.Cast(b.Reshape(first_max, {s[0], s[1], s[2], 1, 1, s[5]}), DType::kF32);
   // Each window element's index in that order, kh * KW + kw (exact in f32: a window is small).
   NodeId positions =

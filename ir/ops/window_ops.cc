@@ -231,7 +231,10 @@ const OpDef kIm2Col = {
                "dilation, fill (the value read outside the input, default 0), channel_major "
                "(1: patches [N,OH,OW,C,KH,KW]).",
     .num_operands = 1,
-    .traits = kWindow,
+    // Cheap: an element is one load (or the fill) at computed coordinates, so a consumer in
+    // another kernel recomputes it rather than reading stored patches (max_pool2d's argmax and
+    // pick both read the windows; storing them cost more than the two kernels that read them).
+    .traits = kWindow | kCheap,
     .infer_type = Im2ColType,
     .gradient = [](GradContext& g) -> Grads {
       Shape in = g.b.type(g.operand(0)).shape;
