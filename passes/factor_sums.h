@@ -5,7 +5,9 @@
 // sum then reads `a` alone, so equal sums meet in CSE: batch norm's backward sums dy for the bias
 // gradient and dy * scale for the mean's, one reduction over the activations instead of two,
 // and the mean's gradient is scale * Σdy, as PyTorch computes it. The factor is applied once
-// instead of once per summed element, which changes rounding by about an ulp of the sum.
+// instead of once per summed element, which changes rounding by about an ulp of the sum. A
+// non-finite factor stays non-finite (an infinite scale over some zeros of `a` gives ±inf where
+// the unfactored sum had NaN).
 #ifndef KILN_PASSES_FACTOR_SUMS_H_
 #define KILN_PASSES_FACTOR_SUMS_H_
 
