@@ -18,12 +18,4 @@ void AdviseHugePages(void* data, size_t bytes) {
 #endif
 }
 
-void ResizeOnHugePages(std::vector<float>& values, size_t count) {
-  // reserve() maps the storage without touching it (the C library maps large blocks afresh);
-  // resize() then writes the zeros that fault it in.
-  values.reserve(count);
-  AdviseHugePages(values.data(), values.capacity() * sizeof(float));
-  values.resize(count);
-}
-
 }  // namespace kiln::runtime

@@ -19,7 +19,14 @@ void AdviseHugePages(void* data, size_t bytes);
 
 // Resizes `values` (empty) to `count` zeros, asking for 2 MiB pages before the zeros touch its
 // storage, so that its pages fault in as huge pages.
-void ResizeOnHugePages(std::vector<float>& values, size_t count);
+template <typename T>
+void ResizeOnHugePages(std::vector<T>& values, size_t count) {
+  // reserve() maps the storage without touching it (the C library maps large blocks afresh);
+  // resize() then writes the zeros that fault it in.
+  values.reserve(count);
+  AdviseHugePages(values.data(), values.capacity() * sizeof(T));
+  values.resize(count);
+}
 
 }  // namespace kiln::runtime
 
