@@ -30,6 +30,10 @@ std::vector<int64_t> ShuffledOrder(int64_t n, uint64_t seed, int64_t epoch) {
 Batcher::Batcher(const Dataset& data, int64_t batch_size, std::vector<int64_t> order)
     : data_(data), batch_size_(batch_size), order_(std::move(order)) {
   assert(batch_size_ > 0);
+  if (!data.pixels.empty() &&
+      static_cast<int64_t>(data.pixels.size()) == data.num_samples * data.feature_dim) {
+    decoder_ = PixelDecoder::Create(data.pixel_transform);
+  }
 }
 
 int64_t Batcher::num_batches() const {
@@ -66,6 +70,18 @@ void CopyRows(const float* const* rows, int count, int64_t dim, float* dst) {
   }
 }
 
+// How far ahead a row of pixels is prefetched before it is decoded. A row (Fashion-MNIST: 13
+// lines) decodes faster than its lines come from memory, so without it the decoder would wait
+// on each row in turn. W3's epoch, 2 threads: 12.7-13.0 ms of gathers without, 11.0 with 8 rows
+// ahead; 16 and 32 measured slower.
+constexpr int64_t kPrefetchRowsAhead = 8;
+
+void PrefetchBytes(const void* data, int64_t bytes) {
+  const char* begin = static_cast<const char*>(data);
+  for (int64_t at = 0; at < bytes; at += 64) __builtin_prefetch(begin + at, /*rw=*/0, 3);
+  __builtin_prefetch(begin + bytes - 1, /*rw=*/0, 3);
+}
+
 }  // namespace
 
 void Batcher::GatherRows(int64_t index, int64_t begin, int64_t end,
@@ -73,11 +89,20 @@ void Batcher::GatherRows(int64_t index, int64_t begin, int64_t end,
   const int64_t dim = data_.feature_dim;
   const int64_t target_dim = data_.target_dim;
   const int64_t* samples = order_.data() + index * batch_size_;
-  for (int64_t r = begin; r < end; r += kInterleavedRows) {
-    const int count = static_cast<int>(std::min<int64_t>(kInterleavedRows, end - r));
-    const float* rows[kInterleavedRows];
-    for (int i = 0; i < count; ++i) rows[i] = data_.row(samples[r + i]);
-    CopyRows(rows, count, dim, out.features + r * dim);
+  if (decoder_) {
+    for (int64_t r = begin; r < end; ++r) {
+      if (r + kPrefetchRowsAhead < end) {
+        PrefetchBytes(data_.pixels.data() + samples[r + kPrefetchRowsAhead] * dim, dim);
+      }
+      decoder_->Decode(data_.pixels.data() + samples[r] * dim, dim, out.features + r * dim);
+    }
+  } else {
+    for (int64_t r = begin; r < end; r += kInterleavedRows) {
+      const int count = static_cast<int>(std::min<int64_t>(kInterleavedRows, end - r));
+      const float* rows[kInterleavedRows];
+      for (int i = 0; i < count; ++i) rows[i] = data_.row(samples[r + i]);
+      CopyRows(rows, count, dim, out.features + r * dim);
+    }
   }
   for (int64_t r = begin; r < end; ++r) {
     out.labels[r] = data_.labels[samples[r]];
@@ -90,6 +115,16 @@ void Batcher::GatherRows(int64_t index, int64_t begin, int64_t end,
 
 void Batcher::PrefetchPages(int64_t index, int64_t begin, int64_t end) const {
   if (index >= num_batches()) return;
+  if (decoder_) {
+    // The rows before the gather's own prefetches reach kPrefetchRowsAhead, entire.
+    const int64_t* samples = order_.data() + index * batch_size_;
+    const int64_t dim = data_.feature_dim;
+    const int64_t last = std::min({end, begin + kPrefetchRowsAhead, BatchRows(index)});
+    for (int64_t r = begin; r < last; ++r) {
+      PrefetchBytes(data_.pixels.data() + samples[r] * dim, dim);
+    }
+    return;
+  }
   constexpr uintptr_t kPage = 4096;
   const uintptr_t row_bytes = data_.feature_dim * sizeof(float);
   const int64_t* samples = order_.data() + index * batch_size_;

@@ -10,9 +10,11 @@
 #define KILN_RUNTIME_BATCHER_H_
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "runtime/dataset.h"
+#include "runtime/pixel_decoder.h"
 #include "runtime/thread_pool.h"
 
 namespace kiln::runtime {
@@ -41,12 +43,16 @@ class Batcher {
   int64_t batch_size() const { return batch_size_; }
   // Rows in batch `index`: batch_size, or fewer for the last one.
   int64_t BatchRows(int64_t index) const;
+  // Whether batches are decoded from the data's pixels rather than copied from its features.
+  bool decodes_pixels() const { return decoder_.has_value(); }
 
   // Copies batch `index` into `out`; returns rows. The rows are scattered over a data set far
   // larger than the caches and its TLB reach, so a copy waits on memory and page walks (W3's
   // epoch spent a tenth of its time here): with a pool, a batch of at least kParallelGatherBytes
   // splits its rows across the pool's threads, and every gather ends by prefetching one line of
-  // each page the next batch's rows touch, so the step in between hides those page walks.
+  // each page the next batch's rows touch, so the step in between hides those page walks. Data
+  // with 8-bit pixels has its features decoded from them (a quarter of the bytes), each row
+  // prefetched a few rows ahead.
   int64_t Gather(int64_t index, const BatchBuffers& out, ThreadPool* pool = nullptr) const;
   int64_t Gather(int64_t index, float* features, int64_t* labels) const {
     return Gather(index, BatchBuffers{features, labels});
@@ -58,11 +64,13 @@ class Batcher {
   // Rows [begin, end) of batch `index`.
   void GatherRows(int64_t index, int64_t begin, int64_t end, const BatchBuffers& out) const;
   // Prefetches the first line of every page rows [begin, end) of batch `index` touch (nothing
-  // past the last batch).
+  // past the last batch); with pixels, the first rows of the range entire.
   void PrefetchPages(int64_t index, int64_t begin, int64_t end) const;
   static void GatherTask(void** slots, int64_t begin, int64_t end);
 
   const Dataset& data_;
+  // Set when the data has pixels that decode to exactly its features.
+  std::optional<PixelDecoder> decoder_;
   int64_t batch_size_;
   std::vector<int64_t> order_;
 };

@@ -23,6 +23,7 @@
 
 #include "absl/status/statusor.h"
 #include "runtime/data_spec.h"
+#include "runtime/pixel_decoder.h"
 
 namespace kiln::runtime {
 
@@ -31,6 +32,12 @@ struct Dataset {
   int64_t feature_dim = 0;            // D, the product of sample_shape.
   std::vector<int64_t> sample_shape;  // [rows, cols] for images.
   std::vector<float> features;        // [num_samples, feature_dim], row-major.
+  // Images read as 8-bit pixels keep those too, [num_samples, feature_dim], with the transform
+  // that made the features: features[i] == pixel_transform.values[pixels[i]]. The batcher
+  // gathers from them, a quarter of the bytes (runtime/pixel_decoder.h). Empty for other
+  // sources; whatever rewrites the features clears them.
+  std::vector<uint8_t> pixels;
+  PixelTransform pixel_transform;
   // [num_samples]: class indices; all 0 when the targets are real (regression).
   std::vector<int64_t> labels;
   // f32 targets [num_samples, target_dim] (one-hot classes or regression values), fed when the

@@ -86,6 +86,7 @@ Standardizer Standardizer::Fit(const Dataset& data) {
 }
 
 void Standardizer::Apply(Dataset& data) const {
+  data.pixels.clear();  // They would decode to the features before standardizing.
   for (int64_t s = 0; s < data.num_samples; ++s) {
     float* row = data.features.data() + s * data.feature_dim;
     for (int64_t j = 0; j < data.feature_dim; ++j) {

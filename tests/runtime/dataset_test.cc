@@ -56,6 +56,14 @@ TEST(DatasetTest, LoadsAndTransformsOnce) {
   EXPECT_FLOAT_EQ(train.row(0)[1], 1.0f);
   EXPECT_FLOAT_EQ(train.row(0)[2], -0.6f);
   EXPECT_FLOAT_EQ(train.row(0)[3], -0.2f);
+  // The pixels stay too, and decode through the transform's values to the features' bits.
+  ASSERT_EQ(train.pixels.size(), train.features.size());
+  EXPECT_EQ(train.pixels[1], 255);
+  for (size_t i = 0; i < train.pixels.size(); ++i) {
+    EXPECT_EQ(train.pixel_transform.values[train.pixels[i]], train.features[i]) << i;
+  }
+  EXPECT_EQ(train.pixel_transform.slope, (1.0 / 255) / 0.5);
+  EXPECT_EQ(train.pixel_transform.intercept, -1.0);
   EXPECT_EQ(data->test.num_samples, 3);
   EXPECT_EQ(data->test.labels, (std::vector<int64_t>{2, 4, 6}));
   EXPECT_FLOAT_EQ(data->test.row(2)[3], 1.0f);

@@ -400,6 +400,7 @@ TEST(StandardizerTest, FitsOnTrainAndAppliesToTest) {
   train.features[1] = train.features[3] = train.features[5] = train.features[7] = 5;  // constant
   Dataset test = Numbered(1);
   test.features = {3, 5};
+  test.pixels = {3, 5};  // Pixels would decode to the features before standardizing: dropped.
   const Standardizer scaler = Standardizer::Fit(train);
   EXPECT_DOUBLE_EQ(scaler.mean()[0], 1.5);
   EXPECT_DOUBLE_EQ(scaler.scale()[0], std::sqrt(1.25));
@@ -415,6 +416,7 @@ TEST(StandardizerTest, FitsOnTrainAndAppliesToTest) {
   EXPECT_NEAR(sum / 4, 0.0, 1e-6);
   EXPECT_NEAR(sum_sq / 4, 1.0, 1e-6);
   EXPECT_FLOAT_EQ(test.features[0], static_cast<float>(1.5 / std::sqrt(1.25)));
+  EXPECT_TRUE(test.pixels.empty());
 }
 
 TEST(OneHotTest, RowsFromLabels) {
