@@ -55,7 +55,7 @@ absl::Status PredictProgram(const std::vector<std::string>& args) {
   std::string csv = writer.Header();
   for (int64_t first = 0; first < input.num_samples; first += batch) {
     const int64_t rows = std::min(batch, input.num_samples - first);
-    std::memcpy(features.f32(), input.row(first), rows * feature_dim * sizeof(float));
+    input.CopyFeatures(first, rows, features.f32());
     std::memset(features.f32() + rows * feature_dim, 0,
                 (batch - rows) * feature_dim * sizeof(float));
     entry->Run(pool.parallel());

@@ -30,10 +30,7 @@ std::vector<int64_t> ShuffledOrder(int64_t n, uint64_t seed, int64_t epoch) {
 Batcher::Batcher(const Dataset& data, int64_t batch_size, std::vector<int64_t> order)
     : data_(data), batch_size_(batch_size), order_(std::move(order)) {
   assert(batch_size_ > 0);
-  if (!data.pixels.empty() &&
-      static_cast<int64_t>(data.pixels.size()) == data.num_samples * data.feature_dim) {
-    decoder_ = PixelDecoder::Create(data.pixel_transform);
-  }
+  if (!data.pixels.empty()) decoder_ = PixelDecoder::Create(data.pixel_transform);
 }
 
 int64_t Batcher::num_batches() const {
@@ -89,12 +86,16 @@ void Batcher::GatherRows(int64_t index, int64_t begin, int64_t end,
   const int64_t dim = data_.feature_dim;
   const int64_t target_dim = data_.target_dim;
   const int64_t* samples = order_.data() + index * batch_size_;
-  if (decoder_) {
+  if (!data_.pixels.empty()) {
     for (int64_t r = begin; r < end; ++r) {
       if (r + kPrefetchRowsAhead < end) {
         PrefetchBytes(data_.pixels.data() + samples[r + kPrefetchRowsAhead] * dim, dim);
       }
-      decoder_->Decode(data_.pixels.data() + samples[r] * dim, dim, out.features + r * dim);
+      if (decoder_) {
+        decoder_->Decode(data_.pixels.data() + samples[r] * dim, dim, out.features + r * dim);
+      } else {
+        data_.CopyFeatures(samples[r], 1, out.features + r * dim);  // Exact, one at a time.
+      }
     }
   } else {
     for (int64_t r = begin; r < end; r += kInterleavedRows) {
@@ -115,7 +116,7 @@ void Batcher::GatherRows(int64_t index, int64_t begin, int64_t end,
 
 void Batcher::PrefetchPages(int64_t index, int64_t begin, int64_t end) const {
   if (index >= num_batches()) return;
-  if (decoder_) {
+  if (!data_.pixels.empty()) {
     // The rows before the gather's own prefetches reach kPrefetchRowsAhead, entire.
     const int64_t* samples = order_.data() + index * batch_size_;
     const int64_t dim = data_.feature_dim;

@@ -51,8 +51,7 @@ class Batcher {
   // epoch spent a tenth of its time here): with a pool, a batch of at least kParallelGatherBytes
   // splits its rows across the pool's threads, and every gather ends by prefetching one line of
   // each page the next batch's rows touch, so the step in between hides those page walks. Data
-  // with 8-bit pixels has its features decoded from them (a quarter of the bytes), each row
-  // prefetched a few rows ahead.
+  // held as 8-bit pixels is decoded from them, each row prefetched a few rows ahead.
   int64_t Gather(int64_t index, const BatchBuffers& out, ThreadPool* pool = nullptr) const;
   int64_t Gather(int64_t index, float* features, int64_t* labels) const {
     return Gather(index, BatchBuffers{features, labels});
@@ -69,7 +68,8 @@ class Batcher {
   static void GatherTask(void** slots, int64_t begin, int64_t end);
 
   const Dataset& data_;
-  // Set when the data has pixels that decode to exactly its features.
+  // Set when the data holds pixels and this CPU decodes them exactly; pixels without it are
+  // looked up in the transform's values one by one.
   std::optional<PixelDecoder> decoder_;
   int64_t batch_size_;
   std::vector<int64_t> order_;

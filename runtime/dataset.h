@@ -31,11 +31,11 @@ struct Dataset {
   int64_t num_samples = 0;
   int64_t feature_dim = 0;            // D, the product of sample_shape.
   std::vector<int64_t> sample_shape;  // [rows, cols] for images.
-  std::vector<float> features;        // [num_samples, feature_dim], row-major.
-  // Images read as 8-bit pixels keep those too, [num_samples, feature_dim], with the transform
-  // that made the features: features[i] == pixel_transform.values[pixels[i]]. The batcher
-  // gathers from them, a quarter of the bytes (runtime/pixel_decoder.h). Empty for other
-  // sources; whatever rewrites the features clears them.
+  // The samples, [num_samples, feature_dim] row-major, in one of two forms: f32 features, or,
+  // for images whose transform the batcher decodes exactly (runtime/pixel_decoder.h), their 8-bit
+  // pixels and that transform (feature = pixel_transform.values[pixel]), a quarter of the bytes
+  // in memory and in every shuffled batch. The other vector is empty. CopyFeatures reads either.
+  std::vector<float> features;
   std::vector<uint8_t> pixels;
   PixelTransform pixel_transform;
   // [num_samples]: class indices; all 0 when the targets are real (regression).
@@ -48,6 +48,9 @@ struct Dataset {
   // largest label.
   int64_t num_classes = 0;
 
+  // Rows [first, first + count) as f32 features into `out`.
+  void CopyFeatures(int64_t first, int64_t count, float* out) const;
+  // Sample `sample`'s features, where the data set holds f32 features (not pixels).
   const float* row(int64_t sample) const { return features.data() + sample * feature_dim; }
   const float* target_row(int64_t sample) const { return targets.data() + sample * target_dim; }
 };

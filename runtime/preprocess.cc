@@ -20,13 +20,23 @@ Dataset SelectRows(const Dataset& data, const std::vector<int64_t>& samples) {
   out.feature_dim = data.feature_dim;
   out.sample_shape = data.sample_shape;
   out.target_dim = data.target_dim;
-  out.features.resize(out.num_samples * data.feature_dim);
+  out.pixel_transform = data.pixel_transform;
+  if (data.pixels.empty()) {
+    out.features.resize(out.num_samples * data.feature_dim);
+  } else {
+    out.pixels.resize(out.num_samples * data.feature_dim);
+  }
   out.targets.resize(out.num_samples * data.target_dim);
   out.labels.reserve(samples.size());
   for (int64_t i = 0; i < out.num_samples; ++i) {
     const int64_t s = samples[i];
-    std::memcpy(out.features.data() + i * data.feature_dim, data.row(s),
-                data.feature_dim * sizeof(float));
+    if (data.pixels.empty()) {
+      std::memcpy(out.features.data() + i * data.feature_dim, data.row(s),
+                  data.feature_dim * sizeof(float));
+    } else {
+      std::memcpy(out.pixels.data() + i * data.feature_dim,
+                  data.pixels.data() + s * data.feature_dim, data.feature_dim);
+    }
     if (data.target_dim > 0) {
       std::memcpy(out.targets.data() + i * data.target_dim, data.target_row(s),
                   data.target_dim * sizeof(float));
@@ -67,14 +77,17 @@ Standardizer Standardizer::Fit(const Dataset& data) {
   scaler.scale_.assign(d, 1.0);
   if (data.num_samples == 0) return scaler;
   std::vector<double> sum_sq(d, 0.0);
+  std::vector<float> row(d);
   for (int64_t s = 0; s < data.num_samples; ++s) {
-    for (int64_t j = 0; j < d; ++j) scaler.mean_[j] += data.row(s)[j];
+    data.CopyFeatures(s, 1, row.data());
+    for (int64_t j = 0; j < d; ++j) scaler.mean_[j] += row[j];
   }
   for (double& m : scaler.mean_) m /= static_cast<double>(data.num_samples);
   // Two passes: the centred sum of squares does not cancel the way E[x^2] - E[x]^2 does.
   for (int64_t s = 0; s < data.num_samples; ++s) {
+    data.CopyFeatures(s, 1, row.data());
     for (int64_t j = 0; j < d; ++j) {
-      const double centred = data.row(s)[j] - scaler.mean_[j];
+      const double centred = row[j] - scaler.mean_[j];
       sum_sq[j] += centred * centred;
     }
   }
@@ -86,7 +99,12 @@ Standardizer Standardizer::Fit(const Dataset& data) {
 }
 
 void Standardizer::Apply(Dataset& data) const {
-  data.pixels.clear();  // They would decode to the features before standardizing.
+  // Standardized values are no transform of the pixels: they are held as f32 features.
+  if (!data.pixels.empty()) {
+    data.features.resize(data.pixels.size());
+    data.CopyFeatures(0, data.num_samples, data.features.data());
+    data.pixels = {};
+  }
   for (int64_t s = 0; s < data.num_samples; ++s) {
     float* row = data.features.data() + s * data.feature_dim;
     for (int64_t j = 0; j < data.feature_dim; ++j) {

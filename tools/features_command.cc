@@ -82,13 +82,15 @@ absl::Status Features(const std::vector<std::string>& args) {
   }
   KILN_ASSIGN_OR_RETURN(runtime::BufferView features,
                         entry->Input(executable.program().features_input));
-  std::memcpy(features.f32(), test.row(sample), test.feature_dim * sizeof(float));
+  std::vector<float> image(test.feature_dim);
+  test.CopyFeatures(sample, 1, image.data());
+  std::memcpy(features.f32(), image.data(), image.size() * sizeof(float));
   runtime::ThreadPool pool(static_cast<int>(threads.value_or(0)));
   entry->Run(pool.parallel());
 
   const std::vector<int64_t>& shape = test.sample_shape;
   std::vector<ImageTile> tiles;
-  tiles.push_back({StretchToGray(test.row(sample), shape[shape.size() - 2], shape.back()),
+  tiles.push_back({StretchToGray(image.data(), shape[shape.size() - 2], shape.back()),
                    absl::StrFormat("input %d (label %d)", sample, test.labels[sample])});
   for (size_t c = 0; c < capture.size(); ++c) {
     KILN_ASSIGN_OR_RETURN(runtime::BufferView value,

@@ -87,7 +87,7 @@ absl::Status Predict(const std::vector<std::string>& args) {
       std::memset(view.data, 0, buffer.bytes);
     }
     KILN_ASSIGN_OR_RETURN(runtime::BufferView features, entry->Input(features_name));
-    std::memcpy(features.f32(), test.row(first), rows * test.feature_dim * sizeof(float));
+    test.CopyFeatures(first, rows, features.f32());
     entry->Run(pool.parallel());
     for (int64_t row = 0; row < rows; ++row) {
       outputs.Append(row, csv);
@@ -106,7 +106,9 @@ absl::Status Predict(const std::vector<std::string>& args) {
   for (int64_t i = 0; i < shown; ++i) {
     const bool correct = predicted[i] == test.labels[i];
     right += correct;
-    tiles.push_back({StretchToGray(test.row(i), image_size.first, image_size.second),
+    std::vector<float> image(test.feature_dim);
+    test.CopyFeatures(i, 1, image.data());
+    tiles.push_back({StretchToGray(image.data(), image_size.first, image_size.second),
                      absl::StrCat(predicted[i], " (", test.labels[i], ")"),
                      correct ? kRightColor : kWrongColor});
   }

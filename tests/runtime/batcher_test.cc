@@ -1,7 +1,9 @@
 #include "runtime/batcher.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <utility>
 #include <numeric>
 #include <vector>
 
@@ -144,46 +146,60 @@ TEST(BatcherTest, PoolGatherMatchesOneThreadWithTargets) {
   }
 }
 
-// Data with 8-bit pixels: whether the batcher decodes them (CPUs with AVX2) or copies the f32
-// features, every gathered feature has the loader's bits, with and without the pool, short last
-// batch included.
+// Data held as 8-bit pixels gathers the bits the same data as f32 features does: decoded (CPUs
+// with AVX2) or, without a decoder (a transform it would round differently), looked up one by
+// one; with and without the pool, short last batch included.
 TEST(BatcherTest, GatheringPixelsGivesTheFeaturesBits) {
   constexpr int64_t kSamples = 50, kDim = 28 * 28;
-  Dataset data;
-  data.num_samples = kSamples;
-  data.feature_dim = kDim;
-  data.sample_shape = {28, 28};
+  Dataset pixels;
+  pixels.num_samples = kSamples;
+  pixels.feature_dim = kDim;
+  pixels.sample_shape = {28, 28};
   for (int p = 0; p < 256; ++p) {
-    data.pixel_transform.values[p] = static_cast<float>((p * (1.0 / 255) - 0.2860) / 0.3530);
+    pixels.pixel_transform.values[p] = static_cast<float>((p * (1.0 / 255) - 0.2860) / 0.3530);
   }
-  data.pixel_transform.slope = (1.0 / 255) / 0.3530;
-  data.pixel_transform.intercept = -0.2860 / 0.3530;
+  pixels.pixel_transform.slope = (1.0 / 255) / 0.3530;
+  pixels.pixel_transform.intercept = -0.2860 / 0.3530;
   for (int64_t i = 0; i < kSamples * kDim; ++i) {
-    data.pixels.push_back(static_cast<uint8_t>((i * 131 + i / kDim) % 256));
-    data.features.push_back(data.pixel_transform.values[data.pixels.back()]);
+    pixels.pixels.push_back(static_cast<uint8_t>((i * 131 + i / kDim) % 256));
   }
-  for (int64_t i = 0; i < kSamples; ++i) data.labels.push_back(i % 10);
-  Dataset floats_only = data;
-  floats_only.pixels.clear();
+  for (int64_t i = 0; i < kSamples; ++i) pixels.labels.push_back(i % 10);
+  Dataset floats = pixels;
+  floats.pixels.clear();
+  floats.features.resize(kSamples * kDim);
+  pixels.CopyFeatures(0, kSamples, floats.features.data());
+  ASSERT_EQ(floats.features[kDim + 3], pixels.pixel_transform.values[pixels.pixels[kDim + 3]]);
+  Dataset undecodable = pixels;  // A value the decoder's multiply-add misses by one ulp.
+  float& value = undecodable.pixel_transform.values[pixels.pixels[5]];
+  value = std::nextafter(value, 10.0f);
+  Dataset undecodable_floats = undecodable;
+  undecodable_floats.pixels.clear();
+  undecodable_floats.features.resize(kSamples * kDim);
+  undecodable.CopyFeatures(0, kSamples, undecodable_floats.features.data());
 
   ThreadPool pool(2);
   const std::vector<int64_t> order = ShuffledOrder(kSamples, 4, 1);
-  Batcher from_pixels(data, 16, order), from_floats(floats_only, 16, order);
   ASSERT_GE(16 * kDim * int64_t{sizeof(float)}, Batcher::kParallelGatherBytes);  // Pool splits.
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-    EXPECT_TRUE(from_pixels.decodes_pixels());
-  }
-  EXPECT_FALSE(from_floats.decodes_pixels());
-  for (ThreadPool* threads : {static_cast<ThreadPool*>(nullptr), &pool}) {
-    for (int64_t b = 0; b < from_pixels.num_batches(); ++b) {
-      std::vector<float> x1(16 * kDim, -1), x2(16 * kDim, -2);
-      std::vector<int64_t> y1(16, -1), y2(16, -2);
-      const int64_t rows = from_pixels.Gather(b, {x1.data(), y1.data()}, threads);
-      ASSERT_EQ(from_floats.Gather(b, {x2.data(), y2.data()}, threads), rows);
-      ASSERT_EQ(std::memcmp(x1.data(), x2.data(), rows * kDim * sizeof(float)), 0) << "batch " << b;
-      if (rows < 16) EXPECT_EQ(x1[rows * kDim], -1.0f);  // Past a short batch: untouched.
-      EXPECT_TRUE(std::equal(y1.begin(), y1.begin() + rows, y2.begin()));
+  for (const auto& [from, expected] :
+       {std::pair<const Dataset*, const Dataset*>{&pixels, &floats},
+        std::pair<const Dataset*, const Dataset*>{&undecodable, &undecodable_floats}}) {
+    Batcher from_pixels(*from, 16, order), from_floats(*expected, 16, order);
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+      EXPECT_EQ(from_pixels.decodes_pixels(), from == &pixels);
+    }
+    EXPECT_FALSE(from_floats.decodes_pixels());
+    for (ThreadPool* threads : {static_cast<ThreadPool*>(nullptr), &pool}) {
+      for (int64_t b = 0; b < from_pixels.num_batches(); ++b) {
+        std::vector<float> x1(16 * kDim, -1), x2(16 * kDim, -2);
+        std::vector<int64_t> y1(16, -1), y2(16, -2);
+        const int64_t rows = from_pixels.Gather(b, {x1.data(), y1.data()}, threads);
+        ASSERT_EQ(from_floats.Gather(b, {x2.data(), y2.data()}, threads), rows);
+        ASSERT_EQ(std::memcmp(x1.data(), x2.data(), rows * kDim * sizeof(float)), 0)
+            << "batch " << b;
+        if (rows < 16) EXPECT_EQ(x1[rows * kDim], -1.0f);  // Past a short batch: untouched.
+        EXPECT_TRUE(std::equal(y1.begin(), y1.begin() + rows, y2.begin()));
+      }
     }
   }
 }

@@ -400,7 +400,6 @@ TEST(StandardizerTest, FitsOnTrainAndAppliesToTest) {
   train.features[1] = train.features[3] = train.features[5] = train.features[7] = 5;  // constant
   Dataset test = Numbered(1);
   test.features = {3, 5};
-  test.pixels = {3, 5};  // Pixels would decode to the features before standardizing: dropped.
   const Standardizer scaler = Standardizer::Fit(train);
   EXPECT_DOUBLE_EQ(scaler.mean()[0], 1.5);
   EXPECT_DOUBLE_EQ(scaler.scale()[0], std::sqrt(1.25));
@@ -416,7 +415,38 @@ TEST(StandardizerTest, FitsOnTrainAndAppliesToTest) {
   EXPECT_NEAR(sum / 4, 0.0, 1e-6);
   EXPECT_NEAR(sum_sq / 4, 1.0, 1e-6);
   EXPECT_FLOAT_EQ(test.features[0], static_cast<float>(1.5 / std::sqrt(1.25)));
-  EXPECT_TRUE(test.pixels.empty());
+}
+
+// Selected rows of data held as pixels stay pixels, with their transform.
+TEST(SelectRowsTest, KeepsPixelsAsPixels) {
+  Dataset pixels = Numbered(4);
+  pixels.features.clear();
+  for (int p = 0; p < 256; ++p) pixels.pixel_transform.values[p] = 0.5f * static_cast<float>(p);
+  for (int64_t i = 0; i < 4; ++i) pixels.pixels.insert(pixels.pixels.end(), {uint8_t(i), uint8_t(10 * i)});
+  const Dataset picked = SelectRows(pixels, {3, 1});
+  EXPECT_TRUE(picked.features.empty());
+  EXPECT_EQ(picked.pixels, (std::vector<uint8_t>{3, 30, 1, 10}));
+  std::vector<float> features(4);
+  picked.CopyFeatures(0, 2, features.data());
+  EXPECT_EQ(features, (std::vector<float>{1.5f, 15.0f, 0.5f, 5.0f}));
+  EXPECT_EQ(picked.labels, (std::vector<int64_t>{0, 1}));
+}
+
+// Data held as pixels is standardized like its features: the result is held as f32 features.
+TEST(StandardizerTest, StandardizesPixelsIntoFeatures) {
+  Dataset floats = Numbered(4);
+  Dataset pixels = floats;
+  pixels.features.clear();
+  for (int p = 0; p < 256; ++p) pixels.pixel_transform.values[p] = static_cast<float>(p);
+  for (float f : floats.features) pixels.pixels.push_back(static_cast<uint8_t>(f));
+  const Standardizer from_floats = Standardizer::Fit(floats);
+  const Standardizer from_pixels = Standardizer::Fit(pixels);
+  EXPECT_EQ(from_pixels.mean(), from_floats.mean());
+  EXPECT_EQ(from_pixels.scale(), from_floats.scale());
+  from_floats.Apply(floats);
+  from_pixels.Apply(pixels);
+  EXPECT_TRUE(pixels.pixels.empty());
+  EXPECT_EQ(pixels.features, floats.features);
 }
 
 TEST(OneHotTest, RowsFromLabels) {
