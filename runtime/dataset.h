@@ -1,5 +1,6 @@
-// In-memory data sets: features f32 [N, D] (each image flattened) and labels i64 [N], loaded
-// once and transformed once, so a training step only gathers rows.
+// In-memory data sets: features f32 [N, D] (each image flattened; images as their 8-bit pixels
+// where the batcher decodes them exactly) and labels i64 [N], loaded once and transformed once,
+// so a training step only gathers rows.
 //
 //   DataSpec spec;                                  // Fashion-MNIST from its Debian package.
 //   spec.scale = 1.0 / 255; spec.mean = {0.5}; spec.stddev = {0.5};
