@@ -51,7 +51,7 @@ class Batcher {
   // epoch spent a tenth of its time here): with a pool, a batch of at least kParallelGatherBytes
   // splits its rows across the pool's threads, and every gather ends by prefetching one line of
   // each page the next batch's rows touch, so the step in between hides those page walks. Data
-  // held as 8-bit pixels is decoded from them, each row prefetched a few rows ahead.
+  // held as 8-bit pixels is decoded from them instead, each row prefetched a few rows ahead.
   int64_t Gather(int64_t index, const BatchBuffers& out, ThreadPool* pool = nullptr) const;
   int64_t Gather(int64_t index, float* features, int64_t* labels) const {
     return Gather(index, BatchBuffers{features, labels});
@@ -63,7 +63,7 @@ class Batcher {
   // Rows [begin, end) of batch `index`.
   void GatherRows(int64_t index, int64_t begin, int64_t end, const BatchBuffers& out) const;
   // Prefetches the first line of every page rows [begin, end) of batch `index` touch (nothing
-  // past the last batch); with pixels, the first rows of the range entire.
+  // past the last batch); nothing for data held as pixels.
   void PrefetchPages(int64_t index, int64_t begin, int64_t end) const;
   static void GatherTask(void** slots, int64_t begin, int64_t end);
 
