@@ -34,16 +34,18 @@ __attribute__((target("avx2,fma"))) void DecodeAvx2(const uint8_t* pixels, int64
   }
 }
 
-bool CpuHasAvx2AndFma() {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-}
-
 }  // namespace
 
+bool PixelDecoder::CpuSupported() {
+  static const bool supported = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  }();
+  return supported;
+}
+
 std::optional<PixelDecoder> PixelDecoder::Create(const PixelTransform& transform) {
-  static const bool supported = CpuHasAvx2AndFma();
-  if (!supported || !std::isfinite(transform.slope) || !std::isfinite(transform.intercept)) {
+  if (!CpuSupported() || !std::isfinite(transform.slope) || !std::isfinite(transform.intercept)) {
     return std::nullopt;
   }
   const PixelDecoder decoder(transform.slope, transform.intercept);

@@ -32,6 +32,9 @@ class PixelDecoder {
   // features instead.
   static std::optional<PixelDecoder> Create(const PixelTransform& transform);
 
+  // Whether this CPU has the AVX2 and FMA a decoder needs.
+  static bool CpuSupported();
+
   // features[i] = transform.values[pixels[i]] for i < count.
   void Decode(const uint8_t* pixels, int64_t count, float* features) const;
 

@@ -184,8 +184,7 @@ TEST(BatcherTest, GatheringPixelsGivesTheFeaturesBits) {
        {std::pair<const Dataset*, const Dataset*>{&pixels, &floats},
         std::pair<const Dataset*, const Dataset*>{&undecodable, &undecodable_floats}}) {
     Batcher from_pixels(*from, 16, order), from_floats(*expected, 16, order);
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    if (PixelDecoder::CpuSupported()) {
       EXPECT_EQ(from_pixels.decodes_pixels(), from == &pixels);
     }
     EXPECT_FALSE(from_floats.decodes_pixels());

@@ -43,11 +43,6 @@ std::vector<float> Features(const Dataset& data, int64_t sample) {
   return row;
 }
 
-bool CpuDecodesPixels() {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-}
-
 TEST(DatasetTest, LoadsAndTransformsOnce) {
   const std::string dir = MakeTempDir("dataset_fashion");
   WriteTinyDataset(dir, "t10k-");
@@ -67,7 +62,7 @@ TEST(DatasetTest, LoadsAndTransformsOnce) {
   EXPECT_EQ(Features(train, 0), (std::vector<float>{-1.0f, 1.0f, static_cast<float>(-0.6),
                                                     static_cast<float>(-0.2)}));
   // Held as pixels where this CPU decodes them exactly, else as f32 features; never both.
-  if (CpuDecodesPixels()) {
+  if (PixelDecoder::CpuSupported()) {
     EXPECT_TRUE(train.features.empty());
     ASSERT_EQ(train.pixels.size(), 20u);
     EXPECT_EQ(train.pixels[1], 255);

@@ -20,18 +20,14 @@ PixelTransform TransformOf(double scale, double mean, double stddev) {
   return transform;
 }
 
-bool CpuDecodes() {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-}
-
 bool SameBits(float a, float b) { return std::memcmp(&a, &b, sizeof(float)) == 0; }
 
 // The recipes' transforms (Fashion-MNIST's, plain scaling, MNIST's and Fashion-MNIST's own
 // statistics) decode to the loader's bits for every byte, at every length (the vector body and
 // each tail).
 TEST(PixelDecoderTest, DecodesTheLoadersBitsForEveryByte) {
-  if (!CpuDecodes()) GTEST_SKIP() << "no AVX2 and FMA: the batcher copies f32 features";
+  if (!PixelDecoder::CpuSupported())
+    GTEST_SKIP() << "no AVX2 and FMA: the batcher copies f32 features";
   for (const PixelTransform& transform :
        {TransformOf(1.0 / 255, 0.5, 0.5), TransformOf(1.0 / 255, 0.0, 1.0),
         TransformOf(1.0 / 255, 0.1307, 0.3081), TransformOf(1.0 / 255, 0.2860, 0.3530)}) {
