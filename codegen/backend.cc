@@ -30,7 +30,7 @@ absl::Status LoadedModel::RunOnceOnHost(bool, int64_t) {
   return absl::UnimplementedError("kiln bench: this device cannot run the correctness gate yet");
 }
 
-absl::StatusOr<MachinePeak> Backend::MeasurePeak(int) const {
+absl::StatusOr<MachinePeak> Backend::MeasurePeak(int, const std::string&) const {
   return absl::UnimplementedError("kiln bench --calibrate: not measured on this device yet");
 }
 

@@ -188,8 +188,10 @@ class Backend {
                                                             const LoadOptions& options) const = 0;
 
   // The FP32 multiply-add rate and memory bandwidth with `threads` workers (0: one per core),
-  // for `kiln bench --calibrate`. Backends that cannot measure them return Unimplemented.
-  virtual absl::StatusOr<MachinePeak> MeasurePeak(int threads) const;
+  // for `kiln bench --calibrate`, the multiply-adds in code generated for `cpu` (as
+  // LoadOptions::cpu: an AVX2 target's peak on an AVX-512 machine is half the native one).
+  // Backends that cannot measure them return Unimplemented.
+  virtual absl::StatusOr<MachinePeak> MeasurePeak(int threads, const std::string& cpu) const;
 };
 
 // Deterministic, harmless inputs for timing: small features, class 0 labels, a tiny learning

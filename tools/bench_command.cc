@@ -32,6 +32,7 @@ struct BenchFlags {
   std::optional<int64_t> batch_size;
   int threads = 0;
   std::string device = "cpu";
+  std::string cpu = "native";  // The CPU the code is generated for (--cpu).
   std::string json_path;
   std::string compare_path;
   bool calibrate = false;
@@ -44,7 +45,7 @@ absl::StatusOr<BenchFlags> ParseBenchFlags(const std::vector<std::string>& args)
   KILN_ASSIGN_OR_RETURN(
       CommandLine line,
       CommandLine::Parse(
-          args, {"batch-size", "threads", "mode", "device", "json", "compare", "budget-ms"},
+          args, {"batch-size", "threads", "mode", "device", "cpu", "json", "compare", "budget-ms"},
           {"cold", "warm", "calibrate", "no-unfused", "no-cache"}));
   BenchFlags flags;
   flags.calibrate = line.Has("calibrate");
@@ -71,6 +72,7 @@ absl::StatusOr<BenchFlags> ParseBenchFlags(const std::vector<std::string>& args)
   flags.options.cold_cache = !line.Has("warm");
   flags.options.evict_bytes = 2 * LastLevelCacheBytes();
   flags.device = line.String("device").value_or("cpu");
+  flags.cpu = line.String("cpu").value_or("native");
   flags.json_path = line.String("json").value_or("");
   flags.compare_path = line.String("compare").value_or("");
   flags.unfused = !line.Has("no-unfused");
@@ -175,22 +177,26 @@ std::string MethodLine(const BenchFlags& flags) {
           : std::string("warm caches: runs back to back"));
 }
 
-absl::Status Calibrate(const codegen::Backend& backend, int threads) {
-  std::cout << "calibrating " << HostCpuDescription() << " with " << threads << " threads...\n";
-  KILN_ASSIGN_OR_RETURN(codegen::MachinePeak peak, backend.MeasurePeak(threads));
-  KILN_RETURN_IF_ERROR(StoreMachinePeak(HostCpuDescription(), peak));
+absl::Status Calibrate(const codegen::Backend& backend, const BenchFlags& flags) {
+  const std::string target = TargetCpuDescription(flags.cpu);
+  std::cout << "calibrating " << target << " with " << flags.threads << " threads...\n";
+  KILN_ASSIGN_OR_RETURN(codegen::MachinePeak peak, backend.MeasurePeak(flags.threads, flags.cpu));
+  KILN_RETURN_IF_ERROR(StoreMachinePeak(target, peak));
   std::cout << absl::StrFormat("peak %.1f GFLOP/s FP32, bandwidth %.1f GB/s (%s)\nstored in %s\n\n",
                                peak.gflops, peak.bandwidth_gbs, peak.method, MachineFilePath());
   return absl::OkStatus();
 }
 
 void AddRoofline(const BenchFlags& flags, BenchReport& report) {
-  std::optional<codegen::MachinePeak> peak = LoadMachinePeak(HostCpuDescription(), flags.threads);
+  std::optional<codegen::MachinePeak> peak =
+      LoadMachinePeak(TargetCpuDescription(flags.cpu), flags.threads);
   if (!peak) {
+    const bool native = TargetCpuDescription(flags.cpu) == HostCpuDescription();
     report.roofline_source = absl::StrCat(
-        "not calibrated for ", flags.threads, " threads on this CPU: run `kiln bench --calibrate",
+        "not calibrated for ", flags.threads, " threads on this CPU",
+        native ? "" : absl::StrCat(" with ", flags.cpu, " code"), ": run `kiln bench --calibrate",
         flags.threads > 0 ? absl::StrCat(" --threads ", flags.threads) : "",
-        "` for the roofline columns");
+        native ? "" : absl::StrCat(" --cpu ", flags.cpu), "` for the roofline columns");
     return;
   }
   report.have_roofline = true;
@@ -250,7 +256,7 @@ absl::Status Bench(const std::vector<std::string>& args) {
   KILN_ASSIGN_OR_RETURN(BenchFlags flags, ParseBenchFlags(args));
   KILN_ASSIGN_OR_RETURN(const codegen::Backend* backend, FindBackend(flags.device));
   KILN_RETURN_IF_ERROR(backend->CheckAvailable());
-  if (flags.calibrate) KILN_RETURN_IF_ERROR(Calibrate(*backend, flags.threads));
+  if (flags.calibrate) KILN_RETURN_IF_ERROR(Calibrate(*backend, flags));
   if (flags.file.empty()) return absl::OkStatus();
 
   KILN_ASSIGN_OR_RETURN(frontend::ModelAst ast, frontend::ParseModelFile(flags.file));
@@ -261,7 +267,7 @@ absl::Status Bench(const std::vector<std::string>& args) {
   const int64_t batch = options.entries[0].batch_size;
   KILN_ASSIGN_OR_RETURN(CompiledModel compiled, CompileModel(ast, train, options));
   const codegen::LoadOptions load{
-      .seed = train.seed, .threads = flags.threads, .use_cache = flags.use_cache};
+      .seed = train.seed, .threads = flags.threads, .cpu = flags.cpu, .use_cache = flags.use_cache};
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<codegen::LoadedModel> fused, backend->Load(compiled, load));
 
   CompiledModel unfused_compiled;
@@ -284,7 +290,7 @@ absl::Status Bench(const std::vector<std::string>& args) {
   report.batch_size = batch;
   report.device = samples.device;
   report.threads = flags.threads;
-  report.target = HostCpuDescription();
+  report.target = TargetCpuDescription(flags.cpu);
   report.version = VersionLine();
   report.cold_cache = flags.options.cold_cache;
   report.evict_bytes = flags.options.cold_cache ? flags.options.evict_bytes : 0;

@@ -140,6 +140,8 @@ kiln profile options:
   --threads N          Worker threads including the caller (default: one per core).
   --device cpu|cuda    Where to time it (cuda: the step as the trainer runs it, then each
                        kernel alone, timed with device events).
+  --cpu NAME           The CPU the code is generated for, as kiln train --cpu (default:
+                       native): x86-64-v3 times the AVX2 code on an AVX-512 machine.
   --data-parallel      Time one rank's step of a data-parallel run (gradients bucketed for
                        the all-reduce, which is the identity here).
 Prints microseconds per step, then for every kernel its time, share of the step, achieved
@@ -154,6 +156,9 @@ kiln bench options (docs/cli.md explains every column):
   --budget-ms N        Timed runs per kernel until N ms are spent (default 200; 5..2000 runs).
   --calibrate          First measure FP32 FMA peak and triad bandwidth for --threads and
                        store them in ~/.cache/kiln/machine.json; FILE is then optional.
+  --cpu NAME           The CPU the code is generated for, as kiln train --cpu (default:
+                       native). The roofline is the one --calibrate --cpu NAME measured
+                       with that code (an AVX2 build's peak on an AVX-512 machine is half).
   --no-unfused         Skip the one-op-per-kernel comparison and its correctness gate.
   --no-cache           Compile from scratch and store nothing in the code cache.
   --json F             Write the whole report as JSON (schema kiln-bench/1).

@@ -90,6 +90,11 @@ std::string HostCpuDescription() {
   return model.empty() ? name : absl::StrCat(name, " (", model, ")");
 }
 
+std::string TargetCpuDescription(const std::string& cpu) {
+  if (cpu.empty() || cpu == "native" || cpu == "host") return HostCpuDescription();
+  return absl::StrCat(cpu, " code on ", HostCpuDescription());
+}
+
 std::string MachineFilePath() {
   const char* xdg = std::getenv("XDG_CACHE_HOME");
   if (xdg != nullptr && *xdg != '\0') return absl::StrCat(xdg, "/kiln/machine.json");

@@ -24,6 +24,11 @@ int64_t LastLevelCacheBytes();
 // "znver3 (AMD EPYC 7B13)": LLVM's name for the host CPU and the model name the kernel reports.
 std::string HostCpuDescription();
 
+// What code generated for `cpu` (a --cpu value) runs on: the host's description for "native" or
+// "host", else "x86-64-v3 code on znver3 (AMD EPYC 7B13)". Calibration figures are kept under it,
+// so an AVX2 build's roofline on an AVX-512 machine is its own, not the native one.
+std::string TargetCpuDescription(const std::string& cpu);
+
 std::string MachineFilePath();
 
 // Adds or replaces the figures for (cpu, peak.threads), writing the file atomically.

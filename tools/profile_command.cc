@@ -15,9 +15,10 @@ namespace kiln::tools {
 namespace {
 
 absl::Status Profile(const std::vector<std::string>& args) {
-  KILN_ASSIGN_OR_RETURN(CommandLine line,
-                        CommandLine::Parse(args, {"batch-size", "iterations", "threads", "mode", "device"},
-                                           {"data-parallel"}));
+  KILN_ASSIGN_OR_RETURN(
+      CommandLine line,
+      CommandLine::Parse(args, {"batch-size", "iterations", "threads", "mode", "device", "cpu"},
+                         {"data-parallel"}));
   KILN_ASSIGN_OR_RETURN(const codegen::Backend* backend,
                         FindBackend(line.String("device").value_or("cpu")));
   if (line.positional().size() != 1) {
@@ -40,7 +41,9 @@ absl::Status Profile(const std::vector<std::string>& args) {
   KILN_ASSIGN_OR_RETURN(CompiledModel compiled, CompileModel(ast, train, options));
   KILN_ASSIGN_OR_RETURN(
       std::unique_ptr<codegen::LoadedModel> loaded,
-      backend->Load(compiled, {.seed = train.seed, .threads = static_cast<int>(threads.value_or(0))}));
+      backend->Load(compiled, {.seed = train.seed,
+                               .threads = static_cast<int>(threads.value_or(0)),
+                               .cpu = line.String("cpu").value_or("native")}));
   KILN_ASSIGN_OR_RETURN(codegen::StepProfile profile, loaded->Profile(training, batch_size, n));
 
   const double step_us = profile.step_microseconds;

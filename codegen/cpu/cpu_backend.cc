@@ -212,9 +212,10 @@ absl::StatusOr<HostProgram> LoadOnHost(const codegen::CompiledModel& model, uint
   return program;
 }
 
-absl::StatusOr<codegen::MachinePeak> CpuBackend::MeasurePeak(int threads) const {
+absl::StatusOr<codegen::MachinePeak> CpuBackend::MeasurePeak(int threads,
+                                                             const std::string& cpu) const {
   runtime::ThreadPool pool(threads);
-  return MeasureHostPeak(pool.parallel(), pool.num_threads());
+  return MeasureHostPeak(pool.parallel(), pool.num_threads(), cpu);
 }
 
 std::vector<codegen::EmitFormat> CpuBackend::emit_formats() const {

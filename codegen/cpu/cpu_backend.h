@@ -57,7 +57,8 @@ class CpuBackend : public codegen::Backend {
                                    const codegen::EmitOptions& options) const override;
   absl::StatusOr<std::unique_ptr<codegen::LoadedModel>> Load(
       const codegen::CompiledModel& model, const codegen::LoadOptions& options) const override;
-  absl::StatusOr<codegen::MachinePeak> MeasurePeak(int threads) const override;
+  absl::StatusOr<codegen::MachinePeak> MeasurePeak(int threads,
+                                                   const std::string& cpu) const override;
 };
 
 }  // namespace kiln::cpu

@@ -108,16 +108,17 @@ std::vector<double> SampleMicroseconds(const codegen::BenchOptions& options, Cac
   return samples;
 }
 
-absl::StatusOr<codegen::MachinePeak> MeasureHostPeak(const KilnParallel* parallel, int threads) {
+absl::StatusOr<codegen::MachinePeak> MeasureHostPeak(const KilnParallel* parallel, int threads,
+                                                     const std::string& cpu) {
   codegen::MachinePeak peak;
   peak.threads = threads;
   // The chain count that keeps one core's FMA units busiest, then that loop on every thread.
-  KILN_ASSIGN_OR_RETURN(FmaLoop probe, CompileFmaLoop("native", 8));
+  KILN_ASSIGN_OR_RETURN(FmaLoop probe, CompileFmaLoop(cpu, 8));
   double best_rate = 0.0;
   FmaLoop best;
   constexpr int64_t kProbeIterations = 1 << 20;
   for (int chains : FmaChainCounts(probe.jit->isa())) {
-    KILN_ASSIGN_OR_RETURN(FmaLoop loop, CompileFmaLoop("native", chains));
+    KILN_ASSIGN_OR_RETURN(FmaLoop loop, CompileFmaLoop(cpu, chains));
     const double s = BestSeconds(3, [&] { loop.fn(loop.out, 0, kProbeIterations); });
     const double rate = loop.flops_per_iteration * kProbeIterations / s;
     if (rate > best_rate) best_rate = rate, best = std::move(loop);

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -36,9 +37,11 @@ std::vector<double> SampleMicroseconds(const codegen::BenchOptions& options, Cac
                                        const KilnParallel* parallel,
                                        const std::function<void()>& call);
 
-// FP32 multiply-add throughput (the generated FMA loop on every thread) and a triad's
-// bandwidth (a[i] = b[i] + s * c[i] over arrays far larger than the caches), on `parallel`.
-absl::StatusOr<codegen::MachinePeak> MeasureHostPeak(const KilnParallel* parallel, int threads);
+// FP32 multiply-add throughput (the FMA loop generated for `cpu`, "native" or an LLVM CPU name
+// this machine can run, on every thread) and a triad's bandwidth (a[i] = b[i] + s * c[i] over
+// arrays far larger than the caches), on `parallel`.
+absl::StatusOr<codegen::MachinePeak> MeasureHostPeak(const KilnParallel* parallel, int threads,
+                                                     const std::string& cpu);
 
 }  // namespace kiln::cpu
 

@@ -92,5 +92,34 @@ TEST_F(BenchCliTest, CalibrateStoresTheMachineFigures) {
   EXPECT_NE(bench.out.find("%roof"), std::string::npos) << bench.out;
 }
 
+// Code for another CPU than this one (here AVX2 on whatever this machine has) is timed as such and
+// keeps its own roofline: the native figures do not stand in for it, nor its for them.
+TEST_F(BenchCliTest, AnotherCpusCodeHasItsOwnCalibration) {
+  RunResult calibrate = RunKiln({"bench", "--calibrate", "--threads", "1", "--cpu", "x86-64-v3"});
+  ASSERT_EQ(calibrate.exit_code, 0) << Describe(calibrate);
+  EXPECT_NE(calibrate.out.find("calibrating x86-64-v3 code on "), std::string::npos)
+      << calibrate.out;
+  const std::string stored = ReadFile(dir_.File("cache") + "/kiln/machine.json");
+  EXPECT_NE(stored.find("x86-64-v3 code on "), std::string::npos) << stored;
+
+  RunResult avx2 = Bench({"--no-unfused", "--cpu", "x86-64-v3"});
+  ASSERT_EQ(avx2.exit_code, 0) << Describe(avx2);
+  EXPECT_NE(avx2.out.find("target: x86-64-v3 code on "), std::string::npos) << avx2.out;
+  EXPECT_NE(avx2.out.find("measured by --calibrate"), std::string::npos) << avx2.out;
+
+  RunResult native = Bench({"--no-unfused"});
+  ASSERT_EQ(native.exit_code, 0) << Describe(native);
+  EXPECT_EQ(native.out.find("x86-64-v3"), std::string::npos) << native.out;
+  EXPECT_NE(native.out.find("not calibrated for 1 threads on this CPU: run `kiln bench "
+                            "--calibrate --threads 1` for"),
+            std::string::npos)
+      << native.out;
+
+  RunResult unknown = Bench({"--no-unfused", "--cpu", "no-such-cpu"});
+  ASSERT_TRUE(unknown.exited) << Describe(unknown);
+  EXPECT_EQ(unknown.exit_code, 1) << Describe(unknown);
+  EXPECT_NE(unknown.err.find("no-such-cpu"), std::string::npos) << Describe(unknown);
+}
+
 }  // namespace
 }  // namespace kiln
