@@ -188,6 +188,15 @@ def to_device(workload, x, y):
     return jnp.asarray(x), jnp.asarray(y)
 
 
+def vector_isa():
+    """The ISA XLA was held to (XLA_FLAGS' --xla_cpu_max_isa; XLA warns about a name it does not
+    know), else the host's."""
+    for flag in os.environ.get("XLA_FLAGS", "").split():
+        if flag.startswith("--xla_cpu_max_isa="):
+            return "XLA at most " + flag.split("=", 1)[1]
+    return "XLA native"
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("workload", choices=sorted(peer_common.WORKLOADS))
@@ -195,7 +204,8 @@ def main():
     parser.add_argument("--budget-s", type=float, default=2.0)
     args = parser.parse_args()
     params, state, loss_fn, optimizer = build(args.workload, Init(0))
-    result = {"peer": "jax.jit", "version": jax.__version__, "threads": args.threads}
+    result = {"peer": "jax.jit", "version": jax.__version__, "threads": args.threads,
+              "isa": vector_isa()}
 
     if args.workload == "w3_inference":
         x, _ = peer_common.random_batch(args.workload)

@@ -85,6 +85,19 @@ def make_step(model, loss_fn, optimizer, clip):
     return step
 
 
+def vector_isa(mode):
+    """The vector ISA this run's kernels use: ATen's dispatch level (ATEN_CPU_CAPABILITY caps it),
+    and for torch.compile the one Inductor generates C++ for."""
+    isa = "ATen " + torch.backends.cpu.get_cpu_capability()
+    if mode == "compile":
+        try:
+            from torch._inductor import cpu_vec_isa
+            isa += ", Inductor " + str(cpu_vec_isa.pick_vec_isa())
+        except (ImportError, AttributeError) as error:
+            isa += ", Inductor unknown (%s)" % error
+    return isa
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("workload", choices=sorted(peer_common.WORKLOADS))
@@ -96,7 +109,7 @@ def main():
     torch.manual_seed(0)
     model, loss_fn, make_optimizer, clip = build(args.workload)
     result = {"peer": "torch." + args.mode, "version": torch.__version__,
-              "threads": torch.get_num_threads()}
+              "threads": torch.get_num_threads(), "isa": vector_isa(args.mode)}
 
     if args.workload == "w3_inference":
         model.eval()
