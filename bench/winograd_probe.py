@@ -53,6 +53,19 @@ def combination(coefficients, names):
     return text
 
 
+def transform_rows(lines, out, matrix, source, columns):
+    """out{i}{b} = sum over a of matrix[i][a] * source{a}{b}: a transform along a tile's rows."""
+    for i, row in enumerate(matrix):
+        for b in range(columns):
+            terms = ["%s%d%d" % (source, a, b) for a in range(len(row))]
+            lines.append("  %s%d%d = %s" % (out, i, b, combination(row, terms)))
+
+
+def transform_columns(matrix, j, source, i):
+    """sum over b of matrix[j][b] * source{i}{b}: element (i, j) of a transform along the columns."""
+    return combination(matrix[j], ["%s%d%d" % (source, i, b) for b in range(len(matrix[j]))])
+
+
 def winograd_conv(lines, name, channels, size):
     tiles = size // 2
     c = channels
@@ -64,30 +77,24 @@ def winograd_conv(lines, name, channels, size):
         for b in range(4):
             lines.append("  d%d%d = slice(r%d, dim=3, start=%d, stop=%d, step=2)" %
                          (a, b, a, b, b + 2 * tiles - 1))
-    for i in range(4):
-        for b in range(4):
-            lines.append("  t%d%d = %s" % (i, b, combination(BT[i], ["d%d%d" % (a, b) for a in range(4)])))
+    transform_rows(lines, "t", BT, "d", 4)
     for i in range(4):
         for j in range(4):
-            v = combination(BT[j], ["t%d%d" % (i, b) for b in range(4)])
+            v = transform_columns(BT, j, "t", i)
             lines.append("  v%d%d = reshape(transpose(%s, [1, 0, 2, 3]), [%d, -1])" % (i, j, v, c))
     for a in range(3):
         for b in range(3):
             lines.append("  g%d%d = reshape(slice(slice(%s.weight, dim=2, start=%d, stop=%d), dim=3, "
                          "start=%d, stop=%d), [%d, %d])" % (a, b, name, a, a + 1, b, b + 1, c, c))
-    for i in range(4):
-        for b in range(3):
-            lines.append("  s%d%d = %s" % (i, b, combination(G[i], ["g%d%d" % (a, b) for a in range(3)])))
+    transform_rows(lines, "s", G, "g", 3)
     for i in range(4):
         for j in range(4):
-            u = combination(G[j], ["s%d%d" % (i, b) for b in range(3)])
+            u = transform_columns(G, j, "s", i)
             lines.append("  m%d%d = matmul(%s, v%d%d)" % (i, j, u, i, j))
-    for u in range(2):
-        for j in range(4):
-            lines.append("  q%d%d = %s" % (u, j, combination(AT[u], ["m%d%d" % (i, j) for i in range(4)])))
+    transform_rows(lines, "q", AT, "m", 4)
     for u in range(2):
         for v in range(2):
-            y = combination(AT[v], ["q%d%d" % (u, j) for j in range(4)])
+            y = transform_columns(AT, v, "q", u)
             lines.append("  y%d%d = reshape(%s, [%d, B, %d, 1, %d, 1])" % (u, v, y, c, tiles, tiles))
     lines.append("  z0 = concat(y00, y01, dim=5)")
     lines.append("  z1 = concat(y10, y11, dim=5)")
