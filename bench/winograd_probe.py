@@ -62,7 +62,7 @@ def transform_rows(lines, out, matrix, source, columns):
 
 
 def transform_columns(matrix, j, source, i):
-    """sum over b of matrix[j][b] * source{i}{b}: element (i, j) of a transform along the columns."""
+    """sum over b of matrix[j][b] * source{i}{b}: element (i, j) of a column transform."""
     return combination(matrix[j], ["%s%d%d" % (source, i, b) for b in range(len(matrix[j]))])
 
 
@@ -73,7 +73,8 @@ def winograd_conv(lines, name, channels, size):
                  (name, c, c))
     lines.append("  xp = pad(h, [1, 1, 1, 1])")
     for a in range(4):
-        lines.append("  r%d = slice(xp, dim=2, start=%d, stop=%d, step=2)" % (a, a, a + 2 * tiles - 1))
+        lines.append("  r%d = slice(xp, dim=2, start=%d, stop=%d, step=2)" %
+                     (a, a, a + 2 * tiles - 1))
         for b in range(4):
             lines.append("  d%d%d = slice(r%d, dim=3, start=%d, stop=%d, step=2)" %
                          (a, b, a, b, b + 2 * tiles - 1))
@@ -84,8 +85,9 @@ def winograd_conv(lines, name, channels, size):
             lines.append("  v%d%d = reshape(transpose(%s, [1, 0, 2, 3]), [%d, -1])" % (i, j, v, c))
     for a in range(3):
         for b in range(3):
-            lines.append("  g%d%d = reshape(slice(slice(%s.weight, dim=2, start=%d, stop=%d), dim=3, "
-                         "start=%d, stop=%d), [%d, %d])" % (a, b, name, a, a + 1, b, b + 1, c, c))
+            lines.append("  g%d%d = reshape(slice(slice(%s.weight, dim=2, start=%d, stop=%d), "
+                         "dim=3, start=%d, stop=%d), [%d, %d])" %
+                         (a, b, name, a, a + 1, b, b + 1, c, c))
     transform_rows(lines, "s", G, "g", 3)
     for i in range(4):
         for j in range(4):
@@ -95,17 +97,20 @@ def winograd_conv(lines, name, channels, size):
     for u in range(2):
         for v in range(2):
             y = transform_columns(AT, v, "q", u)
-            lines.append("  y%d%d = reshape(%s, [%d, B, %d, 1, %d, 1])" % (u, v, y, c, tiles, tiles))
+            lines.append("  y%d%d = reshape(%s, [%d, B, %d, 1, %d, 1])" %
+                         (u, v, y, c, tiles, tiles))
     lines.append("  z0 = concat(y00, y01, dim=5)")
     lines.append("  z1 = concat(y10, y11, dim=5)")
-    lines.append("  h = relu(transpose(reshape(concat(z0, z1, dim=3), [%d, B, %d, %d]), [1, 0, 2, 3]))"
+    lines.append("  h = relu(transpose(reshape(concat(z0, z1, dim=3), [%d, B, %d, %d]), "
+                 "[1, 0, 2, 3]))"
                  % (c, size, size))
 
 
 def model(winograd, channels, size):
     lines = ["model conv_stack {", "  input x: f32[B, 1, 28, 28]", "  input y: i64[B]",
              "  h = pad(x, [2, 2, 2, 2], value=-1)",
-             "  h = relu(conv2d(h, 1, %d, 7, stride=2, padding=3, bias=false, name=stem))" % channels,
+             "  h = relu(conv2d(h, 1, %d, 7, stride=2, padding=3, bias=false, name=stem))" %
+             channels,
              "  h = max_pool2d(h, 3, stride=2, padding=1)"]
     if size not in (8, 4):
         raise SystemExit("--size must be 8 or 4 (the maps after the stem and pools)")

@@ -280,7 +280,8 @@ def table(results):
             cells.append("%s (%d thr)%s" % (show(workload, value), result["threads"], mark))
         ratio = "%.2f" % (kiln / min(peers)) if kiln is not None and peers else "—"
         if uncapped:
-            ratio += " | " + ("%.2f" % (kiln / min(capped)) if kiln is not None and capped else "—")
+            held = "%.2f" % (kiln / min(capped)) if kiln is not None and capped else "—"
+            ratio += " | " + held
         kiln_cell = ("%s (%d thr)" % (show(workload, kiln), row["kiln"]["threads"])
                      if kiln is not None else "— (%s)" % row["kiln"].get("error", "")[:40])
         lines.append("| %s | %s | %s | %s |" % (peer_common.WORKLOADS[workload]["what"],
