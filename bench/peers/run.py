@@ -314,7 +314,7 @@ def table(results):
 def header(results):
     isa = ""
     if results.get("avx2"):
-        isa = (" Everyone held to AVX2 and FMA: kiln's code for %s; %s for PyTorch; %s for JAX "
+        isa = (" Everyone asked for AVX2 and FMA only: kiln's code for %s; %s for PyTorch; %s for JAX "
                "(the peers reported running %s)." % (
                    KILN_AVX2_CPU, ", ".join("%s=%s" % kv for kv in PEER_AVX2_ENV.items()),
                    XLA_AVX2_FLAG, ", ".join(sorted(results.get("peer_isa", {}).values())) or "?"))
