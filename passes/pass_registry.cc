@@ -14,6 +14,7 @@
 #include "passes/expand_composites.h"
 #include "passes/factor_sums.h"
 #include "passes/plan_memory.h"
+#include "passes/split_sums.h"
 #include "passes/training_step.h"
 #include "support/status.h"
 
@@ -41,6 +42,7 @@ void AppendReport(std::string* reports, absl::string_view pass, const std::strin
 
 GraphPass MakeConvolveInputGradients(const PassContext&) { return ConvolveInputGradients; }
 GraphPass MakeFactorSums(const PassContext&) { return FactorSums; }
+GraphPass MakeSplitSums(const PassContext&) { return SplitSums; }
 GraphPass MakeFoldConstants(const PassContext&) { return FoldConstants; }
 GraphPass MakeCse(const PassContext&) { return EliminateCommonSubexpressions; }
 GraphPass MakeDce(const PassContext&) { return EliminateDeadCode; }
@@ -95,6 +97,7 @@ constexpr RegisteredPass kPasses[] = {
      MakeConvolveInputGradients},
     {"factor-sums", "take factors constant along a sum's dims out of the sum (Σ(x*s) -> Σx * s)",
      MakeFactorSums},
+    {"split-sums", "sum a long leading (batch) dim in 16 slices, then the slices", MakeSplitSums},
     {"fold-constants", "fold constant elementwise ops and exact algebraic identities",
      MakeFoldConstants},
     {"cse", "merge nodes computing the same value", MakeCse},

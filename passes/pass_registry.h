@@ -49,8 +49,8 @@ struct RegisteredPass {
 };
 
 // The passes Simplify runs, in order, each round.
-inline constexpr const char* kSimplifyPasses[] = {"convolve-input-gradients", "factor-sums",
-                                                   "fold-constants", "cse", "dce"};
+inline constexpr const char* kSimplifyPasses[] = {
+    "convolve-input-gradients", "factor-sums", "split-sums", "fold-constants", "cse", "dce"};
 
 // Every registered pass, in the order the compiler runs them.
 std::span<const RegisteredPass> RegisteredPasses();

@@ -1,7 +1,7 @@
 // The rebuild loop of passes that replace nodes with subgraphs (expand-composites,
-// convolve-input-gradients, factor-sums): copy the graph node by node in order, building each
-// replacement where its original stood, so topological order holds without a sort. What loses
-// its last user is left to dead code elimination.
+// convolve-input-gradients, factor-sums, split-sums): copy the graph node by node in order,
+// building each replacement where its original stood, so topological order holds without a
+// sort. What loses its last user is left to dead code elimination.
 #ifndef KILN_PASSES_REBUILD_GRAPH_H_
 #define KILN_PASSES_REBUILD_GRAPH_H_
 

@@ -122,7 +122,7 @@ kiln compile options:
   --batch-size N       The static batch size to compile for (default: the train section's).
   -o FILE / --output FILE   Where to write the output (default: stdout; obj: <model>.o).
   --disable-pass NAME  Skip a pass of simplify (convolve-input-gradients, factor-sums,
-                       fold-constants, cse, dce).
+                       split-sums, fold-constants, cse, dce).
   --dump-passes        Print the graph after every pass (to stderr).
   --device cpu|cuda    The backend to generate for (cuda: only --emit=cuda).
   --cpu NAME           The CPU that llvm, asm and obj are generated for (default: native):
