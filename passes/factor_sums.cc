@@ -8,7 +8,7 @@
 #include "ir/graph_builder.h"
 #include "ir/op_registry.h"
 #include "passes/rebuild_graph.h"
-#include "support/status.h"
+#include "passes/sums.h"
 
 namespace kiln::passes {
 namespace {
@@ -17,19 +17,6 @@ using ir::Graph;
 using ir::Node;
 using ir::NodeId;
 using ir::Shape;
-
-bool IsSum(const Node& node) {
-  const ir::OpDef& def = ir::OpOf(node);
-  return def.Has(ir::kReduction) && def.reduce_kind == ir::ReduceKind::kSum &&
-         node.type.dtype == ir::DType::kF32;
-}
-
-// The sum's dims, each in [0, rank).
-std::vector<int64_t> SummedDims(const Node& sum, int64_t rank) {
-  std::vector<int64_t> dims = sum.attrs.GetInts("dims");
-  for (int64_t& d : dims) d = d < 0 ? d + rank : d;
-  return dims;
-}
 
 // `shape` broadcast (NumPy: aligned on the right) against a value of rank `rank`, padded with
 // leading 1s.
@@ -90,7 +77,7 @@ NodeId Sum(ir::GraphBuilder& b, NodeId value, const std::vector<int64_t>& dims, 
 }
 
 bool Factors(const Graph& graph, const Node& node) {
-  if (!IsSum(node)) return false;
+  if (!IsF32Sum(node)) return false;
   const Node& operand = graph.node(node.operands[0]);
   return LinearOperand(graph, operand, SummedDims(node, operand.type.rank())).has_value();
 }
@@ -98,18 +85,11 @@ bool Factors(const Graph& graph, const Node& node) {
 }  // namespace
 
 absl::StatusOr<bool> FactorSums(Graph& graph) {
-  std::vector<bool> factors(graph.size(), false);
-  bool any = false;
-  for (const Node& node : graph.nodes()) any |= factors[node.id] = Factors(graph, node);
-  if (!any) return false;
-  KILN_RETURN_IF_ERROR(
-      RebuildGraph(graph, [&](ir::GraphBuilder& b, const Node& node, std::span<const NodeId>) {
-        if (!factors[node.id]) return ir::kNoNode;
-        const NodeId operand = node.operands[0];
-        return Sum(b, operand, SummedDims(node, b.type(operand).rank()),
-                   node.attrs.GetInt("keepdim") != 0);
-      }));
-  return true;
+  return RebuildPicked(graph, Factors, [](ir::GraphBuilder& b, const Node& node) {
+    const NodeId operand = node.operands[0];
+    return Sum(b, operand, SummedDims(node, b.type(operand).rank()),
+               node.attrs.GetInt("keepdim") != 0);
+  });
 }
 
 }  // namespace kiln::passes

@@ -37,4 +37,18 @@ absl::Status RebuildGraph(ir::Graph& graph, const NodeRewrite& rewrite) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<bool> RebuildPicked(ir::Graph& graph, const NodePredicate& picks,
+                                   const NodeReplacement& replace) {
+  std::vector<bool> picked(graph.size(), false);
+  bool any = false;
+  for (const ir::Node& node : graph.nodes()) any |= picked[node.id] = picks(graph, node);
+  if (!any) return false;
+  absl::Status status = RebuildGraph(
+      graph, [&](ir::GraphBuilder& b, const ir::Node& node, std::span<const ir::NodeId>) {
+        return picked[node.id] ? replace(b, node) : ir::kNoNode;
+      });
+  if (!status.ok()) return status;
+  return true;
+}
+
 }  // namespace kiln::passes

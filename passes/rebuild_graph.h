@@ -9,6 +9,7 @@
 #include <span>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "ir/graph.h"
 #include "ir/graph_builder.h"
 
@@ -23,6 +24,14 @@ using NodeRewrite = std::function<ir::NodeId(ir::GraphBuilder& b, const ir::Node
 // Replaces `graph` by its rebuild through `rewrite`. A replacement takes the original's name
 // where it has none of its own and is not a leaf. Outputs and updates follow their nodes.
 absl::Status RebuildGraph(ir::Graph& graph, const NodeRewrite& rewrite);
+
+// The whole of a pass that replaces the nodes `picks` accepts (asked of the original graph, all
+// before any is replaced) by what `replace` builds for each (`node` as in NodeRewrite). Returns
+// false, leaving the graph as it was, where it accepts none.
+using NodePredicate = std::function<bool(const ir::Graph& graph, const ir::Node& node)>;
+using NodeReplacement = std::function<ir::NodeId(ir::GraphBuilder& b, const ir::Node& node)>;
+absl::StatusOr<bool> RebuildPicked(ir::Graph& graph, const NodePredicate& picks,
+                                   const NodeReplacement& replace);
 
 }  // namespace kiln::passes
 

@@ -1,12 +1,11 @@
 #include "passes/split_sums.h"
 
-#include <algorithm>
 #include <vector>
 
 #include "ir/graph_builder.h"
 #include "ir/op_registry.h"
 #include "passes/rebuild_graph.h"
-#include "support/status.h"
+#include "passes/sums.h"
 
 namespace kiln::passes {
 namespace {
@@ -22,25 +21,13 @@ constexpr int64_t kMinSplitElements = int64_t{1} << 18;
 // kernel stays small against the first.
 constexpr int64_t kMinElementsPerPartial = 64;
 
-// The sum's dims, each in [0, rank), ascending.
-std::vector<int64_t> SummedDims(const Node& sum, int64_t rank) {
-  std::vector<int64_t> dims = sum.attrs.GetInts("dims");
-  for (int64_t& d : dims) d = d < 0 ? d + rank : d;
-  std::sort(dims.begin(), dims.end());
-  return dims;
-}
-
 bool InMemory(const Node& node) {
   const ir::OpDef& def = ir::OpOf(node);
   return def.Has(ir::kAlias) || def.Has(ir::kLeaf);
 }
 
 bool Splits(const Graph& graph, const Node& node) {
-  const ir::OpDef& def = ir::OpOf(node);
-  if (!def.Has(ir::kReduction) || def.reduce_kind != ir::ReduceKind::kSum ||
-      node.type.dtype != ir::DType::kF32) {
-    return false;
-  }
+  if (!IsF32Sum(node)) return false;
   const Node& operand = graph.node(node.operands[0]);
   const Shape& shape = operand.type.shape;
   const int64_t elements = ir::NumElements(shape);
@@ -68,16 +55,6 @@ NodeId SplitSum(ir::GraphBuilder& b, const Node& sum) {
 
 }  // namespace
 
-absl::StatusOr<bool> SplitSums(Graph& graph) {
-  std::vector<bool> splits(graph.size(), false);
-  bool any = false;
-  for (const Node& node : graph.nodes()) any |= splits[node.id] = Splits(graph, node);
-  if (!any) return false;
-  KILN_RETURN_IF_ERROR(
-      RebuildGraph(graph, [&](ir::GraphBuilder& b, const Node& node, std::span<const NodeId>) {
-        return splits[node.id] ? SplitSum(b, node) : ir::kNoNode;
-      }));
-  return true;
-}
+absl::StatusOr<bool> SplitSums(Graph& graph) { return RebuildPicked(graph, Splits, SplitSum); }
 
 }  // namespace kiln::passes
